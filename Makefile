@@ -1,0 +1,30 @@
+# queue-scaler: the commands a developer needs. `make` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+VENV_BIN    := $(CURDIR)/$(VENV)/bin
+export PATH := $(VENV_BIN):$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+.PHONY: venv
+venv: $(VENV)/.installed ## install the Python tools (cargo-lambda, cfn-lint, ...) into .venv
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV_BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+.PHONY: fmt
+fmt: ## format the Rust code
+	cargo fmt --all
+
+.PHONY: lint
+lint: ## rustfmt check and clippy on all targets, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+include mk/*.mk

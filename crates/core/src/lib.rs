@@ -1,0 +1,20 @@
+//! The pure core of queue-scaler: everything that can be decided without I/O.
+//!
+//! - [`alarm`] turns the three event shapes a CloudWatch alarm can arrive in into one [`AlarmSignal`].
+//! - [`route`] finds the target (namespace, deployment, policy) for a signal.
+//! - [`policy`] holds the scaling rules: [`decide`] is a pure function of the signal, the current
+//!   replica count and the policy.
+//! - [`config`] reads the configuration from a lookup function into a checked [`Config`].
+//!
+//! Nothing here is async, reads the environment, or touches the network: the I/O lives in
+//! `queue-scaler-gke` and `queue-scaler-lambda`.
+
+pub mod alarm;
+pub mod config;
+pub mod policy;
+pub mod route;
+
+pub use alarm::{AlarmSignal, AlarmState, EventShape, IntakeError};
+pub use config::{ClusterSource, Config, ConfigError, ConfigProblem, KeySource};
+pub use policy::{decide, Decision, Direction, Policy};
+pub use route::{Route, RouteError, Routes, Target};
