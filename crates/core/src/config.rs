@@ -163,7 +163,16 @@ pub struct Config {
     pub rearm_alarm: bool,
     /// AWS access for re-arm and Secrets Manager.
     pub aws: AwsSettings,
+    /// `GCP_TOKEN_SCOPES`: the OAuth2 scopes of the Google token.
+    pub token_scopes: Vec<String>,
 }
+
+/// The scopes GKE needs: `cloud-platform` for the GKE API, and `userinfo.email` so that GKE sees
+/// the account's email (which RBAC bindings name) rather than its numeric id.
+pub const DEFAULT_TOKEN_SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/userinfo.email",
+];
 
 /// One configuration problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,6 +370,7 @@ impl Config {
             rearm_alarm,
             matches!(key, Some(KeySource::SecretsManager(_))),
         );
+        let token_scopes = Self::token_scopes(&mut r);
         match (cluster, key, routes) {
             (Some(cluster), Some(key), Some(routes)) if r.problems.is_empty() => Ok(Config {
                 cluster,
@@ -369,11 +379,35 @@ impl Config {
                 dry_run,
                 rearm_alarm,
                 aws,
+                token_scopes,
             }),
             _ => Err(ConfigError {
                 problems: r.problems,
             }),
         }
+    }
+
+    fn token_scopes(r: &mut Reader<'_>) -> Vec<String> {
+        let Some(v) = r.get("GCP_TOKEN_SCOPES") else {
+            return DEFAULT_TOKEN_SCOPES.map(String::from).to_vec();
+        };
+        let scopes: Vec<String> = v
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| !s.starts_with("https://www.googleapis.com/auth/"))
+        {
+            r.problem(
+                "GCP_TOKEN_SCOPES",
+                format!(
+                    "{bad:?} is not a Google OAuth2 scope (https://www.googleapis.com/auth/...)"
+                ),
+            );
+        }
+        scopes
     }
 
     fn cluster(r: &mut Reader<'_>) -> Option<ClusterSource> {

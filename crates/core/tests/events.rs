@@ -1,0 +1,93 @@
+//! Every sample in `events/` parses into the signal it describes. The same files drive
+//! `cargo lambda invoke --data-file` and the end-to-end tests.
+
+use queue_scaler_core::alarm::{parse_event_bytes, AlarmState, EventShape};
+
+fn load(name: &str) -> queue_scaler_core::AlarmSignal {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse_event_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn high_backlog_alarm_action_carries_the_newest_datapoint_and_queue() {
+    let s = load("alarm-high-backlog.json");
+    assert_eq!(s.alarm, "model-worker-backlog-high");
+    assert_eq!(s.state, AlarmState::Alarm);
+    assert_eq!(s.backlog, Some(640.0));
+    assert_eq!(s.queue.as_deref(), Some("model-jobs"));
+    assert_eq!(s.shape, EventShape::AlarmAction);
+    assert_eq!(
+        s.time.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-11-28T13:05:10.514+00:00")
+    );
+}
+
+#[test]
+fn low_backlog_alarm_action_carries_its_datapoint() {
+    let s = load("alarm-low-backlog.json");
+    assert_eq!(
+        (s.alarm.as_str(), s.state, s.backlog),
+        ("model-worker-backlog-low", AlarmState::Alarm, Some(3.0))
+    );
+}
+
+#[test]
+fn metric_math_alarm_names_the_queue_shared_by_its_metrics() {
+    let s = load("alarm-low-backlog-metric-math.json");
+    assert_eq!(s.backlog, Some(4.0));
+    assert_eq!(s.queue.as_deref(), Some("model-jobs"));
+}
+
+#[test]
+fn ok_transition_is_read_as_ok() {
+    let s = load("alarm-ok.json");
+    assert_eq!(s.state, AlarmState::Ok);
+    assert_eq!(s.backlog, Some(12.0));
+}
+
+#[test]
+fn alarm_set_by_set_alarm_state_has_no_datapoint() {
+    let s = load("alarm-set-by-set-alarm-state.json");
+    assert_eq!((s.state, s.backlog), (AlarmState::Alarm, None));
+}
+
+#[test]
+fn sns_wrapped_alarm_reads_the_datapoint_from_the_reason() {
+    let s = load("sns-alarm-high-backlog.json");
+    assert_eq!(s.shape, EventShape::Sns);
+    assert_eq!(
+        (s.alarm.as_str(), s.state, s.backlog),
+        ("model-worker-backlog-high", AlarmState::Alarm, Some(640.0))
+    );
+    assert_eq!(s.queue.as_deref(), Some("model-jobs"));
+    assert!(s.time.is_some());
+}
+
+#[test]
+fn eventbridge_alarm_state_change_is_read() {
+    let s = load("eventbridge-alarm-high-backlog.json");
+    assert_eq!(s.shape, EventShape::EventBridge);
+    assert_eq!(
+        (s.alarm.as_str(), s.state, s.backlog),
+        ("model-worker-backlog-high", AlarmState::Alarm, Some(640.0))
+    );
+    assert_eq!(s.queue.as_deref(), Some("model-jobs"));
+}
+
+#[test]
+fn every_event_file_is_covered_by_a_test_here() {
+    let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let this = include_str!("events.rs");
+    for n in names.iter().filter(|n| n.ends_with(".json")) {
+        assert!(
+            this.contains(&format!("load(\"{n}\")")),
+            "events/{n} has no test"
+        );
+    }
+}

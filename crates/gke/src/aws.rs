@@ -1,0 +1,336 @@
+//! SigV4-signed calls to the two AWS APIs queue-scaler uses, without the AWS SDK:
+//! CloudWatch `SetAlarmState` (query protocol) and Secrets Manager `GetSecretValue` (JSON
+//! protocol). The signer is `aws-sigv4`, the SDK's own; the requests are built as plain values.
+//!
+//! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`), read once by the configuration.
+
+use crate::error::Error;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use queue_scaler_core::config::AwsSettings;
+use secrecy::{ExposeSecret, SecretString};
+use std::time::{Duration, SystemTime};
+
+/// A client for AWS APIs in one region.
+#[derive(Clone)]
+pub struct AwsClient {
+    http: reqwest::Client,
+    region: String,
+    credentials: Credentials,
+    cloudwatch_endpoint: String,
+    secretsmanager_endpoint: String,
+}
+
+impl std::fmt::Debug for AwsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsClient")
+            .field("region", &self.region)
+            .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
+            .field("secretsmanager_endpoint", &self.secretsmanager_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsClient {
+    /// Build a client from checked settings; `None` when region or credentials are missing
+    /// (configuration reports that when AWS is needed).
+    pub fn new(settings: &AwsSettings) -> Option<Self> {
+        let region = settings.region.clone()?;
+        let credentials = Credentials::new(
+            settings.access_key_id.clone()?,
+            settings
+                .secret_access_key
+                .as_ref()?
+                .expose_secret()
+                .to_owned(),
+            settings
+                .session_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            None,
+            "environment",
+        );
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?;
+        Some(AwsClient {
+            cloudwatch_endpoint: settings
+                .cloudwatch_endpoint
+                .clone()
+                .unwrap_or_else(|| format!("https://monitoring.{region}.amazonaws.com")),
+            secretsmanager_endpoint: settings
+                .secretsmanager_endpoint
+                .clone()
+                .unwrap_or_else(|| format!("https://secretsmanager.{region}.amazonaws.com")),
+            http,
+            region,
+            credentials,
+        })
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn sign(
+        &self,
+        service: &str,
+        mut request: http::Request<Vec<u8>>,
+    ) -> Result<http::Request<Vec<u8>>, Error> {
+        let identity = self.credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| Error::Signing(e.to_string()))?
+            .into();
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.as_str(),
+                    v.to_str().map_err(|e| Error::Signing(e.to_string()))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let signable = SignableRequest::new(
+            request.method().as_str(),
+            request.uri().to_string(),
+            headers.into_iter(),
+            SignableBody::Bytes(request.body()),
+        )
+        .map_err(|e| Error::Signing(e.to_string()))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| Error::Signing(e.to_string()))?
+            .into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
+    }
+
+    async fn send(
+        &self,
+        service: &'static str,
+        action: &'static str,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<Vec<u8>, Error> {
+        let url = request.uri().to_string();
+        let signed = self.sign(service, request)?;
+        let request = reqwest::Request::try_from(signed).map_err(|source| Error::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|source| Error::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| Error::Transport { url, source })?;
+        if (200..300).contains(&status) {
+            Ok(body.to_vec())
+        } else {
+            Err(Error::Aws {
+                service,
+                action,
+                status,
+                message: aws_error_message(&body),
+            })
+        }
+    }
+
+    /// CloudWatch `SetAlarmState`: move `alarm` to `OK` with `reason`.
+    pub async fn set_alarm_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
+        let request = set_alarm_state_request(&self.cloudwatch_endpoint, alarm, "OK", reason);
+        self.send("monitoring", "SetAlarmState", request)
+            .await
+            .map(drop)
+    }
+
+    /// Secrets Manager `GetSecretValue`: the secret's string.
+    pub async fn get_secret_string(&self, secret_id: &str) -> Result<SecretString, Error> {
+        let request = get_secret_value_request(&self.secretsmanager_endpoint, secret_id);
+        let body = self
+            .send("secretsmanager", "GetSecretValue", request)
+            .await?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                url: self.secretsmanager_endpoint.clone(),
+                detail: format!("GetSecretValue answer is not JSON ({e})"),
+            })?;
+        match value.get("SecretString").and_then(|s| s.as_str()) {
+            Some(s) => Ok(SecretString::from(s.to_owned())),
+            None => Err(Error::Key {
+                origin: format!("GCP_SERVICE_ACCOUNT_KEY_SECRET ({secret_id})"),
+                detail: "the secret has no SecretString; store the key JSON as a string secret"
+                    .into(),
+            }),
+        }
+    }
+}
+
+/// The CloudWatch query-protocol request for `SetAlarmState`.
+pub fn set_alarm_state_request(
+    endpoint: &str,
+    alarm: &str,
+    state: &str,
+    reason: &str,
+) -> http::Request<Vec<u8>> {
+    // StateReason is limited to 1023 characters by the API.
+    let reason: String = reason.chars().take(1023).collect();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("Action", "SetAlarmState")
+        .append_pair("Version", "2010-08-01")
+        .append_pair("AlarmName", alarm)
+        .append_pair("StateValue", state)
+        .append_pair("StateReason", &reason)
+        .finish();
+    http::Request::post(format!("{endpoint}/"))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(body.into_bytes())
+        .unwrap_or_default()
+}
+
+/// The Secrets Manager JSON-protocol request for `GetSecretValue`.
+pub fn get_secret_value_request(endpoint: &str, secret_id: &str) -> http::Request<Vec<u8>> {
+    let body = serde_json::json!({ "SecretId": secret_id }).to_string();
+    http::Request::post(format!("{endpoint}/"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "secretsmanager.GetSecretValue")
+        .body(body.into_bytes())
+        .unwrap_or_default()
+}
+
+/// AWS error bodies are XML (query protocol) or JSON; keep the code and message, nothing else.
+fn aws_error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+        let code = v
+            .get("__type")
+            .or_else(|| v.get("code"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("");
+        let msg = v
+            .get("message")
+            .or_else(|| v.get("Message"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("");
+        return format!("{code} {msg}").trim().to_owned();
+    }
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find('<')? + start;
+        Some(text[start..end].to_owned())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c,
+        _ => text.chars().take(200).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_alarm_state_is_a_form_post_with_every_field() {
+        let r = set_alarm_state_request(
+            "https://monitoring.eu-west-1.amazonaws.com",
+            "q-high",
+            "OK",
+            "scaled ml/m 2 -> 3",
+        );
+        assert_eq!(r.method(), http::Method::POST);
+        assert_eq!(r.uri(), "https://monitoring.eu-west-1.amazonaws.com/");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/x-www-form-urlencoded; charset=utf-8"
+        );
+        let body = String::from_utf8(r.body().clone()).unwrap();
+        assert_eq!(
+            body,
+            "Action=SetAlarmState&Version=2010-08-01&AlarmName=q-high&StateValue=OK&StateReason=scaled+ml%2Fm+2+-%3E+3"
+        );
+    }
+
+    #[test]
+    fn long_reasons_are_cut_to_the_api_limit() {
+        let r = set_alarm_state_request("https://x", "a", "OK", &"x".repeat(5000));
+        let body = String::from_utf8(r.body().clone()).unwrap();
+        assert!(body.ends_with(&format!("StateReason={}", "x".repeat(1023))));
+    }
+
+    #[test]
+    fn get_secret_value_names_the_target_and_the_secret() {
+        let r = get_secret_value_request(
+            "https://secretsmanager.eu-west-1.amazonaws.com",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:k",
+        );
+        assert_eq!(r.headers()["x-amz-target"], "secretsmanager.GetSecretValue");
+        assert_eq!(r.headers()["content-type"], "application/x-amz-json-1.1");
+        assert_eq!(
+            r.body(),
+            br#"{"SecretId":"arn:aws:secretsmanager:eu-west-1:1:secret:k"}"#
+        );
+    }
+
+    #[test]
+    fn signing_adds_sigv4_headers_for_the_region_and_service() {
+        let settings = AwsSettings {
+            region: Some("eu-west-1".into()),
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some(SecretString::from(
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+            )),
+            session_token: Some(SecretString::from("SESSIONTOKEN".to_owned())),
+            ..AwsSettings::default()
+        };
+        let client = AwsClient::new(&settings).unwrap();
+        let signed = client
+            .sign(
+                "monitoring",
+                set_alarm_state_request("https://x", "a", "OK", "r"),
+            )
+            .unwrap();
+        let auth = signed.headers()["authorization"].to_str().unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
+        assert!(
+            auth.contains("/eu-west-1/monitoring/aws4_request"),
+            "{auth}"
+        );
+        assert_eq!(signed.headers()["x-amz-security-token"], "SESSIONTOKEN");
+        assert!(!format!("{client:?}").contains("wJalr"));
+    }
+
+    #[test]
+    fn aws_errors_keep_code_and_message() {
+        let xml = b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error></ErrorResponse>";
+        assert_eq!(aws_error_message(xml), "AccessDenied: not allowed");
+        let json = br#"{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#;
+        assert_eq!(
+            aws_error_message(json),
+            "ResourceNotFoundException Secrets Manager can't find the specified secret."
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The cluster's HTTPS endpoint and CA: given, or read once per container from the GKE API's
+//! `clusters.get`. Also the HTTPS clients: for the cluster, the cluster CA is the only trusted
+//! root; Google's endpoints use the system roots (so `SSL_CERT_FILE` can point at a private CA).
+
+use crate::error::Error;
+use queue_scaler_core::config::Endpoint;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Timeout for one HTTP request; the retry loop bounds the whole by the Lambda deadline.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client for Google's APIs, trusting the system roots.
+pub fn google_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .https_only(true)
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| {
+            Error::ClusterCa(format!(
+                "cannot build the HTTPS client for Google's APIs: {e}"
+            ))
+        })
+}
+
+/// A client for the cluster endpoint. With a CA, that CA is the only trusted root.
+pub fn cluster_client(endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder()
+        .https_only(true)
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        // The endpoint is an IP or GKE's DNS name; never follow redirects elsewhere with a token.
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = &endpoint.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| Error::ClusterCa(format!("GKE_CA_CERT is not a PEM certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::ClusterCa("GKE_CA_CERT holds no certificate".into()));
+        }
+        builder = builder.tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| {
+        Error::ClusterCa(format!(
+            "cannot build the HTTPS client for the cluster: {e}"
+        ))
+    })
+}
+
+/// The `clusters.get` request for `projects/P/locations/L/clusters/C`.
+pub fn discovery_request(api_url: &str, cluster: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(format!("{api_url}/v1/{cluster}"))
+        .header("accept", "application/json")
+        .body(Vec::new())
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterInfo {
+    #[serde(default)]
+    endpoint: String,
+    #[serde(default)]
+    master_auth: MasterAuth,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct MasterAuth {
+    #[serde(default)]
+    cluster_ca_certificate: String,
+}
+
+/// Read the endpoint and CA of `cluster` from the GKE API.
+pub async fn discover(
+    http: &reqwest::Client,
+    api_url: &str,
+    cluster: &str,
+    token: &SecretString,
+) -> Result<Endpoint, Error> {
+    let request = discovery_request(api_url, cluster);
+    let url = request.uri().to_string();
+    let mut request = reqwest::Request::try_from(request).map_err(|source| Error::Transport {
+        url: url.clone(),
+        source,
+    })?;
+    let bearer = format!("Bearer {}", token.expose_secret());
+    let mut value = http::HeaderValue::from_str(&bearer).map_err(|_| Error::Protocol {
+        url: url.clone(),
+        detail: "the access token is not a valid header value".into(),
+    })?;
+    value.set_sensitive(true);
+    request
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, value);
+    let response = http
+        .execute(request)
+        .await
+        .map_err(|source| Error::Transport {
+            url: url.clone(),
+            source,
+        })?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|source| Error::Transport {
+        url: url.clone(),
+        source,
+    })?;
+    if status != 200 {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+        let what = match status {
+            401 => "; the token was refused",
+            403 => "; grant the service account container.clusters.get on this cluster (infra/gke/service-account.sh)",
+            404 => "; check GKE_CLUSTER names an existing cluster",
+            _ => "",
+        };
+        return Err(Error::Discovery {
+            cluster: cluster.to_owned(),
+            status,
+            message: format!("{message}{what}"),
+        });
+    }
+    let info: ClusterInfo = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+        url: url.clone(),
+        detail: format!("clusters.get answer is not a Cluster ({e})"),
+    })?;
+    if info.endpoint.is_empty() || info.master_auth.cluster_ca_certificate.is_empty() {
+        return Err(Error::Protocol {
+            url,
+            detail: "clusters.get answer has no endpoint or masterAuth.clusterCaCertificate".into(),
+        });
+    }
+    Endpoint::parse(
+        &info.endpoint,
+        Some(&info.master_auth.cluster_ca_certificate),
+    )
+    .map_err(|e| Error::Protocol {
+        url,
+        detail: format!("the cluster's endpoint or CA is unusable: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_asks_the_gke_api_for_the_named_cluster() {
+        let r = discovery_request(
+            "https://container.googleapis.com",
+            "projects/p/locations/l/clusters/c",
+        );
+        assert_eq!(r.method(), http::Method::GET);
+        assert_eq!(
+            r.uri(),
+            "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"
+        );
+    }
+
+    #[test]
+    fn a_ca_that_is_not_a_certificate_is_a_configuration_error() {
+        let endpoint = Endpoint {
+            url: "https://10.0.0.1".into(),
+            ca_pem: Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into()),
+        };
+        let err = cluster_client(&endpoint).unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::Config, "{err}");
+    }
+}

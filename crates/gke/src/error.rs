@@ -1,0 +1,197 @@
+//! The one error type of the I/O crate, with the retry class the Lambda runtime reports.
+
+use std::fmt;
+
+/// How the Lambda runtime should treat a failure, reported as the error type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ErrorClass {
+    /// A passing fault: Lambda retries the event, then sends it to the dead-letter queue.
+    Retryable,
+    /// The same event fails the same way again: something must be fixed first.
+    NonRetryable,
+    /// The function's configuration is wrong.
+    Config,
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorClass::Retryable => "Retryable",
+            ErrorClass::NonRetryable => "NonRetryable",
+            ErrorClass::Config => "Config",
+        })
+    }
+}
+
+/// A Kubernetes `Status` error body, as the API server sends it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct KubeStatus {
+    /// HTTP status code.
+    #[serde(default)]
+    pub code: u16,
+    /// Machine-readable reason, e.g. `Forbidden`, `Conflict`.
+    #[serde(default)]
+    pub reason: String,
+    /// The server's message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Everything that can go wrong talking to Google, the cluster or AWS.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The service-account key could not be read or is not a service-account key.
+    #[error("service-account key from {origin} is unusable: {detail}")]
+    Key {
+        /// Where the key came from (the setting).
+        origin: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// `gcp_auth` could not get an access token from the token endpoint.
+    #[error("could not get a Google access token for {account}")]
+    Token {
+        /// The service account's email.
+        account: String,
+        /// The underlying failure.
+        #[source]
+        source: gcp_auth::Error,
+    },
+    /// The GKE API refused or failed `clusters.get`.
+    #[error("GKE API clusters.get for {cluster} answered {status}: {message}")]
+    Discovery {
+        /// The cluster path.
+        cluster: String,
+        /// HTTP status.
+        status: u16,
+        /// The API's message, with what to check.
+        message: String,
+    },
+    /// The cluster CA could not be used.
+    #[error("cluster CA is unusable: {0}")]
+    ClusterCa(String),
+    /// The Kubernetes API answered with a `Status` error.
+    #[error("Kubernetes API refused {verb} on {target}: {} {} ({}){}", status.code, status.reason, status.message, hint(status))]
+    Kube {
+        /// `get`, `update` or `patch`.
+        verb: &'static str,
+        /// `namespace/name`.
+        target: String,
+        /// The server's `Status`.
+        status: KubeStatus,
+    },
+    /// The request never got an HTTP answer: connection, TLS or timeout.
+    #[error("request to {url} failed{}", tls_hint(source))]
+    Transport {
+        /// Where it went (no query string, no token).
+        url: String,
+        /// The failure.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An answer arrived but could not be understood.
+    #[error("unexpected answer from {url}: {detail}")]
+    Protocol {
+        /// Where it came from.
+        url: String,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// An AWS API (CloudWatch, Secrets Manager) refused the call.
+    #[error("AWS {service} {action} answered {status}: {message}")]
+    Aws {
+        /// `monitoring` or `secretsmanager`.
+        service: &'static str,
+        /// The API action.
+        action: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The error code and message AWS gave.
+        message: String,
+    },
+    /// The request could not be signed for AWS.
+    #[error("could not sign the AWS request: {0}")]
+    Signing(String),
+    /// Retries ran out of time before the Lambda deadline.
+    #[error("gave up {what} after {attempts} attempt(s), to return before the Lambda deadline")]
+    OutOfTime {
+        /// What was being done.
+        what: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        #[source]
+        last: Box<Error>,
+    },
+}
+
+fn hint(status: &KubeStatus) -> &'static str {
+    match status.code {
+        401 => ". The cluster did not accept the Google token: check the service account exists and the token has the userinfo.email scope",
+        403 if status.message.contains("User \"") && status.message.chars().filter(char::is_ascii_digit).count() > 15 && !status.message.contains('@') => {
+            ". The cluster saw the service account as a numeric id, not its email: the token lacks the https://www.googleapis.com/auth/userinfo.email scope"
+        }
+        403 => ". Grant the service account get/update/patch on deployments/scale for this deployment (infra/gke/rbac.yaml) and check the RoleBinding's email",
+        404 => ". Check TARGET_NAMESPACE/TARGET_DEPLOYMENT (or SCALER_TARGETS) name an existing Deployment",
+        _ => "",
+    }
+}
+
+fn tls_hint(e: &reqwest::Error) -> &'static str {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if text.contains("certificate")
+            || text.contains("UnknownIssuer")
+            || text.contains("invalid peer")
+        {
+            return " (TLS verification failed: check GKE_CA_CERT is this cluster's CA, or that SSL_CERT_FILE trusts the Google endpoints)";
+        }
+        source = s.source();
+    }
+    ""
+}
+
+impl Error {
+    /// The retry class DESIGN.md assigns to this failure.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Key { .. } | Error::ClusterCa(_) => ErrorClass::Config,
+            Error::Token { .. } | Error::Transport { .. } | Error::OutOfTime { .. } => {
+                ErrorClass::Retryable
+            }
+            Error::Discovery { status, .. } | Error::Aws { status, .. } => status_class(*status),
+            Error::Kube { status, .. } => status_class(status.code),
+            Error::Protocol { .. } => ErrorClass::Retryable,
+            Error::Signing(_) => ErrorClass::Config,
+        }
+    }
+
+    /// Whether a retry with backoff may help: 429, 5xx and transport failures.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. } => true,
+            Error::Kube { status, .. } => status.code == 429 || status.code >= 500,
+            Error::Discovery { status, .. } | Error::Aws { status, .. } => {
+                *status == 429 || *status >= 500
+            }
+            _ => false,
+        }
+    }
+
+    /// The Kubernetes status code, if this is a Kubernetes error.
+    pub fn kube_code(&self) -> Option<u16> {
+        match self {
+            Error::Kube { status, .. } => Some(status.code),
+            _ => None,
+        }
+    }
+}
+
+fn status_class(code: u16) -> ErrorClass {
+    if code == 409 || code == 429 || code >= 500 || code == 408 {
+        ErrorClass::Retryable
+    } else {
+        ErrorClass::NonRetryable
+    }
+}

@@ -1,0 +1,333 @@
+//! The Kubernetes `apps/v1` `deployments/{name}/scale` subresource: requests built as plain
+//! values ([`get_scale_request`], [`put_scale_request`]), and [`KubeScaleApi`], which sends them
+//! with the service account's bearer token to the cluster, discovered once per container.
+
+use crate::cluster;
+use crate::error::{Error, KubeStatus};
+use crate::token::TokenSource;
+use queue_scaler_core::config::{ClusterSource, Endpoint};
+use queue_scaler_core::Target;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// An `autoscaling/v1` `Scale`, as the API server sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scale {
+    /// `autoscaling/v1`.
+    pub api_version: String,
+    /// `Scale`.
+    pub kind: String,
+    /// Name, namespace and the `resourceVersion` a write must match.
+    pub metadata: ScaleMeta,
+    /// The desired replica count.
+    pub spec: ScaleSpec,
+    /// What the server reports; kept as sent.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub status: serde_json::Value,
+}
+
+/// The part of `ObjectMeta` a scale write needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleMeta {
+    /// The Deployment's name.
+    pub name: String,
+    /// Its namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// The version read; a write with an older one gets 409 Conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+}
+
+/// `spec` of a `Scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleSpec {
+    /// Desired replicas; the API server omits it when zero.
+    #[serde(default)]
+    pub replicas: i32,
+}
+
+impl Scale {
+    /// The body to write `replicas`, guarded by the `resourceVersion` that was read.
+    pub fn with_replicas(&self, replicas: i32) -> Scale {
+        Scale {
+            api_version: "autoscaling/v1".into(),
+            kind: "Scale".into(),
+            metadata: self.metadata.clone(),
+            spec: ScaleSpec { replicas },
+            status: serde_json::Value::Null,
+        }
+    }
+}
+
+/// The path of a Deployment's scale subresource.
+pub fn scale_path(target: &Target) -> String {
+    format!(
+        "/apis/apps/v1/namespaces/{}/deployments/{}/scale",
+        target.namespace, target.deployment
+    )
+}
+
+/// `GET` the scale subresource.
+pub fn get_scale_request(base: &str, target: &Target) -> http::Request<Vec<u8>> {
+    http::Request::get(format!("{base}{}", scale_path(target)))
+        .header("accept", "application/json")
+        .body(Vec::new())
+        .unwrap_or_default()
+}
+
+/// `PUT` a `Scale` with its `resourceVersion`.
+pub fn put_scale_request(base: &str, target: &Target, scale: &Scale) -> http::Request<Vec<u8>> {
+    http::Request::put(format!("{base}{}", scale_path(target)))
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(scale).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// Reading and writing a Deployment's replica count. The handler is tested with a fake.
+pub trait ScaleApi: Send + Sync {
+    /// Read the current `Scale`.
+    fn get(&self, target: &Target) -> impl Future<Output = Result<Scale, Error>> + Send;
+    /// Write a `Scale`; the server checks its `resourceVersion`.
+    fn put(
+        &self,
+        target: &Target,
+        scale: &Scale,
+    ) -> impl Future<Output = Result<Scale, Error>> + Send;
+}
+
+/// Where the cluster is, resolved once.
+#[derive(Debug)]
+struct Resolved {
+    base: String,
+    client: reqwest::Client,
+}
+
+/// The scale subresource on a GKE cluster, over HTTPS, with Google tokens.
+pub struct KubeScaleApi<T> {
+    tokens: Arc<T>,
+    source: ClusterSource,
+    google: reqwest::Client,
+    resolved: OnceCell<Resolved>,
+}
+
+impl<T> std::fmt::Debug for KubeScaleApi<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeScaleApi")
+            .field("source", &self.source)
+            .field("resolved", &self.resolved.get())
+            .finish()
+    }
+}
+
+impl<T: TokenSource> KubeScaleApi<T> {
+    /// Build the API client. A given endpoint's client is built now, so a bad CA is found at
+    /// start-up; a discovered one on first use.
+    pub fn new(tokens: Arc<T>, source: ClusterSource) -> Result<Self, Error> {
+        let resolved = OnceCell::new();
+        if let ClusterSource::Direct(endpoint) = &source {
+            resolved.set(Self::resolve_endpoint(endpoint)?).ok();
+        }
+        Ok(KubeScaleApi {
+            tokens,
+            source,
+            google: cluster::google_client()?,
+            resolved,
+        })
+    }
+
+    fn resolve_endpoint(endpoint: &Endpoint) -> Result<Resolved, Error> {
+        Ok(Resolved {
+            base: endpoint.url.clone(),
+            client: cluster::cluster_client(endpoint)?,
+        })
+    }
+
+    async fn cluster(&self) -> Result<&Resolved, Error> {
+        self.resolved
+            .get_or_try_init(|| async {
+                let ClusterSource::Discover { cluster, api_url } = &self.source else {
+                    unreachable!("a direct endpoint is resolved in new()");
+                };
+                let token = self.tokens.token().await?;
+                let endpoint = cluster::discover(&self.google, api_url, cluster, &token).await?;
+                tracing::info!(cluster = %cluster, endpoint = %endpoint.url, "discovered the cluster endpoint");
+                Self::resolve_endpoint(&endpoint)
+            })
+            .await
+    }
+
+    /// Send a request with the bearer token; after a 401, refresh the token once and try again.
+    async fn send(
+        &self,
+        verb: &'static str,
+        target: &Target,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<Scale, Error> {
+        let cluster = self.cluster().await?;
+        let mut token = self.tokens.token().await?;
+        for attempt in 0..2 {
+            let mut req =
+                reqwest::Request::try_from(request.clone()).map_err(|source| Error::Transport {
+                    url: request.uri().to_string(),
+                    source,
+                })?;
+            let mut value =
+                http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(
+                    |_| Error::Protocol {
+                        url: request.uri().to_string(),
+                        detail: "the access token is not a valid header value".into(),
+                    },
+                )?;
+            value.set_sensitive(true);
+            req.headers_mut().insert(http::header::AUTHORIZATION, value);
+            let url = req.url().to_string();
+            let response =
+                cluster
+                    .client
+                    .execute(req)
+                    .await
+                    .map_err(|source| Error::Transport {
+                        url: url.clone(),
+                        source,
+                    })?;
+            let status = response.status().as_u16();
+            let body = response.bytes().await.map_err(|source| Error::Transport {
+                url: url.clone(),
+                source,
+            })?;
+            if status == 401 && attempt == 0 {
+                tracing::warn!(target = %target, "cluster answered 401; refreshing the token once");
+                token = self.tokens.refresh().await?;
+                continue;
+            }
+            return parse_response(verb, target, status, &body, &url);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+}
+
+/// Turn an API server answer into a `Scale` or an error carrying its `Status`.
+pub fn parse_response(
+    verb: &'static str,
+    target: &Target,
+    status: u16,
+    body: &[u8],
+    url: &str,
+) -> Result<Scale, Error> {
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(body).map_err(|e| Error::Protocol {
+            url: url.to_owned(),
+            detail: format!("not a Scale ({e})"),
+        });
+    }
+    let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
+        code: status,
+        reason: String::new(),
+        message: String::from_utf8_lossy(body).chars().take(300).collect(),
+    });
+    parsed.code = status;
+    Err(Error::Kube {
+        verb,
+        target: target.to_string(),
+        status: parsed,
+    })
+}
+
+impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
+    async fn get(&self, target: &Target) -> Result<Scale, Error> {
+        let base = &self.cluster().await?.base;
+        self.send("get", target, get_scale_request(base, target))
+            .await
+    }
+
+    async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
+        let base = &self.cluster().await?.base;
+        self.send("update", target, put_scale_request(base, target, scale))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use queue_scaler_core::Policy;
+
+    fn target() -> Target {
+        Target {
+            namespace: "ml".into(),
+            deployment: "model-worker".into(),
+            policy: Policy {
+                min: 1,
+                max: 4,
+                step: 1,
+                messages_per_replica: None,
+            },
+        }
+    }
+
+    const SCALE: &str = r#"{"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"model-worker","namespace":"ml","uid":"u","resourceVersion":"41","creationTimestamp":"2026-11-28T10:00:00Z"},"spec":{"replicas":2},"status":{"replicas":2,"selector":"app=model-worker"}}"#;
+
+    #[test]
+    fn get_targets_the_scale_subresource() {
+        let r = get_scale_request("https://10.0.0.1", &target());
+        assert_eq!(r.method(), http::Method::GET);
+        assert_eq!(
+            r.uri(),
+            "https://10.0.0.1/apis/apps/v1/namespaces/ml/deployments/model-worker/scale"
+        );
+        assert_eq!(r.headers()["accept"], "application/json");
+    }
+
+    #[test]
+    fn put_carries_the_resource_version_that_was_read() {
+        let read: Scale = serde_json::from_str(SCALE).unwrap();
+        let r = put_scale_request("https://10.0.0.1", &target(), &read.with_replicas(3));
+        assert_eq!(r.method(), http::Method::PUT);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"apiVersion":"autoscaling/v1","kind":"Scale",
+                "metadata":{"name":"model-worker","namespace":"ml","resourceVersion":"41"},"spec":{"replicas":3}})
+        );
+    }
+
+    #[test]
+    fn a_status_body_becomes_an_error_with_its_code_reason_and_message() {
+        let body = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps \"model-worker\" not found","reason":"NotFound","details":{"name":"model-worker","group":"apps","kind":"deployments"},"code":404}"#;
+        let err = parse_response("get", &target(), 404, body, "u").unwrap_err();
+        assert_eq!(err.kube_code(), Some(404));
+        assert_eq!(err.class(), crate::ErrorClass::NonRetryable);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("NotFound")
+                && msg.contains("not found")
+                && msg.contains("ml/model-worker"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_forbidden_numeric_user_points_at_the_missing_email_scope() {
+        let body = br#"{"kind":"Status","status":"Failure","message":"deployments.apps \"model-worker\" is forbidden: User \"112233445566778899001\" cannot get resource \"deployments/scale\" in API group \"apps\" in the namespace \"ml\"","reason":"Forbidden","code":403}"#;
+        let msg = parse_response("get", &target(), 403, body, "u")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("userinfo.email"), "{msg}");
+    }
+
+    #[test]
+    fn conflicts_and_server_errors_are_retryable() {
+        for code in [409, 429, 500, 503] {
+            let err = parse_response("update", &target(), code, b"{}", "u").unwrap_err();
+            assert_eq!(err.class(), crate::ErrorClass::Retryable, "{code}");
+        }
+    }
+}

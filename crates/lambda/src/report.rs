@@ -1,0 +1,268 @@
+//! What an invocation reports: the JSON result, the error the Lambda runtime sees (its type is
+//! the retry class), and one log line per invocation in CloudWatch Embedded Metric Format, so the
+//! metrics cost no API call.
+
+use lambda_runtime::Diagnostic;
+use queue_scaler_core::{AlarmSignal, ConfigError, Direction, IntakeError, RouteError};
+use queue_scaler_gke::{Error as IoError, ErrorClass};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The result of one invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// The alarm that invoked the function.
+    pub alarm: String,
+    /// The state it moved to.
+    pub state: String,
+    /// `namespace/name`, when the alarm has a route.
+    pub target: Option<String>,
+    /// `up` or `down`.
+    pub direction: Direction,
+    /// Replicas read from the cluster; absent when nothing was read.
+    pub from: Option<i32>,
+    /// Replicas decided: set when `applied`, only reported otherwise (`DRY_RUN`, or no change).
+    pub to: Option<i32>,
+    /// Whether a write reached the cluster.
+    pub applied: bool,
+    /// Whether `DRY_RUN` was on.
+    pub dry_run: bool,
+    /// Why, in words.
+    pub reason: String,
+    /// The backlog datapoint the alarm carried.
+    pub backlog: Option<f64>,
+    /// The queue the alarm's metric names.
+    pub queue: Option<String>,
+    /// Re-reads after 409 Conflict.
+    pub conflicts: u32,
+    /// What became of the re-arm.
+    pub rearm: Rearm,
+}
+
+/// Re-arm's result, reported but never failing the invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+pub enum Rearm {
+    /// The alarm was set back to OK.
+    Done,
+    /// `REARM_ALARM=false`.
+    Disabled,
+    /// Nothing acted (not ALARM, or `DRY_RUN`).
+    NotNeeded,
+    /// `SetAlarmState` failed; scaling stands.
+    Failed(String),
+}
+
+/// An invocation that failed, as the runtime reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Retryable, NonRetryable or Config: the error type Lambda reports.
+    pub class: ErrorClass,
+    /// What happened and what to fix; never a key or token.
+    pub message: String,
+}
+
+impl Failure {
+    /// A configuration failure, listing every problem.
+    pub fn config(err: ConfigError) -> Self {
+        Failure {
+            class: ErrorClass::Config,
+            message: err.to_string(),
+        }
+    }
+
+    /// From an I/O error, keeping its class and its chain of causes.
+    pub fn from_io(err: IoError) -> Self {
+        Failure {
+            class: err.class(),
+            message: chain(&err),
+        }
+    }
+
+    /// Context before the message: which alarm and target.
+    pub fn context(mut self, alarm: &str, target: Option<&str>) -> Self {
+        let at = match target {
+            Some(t) => format!("alarm {alarm:?}, target {t}: "),
+            None => format!("alarm {alarm:?}: "),
+        };
+        self.message.insert_str(0, &at);
+        self
+    }
+}
+
+/// An error and its sources, joined: `Display` of each level says only its own part.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+impl From<IntakeError> for Failure {
+    fn from(err: IntakeError) -> Self {
+        Failure {
+            class: ErrorClass::NonRetryable,
+            message: chain(&err),
+        }
+    }
+}
+
+impl From<RouteError> for Failure {
+    fn from(err: RouteError) -> Self {
+        Failure {
+            class: ErrorClass::NonRetryable,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.class, self.message)
+    }
+}
+
+impl From<Failure> for Diagnostic {
+    fn from(f: Failure) -> Self {
+        Diagnostic {
+            error_type: f.class.to_string(),
+            error_message: f.message,
+        }
+    }
+}
+
+/// Metric names, all `Count` but `Backlog`.
+const METRICS: [&str; 5] = [
+    "ReplicasBefore",
+    "ReplicasAfter",
+    "ReplicasDesired",
+    "Backlog",
+    "Applied",
+];
+
+fn emf(target: &str, direction: Direction, metrics: &[(&str, Value)]) -> Value {
+    let defs: Vec<Value> = metrics
+        .iter()
+        .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    let mut line = json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "QueueScaler",
+                "Dimensions": [["Target", "Direction"]],
+                "Metrics": defs,
+            }]
+        },
+        "Target": target,
+        "Direction": direction,
+    });
+    for (name, value) in metrics {
+        line[*name] = value.clone();
+    }
+    line
+}
+
+fn print_line(line: &Value) {
+    // One JSON object per line on stdout: Lambda sends it to CloudWatch Logs, which extracts the
+    // metrics from `_aws`. Printed directly so the metric fields stay at the top level.
+    println!("{line}");
+}
+
+/// The log line of a successful invocation.
+pub fn outcome_line(outcome: &Outcome, request_id: &str) -> Value {
+    let target = outcome.target.clone().unwrap_or_else(|| "-".into());
+    let mut metrics: Vec<(&str, Value)> = Vec::new();
+    let values = [
+        outcome.from.map(Value::from),
+        if outcome.applied {
+            outcome.to
+        } else {
+            outcome.from
+        }
+        .map(Value::from),
+        outcome.to.map(Value::from),
+        outcome.backlog.map(Value::from),
+        Some(Value::from(u8::from(outcome.applied))),
+    ];
+    for (name, value) in METRICS.iter().zip(values) {
+        if let Some(v) = value {
+            metrics.push((name, v));
+        }
+    }
+    if matches!(outcome.rearm, Rearm::Failed(_)) {
+        metrics.push(("RearmFailed", Value::from(1)));
+    }
+    let mut line = emf(&target, outcome.direction, &metrics);
+    line["level"] = "INFO".into();
+    line["message"] = if outcome.applied {
+        "scaled"
+    } else {
+        "no change applied"
+    }
+    .into();
+    line["requestId"] = request_id.into();
+    line["alarm"] = outcome.alarm.as_str().into();
+    line["state"] = outcome.state.as_str().into();
+    line["from"] = outcome.from.into();
+    line["to"] = outcome.to.into();
+    line["reason"] = outcome.reason.as_str().into();
+    line["dry_run"] = outcome.dry_run.into();
+    line["rearm"] = serde_json::to_value(&outcome.rearm).unwrap_or_default();
+    line
+}
+
+/// The log line of a failed invocation: the error, and `Errors.<class>` as a metric.
+pub fn failure_line(
+    direction: Direction,
+    signal: Option<&AlarmSignal>,
+    target: Option<&str>,
+    failure: &Failure,
+    request_id: &str,
+) -> Value {
+    let metric = match failure.class {
+        ErrorClass::Retryable => "ErrorsRetryable",
+        ErrorClass::NonRetryable => "ErrorsNonRetryable",
+        ErrorClass::Config => "ErrorsConfig",
+    };
+    let mut line = emf(
+        target.unwrap_or("-"),
+        direction,
+        &[(metric, Value::from(1))],
+    );
+    line["level"] = "ERROR".into();
+    line["message"] = "invocation failed".into();
+    line["requestId"] = request_id.into();
+    line["errorType"] = failure.class.to_string().into();
+    line["error"] = failure.message.as_str().into();
+    if let Some(s) = signal {
+        line["alarm"] = s.alarm.as_str().into();
+        line["state"] = s.state.to_string().into();
+    }
+    line
+}
+
+/// Print the log line of a successful invocation.
+pub fn log_outcome(outcome: &Outcome, request_id: &str) {
+    print_line(&outcome_line(outcome, request_id));
+}
+
+/// Print the log line of a failed invocation.
+pub fn log_failure(
+    direction: Direction,
+    signal: Option<(&AlarmSignal, Option<&str>)>,
+    failure: &Failure,
+    request_id: &str,
+) {
+    let (signal, target) = signal.map_or((None, None), |(s, t)| (Some(s), t));
+    print_line(&failure_line(
+        direction, signal, target, failure, request_id,
+    ));
+}
