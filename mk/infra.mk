@@ -1,0 +1,82 @@
+# Infrastructure: build and ship the functions, and check infra/ offline.
+# The walk-through is docs/deployment.md.
+
+# Name of the CloudFormation stack; the functions are $(STACK_NAME)-scale-up
+# and $(STACK_NAME)-scale-down.
+STACK_NAME ?= queue-scaler
+# AWS region of the stack. Empty: the AWS CLI's default (AWS_REGION,
+# AWS_DEFAULT_REGION or the profile's region).
+AWS_REGION ?=
+# Stack parameters for `make deploy`, as `Key=Value Key=Value`. Needed on the
+# first deployment; later deployments keep the values they are not given.
+PARAMETERS ?=
+# Extra flags for `sam deploy`, e.g. --no-confirm-changeset in a pipeline.
+SAM_DEPLOY_FLAGS ?=
+# Sample event for `make invoke-remote-%`.
+EVENT ?=
+
+# Kubernetes API version the manifests are validated against; one of the
+# versions whose schemas kubernetes-validate ships, so no download happens.
+KUBERNETES_VERSION ?= 1.33.0
+
+# What `make lint-infra` checks. tests/infra/validate-infra-rejects-broken.sh
+# overrides these to point the same commands at broken copies.
+INFRA_TEMPLATES ?= infra/aws/template.yaml
+INFRA_MANIFESTS ?= $(filter-out infra/gke/iam-role.yaml,$(wildcard infra/gke/*.yaml))
+INFRA_SCRIPTS   ?= $(wildcard infra/gke/*.sh tests/infra/*.sh)
+
+LAMBDA_BINARIES := scale-up scale-down
+region_flag = $(if $(AWS_REGION),--region $(AWS_REGION))
+
+.PHONY: build
+build: venv ## release binaries for AWS Lambda, arm64, in target/lambda/<name>/bootstrap
+	cargo lambda build --release --arm64 $(addprefix --bin ,$(LAMBDA_BINARIES))
+
+# The template takes the function code from target/lambda/<name>/ (so keep
+# CARGO_TARGET_DIR unset). PARAMETERS goes through the environment so that
+# values with spaces survive the shell.
+.PHONY: deploy
+deploy: export PARAMETERS := $(PARAMETERS)
+deploy: sam-cli build ## deploy the stack with sam (first time: PARAMETERS='GkeCluster=... ServiceAccountKeySecretArn=...')
+	@# sam zips each target/lambda/<name>/ folder whole: drop the archives
+	@# that cargo lambda deploy leaves there, so only bootstrap is shipped.
+	rm -f $(foreach bin,$(LAMBDA_BINARIES),target/lambda/$(bin)/bootstrap.zip)
+	sam deploy --template-file infra/aws/template.yaml \
+	  --config-file "$(CURDIR)/infra/aws/samconfig.toml" \
+	  --stack-name $(STACK_NAME) $(region_flag) \
+	  $(if $(PARAMETERS),--parameter-overrides "$$PARAMETERS") $(SAM_DEPLOY_FLAGS)
+
+.PHONY: sam-cli
+sam-cli:
+	@command -v sam >/dev/null || { echo "deploy: the AWS SAM CLI (sam) is not installed; see docs/deployment.md" >&2; exit 1; }
+
+# cargo lambda deploy creates a function (with a new role) if none exists, so
+# check first: this target only ships code into the functions of the stack.
+# It gives no --env-var, --iam-role, --memory or --timeout, and so leaves the
+# environment, role and settings that the stack gave the functions as they are.
+.PHONY: deploy-code
+deploy-code: build ## ship new code into the deployed functions with cargo lambda deploy (configuration unchanged)
+	@for bin in $(LAMBDA_BINARIES); do \
+	  fn="$(STACK_NAME)-$$bin"; \
+	  aws lambda get-function --function-name "$$fn" $(region_flag) >/dev/null \
+	    || { echo "deploy-code: no function $$fn; deploy the stack first (make deploy)" >&2; exit 1; }; \
+	  echo "cargo lambda deploy $(region_flag) --binary-name $$bin $$fn"; \
+	  cargo lambda deploy $(region_flag) --binary-name "$$bin" "$$fn" || exit 1; \
+	done
+
+invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up EVENT=events/<file>.json
+	@test -n "$(EVENT)" || { echo "usage: make invoke-remote-$* EVENT=events/<file>.json; events:" >&2; ls events/*.json >&2; exit 2; }
+	cargo lambda invoke --remote $(region_flag) --data-file "$(EVENT)" "$(STACK_NAME)-$*"
+
+.PHONY: validate-infra
+validate-infra: lint-infra test-infra ## offline checks of infra/: the validators pass, and reject broken files
+
+.PHONY: lint-infra
+lint-infra: venv ## cfn-lint the template, kubernetes-validate --strict the manifests, shellcheck the scripts
+	cfn-lint --non-zero-exit-code warning -- $(INFRA_TEMPLATES)
+	kubernetes-validate --strict --quiet --kubernetes-version $(KUBERNETES_VERSION) $(INFRA_MANIFESTS)
+	shellcheck $(INFRA_SCRIPTS)
+
+.PHONY: test-infra
+test-infra: venv ## prove that lint-infra rejects a broken template, manifest and script
+	tests/infra/validate-infra-rejects-broken.sh

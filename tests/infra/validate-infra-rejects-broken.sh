@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Proves that `make lint-infra` rejects broken infrastructure files.
+#
+# A validator that accepts everything would pass on the real files too, so a
+# green lint-infra alone proves little. This copies the real template,
+# manifests and scripts to a temporary folder, breaks one copy at a time (an
+# unknown property, a value of the wrong type, a shell error), and runs the
+# same make target on it with INFRA_TEMPLATES / INFRA_MANIFESTS /
+# INFRA_SCRIPTS pointing at the copy. Each broken copy must fail, with the
+# validator's message naming the fault. The unbroken copies must pass, so a
+# failure comes from the break and not from the copying.
+#
+# Usage: tests/infra/validate-infra-rejects-broken.sh   (or: make test-infra)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+cp "$root/infra/aws/template.yaml" "$tmp/template.yaml"
+cp "$root/infra/gke/model-deployment.yaml" "$tmp/model-deployment.yaml"
+cp "$root/infra/gke/rbac.yaml" "$tmp/rbac.yaml"
+cp "$root/infra/gke/node-pool.sh" "$tmp/node-pool.sh"
+
+passed=0
+failed=0
+
+# lint VAR=files... : run the make target on other files; output in $tmp/out.
+lint() {
+  make --no-print-directory -C "$root" lint-infra "$@" >"$tmp/out" 2>&1
+}
+
+# break_copy NAME SRC SED_SCRIPT: write $tmp/NAME, a broken copy of SRC.
+break_copy() {
+  local name="$1" src="$2" script="$3"
+  sed -e "$script" "$tmp/$src" >"$tmp/$name"
+  if cmp -s "$tmp/$src" "$tmp/$name"; then
+    echo "test setup: '$script' changed nothing in $src" >&2
+    exit 1
+  fi
+}
+
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() {
+  echo "not ok - $1"
+  sed 's/^/    /' "$tmp/out"
+  failed=$((failed + 1))
+}
+
+# expect_rejected DESCRIPTION EXPECTED_TEXT VAR=files...
+expect_rejected() {
+  local description="$1" expected="$2"
+  shift 2
+  if lint "$@"; then
+    not_ok "$description: the validators accepted it"
+  elif ! grep -qF -- "$expected" "$tmp/out"; then
+    not_ok "$description: rejected, but without '$expected'"
+  else
+    ok "$description"
+  fi
+}
+
+# The control: unbroken copies pass.
+if lint INFRA_TEMPLATES="$tmp/template.yaml" \
+  INFRA_MANIFESTS="$tmp/model-deployment.yaml $tmp/rbac.yaml" \
+  INFRA_SCRIPTS="$tmp/node-pool.sh"; then
+  ok "unbroken copies pass"
+else
+  not_ok "unbroken copies pass"
+fi
+
+# CloudFormation: a misspelt property of a function.
+break_copy template-unknown-property.yaml template.yaml \
+  's/^      CodeUri: \.\.\/\.\.\/target\/lambda\/scale-up\//&\n      MemorySise: 256/'
+expect_rejected "template with an unknown function property" "MemorySise" \
+  INFRA_TEMPLATES="$tmp/template-unknown-property.yaml"
+
+# CloudFormation: a number that is not a number.
+break_copy template-wrong-type.yaml template.yaml \
+  's/^      EvaluationPeriods: !Ref HighEvaluationPeriods$/      EvaluationPeriods: twice/'
+expect_rejected "template with a wrong type" "'twice' is not of type" \
+  INFRA_TEMPLATES="$tmp/template-wrong-type.yaml"
+
+# Kubernetes: a misspelt field, which only strict validation catches.
+break_copy deployment-unknown-field.yaml model-deployment.yaml \
+  's/^          imagePullPolicy: Always$/          imagePullPolicy: Always\n          imagePulPolicy: Always/'
+expect_rejected "deployment with an unknown field" "'imagePulPolicy' was unexpected" \
+  INFRA_MANIFESTS="$tmp/deployment-unknown-field.yaml"
+
+# Kubernetes: a value of the wrong type.
+break_copy deployment-wrong-type.yaml model-deployment.yaml \
+  's/^      terminationGracePeriodSeconds: .*/      terminationGracePeriodSeconds: ten-minutes/'
+expect_rejected "deployment with a wrong type" "'ten-minutes' is not of type" \
+  INFRA_MANIFESTS="$tmp/deployment-wrong-type.yaml"
+
+# Kubernetes RBAC: verbs must be a list.
+break_copy rbac-wrong-type.yaml rbac.yaml \
+  's/^    verbs: .*/    verbs: update/'
+expect_rejected "role with a wrong type" "'update' is not of type 'array'" \
+  INFRA_MANIFESTS="$tmp/rbac-wrong-type.yaml"
+
+# Shell: `local` outside a function is an error in bash.
+break_copy node-pool-broken.sh node-pool.sh \
+  's/^set -euo pipefail$/&\nlocal broken=1/'
+expect_rejected "script with a shell error" "SC2168" \
+  INFRA_SCRIPTS="$tmp/node-pool-broken.sh"
+
+echo "validate-infra-rejects-broken: $passed passed, $failed failed"
+(( failed == 0 ))
