@@ -1,0 +1,193 @@
+//! The Google side, on the google listener: the OAuth2 token endpoint (`POST /token`), the GKE
+//! API's `clusters.get`, and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which
+//! a real kube-apiserver can authenticate the tokens issued here. `/_admin/...` goes to
+//! [`crate::admin`]. Errors have Google's shapes. No I/O beyond the shared state.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hyper::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admin;
+use crate::assertion::{check_token_request, Expected};
+use crate::http::{json_response, Request, Response};
+use crate::server::App;
+use crate::service_account::CLOUD_PLATFORM_SCOPE;
+use crate::state::TokenProblem;
+
+/// Serves one request to the google listener.
+pub(crate) fn handle(app: &App, request: &Request) -> Response {
+    let segments = request.segments();
+    match (&request.method, segments.as_slice()) {
+        (&Method::POST, ["token"]) => token(app, request),
+        (&Method::GET, ["v1", "projects", project, "locations", location, "clusters", cluster]) => {
+            get_cluster(app, request, project, location, cluster)
+        }
+        (&Method::POST, ["tokenreview"]) => token_review(app, request),
+        (_, ["_admin", rest @ ..]) => admin::handle(app, request, rest),
+        _ => error(StatusCode::NOT_FOUND, "Requested entity was not found."),
+    }
+}
+
+/// A Google API error: `{"error":{"code","message","status"}}`.
+pub(crate) fn error(code: StatusCode, message: &str) -> Response {
+    let status = match code.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        500 => "INTERNAL",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "UNKNOWN",
+    };
+    json_response(
+        code,
+        &json!({"error": {"code": code.as_u16(), "message": message, "status": status}}),
+    )
+}
+
+/// `POST /token`: exchanges a signed JWT-bearer assertion for an access token.
+fn token(app: &App, request: &Request) -> Response {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let account = &app.service_account;
+    let token_uri = app.token_uri();
+    let expected = Expected {
+        issuer: account.email(),
+        audience: &token_uri,
+        key_id: account.private_key_id(),
+        key: account.public_key(),
+        now: chrono::Utc::now().timestamp(),
+    };
+    match check_token_request(field("grant_type"), field("assertion"), &expected) {
+        Ok(scopes) => {
+            let identity = account.identity_for(&scopes).to_owned();
+            let mut state = app.state.lock();
+            let expires_in = state.token_lifetime().as_secs();
+            let access_token = state.issue_token(&identity, scopes);
+            json_response(
+                StatusCode::OK,
+                &json!({"access_token": access_token, "expires_in": expires_in, "token_type": "Bearer"}),
+            )
+        }
+        Err(refusal) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": refusal.error_code(), "error_description": refusal.to_string()}),
+        ),
+    }
+}
+
+/// `GET /v1/projects/{p}/locations/{l}/clusters/{c}`: the cluster's endpoint and CA.
+fn get_cluster(
+    app: &App,
+    request: &Request,
+    project: &str,
+    location: &str,
+    cluster: &str,
+) -> Response {
+    let scopes = {
+        let state = app.state.lock();
+        match request.bearer_token().map(|token| state.live_token(token)) {
+            Some(Ok(issued)) => issued.scopes.clone(),
+            Some(Err(TokenProblem::Unknown | TokenProblem::Expired)) | None => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "Request had invalid authentication credentials. Expected OAuth 2 access \
+                     token, login cookie or other valid authentication credential. See \
+                     https://developers.google.com/identity/sign-in/web/devconsole-project.",
+                )
+            }
+        }
+    };
+    if !scopes.iter().any(|s| s == CLOUD_PLATFORM_SCOPE) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Request had insufficient authentication scopes.",
+        );
+    }
+    let config = &app.config;
+    if (project, location, cluster)
+        != (
+            config.project.as_str(),
+            config.location.as_str(),
+            config.cluster.as_str(),
+        )
+    {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("Not found: projects/{project}/locations/{location}/clusters/{cluster}."),
+        );
+    }
+    let advertised = app.advertised();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "name": config.cluster,
+            "location": config.location,
+            "selfLink": format!("{}{}", app.google_url, request.path),
+            // GKE gives a bare address; clients add https:// themselves.
+            "endpoint": advertised.endpoint,
+            "masterAuth": {"clusterCaCertificate": STANDARD.encode(&advertised.ca_pem)},
+            "status": "RUNNING",
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenReview {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<String>,
+    spec: TokenReviewSpec,
+}
+
+#[derive(Deserialize)]
+struct TokenReviewSpec {
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /tokenreview`: tells a kube-apiserver who a bearer token is.
+fn token_review(app: &App, request: &Request) -> Response {
+    let review: TokenReview = match serde_json::from_slice(&request.body) {
+        Ok(review) => review,
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": format!("not a TokenReview: {e}")}),
+            )
+        }
+    };
+    let status = match app.state.lock().live_token(&review.spec.token) {
+        Ok(issued) => json!({
+            "authenticated": true,
+            "user": {"username": issued.identity, "uid": app.service_account.client_id()},
+        }),
+        Err(TokenProblem::Expired) => {
+            json!({"authenticated": false, "error": "the access token has expired"})
+        }
+        Err(TokenProblem::Unknown) => {
+            json!({"authenticated": false, "error": "the access token is not recognised"})
+        }
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "apiVersion": review.api_version.unwrap_or_else(|| "authentication.k8s.io/v1".to_owned()),
+            "kind": "TokenReview",
+            "metadata": {"creationTimestamp": null},
+            "spec": {},
+            "status": status,
+        }),
+    )
+}

@@ -1,0 +1,31 @@
+//! local-gke: a local stand-in for the parts of Google Cloud that queue-scaler talks to.
+//!
+//! It serves, over real TLS on 127.0.0.1:
+//!
+//! - on the "google" listener: the OAuth2 token endpoint (JWT-bearer grant for one service
+//!   account), the GKE API's `clusters.get`, a Kubernetes TokenReview webhook (so a real
+//!   kube-apiserver can authenticate the tokens it issues) and an admin API for tests;
+//! - on the "cluster" listener: the Kubernetes `deployments/scale` subresource, with bearer
+//!   authentication, per-deployment grants and optimistic concurrency, answering with the same
+//!   bodies and `Status` errors as a real kube-apiserver.
+//!
+//! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
+//! scaler at it. Tests start it in-process with [`LocalGke::start`].
+
+mod admin;
+mod assertion;
+pub mod cli;
+pub mod config;
+mod error;
+mod google;
+mod http;
+mod kube;
+mod server;
+mod service_account;
+mod state;
+mod tls;
+
+pub use config::{Config, DeploymentSeed, ExternalCluster, Grant};
+pub use error::Error;
+pub use server::LocalGke;
+pub use service_account::{ServiceAccount, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};

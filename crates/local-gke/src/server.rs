@@ -1,0 +1,473 @@
+//! Runs local-gke: binds the two HTTPS listeners on 127.0.0.1, serves each connection (HTTP/2 or
+//! HTTP/1.1), applies injected faults, logs and records every request, and writes the state
+//! directory (key file, CA certificates, env file). This is where the I/O is.
+
+use std::fmt;
+use std::fs;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, ExternalCluster, Grant};
+use crate::http::{json_response, Request, Response};
+use crate::kube::Status;
+use crate::service_account::ServiceAccount;
+use crate::state::{Listener, RecordedRequest, RequestKind, Shared, State};
+use crate::tls::ServingTls;
+use crate::{google, kube, Error};
+
+/// The largest request body read; scale bodies and assertions are a few kilobytes.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What the handlers share.
+pub(crate) struct App {
+    pub config: Config,
+    pub service_account: ServiceAccount,
+    pub state: Shared,
+    /// `https://127.0.0.1:GPORT`.
+    pub google_url: String,
+    /// The cluster that `clusters.get` reports: our own cluster listener, or an external one.
+    /// It can change while serving ([`LocalGke::set_external_cluster`]).
+    advertised: RwLock<AdvertisedCluster>,
+}
+
+/// The cluster `clusters.get` reports.
+#[derive(Debug, Clone)]
+pub(crate) struct AdvertisedCluster {
+    /// `https://host[:port]`, as the `env` file gives it.
+    pub url: String,
+    /// `host[:port]`, no scheme, as GKE reports it.
+    pub endpoint: String,
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+}
+
+impl AdvertisedCluster {
+    fn external(external: &ExternalCluster) -> Self {
+        AdvertisedCluster {
+            url: external.endpoint.as_str().trim_end_matches('/').to_owned(),
+            endpoint: external.advertised_endpoint(),
+            ca_pem: external.ca_pem.clone(),
+        }
+    }
+}
+
+impl App {
+    pub(crate) fn token_uri(&self) -> String {
+        format!("{}/token", self.google_url)
+    }
+
+    /// The cluster `clusters.get` reports now.
+    pub(crate) fn advertised(&self) -> AdvertisedCluster {
+        self.advertised
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Advertise `external` from now on.
+    pub(crate) fn set_advertised(&self, external: &ExternalCluster) {
+        *self
+            .advertised
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = AdvertisedCluster::external(external);
+    }
+
+    fn record(&self, listener: Listener, method: &Method, path: &str, status: u16) {
+        info!(listener = listener.name(), %method, path, status, "request");
+        // The admin API is how tests read the log; recording it would only add noise.
+        if listener == Listener::Google && (path == "/_admin" || path.starts_with("/_admin/")) {
+            return;
+        }
+        self.state.lock().record(RecordedRequest {
+            listener,
+            method: method.to_string(),
+            path: path.to_owned(),
+            status,
+            kind: RequestKind::of(listener, method, path),
+        });
+    }
+}
+
+/// A running local-gke. Dropping it stops both listeners and their connections.
+pub struct LocalGke {
+    app: Arc<App>,
+    cluster_url: String,
+    google_ca_pem: String,
+    cluster_ca_pem: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for LocalGke {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalGke")
+            .field("google_url", &self.app.google_url)
+            .field("cluster_url", &self.cluster_url)
+            .field("service_account", &self.app.service_account)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LocalGke {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl LocalGke {
+    /// Generates the service account and both CAs, binds both listeners on 127.0.0.1 with
+    /// ports the OS chooses, and starts serving. Connections are accepted once this returns.
+    ///
+    /// Generating the RSA key takes a noticeable moment; it runs on the calling thread.
+    pub async fn start(config: Config) -> Result<Self, Error> {
+        let service_account = ServiceAccount::generate(&config.project)?;
+        let google_tls = ServingTls::generate("local-gke google CA", &["127.0.0.1", "localhost"])?;
+        let cluster_tls = ServingTls::generate("local-gke cluster CA", &["127.0.0.1"])?;
+
+        let bind = |listener: &'static str| async move {
+            let socket = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|source| Error::Bind { listener, source })?;
+            let address = socket
+                .local_addr()
+                .map_err(|source| Error::Bind { listener, source })?;
+            Ok::<(TcpListener, SocketAddr), Error>((socket, address))
+        };
+        let (google_socket, google_address) = bind("google").await?;
+        let (cluster_socket, cluster_address) = bind("cluster").await?;
+
+        let advertised = match &config.external_cluster {
+            Some(external) => AdvertisedCluster::external(external),
+            None => AdvertisedCluster {
+                url: format!("https://{cluster_address}"),
+                endpoint: cluster_address.to_string(),
+                ca_pem: cluster_tls.ca_pem.clone(),
+            },
+        };
+
+        let mut state = State::new(config.token_lifetime);
+        for seed in &config.deployments {
+            state.set_replicas(&seed.namespace, &seed.name, seed.replicas);
+        }
+        if config.grants.is_empty() {
+            for seed in &config.deployments {
+                state.grant(Grant {
+                    identity: service_account.email().to_owned(),
+                    namespace: seed.namespace.clone(),
+                    deployment: seed.name.clone(),
+                });
+            }
+        }
+        for grant in &config.grants {
+            state.grant(grant.clone());
+        }
+
+        let app = Arc::new(App {
+            config,
+            service_account,
+            state: Shared::new(state),
+            google_url: format!("https://{google_address}"),
+            advertised: RwLock::new(advertised),
+        });
+        let tasks = vec![
+            tokio::spawn(serve(
+                google_socket,
+                google_tls.acceptor,
+                app.clone(),
+                Listener::Google,
+            )),
+            tokio::spawn(serve(
+                cluster_socket,
+                cluster_tls.acceptor,
+                app.clone(),
+                Listener::Cluster,
+            )),
+        ];
+        Ok(LocalGke {
+            app,
+            cluster_url: format!("https://{cluster_address}"),
+            google_ca_pem: google_tls.ca_pem,
+            cluster_ca_pem: cluster_tls.ca_pem,
+            tasks,
+        })
+    }
+
+    /// The google listener: `https://127.0.0.1:GPORT` (the token endpoint, the GKE API, the
+    /// TokenReview webhook and the admin API).
+    pub fn google_url(&self) -> &str {
+        &self.app.google_url
+    }
+
+    /// The cluster listener, our Kubernetes API: `https://127.0.0.1:KPORT`.
+    pub fn cluster_url(&self) -> &str {
+        &self.cluster_url
+    }
+
+    /// The token endpoint, `token_uri` in the key file.
+    pub fn token_uri(&self) -> String {
+        self.app.token_uri()
+    }
+
+    /// The admin API's base URL.
+    pub fn admin_url(&self) -> String {
+        format!("{}/_admin", self.app.google_url)
+    }
+
+    /// The TokenReview webhook's URL.
+    pub fn token_review_url(&self) -> String {
+        format!("{}/tokenreview", self.app.google_url)
+    }
+
+    /// `projects/P/locations/L/clusters/C`.
+    pub fn cluster_name(&self) -> String {
+        let config = &self.app.config;
+        format!(
+            "projects/{}/locations/{}/clusters/{}",
+            config.project, config.location, config.cluster
+        )
+    }
+
+    /// The CA (PEM) of the google listener.
+    pub fn google_ca_pem(&self) -> &str {
+        &self.google_ca_pem
+    }
+
+    /// The CA (PEM) of the cluster listener.
+    pub fn cluster_ca_pem(&self) -> &str {
+        &self.cluster_ca_pem
+    }
+
+    /// Advertise `external` in `clusters.get`, and in the `env` file written after this, from now
+    /// on. A real kube-apiserver needs the TokenReview webhook's URL to start, so it can only be
+    /// advertised once local-gke runs.
+    pub fn set_external_cluster(&self, external: ExternalCluster) {
+        self.app.set_advertised(&external);
+    }
+
+    /// The service account whose key is handed out.
+    pub fn service_account(&self) -> &ServiceAccount {
+        &self.app.service_account
+    }
+
+    /// The service account key file, as Google would let you download it.
+    pub fn key_file(&self) -> Result<serde_json::Value, Error> {
+        self.app.service_account.key_file(&self.app.google_url)
+    }
+
+    /// The `env` file's variables, for a state directory at `dir` (an absolute path).
+    pub fn env(&self, dir: &Path) -> Vec<(&'static str, String)> {
+        let account = &self.app.service_account;
+        let advertised = self.app.advertised();
+        let path = |file: &str| dir.join(file).display().to_string();
+        vec![
+            ("GKE_CLUSTER", self.cluster_name()),
+            ("GKE_API_URL", self.app.google_url.clone()),
+            ("GKE_ENDPOINT", advertised.url),
+            ("GKE_CA_CERT", STANDARD.encode(advertised.ca_pem)),
+            ("GOOGLE_APPLICATION_CREDENTIALS", path(KEY_FILE)),
+            ("SSL_CERT_FILE", path(GOOGLE_CA_FILE)),
+            ("LOCAL_GKE_ADMIN_URL", self.admin_url()),
+            ("LOCAL_GKE_TOKENREVIEW_URL", self.token_review_url()),
+            (
+                "LOCAL_GKE_TOKENREVIEW_KUBECONFIG",
+                path(TOKEN_REVIEW_KUBECONFIG_FILE),
+            ),
+            ("SCALER_SERVICE_ACCOUNT", account.email().to_owned()),
+            ("SCALER_SERVICE_ACCOUNT_ID", account.client_id().to_owned()),
+        ]
+    }
+
+    /// Writes the key file, both CA certificates, a kubeconfig for the TokenReview webhook and,
+    /// last, the `env` file into `dir` (created if missing). Returns the `env` file's path.
+    pub fn write_state_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
+        let file_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::File { path, source }
+        };
+        fs::create_dir_all(dir).map_err(file_error(dir))?;
+        let dir = fs::canonicalize(dir).map_err(file_error(dir))?;
+
+        // `{:#}` is serde_json's pretty printing.
+        let key_file = format!("{:#}\n", self.key_file()?);
+        write_file(&dir.join(KEY_FILE), &key_file, true)?;
+        write_file(&dir.join(GOOGLE_CA_FILE), &self.google_ca_pem, false)?;
+        write_file(&dir.join(CLUSTER_CA_FILE), &self.cluster_ca_pem, false)?;
+        write_file(
+            &dir.join(TOKEN_REVIEW_KUBECONFIG_FILE),
+            &self.token_review_kubeconfig(&dir.join(GOOGLE_CA_FILE)),
+            false,
+        )?;
+
+        let env: String = self
+            .env(&dir)
+            .into_iter()
+            .map(|(key, value)| format!("{key}={value}\n"))
+            .collect();
+        // Write, then rename, so whoever waits for the env file never reads half of it.
+        let env_path = dir.join(ENV_FILE);
+        let partial = dir.join(".env.partial");
+        write_file(&partial, &env, false)?;
+        fs::rename(&partial, &env_path).map_err(file_error(&env_path))?;
+        Ok(env_path)
+    }
+
+    /// A kubeconfig that points a kube-apiserver's `--authentication-token-webhook-config-file`
+    /// at the TokenReview webhook.
+    fn token_review_kubeconfig(&self, ca_file: &Path) -> String {
+        format!(
+            "apiVersion: v1\n\
+             kind: Config\n\
+             clusters:\n\
+             - name: local-gke\n  \
+               cluster:\n    \
+                 server: {server}\n    \
+                 certificate-authority: {ca}\n\
+             users:\n\
+             - name: kube-apiserver\n  \
+               user: {{}}\n\
+             contexts:\n\
+             - name: webhook\n  \
+               context:\n    \
+                 cluster: local-gke\n    \
+                 user: kube-apiserver\n\
+             current-context: webhook\n",
+            server = self.token_review_url(),
+            ca = ca_file.display(),
+        )
+    }
+}
+
+const KEY_FILE: &str = "sa-key.json";
+const GOOGLE_CA_FILE: &str = "google-ca.pem";
+const CLUSTER_CA_FILE: &str = "cluster-ca.pem";
+const TOKEN_REVIEW_KUBECONFIG_FILE: &str = "tokenreview-kubeconfig.yaml";
+const ENV_FILE: &str = "env";
+
+/// Writes `contents` to `path`; a `secret` file is readable by its owner only.
+fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), Error> {
+    let error = |source| Error::File {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut file = options.open(path).map_err(error)?;
+    file.write_all(contents.as_bytes()).map_err(error)
+}
+
+/// Accepts connections until the task is aborted; aborting it drops, and so ends, every
+/// connection it started.
+async fn serve(socket: TcpListener, tls: TlsAcceptor, app: Arc<App>, listener: Listener) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = socket.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, tls.clone(), app.clone(), listener));
+                }
+                Err(error) => {
+                    warn!(listener = listener.name(), %error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, tls: TlsAcceptor, app: Arc<App>, listener: Listener) {
+    let stream = match tls.accept(stream).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            debug!(listener = listener.name(), %error, "TLS handshake failed");
+            return;
+        }
+    };
+    let service = service_fn(move |request| handle(app.clone(), listener, request));
+    if let Err(error) = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        debug!(listener = listener.name(), %error, "connection closed");
+    }
+}
+
+/// Returned by the service to make hyper close the connection without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+struct DroppedConnection;
+
+async fn handle(
+    app: Arc<App>,
+    listener: Listener,
+    request: hyper::Request<Incoming>,
+) -> Result<Response, DroppedConnection> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let fault = app.state.lock().take_fault(&method, &path);
+    if let Some(fault) = fault {
+        if let Some(delay) = fault.delay_ms {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if fault.drop {
+            warn!(listener = listener.name(), %method, path, "dropping the connection (injected fault)");
+            app.record(listener, &method, &path, 0);
+            return Err(DroppedConnection);
+        }
+        if let Some(code) = fault.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+            let response = match listener {
+                Listener::Google => google::error(code, "injected fault"),
+                Listener::Cluster => Status::injected(code).into_response(),
+            };
+            app.record(listener, &method, &path, code.as_u16());
+            return Ok(response);
+        }
+    }
+
+    let (parts, body) = request.into_parts();
+    let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(body) => {
+            let request = Request {
+                method: method.clone(),
+                path: path.clone(),
+                headers: parts.headers,
+                body: body.to_bytes(),
+            };
+            match listener {
+                Listener::Google => google::handle(&app, &request),
+                Listener::Cluster => kube::handle(&app, &request),
+            }
+        }
+        Err(error) => json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({"error": format!("could not read the request body: {error}")}),
+        ),
+    };
+    app.record(listener, &method, &path, response.status().as_u16());
+    Ok(response)
+}

@@ -1,0 +1,280 @@
+//! Shared by the integration tests: start local-gke in-process on ephemeral ports, HTTPS clients
+//! that trust only its generated CAs, and JWT-bearer assertions signed here, independently of
+//! the server's own checking code.
+
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
+use std::error::Error;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use local_gke::{Config, LocalGke, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
+use reqwest::{Certificate, Client, StatusCode};
+use rsa::pkcs1v15::SigningKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+pub type TestResult = Result<(), Box<dyn Error>>;
+pub type Fallible<T> = Result<T, Box<dyn Error>>;
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The scopes queue-scaler asks for.
+pub fn scaler_scopes() -> String {
+    format!("{CLOUD_PLATFORM_SCOPE} {USERINFO_EMAIL_SCOPE}")
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// An HTTPS client that trusts only `ca_pem`.
+pub fn client_trusting(ca_pem: &str) -> Fallible<Client> {
+    Ok(Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(Certificate::from_pem(ca_pem.as_bytes())?)
+        .build()?)
+}
+
+/// Signs `claims` as an RS256 JWT with `header`.
+pub fn sign_with(key: &RsaPrivateKey, header: &Value, claims: &Value) -> String {
+    let encode = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    let signing_input = format!("{}.{}", encode(header), encode(claims));
+    let signature = SigningKey::<Sha256>::new(key.clone())
+        .sign(signing_input.as_bytes())
+        .to_vec();
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// A running local-gke with clients for both listeners and the key from its key file.
+pub struct Harness {
+    pub gke: LocalGke,
+    pub google: Client,
+    pub cluster: Client,
+    pub key_file: Value,
+    pub key: RsaPrivateKey,
+}
+
+impl Harness {
+    /// local-gke with the command line's defaults: ml/model-worker at 2 replicas, granted to
+    /// the service account's email.
+    pub async fn start() -> Fallible<Self> {
+        Self::start_with(Config::default()).await
+    }
+
+    pub async fn start_with(config: Config) -> Fallible<Self> {
+        let gke = LocalGke::start(config).await?;
+        let key_file = gke.key_file()?;
+        let pem = key_file["private_key"]
+            .as_str()
+            .ok_or("the key file has no private_key")?;
+        let key = RsaPrivateKey::from_pkcs8_pem(pem)?;
+        Ok(Harness {
+            google: client_trusting(gke.google_ca_pem())?,
+            cluster: client_trusting(gke.cluster_ca_pem())?,
+            gke,
+            key_file,
+            key,
+        })
+    }
+
+    pub fn email(&self) -> &str {
+        self.gke.service_account().email()
+    }
+
+    pub fn client_id(&self) -> &str {
+        self.gke.service_account().client_id()
+    }
+
+    /// Claims that Google accepts, the way gcp_auth builds them.
+    pub fn valid_claims(&self, scope: &str) -> Value {
+        let iat = now();
+        json!({
+            "iss": self.key_file["client_email"],
+            "aud": self.key_file["token_uri"],
+            "iat": iat,
+            "exp": iat + 3595,
+            "scope": scope,
+        })
+    }
+
+    /// Signs `claims` with the service account's key.
+    pub fn sign(&self, claims: &Value) -> String {
+        sign_with(&self.key, &json!({"alg": "RS256", "typ": "JWT"}), claims)
+    }
+
+    /// Posts a token request; returns the status and the JSON body.
+    pub async fn request_token(
+        &self,
+        grant_type: &str,
+        assertion: &str,
+    ) -> Fallible<(StatusCode, Value)> {
+        let response = self
+            .google
+            .post(self.gke.token_uri())
+            .form(&[("grant_type", grant_type), ("assertion", assertion)])
+            .send()
+            .await?;
+        Ok((response.status(), response.json().await?))
+    }
+
+    /// An access token with these scopes.
+    pub async fn token(&self, scope: &str) -> Fallible<String> {
+        let assertion = self.sign(&self.valid_claims(scope));
+        let (status, body) = self.request_token(JWT_BEARER, &assertion).await?;
+        if status != StatusCode::OK {
+            return Err(format!("token request failed: {status} {body}").into());
+        }
+        Ok(body["access_token"]
+            .as_str()
+            .ok_or("no access_token")?
+            .to_owned())
+    }
+
+    /// An access token with the scopes queue-scaler asks for.
+    pub async fn scaler_token(&self) -> Fallible<String> {
+        self.token(&scaler_scopes()).await
+    }
+
+    pub fn scale_url(&self, namespace: &str, name: &str) -> String {
+        format!(
+            "{}/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
+            self.gke.cluster_url()
+        )
+    }
+
+    pub fn cluster_get_url(&self) -> String {
+        format!("{}/v1/{}", self.gke.google_url(), self.gke.cluster_name())
+    }
+
+    /// GETs a deployment's scale; returns the status and the JSON body.
+    pub async fn get_scale(
+        &self,
+        namespace: &str,
+        name: &str,
+        token: &str,
+    ) -> Fallible<(StatusCode, Value)> {
+        let response = self
+            .cluster
+            .get(self.scale_url(namespace, name))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        Ok((response.status(), response.json().await?))
+    }
+
+    /// PUTs a Scale body; returns the status and the JSON body.
+    pub async fn put_scale(
+        &self,
+        namespace: &str,
+        name: &str,
+        token: &str,
+        body: &Value,
+    ) -> Fallible<(StatusCode, Value)> {
+        let response = self
+            .cluster
+            .put(self.scale_url(namespace, name))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        Ok((response.status(), response.json().await?))
+    }
+
+    /// Calls the admin API; returns the status and the JSON body (null when empty).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Fallible<(StatusCode, Value)> {
+        let mut request = self
+            .google
+            .request(method, format!("{}{path}", self.gke.admin_url()));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok((status, body))
+    }
+
+    /// The replicas the admin API reports for a deployment.
+    pub async fn replicas(&self, namespace: &str, name: &str) -> Fallible<i64> {
+        let (_, body) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/deployments/{namespace}/{name}"),
+                None,
+            )
+            .await?;
+        body["replicas"]
+            .as_i64()
+            .ok_or_else(|| format!("no replicas in {body}").into())
+    }
+
+    /// Adds a grant through the admin API.
+    pub async fn grant(&self, identity: &str, namespace: &str, deployment: &str) -> TestResult {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/grants",
+                Some(
+                    json!({"identity": identity, "namespace": namespace, "deployment": deployment}),
+                ),
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(format!("grant failed: {status} {body}").into());
+        }
+        Ok(())
+    }
+
+    /// Sets the lifetime of tokens issued from now on.
+    pub async fn set_token_lifetime(&self, seconds: u64) -> TestResult {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::PUT,
+                "/token-lifetime",
+                Some(json!({"seconds": seconds})),
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(format!("setting the token lifetime failed: {status} {body}").into());
+        }
+        Ok(())
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Fallible<Self> {
+        let path = std::env::temp_dir().join(format!(
+            "local-gke-test-{name}-{}-{}",
+            std::process::id(),
+            now()
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
