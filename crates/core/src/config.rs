@@ -198,8 +198,9 @@ impl fmt::Display for ConfigError {
             "invalid configuration ({n} problem{}):",
             if n == 1 { "" } else { "s" }
         )?;
-        for p in &self.problems {
-            write!(f, " {}: {};", p.setting, p.message)?;
+        for (i, p) in self.problems.iter().enumerate() {
+            let sep = if i == 0 { " " } else { "; " };
+            write!(f, "{sep}{}: {}", p.setting, p.message)?;
         }
         Ok(())
     }
@@ -299,21 +300,27 @@ fn policy(
     let max = in_range(&max_n, max, 0);
     let step = in_range(&step_n, step, 1);
     let mpr = in_range(&mpr_n, mpr, 1);
-    let (Ok(min), Ok(max), Ok(step), Ok(mpr)) = (min, max, step, mpr) else {
+    if let Ok(None) = max {
+        r.problem(
+            &max_n,
+            "is required: the most replicas queue-scaler may set",
+        );
+    }
+    // Check min against max whenever both are usable, so it is reported beside other problems.
+    if let (Ok(min), Ok(Some(max))) = (min, max) {
+        let min = min.unwrap_or(1);
+        if min > max {
+            r.problem(
+                format!("{min_n}/{max_n}"),
+                format!("min {min} is greater than max {max}"),
+            );
+            return None;
+        }
+    }
+    let (Ok(min), Ok(Some(max)), Ok(step), Ok(mpr)) = (min, max, step, mpr) else {
         return None;
     };
     let min = min.unwrap_or(1);
-    let Some(max) = max else {
-        r.problem(max_n, "is required: the most replicas queue-scaler may set");
-        return None;
-    };
-    if min > max {
-        r.problem(
-            format!("{min_n}/{max_n}"),
-            format!("min {min} is greater than max {max}"),
-        );
-        return None;
-    }
     Some(Policy {
         min,
         max,

@@ -49,7 +49,17 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
     let tokens =
         Arc::new(GoogleTokens::new(key, config.token_scopes.clone()).map_err(Failure::from_io)?);
     let api = KubeScaleApi::new(tokens, config.cluster.clone()).map_err(Failure::from_io)?;
-    let rearm = if config.rearm_alarm { aws } else { None };
+    let rearm = match (config.rearm_alarm, aws) {
+        (false, _) => None,
+        (true, Some(aws)) => Some(aws),
+        // Configuration checked region and credentials; this is the HTTP client failing to build.
+        (true, None) => {
+            return Err(Failure {
+                class: queue_scaler_gke::ErrorClass::Config,
+                message: "REARM_ALARM is on but the CloudWatch client could not be built".into(),
+            })
+        }
+    };
     Ok(Scaler::new(
         direction,
         config.routes,
@@ -57,6 +67,20 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
         api,
         rearm,
     ))
+}
+
+/// Time left until the invocation's deadline.
+///
+/// Lambda sends the deadline as milliseconds since the epoch. The runtime emulator
+/// (`cargo lambda watch`) sends the timeout itself (e.g. 600000): a "deadline" less than a day
+/// after the epoch is read as time from now.
+pub fn time_left(deadline: SystemTime) -> Duration {
+    match deadline.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(relative) if relative < Duration::from_secs(86_400) => relative,
+        _ => deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default(),
+    }
 }
 
 /// Run a function: start up, then serve invocations until the runtime stops.
@@ -75,11 +99,7 @@ pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let state = Arc::clone(&state);
         async move {
-            let remaining = event
-                .context
-                .deadline()
-                .duration_since(SystemTime::now())
-                .unwrap_or_default();
+            let remaining = time_left(event.context.deadline());
             let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
             match state.as_ref() {
                 Ok(scaler) => {
@@ -95,4 +115,28 @@ pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absolute_deadline_counts_from_now() {
+        let left = time_left(SystemTime::now() + Duration::from_secs(30));
+        assert!(
+            left > Duration::from_secs(29) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
+        assert_eq!(
+            time_left(SystemTime::now() - Duration::from_secs(5)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn the_emulators_relative_deadline_is_the_time_left() {
+        let left = time_left(SystemTime::UNIX_EPOCH + Duration::from_millis(600_000));
+        assert_eq!(left, Duration::from_secs(600));
+    }
 }

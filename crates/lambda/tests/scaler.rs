@@ -1,6 +1,8 @@
 //! The handler against fakes of its two I/O traits: what it reads, decides, writes and re-arms,
 //! and that it writes nothing after a failure. The fakes fail the test on an unexpected call.
 
+#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
+
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use queue_scaler_gke::retry::Backoff;
 use queue_scaler_gke::scale::{Scale, ScaleMeta, ScaleSpec};
