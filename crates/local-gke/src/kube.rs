@@ -635,8 +635,16 @@ mod tests {
     fn resource_paths_are_read_as_kube_apiserver_reads_them() {
         let parse = |method: Method, path: &'static str| {
             let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-            ResourceRequest::parse(&method, &segments)
-                .map(|r| (r.verb, r.group, r.namespace, r.resource, r.name, r.subresource))
+            ResourceRequest::parse(&method, &segments).map(|r| {
+                (
+                    r.verb,
+                    r.group,
+                    r.namespace,
+                    r.resource,
+                    r.name,
+                    r.subresource,
+                )
+            })
         };
         assert_eq!(
             parse(Method::GET, "/api/v1/namespaces/ml/secrets/s"),
@@ -651,8 +659,18 @@ mod tests {
             Some(("delete", "apps", Some("ml"), "deployments", Some("w"), None))
         );
         assert_eq!(
-            parse(Method::PATCH, "/apis/apps/v1/namespaces/ml/deployments/w/status"),
-            Some(("patch", "apps", Some("ml"), "deployments", Some("w"), Some("status")))
+            parse(
+                Method::PATCH,
+                "/apis/apps/v1/namespaces/ml/deployments/w/status"
+            ),
+            Some((
+                "patch",
+                "apps",
+                Some("ml"),
+                "deployments",
+                Some("w"),
+                Some("status")
+            ))
         );
         assert_eq!(
             parse(Method::GET, "/api/v1/namespaces/ml"),

@@ -149,3 +149,31 @@ async fn an_external_cluster_is_advertised_instead_of_our_own() -> TestResult {
     assert_eq!(value("GKE_CA_CERT"), Some(STANDARD.encode(external_ca)));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_external_cluster_set_while_serving_is_advertised_from_then_on() -> TestResult {
+    // A real kube-apiserver needs the TokenReview webhook's URL before it starts, so it can only
+    // be advertised once local-gke runs.
+    let harness = Harness::start().await?;
+    let token = harness.scaler_token().await?;
+    let external_ca = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n";
+    harness.gke.set_external_cluster(ExternalCluster {
+        endpoint: "https://127.0.0.1:7443".parse()?,
+        ca_pem: external_ca.to_owned(),
+    });
+    let (status, cluster) = get_cluster(&harness, &harness.cluster_get_url(), Some(&token)).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cluster["endpoint"], "127.0.0.1:7443");
+    assert_eq!(
+        cluster["masterAuth"]["clusterCaCertificate"],
+        STANDARD.encode(external_ca)
+    );
+    let env = harness.gke.env(std::path::Path::new("/state"));
+    let value = |key: &str| env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+    assert_eq!(
+        value("GKE_ENDPOINT").as_deref(),
+        Some("https://127.0.0.1:7443")
+    );
+    assert_eq!(value("GKE_CA_CERT"), Some(STANDARD.encode(external_ca)));
+    Ok(())
+}

@@ -441,3 +441,55 @@ async fn other_methods_on_scale_are_forbidden_like_any_ungranted_verb() -> TestR
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn every_other_resource_is_forbidden_to_a_live_token_and_unauthorized_without_one(
+) -> TestResult {
+    // Under least-privilege RBAC a kube-apiserver authorizes before it routes: the service
+    // account, granted only deployments/scale, is refused anything else with 403.
+    let harness = Harness::start().await?;
+    let token = harness.scaler_token().await?;
+    let base = harness.gke.cluster_url().to_owned();
+    let response = harness
+        .cluster
+        .delete(format!(
+            "{base}/apis/apps/v1/namespaces/ml/deployments/model-worker"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await?;
+    assert_eq!(
+        body,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("deployments.apps \"model-worker\" is forbidden: User \"{}\" cannot delete resource \"deployments\" in API group \"apps\" in the namespace \"ml\"", harness.email()),
+            "reason": "Forbidden",
+            "details": {"name": "model-worker", "group": "apps", "kind": "deployments"},
+            "code": 403
+        })
+    );
+    let response = harness
+        .cluster
+        .get(format!("{base}/api/v1/namespaces/ml/secrets"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await?;
+    assert_eq!(
+        body["message"],
+        format!("secrets is forbidden: User \"{}\" cannot list resource \"secrets\" in API group \"\" in the namespace \"ml\"", harness.email())
+    );
+    assert_eq!(body["details"], json!({"kind": "secrets"}));
+
+    let response = harness
+        .cluster
+        .get(format!("{base}/api/v1/namespaces/ml/secrets"))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(harness.replicas("ml", "model-worker").await?, 2);
+    Ok(())
+}
