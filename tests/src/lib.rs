@@ -1,1 +1,487 @@
-//! End-to-end tests live in `tests/`.
+//! The end-to-end harness: the real release binaries of `scale-up` and `scale-down`, run by the
+//! Lambda runtime emulator (`cargo lambda watch`), against a cluster under test.
+//!
+//! - [`LocalStack`] starts the local control plane (`local-gke`) in-process: Google's token
+//!   endpoint, the GKE API and a Kubernetes scale API, over TLS with CAs it generates.
+//! - [`Functions`] runs `cargo lambda watch` with an environment and invokes functions over its
+//!   HTTP API, as `cargo lambda invoke` does.
+//! - [`scenarios`] are written against [`ClusterUnderTest`], so the same assertions run against
+//!   the local control plane and a real kube-apiserver.
+//!
+//! Does I/O: processes, sockets and files.
+
+pub mod real_kube;
+pub mod scenarios;
+
+use local_gke::{Config as GkeConfig, LocalGke};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The path of a file in `events/`.
+pub fn event_path(name: &str) -> PathBuf {
+    workspace_root().join("events").join(name)
+}
+
+/// The parsed JSON of a file in `events/`.
+pub fn event(name: &str) -> Value {
+    let path = event_path(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every file in `events/`, sorted.
+pub fn event_files() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("events"))
+        .expect("events/ is readable")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The cluster the functions scale, seen from the test: its replica counts and, where it can,
+/// injected faults.
+pub trait ClusterUnderTest: Sync {
+    /// `spec.replicas` of a Deployment.
+    fn replicas(&self, namespace: &str, name: &str) -> impl Future<Output = i32> + Send;
+    /// Set `spec.replicas` of a Deployment, as an operator would.
+    fn set_replicas(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: i32,
+    ) -> impl Future<Output = ()> + Send;
+    /// Make the next `count` requests to the scale subresource of `name` fail with `status`.
+    /// Returns false where the cluster cannot inject faults (a real API server).
+    fn fail_next(
+        &self,
+        namespace: &str,
+        name: &str,
+        count: u32,
+        status: u16,
+    ) -> impl Future<Output = bool> + Send;
+    /// Requests the Google side and the cluster received since the last call, by kind
+    /// (`token`, `discovery`, `scale_get`, `scale_put`...), in order; then forget them.
+    fn take_requests(&self) -> impl Future<Output = Vec<String>> + Send;
+    /// Whether [`ClusterUnderTest::take_requests`] includes the cluster's own requests (the
+    /// local control plane records them; a real API server's are not seen).
+    fn counts_cluster_requests(&self) -> bool;
+}
+
+/// The local control plane, in-process, and its state directory.
+pub struct LocalStack {
+    /// The running control plane.
+    pub gke: LocalGke,
+    /// Its state directory (key file, CAs, env file).
+    pub dir: tempfile::TempDir,
+    /// What `env` says: the variables that point a function at it.
+    pub env: Vec<(String, String)>,
+    admin: reqwest::Client,
+}
+
+impl LocalStack {
+    /// Start `local-gke` with its defaults (deployment `ml/model-worker` at 2 replicas, the service
+    /// account granted on it) changed by `tweak`.
+    pub async fn start(tweak: impl FnOnce(&mut GkeConfig)) -> LocalStack {
+        let mut config = GkeConfig::default();
+        tweak(&mut config);
+        let gke = LocalGke::start(config).await.expect("local-gke starts");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let env_file = gke
+            .write_state_dir(dir.path())
+            .expect("local-gke writes its state");
+        let env = read_env_file(&env_file);
+        let ca = reqwest::Certificate::from_pem(gke.google_ca_pem().as_bytes()).expect("google CA");
+        let admin = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .build()
+            .expect("admin client");
+        LocalStack {
+            gke,
+            dir,
+            env,
+            admin,
+        }
+    }
+
+    /// One variable of the env file.
+    pub fn var(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} not in env"))
+    }
+
+    /// An admin API call.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.gke.admin_url());
+        let mut req = self.admin.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{url}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Make every token issued from now on live `seconds`.
+    pub async fn set_token_lifetime(&self, seconds: u64) {
+        self.admin(
+            reqwest::Method::PUT,
+            "/token-lifetime",
+            Some(json!({"seconds": seconds})),
+        )
+        .await;
+    }
+}
+
+impl std::fmt::Debug for LocalStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStack")
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterUnderTest for LocalStack {
+    fn counts_cluster_requests(&self) -> bool {
+        true
+    }
+
+    async fn replicas(&self, namespace: &str, name: &str) -> i32 {
+        let v = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/deployments/{namespace}/{name}"),
+                None,
+            )
+            .await;
+        v["replicas"].as_i64().expect("replicas") as i32
+    }
+
+    async fn set_replicas(&self, namespace: &str, name: &str, replicas: i32) {
+        self.admin(
+            reqwest::Method::PUT,
+            &format!("/deployments/{namespace}/{name}"),
+            Some(json!({"replicas": replicas})),
+        )
+        .await;
+    }
+
+    async fn fail_next(&self, namespace: &str, name: &str, count: u32, status: u16) -> bool {
+        let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale");
+        self.admin(
+            reqwest::Method::POST,
+            "/faults",
+            Some(json!({"path": path, "count": count, "status": status})),
+        )
+        .await;
+        true
+    }
+
+    async fn take_requests(&self) -> Vec<String> {
+        let v = self.admin(reqwest::Method::GET, "/requests", None).await;
+        self.admin(reqwest::Method::DELETE, "/requests", None).await;
+        v["requests"]
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .filter_map(|r| r["kind"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// `KEY=VALUE` lines.
+pub fn read_env_file(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
+/// The `cargo-lambda` executable: `$CARGO_LAMBDA`, the project's `.venv`, or `PATH`.
+pub fn cargo_lambda() -> PathBuf {
+    if let Some(p) = std::env::var_os("CARGO_LAMBDA") {
+        return PathBuf::from(p);
+    }
+    let venv = workspace_root().join(".venv/bin/cargo-lambda");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("cargo-lambda")
+}
+
+/// What an invocation returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// The function's JSON result.
+    Ok(Value),
+    /// The function's error, as the runtime reported it.
+    Err {
+        /// `Retryable`, `NonRetryable` or `Config`.
+        error_type: String,
+        /// The message.
+        message: String,
+    },
+}
+
+impl Invocation {
+    /// The result, or a panic that shows the error.
+    pub fn ok(self) -> Value {
+        match self {
+            Invocation::Ok(v) => v,
+            Invocation::Err {
+                error_type,
+                message,
+            } => panic!("expected a result, got {error_type}: {message}"),
+        }
+    }
+
+    /// The error, or a panic that shows the result.
+    pub fn err(self) -> (String, String) {
+        match self {
+            Invocation::Err {
+                error_type,
+                message,
+            } => (error_type, message),
+            Invocation::Ok(v) => panic!("expected an error, got {v}"),
+        }
+    }
+}
+
+/// `cargo lambda watch` serving both functions (release builds) with one environment.
+pub struct Functions {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    http: reqwest::Client,
+    _env_dir: tempfile::TempDir,
+}
+
+impl Functions {
+    /// Start the emulator with `env` as the functions' environment.
+    pub async fn start(env: &[(String, String)]) -> Functions {
+        let env_dir = tempfile::tempdir().expect("a temporary directory");
+        let env_file = env_dir.path().join("functions.env");
+        let text: String = env.iter().map(|(k, v)| env_file_line(k, v)).collect();
+        std::fs::write(&env_file, text).expect("env file");
+        let log = env_dir.path().join("watch.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let port = free_port();
+        let mut cmd = Command::new(cargo_lambda());
+        cmd.args([
+            "lambda",
+            "watch",
+            "--release",
+            "--ignore-changes",
+            // The emulator builds a stale function on its first invoke, and the deadline counts
+            // from when the invocation was queued: leave room for that build.
+            "--timeout",
+            "900",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+        ])
+        .arg(port.to_string())
+        .arg("--env-file")
+        .arg(&env_file)
+        .arg("--manifest-path")
+        .arg(workspace_root().join("crates/lambda/Cargo.toml"))
+        .current_dir(workspace_root())
+        // The functions' environment is the env file, not this process's.
+        .env_remove("SSL_CERT_FILE")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file);
+        // `cargo test` gives this process its own package's variables (CARGO_PKG_NAME,
+        // CARGO_MANIFEST_DIR, OUT_DIR...). Build scripts such as ring's rerun when one of those
+        // changes, so passing them on would make the emulator rebuild the functions, for
+        // minutes, on the first invoke of every test run.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(is_cargo_package_variable) {
+                cmd.env_remove(name);
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {}: {e} (run `make venv`)",
+                cargo_lambda().display()
+            )
+        });
+        let functions = Functions {
+            child,
+            port,
+            log,
+            http: reqwest::Client::new(),
+            _env_dir: env_dir,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "cargo lambda watch did not listen:\n{}",
+                functions.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        functions
+    }
+
+    /// Everything the emulator and the functions wrote.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Invoke `function` with `payload`, as `cargo lambda invoke --data-file` does.
+    pub async fn invoke(&self, function: &str, payload: &Value) -> Invocation {
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
+            self.port
+        );
+        let resp = self
+            .http
+            .post(&url)
+            .json(payload)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}\n{}", self.log()));
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        match (status.is_success(), body.get("errorType")) {
+            (true, None) => Invocation::Ok(body),
+            (_, Some(t)) => Invocation::Err {
+                error_type: t.as_str().unwrap_or_default().to_owned(),
+                message: body["errorMessage"].as_str().unwrap_or_default().to_owned(),
+            },
+            (false, None) => panic!("{url}: {status} {body}\n{}", self.log()),
+        }
+    }
+
+    /// Invoke with a file from `events/`.
+    pub async fn invoke_file(&self, function: &str, event_file: &str) -> Invocation {
+        self.invoke(function, &event(event_file)).await
+    }
+}
+
+impl std::fmt::Debug for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Functions")
+            .field("port", &self.port)
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `KEY=VALUE` line of the env file `cargo lambda watch` reads (dotenv). Values are quoted:
+/// unquoted, its parser refuses a value that ends in `=` (base64) or holds `"` (JSON), and a PEM
+/// spans lines. Single quotes keep everything literal; a value with a single quote gets double
+/// quotes, in which `\`, `"` and `$` are escaped.
+fn env_file_line(key: &str, value: &str) -> String {
+    if value.contains('\'') {
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
+        format!("{key}=\"{escaped}\"\n")
+    } else {
+        format!("{key}='{value}'\n")
+    }
+}
+
+/// A variable that cargo sets for the package it builds or tests, rather than one that
+/// configures cargo (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_PROFILE_*`... are kept).
+fn is_cargo_package_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
+impl Drop for Functions {
+    fn drop(&mut self) {
+        // The emulator starts each function as a child: stop the whole process group.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The base environment of the functions against a control plane: its variables, one target
+/// `ml/model-worker` with min 2, max 4, and re-arm off (the moto tests cover re-arm).
+pub fn function_env(
+    cluster_env: &[(String, String)],
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let keep = [
+        "GKE_CLUSTER",
+        "GKE_API_URL",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "SSL_CERT_FILE",
+    ];
+    let mut env: Vec<(String, String)> = cluster_env
+        .iter()
+        .filter(|(k, _)| keep.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    for (k, v) in [
+        ("TARGET_NAMESPACE", "ml"),
+        ("TARGET_DEPLOYMENT", "model-worker"),
+        ("MIN_REPLICAS", "2"),
+        ("MAX_REPLICAS", "4"),
+        ("MESSAGES_PER_REPLICA", "100"),
+        ("REARM_ALARM", "false"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("RUST_LOG", "info"),
+    ] {
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k);
+        if !v.is_empty() {
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+    }
+    env
+}

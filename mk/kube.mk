@@ -1,0 +1,11 @@
+# A real Kubernetes API server for the end-to-end tests: kube-apiserver and
+# etcd, built from source with Go at the versions pinned in tools/kube/go.mod.
+# The walk-through is docs/real-kube.md.
+
+.PHONY: kube-binaries
+kube-binaries: ## build kube-apiserver and etcd into .tools/bin (first time several minutes; then reused)
+	scripts/build-kube.sh
+
+.PHONY: test-real-kube
+test-real-kube: venv kube-binaries ## the end-to-end scenarios against a real kube-apiserver with RBAC
+	cargo test -p queue-scaler-tests --test real_kube_apiserver

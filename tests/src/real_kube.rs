@@ -1,0 +1,414 @@
+//! A real Kubernetes API server as the cluster under test: etcd and kube-apiserver on 127.0.0.1
+//! (`scripts/kube-up.sh`), with RBAC, that authenticates the Google access tokens of the local
+//! token endpoint through local-gke's TokenReview webhook, as GKE authenticates Google tokens.
+//!
+//! Start-up breaks a cycle: kube-apiserver needs the webhook's URL and CA to start, and local-gke's
+//! `clusters.get` needs kube-apiserver's endpoint and CA. So local-gke starts first, then the API
+//! server, and then local-gke is told to advertise it ([`local_gke::LocalGke::set_external_cluster`])
+//! and rewrites its `env` file. A function given `GKE_CLUSTER` therefore discovers the real server,
+//! and one given `GKE_ENDPOINT` and `GKE_CA_CERT` goes to it directly.
+//!
+//! The cluster then gets the manifests of `infra/gke` (namespace, Role and RoleBinding for the
+//! local service account's email, the model Deployment) and a second Deployment the Role does not
+//! name. Dropping [`RealKube`] stops etcd and kube-apiserver (`scripts/kube-down.sh`), also when a
+//! test panics.
+//!
+//! Does I/O: processes, sockets and files.
+
+use crate::scenarios::{DEPLOYMENT, MISSING, NS, UNGRANTED};
+use crate::{read_env_file, workspace_root, ClusterUnderTest, LocalStack};
+use local_gke::ExternalCluster;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// etcd and kube-apiserver, started from a state directory; stopped when dropped.
+struct ControlPlane {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let script = workspace_root().join("scripts/kube-down.sh");
+        match Command::new(&script)
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .status()
+        {
+            Ok(status) if status.success() => {}
+            Ok(status) => eprintln!(
+                "{} {}: {status}",
+                script.display(),
+                self.dir.path().display()
+            ),
+            Err(e) => eprintln!("{}: {e}", script.display()),
+        }
+    }
+}
+
+/// A real kube-apiserver with RBAC behind local-gke's token endpoint and GKE API.
+pub struct RealKube {
+    /// local-gke: the token endpoint, the GKE API advertising the real server, the webhook.
+    pub local: LocalStack,
+    /// What local-gke's `env` file says, with the real server as `GKE_ENDPOINT`/`GKE_CA_CERT`.
+    pub env: Vec<(String, String)>,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The API server's version, e.g. `v1.34.4`.
+    pub version: String,
+    admin_token: String,
+    admin: reqwest::Client,
+    // Last, so it is dropped last: the cluster outlives every client of it.
+    _control_plane: ControlPlane,
+}
+
+impl std::fmt::Debug for RealKube {
+    // The admin token is a credential: leave it out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealKube")
+            .field("url", &self.url)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The directory that holds `kube-apiserver` and `etcd`: `$KUBE_BIN_DIR`, or what
+/// `scripts/build-kube.sh` built (or reuses: it returns at once when its stamp matches).
+pub fn kube_binaries() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KUBE_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let script = workspace_root().join("scripts/build-kube.sh");
+    let go_missing = Command::new("go")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err();
+    assert!(
+        !go_missing,
+        "the real-server tests need kube-apiserver and etcd, which {} builds from source with Go: \
+         install Go (the version in tools/kube/go.mod or newer) or set KUBE_BIN_DIR to a directory \
+         that holds both binaries",
+        script.display()
+    );
+    let output = Command::new(&script)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed ({}); its output is above",
+        script.display(),
+        output.status
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    assert!(
+        dir.join("kube-apiserver").exists() && dir.join("etcd").exists(),
+        "{} did not build into {}",
+        script.display(),
+        dir.display()
+    );
+    dir
+}
+
+impl RealKube {
+    /// Build (or reuse) the binaries, start local-gke and the API server, wait until it is ready
+    /// and apply the manifests.
+    pub async fn start() -> RealKube {
+        let bin = kube_binaries();
+        let local = LocalStack::start(|_| {}).await;
+        let dir = tempfile::Builder::new()
+            .prefix("real-kube")
+            .tempdir()
+            .expect("a temporary directory");
+        let control_plane = ControlPlane { dir };
+        let kube_env = kube_up(
+            control_plane.dir.path(),
+            &bin,
+            &local.var("LOCAL_GKE_TOKENREVIEW_URL"),
+            &local.var("SSL_CERT_FILE"),
+        )
+        .await;
+        let var = |name: &str| {
+            kube_env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{name} not in kube-up's env"))
+        };
+        let url = var("KUBE_URL");
+        let ca_pem = std::fs::read_to_string(var("KUBE_CA")).expect("kube-up's CA file");
+
+        local.gke.set_external_cluster(ExternalCluster {
+            endpoint: url::Url::parse(&url).expect("KUBE_URL is a URL"),
+            ca_pem: ca_pem.clone(),
+        });
+        let env_file = local
+            .gke
+            .write_state_dir(local.dir.path())
+            .expect("local-gke rewrites its state");
+        let env = read_env_file(&env_file);
+
+        let admin = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("the cluster CA"),
+            )
+            .build()
+            .expect("admin client");
+        let kube = RealKube {
+            local,
+            env,
+            url,
+            version: var("KUBE_VERSION"),
+            admin_token: var("KUBE_ADMIN_TOKEN"),
+            admin,
+            _control_plane: control_plane,
+        };
+        kube.apply_manifests().await;
+        kube
+    }
+
+    /// What the functions' environment needs to scale this cluster (`GKE_CLUSTER`...), and more.
+    pub fn var(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} not in env"))
+    }
+
+    /// A request as the cluster administrator (group `system:masters`); the status and the body.
+    pub async fn admin_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(&str, Value)>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let mut request = self
+            .admin
+            .request(method.clone(), &url)
+            .bearer_auth(&self.admin_token);
+        if let Some((content_type, body)) = body {
+            request = request
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The same, which must succeed.
+    async fn admin_ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<(&str, Value)>,
+    ) -> Value {
+        let (status, value) = self.admin_request(method.clone(), path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value}"
+        );
+        value
+    }
+
+    /// Create the objects of `infra/gke` the way `kubectl create -f` would, with the placeholders
+    /// filled in: the RoleBinding names local-gke's service account, and the Role also names
+    /// `ml/missing-model` (which does not exist, so that a 404 can be seen through RBAC).
+    /// A copy of the model Deployment named `ml/other-model` is created too; the Role does not
+    /// name it.
+    async fn apply_manifests(&self) {
+        let email = self.var("SCALER_SERVICE_ACCOUNT");
+        let mut objects = manifest("infra/gke/namespace.yaml");
+        let rbac = std::fs::read_to_string(workspace_root().join("infra/gke/rbac.yaml"))
+            .expect("infra/gke/rbac.yaml")
+            .replace("queue-scaler@PROJECT_ID.iam.gserviceaccount.com", &email);
+        for mut object in yaml_documents(&rbac, "infra/gke/rbac.yaml") {
+            if object["kind"] == "Role" {
+                let names = object["rules"][0]["resourceNames"]
+                    .as_array_mut()
+                    .expect("the Role names its deployments");
+                assert_eq!(
+                    names,
+                    &vec![json!(DEPLOYMENT)],
+                    "infra/gke/rbac.yaml: resourceNames"
+                );
+                names.push(json!(MISSING));
+            }
+            objects.push(object);
+        }
+        let model = manifest("infra/gke/model-deployment.yaml").remove(0);
+        assert_eq!(model["metadata"]["name"], DEPLOYMENT);
+        let mut other = model.clone();
+        other["metadata"]["name"] = json!(UNGRANTED);
+        for labels in [
+            "/metadata/labels",
+            "/spec/selector/matchLabels",
+            "/spec/template/metadata/labels",
+        ] {
+            other
+                .pointer_mut(labels)
+                .unwrap_or_else(|| panic!("model-deployment.yaml has {labels}"))
+                ["app.kubernetes.io/name"] = json!(UNGRANTED);
+        }
+        objects.extend([model, other]);
+        for object in objects {
+            let path = collection_path(&object);
+            self.admin_ok(
+                reqwest::Method::POST,
+                &path,
+                Some(("application/json", object)),
+            )
+            .await;
+        }
+        // The deployments start with one replica (the manifest leaves replicas out).
+        assert_eq!(self.replicas(NS, DEPLOYMENT).await, 1);
+        assert_eq!(self.replicas(NS, UNGRANTED).await, 1);
+    }
+}
+
+/// Run `scripts/kube-up.sh` (etcd + kube-apiserver; it returns once `/readyz` answers ok) and
+/// return its `env` file. Its output goes to a file, not a pipe, that the servers it leaves
+/// running could hold open.
+async fn kube_up(
+    dir: &Path,
+    bin: &Path,
+    webhook_url: &str,
+    webhook_ca: &str,
+) -> Vec<(String, String)> {
+    let script = workspace_root().join("scripts/kube-up.sh");
+    let log = dir.join("kube-up.log");
+    let log_file = std::fs::File::create(&log).expect("kube-up log");
+    let status = tokio::process::Command::new(&script)
+        .arg(dir)
+        .arg(webhook_url)
+        .arg(webhook_ca)
+        .env("KUBE_BIN_DIR", bin)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .status()
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.success(),
+        "{} failed ({status}):\n{output}",
+        script.display()
+    );
+    read_env_file(&dir.join("env"))
+}
+
+/// The objects of a YAML file of the workspace, as JSON.
+fn manifest(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(workspace_root().join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    yaml_documents(&text, path)
+}
+
+/// Every document of a multi-document YAML text (documents separated by `---` lines), as JSON.
+fn yaml_documents(text: &str, origin: &str) -> Vec<Value> {
+    let mut documents = vec![String::new()];
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            documents.push(String::new());
+        } else if let Some(last) = documents.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    documents
+        .iter()
+        .map(|document| {
+            serde_norway::from_str::<Value>(document).unwrap_or_else(|e| panic!("{origin}: {e}"))
+        })
+        // A document of comments only is empty.
+        .filter(|value| !value.is_null())
+        .collect()
+}
+
+/// Where an object is created: `/api/v1[/namespaces/NS]/KINDs` or
+/// `/apis/GROUP/VERSION[/namespaces/NS]/KINDs` (the plural of every kind applied here is its
+/// lower-case name and an s).
+fn collection_path(object: &Value) -> String {
+    let api_version = object["apiVersion"].as_str().expect("apiVersion");
+    let kind = object["kind"].as_str().expect("kind");
+    let prefix = if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    };
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .map(|ns| format!("/namespaces/{ns}"))
+        .unwrap_or_default();
+    format!("{prefix}{namespace}/{}s", kind.to_ascii_lowercase())
+}
+
+impl ClusterUnderTest for RealKube {
+    fn counts_cluster_requests(&self) -> bool {
+        false
+    }
+
+    async fn replicas(&self, namespace: &str, name: &str) -> i32 {
+        let scale = self
+            .admin_ok(
+                reqwest::Method::GET,
+                &format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"),
+                None,
+            )
+            .await;
+        // The API server leaves out zero.
+        scale["spec"]["replicas"].as_i64().unwrap_or(0) as i32
+    }
+
+    async fn set_replicas(&self, namespace: &str, name: &str, replicas: i32) {
+        let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale");
+        self.admin_ok(
+            reqwest::Method::PATCH,
+            &path,
+            Some((
+                "application/merge-patch+json",
+                json!({"spec": {"replicas": replicas}}),
+            )),
+        )
+        .await;
+    }
+
+    async fn fail_next(&self, _namespace: &str, _name: &str, _count: u32, _status: u16) -> bool {
+        false
+    }
+
+    async fn take_requests(&self) -> Vec<String> {
+        let v = self
+            .local
+            .admin(reqwest::Method::GET, "/requests", None)
+            .await;
+        self.local
+            .admin(reqwest::Method::DELETE, "/requests", None)
+            .await;
+        v["requests"]
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .filter(|r| r["listener"] == "google")
+                    .filter_map(|r| r["kind"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

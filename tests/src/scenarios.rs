@@ -1,0 +1,807 @@
+//! End-to-end scenarios, written against [`ClusterUnderTest`] so that the same assertions run
+//! against the local control plane and a real kube-apiserver. Each takes the environment that
+//! points a function at the cluster (`cluster_env`, as the control plane's `env` file gives it).
+//!
+//! The cluster must hold `ml/model-worker` (which the service account may scale) and
+//! `ml/other-model` (which it may not), and grant the service account `ml/missing-model`, which
+//! does not exist: under least-privilege RBAC only a deployment the Role names can be seen to be
+//! missing; any other is forbidden.
+
+use crate::{event_files, function_env, ClusterUnderTest, Functions, Invocation};
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+/// The namespace of the deployments.
+pub const NS: &str = "ml";
+/// The deployment the service account may scale.
+pub const DEPLOYMENT: &str = "model-worker";
+/// A deployment the service account was not granted.
+pub const UNGRANTED: &str = "other-model";
+/// A deployment the service account was granted, but which does not exist.
+pub const MISSING: &str = "missing-model";
+
+/// What one event file does: the function it goes to, and replicas before and after.
+struct Expect {
+    file: &'static str,
+    function: &'static str,
+    from: i32,
+    to: i32,
+    applied: bool,
+}
+
+const EVENTS: &[Expect] = &[
+    Expect {
+        file: "alarm-high-backlog.json",
+        function: "scale-up",
+        from: 3,
+        to: 7,
+        applied: true,
+    },
+    Expect {
+        file: "sns-alarm-high-backlog.json",
+        function: "scale-up",
+        from: 3,
+        to: 7,
+        applied: true,
+    },
+    Expect {
+        file: "eventbridge-alarm-high-backlog.json",
+        function: "scale-up",
+        from: 3,
+        to: 7,
+        applied: true,
+    },
+    Expect {
+        file: "alarm-set-by-set-alarm-state.json",
+        function: "scale-up",
+        from: 3,
+        to: 4,
+        applied: true,
+    },
+    Expect {
+        file: "alarm-low-backlog.json",
+        function: "scale-down",
+        from: 3,
+        to: 2,
+        applied: true,
+    },
+    Expect {
+        file: "alarm-low-backlog-metric-math.json",
+        function: "scale-down",
+        from: 3,
+        to: 2,
+        applied: true,
+    },
+    Expect {
+        file: "alarm-ok.json",
+        function: "scale-up",
+        from: 3,
+        to: 3,
+        applied: false,
+    },
+];
+
+/// Every file in `events/`, through the function it is for: the result JSON and the replica
+/// count the cluster holds afterwards. Also checks the round trips where the cluster counts
+/// them: the first invocation gets a token and discovers the cluster, warm ones do neither.
+pub async fn every_event_file_scales_as_its_alarm_says<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    let covered: Vec<&str> = EVENTS.iter().map(|e| e.file).collect();
+    for file in event_files() {
+        assert!(
+            covered.contains(&file.as_str()),
+            "events/{file} has no end-to-end expectation"
+        );
+    }
+    let functions = Functions::start(&function_env(cluster_env, &[("MAX_REPLICAS", "8")])).await;
+    cluster.take_requests().await;
+    let mut first = true;
+    for e in EVENTS {
+        cluster.set_replicas(NS, DEPLOYMENT, e.from).await;
+        cluster.take_requests().await;
+        let result = functions.invoke_file(e.function, e.file).await.ok();
+        assert_eq!(result["target"], "ml/model-worker", "{}: {result}", e.file);
+        assert_eq!(
+            result["direction"],
+            if e.function == "scale-up" {
+                "up"
+            } else {
+                "down"
+            },
+            "{}",
+            e.file
+        );
+        assert_eq!(result["applied"], e.applied, "{}: {result}", e.file);
+        assert_eq!(result["dry_run"], false);
+        assert!(
+            result["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{}: {result}",
+            e.file
+        );
+        if e.applied {
+            assert_eq!(
+                (result["from"].as_i64(), result["to"].as_i64()),
+                (Some(e.from.into()), Some(e.to.into())),
+                "{}: {result}",
+                e.file
+            );
+        }
+        assert_eq!(
+            cluster.replicas(NS, DEPLOYMENT).await,
+            e.to,
+            "{}: replicas in the cluster",
+            e.file
+        );
+        let requests = cluster.take_requests().await;
+        let scale_calls: Vec<&str> = requests
+            .iter()
+            .map(String::as_str)
+            .filter(|k| k.starts_with("scale"))
+            .collect();
+        let google_calls: Vec<&str> = requests
+            .iter()
+            .map(String::as_str)
+            .filter(|k| !k.starts_with("scale"))
+            .collect();
+        if !requests.is_empty() || !scale_calls.is_empty() {
+            let want_scale: &[&str] = match (e.applied, result["state"].as_str()) {
+                (_, Some("OK")) => &[],
+                (true, _) => &["scale_get", "scale_put"],
+                (false, _) => &["scale_get"],
+            };
+            if cluster.counts_cluster_requests() {
+                assert_eq!(scale_calls, want_scale, "{}: cluster requests", e.file);
+            }
+            // Only the first ALARM of each function's container fetches a token and discovers the
+            // cluster; scale-up and scale-down are separate processes, each with its own cache.
+            if !google_calls.is_empty() {
+                assert!(
+                    google_calls
+                        .iter()
+                        .all(|k| *k == "token" || *k == "discovery" || *k == "tokenreview"),
+                    "{}: {google_calls:?}",
+                    e.file
+                );
+            }
+        }
+        if first {
+            first = false;
+            assert!(
+                requests.iter().any(|k| k == "token") && requests.iter().any(|k| k == "discovery"),
+                "cold start: {requests:?}"
+            );
+        }
+    }
+    // A warm scale-up makes no token and no discovery request.
+    cluster.set_replicas(NS, DEPLOYMENT, 3).await;
+    cluster.take_requests().await;
+    functions
+        .invoke_file("scale-up", "alarm-high-backlog.json")
+        .await
+        .ok();
+    let warm = cluster.take_requests().await;
+    assert!(
+        !warm.iter().any(|k| k == "token" || k == "discovery"),
+        "warm invocation: {warm:?}"
+    );
+    assert_no_secrets(&functions.log(), cluster_env);
+}
+
+/// Keys and tokens never reach a log line.
+pub fn assert_no_secrets(log: &str, cluster_env: &[(String, String)]) {
+    assert!(!log.contains("ya29."), "an access token reached the log");
+    let key_file = cluster_env
+        .iter()
+        .find(|(k, _)| k == "GOOGLE_APPLICATION_CREDENTIALS")
+        .map(|(_, v)| v.clone());
+    if let Some(path) = key_file {
+        let key: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
+            .unwrap_or(Value::Null);
+        if let Some(pem) = key["private_key"].as_str() {
+            for line in pem.lines().filter(|l| l.len() > 40) {
+                assert!(!log.contains(line), "private key material reached the log");
+            }
+        }
+    }
+}
+
+fn assert_error(inv: Invocation, error_type: &str, needles: &[&str]) -> String {
+    let (t, message) = inv.err();
+    assert_eq!(t, error_type, "{message}");
+    for n in needles {
+        assert!(message.contains(n), "{n:?} not in: {message}");
+    }
+    message
+}
+
+/// An alarm that no route matches: NonRetryable, naming the alarm; nothing changes.
+pub async fn an_alarm_without_a_route_changes_nothing<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    let table = r#"[{"queues":["other-jobs"],"namespace":"ml","deployment":"model-worker","max_replicas":4}]"#;
+    let env = function_env(
+        cluster_env,
+        &[
+            ("TARGET_NAMESPACE", ""),
+            ("TARGET_DEPLOYMENT", ""),
+            ("MIN_REPLICAS", ""),
+            ("MAX_REPLICAS", ""),
+            ("MESSAGES_PER_REPLICA", ""),
+            ("SCALER_TARGETS", table),
+        ],
+    );
+    let functions = Functions::start(&env).await;
+    cluster.set_replicas(NS, DEPLOYMENT, 3).await;
+    assert_error(
+        functions
+            .invoke_file("scale-up", "alarm-high-backlog.json")
+            .await,
+        "NonRetryable",
+        &["no route", "model-worker-backlog-high", "model-jobs"],
+    );
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 3);
+}
+
+/// A Deployment that does not exist: NonRetryable 404 that says what to check.
+pub async fn a_missing_deployment_is_a_clear_error<C: ClusterUnderTest>(
+    _cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    let functions = Functions::start(&function_env(
+        cluster_env,
+        &[("TARGET_DEPLOYMENT", MISSING)],
+    ))
+    .await;
+    assert_error(
+        functions
+            .invoke_file("scale-up", "alarm-high-backlog.json")
+            .await,
+        "NonRetryable",
+        &["404", "NotFound", "ml/missing-model", "TARGET_DEPLOYMENT"],
+    );
+}
+
+/// A Deployment the service account was not granted: NonRetryable 403; its replicas stay.
+pub async fn an_ungranted_deployment_is_refused_and_unchanged<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    let functions = Functions::start(&function_env(
+        cluster_env,
+        &[("TARGET_DEPLOYMENT", UNGRANTED)],
+    ))
+    .await;
+    let before = cluster.replicas(NS, UNGRANTED).await;
+    assert_error(
+        functions
+            .invoke_file("scale-up", "alarm-high-backlog.json")
+            .await,
+        "NonRetryable",
+        &["403", "Forbidden", "ml/other-model", "deployments/scale"],
+    );
+    assert_eq!(cluster.replicas(NS, UNGRANTED).await, before);
+}
+
+/// 503s from the API server: a few are retried away; many are Retryable and change nothing.
+/// Skipped (returns false) where the cluster cannot inject faults.
+pub async fn server_errors_are_retried_then_reported<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) -> bool {
+    let functions = Functions::start(&function_env(cluster_env, &[])).await;
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    if !cluster.fail_next(NS, DEPLOYMENT, 2, 503).await {
+        return false;
+    }
+    let result = functions
+        .invoke_file("scale-up", "alarm-high-backlog.json")
+        .await
+        .ok();
+    assert_eq!(result["applied"], true, "{result}");
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 4);
+
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    cluster.fail_next(NS, DEPLOYMENT, 50, 503).await;
+    assert_error(
+        functions
+            .invoke_file("scale-up", "alarm-high-backlog.json")
+            .await,
+        "Retryable",
+        &["503"],
+    );
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+    true
+}
+
+/// The cluster endpoint given with the wrong CA: TLS is refused, the error says to check the CA,
+/// and nothing changes.
+pub async fn a_wrong_cluster_ca_is_refused<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+    endpoint: &str,
+    wrong_ca_pem: &str,
+) {
+    let env = function_env(
+        cluster_env,
+        &[
+            ("GKE_CLUSTER", ""),
+            ("GKE_ENDPOINT", endpoint),
+            ("GKE_CA_CERT", wrong_ca_pem),
+        ],
+    );
+    let functions = Functions::start(&env).await;
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    assert_error(
+        functions
+            .invoke_file("scale-up", "alarm-high-backlog.json")
+            .await,
+        "Retryable",
+        &["TLS verification failed", "GKE_CA_CERT"],
+    );
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+}
+
+/// `DRY_RUN=true`: the result says what would happen; the cluster is not written.
+pub async fn dry_run_writes_nothing<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    let functions = Functions::start(&function_env(cluster_env, &[("DRY_RUN", "true")])).await;
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    let result = functions
+        .invoke_file("scale-up", "alarm-high-backlog.json")
+        .await
+        .ok();
+    assert_eq!(
+        (
+            result["applied"].as_bool(),
+            result["dry_run"].as_bool(),
+            result["to"].as_i64()
+        ),
+        (Some(false), Some(true), Some(4)),
+        "{result}"
+    );
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+}
+
+/// The event that makes `scale-up` add one step: no backlog datapoint, so `current + 1`.
+const ONE_STEP_UP: &str = "alarm-set-by-set-alarm-state.json";
+
+/// A token without the `userinfo.email` scope (`GCP_TOKEN_SCOPES` of `cloud-platform` only):
+/// the cluster sees the service account as its numeric id, which no RoleBinding names, and
+/// refuses it. The error is NonRetryable and says the scope is missing; nothing changes.
+pub async fn a_token_without_the_email_scope_is_refused_and_named<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    let env = function_env(
+        cluster_env,
+        &[("GCP_TOKEN_SCOPES", local_gke::CLOUD_PLATFORM_SCOPE)],
+    );
+    let functions = Functions::start(&env).await;
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    let numeric_id = format!(
+        "User \"{}\"",
+        env_var(cluster_env, "SCALER_SERVICE_ACCOUNT_ID")
+    );
+    let message = assert_error(
+        functions
+            .invoke_file("scale-up", "alarm-high-backlog.json")
+            .await,
+        "NonRetryable",
+        &[
+            "403",
+            "Forbidden",
+            "ml/model-worker",
+            &numeric_id,
+            "numeric id",
+            "userinfo.email",
+        ],
+    );
+    assert!(
+        !message.contains("Grant the service account"),
+        "the hint is about the scope, not the Role: {message}"
+    );
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+}
+
+/// Least privilege: the service account's own token may read and set the replicas of its
+/// deployment, and nothing else. The cluster refuses (403, with kube's exact `Status`) the scale
+/// of a deployment the Role does not name, reading Secrets or the Deployment itself, and patching
+/// or deleting the Deployment; it does not authenticate (401) a token the token endpoint never
+/// issued. Nothing changes.
+pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    use reqwest::Method;
+    let token = scaler_token(
+        cluster_env,
+        &[
+            local_gke::CLOUD_PLATFORM_SCOPE,
+            local_gke::USERINFO_EMAIL_SCOPE,
+        ],
+    )
+    .await;
+    let email = env_var(cluster_env, "SCALER_SERVICE_ACCOUNT");
+    let kube = ClusterClient::new(cluster_env);
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    let other_before = cluster.replicas(NS, UNGRANTED).await;
+    let scale = |name: &str| format!("/apis/apps/v1/namespaces/{NS}/deployments/{name}/scale");
+    let deployment = format!("/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOYMENT}");
+
+    // What it may do: get and patch its deployment's scale.
+    let (status, body) = kube
+        .request(Method::GET, &scale(DEPLOYMENT), &token, None)
+        .await;
+    assert_eq!(
+        (status, &body["spec"]["replicas"]),
+        (200, &json!(2)),
+        "{body}"
+    );
+    let patch = (
+        "application/merge-patch+json",
+        json!({"spec": {"replicas": 3}}),
+    );
+    let (status, body) = kube
+        .request(Method::PATCH, &scale(DEPLOYMENT), &token, Some(patch))
+        .await;
+    assert_eq!(
+        (status, &body["spec"]["replicas"]),
+        (200, &json!(3)),
+        "{body}"
+    );
+
+    // What it may not: (method, path, body, verb, group, resource, name, subresource).
+    let other_scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": UNGRANTED, "namespace": NS}, "spec": {"replicas": 5}});
+    let refused = [
+        (
+            Method::GET,
+            scale(UNGRANTED),
+            None,
+            "get",
+            "apps",
+            "deployments",
+            Some(UNGRANTED),
+            Some("scale"),
+        ),
+        (
+            Method::PUT,
+            scale(UNGRANTED),
+            Some(("application/json", other_scale)),
+            "update",
+            "apps",
+            "deployments",
+            Some(UNGRANTED),
+            Some("scale"),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/namespaces/{NS}/secrets/model-worker-aws"),
+            None,
+            "get",
+            "",
+            "secrets",
+            Some("model-worker-aws"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/namespaces/{NS}/secrets"),
+            None,
+            "list",
+            "",
+            "secrets",
+            None,
+            None,
+        ),
+        (
+            Method::GET,
+            deployment.clone(),
+            None,
+            "get",
+            "apps",
+            "deployments",
+            Some(DEPLOYMENT),
+            None,
+        ),
+        (
+            Method::PATCH,
+            deployment.clone(),
+            Some((
+                "application/merge-patch+json",
+                json!({"spec": {"replicas": 9}}),
+            )),
+            "patch",
+            "apps",
+            "deployments",
+            Some(DEPLOYMENT),
+            None,
+        ),
+        (
+            Method::DELETE,
+            deployment.clone(),
+            None,
+            "delete",
+            "apps",
+            "deployments",
+            Some(DEPLOYMENT),
+            None,
+        ),
+    ];
+    for (method, path, body, verb, group, resource, name, subresource) in refused {
+        let (status, answer) = kube.request(method.clone(), &path, &token, body).await;
+        let want = forbidden(&email, verb, group, resource, name, subresource);
+        assert_eq!((status, &answer), (403, &want), "{method} {path}");
+    }
+
+    // A token that was never issued is not a user at all.
+    let (status, answer) = kube
+        .request(Method::GET, &scale(DEPLOYMENT), "ya29.never-issued", None)
+        .await;
+    let unauthorized = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401});
+    assert_eq!((status, &answer), (401, &unauthorized));
+
+    assert_eq!(
+        cluster.replicas(NS, DEPLOYMENT).await,
+        3,
+        "the Deployment is still there, as patched through its scale"
+    );
+    assert_eq!(cluster.replicas(NS, UNGRANTED).await, other_before);
+}
+
+/// The `Status` a kube-apiserver answers when RBAC refuses a request (`NewForbidden` and
+/// `forbiddenMessage` in k8s.io/apimachinery and k8s.io/apiserver).
+fn forbidden(
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    name: Option<&str>,
+    subresource: Option<&str>,
+) -> Value {
+    let qualified = if group.is_empty() {
+        resource.to_owned()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let full = subresource.map_or_else(|| resource.to_owned(), |s| format!("{resource}/{s}"));
+    let why = format!("User {user:?} cannot {verb} resource {full:?} in API group {group:?} in the namespace {NS:?}");
+    let message = match name {
+        Some(name) => format!("{qualified} {name:?} is forbidden: {why}"),
+        None => format!("{qualified} is forbidden: {why}"),
+    };
+    let mut details = json!({"kind": resource});
+    if let Some(name) = name {
+        details["name"] = json!(name);
+    }
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": "Forbidden", "details": details, "code": 403})
+}
+
+/// Optimistic concurrency: a write of the scale at the resourceVersion read before someone else
+/// changed the deployment is refused with 409 Conflict and kube's message, and does not land.
+pub async fn a_write_at_a_stale_resource_version_is_a_conflict<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    use reqwest::Method;
+    let token = scaler_token(
+        cluster_env,
+        &[
+            local_gke::CLOUD_PLATFORM_SCOPE,
+            local_gke::USERINFO_EMAIL_SCOPE,
+        ],
+    )
+    .await;
+    let kube = ClusterClient::new(cluster_env);
+    let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOYMENT}/scale");
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    let (status, mut read) = kube.request(Method::GET, &path, &token, None).await;
+    assert_eq!(status, 200, "{read}");
+    // An operator changes the deployment between the read and the write.
+    cluster.set_replicas(NS, DEPLOYMENT, 3).await;
+    read["spec"]["replicas"] = json!(4);
+    let (status, answer) = kube
+        .request(Method::PUT, &path, &token, Some(("application/json", read)))
+        .await;
+    let conflict = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("Operation cannot be fulfilled on deployments.apps {DEPLOYMENT:?}: the object has been modified; please apply your changes to the latest version and try again"),
+        "reason": "Conflict",
+        "details": {"name": DEPLOYMENT, "group": "apps", "kind": "deployments"},
+        "code": 409
+    });
+    assert_eq!((status, &answer), (409, &conflict));
+    assert_eq!(
+        cluster.replicas(NS, DEPLOYMENT).await,
+        3,
+        "the stale write did not land"
+    );
+}
+
+/// Two function instances (two emulators, so two `scale-up` processes) scale one deployment at
+/// the same moment, round after round, and lose no update: each writes with the resourceVersion
+/// it read, so whichever writes second gets 409 Conflict, reads again and decides again. The
+/// replicas end where applying every invocation one after the other ends. Timing decides which
+/// rounds conflict, so the race goes on (within a bound) until the functions have reported at
+/// least one conflict (`conflicts` in their results); returns how many they reported.
+pub async fn racing_functions_lose_no_update<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) -> u64 {
+    const AT_LEAST_ROUNDS: i32 = 10;
+    const AT_MOST_ROUNDS: i32 = 60;
+    let env = function_env(cluster_env, &[("MAX_REPLICAS", "1000")]);
+    let (a, b) = tokio::join!(Functions::start(&env), Functions::start(&env));
+    cluster.set_replicas(NS, DEPLOYMENT, 2).await;
+    // The first invocation of each gets a token and finds the cluster: warm both up first, so the
+    // rounds race on the scale alone.
+    for functions in [&a, &b] {
+        functions.invoke_file("scale-up", ONE_STEP_UP).await.ok();
+    }
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 4);
+    let (mut rounds, mut conflicts) = (0, 0);
+    while rounds < AT_LEAST_ROUNDS || (conflicts == 0 && rounds < AT_MOST_ROUNDS) {
+        rounds += 1;
+        let (first, second) = tokio::join!(
+            a.invoke_file("scale-up", ONE_STEP_UP),
+            b.invoke_file("scale-up", ONE_STEP_UP)
+        );
+        for result in [first.ok(), second.ok()] {
+            assert_eq!(result["applied"], true, "{result}");
+            assert_eq!(
+                result["to"].as_i64(),
+                result["from"].as_i64().map(|from| from + 1),
+                "{result}"
+            );
+            conflicts += result["conflicts"]
+                .as_u64()
+                .expect("conflicts in the result");
+        }
+    }
+    assert_eq!(
+        cluster.replicas(NS, DEPLOYMENT).await,
+        4 + 2 * rounds,
+        "every scale-up counts once: no update was lost"
+    );
+    assert!(
+        conflicts > 0,
+        "{rounds} rounds of racing functions met no 409 Conflict"
+    );
+    conflicts
+}
+
+/// A variable of the cluster's `env`.
+fn env_var(cluster_env: &[(String, String)], name: &str) -> String {
+    cluster_env
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{name} not in the cluster's env"))
+}
+
+/// An HTTPS client that trusts only this PEM CA.
+fn client_trusting(ca_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).expect("a PEM CA certificate"))
+        .build()
+        .expect("an HTTPS client")
+}
+
+/// The service account's own access token, got the way the functions get theirs: a JWT-bearer
+/// grant, signed RS256 with the key file's private key (`ring`, as gcp_auth signs), sent to the
+/// key's `token_uri`, trusting `SSL_CERT_FILE`.
+pub async fn scaler_token(cluster_env: &[(String, String)], scopes: &[&str]) -> String {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+    let key_file = env_var(cluster_env, "GOOGLE_APPLICATION_CREDENTIALS");
+    let key: Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_file).expect("the key file"))
+            .expect("key JSON");
+    let pem = key["private_key"].as_str().expect("private_key");
+    let der = STANDARD
+        .decode(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .expect("PEM body");
+    let pair = RsaKeyPair::from_pkcs8(&der).expect("a PKCS#8 RSA key");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let claims = json!({"iss": key["client_email"], "aud": key["token_uri"], "iat": now, "exp": now + 3600, "scope": scopes.join(" ")});
+    let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let signing_input = format!(
+        "{}.{}",
+        encode(&json!({"alg": "RS256", "typ": "JWT"})),
+        encode(&claims)
+    );
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .expect("RS256 signature");
+    let assertion = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature));
+
+    let google = client_trusting(
+        &std::fs::read(env_var(cluster_env, "SSL_CERT_FILE")).expect("SSL_CERT_FILE"),
+    );
+    let token_uri = key["token_uri"].as_str().expect("token_uri");
+    let response = google
+        .post(token_uri)
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{token_uri}: {e}"));
+    let body: Value = response.json().await.expect("a JSON answer");
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token: {body}"))
+        .to_owned()
+}
+
+/// Requests to the cluster's endpoint (`GKE_ENDPOINT`), trusting only its CA (`GKE_CA_CERT`).
+struct ClusterClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ClusterClient {
+    fn new(cluster_env: &[(String, String)]) -> ClusterClient {
+        let ca = env_var(cluster_env, "GKE_CA_CERT");
+        // As GKE gives it (base64 of the PEM), or the PEM itself.
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(ca.trim())
+            .unwrap_or_else(|_| ca.into_bytes());
+        ClusterClient {
+            http: client_trusting(&pem),
+            base: env_var(cluster_env, "GKE_ENDPOINT"),
+        }
+    }
+
+    /// The status and the JSON body of a request with this bearer token.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<(&str, Value)>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(token)
+            .header("accept", "application/json");
+        if let Some((content_type, body)) = body {
+            request = request
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}

@@ -1,0 +1,145 @@
+//! The end-to-end scenarios against a real kube-apiserver with RBAC (see `real_kube`): the
+//! release binaries under `cargo lambda watch`, Google tokens from the local token endpoint that
+//! the API server authenticates through local-gke's TokenReview webhook, the RBAC manifests of
+//! `infra/gke` applied as they ship.
+//!
+//! One test, one cluster: starting etcd and kube-apiserver takes seconds, and the scenarios run
+//! one after the other on it, each setting the replicas it starts from. `make kube-binaries`
+//! builds the servers (or `KUBE_BIN_DIR` names them); the test builds them itself if needed.
+
+use queue_scaler_tests::real_kube::RealKube;
+use queue_scaler_tests::scenarios::{self, DEPLOYMENT, NS};
+use queue_scaler_tests::{function_env, ClusterUnderTest, Functions};
+use std::time::Instant;
+
+/// Runs one scenario, saying which, so a failure is easy to place in the output.
+macro_rules! step {
+    ($name:literal, $scenario:expr) => {{
+        let started = Instant::now();
+        eprintln!("real kube-apiserver: {} ...", $name);
+        let outcome = $scenario;
+        eprintln!(
+            "real kube-apiserver: {} done in {:.1?}",
+            $name,
+            started.elapsed()
+        );
+        outcome
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_scenario_holds_against_a_real_kube_apiserver_with_rbac() {
+    let kube = step!(
+        "start etcd and kube-apiserver, apply infra/gke",
+        RealKube::start().await
+    );
+    eprintln!("real kube-apiserver: {} at {}", kube.version, kube.url);
+    let env = kube.env.clone();
+
+    // The scenarios the local control plane runs, with the same assertions.
+    step!(
+        "every event file",
+        scenarios::every_event_file_scales_as_its_alarm_says(&kube, &env).await
+    );
+    step!(
+        "no route",
+        scenarios::an_alarm_without_a_route_changes_nothing(&kube, &env).await
+    );
+    step!(
+        "missing deployment",
+        scenarios::a_missing_deployment_is_a_clear_error(&kube, &env).await
+    );
+    step!(
+        "ungranted deployment",
+        scenarios::an_ungranted_deployment_is_refused_and_unchanged(&kube, &env).await
+    );
+    let injected = step!(
+        "server errors",
+        scenarios::server_errors_are_retried_then_reported(&kube, &env).await
+    );
+    assert!(
+        !injected,
+        "a real API server cannot inject faults: this is the one scenario that runs only locally"
+    );
+    let wrong_ca = kube.local.gke.google_ca_pem().to_owned();
+    step!(
+        "wrong cluster CA",
+        scenarios::a_wrong_cluster_ca_is_refused(&kube, &env, &kube.url, &wrong_ca).await
+    );
+    step!(
+        "dry run",
+        scenarios::dry_run_writes_nothing(&kube, &env).await
+    );
+    step!(
+        "token without userinfo.email",
+        scenarios::a_token_without_the_email_scope_is_refused_and_named(&kube, &env).await
+    );
+    step!(
+        "least privilege",
+        scenarios::the_scaler_may_do_nothing_but_scale_its_deployment(&kube, &env).await
+    );
+    step!(
+        "stale resourceVersion",
+        scenarios::a_write_at_a_stale_resource_version_is_a_conflict(&kube, &env).await
+    );
+    let conflicts = step!(
+        "racing functions",
+        scenarios::racing_functions_lose_no_update(&kube, &env).await
+    );
+    eprintln!("real kube-apiserver: the racing functions met {conflicts} conflict(s) and recovered from each");
+
+    // Only here: the endpoint and CA given directly, without the GKE API.
+    step!(
+        "endpoint and CA given directly",
+        the_functions_scale_a_cluster_given_by_endpoint_and_ca(&kube).await
+    );
+}
+
+/// `GKE_ENDPOINT` and `GKE_CA_CERT` instead of `GKE_CLUSTER`: the functions go straight to the
+/// API server, and never ask the GKE API.
+async fn the_functions_scale_a_cluster_given_by_endpoint_and_ca(kube: &RealKube) {
+    let env = function_env(
+        &kube.env,
+        &[
+            ("GKE_CLUSTER", ""),
+            ("GKE_ENDPOINT", &kube.var("GKE_ENDPOINT")),
+            ("GKE_CA_CERT", &kube.var("GKE_CA_CERT")),
+        ],
+    );
+    let functions = Functions::start(&env).await;
+    kube.set_replicas(NS, DEPLOYMENT, 3).await;
+    kube.take_requests().await;
+    let up = functions
+        .invoke_file("scale-up", "alarm-high-backlog.json")
+        .await
+        .ok();
+    assert_eq!(
+        (
+            up["from"].as_i64(),
+            up["to"].as_i64(),
+            up["applied"].as_bool()
+        ),
+        (Some(3), Some(4), Some(true)),
+        "{up}"
+    );
+    let down = functions
+        .invoke_file("scale-down", "alarm-low-backlog.json")
+        .await
+        .ok();
+    assert_eq!(
+        (
+            down["from"].as_i64(),
+            down["to"].as_i64(),
+            down["applied"].as_bool()
+        ),
+        (Some(4), Some(3), Some(true)),
+        "{down}"
+    );
+    assert_eq!(kube.replicas(NS, DEPLOYMENT).await, 3);
+    let requests = kube.take_requests().await;
+    assert!(requests.iter().any(|k| k == "token"), "{requests:?}");
+    assert!(
+        !requests.iter().any(|k| k == "discovery"),
+        "no GKE API call with a given endpoint: {requests:?}"
+    );
+}
