@@ -1,0 +1,485 @@
+//! The model: an SQS queue that the workers drain, and the two CloudWatch metric alarms that watch
+//! it, advanced one period (one minute) at a time.
+//!
+//! The alarms follow CloudWatch's rules: each period the alarm looks at its last
+//! `evaluation_periods` datapoints and is in ALARM when at least `datapoints_to_alarm` of them
+//! breach the threshold; a Lambda action runs only on a change of state. `SetAlarmState` (the
+//! function's re-arm) changes the state but not the datapoints, so an alarm re-armed to OK goes
+//! back to ALARM at its next evaluation if the window still breaches.
+//!
+//! Pure: no I/O and no clock. The runner ([`crate::run`]) feeds in the replica count the cluster
+//! holds and the alarm states the CloudWatch API reports.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use queue_scaler_core::{AlarmState, Direction, Policy};
+
+/// What an alarm measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `ApproximateNumberOfMessagesVisible`: messages waiting for a worker.
+    Visible,
+    /// Visible plus `ApproximateNumberOfMessagesNotVisible` (in flight), as metric math.
+    VisiblePlusInFlight,
+}
+
+/// How a datapoint is compared with the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// `GreaterThanThreshold`.
+    GreaterThan,
+    /// `LessThanThreshold`.
+    LessThan,
+}
+
+impl Comparison {
+    /// The name the CloudWatch API uses.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Comparison::GreaterThan => "GreaterThanThreshold",
+            Comparison::LessThan => "LessThanThreshold",
+        }
+    }
+
+    /// The words CloudWatch writes in a state reason.
+    pub fn words(self) -> &'static str {
+        match self {
+            Comparison::GreaterThan => "greater than",
+            Comparison::LessThan => "less than",
+        }
+    }
+}
+
+/// A metric alarm as it is configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmSpec {
+    /// The alarm's name.
+    pub name: String,
+    /// What it measures.
+    pub metric: Metric,
+    /// How it compares.
+    pub comparison: Comparison,
+    /// The threshold, in messages.
+    pub threshold: f64,
+    /// `EvaluationPeriods`: how many of the latest datapoints it looks at.
+    pub evaluation_periods: usize,
+    /// `DatapointsToAlarm`: how many of those must breach.
+    pub datapoints_to_alarm: usize,
+}
+
+impl AlarmSpec {
+    /// Whether one datapoint breaches the threshold.
+    pub fn breaches(&self, value: f64) -> bool {
+        match self.comparison {
+            Comparison::GreaterThan => value > self.threshold,
+            Comparison::LessThan => value < self.threshold,
+        }
+    }
+}
+
+/// A change of an alarm's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The state before.
+    pub from: AlarmState,
+    /// The state after.
+    pub to: AlarmState,
+}
+
+/// An alarm: its configuration, every datapoint it has seen, and its state.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    spec: AlarmSpec,
+    datapoints: Vec<f64>,
+    state: AlarmState,
+}
+
+impl Alarm {
+    /// A new alarm has no data.
+    pub fn new(spec: AlarmSpec) -> Self {
+        Alarm {
+            spec,
+            datapoints: Vec::new(),
+            state: AlarmState::InsufficientData,
+        }
+    }
+
+    /// Its configuration.
+    pub fn spec(&self) -> &AlarmSpec {
+        &self.spec
+    }
+
+    /// Its state now.
+    pub fn state(&self) -> AlarmState {
+        self.state
+    }
+
+    /// Set the state from outside, as `SetAlarmState` does: the datapoints stay as they are.
+    pub fn set_state(&mut self, state: AlarmState) {
+        self.state = state;
+    }
+
+    /// Add the datapoint of a period.
+    pub fn record(&mut self, value: f64) {
+        self.datapoints.push(value);
+    }
+
+    /// The datapoints the next evaluation looks at, oldest first.
+    pub fn window(&self) -> &[f64] {
+        let n = self.spec.evaluation_periods.min(self.datapoints.len());
+        &self.datapoints[self.datapoints.len() - n..]
+    }
+
+    /// What CloudWatch concludes from the window: too few datapoints, enough breaching, or not.
+    pub fn verdict(&self) -> AlarmState {
+        let window = self.window();
+        if window.len() < self.spec.evaluation_periods {
+            return AlarmState::InsufficientData;
+        }
+        let breaching = window.iter().filter(|v| self.spec.breaches(**v)).count();
+        if breaching >= self.spec.datapoints_to_alarm {
+            AlarmState::Alarm
+        } else {
+            AlarmState::Ok
+        }
+    }
+
+    /// Evaluate once: move to the verdict, and say so when that is a change of state (which is
+    /// when CloudWatch runs the alarm's actions).
+    pub fn evaluate(&mut self) -> Option<Transition> {
+        let verdict = self.verdict();
+        let from = self.state;
+        self.state = verdict;
+        (from != verdict).then_some(Transition { from, to: verdict })
+    }
+}
+
+/// The queue: messages that arrived and no worker has finished yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queue {
+    messages: u64,
+}
+
+/// The queue at the end of one period, as the SQS metrics report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSample {
+    /// Messages sent in the period.
+    pub arrivals: u64,
+    /// Messages the workers finished (deleted) in the period.
+    pub processed: u64,
+    /// `ApproximateNumberOfMessagesVisible`.
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible`: one per busy worker.
+    pub in_flight: u64,
+}
+
+impl QueueSample {
+    /// Visible plus in flight: what is left to do.
+    pub fn backlog(&self) -> u64 {
+        self.visible + self.in_flight
+    }
+
+    /// The datapoint an alarm on `metric` sees.
+    pub fn datapoint(&self, metric: Metric) -> f64 {
+        let value = match metric {
+            Metric::Visible => self.visible,
+            Metric::VisiblePlusInFlight => self.backlog(),
+        };
+        // Message counts in a simulation stay far below 2^52, where f64 is exact.
+        value as f64
+    }
+}
+
+impl Queue {
+    /// One period: messages arrive, `ready` workers finish up to `per_replica` each, and each
+    /// ready worker holds one of the remaining messages in flight.
+    pub fn step(&mut self, arrivals: u64, ready: u64, per_replica: u64) -> QueueSample {
+        let available = self.messages + arrivals;
+        let processed = available.min(ready * per_replica);
+        self.messages = available - processed;
+        let in_flight = self.messages.min(ready);
+        QueueSample {
+            arrivals,
+            processed,
+            visible: self.messages - in_flight,
+            in_flight,
+        }
+    }
+}
+
+/// Everything one simulated run is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// How many periods to run.
+    pub periods: usize,
+    /// The length of a period, which is also each alarm's period.
+    pub period_seconds: u32,
+    /// Messages sent in each period; periods past the end send none.
+    pub arrivals: Vec<u64>,
+    /// Messages one ready replica finishes per period.
+    pub per_replica: u64,
+    /// Periods from a replica being requested to it taking work (pod scheduling, a GPU node
+    /// joining, the model loading). Removed replicas stop at once.
+    pub ready_delay: usize,
+    /// The target's policy, as `MIN_REPLICAS`, `MAX_REPLICAS`, `SCALE_STEP`,
+    /// `MESSAGES_PER_REPLICA` give it; the deployment starts at `min`.
+    pub policy: Policy,
+    /// The alarm whose action is `scale-up`.
+    pub scale_up: AlarmSpec,
+    /// The alarm whose action is `scale-down`.
+    pub scale_down: AlarmSpec,
+    /// The SQS queue both alarms watch.
+    pub queue: String,
+    /// When period 0 starts.
+    pub start: DateTime<Utc>,
+}
+
+impl Scenario {
+    /// The team's queue: quiet for 3 minutes, then 100 messages a minute for 10 minutes, which at
+    /// the starting 2 replicas (20 messages a minute each) raises the backlog from 0 to 600; then
+    /// quiet again while the workers drain it. Replicas take 2 minutes to be ready (a GPU node
+    /// joining). Policy: min 2, max 8 (2 pods on each of up to 4 GPU nodes), step 1, 100
+    /// messages per replica.
+    ///
+    /// Alarms: `scale-up` when more than 100 messages are visible for 2 of 2 minutes;
+    /// `scale-down` when fewer than 10 are visible or in flight for 3 of 3 minutes.
+    pub fn backlog_burst() -> Self {
+        let mut arrivals = vec![0; 3];
+        arrivals.extend([100; 10]);
+        Scenario {
+            periods: 40,
+            period_seconds: 60,
+            arrivals,
+            per_replica: 20,
+            ready_delay: 2,
+            policy: Policy {
+                min: 2,
+                max: 8,
+                step: 1,
+                messages_per_replica: Some(100),
+            },
+            scale_up: AlarmSpec {
+                name: "model-worker-backlog-high".into(),
+                metric: Metric::Visible,
+                comparison: Comparison::GreaterThan,
+                threshold: 100.0,
+                evaluation_periods: 2,
+                datapoints_to_alarm: 2,
+            },
+            scale_down: AlarmSpec {
+                name: "model-worker-backlog-low".into(),
+                metric: Metric::VisiblePlusInFlight,
+                comparison: Comparison::LessThan,
+                threshold: 10.0,
+                evaluation_periods: 3,
+                datapoints_to_alarm: 3,
+            },
+            queue: "model-jobs".into(),
+            start: Utc
+                .with_ymd_and_hms(2026, 11, 28, 13, 0, 0)
+                .single()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The alarm of a direction.
+    pub fn alarm(&self, direction: Direction) -> &AlarmSpec {
+        match direction {
+            Direction::Up => &self.scale_up,
+            Direction::Down => &self.scale_down,
+        }
+    }
+
+    /// When a period ends, which is when its datapoint is evaluated.
+    pub fn period_end(&self, period: usize) -> DateTime<Utc> {
+        let seconds = i64::from(self.period_seconds) * (period as i64 + 1);
+        self.start + Duration::seconds(seconds)
+    }
+}
+
+/// The queue and the alarms of one run, advanced period by period.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    scenario: Scenario,
+    queue: Queue,
+    up: Alarm,
+    down: Alarm,
+    replicas: Vec<i32>,
+}
+
+impl Simulation {
+    /// The start of a run: an empty queue, alarms with no data.
+    pub fn new(scenario: Scenario) -> Self {
+        Simulation {
+            queue: Queue::default(),
+            up: Alarm::new(scenario.scale_up.clone()),
+            down: Alarm::new(scenario.scale_down.clone()),
+            replicas: Vec::new(),
+            scenario,
+        }
+    }
+
+    /// The scenario it runs.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The alarm of a direction.
+    pub fn alarm(&self, direction: Direction) -> &Alarm {
+        match direction {
+            Direction::Up => &self.up,
+            Direction::Down => &self.down,
+        }
+    }
+
+    /// The alarm of a direction, to evaluate it or set its state.
+    pub fn alarm_mut(&mut self, direction: Direction) -> &mut Alarm {
+        match direction {
+            Direction::Up => &mut self.up,
+            Direction::Down => &mut self.down,
+        }
+    }
+
+    /// The period that [`Simulation::advance`] runs next.
+    pub fn period(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// Replicas that take work in the next period: those requested at least `ready_delay`
+    /// periods ago and not removed since.
+    pub fn ready_replicas(&self, replicas_now: i32) -> i32 {
+        let delay = self.scenario.ready_delay;
+        let start = self.replicas.len().saturating_sub(delay);
+        self.replicas[start..]
+            .iter()
+            .copied()
+            .chain([replicas_now])
+            .min()
+            .unwrap_or(replicas_now)
+    }
+
+    /// Run one period with the replicas the deployment has at its start: messages arrive, the
+    /// ready workers drain them, and both alarms get the period's datapoint.
+    pub fn advance(&mut self, replicas_now: i32) -> (QueueSample, i32) {
+        let ready = self.ready_replicas(replicas_now);
+        let arrivals = self
+            .scenario
+            .arrivals
+            .get(self.period())
+            .copied()
+            .unwrap_or(0);
+        let sample = self.queue.step(
+            arrivals,
+            u64::try_from(ready).unwrap_or(0),
+            self.scenario.per_replica,
+        );
+        self.replicas.push(replicas_now);
+        self.up.record(sample.datapoint(self.up.spec.metric));
+        self.down.record(sample.datapoint(self.down.spec.metric));
+        (sample, ready)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(comparison: Comparison, n: usize, m: usize) -> AlarmSpec {
+        AlarmSpec {
+            name: "a".into(),
+            metric: Metric::Visible,
+            comparison,
+            threshold: 100.0,
+            evaluation_periods: n,
+            datapoints_to_alarm: m,
+        }
+    }
+
+    #[test]
+    fn an_alarm_needs_a_full_window_before_it_leaves_insufficient_data() {
+        let mut alarm = Alarm::new(spec(Comparison::GreaterThan, 2, 2));
+        alarm.record(500.0);
+        assert_eq!(alarm.evaluate(), None);
+        assert_eq!(alarm.state(), AlarmState::InsufficientData);
+        alarm.record(500.0);
+        assert_eq!(
+            alarm.evaluate(),
+            Some(Transition {
+                from: AlarmState::InsufficientData,
+                to: AlarmState::Alarm
+            })
+        );
+    }
+
+    #[test]
+    fn an_alarm_fires_only_on_a_change_of_state() {
+        let mut alarm = Alarm::new(spec(Comparison::GreaterThan, 2, 2));
+        for _ in 0..2 {
+            alarm.record(50.0);
+        }
+        assert_eq!(alarm.evaluate().map(|t| t.to), Some(AlarmState::Ok));
+        alarm.record(150.0);
+        assert_eq!(alarm.evaluate(), None, "1 of 2 breaching is not enough");
+        alarm.record(150.0);
+        assert_eq!(alarm.evaluate().map(|t| t.to), Some(AlarmState::Alarm));
+        alarm.record(150.0);
+        assert_eq!(alarm.evaluate(), None, "still in ALARM: no action");
+    }
+
+    #[test]
+    fn a_rearmed_alarm_fires_again_at_the_next_evaluation_while_the_window_breaches() {
+        let mut alarm = Alarm::new(spec(Comparison::GreaterThan, 3, 3));
+        for _ in 0..3 {
+            alarm.record(150.0);
+        }
+        assert_eq!(alarm.evaluate().map(|t| t.to), Some(AlarmState::Alarm));
+        alarm.set_state(AlarmState::Ok);
+        alarm.record(150.0);
+        assert_eq!(
+            alarm.evaluate(),
+            Some(Transition {
+                from: AlarmState::Ok,
+                to: AlarmState::Alarm
+            }),
+            "the old datapoints are still in the window: no wait of 3 new periods"
+        );
+    }
+
+    #[test]
+    fn a_low_alarm_breaches_below_its_threshold() {
+        let s = spec(Comparison::LessThan, 1, 1);
+        assert!(s.breaches(99.0));
+        assert!(!s.breaches(100.0));
+    }
+
+    #[test]
+    fn workers_drain_at_their_rate_and_hold_one_message_each_in_flight() {
+        let mut queue = Queue::default();
+        let s = queue.step(100, 2, 20);
+        assert_eq!((s.processed, s.visible, s.in_flight), (40, 58, 2));
+        let s = queue.step(0, 3, 20);
+        assert_eq!((s.processed, s.visible, s.in_flight), (60, 0, 0));
+        let s = queue.step(5, 8, 20);
+        assert_eq!((s.processed, s.backlog()), (5, 0));
+    }
+
+    #[test]
+    fn new_replicas_take_work_only_after_the_ready_delay_and_removed_ones_stop_at_once() {
+        let mut sim = Simulation::new(Scenario::backlog_burst());
+        assert_eq!(sim.advance(2).1, 2);
+        assert_eq!(sim.advance(3).1, 2);
+        assert_eq!(sim.advance(3).1, 2);
+        assert_eq!(sim.advance(3).1, 3);
+        assert_eq!(sim.advance(1).1, 1);
+    }
+
+    #[test]
+    fn the_burst_alone_raises_the_backlog_to_600_at_the_starting_replicas() {
+        let scenario = Scenario::backlog_burst();
+        let mut sim = Simulation::new(scenario.clone());
+        let mut peak = 0;
+        for _ in 0..scenario.periods {
+            peak = peak.max(sim.advance(scenario.policy.min).0.backlog());
+        }
+        assert_eq!(peak, 600);
+    }
+}

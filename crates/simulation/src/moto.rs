@@ -1,0 +1,410 @@
+//! A real CloudWatch API on 127.0.0.1: `moto_server` (from the project's `.venv`, installed by
+//! `make venv`), started on a free port and stopped when its [`MotoServer`] guard is dropped,
+//! also when a test panics. And a small SigV4-signed client for the calls the tests and the
+//! simulation make to it: `PutMetricAlarm`, `SetAlarmState`, `DescribeAlarms`.
+//!
+//! moto keeps its state per region, and takes the region from the SigV4 credential scope of
+//! each request: an alarm created with a client for one region is not found with another's.
+//!
+//! Does I/O: a child process and HTTP on 127.0.0.1.
+
+use crate::model::{AlarmSpec, Metric};
+use crate::Error;
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use queue_scaler_core::AlarmState;
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The environment variable that names the `moto_server` executable.
+pub const MOTO_SERVER_VAR: &str = "MOTO_SERVER";
+
+/// The access key moto is called with; moto accepts any.
+pub const ACCESS_KEY_ID: &str = "AKIDQUEUESCALERTEST";
+/// The matching secret.
+pub const SECRET_ACCESS_KEY: &str = "queue-scaler-test-secret";
+
+/// How long moto may take to answer after it is started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where `moto_server` is: `MOTO_SERVER` when set, else the project's `.venv`. Fails, saying how
+/// to install it, when the file is not there.
+pub fn locate(var: Option<OsString>, root: &Path) -> Result<PathBuf, Error> {
+    let path = match var {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => root.join(".venv").join("bin").join("moto_server"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::MotoMissing { path })
+    }
+}
+
+/// A running `moto_server`; dropping it stops the process.
+#[derive(Debug)]
+pub struct MotoServer {
+    child: Child,
+    endpoint: String,
+}
+
+impl MotoServer {
+    /// Start `moto_server` (found by [`locate`]) on a free port of 127.0.0.1 and wait until it
+    /// answers.
+    pub async fn start() -> Result<Self, Error> {
+        let program = locate(std::env::var_os(MOTO_SERVER_VAR), &crate::workspace_root())?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| Error::MotoStart {
+                detail: format!("no free port: {e}"),
+            })?;
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::MotoStart {
+                detail: format!("cannot run {}: {e}", program.display()),
+            })?;
+        let mut server = MotoServer {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        server.wait_until_ready().await?;
+        Ok(server)
+    }
+
+    async fn wait_until_ready(&mut self) -> Result<(), Error> {
+        let http = reqwest::Client::new();
+        let url = format!("{}/moto-api/", self.endpoint);
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(Error::MotoStart {
+                    detail: format!("moto_server exited with {status} before answering"),
+                });
+            }
+            if let Ok(response) = http.get(&url).send().await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(Error::MotoStart {
+                    detail: format!("no answer from {url} in {START_TIMEOUT:?}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_CLOUDWATCH`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A CloudWatch client for `region`.
+    pub fn cloudwatch(&self, region: &str) -> CloudWatch {
+        CloudWatch::new(&self.endpoint, region)
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An alarm as `DescribeAlarms` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmStatus {
+    /// `StateValue`.
+    pub state: AlarmState,
+    /// `StateReason`.
+    pub reason: String,
+    /// `AlarmArn`, which names the region.
+    pub arn: String,
+}
+
+/// CloudWatch's query protocol, signed for one region.
+#[derive(Debug, Clone)]
+pub struct CloudWatch {
+    http: reqwest::Client,
+    endpoint: String,
+    region: String,
+}
+
+impl CloudWatch {
+    /// A client for the CloudWatch API at `endpoint`, signing for `region`.
+    pub fn new(endpoint: &str, region: &str) -> Self {
+        CloudWatch {
+            http: reqwest::Client::new(),
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            region: region.to_owned(),
+        }
+    }
+
+    /// `PutMetricAlarm` for a model alarm on `queue` (its period in seconds).
+    pub async fn put_metric_alarm(
+        &self,
+        spec: &AlarmSpec,
+        queue: &str,
+        period_seconds: u32,
+    ) -> Result<(), Error> {
+        let period = period_seconds.to_string();
+        let evaluation_periods = spec.evaluation_periods.to_string();
+        let datapoints_to_alarm = spec.datapoints_to_alarm.to_string();
+        let threshold = spec.threshold.to_string();
+        let mut params = vec![
+            ("AlarmName", spec.name.as_str()),
+            ("ComparisonOperator", spec.comparison.api_name()),
+            ("EvaluationPeriods", &evaluation_periods),
+            ("DatapointsToAlarm", &datapoints_to_alarm),
+            ("Threshold", &threshold),
+            ("TreatMissingData", "notBreaching"),
+        ];
+        let metric = |n: usize, id: &'static str, name: &'static str, ret: &'static str| {
+            let p = format!("Metrics.member.{n}");
+            vec![
+                (format!("{p}.Id"), id.to_owned()),
+                (format!("{p}.ReturnData"), ret.to_owned()),
+                (format!("{p}.MetricStat.Metric.Namespace"), "AWS/SQS".into()),
+                (format!("{p}.MetricStat.Metric.MetricName"), name.into()),
+                (
+                    format!("{p}.MetricStat.Metric.Dimensions.member.1.Name"),
+                    "QueueName".into(),
+                ),
+                (
+                    format!("{p}.MetricStat.Metric.Dimensions.member.1.Value"),
+                    queue.to_owned(),
+                ),
+                (format!("{p}.MetricStat.Period"), period.clone()),
+                (format!("{p}.MetricStat.Stat"), "Maximum".into()),
+            ]
+        };
+        let owned: Vec<(String, String)> = match spec.metric {
+            Metric::Visible => vec![
+                ("Namespace".into(), "AWS/SQS".into()),
+                (
+                    "MetricName".into(),
+                    "ApproximateNumberOfMessagesVisible".into(),
+                ),
+                ("Dimensions.member.1.Name".into(), "QueueName".into()),
+                ("Dimensions.member.1.Value".into(), queue.to_owned()),
+                ("Period".into(), period.clone()),
+                ("Statistic".into(), "Maximum".into()),
+            ],
+            Metric::VisiblePlusInFlight => {
+                let mut m = vec![
+                    ("Metrics.member.1.Id".to_owned(), "backlog".to_owned()),
+                    (
+                        "Metrics.member.1.Expression".to_owned(),
+                        "visible + inflight".to_owned(),
+                    ),
+                    ("Metrics.member.1.ReturnData".to_owned(), "true".to_owned()),
+                ];
+                m.extend(metric(
+                    2,
+                    "visible",
+                    "ApproximateNumberOfMessagesVisible",
+                    "false",
+                ));
+                m.extend(metric(
+                    3,
+                    "inflight",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "false",
+                ));
+                m
+            }
+        };
+        params.extend(owned.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.call("PutMetricAlarm", &params).await.map(drop)
+    }
+
+    /// `SetAlarmState`.
+    pub async fn set_alarm_state(
+        &self,
+        alarm: &str,
+        state: AlarmState,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let state = state.to_string();
+        let reason: String = reason.chars().take(1023).collect();
+        self.call(
+            "SetAlarmState",
+            &[
+                ("AlarmName", alarm),
+                ("StateValue", &state),
+                ("StateReason", &reason),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DescribeAlarms` for one alarm; `None` when this region has no such alarm.
+    pub async fn alarm(&self, alarm: &str) -> Result<Option<AlarmStatus>, Error> {
+        let body = self
+            .call("DescribeAlarms", &[("AlarmNames.member.1", alarm)])
+            .await?;
+        let Some(member) = xml_tag(&body, "MetricAlarms").and_then(|m| xml_tag(m, "member")) else {
+            return Ok(None);
+        };
+        let state = match xml_tag(member, "StateValue") {
+            Some("OK") => AlarmState::Ok,
+            Some("ALARM") => AlarmState::Alarm,
+            Some("INSUFFICIENT_DATA") => AlarmState::InsufficientData,
+            other => {
+                return Err(Error::CloudWatch {
+                    action: "DescribeAlarms",
+                    detail: format!("unexpected StateValue {other:?}"),
+                })
+            }
+        };
+        Ok(Some(AlarmStatus {
+            state,
+            reason: xml_unescape(xml_tag(member, "StateReason").unwrap_or_default()),
+            arn: xml_tag(member, "AlarmArn").unwrap_or_default().to_owned(),
+        }))
+    }
+
+    /// The state of an alarm that must exist.
+    pub async fn state(&self, alarm: &str) -> Result<AlarmState, Error> {
+        match self.alarm(alarm).await? {
+            Some(status) => Ok(status.state),
+            None => Err(Error::CloudWatch {
+                action: "DescribeAlarms",
+                detail: format!("no alarm {alarm:?} in {}", self.region),
+            }),
+        }
+    }
+
+    async fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Error> {
+        let fail = |detail: String| Error::CloudWatch { action, detail };
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Action", action)
+            .append_pair("Version", "2010-08-01");
+        for (k, v) in params {
+            form.append_pair(k, v);
+        }
+        let mut request = http::Request::post(format!("{}/", self.endpoint))
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(form.finish().into_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        self.sign(&mut request).map_err(fail)?;
+        let request = reqwest::Request::try_from(request).map_err(|e| fail(e.to_string()))?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| fail(e.to_string()))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(fail(format!(
+                "{status}: {}",
+                xml_tag(&body, "Code").unwrap_or(&body)
+            )))
+        }
+    }
+
+    fn sign(&self, request: &mut http::Request<Vec<u8>>) -> Result<(), String> {
+        let identity =
+            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("monitoring")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| e.to_string())?
+            .into();
+        let headers: Vec<(&str, &str)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+            .collect();
+        let signable = SignableRequest::new(
+            request.method().as_str(),
+            request.uri().to_string(),
+            headers.into_iter(),
+            SignableBody::Bytes(request.body()),
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+}
+
+/// The text inside the first `<name>...</name>`.
+fn xml_tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(&xml[start..end])
+}
+
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moto_server_is_taken_from_the_variable_when_set() {
+        let here = std::env::current_exe().unwrap();
+        let found = locate(
+            Some(here.clone().into_os_string()),
+            Path::new("/nonexistent"),
+        )
+        .unwrap();
+        assert_eq!(found, here);
+    }
+
+    #[test]
+    fn a_missing_moto_server_says_to_run_make_venv() {
+        let err = locate(None, Path::new("/nonexistent")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("make venv"), "{message}");
+        assert!(message.contains(".venv/bin/moto_server"), "{message}");
+    }
+
+    #[test]
+    fn describe_alarms_answers_are_read_by_tag() {
+        let xml = "<DescribeAlarmsResult><MetricAlarms><member><AlarmName>a</AlarmName>\
+                   <StateValue>OK</StateValue><StateReason>up: 2 -&gt; 3</StateReason>\
+                   </member></MetricAlarms></DescribeAlarmsResult>";
+        let member = xml_tag(xml, "member").unwrap();
+        assert_eq!(xml_tag(member, "StateValue"), Some("OK"));
+        assert_eq!(
+            xml_unescape(xml_tag(member, "StateReason").unwrap()),
+            "up: 2 -> 3"
+        );
+        assert_eq!(xml_tag("<MetricAlarms/>", "MetricAlarms"), None);
+    }
+}
