@@ -27,4 +27,19 @@ lint: ## rustfmt check and clippy on all targets, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+.PHONY: demo
+demo: venv ## the one-command demo: a backlog alarm scales a local deployment up, a drained queue scales it down
+	bash scripts/demo.sh
+
+.PHONY: release-binaries
+release-binaries: ## build the release binaries the end-to-end tests run under cargo lambda watch
+	# Built one package at a time, as `cargo lambda watch` builds them: building them together
+	# would unify dependency features differently and make the emulator rebuild on first invoke.
+	cargo build --release -p queue-scaler-lambda
+	cargo build --release -p local-gke
+
+.PHONY: test
+test: venv lint validate-infra kube-binaries release-binaries ## the whole test suite: lint, infra validation, unit, integration and end-to-end tests
+	cargo test --workspace --all-targets
+
 include mk/*.mk
