@@ -23,7 +23,7 @@ KUBERNETES_VERSION ?= 1.33.0
 # overrides these to point the same commands at broken copies.
 INFRA_TEMPLATES ?= infra/aws/template.yaml
 INFRA_MANIFESTS ?= $(filter-out infra/gke/iam-role.yaml,$(wildcard infra/gke/*.yaml))
-INFRA_SCRIPTS   ?= $(wildcard infra/gke/*.sh tests/infra/*.sh)
+INFRA_SCRIPTS   ?= $(wildcard infra/gke/*.sh tests/infra/*.sh scripts/*.sh)
 
 LAMBDA_BINARIES := scale-up scale-down
 region_flag = $(if $(AWS_REGION),--region $(AWS_REGION))

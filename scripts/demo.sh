@@ -48,7 +48,9 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
 }
 
 step "Building local-gke and the two functions (release)"
-cargo build --release --quiet -p local-gke -p queue-scaler-lambda
+# One package at a time, as the emulator builds them, so its own build finds nothing to do.
+cargo build --release --quiet -p queue-scaler-lambda
+cargo build --release --quiet -p local-gke
 
 rm -rf "$state"; mkdir -p "$state"
 
@@ -57,8 +59,10 @@ setsid "$root/target/release/local-gke" --state-dir "$state" --deployment ml/mod
   >"$state/local-gke.log" 2>&1 &
 pids+=($!)
 wait_for 60 "local-gke" test -f "$state/env"
+# Read, not exported: the emulator passes its own environment on to the functions, which must
+# see only what functions.env gives them (e.g. not GKE_ENDPOINT beside GKE_CLUSTER).
 # shellcheck disable=SC1091
-set -a; . "$state/env"; set +a
+. "$state/env"
 echo "  token endpoint, GKE API and Kubernetes API are up; settings in ${state#"$root"/}/env"
 
 admin() { curl -fsS --cacert "$SSL_CERT_FILE" "$@"; }
@@ -104,8 +108,9 @@ invoke() { # invoke FUNCTION EVENT_FILE
   local alarm; alarm=$("$venv/python" -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["alarmData"]["alarmName"])' "$file")
   step "Alarm $alarm -> $fn  ${dim}(cargo lambda invoke $fn --data-file ${file#"$root"/})${reset}"
   "$venv/python" -c 'import json,sys; e=json.load(open(sys.argv[1])); s=e["alarmData"]["state"]; d=json.loads(s.get("reasonData","{}")).get("recentDatapoints",[]); print("  alarm state: %s, backlog: %s messages" % (s["value"], d[-1] if d else "unknown"))' "$file"
-  echo "  replicas before: $before"
-  if ! out=$("$venv/cargo-lambda" lambda invoke "$fn" --invoke-port "$invoke_port" --data-file "$file" --output-format json 2>&1); then
+  "$venv/python" "$root/scripts/demo_alarms.py" fire "$alarm"
+  echo "  replicas before: $before   (alarm $(alarm_state "$alarm"))"
+  if ! out=$("$venv/cargo-lambda" lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "$file" --output-format json 2>&1); then
     echo "$out"; fail "$fn returned an error"
   fi
   "$venv/python" -c 'import json,sys; r=json.loads(sys.argv[1]); print("  result: %s %s -> %s, applied=%s\n  reason: %s\n  re-arm: %s" % (r["target"], r["from"], r["to"], r["applied"], r["reason"], r["rearm"]["status"]))' "$out"

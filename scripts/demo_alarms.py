@@ -1,6 +1,7 @@
 """The demo's two CloudWatch alarms in the local CloudWatch API (moto).
 
 usage: demo_alarms.py create ALARM...   create each alarm and set it to ALARM
+       demo_alarms.py fire ALARM        set the alarm to ALARM, as its next evaluation would
        demo_alarms.py state ALARM       print the alarm's state
 The endpoint, region and credentials come from AWS_ENDPOINT_URL_CLOUDWATCH, AWS_REGION and
 AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
@@ -35,6 +36,8 @@ def main(argv):
                 ComparisonOperator="GreaterThanThreshold",
             )
             cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="demo: backlog")
+    elif argv[:1] == ["fire"] and len(argv) == 2:
+        cw.set_alarm_state(AlarmName=argv[1], StateValue="ALARM", StateReason="demo: threshold crossed")
     elif argv[:1] == ["state"] and len(argv) == 2:
         alarms = cw.describe_alarms(AlarmNames=[argv[1]])["MetricAlarms"]
         print(alarms[0]["StateValue"] if alarms else "missing")

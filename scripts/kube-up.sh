@@ -197,6 +197,7 @@ addr_in_use() { grep -qi 'address already in use' "$1"; }
 # ---- etcd ------------------------------------------------------------------
 start_etcd() {
   local peer_port
+  local etcd_port=""
   free_port etcd_port
   free_port peer_port
   etcd_url="http://127.0.0.1:$etcd_port"
@@ -263,6 +264,7 @@ fi
 extra_args=(${KUBE_APISERVER_ARGS:-})
 
 start_apiserver() {
+  local api_port=""
   free_port api_port
   kube_url="https://127.0.0.1:$api_port"
   "$bin/kube-apiserver" \
