@@ -1,0 +1,150 @@
+//! The control plane the functions talk to: local-gke, started in-process (Google's token
+//! endpoint, the GKE API's `clusters.get` and the Kubernetes scale subresource, each over TLS on
+//! 127.0.0.1), and its request log read through the admin API and counted by kind.
+//! I/O: local-gke's listeners, its state directory, and admin requests.
+
+use crate::Error;
+use local_gke::LocalGke;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The deployment the functions scale (local-gke's default seed).
+pub const NAMESPACE: &str = "ml";
+/// See [`NAMESPACE`].
+pub const DEPLOYMENT: &str = "model-worker";
+
+/// A running local-gke with its state directory written.
+#[derive(Debug)]
+pub struct ControlPlane {
+    gke: LocalGke,
+    admin: reqwest::Client,
+    dir: PathBuf,
+}
+
+impl ControlPlane {
+    /// Start local-gke with its defaults (`ml/model-worker` at 2 replicas, granted to the
+    /// service account) and write its key file and CA certificates into `dir`.
+    pub async fn start(dir: &Path) -> Result<ControlPlane, Error> {
+        let gke = LocalGke::start(local_gke::Config::default())
+            .await
+            .map_err(Error::LocalGke)?;
+        let env_file = gke.write_state_dir(dir).map_err(Error::LocalGke)?;
+        let dir = env_file.parent().unwrap_or(dir).to_owned();
+        let ca =
+            reqwest::Certificate::from_pem(gke.google_ca_pem().as_bytes()).map_err(|source| {
+                Error::Admin {
+                    what: "reading local-gke's CA".into(),
+                    source,
+                }
+            })?;
+        let admin = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .build()
+            .map_err(|source| Error::Admin {
+                what: "building the admin client".into(),
+                source,
+            })?;
+        Ok(ControlPlane { gke, admin, dir })
+    }
+
+    /// The in-process local-gke.
+    pub fn gke(&self) -> &LocalGke {
+        &self.gke
+    }
+
+    fn local_env(&self, name: &str) -> Option<String> {
+        self.gke
+            .env(&self.dir)
+            .into_iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The key file local-gke wrote.
+    pub fn key_file(&self) -> Option<PathBuf> {
+        self.local_env("GOOGLE_APPLICATION_CREDENTIALS")
+            .map(PathBuf::from)
+    }
+
+    /// The CA file that Google's endpoints (here: local-gke) are verified against.
+    pub fn google_ca_file(&self) -> Option<PathBuf> {
+        self.local_env("SSL_CERT_FILE").map(PathBuf::from)
+    }
+
+    /// The scaler's configuration: discover the cluster through the GKE API, one target with
+    /// room to scale up a step on every invocation, re-arm on (against `cloudwatch_url`).
+    /// `trust_local_ca` sets `SSL_CERT_FILE` to local-gke's CA; without it the function loads
+    /// the system's roots, as it does on AWS Lambda, and can start but not reach local-gke.
+    pub fn scaler_env(&self, cloudwatch_url: &str, trust_local_ca: bool) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("GKE_CLUSTER", self.gke.cluster_name()),
+            ("GKE_API_URL", self.gke.google_url().to_owned()),
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                self.key_file()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("TARGET_NAMESPACE", NAMESPACE.to_owned()),
+            ("TARGET_DEPLOYMENT", DEPLOYMENT.to_owned()),
+            ("MIN_REPLICAS", "1".to_owned()),
+            ("MAX_REPLICAS", "1000000".to_owned()),
+            ("SCALE_STEP", "1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "bench-secret".to_owned()),
+            ("AWS_SESSION_TOKEN", "bench-session".to_owned()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_url.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if trust_local_ca {
+            if let Some(ca) = self.google_ca_file() {
+                env.push(("SSL_CERT_FILE".into(), ca.display().to_string()));
+            }
+        }
+        env
+    }
+
+    /// Forget the requests logged so far.
+    pub async fn clear_requests(&self) -> Result<(), Error> {
+        let url = format!("{}/requests", self.gke.admin_url());
+        self.admin
+            .delete(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map(drop)
+            .map_err(|source| Error::Admin {
+                what: format!("DELETE {url}"),
+                source,
+            })
+    }
+
+    /// The requests logged since the last [`Self::clear_requests`], counted by kind (`token`,
+    /// `discovery`, `scale_get`, `scale_put`, ...).
+    pub async fn request_counts(&self) -> Result<BTreeMap<String, u64>, Error> {
+        let url = format!("{}/requests", self.gke.admin_url());
+        let error = |source| Error::Admin {
+            what: format!("GET {url}"),
+            source,
+        };
+        let log: serde_json::Value = self
+            .admin
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(error)?
+            .json()
+            .await
+            .map_err(error)?;
+        let mut counts = BTreeMap::new();
+        for request in log["requests"].as_array().into_iter().flatten() {
+            let kind = request["kind"].as_str().unwrap_or("unknown").to_owned();
+            *counts.entry(kind).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+}
