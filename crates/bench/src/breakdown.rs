@@ -63,7 +63,7 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     laps.lap(0);
     let token = tokens.token().await.map_err(fail("token"))?;
     laps.lap(1);
-    let google = cluster::google_client().map_err(fail("Google client"))?;
+    let google = cluster::public_client().map_err(fail("public client"))?;
     laps.lap(2);
     let endpoint = cluster::discover(
         &google,
@@ -74,13 +74,17 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     .await
     .map_err(fail("discovery"))?;
     laps.lap(3);
-    // `KubeScaleApi::new` builds the cluster client for a given endpoint; it also builds a
-    // Google client, which the function does once at start-up, so that is not counted here.
+    // `KubeScaleApi::new` builds the cluster client for a given endpoint; it takes the public
+    // client, which the function builds once at start-up.
     let client = cluster::cluster_client(&endpoint).map_err(fail("cluster client"))?;
     drop(client);
     laps.lap(4);
-    let api = KubeScaleApi::new(tokens.clone(), ClusterSource::Direct(endpoint))
-        .map_err(fail("scale API"))?;
+    let api = KubeScaleApi::new(
+        tokens.clone(),
+        ClusterSource::Direct(endpoint),
+        google.clone(),
+    )
+    .map_err(fail("scale API"))?;
     laps.restart();
     let scale = api.get(&target).await.map_err(fail("GET scale"))?;
     laps.lap(5);

@@ -34,9 +34,9 @@ impl std::fmt::Debug for AwsClient {
 }
 
 impl AwsClient {
-    /// Build a client from checked settings; `None` when region or credentials are missing
-    /// (configuration reports that when AWS is needed).
-    pub fn new(settings: &AwsSettings) -> Option<Self> {
+    /// Build a client from checked settings on the container's shared HTTPS client; `None` when
+    /// region or credentials are missing (configuration reports that when AWS is needed).
+    pub fn new(settings: &AwsSettings, http: reqwest::Client) -> Option<Self> {
         let region = settings.region.clone()?;
         let credentials = Credentials::new(
             settings.access_key_id.clone()?,
@@ -52,10 +52,6 @@ impl AwsClient {
             None,
             "environment",
         );
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .ok()?;
         Some(AwsClient {
             cloudwatch_endpoint: settings
                 .cloudwatch_endpoint
@@ -123,10 +119,13 @@ impl AwsClient {
     ) -> Result<Vec<u8>, Error> {
         let url = request.uri().to_string();
         let signed = self.sign(service, request)?;
-        let request = reqwest::Request::try_from(signed).map_err(|source| Error::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let mut request =
+            reqwest::Request::try_from(signed).map_err(|source| Error::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        // AWS answers within a few seconds or not at all: keep the Lambda's time for the rest.
+        *request.timeout_mut() = Some(Duration::from_secs(5));
         let response = self
             .http
             .execute(request)
@@ -303,7 +302,7 @@ mod tests {
             session_token: Some(SecretString::from("SESSIONTOKEN".to_owned())),
             ..AwsSettings::default()
         };
-        let client = AwsClient::new(&settings).unwrap();
+        let client = AwsClient::new(&settings, reqwest::Client::new()).unwrap();
         let signed = client
             .sign(
                 "monitoring",

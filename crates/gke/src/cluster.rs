@@ -11,16 +11,19 @@ use std::time::Duration;
 /// Timeout for one HTTP request; the retry loop bounds the whole by the Lambda deadline.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client for Google's APIs, trusting the system roots.
-pub fn google_client() -> Result<reqwest::Client, Error> {
+/// The container's one client for public endpoints (the GKE API, AWS), trusting the system roots
+/// (or `SSL_CERT_FILE`). Built once: each client loads the root store, a few milliseconds of
+/// start-up. Plain `http://` is refused by configuration for Google's endpoints and allowed only
+/// for the AWS endpoint overrides used by tests.
+pub fn public_client() -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
-        .https_only(true)
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| {
             Error::ClusterCa(format!(
-                "cannot build the HTTPS client for Google's APIs: {e}"
+                "cannot build the HTTPS client for Google's and AWS's APIs: {e}"
             ))
         })
 }

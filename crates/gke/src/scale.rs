@@ -129,7 +129,12 @@ impl<T> std::fmt::Debug for KubeScaleApi<T> {
 impl<T: TokenSource> KubeScaleApi<T> {
     /// Build the API client. A given endpoint's client is built now, so a bad CA is found at
     /// start-up; a discovered one on first use.
-    pub fn new(tokens: Arc<T>, source: ClusterSource) -> Result<Self, Error> {
+    /// `public` is the container's client for the GKE API.
+    pub fn new(
+        tokens: Arc<T>,
+        source: ClusterSource,
+        public: reqwest::Client,
+    ) -> Result<Self, Error> {
         let resolved = OnceCell::new();
         if let ClusterSource::Direct(endpoint) = &source {
             resolved.set(Self::resolve_endpoint(endpoint)?).ok();
@@ -137,7 +142,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
         Ok(KubeScaleApi {
             tokens,
             source,
-            google: cluster::google_client()?,
+            google: public,
             resolved,
         })
     }

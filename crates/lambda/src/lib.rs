@@ -40,7 +40,8 @@ pub async fn startup(direction: Direction) -> Result<DeployedScaler, Failure> {
 /// Build the deployed scaler from a checked configuration: load the key, build the token
 /// provider and the cluster client.
 pub async fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
-    let aws = AwsClient::new(&config.aws);
+    let public = queue_scaler_gke::cluster::public_client().map_err(Failure::from_io)?;
+    let aws = AwsClient::new(&config.aws, public.clone());
     let key = ServiceAccountKey::load(&config.key, aws.as_ref())
         .await
         .map_err(Failure::from_io)?;
@@ -48,15 +49,17 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
         rearm = config.rearm_alarm, "queue-scaler started");
     let tokens =
         Arc::new(GoogleTokens::new(key, config.token_scopes.clone()).map_err(Failure::from_io)?);
-    let api = KubeScaleApi::new(tokens, config.cluster.clone()).map_err(Failure::from_io)?;
+    let api =
+        KubeScaleApi::new(tokens, config.cluster.clone(), public).map_err(Failure::from_io)?;
     let rearm = match (config.rearm_alarm, aws) {
         (false, _) => None,
         (true, Some(aws)) => Some(aws),
-        // Configuration checked region and credentials; this is the HTTP client failing to build.
+        // Configuration checks region and credentials whenever re-arm is on.
         (true, None) => {
             return Err(Failure {
                 class: queue_scaler_gke::ErrorClass::Config,
-                message: "REARM_ALARM is on but the CloudWatch client could not be built".into(),
+                message: "REARM_ALARM is on but AWS_REGION or the AWS credentials are missing"
+                    .into(),
             })
         }
     };

@@ -387,6 +387,11 @@ async fn serve(socket: TcpListener, tls: TlsAcceptor, app: Arc<App>, listener: L
         tokio::select! {
             accepted = socket.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // As a real API server (Go sets it on every TCP connection): without it,
+                    // small TLS records wait on delayed ACKs, about 40 ms each.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        warn!(listener = listener.name(), %error, "could not set TCP_NODELAY");
+                    }
                     connections.spawn(serve_connection(stream, tls.clone(), app.clone(), listener));
                 }
                 Err(error) => {
