@@ -6,6 +6,7 @@
 //! `AWS_SESSION_TOKEN`), read once by the configuration.
 
 use crate::error::Error;
+use crate::send::send;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
@@ -117,30 +118,12 @@ impl AwsClient {
         action: &'static str,
         request: http::Request<Vec<u8>>,
     ) -> Result<Vec<u8>, Error> {
-        let url = request.uri().to_string();
         let signed = self.sign(service, request)?;
-        let mut request =
-            reqwest::Request::try_from(signed).map_err(|source| Error::Transport {
-                url: url.clone(),
-                source,
-            })?;
         // AWS answers within a few seconds or not at all: keep the Lambda's time for the rest.
-        *request.timeout_mut() = Some(Duration::from_secs(5));
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|source| Error::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| Error::Transport { url, source })?;
+        let answer = send(&self.http, signed, None, Some(Duration::from_secs(5))).await?;
+        let (status, body) = (answer.status, answer.body);
         if (200..300).contains(&status) {
-            Ok(body.to_vec())
+            Ok(body)
         } else {
             Err(Error::Aws {
                 service,

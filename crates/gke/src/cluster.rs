@@ -3,8 +3,9 @@
 //! root; Google's endpoints use the system roots (so `SSL_CERT_FILE` can point at a private CA).
 
 use crate::error::Error;
+use crate::send::send;
 use queue_scaler_core::config::Endpoint;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -85,33 +86,8 @@ pub async fn discover(
     cluster: &str,
     token: &SecretString,
 ) -> Result<Endpoint, Error> {
-    let request = discovery_request(api_url, cluster);
-    let url = request.uri().to_string();
-    let mut request = reqwest::Request::try_from(request).map_err(|source| Error::Transport {
-        url: url.clone(),
-        source,
-    })?;
-    let bearer = format!("Bearer {}", token.expose_secret());
-    let mut value = http::HeaderValue::from_str(&bearer).map_err(|_| Error::Protocol {
-        url: url.clone(),
-        detail: "the access token is not a valid header value".into(),
-    })?;
-    value.set_sensitive(true);
-    request
-        .headers_mut()
-        .insert(http::header::AUTHORIZATION, value);
-    let response = http
-        .execute(request)
-        .await
-        .map_err(|source| Error::Transport {
-            url: url.clone(),
-            source,
-        })?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|source| Error::Transport {
-        url: url.clone(),
-        source,
-    })?;
+    let answer = send(http, discovery_request(api_url, cluster), Some(token), None).await?;
+    let (status, body, url) = (answer.status, answer.body, answer.url);
     if status != 200 {
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()

@@ -9,6 +9,7 @@
 //!   built as plain values first.
 //! - [`aws`]: SigV4-signed calls to AWS (CloudWatch `SetAlarmState`, Secrets Manager
 //!   `GetSecretValue`) without the SDK.
+//! - [`send`]: the one place requests are sent, with the bearer token marked sensitive.
 //! - [`retry`]: bounded backoff with jitter that stops before the Lambda deadline.
 
 pub mod aws;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod key;
 pub mod retry;
 pub mod scale;
+pub mod send;
 pub mod token;
 
 pub use error::{Error, ErrorClass, KubeStatus};

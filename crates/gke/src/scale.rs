@@ -4,10 +4,10 @@
 
 use crate::cluster;
 use crate::error::{Error, KubeStatus};
+use crate::send::send;
 use crate::token::TokenSource;
 use queue_scaler_core::config::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
@@ -169,7 +169,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
     }
 
     /// Send a request with the bearer token; after a 401, refresh the token once and try again.
-    async fn send(
+    async fn call(
         &self,
         verb: &'static str,
         target: &Target,
@@ -178,35 +178,8 @@ impl<T: TokenSource> KubeScaleApi<T> {
         let cluster = self.cluster().await?;
         let mut token = self.tokens.token().await?;
         for attempt in 0..2 {
-            let mut req =
-                reqwest::Request::try_from(request.clone()).map_err(|source| Error::Transport {
-                    url: request.uri().to_string(),
-                    source,
-                })?;
-            let mut value =
-                http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(
-                    |_| Error::Protocol {
-                        url: request.uri().to_string(),
-                        detail: "the access token is not a valid header value".into(),
-                    },
-                )?;
-            value.set_sensitive(true);
-            req.headers_mut().insert(http::header::AUTHORIZATION, value);
-            let url = req.url().to_string();
-            let response =
-                cluster
-                    .client
-                    .execute(req)
-                    .await
-                    .map_err(|source| Error::Transport {
-                        url: url.clone(),
-                        source,
-                    })?;
-            let status = response.status().as_u16();
-            let body = response.bytes().await.map_err(|source| Error::Transport {
-                url: url.clone(),
-                source,
-            })?;
+            let answer = send(&cluster.client, request.clone(), Some(&token), None).await?;
+            let (status, body, url) = (answer.status, answer.body, answer.url);
             if status == 401 && attempt == 0 {
                 tracing::warn!(target = %target, "cluster answered 401; refreshing the token once");
                 token = self.tokens.refresh().await?;
@@ -248,13 +221,13 @@ pub fn parse_response(
 impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
         let base = &self.cluster().await?.base;
-        self.send("get", target, get_scale_request(base, target))
+        self.call("get", target, get_scale_request(base, target))
             .await
     }
 
     async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
         let base = &self.cluster().await?.base;
-        self.send("update", target, put_scale_request(base, target, scale))
+        self.call("update", target, put_scale_request(base, target, scale))
             .await
     }
 }
