@@ -218,6 +218,36 @@ impl ClusterUnderTest for LocalStack {
     }
 }
 
+/// `method url` with a bearer token and, optionally, a body of a content type: the status and the
+/// body as JSON (or, when it is not JSON, as a JSON string).
+pub async fn bearer_request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<(&str, Value)>,
+) -> (u16, Value) {
+    let mut request = client
+        .request(method.clone(), url)
+        .bearer_auth(token)
+        .header("accept", "application/json");
+    if let Some((content_type, body)) = body {
+        request = request
+            .header("content-type", content_type)
+            .body(body.to_string());
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// `KEY=VALUE` lines.
 pub fn read_env_file(path: &Path) -> Vec<(String, String)> {
     std::fs::read_to_string(path)

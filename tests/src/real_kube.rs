@@ -190,25 +190,7 @@ impl RealKube {
         body: Option<(&str, Value)>,
     ) -> (u16, Value) {
         let url = format!("{}{path}", self.url);
-        let mut request = self
-            .admin
-            .request(method.clone(), &url)
-            .bearer_auth(&self.admin_token);
-        if let Some((content_type, body)) = body {
-            request = request
-                .header("content-type", content_type)
-                .body(body.to_string());
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        crate::bearer_request(&self.admin, method, &url, &self.admin_token, body).await
     }
 
     /// The same, which must succeed.

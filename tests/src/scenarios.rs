@@ -783,25 +783,6 @@ impl ClusterClient {
         body: Option<(&str, Value)>,
     ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .bearer_auth(token)
-            .header("accept", "application/json");
-        if let Some((content_type, body)) = body {
-            request = request
-                .header("content-type", content_type)
-                .body(body.to_string());
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        crate::bearer_request(&self.http, method, &url, token, body).await
     }
 }
