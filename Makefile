@@ -31,6 +31,16 @@ lint: ## rustfmt check and clippy on all targets, warnings are errors
 demo: venv ## the one-command demo: a backlog alarm scales a local deployment up, a drained queue scales it down
 	bash scripts/demo.sh
 
+.PHONY: watch
+watch: venv ## serve both functions locally under the Lambda runtime emulator (ENV_FILE=path to their environment)
+	cargo lambda watch $(if $(ENV_FILE),--env-file $(ENV_FILE)) --manifest-path crates/lambda/Cargo.toml
+
+# invoke-remote-% (mk/infra.mk) wins for its names: make prefers the rule with the shorter stem.
+.PHONY: invoke-%
+invoke-%: venv ## invoke a function under `make watch`: make invoke-scale-up EVENT=events/<file>.json
+	@test -n "$(EVENT)" || { echo "usage: make invoke-$* EVENT=events/<file>.json; events:" >&2; ls events/*.json >&2; exit 2; }
+	cargo lambda invoke $* --data-file "$(EVENT)"
+
 .PHONY: release-binaries
 release-binaries: ## build the release binaries the end-to-end tests run under cargo lambda watch
 	# Built one package at a time, as `cargo lambda watch` builds them: building them together
