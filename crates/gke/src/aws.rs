@@ -142,6 +142,17 @@ impl AwsClient {
             .map(drop)
     }
 
+    /// Any CloudWatch query-protocol action, signed: the answer's XML body. For the tests'
+    /// and the simulation's own calls (`PutMetricAlarm`, `DescribeAlarms`).
+    pub async fn cloudwatch_query(
+        &self,
+        action: &'static str,
+        params: &[(&str, &str)],
+    ) -> Result<Vec<u8>, Error> {
+        let request = cloudwatch_query_request(&self.cloudwatch_endpoint, action, params);
+        self.send("monitoring", action, request).await
+    }
+
     /// Secrets Manager `GetSecretValue`: the secret's string.
     pub async fn get_secret_string(&self, secret_id: &str) -> Result<SecretString, Error> {
         let request = get_secret_value_request(&self.secretsmanager_endpoint, secret_id);
@@ -164,6 +175,27 @@ impl AwsClient {
     }
 }
 
+/// A CloudWatch query-protocol request: `Action`, `Version` and `params`, form-encoded.
+pub fn cloudwatch_query_request(
+    endpoint: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> http::Request<Vec<u8>> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("Action", action)
+        .append_pair("Version", "2010-08-01");
+    for (k, v) in params {
+        form.append_pair(k, v);
+    }
+    http::Request::post(format!("{endpoint}/"))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(form.finish().into_bytes())
+        .unwrap_or_default()
+}
+
 /// The CloudWatch query-protocol request for `SetAlarmState`.
 pub fn set_alarm_state_request(
     endpoint: &str,
@@ -173,20 +205,15 @@ pub fn set_alarm_state_request(
 ) -> http::Request<Vec<u8>> {
     // StateReason is limited to 1023 characters by the API.
     let reason: String = reason.chars().take(1023).collect();
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("Action", "SetAlarmState")
-        .append_pair("Version", "2010-08-01")
-        .append_pair("AlarmName", alarm)
-        .append_pair("StateValue", state)
-        .append_pair("StateReason", &reason)
-        .finish();
-    http::Request::post(format!("{endpoint}/"))
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .body(body.into_bytes())
-        .unwrap_or_default()
+    cloudwatch_query_request(
+        endpoint,
+        "SetAlarmState",
+        &[
+            ("AlarmName", alarm),
+            ("StateValue", state),
+            ("StateReason", &reason),
+        ],
+    )
 }
 
 /// The Secrets Manager JSON-protocol request for `GetSecretValue`.

@@ -1,7 +1,8 @@
 //! A real CloudWatch API on 127.0.0.1: `moto_server` (from the project's `.venv`, installed by
 //! `make venv`), started on a free port and stopped when its [`MotoServer`] guard is dropped,
-//! also when a test panics. And a small SigV4-signed client for the calls the tests and the
-//! simulation make to it: `PutMetricAlarm`, `SetAlarmState`, `DescribeAlarms`.
+//! also when a test panics. And a client for the calls the tests and the simulation make to it
+//! (`PutMetricAlarm`, `SetAlarmState`, `DescribeAlarms`), signed by the functions' own
+//! [`AwsClient`].
 //!
 //! moto keeps its state per region, and takes the region from the SigV4 credential scope of
 //! each request: an alarm created with a client for one region is not found with another's.
@@ -10,15 +11,15 @@
 
 use crate::model::{AlarmSpec, Metric};
 use crate::Error;
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
+use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
+use queue_scaler_gke::aws::AwsClient;
+use secrecy::SecretString;
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// The environment variable that names the `moto_server` executable.
 pub const MOTO_SERVER_VAR: &str = "MOTO_SERVER";
@@ -136,17 +137,23 @@ pub struct AlarmStatus {
 /// CloudWatch's query protocol, signed for one region.
 #[derive(Debug, Clone)]
 pub struct CloudWatch {
-    http: reqwest::Client,
-    endpoint: String,
+    aws: AwsClient,
     region: String,
 }
 
 impl CloudWatch {
     /// A client for the CloudWatch API at `endpoint`, signing for `region`.
     pub fn new(endpoint: &str, region: &str) -> Self {
+        let settings = AwsSettings {
+            region: Some(region.to_owned()),
+            access_key_id: Some(ACCESS_KEY_ID.to_owned()),
+            secret_access_key: Some(SecretString::from(SECRET_ACCESS_KEY.to_owned())),
+            cloudwatch_endpoint: Some(endpoint.trim_end_matches('/').to_owned()),
+            ..AwsSettings::default()
+        };
         CloudWatch {
-            http: reqwest::Client::new(),
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            aws: AwsClient::new(&settings, reqwest::Client::new())
+                .expect("region and credentials are set"),
             region: region.to_owned(),
         }
     }
@@ -288,68 +295,15 @@ impl CloudWatch {
     }
 
     async fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Error> {
-        let fail = |detail: String| Error::CloudWatch { action, detail };
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action)
-            .append_pair("Version", "2010-08-01");
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        let mut request = http::Request::post(format!("{}/", self.endpoint))
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(form.finish().into_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-        self.sign(&mut request).map_err(fail)?;
-        let request = reqwest::Request::try_from(request).map_err(|e| fail(e.to_string()))?;
-        let response = self
-            .http
-            .execute(request)
+        let body = self
+            .aws
+            .cloudwatch_query(action, params)
             .await
-            .map_err(|e| fail(e.to_string()))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| fail(e.to_string()))?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(fail(format!(
-                "{status}: {}",
-                xml_tag(&body, "Code").unwrap_or(&body)
-            )))
-        }
-    }
-
-    fn sign(&self, request: &mut http::Request<Vec<u8>>) -> Result<(), String> {
-        let identity =
-            Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "test").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("monitoring")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| e.to_string())?
-            .into();
-        let headers: Vec<(&str, &str)> = request
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-            .collect();
-        let signable = SignableRequest::new(
-            request.method().as_str(),
-            request.uri().to_string(),
-            headers.into_iter(),
-            SignableBody::Bytes(request.body()),
-        )
-        .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
-        instructions.apply_to_request_http1x(request);
-        Ok(())
+            .map_err(|e| Error::CloudWatch {
+                action,
+                detail: e.to_string(),
+            })?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 }
 
