@@ -69,7 +69,7 @@ invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up
 	cargo lambda invoke --remote $(region_flag) --data-file "$(EVENT)" "$(STACK_NAME)-$*"
 
 .PHONY: validate-infra
-validate-infra: lint-infra test-infra ## offline checks of infra/: the validators pass, and reject broken files
+validate-infra: lint-infra test-infra test-node-pool ## offline checks of infra/: the validators pass, and reject broken files
 
 .PHONY: lint-infra
 lint-infra: venv ## cfn-lint the template, kubernetes-validate --strict the manifests, shellcheck the scripts
@@ -80,3 +80,7 @@ lint-infra: venv ## cfn-lint the template, kubernetes-validate --strict the mani
 .PHONY: test-infra
 test-infra: venv ## prove that lint-infra rejects a broken template, manifest and script
 	tests/infra/validate-infra-rejects-broken.sh
+
+.PHONY: test-node-pool
+test-node-pool: ## run node-pool.sh against a fake gcloud: one taint of ours, never a taint twice
+	tests/infra/node-pool-taints.sh

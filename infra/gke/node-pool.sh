@@ -22,13 +22,32 @@
 #   NODE_SERVICE_ACCOUNT  service account of the node VMs   (default: the
 #                   project's default compute service account)
 #
-# Why the pool looks like this: the pool has two taints,
-# nvidia.com/gpu=present:NoSchedule and mlonly=true:NoSchedule. A pod without
-# tolerations for both (model-deployment.yaml has them) is never scheduled
-# there, so no stray pod keeps a GPU node busy: when scale-down removes model
-# pods, the cluster autoscaler can empty a node and delete it, down to
-# MIN_NODES. When scale-up adds pods that do not fit, it adds nodes, up to
-# MAX_NODES.
+# Needs gcloud, and python3 (to read an existing pool's taints and labels).
+#
+# Why the pool looks like this: the pool carries one taint of our own,
+# mlonly=true:NoSchedule, and the label mlonly=true. A pod without a
+# toleration for it (model-deployment.yaml has one) is never scheduled there,
+# so no stray pod keeps a GPU node busy: when scale-down removes model pods,
+# the cluster autoscaler can empty a node and delete it, down to MIN_NODES.
+# When scale-up adds pods that do not fit, it adds nodes, up to MAX_NODES.
+#
+# GKE taints GPU nodes with nvidia.com/gpu=present:NoSchedule by itself. This
+# script never names that taint: a taint listed twice (the same key and
+# effect) is refused or mangled by gcloud and the GKE API, and once left a
+# team's pods unschedulable for good. Our own taint does the job on its own,
+# whether or not GKE's is there too.
+#
+# Run it again at any time: on an existing pool it reads the current taints
+# and labels and sets the exact lists (gcloud's --node-taints and
+# --node-labels replace the whole list; a list that is already exact is left
+# alone), so a second run changes nothing and never duplicates a taint. The
+# exact taint list is:
+#   - mlonly=true:NoSchedule, once. Every taint with the key mlonly is ours,
+#     so an older mlonly taint (another value or effect) is replaced by it;
+#   - every other taint already on the pool, kept as it is (someone added it
+#     on purpose), listed once per key and effect;
+#   - never a taint with the key nvidia.com/gpu: GKE manages that one.
+# The labels likewise: mlonly=true, plus every other label already there.
 set -euo pipefail
 
 dry_run=0
@@ -52,7 +71,9 @@ MAX_NODES="${MAX_NODES:-4}"
 DISK_SIZE_GB="${DISK_SIZE_GB:-100}"
 NODE_SERVICE_ACCOUNT="${NODE_SERVICE_ACCOUNT:-}"
 
-TAINTS="nvidia.com/gpu=present:NoSchedule,mlonly=true:NoSchedule"
+# Our one taint and our one label (see the header). GKE's GPU taint is not
+# ours to set.
+TAINTS="mlonly=true:NoSchedule"
 LABELS="mlonly=true"
 
 # --num-nodes counts nodes per zone: start with enough for MIN_NODES in all.
@@ -75,13 +96,57 @@ where=(
   --location="$LOCATION"    # region (regional cluster) or zone (zonal cluster)
 )
 
-if (( ! dry_run )) && gcloud container node-pools describe "$POOL" "${where[@]}" >/dev/null 2>&1; then
+# The pool as it is now, if it exists. Reading changes nothing, so --dry-run
+# reads too and prints the exact update it would make.
+if pool_json="$(gcloud container node-pools describe "$POOL" "${where[@]}" --format=json 2>/dev/null)"; then
+  command -v python3 >/dev/null || { echo "node-pool.sh: python3 is needed to read the pool's taints" >&2; exit 1; }
+  # Prints four lines: the exact taint list, whether it differs from the
+  # pool's (changed/same), the exact label list, and whether that differs.
+  # gcloud's JSON gives the effect as the API's enum (NO_SCHEDULE); the
+  # --node-taints flag takes the Kubernetes spelling (NoSchedule).
+  # shellcheck disable=SC2016 # a Python program, not shell
+  lists_py='
+import json, sys
+ours_key, ours_taint, gke_gpu_key = "mlonly", sys.argv[2], "nvidia.com/gpu"
+label_key, label_value = sys.argv[3].split("=", 1)
+config = json.loads(sys.argv[1]).get("config") or {}
+spelling = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule",
+            "NO_EXECUTE": "NoExecute"}
+current, taints, seen = [], [ours_taint], {(ours_key, ours_taint.rsplit(":", 1)[1])}
+for taint in config.get("taints") or []:
+    key, effect = taint.get("key", ""), spelling.get(taint.get("effect"), taint.get("effect"))
+    if key == gke_gpu_key:
+        continue
+    text = "%s=%s:%s" % (key, taint.get("value") or "", effect)
+    current.append(text)
+    if key == ours_key or (key, effect) in seen:
+        continue
+    seen.add((key, effect))
+    taints.append(text)
+labels = dict(config.get("labels") or {})
+had = dict(labels)
+labels[label_key] = label_value
+print(",".join(taints))
+print("same" if sorted(current) == sorted(taints) else "changed")
+print(",".join("%s=%s" % item for item in labels.items()))
+print("same" if had == labels else "changed")
+'
+  lists="$(python3 -c "$lists_py" "$pool_json" "$TAINTS" "$LABELS")"
+  { read -r taints; read -r taints_state; read -r labels; read -r labels_state; } <<<"$lists"
   echo "node pool $POOL exists: updating its autoscaling limits, taints and labels" >&2
   # gcloud changes one group of settings per update call.
   run gcloud container node-pools update "$POOL" "${where[@]}" \
     --enable-autoscaling --total-min-nodes="$MIN_NODES" --total-max-nodes="$MAX_NODES"
-  run gcloud container node-pools update "$POOL" "${where[@]}" --node-taints="$TAINTS"
-  run gcloud container node-pools update "$POOL" "${where[@]}" --node-labels="$LABELS"
+  if [[ "$taints_state" == changed ]]; then
+    run gcloud container node-pools update "$POOL" "${where[@]}" --node-taints="$taints"
+  else
+    echo "node pool $POOL: taints already $taints (plus GKE's own GPU taint, if listed)" >&2
+  fi
+  if [[ "$labels_state" == changed ]]; then
+    run gcloud container node-pools update "$POOL" "${where[@]}" --node-labels="$labels"
+  else
+    echo "node pool $POOL: labels already $labels" >&2
+  fi
   exit 0
 fi
 
@@ -98,8 +163,9 @@ create=(
   # ANY: take capacity in whichever zone has it (GPUs are often short in one
   # zone) instead of keeping zones balanced.
   --location-policy=ANY
-  # Keep every pod off these nodes unless it tolerates both taints, so only
-  # model pods run here and an idle node can be removed.
+  # Keep every pod off these nodes unless it tolerates our taint, so only
+  # model pods run here and an idle node can be removed. Only ours: GKE adds
+  # nvidia.com/gpu=present:NoSchedule to GPU nodes itself (see the header).
   --node-taints="$TAINTS"
   # A label to select these nodes with (nodeSelector mlonly: "true"):
   # taints only keep other pods away, the label draws model pods here.
