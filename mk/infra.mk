@@ -72,8 +72,9 @@ invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up
 validate-infra: lint-infra test-infra test-node-pool ## offline checks of infra/: the validators pass, and reject broken files
 
 .PHONY: lint-infra
-lint-infra: venv ## cfn-lint the template, kubernetes-validate --strict the manifests, shellcheck the scripts
+lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, shellcheck the scripts
 	cfn-lint --non-zero-exit-code warning -- $(INFRA_TEMPLATES)
+	tests/infra/template-invariants.sh $(INFRA_TEMPLATES)
 	kubernetes-validate --strict --quiet --kubernetes-version $(KUBERNETES_VERSION) $(INFRA_MANIFESTS)
 	shellcheck $(INFRA_SCRIPTS)
 

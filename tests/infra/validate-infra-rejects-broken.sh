@@ -7,8 +7,10 @@
 # unknown property, a value of the wrong type, a shell error), and runs the
 # same make target on it with INFRA_TEMPLATES / INFRA_MANIFESTS /
 # INFRA_SCRIPTS pointing at the copy. Each broken copy must fail, with the
-# validator's message naming the fault. The unbroken copies must pass, so a
-# failure comes from the break and not from the copying.
+# validator's message naming the fault. For the template this covers both
+# cfn-lint and the template's own invariants (heartbeat, alarm permissions,
+# wake alarm, errors alarms, one-day evaluation windows). The unbroken copies
+# must pass, so a failure comes from the break and not from the copying.
 #
 # Usage: tests/infra/validate-infra-rejects-broken.sh   (or: make test-infra)
 set -euo pipefail
@@ -80,6 +82,80 @@ break_copy template-wrong-type.yaml template.yaml \
   's/^      EvaluationPeriods: !Ref HighEvaluationPeriods$/      EvaluationPeriods: twice/'
 expect_rejected "template with a wrong type" "'twice' is not of type" \
   INFRA_TEMPLATES="$tmp/template-wrong-type.yaml"
+
+# The template's invariants (tests/infra/template-invariants.sh): breaks that
+# cfn-lint accepts, since each resource stays well formed, but that would let
+# the scaling loop stay stuck or hide its failures.
+
+# The heartbeat reaches scale-down no more: its permission is gone.
+break_copy template-no-heartbeat-permission.yaml template.yaml \
+  '/^  ScaleDownInvokedByHeartbeat:$/,/^$/d'
+expect_rejected "template whose heartbeat may not invoke scale-down" \
+  "no AWS::Lambda::Permission lets the heartbeat rule HeartbeatRule" \
+  INFRA_TEMPLATES="$tmp/template-no-heartbeat-permission.yaml"
+
+# The heartbeat targets scale-up only.
+break_copy template-heartbeat-one-target.yaml template.yaml \
+  '/^        - Id: scale-down$/,/^            MaximumRetryAttempts: 3$/d'
+expect_rejected "template whose heartbeat targets one function" \
+  "no enabled EventBridge rule on HeartbeatSchedule targets ScaleDownFunction" \
+  INFRA_TEMPLATES="$tmp/template-heartbeat-one-target.yaml"
+
+# A role may read every alarm of the account.
+break_copy template-describe-any-alarm.yaml template.yaml \
+  '/^                Action: cloudwatch:DescribeAlarms$/{n;N;s/^                Resource:\n                  - !Sub .*-backlog-low$/                Resource: "*"/;}'
+expect_rejected "template with DescribeAlarms on every alarm" \
+  "cloudwatch:DescribeAlarms is granted on a wildcard resource" \
+  INFRA_TEMPLATES="$tmp/template-describe-any-alarm.yaml"
+
+# The heartbeat is told to read an alarm that does not exist (a typo).
+break_copy template-wrong-target-alarm.yaml template.yaml \
+  's/^\(          TARGET_ALARMS: !Sub .*-backlog-lo\)w$/\1/'
+expect_rejected "template naming an alarm it does not create" \
+  "alarm 'qs-backlog-lo' named in its environment is not in the template" \
+  INFRA_TEMPLATES="$tmp/template-wrong-target-alarm.yaml"
+
+# MinReplicas 0 with a wake alarm that needs as many periods as the high one.
+break_copy template-slow-wake.yaml template.yaml \
+  '/^  WakeAlarm:$/,/^$/s/^      EvaluationPeriods: 1$/      EvaluationPeriods: !Ref HighEvaluationPeriods/'
+expect_rejected "template without a one-period wake alarm" \
+  "MinReplicas 0: no wake alarm (visible messages > 0 for one period) invokes scale-up" \
+  INFRA_TEMPLATES="$tmp/template-slow-wake.yaml"
+
+# The wake alarm exists, but scale-up is not told it is a wake alarm.
+break_copy template-wake-not-named.yaml template.yaml \
+  '/^          TARGET_WAKE_ALARMS: /d'
+expect_rejected "template whose scale-up does not know its wake alarm" \
+  "MinReplicas 0: scale-up has no TARGET_WAKE_ALARMS" \
+  INFRA_TEMPLATES="$tmp/template-wake-not-named.yaml"
+
+# The wake alarm is created whatever MinReplicas is.
+break_copy template-wake-always.yaml template.yaml \
+  '/^  WakeAlarm:$/,/^    Properties:$/{/^    Condition: MinReplicasIsZero$/d;}'
+expect_rejected "template with a wake alarm when MinReplicas is not 0" \
+  "it belongs to MinReplicas 0 only" \
+  INFRA_TEMPLATES="$tmp/template-wake-always.yaml"
+
+# scale-down's failures are not watched.
+break_copy template-no-errors-alarm.yaml template.yaml \
+  '/^  ScaleDownErrorsAlarm:$/,/^$/s/^      MetricName: Errors$/      MetricName: Invocations/'
+expect_rejected "template without an Errors alarm for scale-down" \
+  "no alarm on the AWS/Lambda Errors metric of ScaleDownFunction" \
+  INFRA_TEMPLATES="$tmp/template-no-errors-alarm.yaml"
+
+# An evaluation window over one day gets through: no MaxValue any more ...
+break_copy template-unbounded-periods.yaml template.yaml \
+  '/^  LowEvaluationPeriods:$/,/^  AlarmPeriodSeconds:$/{/^    MaxValue: 288$/d;}'
+expect_rejected "template with unbounded evaluation periods" \
+  "AlarmPeriodSeconds 300 with LowEvaluationPeriods 289 is accepted" \
+  INFRA_TEMPLATES="$tmp/template-unbounded-periods.yaml"
+
+# ... or a Rule that never applies.
+break_copy template-rule-never-applies.yaml template.yaml \
+  's/RuleCondition: !Equals \[!Ref AlarmPeriodSeconds, "3600"\]/RuleCondition: !Equals [!Ref AlarmPeriodSeconds, "360"]/'
+expect_rejected "template with a one-day rule that never applies" \
+  "AlarmPeriodSeconds 3600 with HighEvaluationPeriods 25 is accepted" \
+  INFRA_TEMPLATES="$tmp/template-rule-never-applies.yaml"
 
 # Kubernetes: a misspelt field, which only strict validation catches.
 break_copy deployment-unknown-field.yaml model-deployment.yaml \

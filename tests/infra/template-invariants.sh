@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# Checks what cfn-lint cannot: that the SAM template wires the scaling loop so
+# that it can never stay stuck (see docs/never-stuck.md).
+#
+# cfn-lint proves that each resource is well formed; it does not know that the
+# heartbeat must reach both functions, that a role may read exactly the alarms
+# its function is told to read, or that MinReplicas 0 needs a wake alarm. This
+# script reads the template, resolves it for several sets of parameters
+# (defaults; MinReplicas 0; a failure topic; each allowed alarm period), and
+# checks, for each set:
+#
+#   - an EventBridge rule on HeartbeatSchedule targets each function, and a
+#     Lambda permission lets exactly that rule (events.amazonaws.com) invoke it;
+#   - TARGET_ALARMS / TARGET_WAKE_ALARMS of each function name alarms of the
+#     template that invoke that function (and no alarm invoking it is left
+#     out), each with a Lambda permission for exactly that alarm;
+#   - each role may DescribeAlarms and SetAlarmState on exactly those alarms'
+#     ARNs: no "*", nothing more, nothing less;
+#   - the wake alarm (visible > 0, one period) exists, and is named in
+#     TARGET_WAKE_ALARMS of scale-up, if and only if MinReplicas is 0;
+#   - each function has an alarm on its AWS/Lambda Errors metric, notifying
+#     the failure topic when one is given;
+#   - each function has an async invoke config with an on-failure destination;
+#   - no AlarmPeriodSeconds x evaluation-periods combination that the
+#     parameter constraints and Rules accept spans more than one day.
+#
+# Usage: tests/infra/template-invariants.sh TEMPLATE...   (make lint-infra runs it)
+# Needs python3 with PyYAML (the .venv of `make venv`, which cfn-lint brings).
+set -euo pipefail
+
+if (($# == 0)); then
+  echo "usage: $0 TEMPLATE..." >&2
+  exit 2
+fi
+
+exec python3 - "$@" <<'PYTHON'
+import re
+import sys
+
+import yaml
+
+FUNCTIONS = {"ScaleUpFunction": "scale-up", "ScaleDownFunction": "scale-down"}
+STACK, REGION, ACCOUNT, PARTITION = "qs", "eu-west-1", "123456789012", "aws"
+NOVALUE = object()
+ONE_DAY = 86400
+
+
+class Loader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Fn::" + suffix: value}
+
+
+Loader.add_multi_constructor("!", _tag)
+
+
+class Unresolvable(Exception):
+    pass
+
+
+class Stack:
+    """The template resolved for one set of parameter values."""
+
+    def __init__(self, template, params):
+        self.t = template
+        self.params = params
+        self.conditions = {}
+
+    @property
+    def resources(self):
+        return {
+            rid: r
+            for rid, r in self.t["Resources"].items()
+            if "Condition" not in r or self.condition(r["Condition"])
+        }
+
+    def condition(self, name):
+        if name not in self.conditions:
+            self.conditions[name] = self.truth(self.t["Conditions"][name])
+        return self.conditions[name]
+
+    def truth(self, node):
+        (fn, arg), = node.items()
+        if fn == "Fn::Equals":
+            a, b = (self.value(x) for x in arg)
+            return str(a) == str(b)
+        if fn == "Fn::Not":
+            return not self.truth(arg[0])
+        if fn == "Fn::And":
+            return all(self.truth(x) for x in arg)
+        if fn == "Fn::Or":
+            return any(self.truth(x) for x in arg)
+        if fn == "Condition":
+            return self.condition(arg)
+        if fn == "Fn::Contains":
+            values, needle = arg
+            return str(self.value(needle)) in [str(self.value(v)) for v in values]
+        raise Unresolvable(f"condition function {fn}")
+
+    def ref(self, name):
+        pseudo = {
+            "AWS::StackName": STACK,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": PARTITION,
+            "AWS::NoValue": NOVALUE,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        if name in self.t["Resources"]:
+            return f"<Ref {name}>"
+        raise Unresolvable(f"Ref {name}")
+
+    def value(self, node):
+        """Resolve intrinsics; resources resolve to <Ref X> and <X.Attr> tokens."""
+        if isinstance(node, list):
+            out = [self.value(x) for x in node]
+            return [x for x in out if x is not NOVALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                return f"<{arg[0]}.{arg[1]}>"
+            if key == "Fn::If":
+                cond, yes, no = arg
+                return self.value(yes if self.condition(cond) else no)
+            if key == "Fn::Sub":
+                if not isinstance(arg, str):
+                    raise Unresolvable("Fn::Sub with variables")
+
+                def sub(m):
+                    name = m.group(1)
+                    if "." in name:
+                        res, att = name.split(".", 1)
+                        return f"<{res}.{att}>"
+                    return str(self.ref(name))
+
+                return re.sub(r"\$\{([^}!]+)\}", sub, arg)
+            if key.startswith("Fn::") or key == "Condition":
+                raise Unresolvable(key)
+        out = {k: self.value(v) for k, v in node.items()}
+        return {k: v for k, v in out.items() if v is not NOVALUE}
+
+    def of_type(self, type_):
+        return {
+            rid: self.value(r.get("Properties", {}))
+            for rid, r in self.resources.items()
+            if r["Type"] == type_
+        }
+
+    def environment(self, fid):
+        glob = (self.t.get("Globals", {}).get("Function", {})
+                .get("Environment", {}).get("Variables", {}))
+        local = (self.t["Resources"][fid].get("Properties", {})
+                 .get("Environment", {}).get("Variables", {}))
+        return self.value({**glob, **local})
+
+    def rules_accept(self):
+        for name, rule in self.t.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.truth(rule["RuleCondition"]):
+                continue
+            for a in rule.get("Assertions", []):
+                if not self.truth(a["Assert"]):
+                    return False, f"{name}: {a.get('AssertDescription', '')}"
+        return True, ""
+
+
+def alarm_arn(name):
+    return f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+
+
+def names(value):
+    return [n.strip() for n in (value or "").split(",") if n.strip()]
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def check(s, problems):
+    def bad(msg):
+        problems.append(msg)
+
+    functions = s.of_type("AWS::Serverless::Function")
+    perms = list(s.of_type("AWS::Lambda::Permission").items())
+    alarms = s.of_type("AWS::CloudWatch::Alarm")
+    by_name = {p.get("AlarmName"): (rid, p) for rid, p in alarms.items()}
+    rules = s.of_type("AWS::Events::Rule")
+    configs = s.of_type("AWS::Lambda::EventInvokeConfig")
+    roles = s.of_type("AWS::IAM::Role")
+    topic = s.params.get("FailureNotificationTopicArn", "")
+
+    def permits(fid, principal, source):
+        return any(
+            p.get("Action") == "lambda:InvokeFunction"
+            and p.get("Principal") == principal
+            and p.get("FunctionName") in (f"<Ref {fid}>", f"<{fid}.Arn>")
+            and p.get("SourceArn") == source
+            for _, p in perms
+        )
+
+    for rid, p in perms:
+        if p.get("Principal", "").endswith(".amazonaws.com") and not p.get("SourceArn"):
+            bad(f"{rid}: a Lambda permission for {p.get('Principal')} without SourceArn "
+                "lets any such source in the account invoke the function")
+
+    for fid, label in FUNCTIONS.items():
+        if fid not in functions:
+            bad(f"no function {fid}")
+            continue
+        arn = f"<{fid}.Arn>"
+
+        # Heartbeat.
+        beating = [
+            rid for rid, r in rules.items()
+            if r.get("ScheduleExpression") == s.params["HeartbeatSchedule"]
+            and r.get("State", "ENABLED") == "ENABLED"
+            and any(t.get("Arn") == arn for t in r.get("Targets", []))
+        ]
+        if not beating:
+            bad(f"{label}: no enabled EventBridge rule on HeartbeatSchedule targets {fid}")
+        for rid in beating:
+            if not permits(fid, "events.amazonaws.com", f"<{rid}.Arn>"):
+                bad(f"{label}: no AWS::Lambda::Permission lets the heartbeat rule {rid} "
+                    f"(events.amazonaws.com, SourceArn its ARN) invoke {fid}")
+
+        # The alarms it is told to read, and the alarms that invoke it.
+        env = s.environment(fid)
+        backlog = names(env.get("TARGET_ALARMS"))
+        wake = names(env.get("TARGET_WAKE_ALARMS"))
+        told = backlog + wake
+        if not backlog:
+            bad(f"{label}: TARGET_ALARMS is not set")
+        both = set(backlog) & set(wake)
+        if both:
+            bad(f"{label}: {sorted(both)} in both TARGET_ALARMS and TARGET_WAKE_ALARMS")
+        for name in told:
+            if name not in by_name:
+                bad(f"{label}: alarm {name!r} named in its environment is not in the template")
+                continue
+            rid, alarm = by_name[name]
+            if arn not in as_list(alarm.get("AlarmActions", [])):
+                bad(f"{label}: alarm {name!r} does not invoke {fid}")
+            if not permits(fid, "lambda.alarms.cloudwatch.amazonaws.com", f"<{rid}.Arn>"):
+                bad(f"{label}: no AWS::Lambda::Permission lets alarm {rid} invoke {fid}")
+        for rid, alarm in alarms.items():
+            if arn in as_list(alarm.get("AlarmActions", [])) and alarm.get("AlarmName") not in told:
+                bad(f"{label}: alarm {rid} invokes {fid} but is not in its "
+                    "TARGET_ALARMS/TARGET_WAKE_ALARMS (the heartbeat would never read it)")
+
+        # Its role: exactly those alarms, by ARN.
+        role_id = functions[fid].get("Role", "").strip("<>").removesuffix(".Arn")
+        statements = [
+            st
+            for policy in roles.get(role_id, {}).get("Policies", [])
+            for st in as_list(policy["PolicyDocument"]["Statement"])
+            if st.get("Effect") == "Allow"
+        ]
+        want = {alarm_arn(n) for n in told}
+        for action in ("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"):
+            granted = set()
+            for st in statements:
+                acts = as_list(st.get("Action", []))
+                if action in acts or "cloudwatch:*" in acts or "*" in acts:
+                    granted |= set(as_list(st.get("Resource", [])))
+            if any("*" in r for r in granted):
+                bad(f"{label}: {action} is granted on a wildcard resource {sorted(r for r in granted if '*' in r)}; "
+                    "scope it to the alarm ARNs")
+            elif granted != want:
+                bad(f"{label}: {action} is granted on {sorted(granted)}, "
+                    f"but its alarms are {sorted(want)}")
+
+        # Errors are visible.
+        errors = [
+            a for a in alarms.values()
+            if a.get("Namespace") == "AWS/Lambda" and a.get("MetricName") == "Errors"
+            and {"Name": "FunctionName", "Value": f"<Ref {fid}>"} in a.get("Dimensions", [])
+        ]
+        if not errors:
+            bad(f"{label}: no alarm on the AWS/Lambda Errors metric of {fid}")
+        for a in errors:
+            if not (a.get("ComparisonOperator") == "GreaterThanThreshold" and str(a.get("Threshold")) == "0"):
+                bad(f"{label}: the Errors alarm {a.get('AlarmName')} does not fire on any error (> 0)")
+            if topic and topic not in as_list(a.get("AlarmActions", [])):
+                bad(f"{label}: the Errors alarm {a.get('AlarmName')} does not notify FailureNotificationTopicArn")
+
+        # Failed events are kept.
+        if not any(
+            c.get("FunctionName") == f"<Ref {fid}>" and c.get("Qualifier") == "$LATEST"
+            and c.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            for c in configs.values()
+        ):
+            bad(f"{label}: no EventInvokeConfig with an on-failure destination for $LATEST")
+
+    # Zero.
+    zero = str(s.params["MinReplicas"]) == "0"
+    up_wake = names(s.environment("ScaleUpFunction").get("TARGET_WAKE_ALARMS"))
+    down_wake = names(s.environment("ScaleDownFunction").get("TARGET_WAKE_ALARMS"))
+    if down_wake:
+        bad(f"scale-down: TARGET_WAKE_ALARMS is set ({down_wake}); only scale-up wakes")
+    wake_alarms = [
+        a for a in alarms.values()
+        if "<ScaleUpFunction.Arn>" in as_list(a.get("AlarmActions", []))
+        and a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and a.get("ComparisonOperator") == "GreaterThanThreshold"
+        and str(a.get("Threshold")) == "0"
+        and str(a.get("EvaluationPeriods")) == "1"
+    ]
+    if zero:
+        if not wake_alarms:
+            bad("MinReplicas 0: no wake alarm (visible messages > 0 for one period) invokes scale-up")
+        if not up_wake:
+            bad("MinReplicas 0: scale-up has no TARGET_WAKE_ALARMS")
+        for a in wake_alarms:
+            if a.get("AlarmName") not in up_wake:
+                bad(f"MinReplicas 0: wake alarm {a.get('AlarmName')} is not in scale-up's TARGET_WAKE_ALARMS")
+    else:
+        if wake_alarms:
+            bad(f"MinReplicas {s.params['MinReplicas']}: a wake alarm exists "
+                f"({[a.get('AlarmName') for a in wake_alarms]}); it belongs to MinReplicas 0 only")
+        if up_wake:
+            bad(f"MinReplicas {s.params['MinReplicas']}: scale-up has TARGET_WAKE_ALARMS {up_wake}")
+
+    if topic:
+        for rid, a in alarms.items():
+            if "<ScalingFailureQueue.QueueName>" in str(a.get("Dimensions")) and topic not in as_list(a.get("AlarmActions", [])):
+                bad(f"{rid}: the failure-queue alarm does not notify FailureNotificationTopicArn")
+
+
+def accepted(template, params, name, value):
+    spec = template["Parameters"][name]
+    v = int(value)
+    if "MinValue" in spec and v < int(spec["MinValue"]):
+        return False
+    if "MaxValue" in spec and v > int(spec["MaxValue"]):
+        return False
+    if "AllowedValues" in spec and str(value) not in [str(x) for x in spec["AllowedValues"]]:
+        return False
+    ok, _ = Stack(template, {**params, name: str(value)}).rules_accept()
+    return ok
+
+
+def check_one_day(template, params, problems):
+    """Every (period, evaluation periods) pair the template accepts fits in one day."""
+    periods = template["Parameters"]["AlarmPeriodSeconds"].get("AllowedValues")
+    if not periods:
+        problems.append("AlarmPeriodSeconds has no AllowedValues")
+        return
+    for name in ("HighEvaluationPeriods", "LowEvaluationPeriods"):
+        spec = template["Parameters"][name]
+        top = int(spec.get("MaxValue", 100000))
+        for p in periods:
+            base = {**params, "AlarmPeriodSeconds": str(p)}
+            # The largest accepted count, searched up to MaxValue (or far beyond
+            # one day when there is none).
+            over = next((n for n in range(ONE_DAY // int(p) + 1, min(top, 2 * ONE_DAY) + 1)
+                         if accepted(template, base, name, n)), None)
+            if over is not None:
+                problems.append(
+                    f"AlarmPeriodSeconds {p} with {name} {over} is accepted, but spans "
+                    f"{int(p) * over} s: CloudWatch refuses more than {ONE_DAY} s "
+                    "(bound it with MaxValue or a Rule)")
+        if not accepted(template, {**params, "AlarmPeriodSeconds": "60"}, name, spec.get("Default")):
+            problems.append(f"{name}: its default is refused at 60 s periods")
+
+
+def parameter_sets(template):
+    defaults = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
+    base = {
+        **defaults,
+        "GkeCluster": "projects/p/locations/l/clusters/c",
+        "ServiceAccountKeySecretArn":
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf",
+    }
+    topic = "arn:aws:sns:eu-west-1:123456789012:scaling"
+    yield "defaults", base
+    yield "MinReplicas=0", {**base, "MinReplicas": "0"}
+    yield "MinReplicas=0 with a failure topic", {**base, "MinReplicas": "0",
+                                                 "FailureNotificationTopicArn": topic}
+    yield "MinReplicas=2 with a failure topic", {**base, "MinReplicas": "2",
+                                                 "FailureNotificationTopicArn": topic}
+
+
+failed = False
+for path in sys.argv[1:]:
+    with open(path) as f:
+        template = yaml.load(f, Loader=Loader)
+    problems = []
+    seen = {}  # problem -> the parameter sets it was found with
+    for label, params in parameter_sets(template):
+        found = []
+        try:
+            check(Stack(template, params), found)
+        except (Unresolvable, KeyError, TypeError, AttributeError) as e:
+            found.append(f"cannot resolve the template: {type(e).__name__} {e}")
+        for p in found:
+            seen.setdefault(p, []).append(label)
+    problems += [f"{p} (with {'; '.join(labels)})" for p, labels in seen.items()]
+    try:
+        check_one_day(template, dict(parameter_sets(template))["defaults"], problems)
+    except (Unresolvable, KeyError, ValueError) as e:
+        problems.append(f"cannot check the evaluation windows: {type(e).__name__} {e}")
+    for p in dict.fromkeys(problems):
+        print(f"{path}: {p}", file=sys.stderr)
+    if problems:
+        failed = True
+    else:
+        print(f"{path}: template invariants hold")
+sys.exit(1 if failed else 0)
+PYTHON
