@@ -28,6 +28,7 @@ fn routes() -> Routes {
                 format!("other-{i}-backlog-low"),
             ],
             queues: vec![format!("other-{i}-jobs")],
+            wake_alarms: vec![],
             target: target(&format!("other-{i}")),
         })
         .collect();
@@ -37,6 +38,7 @@ fn routes() -> Routes {
             "model-worker-backlog-low".into(),
         ],
         queues: vec!["model-jobs".into()],
+        wake_alarms: vec![],
         target: target("model-worker"),
     });
     Routes::Table(routes)

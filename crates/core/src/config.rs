@@ -148,6 +148,20 @@ impl fmt::Debug for AwsSettings {
     }
 }
 
+impl AwsSettings {
+    /// The AWS settings alone, and whether re-arm is on (`REARM_ALARM`, `true` unless it says
+    /// `false`), read even when the rest of the configuration is invalid: a function whose
+    /// configuration is broken can still re-arm the alarm that invoked it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> (AwsSettings, bool) {
+        let mut r = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let rearm = r.bool("REARM_ALARM", true);
+        (Config::aws(&mut r, false, false), rearm)
+    }
+}
+
 /// Everything a function needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -214,6 +228,8 @@ struct RawRoute {
     alarms: Vec<String>,
     #[serde(default)]
     queues: Vec<String>,
+    #[serde(default)]
+    wake_alarms: Vec<String>,
     namespace: String,
     deployment: String,
     #[serde(default)]
@@ -327,6 +343,41 @@ fn policy(
         step: step.unwrap_or(1),
         messages_per_replica: mpr,
     })
+}
+
+/// A comma-separated list of alarm names (`TARGET_ALARMS`, `TARGET_WAKE_ALARMS`).
+fn alarm_list(r: &Reader<'_>, name: &str) -> Vec<String> {
+    r.get(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// CloudWatch alarm names: 1 to 255 characters, no control characters; a wake alarm is not also
+/// a backlog alarm of the same target.
+fn check_alarm_names(r: &mut Reader<'_>, at: &str, alarms: &[String], wake: &[String]) {
+    for name in alarms.iter().chain(wake) {
+        if name.trim().is_empty()
+            || name.chars().count() > 255
+            || name.chars().any(char::is_control)
+        {
+            r.problem(
+                at,
+                format!("{name:?} is not a CloudWatch alarm name (1 to 255 characters, no control characters)"),
+            );
+        }
+    }
+    if let Some(both) = wake.iter().find(|w| alarms.contains(w)) {
+        r.problem(
+            at,
+            format!("alarm {both:?} is listed both as a backlog alarm and as a wake alarm; a wake alarm only brings the target up from zero, so list it once"),
+        );
+    }
 }
 
 /// Kubernetes names go into the request path: accept only DNS-1123 names.
@@ -528,6 +579,8 @@ impl Config {
             "MAX_REPLICAS",
             "SCALE_STEP",
             "MESSAGES_PER_REPLICA",
+            "TARGET_ALARMS",
+            "TARGET_WAKE_ALARMS",
         ];
         let Some(table) = table else {
             let namespace = r.get("TARGET_NAMESPACE");
@@ -558,10 +611,18 @@ impl Config {
             ]
             .map(String::from);
             let policy = policy(r, names, min, max, step, mpr);
-            return Some(Routes::Single(Target {
-                namespace: namespace?,
-                deployment: deployment?,
-                policy: policy?,
+            let alarms = alarm_list(r, "TARGET_ALARMS");
+            let wake_alarms = alarm_list(r, "TARGET_WAKE_ALARMS");
+            check_alarm_names(r, "TARGET_ALARMS/TARGET_WAKE_ALARMS", &alarms, &wake_alarms);
+            return Some(Routes::Single(Route {
+                alarms,
+                queues: Vec::new(),
+                wake_alarms,
+                target: Target {
+                    namespace: namespace?,
+                    deployment: deployment?,
+                    policy: policy?,
+                },
             }));
         };
         for var in single_vars {
@@ -614,13 +675,18 @@ impl Config {
             let before = r.problems.len();
             check_name(r, &format!("{at}.namespace"), &row.namespace, 63, false);
             check_name(r, &format!("{at}.deployment"), &row.deployment, 253, true);
-            if row.alarms.is_empty() && row.queues.is_empty() {
+            if row.alarms.is_empty() && row.queues.is_empty() && row.wake_alarms.is_empty() {
                 r.problem(
                     &at,
                     "lists no alarms and no queues, so nothing can reach it",
                 );
             }
-            for (kind, names) in [("alarm", &row.alarms), ("queue", &row.queues)] {
+            check_alarm_names(r, &at, &row.alarms, &row.wake_alarms);
+            for (kind, names) in [
+                ("alarm", &row.alarms),
+                ("queue", &row.queues),
+                ("alarm", &row.wake_alarms),
+            ] {
                 for name in names {
                     if let Some(first) = seen.insert(format!("{kind} {name}"), i) {
                         r.problem(
@@ -649,6 +715,7 @@ impl Config {
                 Some(policy) if r.problems.len() == before => routes.push(Route {
                     alarms: row.alarms,
                     queues: row.queues,
+                    wake_alarms: row.wake_alarms,
                     target: Target {
                         namespace: row.namespace,
                         deployment: row.deployment,
@@ -765,13 +832,75 @@ mod tests {
     }
 
     #[test]
+    fn the_single_target_names_its_alarms_and_wake_alarms() {
+        let c = load(&with(
+            base(),
+            &[
+                ("TARGET_ALARMS", " qs-backlog-high , qs-backlog-wake,"),
+                ("TARGET_WAKE_ALARMS", "qs-backlog-wake"),
+            ],
+        ));
+        // Listing an alarm as both is refused, naming both settings.
+        let err = c.unwrap_err();
+        assert_eq!(
+            settings(&err),
+            ["TARGET_ALARMS/TARGET_WAKE_ALARMS"],
+            "{err}"
+        );
+        let c = load(&with(
+            base(),
+            &[
+                ("TARGET_ALARMS", "qs-backlog-high"),
+                ("TARGET_WAKE_ALARMS", "qs-backlog-wake"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            c.routes.alarm_names(),
+            ["qs-backlog-high", "qs-backlog-wake"]
+        );
+        assert!(c.routes.is_wake("qs-backlog-wake"));
+        let err = load(&with(
+            base(),
+            &[
+                ("SCALER_TARGETS", "/etc/targets.json"),
+                ("TARGET_ALARMS", "a"),
+            ],
+        ))
+        .unwrap_err();
+        assert!(settings(&err).contains(&"TARGET_ALARMS"), "{err}");
+    }
+
+    #[test]
+    fn a_table_row_may_name_wake_alarms_once() {
+        let table = r#"[{"alarms":["a-high"],"wake_alarms":["a-wake"],"namespace":"ml","deployment":"a","min_replicas":0,"max_replicas":2},
+                        {"wake_alarms":["a-wake"],"namespace":"ml","deployment":"b","max_replicas":2}]"#;
+        let vars: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("TARGET_") && !k.ends_with("_REPLICAS"))
+            .collect();
+        let err = load(&with(vars.clone(), &[("SCALER_TARGETS", table)])).unwrap_err();
+        assert_eq!(settings(&err), ["SCALER_TARGETS[1]"], "{err}");
+        assert!(
+            err.to_string()
+                .contains("already routed by SCALER_TARGETS[0]"),
+            "{err}"
+        );
+        let table = r#"[{"alarms":["a-high"],"wake_alarms":["a-wake"],"namespace":"ml","deployment":"a","min_replicas":0,"max_replicas":2}]"#;
+        let c = load(&with(vars, &[("SCALER_TARGETS", table)])).unwrap();
+        assert!(c.routes.is_wake("a-wake"));
+    }
+
+    #[test]
     fn a_minimal_single_target_configuration_loads_with_defaults() {
         let c = load(&base()).unwrap();
         assert!(!c.dry_run);
         assert!(!c.rearm_alarm);
-        let Routes::Single(t) = &c.routes else {
+        let Routes::Single(route) = &c.routes else {
             panic!("single target expected")
         };
+        let t = &route.target;
+        assert!(route.alarms.is_empty() && route.wake_alarms.is_empty());
         assert_eq!(
             t.policy,
             Policy {

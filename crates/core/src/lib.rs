@@ -14,7 +14,7 @@ pub mod config;
 pub mod policy;
 pub mod route;
 
-pub use alarm::{AlarmSignal, AlarmState, EventShape, IntakeError};
+pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};
 pub use config::{ClusterSource, Config, ConfigError, ConfigProblem, KeySource};
-pub use policy::{decide, Decision, Direction, Policy};
+pub use policy::{decide, decide_wake, Decision, Direction, Policy};
 pub use route::{Route, RouteError, Routes, Target};

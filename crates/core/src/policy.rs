@@ -71,6 +71,8 @@ fn replicas_for_backlog(backlog: f64, per_replica: i32) -> i32 {
 ///
 /// - Up: `clamp(max(current + step, ceil(backlog / mpr)), min, max)`, never below `current`.
 /// - Down: `clamp(max(ceil(backlog / mpr), current - step), min, max)`, never above `current`.
+/// - Zero: scale-down goes to 0 only when the backlog datapoint is 0; while any message remains
+///   (or no datapoint says) it keeps at least 1.
 ///
 /// Without `messages_per_replica` or a datapoint the backlog term drops out.
 pub fn decide(
@@ -92,7 +94,15 @@ pub fn decide(
         (Direction::Down, Some((_, _, n))) => n.max(stepped),
         (_, None) => stepped,
     };
-    let clamped = wanted.clamp(policy.min, policy.max);
+    // Zero: scale-down leaves no replica only when the datapoint says the queue is empty
+    // (visible plus in flight). While a message may remain, or nothing says, keep one.
+    let queue_empty = backlog == Some(0.0);
+    let floor = if direction == Direction::Down && !queue_empty {
+        policy.min.max(1).min(policy.max)
+    } else {
+        policy.min
+    };
+    let clamped = wanted.clamp(floor, policy.max);
     let desired = match direction {
         Direction::Up => clamped.max(current),
         Direction::Down => clamped.min(current),
@@ -112,6 +122,11 @@ pub fn decide(
         why.push_str(&format!("; capped at max {}", policy.max));
     } else if wanted < policy.min {
         why.push_str(&format!("; raised to min {}", policy.min));
+    } else if wanted < floor {
+        why.push_str(&format!(
+            "; kept at {floor}: zero replicas only when the backlog is 0 (it is {})",
+            backlog.map_or_else(|| "unknown".to_owned(), |b| b.to_string())
+        ));
     }
     if desired != clamped {
         why.push_str(&format!(
@@ -137,6 +152,23 @@ pub fn decide(
         desired,
         reason: why,
     }
+}
+
+/// Decide for a wake alarm (`visible > 0` for a target whose `min` is 0): it brings a target
+/// up from zero replicas, following the scale-up rule, and leaves a running target alone, since
+/// the backlog alarm scales that.
+pub fn decide_wake(current: i32, backlog: Option<f64>, policy: &Policy) -> Decision {
+    if current > 0 {
+        return Decision {
+            desired: current,
+            reason: format!(
+                "wake alarm: {current} replica(s) already running, the backlog alarm scales from here; no change"
+            ),
+        };
+    }
+    let mut d = decide(Direction::Up, current, backlog, policy);
+    d.reason.insert_str(0, "wake alarm at zero replicas: ");
+    d
 }
 
 #[cfg(test)]
@@ -336,6 +368,54 @@ mod tests {
                 0,
             ),
             (
+                "down with min zero keeps one while messages wait",
+                Down,
+                1,
+                Some(3.0),
+                policy(0, 4, 1, None),
+                1,
+            ),
+            (
+                "down with min zero keeps one without a datapoint",
+                Down,
+                1,
+                None,
+                policy(0, 4, 1, None),
+                1,
+            ),
+            (
+                "down with min zero reaches zero at a datapoint of zero, step by step",
+                Down,
+                1,
+                Some(0.0),
+                policy(0, 4, 1, None),
+                0,
+            ),
+            (
+                "down with min zero and a large step still keeps one while messages wait",
+                Down,
+                4,
+                Some(1.0),
+                policy(0, 4, 10, None),
+                1,
+            ),
+            (
+                "down never raises a target already at zero",
+                Down,
+                0,
+                Some(3.0),
+                policy(0, 4, 1, None),
+                0,
+            ),
+            (
+                "down with max zero may stay at zero",
+                Down,
+                0,
+                Some(3.0),
+                policy(0, 0, 1, None),
+                0,
+            ),
+            (
                 "down with min equal max holds",
                 Down,
                 3,
@@ -382,6 +462,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_wake_alarm_acts_only_at_zero_replicas() {
+        let p = policy(0, 4, 1, None);
+        assert_eq!(decide_wake(0, Some(5.0), &p).desired, 1);
+        let d = decide_wake(2, Some(5.0), &p);
+        assert_eq!(d.desired, 2);
+        assert!(d.reason.contains("already running"), "{}", d.reason);
+        // With messages_per_replica, waking follows the backlog like any scale-up.
+        assert_eq!(
+            decide_wake(0, Some(250.0), &policy(0, 4, 1, Some(100))).desired,
+            3
+        );
+    }
+
+    #[test]
+    fn the_zero_rule_says_why_it_keeps_one() {
+        let d = decide(Direction::Down, 1, Some(3.0), &policy(0, 4, 1, None));
+        assert!(
+            d.reason
+                .contains("zero replicas only when the backlog is 0"),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Routing: which deployment, in which namespace, under which policy, an alarm scales.
 //!
 //! Either one target for every alarm (`TARGET_NAMESPACE`/`TARGET_DEPLOYMENT`), or a table
-//! (`SCALER_TARGETS`) that maps alarm names, then queue names, to targets. Pure: no I/O.
+//! (`SCALER_TARGETS`) that maps alarm names, then queue names, to targets. Either way a route
+//! names its alarms, so the heartbeat knows which ones to read, and which of them are wake alarms
+//! (scale-up acts on those only at zero replicas). Pure: no I/O.
 
 use crate::alarm::AlarmSignal;
 use crate::policy::Policy;
@@ -32,6 +34,9 @@ pub struct Route {
     pub alarms: Vec<String>,
     /// Queue names (the alarm metric's `QueueName` dimension) that select this target.
     pub queues: Vec<String>,
+    /// Alarm names that select this target but only wake it from zero replicas: on them
+    /// scale-up acts only when the target has none (a `min = 0` target's "any message" alarm).
+    pub wake_alarms: Vec<String>,
     /// Where they lead.
     pub target: Target,
 }
@@ -39,8 +44,8 @@ pub struct Route {
 /// Every target this function may scale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routes {
-    /// Every alarm scales this one target.
-    Single(Target),
+    /// Every alarm scales this one target; the route's alarm names are those the heartbeat reads.
+    Single(Route),
     /// Alarms and queues are looked up in a table; configuration checks no name appears twice.
     Table(Vec<Route>),
 }
@@ -62,10 +67,10 @@ impl Routes {
     /// The target for a signal: by alarm name first, then by queue name.
     pub fn resolve(&self, signal: &AlarmSignal) -> Result<&Target, RouteError> {
         match self {
-            Routes::Single(target) => Ok(target),
+            Routes::Single(route) => Ok(&route.target),
             Routes::Table(routes) => routes
                 .iter()
-                .find(|r| r.alarms.contains(&signal.alarm))
+                .find(|r| r.alarms.contains(&signal.alarm) || r.wake_alarms.contains(&signal.alarm))
                 .or_else(|| {
                     let queue = signal.queue.as_deref()?;
                     routes.iter().find(|r| r.queues.iter().any(|q| q == queue))
@@ -80,10 +85,35 @@ impl Routes {
 
     /// Every target, for start-up logs and checks.
     pub fn targets(&self) -> Vec<&Target> {
+        self.routes().iter().map(|r| &r.target).collect()
+    }
+
+    fn routes(&self) -> &[Route] {
         match self {
-            Routes::Single(t) => vec![t],
-            Routes::Table(routes) => routes.iter().map(|r| &r.target).collect(),
+            Routes::Single(route) => std::slice::from_ref(route),
+            Routes::Table(routes) => routes,
         }
+    }
+
+    /// Every alarm name the routes give, wake alarms included, each once: what the heartbeat
+    /// reads with `DescribeAlarms`.
+    pub fn alarm_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for route in self.routes() {
+            for name in route.alarms.iter().chain(&route.wake_alarms) {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
+    /// Whether `alarm` is a wake alarm: scale-up acts on it only at zero replicas.
+    pub fn is_wake(&self, alarm: &str) -> bool {
+        self.routes()
+            .iter()
+            .any(|r| r.wake_alarms.iter().any(|w| w == alarm))
     }
 }
 
@@ -121,11 +151,13 @@ mod tests {
             Route {
                 alarms: vec!["a-high".into()],
                 queues: vec!["a-jobs".into()],
+                wake_alarms: vec!["a-wake".into()],
                 target: target("model-a"),
             },
             Route {
                 alarms: vec![],
                 queues: vec!["b-jobs".into()],
+                wake_alarms: vec![],
                 target: target("model-b"),
             },
         ])
@@ -169,7 +201,12 @@ mod tests {
 
     #[test]
     fn single_target_takes_every_alarm() {
-        let routes = Routes::Single(target("only"));
+        let routes = Routes::Single(Route {
+            alarms: vec!["only-high".into()],
+            queues: vec![],
+            wake_alarms: vec![],
+            target: target("only"),
+        });
         assert_eq!(
             routes
                 .resolve(&signal("anything", None))
@@ -177,5 +214,18 @@ mod tests {
                 .to_string(),
             "ml/only"
         );
+        assert_eq!(routes.alarm_names(), ["only-high"]);
+    }
+
+    #[test]
+    fn a_wake_alarm_routes_to_its_target_and_is_known_as_wake() {
+        let routes = table();
+        assert_eq!(
+            routes.resolve(&signal("a-wake", None)).unwrap().deployment,
+            "model-a"
+        );
+        assert!(routes.is_wake("a-wake"));
+        assert!(!routes.is_wake("a-high"));
+        assert_eq!(routes.alarm_names(), ["a-high", "a-wake"]);
     }
 }

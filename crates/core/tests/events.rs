@@ -1,7 +1,9 @@
 //! Every sample in `events/` parses into the signal it describes. The same files drive
 //! `cargo lambda invoke --data-file` and the end-to-end tests.
 
-use queue_scaler_core::alarm::{parse_event_bytes, AlarmState, EventShape};
+use queue_scaler_core::alarm::{
+    parse_event_bytes, parse_invocation, AlarmState, EventShape, Invocation,
+};
 
 fn load(name: &str) -> queue_scaler_core::AlarmSignal {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -73,6 +75,22 @@ fn eventbridge_alarm_state_change_is_read() {
         ("model-worker-backlog-high", AlarmState::Alarm, Some(640.0))
     );
     assert_eq!(s.queue.as_deref(), Some("model-jobs"));
+}
+
+#[test]
+fn the_heartbeat_sample_is_a_scheduled_event_and_no_alarm() {
+    let path = format!("{}/../../events/heartbeat.json", env!("CARGO_MANIFEST_DIR"));
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(matches!(
+        parse_invocation(&value),
+        Ok(Invocation::Heartbeat { time: Some(_) })
+    ));
+    // As an alarm it is refused, naming what it is.
+    let err = std::panic::catch_unwind(|| load("heartbeat.json")).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("Scheduled Event"), "{msg}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! SigV4-signed calls to the two AWS APIs queue-scaler uses, without the AWS SDK:
-//! CloudWatch `SetAlarmState` (query protocol) and Secrets Manager `GetSecretValue` (JSON
-//! protocol). The signer is `aws-sigv4`, the SDK's own; the requests are built as plain values.
+//! SigV4-signed calls to the AWS APIs queue-scaler uses, without the AWS SDK:
+//! CloudWatch `SetAlarmState` and `DescribeAlarms` (query protocol) and Secrets Manager
+//! `GetSecretValue` (JSON protocol). The signer is `aws-sigv4`, the SDK's own; the requests are built as plain values.
 //!
 //! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`), read once by the configuration.
@@ -11,6 +11,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use queue_scaler_core::config::AwsSettings;
+use queue_scaler_core::DescribedAlarm;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, SystemTime};
 
@@ -142,6 +143,32 @@ impl AwsClient {
             .map(drop)
     }
 
+    /// CloudWatch `DescribeAlarms` for `names` (metric alarms): what the heartbeat needs of
+    /// each. Names that do not exist are simply absent from the answer.
+    pub async fn describe_alarms(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
+        let mut alarms = Vec::new();
+        // The API takes at most 100 names per call; with names given it does not page.
+        for chunk in names.chunks(100) {
+            let keys: Vec<String> = (1..=chunk.len())
+                .map(|i| format!("AlarmNames.member.{i}"))
+                .collect();
+            let mut params: Vec<(&str, &str)> = keys
+                .iter()
+                .map(String::as_str)
+                .zip(chunk.iter().copied())
+                .collect();
+            params.push(("AlarmTypes.member.1", "MetricAlarm"));
+            let body = self.cloudwatch_query("DescribeAlarms", &params).await?;
+            alarms.extend(
+                parse_describe_alarms(&body).map_err(|detail| Error::Protocol {
+                    url: self.cloudwatch_endpoint.clone(),
+                    detail,
+                })?,
+            );
+        }
+        Ok(alarms)
+    }
+
     /// Any CloudWatch query-protocol action, signed: the answer's XML body. For the tests'
     /// and the simulation's own calls (`PutMetricAlarm`, `DescribeAlarms`).
     pub async fn cloudwatch_query(
@@ -194,6 +221,52 @@ pub fn cloudwatch_query_request(
         )
         .body(form.finish().into_bytes())
         .unwrap_or_default()
+}
+
+/// Read a `DescribeAlarms` answer: each `MetricAlarms` member's name, state, reason data,
+/// actions and `QueueName` dimensions (of its metric, or of each metric of a metric-math alarm).
+pub fn parse_describe_alarms(body: &[u8]) -> Result<Vec<DescribedAlarm>, String> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| "DescribeAlarms answer is not UTF-8".to_owned())?;
+    let doc = roxmltree::Document::parse(text)
+        .map_err(|e| format!("DescribeAlarms answer is not XML ({e})"))?;
+    fn named<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+        node.children().find(|c| c.has_tag_name(name))
+    }
+    fn text_of(node: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
+        named(node, name).and_then(|c| c.text()).map(str::to_owned)
+    }
+    let Some(list) = doc.descendants().find(|n| n.has_tag_name("MetricAlarms")) else {
+        return Err("DescribeAlarms answer has no MetricAlarms".into());
+    };
+    let mut alarms = Vec::new();
+    for member in list.children().filter(|c| c.has_tag_name("member")) {
+        let actions = named(member, "AlarmActions")
+            .into_iter()
+            .flat_map(|a| a.children().filter(|c| c.has_tag_name("member")))
+            .filter_map(|m| m.text().map(str::to_owned))
+            .collect();
+        // `Dimensions` of the alarm's metric, or of `Metrics[].MetricStat.Metric`.
+        let queues = member
+            .descendants()
+            .filter(|n| n.has_tag_name("Dimensions"))
+            .flat_map(|d| d.children().filter(|c| c.has_tag_name("member")))
+            .filter(|m| text_of(*m, "Name").as_deref() == Some("QueueName"))
+            .filter_map(|m| text_of(m, "Value"))
+            .collect();
+        alarms.push(DescribedAlarm {
+            name: text_of(member, "AlarmName")
+                .ok_or_else(|| "a DescribeAlarms member has no AlarmName".to_owned())?,
+            state: text_of(member, "StateValue").unwrap_or_default(),
+            state_reason_data: text_of(member, "StateReasonData"),
+            state_updated: text_of(member, "StateUpdatedTimestamp"),
+            actions,
+            // Absent means enabled, as CloudWatch's default.
+            actions_enabled: text_of(member, "ActionsEnabled").as_deref() != Some("false"),
+            queues,
+        });
+    }
+    Ok(alarms)
 }
 
 /// The CloudWatch query-protocol request for `SetAlarmState`.
@@ -330,6 +403,58 @@ mod tests {
         );
         assert_eq!(signed.headers()["x-amz-security-token"], "SESSIONTOKEN");
         assert!(!format!("{client:?}").contains("wJalr"));
+    }
+
+    #[test]
+    fn describe_alarms_answers_keep_state_reason_actions_and_queue() {
+        // The shape CloudWatch sends (trimmed), for a plain and a metric-math alarm.
+        let xml = br#"<DescribeAlarmsResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">
+  <DescribeAlarmsResult>
+    <MetricAlarms>
+      <member>
+        <AlarmName>qs-backlog-high</AlarmName>
+        <AlarmArn>arn:aws:cloudwatch:eu-west-1:1:alarm:qs-backlog-high</AlarmArn>
+        <StateValue>ALARM</StateValue>
+        <StateReasonData>{"version":"1.0","recentDatapoints":[640.0],"threshold":100.0}</StateReasonData>
+        <StateUpdatedTimestamp>2026-11-30T12:04:00.000Z</StateUpdatedTimestamp>
+        <AlarmActions><member>arn:aws:lambda:eu-west-1:1:function:qs-scale-up</member></AlarmActions>
+        <Dimensions><member><Name>QueueName</Name><Value>jobs</Value></member></Dimensions>
+      </member>
+      <member>
+        <AlarmName>qs-backlog-low</AlarmName>
+        <StateValue>OK</StateValue>
+        <ActionsEnabled>false</ActionsEnabled>
+        <AlarmActions/>
+        <Metrics>
+          <member><Id>visible</Id><MetricStat><Metric><Dimensions><member><Name>QueueName</Name><Value>jobs</Value></member></Dimensions></Metric></MetricStat></member>
+          <member><Id>inflight</Id><MetricStat><Metric><Dimensions><member><Name>QueueName</Name><Value>jobs</Value></member></Dimensions></Metric></MetricStat></member>
+        </Metrics>
+      </member>
+    </MetricAlarms>
+  </DescribeAlarmsResult>
+</DescribeAlarmsResponse>"#;
+        let alarms = parse_describe_alarms(xml).unwrap();
+        assert_eq!(alarms.len(), 2);
+        assert_eq!(alarms[0].name, "qs-backlog-high");
+        assert_eq!(alarms[0].state, "ALARM");
+        assert!(alarms[0]
+            .state_reason_data
+            .as_deref()
+            .unwrap()
+            .contains("640.0"));
+        assert_eq!(
+            alarms[0].actions,
+            ["arn:aws:lambda:eu-west-1:1:function:qs-scale-up"]
+        );
+        assert_eq!(alarms[0].queues, ["jobs"]);
+        assert_eq!(
+            (alarms[1].state.as_str(), alarms[1].queues.len()),
+            ("OK", 2)
+        );
+        assert!(alarms[1].actions.is_empty());
+        assert!(alarms[0].actions_enabled && !alarms[1].actions_enabled);
+        assert!(parse_describe_alarms(b"<html>").is_err());
+        assert!(parse_describe_alarms(b"<DescribeAlarmsResponse/>").is_err());
     }
 
     #[test]

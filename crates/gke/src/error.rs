@@ -112,6 +112,14 @@ pub enum Error {
     /// The request could not be signed for AWS.
     #[error("could not sign the AWS request: {0}")]
     Signing(String),
+    /// A call got no answer in time (the token endpoint, which has no timeout of its own).
+    #[error("{what} got no answer within {}s", after.as_secs())]
+    Timeout {
+        /// What was being done.
+        what: String,
+        /// How long it waited.
+        after: std::time::Duration,
+    },
     /// Retries ran out of time before the Lambda deadline.
     #[error("gave up {what} after {attempts} attempt(s), to return before the Lambda deadline")]
     OutOfTime {
@@ -131,7 +139,7 @@ fn hint(status: &KubeStatus) -> &'static str {
         403 if status.message.contains("User \"") && status.message.chars().filter(char::is_ascii_digit).count() > 15 && !status.message.contains('@') => {
             ". The cluster saw the service account as a numeric id, not its email: the token lacks the https://www.googleapis.com/auth/userinfo.email scope"
         }
-        403 => ". Grant the service account get/update/patch on deployments/scale for this deployment (infra/gke/rbac.yaml) and check the RoleBinding's email",
+        403 => ". Grant the service account get and update on deployments/scale for this deployment (infra/gke/rbac.yaml) and check the RoleBinding's email",
         404 => ". Check TARGET_NAMESPACE/TARGET_DEPLOYMENT (or SCALER_TARGETS) name an existing Deployment",
         _ => "",
     }
@@ -157,9 +165,10 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Key { .. } | Error::ClusterCa(_) => ErrorClass::Config,
-            Error::Token { .. } | Error::Transport { .. } | Error::OutOfTime { .. } => {
-                ErrorClass::Retryable
-            }
+            Error::Token { .. }
+            | Error::Transport { .. }
+            | Error::Timeout { .. }
+            | Error::OutOfTime { .. } => ErrorClass::Retryable,
             Error::Discovery { status, .. } | Error::Aws { status, .. } => status_class(*status),
             Error::Kube { status, .. } => status_class(status.code),
             Error::Protocol { .. } => ErrorClass::Retryable,
@@ -167,14 +176,37 @@ impl Error {
         }
     }
 
-    /// Whether a retry with backoff may help: 429, 5xx and transport failures.
+    /// Whether a retry with backoff may help: 429, 5xx, transport failures, and token endpoint
+    /// failures (`gcp_auth` does not say which status the endpoint gave, so every one is retried
+    /// within the deadline, like any other call).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } => true,
+            Error::Transport { .. } | Error::Token { .. } | Error::Timeout { .. } => true,
             Error::Kube { status, .. } => status.code == 429 || status.code >= 500,
             Error::Discovery { status, .. } | Error::Aws { status, .. } => {
                 *status == 429 || *status >= 500
             }
+            _ => false,
+        }
+    }
+
+    /// Whether the request may have reached the server although no answer came: a transport
+    /// failure after the connection was made (a timeout, a reset, a lost body). A write that
+    /// failed so may have been applied; read again before writing again.
+    pub fn may_have_applied(&self) -> bool {
+        match self {
+            Error::Transport { source, .. } => !source.is_connect(),
+            Error::OutOfTime { last, .. } => last.may_have_applied(),
+            _ => false,
+        }
+    }
+
+    /// Whether the connection itself failed (refused, unreachable, TLS verification): the
+    /// request never reached the server. For a discovered cluster, its endpoint or CA may have
+    /// rotated.
+    pub fn is_connect(&self) -> bool {
+        match self {
+            Error::Transport { source, .. } => source.is_connect(),
             _ => false,
         }
     }

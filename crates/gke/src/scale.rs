@@ -1,6 +1,7 @@
 //! The Kubernetes `apps/v1` `deployments/{name}/scale` subresource: requests built as plain
 //! values ([`get_scale_request`], [`put_scale_request`]), and [`KubeScaleApi`], which sends them
-//! with the service account's bearer token to the cluster, discovered once per container.
+//! with the service account's bearer token to the cluster, discovered once per container and
+//! discovered again after a connection to it fails.
 
 use crate::cluster;
 use crate::error::{Error, KubeStatus};
@@ -11,7 +12,7 @@ use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::OnceCell;
+use tokio::sync::RwLock;
 
 /// An `autoscaling/v1` `Scale`, as the API server sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,7 +103,7 @@ pub trait ScaleApi: Send + Sync {
     ) -> impl Future<Output = Result<Scale, Error>> + Send;
 }
 
-/// Where the cluster is, resolved once.
+/// Where the cluster is, resolved once and kept until a connection to it fails.
 #[derive(Debug)]
 struct Resolved {
     base: String,
@@ -114,17 +115,19 @@ pub struct KubeScaleApi<T> {
     tokens: Arc<T>,
     source: ClusterSource,
     google: reqwest::Client,
-    resolved: OnceCell<Resolved>,
+    resolved: RwLock<Option<Arc<Resolved>>>,
 }
 
 impl<T> std::fmt::Debug for KubeScaleApi<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeScaleApi")
             .field("source", &self.source)
-            .field("resolved", &self.resolved.get())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
+
+/// Builds a request for the cluster at a base URL.
+type BuildRequest<'a> = &'a (dyn Fn(&str) -> http::Request<Vec<u8>> + Send + Sync);
 
 impl<T: TokenSource> KubeScaleApi<T> {
     /// Build the API client. A given endpoint's client is built now, so a bad CA is found at
@@ -135,15 +138,15 @@ impl<T: TokenSource> KubeScaleApi<T> {
         source: ClusterSource,
         public: reqwest::Client,
     ) -> Result<Self, Error> {
-        let resolved = OnceCell::new();
-        if let ClusterSource::Direct(endpoint) = &source {
-            resolved.set(Self::resolve_endpoint(endpoint)?).ok();
-        }
+        let resolved = match &source {
+            ClusterSource::Direct(endpoint) => Some(Arc::new(Self::resolve_endpoint(endpoint)?)),
+            ClusterSource::Discover { .. } => None,
+        };
         Ok(KubeScaleApi {
             tokens,
             source,
             google: public,
-            resolved,
+            resolved: RwLock::new(resolved),
         })
     }
 
@@ -154,28 +157,66 @@ impl<T: TokenSource> KubeScaleApi<T> {
         })
     }
 
-    async fn cluster(&self) -> Result<&Resolved, Error> {
-        self.resolved
-            .get_or_try_init(|| async {
-                let ClusterSource::Discover { cluster, api_url } = &self.source else {
-                    unreachable!("a direct endpoint is resolved in new()");
-                };
-                let token = self.tokens.token().await?;
-                let endpoint = cluster::discover(&self.google, api_url, cluster, &token).await?;
-                tracing::info!(cluster = %cluster, endpoint = %endpoint.url, "discovered the cluster endpoint");
-                Self::resolve_endpoint(&endpoint)
-            })
-            .await
+    /// The cluster: given, cached, or discovered now.
+    async fn cluster(&self) -> Result<Arc<Resolved>, Error> {
+        if let Some(r) = self.resolved.read().await.as_ref() {
+            return Ok(r.clone());
+        }
+        let mut slot = self.resolved.write().await;
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let ClusterSource::Discover { cluster, api_url } = &self.source else {
+            unreachable!("a direct endpoint is resolved in new() and never dropped");
+        };
+        let token = self.tokens.token().await?;
+        let endpoint = cluster::discover(&self.google, api_url, cluster, &token).await?;
+        tracing::info!(cluster = %cluster, endpoint = %endpoint.url, "discovered the cluster endpoint");
+        let resolved = Arc::new(Self::resolve_endpoint(&endpoint)?);
+        *slot = Some(resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Drop a discovered cluster after a connection to it failed, so the next use discovers it
+    /// again (the control plane's IP or CA rotates). A given endpoint is kept.
+    async fn forget(&self, stale: &Arc<Resolved>) -> bool {
+        if !matches!(self.source, ClusterSource::Discover { .. }) {
+            return false;
+        }
+        let mut slot = self.resolved.write().await;
+        if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, stale)) {
+            *slot = None;
+        }
+        true
     }
 
     /// Send a request with the bearer token; after a 401, refresh the token once and try again.
+    /// After a connection failure to a discovered cluster, discover it once more and try again.
     async fn call(
         &self,
         verb: &'static str,
         target: &Target,
-        request: http::Request<Vec<u8>>,
+        build: BuildRequest<'_>,
     ) -> Result<Scale, Error> {
         let cluster = self.cluster().await?;
+        match self.call_at(verb, target, &cluster, build).await {
+            Err(e) if e.is_connect() && self.forget(&cluster).await => {
+                tracing::warn!(target = %target, error = %e, "cannot connect to the discovered cluster; discovering it again");
+                let cluster = self.cluster().await?;
+                self.call_at(verb, target, &cluster, build).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call_at(
+        &self,
+        verb: &'static str,
+        target: &Target,
+        cluster: &Resolved,
+        build: BuildRequest<'_>,
+    ) -> Result<Scale, Error> {
+        let request = build(&cluster.base);
         let mut token = self.tokens.token().await?;
         for attempt in 0..2 {
             let answer = send(&cluster.client, request.clone(), Some(&token), None).await?;
@@ -220,15 +261,15 @@ pub fn parse_response(
 
 impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
-        let base = &self.cluster().await?.base;
-        self.call("get", target, get_scale_request(base, target))
+        self.call("get", target, &|base| get_scale_request(base, target))
             .await
     }
 
     async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
-        let base = &self.cluster().await?.base;
-        self.call("update", target, put_scale_request(base, target, scale))
-            .await
+        self.call("update", target, &|base| {
+            put_scale_request(base, target, scale)
+        })
+        .await
     }
 }
 

@@ -5,19 +5,20 @@
 //! - [`report`]: the JSON result, the error the runtime reports, and the one log line per
 //!   invocation, which carries CloudWatch Embedded Metric Format metrics.
 //! - [`rearm`]: setting the alarm back to OK after acting, so a persisting backlog fires again.
-//! - [`run`]: start-up (configuration, clients built once) and the runtime loop.
+//! - [`run`]: start-up (configuration, clients built once, no network) and the runtime loop;
+//!   [`Broken`] answers for a function whose configuration is invalid.
 
 pub mod rearm;
 pub mod report;
 pub mod scaler;
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use queue_scaler_core::{Config, Direction};
+use queue_scaler_core::config::AwsSettings;
+use queue_scaler_core::{AlarmState, Config, Direction};
 use queue_scaler_gke::aws::AwsClient;
-use queue_scaler_gke::key::ServiceAccountKey;
 use queue_scaler_gke::{GoogleTokens, KubeScaleApi};
 use report::Failure;
-use scaler::Scaler;
+use scaler::{Call, Scaler};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -28,6 +29,11 @@ pub type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(750);
 
 /// Build everything an invocation needs, once per container, from the environment.
+///
+/// Only configuration problems are found here, and they are kept for the container's life.
+/// Nothing here touches the network: the key (maybe from Secrets Manager), the token and the
+/// cluster's discovery happen in the first invocation that needs them, with the same backoff as
+/// every other call, and are tried again by the next invocation when they fail.
 pub async fn startup(direction: Direction) -> Result<DeployedScaler, Failure> {
     let config = Config::from_lookup(
         |name| std::env::var(name).ok(),
@@ -37,18 +43,23 @@ pub async fn startup(direction: Direction) -> Result<DeployedScaler, Failure> {
     build(direction, config).await
 }
 
-/// Build the deployed scaler from a checked configuration: load the key, build the token
-/// provider and the cluster client.
+/// Build the deployed scaler from a checked configuration: the token source (its key is loaded
+/// on first use), the cluster client and the AWS client. No I/O.
 pub async fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
     let public = queue_scaler_gke::cluster::public_client().map_err(Failure::from_io)?;
     let aws = AwsClient::new(&config.aws, public.clone());
-    let key = ServiceAccountKey::load(&config.key, aws.as_ref())
-        .await
-        .map_err(Failure::from_io)?;
-    tracing::info!(account = %key.client_email, targets = config.routes.targets().len(), dry_run = config.dry_run,
-        rearm = config.rearm_alarm, "queue-scaler started");
-    let tokens =
-        Arc::new(GoogleTokens::new(key, config.token_scopes.clone()).map_err(Failure::from_io)?);
+    tracing::info!(
+        targets = config.routes.targets().len(),
+        alarms = config.routes.alarm_names().len(),
+        dry_run = config.dry_run,
+        rearm = config.rearm_alarm,
+        "queue-scaler started"
+    );
+    let tokens = Arc::new(GoogleTokens::lazy(
+        config.key.clone(),
+        aws.clone(),
+        config.token_scopes.clone(),
+    ));
     let api =
         KubeScaleApi::new(tokens, config.cluster.clone(), public).map_err(Failure::from_io)?;
     let rearm = match (config.rearm_alarm, aws) {
@@ -70,6 +81,64 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
         api,
         rearm,
     ))
+}
+
+/// A function whose configuration is invalid. It still re-arms the alarm that invoked it (when
+/// the AWS settings allow), so the alarm keeps firing every evaluation while the backlog
+/// persists, and the first invocation after the configuration is fixed acts at once.
+#[derive(Debug)]
+pub struct Broken {
+    direction: Direction,
+    failure: Failure,
+    rearm: Option<AwsClient>,
+}
+
+impl Broken {
+    /// The broken function, from the environment it failed to start with.
+    pub fn new(
+        direction: Direction,
+        failure: Failure,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let (settings, rearm_on) = AwsSettings::from_lookup(lookup);
+        let rearm = rearm_on
+            .then(|| {
+                let http = queue_scaler_gke::cluster::public_client().ok()?;
+                AwsClient::new(&settings, http)
+            })
+            .flatten();
+        Broken {
+            direction,
+            failure,
+            rearm,
+        }
+    }
+
+    /// Report the configuration problem; for an ALARM event, re-arm its alarm first.
+    pub async fn respond(&self, event: &serde_json::Value, request_id: &str) -> Failure {
+        let mut failure = self.failure.clone();
+        let signal = queue_scaler_core::alarm::parse_event(event).ok();
+        if let (Some(signal), Some(aws)) = (&signal, &self.rearm) {
+            if signal.state == AlarmState::Alarm {
+                let why = format!(
+                    "queue-scaler {}: invalid configuration; set back to OK so the alarm fires again once it is fixed.",
+                    self.direction
+                );
+                let rearm = match aws.set_alarm_ok(&signal.alarm, &why).await {
+                    Ok(()) => report::Rearm::Done,
+                    Err(e) => report::Rearm::Failed(e.to_string()),
+                };
+                failure = failure.after_rearm(&rearm);
+            }
+        }
+        report::log_failure(
+            self.direction,
+            signal.as_ref().map(|s| (s, None)),
+            &failure,
+            request_id,
+        );
+        failure
+    }
 }
 
 /// Time left until the invocation's deadline.
@@ -96,7 +165,9 @@ pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
         Ok(scaler) => Ok(scaler),
         Err(failure) => {
             tracing::error!(error_type = %failure.class, error = %failure.message, "start-up failed");
-            Err(failure)
+            Err(Broken::new(direction, failure, |name| {
+                std::env::var(name).ok()
+            }))
         }
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
@@ -104,16 +175,14 @@ pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
         async move {
             let remaining = time_left(event.context.deadline());
             let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+            let call = Call {
+                deadline,
+                request_id: &event.context.request_id,
+                function_arn: &event.context.invoked_function_arn,
+            };
             match state.as_ref() {
-                Ok(scaler) => {
-                    scaler
-                        .invoke(&event.payload, deadline, &event.context.request_id)
-                        .await
-                }
-                Err(failure) => {
-                    report::log_failure(direction, None, failure, &event.context.request_id);
-                    Err(failure.clone())
-                }
+                Ok(scaler) => scaler.respond(&event.payload, call).await,
+                Err(broken) => Err(broken.respond(&event.payload, call.request_id).await),
             }
         }
     }))

@@ -53,6 +53,97 @@ pub enum Rearm {
     Failed(String),
 }
 
+/// What an invocation returns: an alarm's outcome, or the heartbeat's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// An alarm event was handled.
+    Alarm(Outcome),
+    /// The heartbeat ran.
+    Heartbeat(Heartbeat),
+}
+
+/// The heartbeat's result: each alarm the routes name, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Heartbeat {
+    /// Always `true`: tells this result from an alarm's.
+    pub heartbeat: bool,
+    /// `up` or `down`.
+    pub direction: Direction,
+    /// One entry per alarm name in the routes.
+    pub alarms: Vec<AlarmCheck>,
+    /// Why nothing was read, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One alarm, as the heartbeat found it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmCheck {
+    /// The alarm's name.
+    pub alarm: String,
+    /// Its state as `DescribeAlarms` reported it; absent when it does not exist.
+    pub state: Option<String>,
+    /// What the heartbeat did with it.
+    pub checked: Checked,
+    /// The outcome, when it acted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// The error, when acting failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the heartbeat did with one alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checked {
+    /// In ALARM: acted as if it had just fired.
+    Acted,
+    /// In ALARM, and acting failed.
+    Failed,
+    /// OK or INSUFFICIENT_DATA: nothing to do.
+    NotInAlarm,
+    /// Its actions do not invoke this function (it belongs to the other one).
+    NotThisFunction,
+    /// Its actions are disabled (scaling paused by an operator): left alone.
+    ActionsDisabled,
+    /// No alarm of that name exists: check TARGET_ALARMS or SCALER_TARGETS.
+    Missing,
+}
+
+impl AlarmCheck {
+    /// An alarm the heartbeat did not act on.
+    pub fn new(alarm: &str, state: Option<&str>, checked: Checked) -> Self {
+        AlarmCheck {
+            alarm: alarm.to_owned(),
+            state: state.map(str::to_owned),
+            checked,
+            outcome: None,
+            error: None,
+        }
+    }
+
+    /// An alarm the heartbeat acted on.
+    pub fn acted(outcome: Outcome) -> Self {
+        AlarmCheck {
+            alarm: outcome.alarm.clone(),
+            state: Some(outcome.state.clone()),
+            checked: Checked::Acted,
+            outcome: Some(outcome),
+            error: None,
+        }
+    }
+
+    /// An alarm whose action failed.
+    pub fn failed(alarm: &str, state: Option<&str>, failure: &Failure) -> Self {
+        AlarmCheck {
+            error: Some(failure.to_string()),
+            ..AlarmCheck::new(alarm, state, Checked::Failed)
+        }
+    }
+}
+
 /// An invocation that failed, as the runtime reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -77,6 +168,20 @@ impl Failure {
             class: err.class(),
             message: chain(&err),
         }
+    }
+
+    /// Say what became of the re-arm that followed the failure.
+    pub fn after_rearm(mut self, rearm: &Rearm) -> Self {
+        match rearm {
+            Rearm::Done => self.message.push_str(
+                ". The alarm was set back to OK: its next evaluation tries again while the backlog persists",
+            ),
+            Rearm::Failed(why) => self.message.push_str(&format!(
+                ". Setting the alarm back to OK failed too ({why}); the heartbeat acts on it while it stays in ALARM"
+            )),
+            Rearm::Disabled | Rearm::NotNeeded => {}
+        }
+        self
     }
 
     /// Context before the message: which alarm and target.
@@ -247,6 +352,27 @@ pub fn failure_line(
         line["state"] = s.state.to_string().into();
     }
     line
+}
+
+/// The heartbeat's summary log line (each alarm it acted on has its own line too).
+pub fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
+    let count = |c: Checked| report.alarms.iter().filter(|a| a.checked == c).count();
+    json!({
+        "level": if count(Checked::Failed) > 0 || count(Checked::Missing) > 0 { "WARN" } else { "INFO" },
+        "message": "heartbeat",
+        "requestId": request_id,
+        "direction": report.direction,
+        "alarms": report.alarms.len(),
+        "acted": count(Checked::Acted),
+        "failed": count(Checked::Failed),
+        "missing": report.alarms.iter().filter(|a| a.checked == Checked::Missing).map(|a| a.alarm.as_str()).collect::<Vec<_>>(),
+        "note": report.note,
+    })
+}
+
+/// Print the heartbeat's summary log line.
+pub fn log_heartbeat(report: &Heartbeat, request_id: &str) {
+    print_line(&heartbeat_line(report, request_id));
 }
 
 /// Print the log line of a successful invocation.

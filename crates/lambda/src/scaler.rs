@@ -1,17 +1,53 @@
 //! One invocation, start to finish: event -> signal -> route -> read scale -> decide -> write
-//! (re-read and decide again on 409) -> re-arm -> result. All I/O goes through [`ScaleApi`] and
-//! [`AlarmRearm`], so this runs against fakes in tests.
+//! (re-read and decide again on 409, or after a write whose answer was lost) -> re-arm ->
+//! result. All I/O goes through [`ScaleApi`] and [`AlarmRearm`], so this runs against fakes in
+//! tests.
+//!
+//! The loop must never depend on an event that will not come again (DESIGN.md, "Across
+//! invocations: never stuck"), so:
+//! - the alarm is re-armed after a failure too: its next evaluation is the retry;
+//! - the heartbeat ([`Scaler::heartbeat`]) reads the function's alarms and acts on each one in
+//!   ALARM, catching a failed re-arm or a dropped event;
+//! - a write whose answer was lost is checked by reading again, never repeated blindly.
 
 use crate::rearm::AlarmRearm;
-use crate::report::{self, Failure, Outcome, Rearm};
-use queue_scaler_core::alarm::parse_event;
-use queue_scaler_core::{decide, AlarmSignal, AlarmState, Direction, Routes, Target};
+use crate::report::{self, AlarmCheck, Checked, Failure, Heartbeat, Outcome, Rearm, Response};
+use queue_scaler_core::alarm::{parse_event, parse_invocation, signal_from_described, Invocation};
+use queue_scaler_core::{decide, decide_wake, AlarmSignal, AlarmState, Direction, Routes, Target};
 use queue_scaler_gke::retry::{with_backoff, Backoff};
-use queue_scaler_gke::{Error as IoError, ErrorClass, ScaleApi};
+use queue_scaler_gke::{Error as IoError, ScaleApi};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::time::Instant;
 
-/// How many times a write that meets 409 Conflict is re-read and decided again.
+/// How many times a write that meets 409 Conflict (or gets no answer) is re-read and decided
+/// again.
 pub const MAX_CONFLICTS: u32 = 5;
+
+/// Time kept back from scaling for the re-arm that follows it, also after a failure.
+pub const REARM_RESERVE: Duration = Duration::from_millis(1500);
+
+/// What one invocation is: when it must be done, its request id, and the function's own ARN
+/// (the heartbeat keeps the alarms whose actions invoke it).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// When the function must have returned, less a margin.
+    pub deadline: Instant,
+    /// The Lambda request id, for log lines.
+    pub request_id: &'a str,
+    /// The invoked function's ARN (qualified or not).
+    pub function_arn: &'a str,
+}
+
+/// What the scale step did: a value, so the outcome is built in one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Step {
+    from: i32,
+    to: i32,
+    applied: bool,
+    reason: String,
+    conflicts: u32,
+}
 
 /// A function's state across invocations: what it scales and the clients it uses.
 #[derive(Debug)]
@@ -54,7 +90,27 @@ impl<K: ScaleApi, R: AlarmRearm> Scaler<K, R> {
         &self.api
     }
 
-    /// Handle one event and write its log line. `deadline` is when the function must have
+    /// Handle any event the function takes: an alarm in any of its shapes, or the heartbeat.
+    pub async fn respond(
+        &self,
+        event: &serde_json::Value,
+        call: Call<'_>,
+    ) -> Result<Response, Failure> {
+        match parse_invocation(event) {
+            Ok(Invocation::Alarm(signal)) => self
+                .act(&signal, call.deadline, call.request_id)
+                .await
+                .map(Response::Alarm),
+            Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
+            Err(e) => {
+                let failure = Failure::from(e);
+                report::log_failure(self.direction, None, &failure, call.request_id);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Handle one alarm event and write its log line. `deadline` is when the function must have
     /// returned, less a margin.
     pub async fn invoke(
         &self,
@@ -62,25 +118,34 @@ impl<K: ScaleApi, R: AlarmRearm> Scaler<K, R> {
         deadline: Instant,
         request_id: &str,
     ) -> Result<Outcome, Failure> {
-        let signal = match parse_event(event) {
-            Ok(s) => s,
+        match parse_event(event) {
+            Ok(signal) => self.act(&signal, deadline, request_id).await,
             Err(e) => {
                 let failure = Failure::from(e);
                 report::log_failure(self.direction, None, &failure, request_id);
-                return Err(failure);
+                Err(failure)
             }
-        };
-        let target = self.routes.resolve(&signal).ok().map(|t| t.to_string());
-        match self.handle(&signal, deadline).await {
+        }
+    }
+
+    /// Act on one signal and write its log line.
+    async fn act(
+        &self,
+        signal: &AlarmSignal,
+        deadline: Instant,
+        request_id: &str,
+    ) -> Result<Outcome, Failure> {
+        match self.handle(signal, deadline).await {
             Ok(outcome) => {
                 report::log_outcome(&outcome, request_id);
                 Ok(outcome)
             }
             Err(failure) => {
+                let target = self.routes.resolve(signal).ok().map(ToString::to_string);
                 let failure = failure.context(&signal.alarm, target.as_deref());
                 report::log_failure(
                     self.direction,
-                    Some((&signal, target.as_deref())),
+                    Some((signal, target.as_deref())),
                     &failure,
                     request_id,
                 );
@@ -89,106 +154,311 @@ impl<K: ScaleApi, R: AlarmRearm> Scaler<K, R> {
         }
     }
 
-    /// Everything after intake.
+    /// Everything after intake: route, scale, re-arm (also after a failure), and the outcome.
     pub async fn handle(
         &self,
         signal: &AlarmSignal,
         deadline: Instant,
     ) -> Result<Outcome, Failure> {
-        let mut outcome = Outcome {
-            alarm: signal.alarm.clone(),
-            state: signal.state.to_string(),
-            target: None,
-            direction: self.direction,
-            from: None,
-            to: None,
-            applied: false,
-            dry_run: self.dry_run,
-            reason: String::new(),
-            backlog: signal.backlog,
-            queue: signal.queue.clone(),
-            conflicts: 0,
-            rearm: Rearm::NotNeeded,
-        };
         if signal.state != AlarmState::Alarm {
-            outcome.target = self.routes.resolve(signal).ok().map(|t| t.to_string());
-            outcome.reason = format!("alarm is {}; only ALARM acts, nothing to do", signal.state);
-            return Ok(outcome);
+            let target = self.routes.resolve(signal).ok();
+            let reason = format!("alarm is {}; only ALARM acts, nothing to do", signal.state);
+            return Ok(self.outcome(signal, target, None, reason, Rearm::NotNeeded));
         }
         let target = self.routes.resolve(signal)?;
-        outcome.target = Some(target.to_string());
-        self.scale(signal, target, deadline, &mut outcome)
-            .await
-            .map_err(Failure::from_io)?;
-        if self.dry_run {
-            outcome.reason.push_str("; DRY_RUN: nothing written");
-            return Ok(outcome);
-        }
-        outcome.rearm = match &self.rearm {
-            None => Rearm::Disabled,
-            Some(rearm) => {
-                let why = format!(
-                    "queue-scaler {}: {} {} -> {} ({}). Set back to OK so a backlog that persists fires again.",
-                    self.direction,
-                    target,
-                    outcome.from.unwrap_or_default(),
-                    outcome.to.unwrap_or_default(),
-                    if outcome.applied { "scaled" } else { "no change" },
-                );
-                match rearm.set_ok(&signal.alarm, &why).await {
-                    Ok(()) => Rearm::Done,
-                    Err(e) => {
-                        tracing::warn!(alarm = %signal.alarm, error = %e, "re-arm failed; the scaling stands");
-                        Rearm::Failed(e.to_string())
-                    }
-                }
-            }
+        let rearms = self.rearm.is_some() && !self.dry_run;
+        let scale_deadline = if rearms {
+            deadline.checked_sub(REARM_RESERVE).unwrap_or(deadline)
+        } else {
+            deadline
         };
-        Ok(outcome)
+        let result = self.scale(signal, target, scale_deadline).await;
+        if self.dry_run {
+            let step = result.map_err(Failure::from_io)?;
+            let reason = format!("{}; DRY_RUN: nothing written", step.reason);
+            return Ok(self.outcome(signal, Some(target), Some(&step), reason, Rearm::NotNeeded));
+        }
+        // A wake alarm that found replicas running did nothing and is left in ALARM: re-armed,
+        // it would fire every period while any message waits. It returns to OK by itself once
+        // the queue is empty, and fires again when messages arrive at zero replicas.
+        let idle_wake = self.is_wake(signal) && result.as_ref().is_ok_and(|s| s.from > 0);
+        let rearm = if idle_wake {
+            Rearm::NotNeeded
+        } else {
+            self.rearm_after(signal, target, &result, deadline).await
+        };
+        match result {
+            Ok(step) => {
+                let reason = step.reason.clone();
+                Ok(self.outcome(signal, Some(target), Some(&step), reason, rearm))
+            }
+            Err(e) => Err(Failure::from_io(e).after_rearm(&rearm)),
+        }
     }
 
-    /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times.
+    /// Whether `signal` is a wake alarm for this function: scale-up acts on it only at zero.
+    fn is_wake(&self, signal: &AlarmSignal) -> bool {
+        self.direction == Direction::Up && self.routes.is_wake(&signal.alarm)
+    }
+
+    /// The result of one alarm, built in one place.
+    fn outcome(
+        &self,
+        signal: &AlarmSignal,
+        target: Option<&Target>,
+        step: Option<&Step>,
+        reason: String,
+        rearm: Rearm,
+    ) -> Outcome {
+        Outcome {
+            alarm: signal.alarm.clone(),
+            state: signal.state.to_string(),
+            target: target.map(ToString::to_string),
+            direction: self.direction,
+            from: step.map(|s| s.from),
+            to: step.map(|s| s.to),
+            applied: step.is_some_and(|s| s.applied),
+            dry_run: self.dry_run,
+            reason,
+            backlog: signal.backlog,
+            queue: signal.queue.clone(),
+            conflicts: step.map_or(0, |s| s.conflicts),
+            rearm,
+        }
+    }
+
+    /// Set the alarm back to OK, whether scaling succeeded or failed: while the backlog persists,
+    /// the next evaluation fires it again, which is the retry. Bounded by `deadline`.
+    async fn rearm_after(
+        &self,
+        signal: &AlarmSignal,
+        target: &Target,
+        result: &Result<Step, IoError>,
+        deadline: Instant,
+    ) -> Rearm {
+        let Some(rearm) = &self.rearm else {
+            return Rearm::Disabled;
+        };
+        let what = match result {
+            Ok(step) => format!(
+                "{} -> {} ({})",
+                step.from,
+                step.to,
+                if step.applied { "scaled" } else { "no change" }
+            ),
+            Err(e) => format!(
+                "failed ({}); the next evaluation tries again while the backlog persists",
+                e.class()
+            ),
+        };
+        let why = format!(
+            "queue-scaler {}: {target} {what}. Set back to OK so a backlog that persists fires again.",
+            self.direction,
+        );
+        match tokio::time::timeout_at(deadline, rearm.set_ok(&signal.alarm, &why)).await {
+            Ok(Ok(())) => Rearm::Done,
+            Ok(Err(e)) => {
+                tracing::warn!(alarm = %signal.alarm, error = %e, "re-arm failed; the heartbeat will find the alarm still in ALARM");
+                Rearm::Failed(e.to_string())
+            }
+            Err(_) => {
+                tracing::warn!(alarm = %signal.alarm, "re-arm ran out of time; the heartbeat will find the alarm still in ALARM");
+                Rearm::Failed("no answer before the deadline".into())
+            }
+        }
+    }
+
+    /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times. After a
+    /// write whose answer never came, read again: if the replicas already equal what was
+    /// written, the write was applied, and nothing is written twice.
     async fn scale(
         &self,
         signal: &AlarmSignal,
         target: &Target,
         deadline: Instant,
-        outcome: &mut Outcome,
-    ) -> Result<(), IoError> {
+    ) -> Result<Step, IoError> {
+        let wake = self.is_wake(signal);
+        let mut conflicts = 0;
+        let mut rereads = 0;
+        // (replicas read before, replicas written) of a write that got no answer.
+        let mut unanswered: Option<(i32, i32)> = None;
         loop {
             let scale = with_backoff("reading the scale", self.backoff, deadline, || {
                 self.api.get(target)
             })
             .await?;
             let current = scale.spec.replicas;
-            let decision = decide(self.direction, current, signal.backlog, &target.policy);
-            outcome.from = Some(current);
-            outcome.to = Some(decision.desired);
-            outcome.reason = decision.reason.clone();
+            if let Some((from, written)) = unanswered {
+                if current == written {
+                    tracing::info!(target = %target, replicas = current, "the lost write was applied");
+                    return Ok(Step {
+                        from,
+                        to: written,
+                        applied: true,
+                        reason: format!(
+                            "set {from} -> {written}; its answer was lost, and reading again shows it applied"
+                        ),
+                        conflicts,
+                    });
+                }
+            }
+            let decision = if wake {
+                decide_wake(current, signal.backlog, &target.policy)
+            } else {
+                decide(self.direction, current, signal.backlog, &target.policy)
+            };
+            let step = Step {
+                from: current,
+                to: decision.desired,
+                applied: false,
+                reason: decision.reason.clone(),
+                conflicts,
+            };
             if !decision.changes(current) || self.dry_run {
-                return Ok(());
+                return Ok(step);
             }
             let body = scale.with_replicas(decision.desired);
-            match with_backoff("writing the scale", self.backoff, deadline, || {
-                self.api.put(target, &body)
+            let lost = AtomicBool::new(false);
+            let written = with_backoff("writing the scale", self.backoff, deadline, || async {
+                let result = self.api.put(target, &body).await;
+                if result.as_ref().is_err_and(IoError::may_have_applied) {
+                    lost.store(true, Ordering::SeqCst);
+                }
+                result
             })
-            .await
-            {
+            .await;
+            let lost = lost.load(Ordering::SeqCst);
+            match written {
                 Ok(_) => {
-                    outcome.applied = true;
-                    return Ok(());
+                    return Ok(Step {
+                        applied: true,
+                        ..step
+                    })
                 }
-                Err(e) if e.kube_code() == Some(409) && outcome.conflicts < MAX_CONFLICTS => {
-                    outcome.conflicts += 1;
-                    tracing::info!(target = %target, conflicts = outcome.conflicts, "409 Conflict: reading again");
-                }
-                Err(e) => {
-                    if e.kube_code() == Some(409) {
-                        debug_assert_eq!(e.class(), ErrorClass::Retryable);
+                Err(e) if (lost || e.kube_code() == Some(409)) && rereads < MAX_CONFLICTS => {
+                    rereads += 1;
+                    if lost {
+                        unanswered = Some((current, decision.desired));
+                        tracing::warn!(target = %target, error = %e, "a write got no answer: reading again before writing again");
+                    } else {
+                        conflicts += 1;
+                        tracing::info!(target = %target, conflicts, "409 Conflict: reading again");
                     }
-                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The heartbeat: read the alarms the routes name, keep those whose actions invoke this
+    /// function, and act on each one in ALARM as if it had just fired (re-arm included).
+    /// Nothing else is written. Fails when reading the alarms fails or any alarm's action does.
+    pub async fn heartbeat(&self, call: Call<'_>) -> Result<Heartbeat, Failure> {
+        let names = self.routes.alarm_names();
+        let mut report = Heartbeat {
+            heartbeat: true,
+            direction: self.direction,
+            alarms: Vec::new(),
+            note: None,
+        };
+        let Some(alarms) = &self.rearm else {
+            report.note = Some(
+                "REARM_ALARM=false: the heartbeat reads no alarms, since acting would leave them in ALARM"
+                    .into(),
+            );
+            report::log_heartbeat(&report, call.request_id);
+            return Ok(report);
+        };
+        if names.is_empty() {
+            report.note = Some(
+                "no alarms named: set TARGET_ALARMS (or \"alarms\" in SCALER_TARGETS) so the heartbeat can check them"
+                    .into(),
+            );
+            report::log_heartbeat(&report, call.request_id);
+            return Ok(report);
+        }
+        let described = with_backoff("reading the alarms", self.backoff, call.deadline, || {
+            alarms.describe(&names)
+        })
+        .await
+        .map_err(|e| {
+            let failure = Failure::from_io(e);
+            let failure = Failure {
+                message: format!("heartbeat: DescribeAlarms failed: {}", failure.message),
+                ..failure
+            };
+            report::log_failure(self.direction, None, &failure, call.request_id);
+            failure
+        })?;
+        let mut failures: Vec<Failure> = Vec::new();
+        for name in &names {
+            let Some(alarm) = described.iter().find(|a| a.name == *name) else {
+                report
+                    .alarms
+                    .push(AlarmCheck::new(name, None, Checked::Missing));
+                continue;
+            };
+            if !alarm.actions_enabled {
+                report.alarms.push(AlarmCheck::new(
+                    name,
+                    Some(&alarm.state),
+                    Checked::ActionsDisabled,
+                ));
+                continue;
+            }
+            if !alarm.invokes(call.function_arn) {
+                report.alarms.push(AlarmCheck::new(
+                    name,
+                    Some(&alarm.state),
+                    Checked::NotThisFunction,
+                ));
+                continue;
+            }
+            let signal = match signal_from_described(alarm) {
+                Ok(s) => s,
+                Err(e) => {
+                    let failure = Failure::from(e);
+                    report
+                        .alarms
+                        .push(AlarmCheck::failed(name, Some(&alarm.state), &failure));
+                    failures.push(failure);
+                    continue;
+                }
+            };
+            if signal.state != AlarmState::Alarm {
+                report.alarms.push(AlarmCheck::new(
+                    name,
+                    Some(&alarm.state),
+                    Checked::NotInAlarm,
+                ));
+                continue;
+            }
+            match self.act(&signal, call.deadline, call.request_id).await {
+                Ok(outcome) => report.alarms.push(AlarmCheck::acted(outcome)),
+                Err(failure) => {
+                    report
+                        .alarms
+                        .push(AlarmCheck::failed(name, Some(&alarm.state), &failure));
+                    failures.push(failure);
                 }
             }
+        }
+        report::log_heartbeat(&report, call.request_id);
+        match failures.first() {
+            None => Ok(report),
+            Some(first) => Err(Failure {
+                class: first.class,
+                message: format!(
+                    "heartbeat: {} of {} alarm(s) failed: {}",
+                    failures.len(),
+                    report.alarms.len(),
+                    failures
+                        .iter()
+                        .map(|f| f.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            }),
         }
     }
 }

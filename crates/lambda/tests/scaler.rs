@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
 
-use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
+use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
 use queue_scaler_gke::retry::Backoff;
 use queue_scaler_gke::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_gke::{Error, ErrorClass, KubeStatus, ScaleApi};
 use queue_scaler_lambda::rearm::AlarmRearm;
-use queue_scaler_lambda::report::Rearm;
-use queue_scaler_lambda::scaler::Scaler;
+use queue_scaler_lambda::report::{Checked, Rearm, Response};
+use queue_scaler_lambda::scaler::{Call, Scaler};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -29,6 +29,8 @@ struct FakeState {
     put_failures: VecDeque<u16>,
     /// Replicas someone else sets between our read and our write (once each).
     concurrent_writes: VecDeque<i32>,
+    /// Writes that are applied but whose answer is lost (the connection drops).
+    lost_answers: u32,
     calls: Vec<String>,
 }
 
@@ -86,28 +88,67 @@ impl ScaleApi for FakeCluster {
     }
 
     async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
-        let mut s = self.state.lock().unwrap();
-        s.calls
-            .push(format!("put {target} {}", scale.spec.replicas));
-        if let Some(code) = s.put_failures.pop_front() {
-            return Err(status(code, "update"));
+        let lose_answer = {
+            let mut s = self.state.lock().unwrap();
+            s.calls
+                .push(format!("put {target} {}", scale.spec.replicas));
+            if let Some(code) = s.put_failures.pop_front() {
+                return Err(status(code, "update"));
+            }
+            if scale.metadata.resource_version.as_deref() != Some(&s.version.to_string()) {
+                return Err(status(409, "update"));
+            }
+            s.replicas = scale.spec.replicas;
+            s.version += 1;
+            let lose = s.lost_answers > 0;
+            s.lost_answers = s.lost_answers.saturating_sub(1);
+            lose
+        };
+        if lose_answer {
+            return Err(dropped_answer().await);
         }
-        if scale.metadata.resource_version.as_deref() != Some(&s.version.to_string()) {
-            return Err(status(409, "update"));
-        }
-        s.replicas = scale.spec.replicas;
-        s.version += 1;
         Ok(scale.clone())
     }
+}
+
+/// A real transport error of a request whose connection was made and then dropped before any
+/// answer: what a write whose answer was lost looks like.
+async fn dropped_answer() -> Error {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/scale", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await;
+        drop(conn);
+    });
+    let source = reqwest::Client::new().put(&url).send().await.unwrap_err();
+    Error::Transport { url, source }
 }
 
 #[derive(Default)]
 struct FakeAlarms {
     fail: bool,
     rearmed: Mutex<Vec<(String, String)>>,
+    /// What `DescribeAlarms` answers.
+    described: Vec<DescribedAlarm>,
+    described_names: Mutex<Vec<Vec<String>>>,
 }
 
 impl AlarmRearm for FakeAlarms {
+    async fn describe(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
+        self.described_names
+            .lock()
+            .unwrap()
+            .push(names.iter().map(|n| n.to_string()).collect());
+        Ok(self
+            .described
+            .iter()
+            .filter(|a| names.contains(&a.name.as_str()))
+            .cloned()
+            .collect())
+    }
+
     async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
         self.rearmed
             .lock()
@@ -123,6 +164,18 @@ impl AlarmRearm for FakeAlarms {
         } else {
             Ok(())
         }
+    }
+}
+
+/// The fake alarms, shared: the scaler owns its client, the test reads the calls afterwards.
+struct Shared(std::sync::Arc<FakeAlarms>);
+
+impl AlarmRearm for Shared {
+    async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
+        self.0.set_ok(alarm, reason).await
+    }
+    async fn describe(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
+        self.0.describe(names).await
     }
 }
 
@@ -148,12 +201,22 @@ fn scaler(
     let routes = Routes::Table(vec![Route {
         alarms: vec![],
         queues: vec!["model-jobs".into()],
+        wake_alarms: vec![],
         target: target(),
     }]);
     Scaler::new(direction, routes, dry_run, cluster, alarms).with_backoff(Backoff {
         attempts: 4,
         base: Duration::from_millis(1),
         cap: Duration::from_millis(2),
+    })
+}
+
+fn single(target: Target, alarms: &[&str], wake: &[&str]) -> Routes {
+    Routes::Single(Route {
+        alarms: alarms.iter().map(|a| a.to_string()).collect(),
+        queues: vec![],
+        wake_alarms: wake.iter().map(|a| a.to_string()).collect(),
+        target,
     })
 }
 
@@ -192,13 +255,7 @@ async fn high_backlog_scales_up_to_what_the_backlog_needs_and_rearms() {
 async fn rearm_reason_says_what_queue_scaler_did() {
     // The scaler owns its re-arm client; share the fake to read its calls afterwards.
     let alarms = std::sync::Arc::new(FakeAlarms::default());
-    struct Shared(std::sync::Arc<FakeAlarms>);
-    impl AlarmRearm for Shared {
-        async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
-            self.0.set_ok(alarm, reason).await
-        }
-    }
-    let routes = Routes::Single(target());
+    let routes = single(target(), &[], &[]);
     let s = Scaler::new(
         Direction::Up,
         routes,
@@ -438,6 +495,311 @@ async fn no_datapoint_means_one_step() {
     assert_eq!((out.from, out.to), (Some(2), Some(3)));
     assert!(
         out.reason.contains("no backlog datapoint"),
+        "{}",
+        out.reason
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_read_again_and_never_applied_twice() {
+    // The write 2 -> 3 is applied, but its answer is lost. The resent write meets 409 (the
+    // version moved); reading again shows 3: that was our write, so no second step.
+    let cluster = FakeCluster::at(2);
+    cluster.state.lock().unwrap().lost_answers = 1;
+    let s = scaler(Direction::Up, cluster, Some(FakeAlarms::default()), false);
+    let out = s
+        .invoke(&event("alarm-set-by-set-alarm-state.json"), soon(), "r")
+        .await
+        .unwrap();
+    assert_eq!((out.from, out.to, out.applied), (Some(2), Some(3), true));
+    assert_eq!(s.api().replicas(), 3, "one step, not two");
+    assert!(out.reason.contains("answer was lost"), "{}", out.reason);
+    assert_eq!(
+        s.api().calls(),
+        [
+            "get ml/model-worker",
+            "put ml/model-worker 3",
+            "put ml/model-worker 3",
+            "get ml/model-worker"
+        ]
+    );
+    assert_eq!(out.rearm, Rearm::Done);
+}
+
+#[tokio::test]
+async fn a_failure_still_rearms_the_alarm_so_its_next_evaluation_retries() {
+    let alarms = FakeAlarms::default();
+    let cluster = FakeCluster::at(2);
+    cluster.state.lock().unwrap().get_failures.push_back(403);
+    let s = scaler(Direction::Up, cluster, Some(alarms), false);
+    let err = s
+        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::NonRetryable);
+    assert!(err.message.contains("set back to OK"), "{err}");
+    assert_eq!(s.api().replicas(), 2, "nothing written after a refusal");
+}
+
+#[tokio::test]
+async fn a_retryable_failure_rearms_too_and_says_so() {
+    let shared = std::sync::Arc::new(FakeAlarms::default());
+    let cluster = FakeCluster::at(2);
+    cluster.state.lock().unwrap().get_failures.extend([503; 10]);
+    let s = Scaler::new(
+        Direction::Up,
+        single(target(), &[], &[]),
+        false,
+        cluster,
+        Some(Shared(shared.clone())),
+    )
+    .with_backoff(Backoff {
+        attempts: 3,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(2),
+    });
+    let err = s
+        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Retryable, "{err}");
+    let rearmed = shared.rearmed.lock().unwrap().clone();
+    assert_eq!(rearmed.len(), 1);
+    assert!(
+        rearmed[0].1.contains("failed (Retryable)"),
+        "{}",
+        rearmed[0].1
+    );
+}
+
+#[tokio::test]
+async fn a_failed_rearm_after_a_failure_points_at_the_heartbeat() {
+    let cluster = FakeCluster::at(2);
+    cluster.state.lock().unwrap().get_failures.push_back(404);
+    let alarms = FakeAlarms {
+        fail: true,
+        ..Default::default()
+    };
+    let s = scaler(Direction::Up, cluster, Some(alarms), false);
+    let err = s
+        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("the heartbeat acts on it"), "{err}");
+}
+
+const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
+const DOWN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-down";
+
+fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) -> DescribedAlarm {
+    DescribedAlarm {
+        name: name.into(),
+        state: state.into(),
+        state_reason_data: backlog
+            .map(|b| format!(r#"{{"version":"1.0","recentDatapoints":[{b:?}]}}"#)),
+        state_updated: Some("2026-11-30T12:00:00.000Z".into()),
+        actions: vec![action.into()],
+        actions_enabled: true,
+        queues: vec!["model-jobs".into()],
+    }
+}
+
+fn heartbeat_event() -> serde_json::Value {
+    event("heartbeat.json")
+}
+
+#[tokio::test]
+async fn the_heartbeat_acts_on_each_of_its_alarms_in_alarm_and_nothing_else() {
+    let alarms = FakeAlarms {
+        described: vec![
+            described("qs-high", "ALARM", Some(640.0), &format!("{UP_ARN}:live")),
+            described("qs-high-2", "OK", Some(10.0), UP_ARN),
+            described("qs-high-3", "INSUFFICIENT_DATA", None, UP_ARN),
+            described("qs-low", "ALARM", Some(0.0), DOWN_ARN),
+            DescribedAlarm {
+                actions_enabled: false,
+                ..described("qs-paused", "ALARM", Some(900.0), UP_ARN)
+            },
+        ],
+        ..Default::default()
+    };
+    let routes = single(
+        target(),
+        &[
+            "qs-high",
+            "qs-high-2",
+            "qs-high-3",
+            "qs-low",
+            "qs-paused",
+            "qs-gone",
+        ],
+        &[],
+    );
+    let s = Scaler::new(
+        Direction::Up,
+        routes,
+        false,
+        FakeCluster::at(2),
+        Some(alarms),
+    );
+    let call = Call {
+        deadline: soon(),
+        request_id: "hb",
+        function_arn: UP_ARN,
+    };
+    let Response::Heartbeat(report) = s.respond(&heartbeat_event(), call).await.unwrap() else {
+        panic!("not a heartbeat report");
+    };
+    let checked: Vec<(&str, Checked)> = report
+        .alarms
+        .iter()
+        .map(|a| (a.alarm.as_str(), a.checked))
+        .collect();
+    assert_eq!(
+        checked,
+        [
+            ("qs-high", Checked::Acted),
+            ("qs-high-2", Checked::NotInAlarm),
+            ("qs-high-3", Checked::NotInAlarm),
+            ("qs-low", Checked::NotThisFunction),
+            ("qs-paused", Checked::ActionsDisabled),
+            ("qs-gone", Checked::Missing),
+        ]
+    );
+    let acted = report.alarms[0].outcome.as_ref().unwrap();
+    assert_eq!(
+        (acted.from, acted.to, acted.applied),
+        (Some(2), Some(7), true),
+        "the datapoint of StateReasonData drives the decision"
+    );
+    assert_eq!(acted.rearm, Rearm::Done);
+    assert_eq!(
+        s.api().calls(),
+        ["get ml/model-worker", "put ml/model-worker 7"]
+    );
+}
+
+#[tokio::test]
+async fn the_heartbeat_without_alarm_names_says_which_setting_to_add() {
+    let s = scaler(
+        Direction::Up,
+        FakeCluster::at(2),
+        Some(FakeAlarms::default()),
+        false,
+    );
+    let call = Call {
+        deadline: soon(),
+        request_id: "hb",
+        function_arn: UP_ARN,
+    };
+    let Response::Heartbeat(report) = s.respond(&heartbeat_event(), call).await.unwrap() else {
+        panic!("not a heartbeat report");
+    };
+    assert!(
+        report
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("TARGET_ALARMS"),
+        "{report:?}"
+    );
+    assert!(s.api().calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_heartbeat_whose_action_fails_fails_and_still_rearms() {
+    let cluster = FakeCluster::at(2);
+    cluster.state.lock().unwrap().get_failures.push_back(403);
+    let alarms = FakeAlarms {
+        described: vec![described("qs-high", "ALARM", Some(640.0), UP_ARN)],
+        ..Default::default()
+    };
+    let s = Scaler::new(
+        Direction::Up,
+        single(target(), &["qs-high"], &[]),
+        false,
+        cluster,
+        Some(alarms),
+    );
+    let call = Call {
+        deadline: soon(),
+        request_id: "hb",
+        function_arn: UP_ARN,
+    };
+    let err = s.respond(&heartbeat_event(), call).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::NonRetryable);
+    assert!(
+        err.message.starts_with("heartbeat: 1 of 1 alarm(s) failed"),
+        "{err}"
+    );
+    assert!(err.message.contains("set back to OK"), "{err}");
+}
+
+fn zero_target() -> Target {
+    Target {
+        policy: Policy {
+            min: 0,
+            max: 4,
+            step: 1,
+            messages_per_replica: None,
+        },
+        ..target()
+    }
+}
+
+#[tokio::test]
+async fn a_wake_alarm_brings_a_target_up_from_zero_and_leaves_a_running_one_alone() {
+    let mut ev = event("alarm-high-backlog.json");
+    ev["alarmData"]["alarmName"] = "qs-wake".into();
+    let routes = || single(zero_target(), &["qs-high"], &["qs-wake"]);
+    let s = Scaler::new(
+        Direction::Up,
+        routes(),
+        false,
+        FakeCluster::at(0),
+        Some(FakeAlarms::default()),
+    );
+    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    assert_eq!((out.from, out.to, out.applied), (Some(0), Some(1), true));
+    assert_eq!(out.rearm, Rearm::Done);
+    let s = Scaler::new(
+        Direction::Up,
+        routes(),
+        false,
+        FakeCluster::at(2),
+        Some(FakeAlarms::default()),
+    );
+    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    assert_eq!((out.from, out.to, out.applied), (Some(2), Some(2), false));
+    assert_eq!(s.api().calls(), ["get ml/model-worker"]);
+    // Left in ALARM: re-armed, it would fire every period while any message waits.
+    assert_eq!(out.rearm, Rearm::NotNeeded);
+}
+
+#[tokio::test]
+async fn scale_down_keeps_one_replica_while_messages_wait_and_reaches_zero_at_none() {
+    let mut ev = event("alarm-low-backlog.json");
+    let s = Scaler::new(
+        Direction::Down,
+        single(zero_target(), &[], &[]),
+        false,
+        FakeCluster::at(1),
+        None::<FakeAlarms>,
+    );
+    // The sample's datapoint is a few messages: keep one.
+    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    assert_eq!(
+        (out.from, out.to, out.applied),
+        (Some(1), Some(1), false),
+        "{}",
+        out.reason
+    );
+    ev["alarmData"]["state"]["reasonData"] =
+        r#"{"version":"1.0","queryDate":"2026-11-28T13:20:00.000+0000","startDate":"2026-11-28T13:15:00.000+0000","statistic":"Maximum","period":60,"recentDatapoints":[0.0],"threshold":10.0,"evaluatedDatapoints":[{"timestamp":"2026-11-28T13:19:00.000+0000","sampleCount":1.0,"value":0.0}]}"#.into();
+    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    assert_eq!(
+        (out.from, out.to, out.applied),
+        (Some(1), Some(0), true),
         "{}",
         out.reason
     );
