@@ -70,6 +70,8 @@ pub struct Heartbeat {
     pub heartbeat: bool,
     /// `up` or `down`.
     pub direction: Direction,
+    /// The function's own ARN: alarms whose actions name another are not its own.
+    pub function: String,
     /// One entry per alarm name in the routes.
     pub alarms: Vec<AlarmCheck>,
     /// Why nothing was read, when nothing was.
@@ -362,6 +364,7 @@ pub fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
         "message": "heartbeat",
         "requestId": request_id,
         "direction": report.direction,
+        "function": report.function,
         "alarms": report.alarms.len(),
         "acted": count(Checked::Acted),
         "failed": count(Checked::Failed),

@@ -358,6 +358,7 @@ impl<K: ScaleApi, R: AlarmRearm> Scaler<K, R> {
         let mut report = Heartbeat {
             heartbeat: true,
             direction: self.direction,
+            function: call.function_arn.to_owned(),
             alarms: Vec::new(),
             note: None,
         };

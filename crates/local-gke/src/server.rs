@@ -435,6 +435,7 @@ async fn handle(
     let path = request.uri().path().to_owned();
 
     let fault = app.state.lock().take_fault(&method, &path);
+    let apply_then_drop = fault.as_ref().is_some_and(|f| f.apply_then_drop);
     if let Some(fault) = fault {
         if let Some(delay) = fault.delay_ms {
             tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -473,6 +474,12 @@ async fn handle(
             &serde_json::json!({"error": format!("could not read the request body: {error}")}),
         ),
     };
+    if apply_then_drop {
+        warn!(listener = listener.name(), %method, path, status = response.status().as_u16(),
+            "served, then dropping the connection before the answer (injected fault)");
+        app.record(listener, &method, &path, 0);
+        return Err(DroppedConnection);
+    }
     app.record(listener, &method, &path, response.status().as_u16());
     Ok(response)
 }

@@ -78,6 +78,10 @@ pub(crate) struct Fault {
     /// Close the connection without answering.
     #[serde(default)]
     pub drop: bool,
+    /// Serve the request (a write is applied), then close the connection without sending the
+    /// answer: a write whose answer was lost.
+    #[serde(default)]
+    pub apply_then_drop: bool,
 }
 
 fn one() -> u32 {
@@ -348,6 +352,7 @@ mod tests {
             status: Some(503),
             delay_ms: None,
             drop: false,
+            apply_then_drop: false,
         }
     }
 

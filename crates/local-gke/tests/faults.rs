@@ -63,6 +63,42 @@ async fn a_fault_for_one_method_leaves_other_methods_alone() -> TestResult {
 }
 
 #[tokio::test]
+async fn an_apply_then_drop_fault_applies_the_write_and_loses_its_answer() -> TestResult {
+    let harness = Harness::start().await?;
+    let token = harness.scaler_token().await?;
+    let (_, scale) = harness.get_scale("ml", "model-worker", &token).await?;
+    let mut body = scale.clone();
+    body["spec"]["replicas"] = json!(3);
+    add_fault(
+        &harness,
+        json!({"path": SCALE_PATH, "method": "PUT", "apply_then_drop": true}),
+    )
+    .await?;
+    let lost = harness
+        .cluster
+        .put(harness.scale_url("ml", "model-worker"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await;
+    assert!(lost.is_err(), "expected no answer, got {lost:?}");
+    assert_eq!(harness.replicas("ml", "model-worker").await?, 3, "applied");
+    // The same write again is now stale: 409, as a retry of a lost write meets.
+    let (status, _) = harness.put_scale("ml", "model-worker", &token, &body).await?;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // It cannot be combined with an answer of its own.
+    let (status, _) = harness
+        .admin(
+            Method::POST,
+            "/faults",
+            Some(json!({"path": SCALE_PATH, "apply_then_drop": true, "status": 503})),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_drop_fault_closes_the_connection_without_an_answer() -> TestResult {
     let harness = Harness::start().await?;
     let token = harness.scaler_token().await?;

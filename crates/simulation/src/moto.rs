@@ -294,6 +294,16 @@ impl CloudWatch {
         }
     }
 
+    /// Any CloudWatch query action with its parameters: the answer's XML. For alarms with
+    /// actions and reason data that the model's own calls do not set.
+    pub async fn query(
+        &self,
+        action: &'static str,
+        params: &[(&str, &str)],
+    ) -> Result<String, Error> {
+        self.call(action, params).await
+    }
+
     async fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Error> {
         let body = self
             .aws
