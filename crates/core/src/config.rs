@@ -94,13 +94,16 @@ fn decode_ca(ca: &str) -> Result<String, String> {
     Ok(pem.trim().to_owned())
 }
 
-/// Where the Google service-account key comes from.
+/// Where the Google credentials come from: a service-account key, or (keyless) an
+/// `external_account` configuration; a file or a secret may hold either, told apart by `type`.
 #[derive(Clone)]
 pub enum KeySource {
-    /// `GOOGLE_APPLICATION_CREDENTIALS`: a key file.
+    /// `GOOGLE_APPLICATION_CREDENTIALS`: a key file or an `external_account` file.
     File(PathBuf),
     /// `GCP_SERVICE_ACCOUNT_KEY`: the key JSON itself.
     Inline(SecretString),
+    /// `GCP_CREDENTIAL_CONFIG`: the `external_account` configuration JSON itself.
+    CredentialConfig(String),
     /// `GCP_SERVICE_ACCOUNT_KEY_SECRET`: an AWS Secrets Manager secret id or ARN.
     SecretsManager(String),
 }
@@ -110,6 +113,7 @@ impl fmt::Debug for KeySource {
         match self {
             KeySource::File(p) => f.debug_tuple("File").field(p).finish(),
             KeySource::Inline(_) => f.write_str("Inline(..)"),
+            KeySource::CredentialConfig(_) => f.write_str("CredentialConfig(..)"),
             KeySource::SecretsManager(id) => f.debug_tuple("SecretsManager").field(id).finish(),
         }
     }
@@ -158,7 +162,7 @@ impl AwsSettings {
             problems: Vec::new(),
         };
         let rearm = r.bool("REARM_ALARM", true);
-        (Config::aws(&mut r, false, false), rearm)
+        (Config::aws(&mut r, false, None), rearm)
     }
 }
 
@@ -423,11 +427,7 @@ impl Config {
         let routes = Self::routes(&mut r, &read_file);
         let dry_run = r.bool("DRY_RUN", false);
         let rearm_alarm = r.bool("REARM_ALARM", true);
-        let aws = Self::aws(
-            &mut r,
-            rearm_alarm,
-            matches!(key, Some(KeySource::SecretsManager(_))),
-        );
+        let aws = Self::aws(&mut r, rearm_alarm, key.as_ref());
         let token_scopes = Self::token_scopes(&mut r);
         match (cluster, key, routes) {
             (Some(cluster), Some(key), Some(routes)) if r.problems.is_empty() => Ok(Config {
@@ -543,23 +543,30 @@ impl Config {
         let inline = r
             .get("GCP_SERVICE_ACCOUNT_KEY")
             .map(|k| KeySource::Inline(SecretString::from(k)));
+        let config = r
+            .get("GCP_CREDENTIAL_CONFIG")
+            .map(KeySource::CredentialConfig);
         let secret = r
             .get("GCP_SERVICE_ACCOUNT_KEY_SECRET")
             .map(KeySource::SecretsManager);
-        let mut given: Vec<KeySource> = [file, inline, secret].into_iter().flatten().collect();
+        let mut given: Vec<KeySource> = [file, config, inline, secret]
+            .into_iter()
+            .flatten()
+            .collect();
         match given.len() {
             1 => given.pop(),
             0 => {
                 r.problem(
-                    "GOOGLE_APPLICATION_CREDENTIALS",
-                    "no service-account key: set GOOGLE_APPLICATION_CREDENTIALS (a key file), \
-                     GCP_SERVICE_ACCOUNT_KEY (the key JSON) or GCP_SERVICE_ACCOUNT_KEY_SECRET (a Secrets Manager secret)",
+                    "GCP_CREDENTIAL_CONFIG",
+                    "no Google credentials: set GCP_CREDENTIAL_CONFIG (keyless: the external_account \
+                     configuration JSON), GOOGLE_APPLICATION_CREDENTIALS (a file holding it or a key), \
+                     GCP_SERVICE_ACCOUNT_KEY (the key JSON) or GCP_SERVICE_ACCOUNT_KEY_SECRET (a Secrets Manager secret holding either)",
                 );
                 None
             }
             _ => {
                 r.problem(
-                    "GOOGLE_APPLICATION_CREDENTIALS/GCP_SERVICE_ACCOUNT_KEY/GCP_SERVICE_ACCOUNT_KEY_SECRET",
+                    "GOOGLE_APPLICATION_CREDENTIALS/GCP_CREDENTIAL_CONFIG/GCP_SERVICE_ACCOUNT_KEY/GCP_SERVICE_ACCOUNT_KEY_SECRET",
                     "set exactly one of them",
                 );
                 None
@@ -728,7 +735,7 @@ impl Config {
         all_ok.then_some(Routes::Table(routes))
     }
 
-    fn aws(r: &mut Reader<'_>, rearm: bool, secret: bool) -> AwsSettings {
+    fn aws(r: &mut Reader<'_>, rearm: bool, key: Option<&KeySource>) -> AwsSettings {
         let endpoint = |r: &mut Reader<'_>, name: &str| -> Option<String> {
             let v = r.get(name).or_else(|| r.get("AWS_ENDPOINT_URL"))?;
             match url::Url::parse(&v) {
@@ -749,12 +756,15 @@ impl Config {
             cloudwatch_endpoint: endpoint(r, "AWS_ENDPOINT_URL_CLOUDWATCH"),
             secretsmanager_endpoint: endpoint(r, "AWS_ENDPOINT_URL_SECRETS_MANAGER"),
         };
-        if rearm || secret {
-            let why = if secret {
-                "GCP_SERVICE_ACCOUNT_KEY_SECRET"
-            } else {
-                "REARM_ALARM"
-            };
+        let why = match key {
+            Some(KeySource::SecretsManager(_)) => Some("GCP_SERVICE_ACCOUNT_KEY_SECRET"),
+            Some(KeySource::CredentialConfig(_)) => {
+                Some("GCP_CREDENTIAL_CONFIG (keyless signs with the function's AWS identity)")
+            }
+            _ if rearm => Some("REARM_ALARM"),
+            _ => None,
+        };
+        if let Some(why) = why {
             if aws.region.is_none() {
                 r.problem("AWS_REGION", format!("is required by {why} (Lambda sets it; elsewhere set it, or REARM_ALARM=false)"));
             }
@@ -948,12 +958,42 @@ mod tests {
     }
 
     #[test]
+    fn a_keyless_configuration_needs_the_functions_aws_identity() {
+        let keyless = with(
+            base(),
+            &[
+                ("GOOGLE_APPLICATION_CREDENTIALS", ""),
+                ("GCP_CREDENTIAL_CONFIG", r#"{"type":"external_account"}"#),
+            ],
+        );
+        let err = load(&keyless).unwrap_err();
+        assert_eq!(
+            settings(&err),
+            ["AWS_REGION", "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"],
+            "{err}"
+        );
+        assert!(err.to_string().contains("keyless"), "{err}");
+        let c = load(&with(
+            keyless,
+            &[
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_ACCESS_KEY_ID", "AKID"),
+                ("AWS_SECRET_ACCESS_KEY", "s"),
+            ],
+        ))
+        .unwrap();
+        assert!(matches!(c.key, KeySource::CredentialConfig(_)));
+        let both = with(base(), &[("GCP_CREDENTIAL_CONFIG", "{}")]);
+        assert!(settings(&load(&both).unwrap_err())[0].contains("GCP_CREDENTIAL_CONFIG"));
+    }
+
+    #[test]
     fn problems_in_different_settings_are_all_listed() {
         let err = load(&[("DRY_RUN", "maybe"), ("MAX_REPLICAS", "lots")]).unwrap_err();
         let s = settings(&err);
         for want in [
             "GKE_CLUSTER",
-            "GOOGLE_APPLICATION_CREDENTIALS",
+            "GCP_CREDENTIAL_CONFIG",
             "TARGET_NAMESPACE",
             "TARGET_DEPLOYMENT",
             "MAX_REPLICAS",

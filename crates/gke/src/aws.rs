@@ -74,6 +74,16 @@ impl AwsClient {
         &self.region
     }
 
+    /// Sign `request` for `service` in this client's region with SigV4 (for keyless, a
+    /// `GetCallerIdentity` request that Google sends, never this client).
+    pub fn sign_request(
+        &self,
+        service: &str,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Request<Vec<u8>>, Error> {
+        self.sign(service, request)
+    }
+
     fn sign(
         &self,
         service: &str,
@@ -178,6 +188,21 @@ impl AwsClient {
     ) -> Result<Vec<u8>, Error> {
         let request = cloudwatch_query_request(&self.cloudwatch_endpoint, action, params);
         self.send("monitoring", action, request).await
+    }
+
+    /// Any Secrets Manager JSON-protocol action, signed: the answer's body. For the tests' own
+    /// calls (`CreateSecret`).
+    pub async fn secretsmanager_json(
+        &self,
+        action: &'static str,
+        body: &serde_json::Value,
+    ) -> Result<Vec<u8>, Error> {
+        let request = http::Request::post(format!("{}/", self.secretsmanager_endpoint))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("secretsmanager.{action}"))
+            .body(body.to_string().into_bytes())
+            .map_err(|e| Error::Signing(e.to_string()))?;
+        self.send("secretsmanager", action, request).await
     }
 
     /// Secrets Manager `GetSecretValue`: the secret's string.

@@ -67,6 +67,18 @@ pub enum Error {
         /// The API's message, with what to check.
         message: String,
     },
+    /// Google refused a step of Workload Identity Federation (keyless).
+    #[error("Workload Identity Federation: {step} answered {status}: {message}{}", if hint.is_empty() { String::new() } else { format!(". Fix: {hint}") })]
+    Federation {
+        /// The step that was refused.
+        step: crate::external::Step,
+        /// HTTP status.
+        status: u16,
+        /// Google's error code and message.
+        message: String,
+        /// What to fix.
+        hint: &'static str,
+    },
     /// The cluster CA could not be used.
     #[error("cluster CA is unusable: {0}")]
     ClusterCa(String),
@@ -169,7 +181,9 @@ impl Error {
             | Error::Transport { .. }
             | Error::Timeout { .. }
             | Error::OutOfTime { .. } => ErrorClass::Retryable,
-            Error::Discovery { status, .. } | Error::Aws { status, .. } => status_class(*status),
+            Error::Discovery { status, .. }
+            | Error::Aws { status, .. }
+            | Error::Federation { status, .. } => status_class(*status),
             Error::Kube { status, .. } => status_class(status.code),
             Error::Protocol { .. } => ErrorClass::Retryable,
             Error::Signing(_) => ErrorClass::Config,
@@ -183,9 +197,9 @@ impl Error {
         match self {
             Error::Transport { .. } | Error::Token { .. } | Error::Timeout { .. } => true,
             Error::Kube { status, .. } => status.code == 429 || status.code >= 500,
-            Error::Discovery { status, .. } | Error::Aws { status, .. } => {
-                *status == 429 || *status >= 500
-            }
+            Error::Discovery { status, .. }
+            | Error::Aws { status, .. }
+            | Error::Federation { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
     }

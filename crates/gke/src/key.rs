@@ -1,9 +1,10 @@
-//! Loading the Google service-account key: from a file, from the environment, or from an AWS
-//! Secrets Manager secret. The key is checked to be a service-account key before use, and never
-//! printed.
+//! Loading the Google credentials: a service-account key or (keyless) an `external_account`
+//! configuration, from a file, from the environment, or from an AWS Secrets Manager secret. They
+//! are checked before use, and a key is never printed.
 
 use crate::aws::AwsClient;
 use crate::error::Error;
+use crate::external::ExternalAccount;
 use queue_scaler_core::config::KeySource;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -72,7 +73,58 @@ impl ServiceAccountKey {
         })
     }
 
-    /// Load the key from wherever the configuration says.
+    /// Load the key from wherever the configuration says; an `external_account` configuration
+    /// there is refused (use [`Credentials::load`]).
+    pub async fn load(source: &KeySource, aws: Option<&AwsClient>) -> Result<Self, Error> {
+        match Credentials::load(source, aws).await? {
+            Credentials::Key(key) => Ok(key),
+            Credentials::External(account) => Err(Error::Key {
+                origin: account.origin,
+                detail: "is an external_account configuration, not a service-account key".into(),
+            }),
+        }
+    }
+}
+
+/// The Google credentials a function uses: a service-account key, or (keyless) an AWS-sourced
+/// `external_account` configuration.
+#[derive(Debug)]
+pub enum Credentials {
+    /// A service-account key.
+    Key(ServiceAccountKey),
+    /// Workload Identity Federation from the function's AWS identity.
+    External(ExternalAccount),
+}
+
+impl Credentials {
+    /// Tell the two apart by `"type"`, and check the one it is.
+    pub fn parse(json: SecretString, origin: &str) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+        }
+        let kind = serde_json::from_str::<Kind>(json.expose_secret())
+            .ok()
+            .and_then(|k| k.kind);
+        match kind.as_deref() {
+            Some("external_account") => {
+                ExternalAccount::parse(json.expose_secret(), origin).map(Credentials::External)
+            }
+            Some("service_account") | None => {
+                ServiceAccountKey::parse(json, origin).map(Credentials::Key)
+            }
+            Some(other) => Err(Error::Key {
+                origin: origin.to_owned(),
+                detail: format!(
+                    "\"type\" is {other:?}: expected \"external_account\" (keyless, from \
+                     `gcloud iam workload-identity-pools create-cred-config --aws`) or \"service_account\" (a key)"
+                ),
+            }),
+        }
+    }
+
+    /// Load the credentials from wherever the configuration says.
     pub async fn load(source: &KeySource, aws: Option<&AwsClient>) -> Result<Self, Error> {
         match source {
             KeySource::File(path) => {
@@ -86,6 +138,9 @@ impl ServiceAccountKey {
                 Self::parse(SecretString::from(text), &origin)
             }
             KeySource::Inline(json) => Self::parse(json.clone(), "GCP_SERVICE_ACCOUNT_KEY"),
+            KeySource::CredentialConfig(json) => {
+                ExternalAccount::parse(json, "GCP_CREDENTIAL_CONFIG").map(Credentials::External)
+            }
             KeySource::SecretsManager(id) => {
                 let origin = format!("GCP_SERVICE_ACCOUNT_KEY_SECRET ({id})");
                 let aws = aws.ok_or_else(|| Error::Key {
@@ -95,6 +150,14 @@ impl ServiceAccountKey {
                 let json = aws.get_secret_string(id).await?;
                 Self::parse(json, &origin)
             }
+        }
+    }
+
+    /// The service account's email.
+    pub fn account(&self) -> &str {
+        match self {
+            Credentials::Key(key) => &key.client_email,
+            Credentials::External(account) => &account.service_account,
         }
     }
 }

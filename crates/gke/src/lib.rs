@@ -2,7 +2,10 @@
 //!
 //! - [`token`]: Google OAuth2 access tokens for a service account ([`TokenSource`], cached by
 //!   `gcp_auth` across warm invocations).
-//! - [`key`]: loading the service-account key from a file, the environment, or Secrets Manager.
+//! - [`key`]: loading the credentials (a service-account key, or a keyless `external_account`
+//!   configuration) from a file, the environment, or Secrets Manager.
+//! - [`external`]: keyless tokens through Workload Identity Federation from the function's AWS
+//!   identity.
 //! - [`cluster`]: the cluster's endpoint and CA, given or discovered through the GKE API, and the
 //!   HTTPS client that trusts only that CA.
 //! - [`scale`]: the Kubernetes `deployments/{name}/scale` subresource ([`ScaleApi`]); requests are
@@ -15,6 +18,7 @@
 pub mod aws;
 pub mod cluster;
 pub mod error;
+pub mod external;
 pub mod key;
 pub mod retry;
 pub mod scale;

@@ -1,6 +1,7 @@
-//! Google OAuth2 access tokens for the service account, through `gcp_auth`'s service-account
-//! provider. `gcp_auth` caches the token, so a warm invocation makes no token request; the
-//! provider is rebuilt only to force a refresh after the cluster answered 401.
+//! Google OAuth2 access tokens for the service account: from its key, through `gcp_auth`'s
+//! service-account provider, or keyless, through Workload Identity Federation
+//! ([`crate::external`]). Both cache the token, so a warm invocation makes no token request; a
+//! refresh after the cluster answered 401 ignores the cache.
 //!
 //! The key is loaded on first use, not at start-up: a failed `GetSecretValue` is then an
 //! ordinary failure of one invocation, retried with the same backoff as every other call and
@@ -10,7 +11,8 @@
 use crate::aws::AwsClient;
 use crate::cluster::REQUEST_TIMEOUT;
 use crate::error::Error;
-use crate::key::ServiceAccountKey;
+use crate::external::ExternalTokens;
+use crate::key::{Credentials, ServiceAccountKey};
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 use queue_scaler_core::config::KeySource;
 use secrecy::{ExposeSecret, SecretString};
@@ -26,16 +28,41 @@ pub trait TokenSource: Send + Sync {
     fn refresh(&self) -> impl Future<Output = Result<SecretString, Error>> + Send;
 }
 
-/// A loaded key and the provider built from it.
-struct Loaded {
-    key: Arc<ServiceAccountKey>,
-    provider: Arc<CustomServiceAccount>,
+/// What tokens come from once the credentials are loaded.
+enum Provider {
+    /// A service-account key, through `gcp_auth` (it caches the token).
+    Key(Arc<CustomServiceAccount>),
+    /// Keyless, through Workload Identity Federation (cached by [`ExternalTokens`]).
+    External(Arc<ExternalTokens>),
 }
 
-/// Tokens for one service account.
+/// Loaded credentials and the provider built from them.
+struct Loaded {
+    key: Option<Arc<ServiceAccountKey>>,
+    account: String,
+    provider: Provider,
+}
+
+impl Loaded {
+    fn parts(&self) -> (String, ProviderRef) {
+        let provider = match &self.provider {
+            Provider::Key(p) => ProviderRef::Key(p.clone()),
+            Provider::External(p) => ProviderRef::External(p.clone()),
+        };
+        (self.account.clone(), provider)
+    }
+}
+
+enum ProviderRef {
+    Key(Arc<CustomServiceAccount>),
+    External(Arc<ExternalTokens>),
+}
+
+/// Tokens for one service account, from its key or keyless.
 pub struct GoogleTokens {
     source: KeySource,
     aws: Option<AwsClient>,
+    http: Option<reqwest::Client>,
     scopes: Vec<String>,
     loaded: RwLock<Option<Loaded>>,
 }
@@ -52,31 +79,40 @@ impl std::fmt::Debug for GoogleTokens {
 impl GoogleTokens {
     /// Tokens for a key that is already loaded. Fails if the private key cannot sign.
     pub fn new(key: ServiceAccountKey, scopes: Vec<String>) -> Result<Self, Error> {
-        let provider = Self::provider(&key)?;
+        let provider = Self::key_provider(&key)?;
         let source = KeySource::Inline(key.json.clone());
         Ok(GoogleTokens {
             source,
             aws: None,
+            http: None,
             scopes,
             loaded: RwLock::new(Some(Loaded {
-                key: Arc::new(key),
-                provider,
+                account: key.client_email.clone(),
+                key: Some(Arc::new(key)),
+                provider: Provider::Key(provider),
             })),
         })
     }
 
-    /// Tokens for the key at `source`, loaded on first use (`aws` reads a Secrets Manager
-    /// secret). No I/O here.
-    pub fn lazy(source: KeySource, aws: Option<AwsClient>, scopes: Vec<String>) -> Self {
+    /// Tokens for the credentials at `source`, loaded on first use. `aws` reads a Secrets
+    /// Manager secret and, keyless, signs the AWS identity; `http` is the container's client for
+    /// Google's endpoints (keyless). No I/O here.
+    pub fn lazy(
+        source: KeySource,
+        aws: Option<AwsClient>,
+        http: reqwest::Client,
+        scopes: Vec<String>,
+    ) -> Self {
         GoogleTokens {
             source,
             aws,
+            http: Some(http),
             scopes,
             loaded: RwLock::new(None),
         }
     }
 
-    fn provider(key: &ServiceAccountKey) -> Result<Arc<CustomServiceAccount>, Error> {
+    fn key_provider(key: &ServiceAccountKey) -> Result<Arc<CustomServiceAccount>, Error> {
         CustomServiceAccount::from_json(key.json.expose_secret())
             .map(Arc::new)
             .map_err(|e| Error::Key {
@@ -86,63 +122,109 @@ impl GoogleTokens {
             })
     }
 
-    /// The loaded key and provider; loads them when this is the first use, or when the last
-    /// attempt failed. With `fresh`, the provider is rebuilt, dropping its cached token.
-    async fn current(
-        &self,
-        fresh: bool,
-    ) -> Result<(Arc<ServiceAccountKey>, Arc<CustomServiceAccount>), Error> {
+    /// Build the provider for loaded credentials.
+    fn provider(&self, credentials: Credentials) -> Result<Loaded, Error> {
+        match credentials {
+            Credentials::Key(key) => Ok(Loaded {
+                account: key.client_email.clone(),
+                provider: Provider::Key(Self::key_provider(&key)?),
+                key: Some(Arc::new(key)),
+            }),
+            Credentials::External(account) => {
+                let aws = self.aws.clone().ok_or_else(|| Error::Key {
+                    origin: account.origin.clone(),
+                    detail: "keyless needs the function's AWS identity: AWS_REGION, AWS_ACCESS_KEY_ID and \
+                             AWS_SECRET_ACCESS_KEY in the environment (Lambda sets them; the instance \
+                             metadata service is never asked)"
+                        .into(),
+                })?;
+                let http = self.http.clone().unwrap_or_default();
+                let tokens = ExternalTokens::new(account, aws, http, self.scopes.clone());
+                Ok(Loaded {
+                    account: tokens.service_account().to_owned(),
+                    key: None,
+                    provider: Provider::External(Arc::new(tokens)),
+                })
+            }
+        }
+    }
+
+    /// The account and provider; loads the credentials when this is the first use, or when the
+    /// last attempt failed. With `fresh`, a key's provider is rebuilt, dropping its cached token.
+    async fn current(&self, fresh: bool) -> Result<(String, ProviderRef), Error> {
         if !fresh {
             if let Some(l) = self.loaded.read().await.as_ref() {
-                return Ok((l.key.clone(), l.provider.clone()));
+                return Ok(l.parts());
             }
         }
         let mut slot = self.loaded.write().await;
-        let key = match slot.as_ref() {
-            Some(l) if !fresh => return Ok((l.key.clone(), l.provider.clone())),
-            Some(l) => l.key.clone(),
-            None => {
-                let key = Arc::new(ServiceAccountKey::load(&self.source, self.aws.as_ref()).await?);
-                tracing::info!(account = %key.client_email, "service-account key loaded");
-                key
+        match slot.as_ref() {
+            Some(l) if !fresh => return Ok(l.parts()),
+            Some(Loaded {
+                key: Some(key),
+                account,
+                ..
+            }) => {
+                let rebuilt = Loaded {
+                    account: account.clone(),
+                    provider: Provider::Key(Self::key_provider(key)?),
+                    key: Some(key.clone()),
+                };
+                *slot = Some(rebuilt);
             }
-        };
-        let provider = Self::provider(&key)?;
-        *slot = Some(Loaded {
-            key: key.clone(),
-            provider: provider.clone(),
-        });
-        Ok((key, provider))
+            Some(_) => {}
+            None => {
+                let credentials = Credentials::load(&self.source, self.aws.as_ref()).await?;
+                tracing::info!(account = %credentials.account(), keyless = matches!(credentials, Credentials::External(_)), "Google credentials loaded");
+                *slot = Some(self.provider(credentials)?);
+            }
+        }
+        slot.as_ref().map(Loaded::parts).ok_or_else(|| Error::Key {
+            origin: "credentials".into(),
+            detail: "not loaded".into(),
+        })
     }
 
     async fn fetch(
         &self,
-        key: &ServiceAccountKey,
-        provider: Arc<CustomServiceAccount>,
+        account: &str,
+        provider: ProviderRef,
+        fresh: bool,
     ) -> Result<SecretString, Error> {
-        let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
-        let token = tokio::time::timeout(REQUEST_TIMEOUT, provider.token(&scopes))
-            .await
-            .map_err(|_| Error::Timeout {
-                what: format!("the Google token request for {}", key.client_email),
-                after: REQUEST_TIMEOUT,
-            })?
-            .map_err(|source| Error::Token {
-                account: key.client_email.clone(),
-                source,
-            })?;
-        Ok(SecretString::from(token.as_str().to_owned()))
+        let timeout = |what: &str| Error::Timeout {
+            what: format!("the Google token request for {account}{what}"),
+            after: REQUEST_TIMEOUT,
+        };
+        match provider {
+            ProviderRef::Key(provider) => {
+                let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+                let token = tokio::time::timeout(REQUEST_TIMEOUT, provider.token(&scopes))
+                    .await
+                    .map_err(|_| timeout(""))?
+                    .map_err(|source| Error::Token {
+                        account: account.to_owned(),
+                        source,
+                    })?;
+                Ok(SecretString::from(token.as_str().to_owned()))
+            }
+            // Two requests (exchange, then impersonation), each bounded by the client's timeout.
+            ProviderRef::External(tokens) => {
+                tokio::time::timeout(2 * REQUEST_TIMEOUT, tokens.token(fresh))
+                    .await
+                    .map_err(|_| timeout(" (keyless)"))?
+            }
+        }
     }
 }
 
 impl TokenSource for GoogleTokens {
     async fn token(&self) -> Result<SecretString, Error> {
-        let (key, provider) = self.current(false).await?;
-        self.fetch(&key, provider).await
+        let (account, provider) = self.current(false).await?;
+        self.fetch(&account, provider, false).await
     }
 
     async fn refresh(&self) -> Result<SecretString, Error> {
-        let (key, provider) = self.current(true).await?;
-        self.fetch(&key, provider).await
+        let (account, provider) = self.current(true).await?;
+        self.fetch(&account, provider, true).await
     }
 }

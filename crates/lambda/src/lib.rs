@@ -58,6 +58,7 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
     let tokens = Arc::new(GoogleTokens::lazy(
         config.key.clone(),
         aws.clone(),
+        public.clone(),
         config.token_scopes.clone(),
     ));
     let api =
