@@ -1,5 +1,6 @@
 //! The admin API under `/_admin` on the google listener, for tests and the demo: read and set
-//! replicas, inject faults, read the request log, change the token lifetime, add grants.
+//! replicas, inject faults, read the request log, change the token lifetime, add grants, add
+//! AWS identities and workload identity users.
 //! Admin requests are not themselves recorded in the request log. No I/O beyond the shared state.
 
 use std::time::Duration;
@@ -9,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::Grant;
+use crate::config::{AwsIdentity, Grant};
 use crate::http::{empty_response, json_response, Request, Response};
 use crate::server::App;
 use crate::state::Fault;
@@ -39,6 +40,8 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         }
         (&Method::PUT, ["token-lifetime"]) => set_token_lifetime(app, request),
         (&Method::POST, ["grants"]) => add_grant(app, request),
+        (&Method::POST, ["aws-identities"]) => add_aws_identity(app, request),
+        (&Method::POST, ["workload-identity-users"]) => add_workload_identity_user(app, request),
         _ => Err((StatusCode::NOT_FOUND, "no such admin endpoint".to_owned())),
     };
     outcome.unwrap_or_else(|(status, message)| json_response(status, &json!({"error": message})))
@@ -97,8 +100,7 @@ fn add_fault(app: &App, request: &Request) -> Outcome {
     if fault.count == 0 {
         return invalid("count must be at least 1");
     }
-    if fault.status.is_none() && fault.delay_ms.is_none() && !fault.drop && !fault.apply_then_drop
-    {
+    if fault.status.is_none() && fault.delay_ms.is_none() && !fault.drop && !fault.apply_then_drop {
         return invalid("a fault needs a status, a delay_ms, drop or apply_then_drop");
     }
     if fault.apply_then_drop && (fault.drop || fault.status.is_some()) {
@@ -157,4 +159,65 @@ fn add_grant(app: &App, request: &Request) -> Outcome {
     });
     app.state.lock().grant(grant);
     Ok(json_response(StatusCode::CREATED, &body))
+}
+
+#[derive(Deserialize)]
+struct AwsIdentityRequest {
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(default)]
+    session_token: Option<String>,
+    arn: String,
+}
+
+/// Recognises another AWS identity in signed requests. It is not bound to the service account:
+/// add a workload identity user for that.
+fn add_aws_identity(app: &App, request: &Request) -> Outcome {
+    let AwsIdentityRequest {
+        access_key_id,
+        secret_access_key,
+        session_token,
+        arn,
+    } = parse(request)?;
+    if access_key_id.is_empty()
+        || secret_access_key.is_empty()
+        || session_token.as_deref().is_some_and(str::is_empty)
+        || !arn.starts_with("arn:")
+    {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "access_key_id and secret_access_key must not be empty, session_token (if given) \
+             neither, and arn must be an ARN"
+                .to_owned(),
+        ));
+    }
+    let body = json!({"access_key_id": access_key_id, "arn": arn});
+    app.state.lock().add_aws_identity(AwsIdentity {
+        access_key_id,
+        secret_access_key,
+        session_token,
+        arn,
+    });
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+#[derive(Deserialize)]
+struct MemberRequest {
+    member: String,
+}
+
+/// Grants `roles/iam.workloadIdentityUser` on the service account to a member, given as an IAM
+/// member or a role ARN; answers with its canonical form.
+fn add_workload_identity_user(app: &App, request: &Request) -> Outcome {
+    let MemberRequest { member } = parse(request)?;
+    let member = app
+        .config
+        .workload_identity
+        .member(&member)
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    app.state.lock().add_workload_identity_user(member.clone());
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"member": member}),
+    ))
 }

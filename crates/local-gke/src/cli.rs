@@ -7,13 +7,17 @@ use std::time::Duration;
 use clap::Parser;
 use url::Url;
 
-use crate::config::{Config, DeploymentSeed, ExternalCluster, Grant};
+use crate::config::{
+    AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, WorkloadIdentity, DEFAULT_POOL,
+    DEFAULT_PROJECT_NUMBER, DEFAULT_PROVIDER,
+};
 use crate::Error;
 
 /// A local stand-in for Google's token endpoint, the GKE API and a Kubernetes API server.
 ///
-/// Writes DIR/sa-key.json, DIR/google-ca.pem, DIR/cluster-ca.pem and DIR/env, prints
-/// "local-gke ready: env written to DIR/env" and serves until SIGTERM or SIGINT.
+/// Writes DIR/sa-key.json, DIR/credential-config.json, DIR/google-ca.pem, DIR/cluster-ca.pem
+/// and DIR/env, prints "local-gke ready: env written to DIR/env" and serves until SIGTERM or
+/// SIGINT.
 #[derive(Debug, Parser)]
 #[command(name = "local-gke", version)]
 pub struct Args {
@@ -53,6 +57,41 @@ pub struct Args {
     /// The PEM CA certificate of --cluster-endpoint.
     #[arg(long, value_name = "PATH", requires = "cluster_endpoint")]
     pub cluster_ca_file: Option<PathBuf>,
+
+    /// The project number of the workload identity pool (keyless access).
+    #[arg(long, value_name = "N", default_value = DEFAULT_PROJECT_NUMBER,
+          value_parser = parse_project_number)]
+    pub project_number: String,
+
+    /// The workload identity pool's id.
+    #[arg(long, value_name = "ID", default_value = DEFAULT_POOL)]
+    pub identity_pool: String,
+
+    /// The pool's AWS provider's id.
+    #[arg(long, value_name = "ID", default_value = DEFAULT_PROVIDER)]
+    pub identity_provider: String,
+
+    /// An AWS identity whose signed GetCallerIdentity requests the provider accepts: its
+    /// credentials and the ARN AWS answers with (repeatable; default: the test identity).
+    #[arg(
+        long = "aws-identity",
+        value_name = "KEY_ID:SECRET[:SESSION_TOKEN]=ARN"
+    )]
+    pub aws_identities: Vec<AwsIdentity>,
+
+    /// A member granted roles/iam.workloadIdentityUser on the service account: an IAM member
+    /// (principal://…, principalSet://…) or a role ARN (repeatable; default: the role of every
+    /// --aws-identity).
+    #[arg(long = "workload-identity-user", value_name = "MEMBER")]
+    pub workload_identity_users: Vec<String>,
+}
+
+fn parse_project_number(text: &str) -> Result<String, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err("a project number is digits only".to_owned())
+    }
 }
 
 impl Args {
@@ -84,6 +123,17 @@ impl Args {
             grants: self.grants,
             token_lifetime: Duration::from_secs(self.token_lifetime),
             external_cluster,
+            workload_identity: WorkloadIdentity {
+                project_number: self.project_number,
+                pool: self.identity_pool,
+                provider: self.identity_provider,
+                aws_identities: if self.aws_identities.is_empty() {
+                    defaults.workload_identity.aws_identities
+                } else {
+                    self.aws_identities
+                },
+                users: self.workload_identity_users,
+            },
         })
     }
 }
@@ -106,6 +156,40 @@ mod tests {
         assert!(config.grants.is_empty());
         assert_eq!(config.token_lifetime, Duration::from_secs(3600));
         assert!(config.external_cluster.is_none());
+        let defaults = WorkloadIdentity::default();
+        let wif = &config.workload_identity;
+        assert_eq!(wif.audience(), defaults.audience());
+        assert_eq!(wif.aws_identities, defaults.aws_identities);
+        assert!(wif.users.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn the_workload_identity_pool_and_its_identities_are_flags(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let config = parse(&[
+            "--state-dir=s",
+            "--project-number=7",
+            "--identity-pool=pool",
+            "--identity-provider=prov",
+            "--aws-identity=AKID:secret=arn:aws:sts::123456789012:assumed-role/a/a",
+            "--aws-identity=AKID2:secret:token==arn:aws:sts::123456789012:assumed-role/b/b",
+            "--workload-identity-user=arn:aws:iam::123456789012:role/a",
+        ])?
+        .into_config()?;
+        let wif = &config.workload_identity;
+        assert_eq!(
+            wif.audience(),
+            "//iam.googleapis.com/projects/7/locations/global/workloadIdentityPools/pool/providers/prov"
+        );
+        assert_eq!(wif.aws_identities.len(), 2);
+        assert_eq!(
+            wif.aws_identities[1].session_token.as_deref(),
+            Some("token=")
+        );
+        assert_eq!(wif.users, ["arn:aws:iam::123456789012:role/a"]);
+        assert!(parse(&["--state-dir=s", "--project-number=demo"]).is_err());
+        assert!(parse(&["--state-dir=s", "--aws-identity=AKID"]).is_err());
         Ok(())
     }
 

@@ -40,6 +40,9 @@ pub enum Error {
     /// The process could not subscribe to SIGTERM and SIGINT.
     #[error("could not listen for SIGTERM and SIGINT")]
     Signal(#[source] io::Error),
+    /// A workload identity user is not an IAM member or a role ARN.
+    #[error("invalid workload identity user")]
+    WorkloadIdentityUser(#[source] crate::config::ParseError),
     /// `--cluster-endpoint` is not an `https://` URL with a host.
     #[error("--cluster-endpoint must be an https:// URL with a host, got {0:?}")]
     ClusterEndpoint(String),

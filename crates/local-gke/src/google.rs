@@ -1,7 +1,8 @@
 //! The Google side, on the google listener: the OAuth2 token endpoint (`POST /token`), the GKE
 //! API's `clusters.get`, and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which
-//! a real kube-apiserver can authenticate the tokens issued here. `/_admin/...` goes to
-//! [`crate::admin`]. Errors have Google's shapes. No I/O beyond the shared state.
+//! a real kube-apiserver can authenticate the tokens issued here. Keyless access (STS's
+//! `POST /v1/token` and IAM Credentials' `generateAccessToken`) goes to [`crate::federation`],
+//! `/_admin/...` to [`crate::admin`]. Errors have Google's shapes. No I/O beyond the shared state.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -9,12 +10,12 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::admin;
 use crate::assertion::{check_token_request, Expected};
 use crate::http::{json_response, Request, Response};
 use crate::server::App;
 use crate::service_account::CLOUD_PLATFORM_SCOPE;
 use crate::state::TokenProblem;
+use crate::{admin, federation};
 
 /// Serves one request to the google listener.
 pub(crate) fn handle(app: &App, request: &Request) -> Response {
@@ -25,13 +26,31 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
             get_cluster(app, request, project, location, cluster)
         }
         (&Method::POST, ["tokenreview"]) => token_review(app, request),
+        (&Method::POST, ["v1", "token"]) => federation::sts_token(app, request),
+        (&Method::POST, ["v1", "projects", _, "serviceAccounts", name]) => {
+            federation::generate_access_token(app, request, name)
+        }
         (_, ["_admin", rest @ ..]) => admin::handle(app, request, rest),
         _ => error(StatusCode::NOT_FOUND, "Requested entity was not found."),
     }
 }
 
+/// What Google APIs answer a request without a live access token.
+pub(crate) const UNAUTHENTICATED_MESSAGE: &str = "Request had invalid authentication credentials. \
+    Expected OAuth 2 access token, login cookie or other valid authentication credential. See \
+    https://developers.google.com/identity/sign-in/web/devconsole-project.";
+
 /// A Google API error: `{"error":{"code","message","status"}}`.
 pub(crate) fn error(code: StatusCode, message: &str) -> Response {
+    error_with_details(code, message, serde_json::Value::Null)
+}
+
+/// A Google API error with `details` (left out when null).
+pub(crate) fn error_with_details(
+    code: StatusCode,
+    message: &str,
+    details: serde_json::Value,
+) -> Response {
     let status = match code.as_u16() {
         400 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",
@@ -45,10 +64,11 @@ pub(crate) fn error(code: StatusCode, message: &str) -> Response {
         504 => "DEADLINE_EXCEEDED",
         _ => "UNKNOWN",
     };
-    json_response(
-        code,
-        &json!({"error": {"code": code.as_u16(), "message": message, "status": status}}),
-    )
+    let mut body = json!({"code": code.as_u16(), "message": message, "status": status});
+    if !details.is_null() {
+        body["details"] = details;
+    }
+    json_response(code, &json!({ "error": body }))
 }
 
 /// `POST /token`: exchanges a signed JWT-bearer assertion for an access token.
@@ -101,12 +121,7 @@ fn get_cluster(
         match request.bearer_token().map(|token| state.live_token(token)) {
             Some(Ok(issued)) => issued.scopes.clone(),
             Some(Err(TokenProblem::Unknown | TokenProblem::Expired)) | None => {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "Request had invalid authentication credentials. Expected OAuth 2 access \
-                     token, login cookie or other valid authentication credential. See \
-                     https://developers.google.com/identity/sign-in/web/devconsole-project.",
-                )
+                return error(StatusCode::UNAUTHORIZED, UNAUTHENTICATED_MESSAGE)
             }
         }
     };

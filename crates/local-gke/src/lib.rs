@@ -4,7 +4,9 @@
 //!
 //! - on the "google" listener: the OAuth2 token endpoint (JWT-bearer grant for one service
 //!   account), the GKE API's `clusters.get`, a Kubernetes TokenReview webhook (so a real
-//!   kube-apiserver can authenticate the tokens it issues) and an admin API for tests;
+//!   kube-apiserver can authenticate the tokens it issues), keyless access through Workload
+//!   Identity Federation (Google STS's token exchange for a signed AWS `GetCallerIdentity`
+//!   request, and IAM Credentials' `generateAccessToken`) and an admin API for tests;
 //! - on the "cluster" listener: the Kubernetes `deployments/scale` subresource, with bearer
 //!   authentication, per-deployment grants and optimistic concurrency, answering with the same
 //!   bodies and `Status` errors as a real kube-apiserver.
@@ -17,15 +19,20 @@ mod assertion;
 pub mod cli;
 pub mod config;
 mod error;
+mod federation;
 mod google;
 mod http;
 mod kube;
 mod server;
 mod service_account;
+mod sigv4;
 mod state;
+mod sts;
 mod tls;
 
-pub use config::{Config, DeploymentSeed, ExternalCluster, Grant};
+pub use config::{
+    aws_role_of, AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, WorkloadIdentity,
+};
 pub use error::Error;
 pub use server::LocalGke;
 pub use service_account::{ServiceAccount, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};

@@ -23,7 +23,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, ExternalCluster, Grant};
+use crate::config::{AwsIdentity, Config, ExternalCluster, Grant, WorkloadIdentity};
 use crate::http::{json_response, Request, Response};
 use crate::kube::Status;
 use crate::service_account::ServiceAccount;
@@ -162,7 +162,17 @@ impl LocalGke {
             },
         };
 
+        let members = config
+            .workload_identity
+            .initial_members()
+            .map_err(Error::WorkloadIdentityUser)?;
         let mut state = State::new(config.token_lifetime);
+        for identity in &config.workload_identity.aws_identities {
+            state.add_aws_identity(identity.clone());
+        }
+        for member in members {
+            state.add_workload_identity_user(member);
+        }
         for seed in &config.deployments {
             state.set_replicas(&seed.namespace, &seed.name, seed.replicas);
         }
@@ -235,6 +245,61 @@ impl LocalGke {
         format!("{}/tokenreview", self.app.google_url)
     }
 
+    /// Google STS's token exchange endpoint, `token_url` in the credential configuration.
+    pub fn sts_url(&self) -> String {
+        format!("{}/v1/token", self.app.google_url)
+    }
+
+    /// IAM Credentials' `generateAccessToken` for the service account,
+    /// `service_account_impersonation_url` in the credential configuration.
+    pub fn impersonation_url(&self) -> String {
+        format!(
+            "{}/v1/projects/-/serviceAccounts/{}:generateAccessToken",
+            self.app.google_url,
+            self.app.service_account.email()
+        )
+    }
+
+    /// The workload identity pool, its provider and the AWS identities configured at start.
+    pub fn workload_identity(&self) -> &WorkloadIdentity {
+        &self.app.config.workload_identity
+    }
+
+    /// The provider's full resource name: the `audience` of a token exchange and the
+    /// `x-goog-cloud-target-resource` of the signed AWS request.
+    pub fn workload_identity_audience(&self) -> String {
+        self.app.config.workload_identity.audience()
+    }
+
+    /// The first AWS identity configured at start (by default the test identity), whose
+    /// credentials the `env` file hands out.
+    pub fn aws_identity(&self) -> Option<&AwsIdentity> {
+        self.app.config.workload_identity.aws_identities.first()
+    }
+
+    /// The `external_account` credential configuration for keyless access, as
+    /// `gcloud iam workload-identity-pools create-cred-config --aws --service-account=EMAIL`
+    /// writes it, with local-gke's STS and IAM Credentials endpoints. Its `credential_source`
+    /// names the instance metadata service's URLs, as gcloud writes them; AWS credentials and
+    /// region must come from the environment instead.
+    pub fn credential_config(&self) -> serde_json::Value {
+        serde_json::json!({
+            "universe_domain": "googleapis.com",
+            "type": "external_account",
+            "audience": self.workload_identity_audience(),
+            "subject_token_type": crate::sts::AWS4_REQUEST_TOKEN_TYPE,
+            "token_url": self.sts_url(),
+            "credential_source": {
+                "environment_id": "aws1",
+                "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
+                "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+                "regional_cred_verification_url":
+                    "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+            },
+            "service_account_impersonation_url": self.impersonation_url(),
+        })
+    }
+
     /// `projects/P/locations/L/clusters/C`.
     pub fn cluster_name(&self) -> String {
         let config = &self.app.config;
@@ -276,7 +341,7 @@ impl LocalGke {
         let account = &self.app.service_account;
         let advertised = self.app.advertised();
         let path = |file: &str| dir.join(file).display().to_string();
-        vec![
+        let mut env = vec![
             ("GKE_CLUSTER", self.cluster_name()),
             ("GKE_API_URL", self.app.google_url.clone()),
             ("GKE_ENDPOINT", advertised.url),
@@ -291,11 +356,31 @@ impl LocalGke {
             ),
             ("SCALER_SERVICE_ACCOUNT", account.email().to_owned()),
             ("SCALER_SERVICE_ACCOUNT_ID", account.client_id().to_owned()),
-        ]
+            ("LOCAL_GKE_CREDENTIAL_CONFIG", path(CREDENTIAL_CONFIG_FILE)),
+            ("LOCAL_GKE_STS_URL", self.sts_url()),
+            ("LOCAL_GKE_IMPERSONATION_URL", self.impersonation_url()),
+            ("LOCAL_GKE_WIF_AUDIENCE", self.workload_identity_audience()),
+        ];
+        if let Some(identity) = self.aws_identity() {
+            env.push((
+                "LOCAL_GKE_AWS_ACCESS_KEY_ID",
+                identity.access_key_id.clone(),
+            ));
+            env.push((
+                "LOCAL_GKE_AWS_SECRET_ACCESS_KEY",
+                identity.secret_access_key.clone(),
+            ));
+            if let Some(token) = &identity.session_token {
+                env.push(("LOCAL_GKE_AWS_SESSION_TOKEN", token.clone()));
+            }
+            env.push(("LOCAL_GKE_AWS_ROLE_ARN", identity.arn.clone()));
+        }
+        env
     }
 
-    /// Writes the key file, both CA certificates, a kubeconfig for the TokenReview webhook and,
-    /// last, the `env` file into `dir` (created if missing). Returns the `env` file's path.
+    /// Writes the key file, the keyless credential configuration, both CA certificates, a
+    /// kubeconfig for the TokenReview webhook and, last, the `env` file into `dir` (created if
+    /// missing). Returns the `env` file's path.
     pub fn write_state_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
         let file_error = |path: &Path| {
             let path = path.to_owned();
@@ -307,6 +392,8 @@ impl LocalGke {
         // `{:#}` is serde_json's pretty printing.
         let key_file = format!("{:#}\n", self.key_file()?);
         write_file(&dir.join(KEY_FILE), &key_file, true)?;
+        let credential_config = format!("{:#}\n", self.credential_config());
+        write_file(&dir.join(CREDENTIAL_CONFIG_FILE), &credential_config, false)?;
         write_file(&dir.join(GOOGLE_CA_FILE), &self.google_ca_pem, false)?;
         write_file(&dir.join(CLUSTER_CA_FILE), &self.cluster_ca_pem, false)?;
         write_file(
@@ -355,6 +442,7 @@ impl LocalGke {
 }
 
 const KEY_FILE: &str = "sa-key.json";
+const CREDENTIAL_CONFIG_FILE: &str = "credential-config.json";
 const GOOGLE_CA_FILE: &str = "google-ca.pem";
 const CLUSTER_CA_FILE: &str = "cluster-ca.pem";
 const TOKEN_REVIEW_KUBECONFIG_FILE: &str = "tokenreview-kubeconfig.yaml";

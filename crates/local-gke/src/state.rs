@@ -1,5 +1,6 @@
-//! The in-memory state both listeners share: issued tokens, deployments and their resource
-//! versions, grants, pending faults and the request log. One mutex guards it all; handlers are
+//! The in-memory state both listeners share: issued access tokens and federated tokens,
+//! deployments and their resource versions, grants, the AWS identities and workload identity
+//! users of keyless access, pending faults and the request log. One mutex guards it all; handlers are
 //! short and never hold it across an await. No I/O.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -11,7 +12,7 @@ use hyper::Method;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Grant;
+use crate::config::{AwsIdentity, Grant};
 
 /// The state, shared between listeners and connections.
 #[derive(Clone, Debug)]
@@ -34,6 +35,18 @@ impl Shared {
 pub(crate) struct IssuedToken {
     /// Who the token is, as GKE sees it: an email or a numeric id.
     pub identity: String,
+    /// The scopes it was granted.
+    pub scopes: Vec<String>,
+    /// When it stops working.
+    pub expires_at: Instant,
+}
+
+/// A federated token Google's STS exchange issued for a signed AWS request. It only lets its
+/// holder impersonate a service account it is bound to: no cluster or Google API accepts it.
+#[derive(Debug, Clone)]
+pub(crate) struct FederatedToken {
+    /// The ARN AWS answered `GetCallerIdentity` with (`google.subject`).
+    pub arn: String,
     /// The scopes it was granted.
     pub scopes: Vec<String>,
     /// When it stops working.
@@ -131,6 +144,10 @@ pub(crate) enum RequestKind {
     ScalePut,
     #[serde(rename = "scale_patch")]
     ScalePatch,
+    #[serde(rename = "sts_token")]
+    StsToken,
+    #[serde(rename = "generate_access_token")]
+    GenerateAccessToken,
     #[serde(rename = "other")]
     Other,
 }
@@ -143,6 +160,12 @@ impl RequestKind {
             (Listener::Google, ["token"]) if method == Method::POST => RequestKind::Token,
             (Listener::Google, ["tokenreview"]) if method == Method::POST => {
                 RequestKind::TokenReview
+            }
+            (Listener::Google, ["v1", "token"]) if method == Method::POST => RequestKind::StsToken,
+            (Listener::Google, ["v1", "projects", _, "serviceAccounts", name])
+                if method == Method::POST && is_generate_access_token(name) =>
+            {
+                RequestKind::GenerateAccessToken
             }
             (Listener::Google, ["v1", "projects", _, "locations", _, "clusters", _])
                 if method == Method::GET =>
@@ -163,6 +186,14 @@ impl RequestKind {
     }
 }
 
+/// `{email}:generateAccessToken`, the `:` possibly percent-encoded.
+fn is_generate_access_token(segment: &str) -> bool {
+    const VERB: &str = "generateAccessToken";
+    segment
+        .strip_suffix(VERB)
+        .is_some_and(|name| name.ends_with(':') || name.to_ascii_lowercase().ends_with("%3a"))
+}
+
 /// One line of the request log. `status` 0 means the connection was dropped unanswered.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct RecordedRequest {
@@ -177,6 +208,9 @@ pub(crate) struct RecordedRequest {
 pub(crate) struct State {
     token_lifetime: Duration,
     tokens: HashMap<String, IssuedToken>,
+    federated_tokens: HashMap<String, FederatedToken>,
+    aws_identities: BTreeMap<String, AwsIdentity>,
+    workload_identity_users: BTreeSet<String>,
     deployments: BTreeMap<(String, String), Deployment>,
     last_resource_version: u64,
     grants: BTreeSet<Grant>,
@@ -190,6 +224,12 @@ impl fmt::Debug for State {
         f.debug_struct("State")
             .field("token_lifetime", &self.token_lifetime)
             .field("tokens", &self.tokens.len())
+            .field("federated_tokens", &self.federated_tokens.len())
+            .field(
+                "aws_identities",
+                &self.aws_identities.values().collect::<Vec<_>>(),
+            )
+            .field("workload_identity_users", &self.workload_identity_users)
             .field("deployments", &self.deployments)
             .field("grants", &self.grants)
             .field("faults", &self.faults)
@@ -203,6 +243,9 @@ impl State {
         State {
             token_lifetime,
             tokens: HashMap::new(),
+            federated_tokens: HashMap::new(),
+            aws_identities: BTreeMap::new(),
+            workload_identity_users: BTreeSet::new(),
             deployments: BTreeMap::new(),
             // Real resource versions are etcd revisions: large, and shared by all objects.
             last_resource_version: 1000,
@@ -222,16 +265,80 @@ impl State {
 
     /// Issues a new access token for `identity` that lives for the current token lifetime.
     pub(crate) fn issue_token(&mut self, identity: &str, scopes: Vec<String>) -> String {
+        self.issue_token_for(identity, scopes, self.token_lifetime)
+    }
+
+    /// Issues a new access token for `identity` that lives for `lifetime`.
+    pub(crate) fn issue_token_for(
+        &mut self,
+        identity: &str,
+        scopes: Vec<String>,
+        lifetime: Duration,
+    ) -> String {
         let token = format!("ya29.{}", random_text(120));
         self.tokens.insert(
             token.clone(),
             IssuedToken {
                 identity: identity.to_owned(),
                 scopes,
+                expires_at: Instant::now() + lifetime,
+            },
+        );
+        token
+    }
+
+    /// Issues a federated token for the AWS caller `arn` that lives for the current token
+    /// lifetime.
+    pub(crate) fn issue_federated_token(&mut self, arn: &str, scopes: Vec<String>) -> String {
+        // Google's federated tokens are opaque, like its access tokens.
+        let token = format!("ya29.d.{}", random_text(120));
+        self.federated_tokens.insert(
+            token.clone(),
+            FederatedToken {
+                arn: arn.to_owned(),
+                scopes,
                 expires_at: Instant::now() + self.token_lifetime,
             },
         );
         token
+    }
+
+    /// The federated token's grant, if it was issued here and has not expired.
+    pub(crate) fn live_federated_token(
+        &self,
+        token: &str,
+    ) -> Result<&FederatedToken, TokenProblem> {
+        let issued = self
+            .federated_tokens
+            .get(token)
+            .ok_or(TokenProblem::Unknown)?;
+        if Instant::now() >= issued.expires_at {
+            return Err(TokenProblem::Expired);
+        }
+        Ok(issued)
+    }
+
+    /// Recognise `identity`'s signed requests from now on (replacing one with its access key).
+    pub(crate) fn add_aws_identity(&mut self, identity: AwsIdentity) {
+        self.aws_identities
+            .insert(identity.access_key_id.clone(), identity);
+    }
+
+    /// The AWS identities signed requests may come from, by access key id.
+    pub(crate) fn aws_identities(&self) -> &BTreeMap<String, AwsIdentity> {
+        &self.aws_identities
+    }
+
+    /// Grant `member` `roles/iam.workloadIdentityUser` on the service account.
+    pub(crate) fn add_workload_identity_user(&mut self, member: String) {
+        self.workload_identity_users.insert(member);
+    }
+
+    /// Whether any of `members` holds `roles/iam.workloadIdentityUser` on the service account.
+    pub(crate) fn is_workload_identity_user(&self, members: &[String]) -> bool {
+        members
+            .iter()
+            .any(|member| self.workload_identity_users.contains(member))
     }
 
     /// The token's grant, if it was issued here and has not expired.
@@ -409,6 +516,31 @@ mod tests {
                 RequestKind::ScalePatch,
             ),
             (Listener::Cluster, Method::DELETE, scale, RequestKind::Other),
+            (
+                Listener::Google,
+                Method::POST,
+                "/v1/token",
+                RequestKind::StsToken,
+            ),
+            (
+                Listener::Google,
+                Method::POST,
+                "/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken",
+                RequestKind::GenerateAccessToken,
+            ),
+            (
+                Listener::Google,
+                Method::POST,
+                "/v1/projects/-/serviceAccounts/a%40p.iam.gserviceaccount.com%3AgenerateAccessToken",
+                RequestKind::GenerateAccessToken,
+            ),
+            (
+                Listener::Google,
+                Method::POST,
+                "/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:signJwt",
+                RequestKind::Other,
+            ),
+            (Listener::Google, Method::GET, "/v1/token", RequestKind::Other),
             (Listener::Google, Method::GET, scale, RequestKind::Other),
             (
                 Listener::Cluster,

@@ -22,6 +22,7 @@ async fn the_binary_writes_the_state_dir_prints_ready_and_exits_on_sigterm() -> 
         .arg("--state-dir")
         .arg(&dir.0)
         .args(["--project", "p1", "--deployment", "jobs/worker=4"])
+        .args(["--project-number", "1234", "--identity-pool", "pool1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -55,8 +56,16 @@ async fn the_binary_writes_the_state_dir_prints_ready_and_exits_on_sigterm() -> 
             "GKE_ENDPOINT",
             "GOOGLE_APPLICATION_CREDENTIALS",
             "LOCAL_GKE_ADMIN_URL",
+            "LOCAL_GKE_AWS_ACCESS_KEY_ID",
+            "LOCAL_GKE_AWS_ROLE_ARN",
+            "LOCAL_GKE_AWS_SECRET_ACCESS_KEY",
+            "LOCAL_GKE_AWS_SESSION_TOKEN",
+            "LOCAL_GKE_CREDENTIAL_CONFIG",
+            "LOCAL_GKE_IMPERSONATION_URL",
+            "LOCAL_GKE_STS_URL",
             "LOCAL_GKE_TOKENREVIEW_KUBECONFIG",
             "LOCAL_GKE_TOKENREVIEW_URL",
+            "LOCAL_GKE_WIF_AUDIENCE",
             "SCALER_SERVICE_ACCOUNT",
             "SCALER_SERVICE_ACCOUNT_ID",
             "SSL_CERT_FILE",
@@ -93,6 +102,43 @@ async fn the_binary_writes_the_state_dir_prints_ready_and_exits_on_sigterm() -> 
     assert!(key_file["private_key"]
         .as_str()
         .is_some_and(|k| k.starts_with("-----BEGIN PRIVATE KEY-----")));
+
+    // The keyless credential configuration names local-gke's endpoints and the pool's provider.
+    let credential_config: Value = serde_json::from_str(&std::fs::read_to_string(
+        &env["LOCAL_GKE_CREDENTIAL_CONFIG"],
+    )?)?;
+    assert_eq!(credential_config["type"], "external_account");
+    assert_eq!(
+        env["LOCAL_GKE_WIF_AUDIENCE"],
+        "//iam.googleapis.com/projects/1234/locations/global/workloadIdentityPools/pool1/providers/aws"
+    );
+    assert_eq!(
+        credential_config["audience"],
+        env["LOCAL_GKE_WIF_AUDIENCE"].as_str()
+    );
+    assert_eq!(
+        credential_config["token_url"],
+        format!("{}/v1/token", env["GKE_API_URL"])
+    );
+    assert_eq!(
+        credential_config["token_url"],
+        env["LOCAL_GKE_STS_URL"].as_str()
+    );
+    assert_eq!(
+        credential_config["service_account_impersonation_url"],
+        format!(
+            "{}/v1/projects/-/serviceAccounts/queue-scaler@p1.iam.gserviceaccount.com:generateAccessToken",
+            env["GKE_API_URL"]
+        )
+    );
+    assert_eq!(
+        env["LOCAL_GKE_AWS_ACCESS_KEY_ID"],
+        local_gke::config::TEST_AWS_ACCESS_KEY_ID
+    );
+    assert_eq!(
+        env["LOCAL_GKE_AWS_SESSION_TOKEN"],
+        local_gke::config::TEST_AWS_SESSION_TOKEN
+    );
 
     let cluster_ca = std::fs::read_to_string(dir.0.join("cluster-ca.pem"))?;
     assert_eq!(STANDARD.decode(&env["GKE_CA_CERT"])?, cluster_ca.as_bytes());

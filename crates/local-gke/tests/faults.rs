@@ -84,7 +84,9 @@ async fn an_apply_then_drop_fault_applies_the_write_and_loses_its_answer() -> Te
     assert!(lost.is_err(), "expected no answer, got {lost:?}");
     assert_eq!(harness.replicas("ml", "model-worker").await?, 3, "applied");
     // The same write again is now stale: 409, as a retry of a lost write meets.
-    let (status, _) = harness.put_scale("ml", "model-worker", &token, &body).await?;
+    let (status, _) = harness
+        .put_scale("ml", "model-worker", &token, &body)
+        .await?;
     assert_eq!(status, StatusCode::CONFLICT);
     // It cannot be combined with an answer of its own.
     let (status, _) = harness
