@@ -37,7 +37,7 @@ build: venv ## release binaries for AWS Lambda, arm64, in target/lambda/<name>/b
 # values with spaces survive the shell.
 .PHONY: deploy
 deploy: export PARAMETERS := $(PARAMETERS)
-deploy: sam-cli build ## deploy the stack with sam (first time: PARAMETERS='GkeCluster=... ServiceAccountKeySecretArn=...')
+deploy: sam-cli build ## deploy the stack with sam (first time: PARAMETERS="GkeCluster=... $(infra/gke/service-account.sh parameter)")
 	@# sam zips each target/lambda/<name>/ folder whole: drop the archives
 	@# that cargo lambda deploy leaves there, so only bootstrap is shipped.
 	rm -f $(foreach bin,$(LAMBDA_BINARIES),target/lambda/$(bin)/bootstrap.zip)
@@ -69,7 +69,7 @@ invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up
 	cargo lambda invoke --remote $(region_flag) --data-file "$(EVENT)" "$(STACK_NAME)-$*"
 
 .PHONY: validate-infra
-validate-infra: lint-infra test-infra test-node-pool ## offline checks of infra/: the validators pass, and reject broken files
+validate-infra: lint-infra test-infra test-node-pool test-service-account ## offline checks of infra/: the validators pass, and reject broken files
 
 .PHONY: lint-infra
 lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, shellcheck the scripts
@@ -85,3 +85,7 @@ test-infra: venv ## prove that lint-infra rejects a broken template, manifest an
 .PHONY: test-node-pool
 test-node-pool: ## run node-pool.sh against a fake gcloud: one taint of ours, never a taint twice
 	tests/infra/node-pool-taints.sh
+
+.PHONY: test-service-account
+test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the two roles, creates no key
+	tests/infra/service-account-keyless.sh

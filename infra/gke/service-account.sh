@@ -1,52 +1,145 @@
 #!/usr/bin/env bash
 # The Google identity of queue-scaler: a service account with the narrowest
-# IAM it needs, and its key stored in AWS Secrets Manager.
+# IAM it needs, and how the functions in AWS become it. Keyless (recommended):
+# Workload Identity Federation lets exactly the functions' two execution roles
+# impersonate the service account; no key exists anywhere. Key: a
+# service-account key stored in AWS Secrets Manager, for where keyless is not
+# possible.
 #
-# Usage: infra/gke/service-account.sh [--dry-run] iam|key|all
+# Usage: infra/gke/service-account.sh [--dry-run] iam|keyless|key|all|parameter
 #
-#   iam   create the service account and the custom role (iam-role.yaml, the
-#         single permission container.clusters.get), and grant that role to
-#         the account on the project. Safe to run again.
-#   key   create a new key for the account and pipe it straight into AWS
-#         Secrets Manager: a new secret, or a new version of an existing one.
-#         The key is never written to disk. Prints the secret's ARN, the value
-#         of the ServiceAccountKeySecretArn stack parameter.
-#   all   iam, then key
-#   --dry-run  print the commands instead of running them
+#   iam       create the service account and the custom role (iam-role.yaml:
+#             container.clusters.get and container.clusters.connect), and
+#             grant that role to the account on the project. Safe to run again.
+#   keyless   create (or bring up to date) the workload identity pool POOL_ID
+#             and its AWS provider PROVIDER_ID for the AWS account, write the
+#             credential configuration to CREDENTIAL_CONFIG_FILE (the stack
+#             parameter GcpCredentialConfig; it holds no secret), and grant
+#             roles/iam.workloadIdentityUser on the service account to exactly
+#             the two execution roles, scale-up's and scale-down's (bindings of
+#             this pool to any other role are removed). Creates no key. The
+#             roles exist once the stack is deployed: before that, this does
+#             everything else and says that the bindings are still to do; run
+#             it again after the first `make deploy`. Safe to run again.
+#   key       the key path instead: create a new key for the account and pipe
+#             it straight into AWS Secrets Manager: a new secret, or a new
+#             version of an existing one. The key is never written to disk.
+#             Prints the secret's ARN, the value of the stack parameter
+#             ServiceAccountKeySecretArn. If storing it fails, prints the
+#             commands that delete the key (and a secret left behind).
+#   all       iam, then keyless
+#   parameter print GcpCredentialConfig="..." from CREDENTIAL_CONFIG_FILE,
+#             quoted for `make deploy PARAMETERS=...` (sam deploy
+#             --parameter-overrides); calls nothing
+#   --dry-run  print the commands instead of running them (and run no gcloud
+#              or aws command at all, not even a read)
 #
 # Settings, as environment variables:
 #   PROJECT_ID    (required) Google Cloud project of the GKE cluster
-#   AWS_REGION    (required for key) region of the Lambda functions
+#   AWS_REGION    region of the stack: keyless reads the roles from its
+#                 outputs there; key stores the secret there
 #   SA_NAME       service account name        (default queue-scaler)
 #   ROLE_ID       custom role id              (default queueScaler)
+#   keyless:
+#   STACK_NAME    stack whose outputs ScaleUpRoleArn and ScaleDownRoleArn name
+#                 the execution roles         (default queue-scaler)
+#   SCALE_UP_ROLE_ARN, SCALE_DOWN_ROLE_ARN  the roles' ARNs, instead of
+#                 reading them from the stack
+#   AWS_ACCOUNT_ID  the AWS account of the functions (default: the roles'
+#                 account, else the account of the aws CLI's credentials)
+#   POOL_ID       workload identity pool      (default queue-scaler)
+#   PROVIDER_ID   its AWS provider            (default aws-lambda)
+#   PROJECT_NUMBER  the project's number      (default: read with gcloud)
+#   CREDENTIAL_CONFIG_FILE  where the configuration is written
+#                 (default gcp-credential-config.json)
+#   key:
 #   SECRET_NAME   Secrets Manager secret name (default queue-scaler/gcp-service-account-key)
 #   SECRET_KMS_KEY_ID  optional KMS key for a new secret (default: aws/secretsmanager)
 #
-# Needs gcloud logged in as someone who may create service accounts, roles
-# and keys and set the project's IAM policy (roles/owner, or
+# The provider uses Google's default attribute mapping for AWS, given
+# explicitly:
+#   google.subject     = assertion.arn, the caller's ARN, e.g.
+#                        arn:aws:sts::111122223333:assumed-role/ROLE/SESSION
+#   attribute.aws_role = that ARN without the session name:
+#                        arn:aws:sts::111122223333:assumed-role/ROLE
+# Lambda names the session after the function, so the binding is on
+# attribute.aws_role, one principalSet per execution role:
+#   principalSet://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/
+#     workloadIdentityPools/POOL_ID/attribute.aws_role/arn:aws:sts::ACCOUNT:assumed-role/ROLE
+# The provider accepts only identities of AWS_ACCOUNT_ID; the binding accepts
+# only the two roles. The binding names a role by name: a role deleted and
+# created again under the same name is accepted again, so keep the account's
+# IAM in trusted hands, as for any role.
+#
+# Needs gcloud logged in as someone who may create service accounts, roles,
+# workload identity pools and set IAM policies (roles/owner, or
 # roles/iam.serviceAccountAdmin + roles/iam.roleAdmin +
-# roles/resourcemanager.projectIamAdmin + roles/iam.serviceAccountKeyAdmin),
-# and the aws CLI with secretsmanager:CreateSecret / PutSecretValue.
+# roles/resourcemanager.projectIamAdmin + roles/iam.workloadIdentityPoolAdmin
+# + roles/serviceusage.serviceUsageAdmin; the key path needs
+# roles/iam.serviceAccountKeyAdmin instead of the pool admin), python3, and
+# the aws CLI: keyless reads the stack's outputs (cloudformation:DescribeStacks)
+# and, without AWS_ACCOUNT_ID or the roles, sts:GetCallerIdentity; key needs
+# secretsmanager:CreateSecret / PutSecretValue.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { echo "usage: $0 [--dry-run] iam|key|all" >&2; exit 2; }
+usage() { echo "usage: $0 [--dry-run] iam|keyless|key|all|parameter" >&2; exit 2; }
 
 dry_run=0
 if [[ "${1:-}" == "--dry-run" ]]; then dry_run=1; shift; fi
 case "${1:-}" in
-  iam|key|all) step="$1" ;;
+  iam|keyless|key|all|parameter) step="$1" ;;
   -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) usage ;;
 esac
+
+CREDENTIAL_CONFIG_FILE="${CREDENTIAL_CONFIG_FILE:-gcp-credential-config.json}"
+
+# The stack parameter, quoted as sam deploy --parameter-overrides reads it: in
+# double quotes, with the JSON's own double quotes escaped. Compact JSON, so
+# that no space splits it.
+print_parameter() {
+  python3 - "$CREDENTIAL_CONFIG_FILE" <<'PYTHON'
+import json
+import sys
+
+path = sys.argv[1]
+try:
+    with open(path) as f:
+        config = json.load(f)
+except (OSError, ValueError) as e:
+    sys.exit(f"{path}: not a credential configuration ({e}); run service-account.sh keyless first")
+if config.get("type") != "external_account":
+    sys.exit(f"{path}: \"type\" is {config.get('type')!r}, not \"external_account\"; never pass a key here")
+text = json.dumps(config, separators=(",", ":"))
+if "\\" in text or "$" in text:
+    sys.exit(f"{path}: holds a backslash or a dollar sign, which cannot be passed through PARAMETERS")
+print('GcpCredentialConfig="' + text.replace('"', '\\"') + '"')
+PYTHON
+}
+
+if [[ "$step" == parameter ]]; then
+  print_parameter
+  exit 0
+fi
 
 : "${PROJECT_ID:?set PROJECT_ID to the Google Cloud project of the GKE cluster}"
 SA_NAME="${SA_NAME:-queue-scaler}"
 ROLE_ID="${ROLE_ID:-queueScaler}"
 SECRET_NAME="${SECRET_NAME:-queue-scaler/gcp-service-account-key}"
 SECRET_KMS_KEY_ID="${SECRET_KMS_KEY_ID:-}"
+STACK_NAME="${STACK_NAME:-queue-scaler}"
+SCALE_UP_ROLE_ARN="${SCALE_UP_ROLE_ARN:-}"
+SCALE_DOWN_ROLE_ARN="${SCALE_DOWN_ROLE_ARN:-}"
+AWS_ACCOUNT_ID="${AWS_ACCOUNT_ID:-}"
+POOL_ID="${POOL_ID:-queue-scaler}"
+PROVIDER_ID="${PROVIDER_ID:-aws-lambda}"
+PROJECT_NUMBER="${PROJECT_NUMBER:-}"
 email="$SA_NAME@$PROJECT_ID.iam.gserviceaccount.com"
+
+# Google's default mapping for AWS providers (see the header).
+ATTRIBUTE_MAPPING="google.subject=assertion.arn,attribute.aws_role=assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
 
 run() {
   if (( dry_run )); then
@@ -60,6 +153,11 @@ run() {
 # True if the command succeeds; in a dry run, assume the thing does not exist.
 exists() {
   (( ! dry_run )) && "$@" >/dev/null 2>&1
+}
+
+fail() {
+  echo "service-account.sh: $*" >&2
+  exit 1
 }
 
 setup_iam() {
@@ -93,6 +191,210 @@ Next: put that email in infra/gke/rbac.yaml and apply it:
 MSG
 }
 
+# ------------------------------------------------------------------ keyless
+
+# The state of a pool or provider: ACTIVE, DELETED (undeletable for 30 days,
+# and its id cannot be reused meanwhile), or empty when there is none. Always
+# empty in a dry run.
+state_of() {
+  if (( dry_run )); then return 0; fi
+  "$@" --format='value(state)' 2>/dev/null || true
+}
+
+# stack_roles: set up and down to the stack's ScaleUpRoleArn and
+# ScaleDownRoleArn outputs; when it has none (not deployed yet), leave them
+# empty and set stack_error to why.
+stack_roles() {
+  local region=() outputs key value
+  if [[ -n "${AWS_REGION:-}" ]]; then region=(--region="$AWS_REGION"); fi
+  if ! outputs="$(aws cloudformation describe-stacks "${region[@]}" --stack-name="$STACK_NAME" \
+    --query="Stacks[0].Outputs[?OutputKey=='ScaleUpRoleArn' || OutputKey=='ScaleDownRoleArn'].[OutputKey,OutputValue]" \
+    --output=text 2>&1)"; then
+    stack_error="$(head -n 3 <<<"$outputs")"
+    return 0
+  fi
+  while IFS=$'\t' read -r key value; do
+    case "$key" in
+      ScaleUpRoleArn) up="$value" ;;
+      ScaleDownRoleArn) down="$value" ;;
+    esac
+  done <<<"$outputs"
+  if [[ -z "$up" || -z "$down" ]]; then
+    stack_error="the stack has no ScaleUpRoleArn and ScaleDownRoleArn outputs (not completely deployed, or an older template?)"
+  fi
+}
+
+# role_member ROLE_ARN: set member to the principalSet of the role's sessions,
+# and role_account to its account.
+# arn:PARTITION:iam::ACCOUNT:role[/PATH]/NAME -> .../arn:PARTITION:sts::ACCOUNT:assumed-role/NAME
+# (an assumed-role ARN never carries the role's path).
+role_member() {
+  if [[ ! "$1" =~ ^arn:(aws[a-z-]*):iam::([0-9]{12}):role/(.+/)?([A-Za-z0-9+=,.@_-]+)$ ]]; then
+    fail "'$1' is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+  fi
+  role_account="${BASH_REMATCH[2]}"
+  member="principalSet://iam.googleapis.com/projects/$PROJECT_NUMBER/locations/global/workloadIdentityPools/$POOL_ID/attribute.aws_role/arn:${BASH_REMATCH[1]}:sts::$role_account:assumed-role/${BASH_REMATCH[4]}"
+}
+
+setup_keyless() {
+  if (( ! dry_run )) && ! exists gcloud iam service-accounts describe "$email" --project="$PROJECT_ID"; then
+    fail "no service account $email: run 'service-account.sh iam' first (or 'all')"
+  fi
+
+  # The execution roles: given, or from the stack's outputs.
+  local up="$SCALE_UP_ROLE_ARN" down="$SCALE_DOWN_ROLE_ARN" arn stack_error=""
+  if [[ -n "$up" && -z "$down" || -z "$up" && -n "$down" ]]; then
+    fail "give both execution roles (SCALE_UP_ROLE_ARN and SCALE_DOWN_ROLE_ARN), or neither"
+  fi
+  if [[ -z "$up" ]] && (( ! dry_run )); then
+    stack_roles
+    if [[ -n "$stack_error" ]]; then up="" down=""; fi
+  fi
+  local member role_account
+  if [[ -n "$up" ]]; then
+    for arn in "$up" "$down"; do
+      role_member "$arn"
+      if [[ -z "$AWS_ACCOUNT_ID" ]]; then AWS_ACCOUNT_ID="$role_account"; fi
+      if [[ "$role_account" != "$AWS_ACCOUNT_ID" ]]; then
+        fail "role $arn is in AWS account $role_account, not AWS_ACCOUNT_ID $AWS_ACCOUNT_ID: the provider accepts one account"
+      fi
+    done
+  fi
+  if [[ -z "$AWS_ACCOUNT_ID" ]]; then
+    if (( dry_run )); then
+      AWS_ACCOUNT_ID=AWS_ACCOUNT_ID
+    else
+      AWS_ACCOUNT_ID="$(aws sts get-caller-identity --query=Account --output=text)" \
+        || fail "set AWS_ACCOUNT_ID to the AWS account of the functions (the aws CLI could not tell it)"
+    fi
+  fi
+  [[ "$AWS_ACCOUNT_ID" =~ ^[0-9]{12}$ ]] || (( dry_run )) \
+    || fail "AWS_ACCOUNT_ID '$AWS_ACCOUNT_ID' is not a 12-digit AWS account id"
+
+  # STS token exchange, generateAccessToken, and the pools themselves.
+  run gcloud services enable iam.googleapis.com iamcredentials.googleapis.com sts.googleapis.com \
+    --project="$PROJECT_ID"
+
+  if [[ -z "$PROJECT_NUMBER" ]]; then
+    if (( dry_run )); then
+      PROJECT_NUMBER=PROJECT_NUMBER
+    else
+      PROJECT_NUMBER="$(gcloud projects describe "$PROJECT_ID" --format='value(projectNumber)')"
+    fi
+  fi
+
+  local pool_flags=(--location=global --project="$PROJECT_ID")
+  case "$(state_of gcloud iam workload-identity-pools describe "$POOL_ID" "${pool_flags[@]}")" in
+    ACTIVE) echo "workload identity pool $POOL_ID exists" >&2 ;;
+    DELETED)
+      echo "workload identity pool $POOL_ID was deleted: undeleting it" >&2
+      run gcloud iam workload-identity-pools undelete "$POOL_ID" "${pool_flags[@]}" ;;
+    *)
+      run gcloud iam workload-identity-pools create "$POOL_ID" "${pool_flags[@]}" \
+        --display-name="queue-scaler" \
+        --description="AWS Lambda functions of queue-scaler" ;;
+  esac
+
+  local provider_flags=(--workload-identity-pool="$POOL_ID" "${pool_flags[@]}")
+  local provider_settings=(--account-id="$AWS_ACCOUNT_ID" --attribute-mapping="$ATTRIBUTE_MAPPING")
+  case "$(state_of gcloud iam workload-identity-pools providers describe "$PROVIDER_ID" "${provider_flags[@]}")" in
+    ACTIVE)
+      echo "provider $PROVIDER_ID exists: setting its AWS account and attribute mapping" >&2
+      run gcloud iam workload-identity-pools providers update-aws "$PROVIDER_ID" \
+        "${provider_flags[@]}" "${provider_settings[@]}" ;;
+    DELETED)
+      echo "provider $PROVIDER_ID was deleted: undeleting it" >&2
+      run gcloud iam workload-identity-pools providers undelete "$PROVIDER_ID" "${provider_flags[@]}"
+      run gcloud iam workload-identity-pools providers update-aws "$PROVIDER_ID" \
+        "${provider_flags[@]}" "${provider_settings[@]}" ;;
+    *)
+      run gcloud iam workload-identity-pools providers create-aws "$PROVIDER_ID" \
+        "${provider_flags[@]}" "${provider_settings[@]}" \
+        --display-name="AWS account $AWS_ACCOUNT_ID" ;;
+  esac
+
+  # The configuration names the provider (the audience) and the service
+  # account to impersonate, so GKE sees the service account's email. No secret.
+  run gcloud iam workload-identity-pools create-cred-config \
+    "projects/$PROJECT_NUMBER/locations/global/workloadIdentityPools/$POOL_ID/providers/$PROVIDER_ID" \
+    --aws --service-account="$email" --output-file="$CREDENTIAL_CONFIG_FILE"
+
+  local members=()
+  if [[ -n "$up" ]]; then
+    for arn in "$up" "$down"; do
+      role_member "$arn"
+      members+=("$member")
+    done
+  elif (( dry_run )); then
+    up="(the stack's ScaleUpRoleArn)" down="(the stack's ScaleDownRoleArn)"
+    for arn in SCALE_UP_ROLE_NAME SCALE_DOWN_ROLE_NAME; do
+      members+=("principalSet://iam.googleapis.com/projects/$PROJECT_NUMBER/locations/global/workloadIdentityPools/$POOL_ID/attribute.aws_role/arn:aws:sts::$AWS_ACCOUNT_ID:assumed-role/$arn")
+    done
+  else
+    cat >&2 <<MSG
+
+Credential configuration: $CREDENTIAL_CONFIG_FILE (stack parameter GcpCredentialConfig)
+NOT DONE YET: no execution role may impersonate $email.
+The execution roles of the stack $STACK_NAME${AWS_REGION:+ in $AWS_REGION} are not known:
+  ${stack_error//$'\n'/$'\n'  }
+Not deployed yet? Deploy it with GcpCredentialConfig, then run this again:
+  make deploy PARAMETERS="... \$(infra/gke/service-account.sh parameter)"
+  infra/gke/service-account.sh keyless
+Until then the functions fail with "generateAccessToken answered 403".
+MSG
+    return 0
+  fi
+  bind_roles "${members[@]}"
+  if (( dry_run )); then return 0; fi
+
+  cat >&2 <<MSG
+
+Credential configuration: $CREDENTIAL_CONFIG_FILE (stack parameter GcpCredentialConfig)
+Give it to the stack with:
+  make deploy PARAMETERS="... \$(infra/gke/service-account.sh parameter)"
+$email may be impersonated by exactly:
+  $up
+  $down
+IAM changes can take a few minutes to apply.
+MSG
+}
+
+# bind_roles MEMBER...: workloadIdentityUser for exactly these principalSets.
+bind_roles() {
+  local member stale
+  for member in "$@"; do
+    run gcloud iam service-accounts add-iam-policy-binding "$email" --project="$PROJECT_ID" \
+      --role=roles/iam.workloadIdentityUser --member="$member" --condition=None
+  done
+  if (( dry_run )); then return 0; fi
+
+  # Anything else of this pool that may impersonate the account (an older
+  # stack's roles, a hand-made binding) goes: exactly the two roles.
+  stale="$(gcloud iam service-accounts get-iam-policy "$email" --project="$PROJECT_ID" --format=json |
+    python3 -c '
+import json
+import sys
+
+pool = sys.argv[1]
+wanted = set(sys.argv[2:])
+policy = json.load(sys.stdin)
+for binding in policy.get("bindings", []):
+    if binding.get("role") != "roles/iam.workloadIdentityUser" or binding.get("condition"):
+        continue
+    for member in binding.get("members", []):
+        if pool in member and member not in wanted:
+            print(member)
+' "//iam.googleapis.com/projects/$PROJECT_NUMBER/locations/global/workloadIdentityPools/$POOL_ID/" "$@")"
+  while IFS= read -r member; do
+    [[ -n "$member" ]] || continue
+    echo "removing $member: not one of the two execution roles" >&2
+    run gcloud iam service-accounts remove-iam-policy-binding "$email" --project="$PROJECT_ID" \
+      --role=roles/iam.workloadIdentityUser --member="$member" --condition=None
+  done <<<"$stale"
+}
+
+# ------------------------------------------------------------------ key
+
 store_key() {
   : "${AWS_REGION:?set AWS_REGION to the region of the Lambda functions}"
   local arn
@@ -100,12 +402,12 @@ store_key() {
   # stdin. It exists only in the pipe.
   if exists aws secretsmanager describe-secret --region="$AWS_REGION" --secret-id="$SECRET_NAME"; then
     echo "secret $SECRET_NAME exists: adding the new key as its current version" >&2
-    run_pipe aws secretsmanager put-secret-value --region="$AWS_REGION" \
+    run_pipe existing aws secretsmanager put-secret-value --region="$AWS_REGION" \
       --secret-id="$SECRET_NAME" --secret-string=file:///dev/stdin
   else
     local kms=()
     if [[ -n "$SECRET_KMS_KEY_ID" ]]; then kms=(--kms-key-id="$SECRET_KMS_KEY_ID"); fi
-    run_pipe aws secretsmanager create-secret --region="$AWS_REGION" \
+    run_pipe new aws secretsmanager create-secret --region="$AWS_REGION" \
       --name="$SECRET_NAME" "${kms[@]}" \
       --description="Google service-account key of $email (queue-scaler)" \
       --secret-string=file:///dev/stdin
@@ -124,21 +426,64 @@ MSG
   fi
 }
 
-# gcloud iam service-accounts keys create - | "$@"
+key_ids() {
+  gcloud iam service-accounts keys list --iam-account="$email" --project="$PROJECT_ID" \
+    --managed-by=user --format='value(name.basename())'
+}
+
+# run_pipe new|existing COMMAND...: gcloud iam service-accounts keys create - | COMMAND
+# If the key was created but COMMAND failed, the key is valid and stored
+# nowhere: print how to delete it (and the secret, if one was left behind).
 run_pipe() {
+  local secret="$1"
+  shift
   local create=(gcloud iam service-accounts keys create - --iam-account="$email" --project="$PROJECT_ID")
   if (( dry_run )); then
     printf '%q ' "${create[@]}"
     printf '| '
     printf '%q ' "$@"
     printf '\n'
-  else
-    "${create[@]}" | "$@" >/dev/null
+    return 0
   fi
+  local before after new status
+  before="$(key_ids)" || fail "cannot list the keys of $email"
+  if "${create[@]}" | "$@" >/dev/null; then
+    return 0
+  else
+    status=("${PIPESTATUS[@]}")
+  fi
+  if (( status[0] != 0 )); then
+    fail "gcloud could not create a key for $email (an organisation policy such as iam.disableServiceAccountKeyCreation answers FAILED_PRECONDITION; use keyless instead)"
+  fi
+  after="$(key_ids || true)"
+  new="$(comm -13 <(sort <<<"$before") <(sort <<<"$after"))"
+  {
+    echo
+    echo "The key was created, but storing it in Secrets Manager failed (aws exited ${status[1]}):"
+    echo "it is valid and stored nowhere. Delete it:"
+    if [[ -n "$new" ]]; then
+      while IFS= read -r id; do
+        printf '  gcloud iam service-accounts keys delete %q --iam-account=%q --project=%q --quiet\n' \
+          "$id" "$email" "$PROJECT_ID"
+      done <<<"$new"
+    else
+      echo "  gcloud iam service-accounts keys list --iam-account=$email --project=$PROJECT_ID --managed-by=user --sort-by=~validAfterTime"
+      echo "  gcloud iam service-accounts keys delete KEY_ID --iam-account=$email --project=$PROJECT_ID   # the newest"
+    fi
+    if [[ "$secret" == new ]] &&
+      aws secretsmanager describe-secret --region="$AWS_REGION" --secret-id="$SECRET_NAME" >/dev/null 2>&1; then
+      echo "The secret $SECRET_NAME was created all the same; delete it too (or keep both and run 'key' again):"
+      printf '  aws secretsmanager delete-secret --region=%q --secret-id=%q --force-delete-without-recovery\n' \
+        "$AWS_REGION" "$SECRET_NAME"
+    fi
+    echo "Then fix the cause (the aws error above) and run 'service-account.sh key' again."
+  } >&2
+  exit 1
 }
 
 case "$step" in
   iam) setup_iam ;;
+  keyless) setup_keyless ;;
   key) store_key ;;
-  all) setup_iam; store_key ;;
+  all) setup_iam; setup_keyless ;;
 esac

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Not a test on its own: the stand-in for `gcloud` that node-pool-taints.sh
-# puts first on PATH. It fakes `gcloud container node-pools describe | create |
-# update` for one node pool, keeping the pool in files under
-# $FAKE_GCLOUD_STATE:
+# and service-account-keyless.sh put first on PATH. Every call is recorded in
+# $FAKE_GCLOUD_STATE/calls.log. `gcloud iam|projects|services ...` calls go to
+# the IAM half, fake-gcloud-iam.sh (service accounts, roles, workload identity
+# pools, keys; see there). This file fakes `gcloud container node-pools
+# describe | create | update` for one node pool, keeping the pool in files
+# under $FAKE_GCLOUD_STATE:
 #
 #   calls.log        every call, its arguments shell-quoted, one call a line
 #   node-taints.log  "<command> <value>" for every --node-taints given
@@ -34,6 +37,11 @@ gke_gpu_taint="nvidia.com/gpu=present:NoSchedule"
 
 printf '%q ' "$@" >>"$state/calls.log"
 printf '\n' >>"$state/calls.log"
+
+case "${1:-}" in
+  iam | projects | services)
+    exec "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/fake-gcloud-iam.sh" "$@" ;;
+esac
 
 if [[ "${1:-}" != container || "${2:-}" != node-pools || $# -lt 4 ]]; then
   echo "fake gcloud: only 'gcloud container node-pools COMMAND POOL' is faked, not: gcloud $*" >&2

@@ -22,7 +22,17 @@
 #     the failure topic when one is given;
 #   - each function has an async invoke config with an on-failure destination;
 #   - no AlarmPeriodSeconds x evaluation-periods combination that the
-#     parameter constraints and Rules accept spans more than one day.
+#     parameter constraints and Rules accept spans more than one day;
+#   - the Google credentials: keyless (GcpCredentialConfig) gives both
+#     functions GCP_CREDENTIAL_CONFIG and no secret setting, and no role any
+#     Secrets Manager or KMS permission; the key path (ServiceAccountKeySecretArn)
+#     gives them GCP_SERVICE_ACCOUNT_KEY_SECRET and no GCP_CREDENTIAL_CONFIG,
+#     and each role GetSecretValue on exactly that secret (kms:Decrypt only
+#     with ServiceAccountKeySecretKmsKeyArn); the Rules refuse neither and
+#     both, and a KMS key without a secret;
+#   - GKE's DNS endpoint (GkeEndpoint a host name, no GkeCaCert) is accepted,
+#     and the functions get GKE_ENDPOINT and no GKE_CA_CERT; with GkeCluster,
+#     GKE_CLUSTER alone.
 #
 # Usage: tests/infra/template-invariants.sh TEMPLATE...   (make lint-infra runs it)
 # Needs python3 with PyYAML (the .venv of `make venv`, which cfn-lint brings).
@@ -58,6 +68,8 @@ def _tag(loader, suffix, node):
         value = loader.construct_mapping(node, deep=True)
     if suffix == "Ref":
         return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {"Fn::" + suffix: value}
@@ -309,6 +321,9 @@ def check(s, problems):
         ):
             bad(f"{label}: no EventInvokeConfig with an on-failure destination for $LATEST")
 
+    check_credentials(s, functions, roles, bad)
+    check_cluster(s, functions, bad)
+
     # Zero.
     zero = str(s.params["MinReplicas"]) == "0"
     up_wake = names(s.environment("ScaleUpFunction").get("TARGET_WAKE_ALARMS"))
@@ -342,6 +357,114 @@ def check(s, problems):
         for rid, a in alarms.items():
             if "<ScalingFailureQueue.QueueName>" in str(a.get("Dimensions")) and topic not in as_list(a.get("AlarmActions", [])):
                 bad(f"{rid}: the failure-queue alarm does not notify FailureNotificationTopicArn")
+
+
+CREDENTIAL_SETTINGS = ("GOOGLE_APPLICATION_CREDENTIALS", "GCP_CREDENTIAL_CONFIG",
+                       "GCP_SERVICE_ACCOUNT_KEY", "GCP_SERVICE_ACCOUNT_KEY_SECRET")
+
+
+def check_credentials(s, functions, roles, bad):
+    """Keyless: the configuration and no secret access at all. Key: the one secret."""
+    config = s.params.get("GcpCredentialConfig", "")
+    secret = s.params.get("ServiceAccountKeySecretArn", "")
+    kms = s.params.get("ServiceAccountKeySecretKmsKeyArn", "")
+    for fid, label in FUNCTIONS.items():
+        if fid not in functions:
+            continue
+        env = s.environment(fid)
+        given = [k for k in CREDENTIAL_SETTINGS if k in env]
+        if len(given) != 1:
+            bad(f"{label}: exactly one Google credential setting must be set, not {given}")
+        if config:
+            if env.get("GCP_CREDENTIAL_CONFIG") != config:
+                bad(f"{label}: keyless, but GCP_CREDENTIAL_CONFIG is not GcpCredentialConfig "
+                    f"({env.get('GCP_CREDENTIAL_CONFIG')!r})")
+        elif secret:
+            if env.get("GCP_SERVICE_ACCOUNT_KEY_SECRET") != secret:
+                bad(f"{label}: key path, but GCP_SERVICE_ACCOUNT_KEY_SECRET is not "
+                    f"ServiceAccountKeySecretArn ({env.get('GCP_SERVICE_ACCOUNT_KEY_SECRET')!r})")
+
+        role_id = functions[fid].get("Role", "").strip("<>").removesuffix(".Arn")
+        statements = [
+            st
+            for policy in roles.get(role_id, {}).get("Policies", [])
+            for st in as_list(policy["PolicyDocument"]["Statement"])
+            if st.get("Effect") == "Allow"
+        ]
+
+        def granted(prefix):
+            out = []
+            for st in statements:
+                for act in as_list(st.get("Action", [])):
+                    if act == "*" or act.startswith(prefix) or act == prefix.rstrip(":") + ":*":
+                        out.append((act, as_list(st.get("Resource", []))))
+            return out
+
+        sm, decrypt = granted("secretsmanager:"), granted("kms:")
+        if config:
+            if sm:
+                bad(f"{label}: keyless, but its role may still use Secrets Manager: {sm}")
+            if decrypt:
+                bad(f"{label}: keyless, but its role may still use KMS: {decrypt}")
+        elif secret:
+            if sm != [("secretsmanager:GetSecretValue", [secret])]:
+                bad(f"{label}: key path: its role must have secretsmanager:GetSecretValue on exactly "
+                    f"ServiceAccountKeySecretArn, and no other Secrets Manager action; it has {sm}")
+            want = [("kms:Decrypt", [kms])] if kms else []
+            if decrypt != want:
+                bad(f"{label}: key path: kms:Decrypt must be granted on exactly "
+                    f"ServiceAccountKeySecretKmsKeyArn when it is given, else not at all; it has {decrypt}")
+
+
+def check_cluster(s, functions, bad):
+    """GkeCluster, or GkeEndpoint with GkeCaCert only when one is given (none for the DNS endpoint)."""
+    want = {}
+    if s.params.get("GkeCluster"):
+        want["GKE_CLUSTER"] = s.params["GkeCluster"]
+    else:
+        want["GKE_ENDPOINT"] = s.params.get("GkeEndpoint")
+        if s.params.get("GkeCaCert"):
+            want["GKE_CA_CERT"] = s.params["GkeCaCert"]
+    for fid, label in FUNCTIONS.items():
+        if fid not in functions:
+            continue
+        env = s.environment(fid)
+        got = {k: env[k] for k in ("GKE_CLUSTER", "GKE_ENDPOINT", "GKE_CA_CERT") if k in env}
+        if got != want:
+            bad(f"{label}: the cluster settings are {got}, not {want}")
+
+
+def check_credential_rules(template, params, problems):
+    """The Rules let exactly one credential source through."""
+    config = '{"type": "external_account"}'
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf"
+    kms = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    cases = [
+        ("keyless", {"GcpCredentialConfig": config, "ServiceAccountKeySecretArn": ""}, True),
+        ("key", {"GcpCredentialConfig": "", "ServiceAccountKeySecretArn": secret}, True),
+        ("key with a KMS key", {"GcpCredentialConfig": "", "ServiceAccountKeySecretArn": secret,
+                                "ServiceAccountKeySecretKmsKeyArn": kms}, True),
+        ("neither GcpCredentialConfig nor ServiceAccountKeySecretArn",
+         {"GcpCredentialConfig": "", "ServiceAccountKeySecretArn": ""}, False),
+        ("both GcpCredentialConfig and ServiceAccountKeySecretArn",
+         {"GcpCredentialConfig": config, "ServiceAccountKeySecretArn": secret}, False),
+        ("keyless with a KMS key", {"GcpCredentialConfig": config, "ServiceAccountKeySecretArn": "",
+                                    "ServiceAccountKeySecretKmsKeyArn": kms}, False),
+    ]
+    for label, values, want in cases:
+        ok, why = Stack(template, {**params, "ServiceAccountKeySecretKmsKeyArn": "", **values}).rules_accept()
+        if ok and not want:
+            problems.append(f"the template accepts {label}: a Rule must refuse it")
+        elif want and not ok:
+            problems.append(f"the template refuses {label}: {why}")
+    spec = template["Parameters"].get("GcpCredentialConfig", {})
+    pattern = spec.get("AllowedPattern")
+    key_json = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----"}'
+    if spec.get("NoEcho") not in (None, False, "false"):
+        problems.append("GcpCredentialConfig is NoEcho: it holds no secret, and operators need to read it")
+    if not pattern or re.fullmatch(pattern, key_json, re.S):
+        problems.append("GcpCredentialConfig accepts a service-account key: its AllowedPattern must "
+                        "ask for an external_account configuration")
 
 
 def accepted(template, params, name, value):
@@ -381,11 +504,22 @@ def check_one_day(template, params, problems):
             problems.append(f"{name}: its default is refused at 60 s periods")
 
 
+KEYLESS_CONFIG = (
+    '{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/'
+    'workloadIdentityPools/queue-scaler/providers/aws-lambda"}'
+)
+
+
 def parameter_sets(template):
     defaults = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
     base = {
         **defaults,
         "GkeCluster": "projects/p/locations/l/clusters/c",
+        "GcpCredentialConfig": KEYLESS_CONFIG,
+    }
+    key = {
+        **base,
+        "GcpCredentialConfig": "",
         "ServiceAccountKeySecretArn":
             "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf",
     }
@@ -396,6 +530,14 @@ def parameter_sets(template):
                                                  "FailureNotificationTopicArn": topic}
     yield "MinReplicas=2 with a failure topic", {**base, "MinReplicas": "2",
                                                  "FailureNotificationTopicArn": topic}
+    yield "key path", key
+    yield "key path with a KMS key", {
+        **key, "ServiceAccountKeySecretKmsKeyArn":
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
+    yield "GKE's DNS endpoint", {**base, "GkeCluster": "",
+                                 "GkeEndpoint": "https://gke-0123abcd.europe-west4.gke.goog"}
+    yield "an IP endpoint with its CA", {**base, "GkeCluster": "", "GkeEndpoint": "https://34.1.2.3",
+                                         "GkeCaCert": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}
 
 
 failed = False
@@ -407,6 +549,9 @@ for path in sys.argv[1:]:
     for label, params in parameter_sets(template):
         found = []
         try:
+            ok, why = Stack(template, params).rules_accept()
+            if not ok:
+                found.append(f"the Rules refuse a valid parameter set: {why}")
             check(Stack(template, params), found)
         except (Unresolvable, KeyError, TypeError, AttributeError) as e:
             found.append(f"cannot resolve the template: {type(e).__name__} {e}")
@@ -417,6 +562,10 @@ for path in sys.argv[1:]:
         check_one_day(template, dict(parameter_sets(template))["defaults"], problems)
     except (Unresolvable, KeyError, ValueError) as e:
         problems.append(f"cannot check the evaluation windows: {type(e).__name__} {e}")
+    try:
+        check_credential_rules(template, dict(parameter_sets(template))["defaults"], problems)
+    except (Unresolvable, KeyError, ValueError, re.error) as e:
+        problems.append(f"cannot check the credential Rules: {type(e).__name__} {e}")
     for p in dict.fromkeys(problems):
         print(f"{path}: {p}", file=sys.stderr)
     if problems:

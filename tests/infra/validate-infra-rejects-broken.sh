@@ -9,7 +9,8 @@
 # INFRA_SCRIPTS pointing at the copy. Each broken copy must fail, with the
 # validator's message naming the fault. For the template this covers both
 # cfn-lint and the template's own invariants (heartbeat, alarm permissions,
-# wake alarm, errors alarms, one-day evaluation windows). The unbroken copies
+# wake alarm, errors alarms, one-day evaluation windows, keyless credentials
+# without Secrets Manager access, exactly one credential). The unbroken copies
 # must pass, so a failure comes from the break and not from the copying.
 #
 # Usage: tests/infra/validate-infra-rejects-broken.sh   (or: make test-infra)
@@ -33,11 +34,14 @@ lint() {
 }
 
 # break_copy NAME SRC SED_SCRIPT: write $tmp/NAME, a broken copy of SRC.
+# Or: break_copy NAME SRC -e SCRIPT -e SCRIPT..., for several edits.
 break_copy() {
-  local name="$1" src="$2" script="$3"
-  sed -e "$script" "$tmp/$src" >"$tmp/$name"
+  local name="$1" src="$2"
+  shift 2
+  if [[ "$1" != -e ]]; then set -- -e "$1"; fi
+  sed "$@" "$tmp/$src" >"$tmp/$name"
   if cmp -s "$tmp/$src" "$tmp/$name"; then
-    echo "test setup: '$script' changed nothing in $src" >&2
+    echo "test setup: '$*' changed nothing in $src" >&2
     exit 1
   fi
 }
@@ -156,6 +160,37 @@ break_copy template-rule-never-applies.yaml template.yaml \
 expect_rejected "template with a one-day rule that never applies" \
   "AlarmPeriodSeconds 3600 with HighEvaluationPeriods 25 is accepted" \
   INFRA_TEMPLATES="$tmp/template-rule-never-applies.yaml"
+
+# Keyless, the roles may still read secrets: the statement is no longer tied to
+# the key path, and names every secret of the account instead of the one.
+# shellcheck disable=SC2016 # ${AWS::...} is CloudFormation's, not the shell's
+break_copy template-keyless-reads-secret.yaml template.yaml \
+  -e 's|^                - UseKeySecret$|                - UseClusterName|' \
+  -e 's|^                  Resource: !Ref ServiceAccountKeySecretArn$|                  Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"|'
+expect_rejected "template whose keyless roles may still read the secret" \
+  "keyless, but its role may still use Secrets Manager" \
+  INFRA_TEMPLATES="$tmp/template-keyless-reads-secret.yaml"
+
+# Keyless, but the functions are not given the configuration.
+break_copy template-keyless-no-config.yaml template.yaml \
+  '/^        GCP_CREDENTIAL_CONFIG: /d'
+expect_rejected "template that does not pass GcpCredentialConfig to the functions" \
+  "keyless, but GCP_CREDENTIAL_CONFIG is not GcpCredentialConfig" \
+  INFRA_TEMPLATES="$tmp/template-keyless-no-config.yaml"
+
+# Neither credential is required any more: the Rule is gone.
+break_copy template-no-credential-rule.yaml template.yaml \
+  '/^  OneGoogleCredential:$/,/^  KmsKeyOnlyWithSecret:$/{/^  KmsKeyOnlyWithSecret:$/!d;}'
+expect_rejected "template that accepts neither credential, or both" \
+  "the template accepts neither GcpCredentialConfig nor ServiceAccountKeySecretArn" \
+  INFRA_TEMPLATES="$tmp/template-no-credential-rule.yaml"
+
+# The credential configuration would take a service-account key.
+break_copy template-config-takes-a-key.yaml template.yaml \
+  '/^  GcpCredentialConfig:$/,/^  ServiceAccountKeySecretArn:$/{/^    AllowedPattern: /d;}'
+expect_rejected "template whose GcpCredentialConfig accepts a service-account key" \
+  "GcpCredentialConfig accepts a service-account key" \
+  INFRA_TEMPLATES="$tmp/template-config-takes-a-key.yaml"
 
 # Kubernetes: a misspelt field, which only strict validation catches.
 break_copy deployment-unknown-field.yaml model-deployment.yaml \

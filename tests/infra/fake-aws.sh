@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Not a test on its own: the stand-in for the `aws` CLI that
+# service-account-keyless.sh puts first on PATH, for the calls
+# infra/gke/service-account.sh makes. State in files under $FAKE_AWS_STATE:
+#
+#   calls.log          every call, its arguments shell-quoted, one call a line
+#   account            the account of the caller's credentials (sts)
+#   outputs            the stack's outputs, "KEY VALUE" one a line; absent:
+#                      no stack (describe-stacks fails as for a stack that
+#                      does not exist)
+#   secrets/NAME       a secret: its ARN; NAME.value holds what was stored
+#   fail-store         present: create-secret and put-secret-value read the
+#                      value, then fail (AccessDenied), storing nothing
+#   store-then-fail    present: create-secret creates the secret, then the
+#                      call fails all the same (a timeout after the fact)
+#
+# Anything else, Secrets Manager included when no key path is under test,
+# fails loudly: the keyless path must not call it.
+set -euo pipefail
+
+state="${FAKE_AWS_STATE:?fake aws: set FAKE_AWS_STATE to its state folder}"
+mkdir -p "$state/secrets"
+printf '%q ' "$@" >>"$state/calls.log"
+printf '\n' >>"$state/calls.log"
+
+positional=()
+declare -A flag=()
+for arg in "$@"; do
+  case "$arg" in
+    --*=*) name="${arg%%=*}"; flag["${name#--}"]="${arg#*=}" ;;
+    --*) flag["${arg#--}"]=1 ;;
+    *) positional+=("$arg") ;;
+  esac
+done
+
+error() {
+  echo "An error occurred ($1) when calling the $2 operation: $3" >&2
+  exit 254
+}
+
+secret_file() {
+  echo "$state/secrets/${1//\//%}"
+}
+
+case "${positional[*]:0:2}" in
+  "sts get-caller-identity")
+    [[ "${flag[query]:-}" == Account ]] || error InvalidQuery GetCallerIdentity "the fake answers --query=Account only"
+    cat "$state/account" ;;
+  "cloudformation describe-stacks")
+    [[ -e "$state/outputs" ]] ||
+      error ValidationError DescribeStacks "Stack with id ${flag[stack-name]:-} does not exist"
+    # The query names the outputs wanted (OutputKey=='NAME' || ...) and asks
+    # for [OutputKey,OutputValue]: as text, one "KEY<tab>VALUE" a line.
+    [[ "${flag[query]:-}" == *"].[OutputKey,OutputValue]" && "${flag[output]:-}" == text ]] ||
+      error InvalidQuery DescribeStacks "the fake answers --query=...[OutputKey,OutputValue] --output=text only"
+    while read -r key value; do
+      if [[ "${flag[query]}" == *"OutputKey=='$key'"* ]]; then printf '%s\t%s\n' "$key" "$value"; fi
+    done <"$state/outputs" ;;
+  "secretsmanager describe-secret")
+    file="$(secret_file "${flag[secret-id]:-}")"
+    [[ -e "$file" ]] || error ResourceNotFoundException DescribeSecret "Secrets Manager can't find the specified secret."
+    if [[ "${flag[query]:-}" == ARN ]]; then cat "$file"; else echo "{\"ARN\": \"$(cat "$file")\"}"; fi ;;
+  "secretsmanager create-secret" | "secretsmanager put-secret-value")
+    name="${flag[name]:-${flag[secret-id]:-}}"
+    file="$(secret_file "$name")"
+    [[ "${flag[secret-string]:-}" == file:///dev/stdin ]] || error InvalidParameter CreateSecret "the fake reads the value from stdin"
+    value="$(cat)"
+    if [[ -e "$state/fail-store" ]]; then
+      error AccessDeniedException "${positional[1]}" "User is not authorized to perform: secretsmanager:${positional[1]}"
+    fi
+    if [[ "${positional[1]}" == create-secret ]]; then
+      [[ ! -e "$file" ]] || error ResourceExistsException CreateSecret "The operation failed because the secret $name already exists."
+      echo "arn:aws:secretsmanager:${flag[region]:-eu-west-1}:$(cat "$state/account"):secret:$name-AbCdEf" >"$file"
+    else
+      [[ -e "$file" ]] || error ResourceNotFoundException PutSecretValue "Secrets Manager can't find the specified secret."
+    fi
+    printf '%s' "$value" >"$file.value"
+    if [[ -e "$state/store-then-fail" ]]; then
+      error RequestTimeout "${positional[1]}" "the request timed out"
+    fi
+    echo "{\"ARN\": \"$(cat "$file")\"}" ;;
+  *)
+    echo "fake aws: not faked: aws $*" >&2
+    exit 2 ;;
+esac

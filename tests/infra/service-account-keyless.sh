@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# Proves that infra/gke/service-account.sh sets up keyless access the way the
+# functions need it, and creates no key doing so; and that its key path, when
+# storing the key fails, says how to delete the key it left behind.
+#
+# --dry-run shows commands, not what they leave behind, so this runs the
+# script's real paths against a fake gcloud (tests/infra/fake-gcloud.sh, which
+# hands IAM calls to fake-gcloud-iam.sh) and a fake aws (fake-aws.sh), both
+# first on PATH, recording every call and keeping what they create. Keyless,
+# it checks:
+#   - the workload identity pool and its AWS provider, for the AWS account,
+#     with Google's default AWS attribute mapping (attribute.aws_role);
+#   - roles/iam.workloadIdentityUser on the service account for exactly the
+#     two execution roles, as principalSet://.../attribute.aws_role/
+#     arn:aws:sts::ACCOUNT:assumed-role/ROLE, read from the stack's outputs;
+#     bindings of the pool to other roles are removed, other members kept;
+#   - the credential configuration from create-cred-config --aws
+#     --service-account, which `service-account.sh parameter` prints quoted
+#     so that sam deploy --parameter-overrides reads back the same JSON;
+#   - before the stack exists: everything but the bindings, and a message
+#     saying they are still to do;
+#   - no `keys create`, and no Secrets Manager call;
+#   - a second run creates nothing twice; a deleted pool is undeleted;
+#   - --dry-run calls nothing.
+#
+# Usage: tests/infra/service-account-keyless.sh [SCRIPT]   (or: make test-service-account)
+#   SCRIPT  the script under test (or SERVICE_ACCOUNT_SCRIPT);
+#           default infra/gke/service-account.sh
+# Needs python3.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+script="${1:-${SERVICE_ACCOUNT_SCRIPT:-$root/infra/gke/service-account.sh}}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+mkdir "$tmp/bin"
+ln -s "$root/tests/infra/fake-gcloud.sh" "$tmp/bin/gcloud"
+ln -s "$root/tests/infra/fake-aws.sh" "$tmp/bin/aws"
+export PATH="$tmp/bin:$PATH"
+
+export PROJECT_ID=test-project AWS_REGION=eu-west-1 STACK_NAME=qs
+unset SA_NAME ROLE_ID SECRET_NAME SECRET_KMS_KEY_ID SCALE_UP_ROLE_ARN SCALE_DOWN_ROLE_ARN \
+  AWS_ACCOUNT_ID POOL_ID PROVIDER_ID PROJECT_NUMBER CREDENTIAL_CONFIG_FILE
+
+account=111122223333
+number=246813579024
+email="queue-scaler@$PROJECT_ID.iam.gserviceaccount.com"
+up_role="qs-ScaleUpRole-1A2B3C4D5E6F"
+down_role="qs-ScaleDownRole-6F5E4D3C2B1A"
+pool_prefix="principalSet://iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/queue-scaler"
+up_member="$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/$up_role"
+down_member="$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/$down_role"
+audience="//iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/queue-scaler/providers/aws-lambda"
+# Google's default attribute mapping for AWS providers.
+mapping="google.subject=assertion.arn,attribute.aws_role=assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
+
+passed=0
+failed=0
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() {
+  echo "not ok - $1"
+  shift
+  if (($#)); then sed 's/^/    /' "$@"; fi
+  failed=$((failed + 1))
+}
+
+# fresh NAME: new fake gcloud and aws states; the AWS account is $account.
+fresh() {
+  export FAKE_GCLOUD_STATE="$tmp/$1/gcloud" FAKE_AWS_STATE="$tmp/$1/aws"
+  mkdir -p "$FAKE_GCLOUD_STATE/iam" "$FAKE_AWS_STATE"
+  touch "$FAKE_GCLOUD_STATE/calls.log" "$FAKE_AWS_STATE/calls.log"
+  echo "$account" >"$FAKE_AWS_STATE/account"
+  echo "$number" >"$FAKE_GCLOUD_STATE/iam/project-number"
+  work="$tmp/$1/work"
+  mkdir -p "$work"
+}
+
+# deployed: the stack exists, with its two roles.
+deployed() {
+  printf '%s\n' \
+    "ScaleUpRoleArn arn:aws:iam::$account:role/$up_role" \
+    "ScaleDownRoleArn arn:aws:iam::$account:role/$down_role" >"$FAKE_AWS_STATE/outputs"
+}
+
+# run_script WHAT [ARG...]: run the script under test in $work; output in $work/out.
+run_script() {
+  local what="$1"
+  shift
+  if (cd "$work" && "$script" "$@") >"$work/out" 2>&1; then
+    ok "$what: the script succeeds"
+  else
+    not_ok "$what: the script failed" "$work/out"
+  fi
+}
+
+calls() { cat "$FAKE_GCLOUD_STATE/calls.log"; }
+
+# called WHAT DESCRIPTION PATTERN: a gcloud call matches the extended regex.
+called() {
+  if grep -qE -- "$3" "$FAKE_GCLOUD_STATE/calls.log"; then
+    ok "$1: $2"
+  else
+    not_ok "$1: $2 (no call matches $3)" "$FAKE_GCLOUD_STATE/calls.log"
+  fi
+}
+
+not_called() {
+  if grep -E -- "$3" "$FAKE_GCLOUD_STATE/calls.log" >"$work/matches"; then
+    not_ok "$1: $2" "$work/matches"
+  else
+    ok "$1: $2"
+  fi
+}
+
+# call_count PATTERN: how many gcloud calls match.
+call_count() { grep -cE -- "$1" "$FAKE_GCLOUD_STATE/calls.log" || true; }
+
+# no_key_no_secret WHAT: the keyless path never creates a key or touches Secrets Manager.
+no_key_no_secret() {
+  not_called "$1" "no service-account key is created" '^iam service-accounts keys create '
+  if grep -q secretsmanager "$FAKE_AWS_STATE/calls.log"; then
+    not_ok "$1: Secrets Manager was called" "$FAKE_AWS_STATE/calls.log"
+  else
+    ok "$1: Secrets Manager is never called"
+  fi
+  if [[ -n "$(cat "$FAKE_GCLOUD_STATE"/iam/keys/* 2>/dev/null)" ]]; then
+    not_ok "$1: the service account has a key"
+  else
+    ok "$1: the service account has no key"
+  fi
+}
+
+# impersonators: the members that may impersonate the service account, sorted.
+impersonators() {
+  sed -n 's|^roles/iam.workloadIdentityUser ||p' "$FAKE_GCLOUD_STATE/iam/sa-policy/$email" 2>/dev/null | sort
+}
+
+# exactly_the_two_roles WHAT [OTHER_MEMBER...]: workloadIdentityUser holds the
+# two execution roles, plus exactly the OTHER_MEMBERs (of other pools).
+exactly_the_two_roles() {
+  local what="$1" want
+  shift
+  want="$(printf '%s\n' "$up_member" "$down_member" "$@" | sort)"
+  if [[ "$(impersonators)" == "$want" ]]; then
+    ok "$what: roles/iam.workloadIdentityUser is held by exactly the two execution roles${1:+ and the members of other pools}"
+  else
+    impersonators >"$work/members"
+    not_ok "$what: roles/iam.workloadIdentityUser is held by other members than expected" "$work/members"
+  fi
+}
+
+# check_config WHAT: the credential configuration is gcloud's, for our provider and account.
+check_config() {
+  if python3 - "$work/gcp-credential-config.json" "$audience" "$email" <<'PYTHON' >"$work/config-check" 2>&1; then
+import json
+import sys
+
+path, audience, email = sys.argv[1:]
+c = json.load(open(path))
+assert c["type"] == "external_account", c["type"]
+assert c["audience"] == audience, c["audience"]
+assert c["subject_token_type"] == "urn:ietf:params:aws:token-type:aws4_request", c["subject_token_type"]
+assert c["credential_source"]["environment_id"] == "aws1", c["credential_source"]
+assert c["service_account_impersonation_url"].endswith(f"/serviceAccounts/{email}:generateAccessToken"), \
+    c["service_account_impersonation_url"]
+PYTHON
+    ok "$1: the credential configuration is external_account, for the provider, impersonating $email"
+  else
+    not_ok "$1: the credential configuration is not what the functions need" "$work/config-check"
+  fi
+}
+
+echo "# before the stack exists: service account, pool, provider, configuration; bindings still to do"
+fresh first
+run_script "first run" all
+called "first run" "the workload identity pool is created" \
+  '^iam workload-identity-pools create queue-scaler --location=global '
+called "first run" "the AWS provider is created for the AWS account" \
+  "^iam workload-identity-pools providers create-aws aws-lambda --workload-identity-pool=queue-scaler .*--account-id=$account "
+if grep -qxF "attribute-mapping=$mapping" "$FAKE_GCLOUD_STATE/iam/providers/queue-scaler/aws-lambda" 2>/dev/null; then
+  ok "first run: the provider has Google's default AWS mapping (google.subject, attribute.aws_role)"
+else
+  not_ok "first run: the provider's attribute mapping is not Google's default AWS mapping" \
+    "$FAKE_GCLOUD_STATE/iam/providers/queue-scaler/aws-lambda"
+fi
+called "first run" "create-cred-config names the provider, --aws and --service-account" \
+  "^iam workload-identity-pools create-cred-config projects/$number/locations/global/workloadIdentityPools/queue-scaler/providers/aws-lambda --aws --service-account=$email "
+called "first run" "the STS and IAM Credentials APIs are enabled" \
+  '^services enable .*iamcredentials\.googleapis\.com.* sts\.googleapis\.com'
+check_config "first run"
+not_called "first run" "no role is bound before the stack exists" \
+  '^iam service-accounts add-iam-policy-binding '
+if grep -q "NOT DONE YET" "$work/out"; then
+  ok "first run: it says the bindings are still to do"
+else
+  not_ok "first run: it does not say the bindings are still to do" "$work/out"
+fi
+no_key_no_secret "first run"
+
+echo "# after the deployment: the two execution roles are bound"
+deployed
+run_script "after the deployment" keyless
+called "after the deployment" "scale-up's role is bound with roles/iam.workloadIdentityUser" \
+  "^iam service-accounts add-iam-policy-binding $email .*--role=roles/iam.workloadIdentityUser --member=$up_member "
+called "after the deployment" "scale-down's role is bound with roles/iam.workloadIdentityUser" \
+  "^iam service-accounts add-iam-policy-binding $email .*--role=roles/iam.workloadIdentityUser --member=$down_member "
+exactly_the_two_roles "after the deployment"
+for what in "workload-identity-pools create " "providers create-aws " "service-accounts create "; do
+  if [[ "$(call_count "$what")" == 1 ]]; then
+    ok "after the deployment: '$what' was not called again"
+  else
+    not_ok "after the deployment: '$what' was called again" "$FAKE_GCLOUD_STATE/calls.log"
+  fi
+done
+called "after the deployment" "the existing provider is brought up to date" \
+  "^iam workload-identity-pools providers update-aws aws-lambda .*--account-id=$account "
+check_config "after the deployment"
+no_key_no_secret "after the deployment"
+
+echo "# the parameter: sam deploy --parameter-overrides reads back the same JSON"
+before="$(cat "$FAKE_GCLOUD_STATE/calls.log" "$FAKE_AWS_STATE/calls.log" | wc -l)"
+run_script "parameter" parameter
+if python3 - "$work/out" "$work/gcp-credential-config.json" <<'PYTHON' >"$work/param-check" 2>&1; then
+import json
+import re
+import sys
+
+token = open(sys.argv[1]).read().strip()
+# sam deploy's reading of "Key=Value Key=Value": a value in double quotes may
+# hold escaped quotes; the wrapping quotes are stripped and \" unescaped.
+value_re = r'(\"(?:\\.|[^\"\\]+)*\"|(?:\\.|[^ \"\\]+)+)'
+pairs = re.findall(r'(?: )([A-Za-z0-9\"]+)=' + value_re, " " + "QueueName=q " + token + " DryRun=true")
+got = {k: v for k, v in pairs}
+assert set(got) == {"QueueName", "GcpCredentialConfig", "DryRun"}, got
+value = got["GcpCredentialConfig"]
+if value[0] == value[-1] == '"':
+    value = value.strip('"')
+value = value.replace("\\ ", " ").replace('\\"', '"')
+assert json.loads(value) == json.load(open(sys.argv[2])), value
+PYTHON
+  ok "parameter: GcpCredentialConfig=\"...\" reads back as the configuration, between other parameters"
+else
+  not_ok "parameter: the printed parameter does not read back as the configuration" "$work/param-check" "$work/out"
+fi
+if [[ "$(cat "$FAKE_GCLOUD_STATE/calls.log" "$FAKE_AWS_STATE/calls.log" | wc -l)" == "$before" ]]; then
+  ok "parameter: calls neither gcloud nor aws"
+else
+  not_ok "parameter: called gcloud or aws"
+fi
+
+echo "# stale bindings of the pool go, members of other pools stay"
+fresh stale
+deployed
+other_pool="principalSet://iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/ci-pool/attribute.repository/acme/app"
+stale_member="$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/old-stack-ScaleUpRole-0000"
+run_script "stale: first run" all
+printf '%s\n' "roles/iam.workloadIdentityUser $stale_member" "roles/iam.workloadIdentityUser $other_pool" \
+  "roles/iam.serviceAccountTokenCreator $stale_member" >>"$FAKE_GCLOUD_STATE/iam/sa-policy/$email"
+run_script "stale: second run" keyless
+exactly_the_two_roles "stale: second run" "$other_pool"
+if grep -qxF "roles/iam.serviceAccountTokenCreator $stale_member" "$FAKE_GCLOUD_STATE/iam/sa-policy/$email"; then
+  ok "stale: second run: bindings of other roles are left alone"
+else
+  not_ok "stale: second run: a binding of another role was removed"
+fi
+no_key_no_secret "stale"
+
+echo "# a deleted pool is undeleted, not created again"
+fresh undelete
+deployed
+mkdir -p "$FAKE_GCLOUD_STATE/iam/pools" "$FAKE_GCLOUD_STATE/iam/providers/queue-scaler"
+echo DELETED >"$FAKE_GCLOUD_STATE/iam/pools/queue-scaler"
+run_script "deleted pool" all
+called "deleted pool" "the pool is undeleted" '^iam workload-identity-pools undelete queue-scaler '
+not_called "deleted pool" "the pool is not created again" '^iam workload-identity-pools create '
+exactly_the_two_roles "deleted pool"
+
+echo "# --dry-run calls nothing and prints the keyless commands"
+fresh dry-run
+deployed
+run_script "dry run" --dry-run all
+if [[ -s "$FAKE_GCLOUD_STATE/calls.log" || -s "$FAKE_AWS_STATE/calls.log" ]]; then
+  not_ok "dry run: gcloud or aws was called" "$FAKE_GCLOUD_STATE/calls.log" "$FAKE_AWS_STATE/calls.log"
+else
+  ok "dry run: neither gcloud nor aws was called"
+fi
+if grep -q -- "create-cred-config .* --aws --service-account=$email" "$work/out" &&
+  grep -q -- "--role=roles/iam.workloadIdentityUser" "$work/out" &&
+  ! grep -q "keys create" "$work/out"; then
+  ok "dry run: prints create-cred-config --aws, the workloadIdentityUser bindings, and no keys create"
+else
+  not_ok "dry run: the printed commands are not the keyless ones" "$work/out"
+fi
+
+echo "# the key path: storing the key fails after it was created"
+fresh key-fails
+touch "$FAKE_AWS_STATE/fail-store"
+run_script "key path, iam" iam
+if (cd "$work" && "$script" key) >"$work/out" 2>&1; then
+  not_ok "key path: the script succeeded although the key was not stored" "$work/out"
+else
+  ok "key path: the script fails"
+fi
+key_id="$(cat "$FAKE_GCLOUD_STATE/iam/keys/$email" 2>/dev/null || true)"
+if [[ -n "$key_id" ]] && grep -qF "gcloud iam service-accounts keys delete $key_id --iam-account=$email" "$work/out"; then
+  ok "key path: prints the command that deletes the key it created ($key_id)"
+else
+  not_ok "key path: does not print how to delete the key it created (${key_id:-none})" "$work/out"
+fi
+if grep -q "delete-secret" "$work/out"; then
+  not_ok "key path: prints a delete-secret although no secret was created" "$work/out"
+else
+  ok "key path: no secret to delete, none named"
+fi
+
+echo "# the key path: the secret was created, but the call failed"
+fresh key-half
+touch "$FAKE_AWS_STATE/store-then-fail"
+run_script "key path, iam" iam
+(cd "$work" && "$script" key) >"$work/out" 2>&1 || true
+if grep -qF "aws secretsmanager delete-secret --region=eu-west-1 --secret-id=queue-scaler/gcp-service-account-key" "$work/out" &&
+  grep -qF "gcloud iam service-accounts keys delete" "$work/out"; then
+  ok "key path, half done: prints how to delete both the key and the secret"
+else
+  not_ok "key path, half done: does not print how to delete the key and the secret" "$work/out"
+fi
+
+echo "# the key path where the organisation forbids keys"
+fresh no-keys
+touch "$FAKE_GCLOUD_STATE/iam/no-keys"
+run_script "no keys, iam" iam
+(cd "$work" && "$script" key) >"$work/out" 2>&1 || true
+if grep -q "keyless" "$work/out" && ! grep -q "keys delete" "$work/out"; then
+  ok "no keys: points to keyless, and names no key to delete"
+else
+  not_ok "no keys: the message is not right" "$work/out"
+fi
+
+echo "service-account-keyless: $passed passed, $failed failed"
+((failed == 0))
