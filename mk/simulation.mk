@@ -1,11 +1,13 @@
-# The re-arm loop, simulated: a backlog burst through the model of the two alarms, invoking the
-# real scale-up and scale-down handlers in-process against the local control plane, with the
-# alarms kept in moto (from the venv). The method and the numbers are in docs/rearm.md.
+# The re-arm loop, simulated: a backlog burst through the model of the alarms, invoking the real
+# scale-up and scale-down handlers in-process against the local control plane, with the alarms
+# kept in moto (from the venv); then the fault scenarios through the same loop, with the
+# heartbeat and the wake alarm, as the functions are and as they were. The method and the
+# numbers are in docs/rearm.md and docs/never-stuck.md; the fault table is the README's.
 
 SIMULATION_DIR ?= docs/simulation
 
 # The functions print one JSON log line per invocation; only the summary is shown.
 .PHONY: simulate
-simulate: venv ## run the re-arm simulation, on and off; writes docs/simulation/rearm-{on,off}.csv and rearm.svg
+simulate: venv ## run the re-arm and fault simulations; writes docs/simulation/*.csv, rearm.svg, faults.svg and prints the README's fault table
 	set -o pipefail; MOTO_SERVER=$(VENV_BIN)/moto_server \
 	  cargo run --quiet -p queue-scaler-simulation --bin simulate -- $(SIMULATION_DIR) | grep -v '^{'

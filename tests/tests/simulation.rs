@@ -4,15 +4,22 @@
 //! scale-up and scale-down handlers in-process against the local control plane whenever an alarm
 //! changes to ALARM, with the alarms kept in moto, where the functions re-arm them.
 //!
-//! Each run starts its own moto server; both share the process's control plane, each with its
+//! Then the fault scenarios (`docs/never-stuck.md`): the same loop with the heartbeat, the wake
+//! alarm of a min-0 target and a fault injected, each run with the functions as they are and as
+//! they were; checked for recovery within the bound the runs found, where the replicas end, the
+//! zero rule, and one step for a lost answer.
+//!
+//! Each run starts its own moto server; all share the process's control plane, each with its
 //! own deployment. The timelines must also match the ones committed in `docs/simulation/`, which
-//! `docs/rearm.md` quotes: `make simulate` writes them.
+//! `docs/rearm.md` quotes, and the README's table of the faults must be the one these runs give:
+//! `make simulate` writes them.
 
-use queue_scaler_core::Policy;
+use queue_scaler_core::{AlarmState, Policy};
 use queue_scaler_simulation::control_plane;
+use queue_scaler_simulation::faults::{self, FaultRun};
 use queue_scaler_simulation::live;
-use queue_scaler_simulation::model::Scenario;
-use queue_scaler_simulation::timeline::{Summary, Timeline};
+use queue_scaler_simulation::model::{FaultKind, Scenario};
+use queue_scaler_simulation::timeline::{RecoveredBy, Summary, Timeline};
 use std::path::Path;
 
 async fn run(deployment: &str, rearm: bool) -> (Scenario, Timeline, Summary) {
@@ -46,14 +53,18 @@ fn assert_within_bounds(timeline: &Timeline, policy: &Policy) {
 }
 
 fn assert_matches_docs(timeline: &Timeline, file: &str) {
+    assert_file_is(file, &timeline.to_csv(), "docs/rearm.md quotes its numbers");
+}
+
+fn assert_file_is(file: &str, contents: &str, why: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../docs/simulation")
         .join(file);
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
-        committed == timeline.to_csv(),
+        committed == contents,
         "docs/simulation/{file} differs from this run: run `make simulate` and review the change \
-         (docs/rearm.md quotes its numbers)"
+         ({why})"
     );
 }
 
@@ -133,4 +144,171 @@ async fn without_rearm_scale_up_stalls_after_one_step() {
     assert_eq!(timeline.rows.last().unwrap().replicas, policy.min);
 
     assert_matches_docs(&timeline, "rearm-off.csv");
+}
+
+/// Where a fault run's replicas must end: back at min with the queue empty.
+fn assert_ends_at_min_with_the_queue_empty(id: &str, timeline: &Timeline) {
+    let last = timeline.rows.last().expect("the run has periods");
+    assert_eq!(
+        (last.replicas, last.backlog()),
+        (timeline.policy.min, 0),
+        "{id}: replicas and messages at the end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
+    let control = control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let runs: Vec<FaultRun> = live::run_faults(control, faults::scenarios())
+        .await
+        .unwrap_or_else(|e| panic!("a fault scenario fails: {e}"));
+    let table = faults::table(&runs);
+    eprintln!("{table}");
+
+    for run in &runs {
+        let id = run.scenario.id;
+        let fault = run.new.faults[0];
+        let new = run.new.fault_summary().expect("a run with a fault");
+        let periods = new
+            .recovery
+            .periods()
+            .unwrap_or_else(|| panic!("{id}: the loop does not recover: {new:?}"));
+        let policy = run.new.policy;
+        assert!(
+            run.new
+                .rows
+                .iter()
+                .all(|r| (policy.min..=policy.max).contains(&r.replicas)),
+            "{id}: replicas stay within min and max"
+        );
+        let today = run.today.as_ref().and_then(Timeline::fault_summary);
+        match fault.kind {
+            FaultKind::SetAlarmStateRefused => {
+                // Only the heartbeat can act on an alarm left in ALARM: the bound is its interval.
+                let every = run.new.heartbeat_every.expect("a heartbeat");
+                assert!(
+                    periods <= every,
+                    "{id}: recovery in {periods} periods, more than the heartbeat's {every}"
+                );
+                if every == faults::scenarios()[1].scenario.heartbeat_every.unwrap() {
+                    assert_eq!(
+                        new.recovery.by,
+                        Some(RecoveredBy::Heartbeat),
+                        "{id}: with the backlog still high at the fault's end, the heartbeat recovers"
+                    );
+                } else {
+                    assert!(
+                        periods <= 2,
+                        "{id}: a heartbeat this frequent meets the goal"
+                    );
+                }
+                let stuck = run.new.rows[fault.start..fault.end]
+                    .iter()
+                    .filter(|r| r.scale_up.end == AlarmState::Alarm)
+                    .count();
+                assert!(
+                    stuck > 0,
+                    "{id}: the refused re-arm leaves the alarm in ALARM"
+                );
+            }
+            _ => assert_eq!(
+                periods, 1,
+                "{id}: the first evaluation after the fault acts (the goal is 2)"
+            ),
+        }
+        match fault.kind {
+            FaultKind::MessagesAtZero => {
+                let first = run
+                    .new
+                    .first_serving(fault.start)
+                    .expect("a replica starts");
+                assert!(
+                    first < fault.start + 2,
+                    "{id}: one replica within 2 periods of the messages (period {first})"
+                );
+                assert_eq!(
+                    run.new.zero_while_waiting(),
+                    Vec::<usize>::new(),
+                    "{id}: zero replicas only when visible plus in flight is 0"
+                );
+                let last = run.new.rows.last().unwrap();
+                assert_eq!(
+                    (last.replicas, last.backlog()),
+                    (0, 0),
+                    "{id}: back to 0, drained"
+                );
+                let before = faults::first_zero_before_the_rule(&run.new);
+                assert!(
+                    before.is_some_and(|(_, _, backlog)| backlog > 0),
+                    "{id}: the old rule would have stranded messages"
+                );
+                let today = today.expect("today's run");
+                assert_eq!(
+                    today.recovery.at, None,
+                    "{id}: today nothing starts a replica"
+                );
+                assert_eq!((today.final_replicas, today.final_backlog), (0, 5));
+            }
+            FaultKind::LostAnswer => {
+                assert_ends_at_min_with_the_queue_empty(id, &run.new);
+                let lost = run.new.rows[fault.start]
+                    .scale_up
+                    .invocation
+                    .expect("scale-up acts in the period of the lost answer");
+                assert_eq!(
+                    (lost.writes, lost.to - lost.from),
+                    (1, policy.step),
+                    "{id}: one write, one step: {lost:?}"
+                );
+                let old = run.today.as_ref().unwrap().rows[fault.start]
+                    .scale_up
+                    .invocation
+                    .unwrap();
+                assert_eq!(
+                    (old.writes, old.to - old.from),
+                    (2, 2 * policy.step),
+                    "{id}: today, two writes and two steps: {old:?}"
+                );
+            }
+            _ => {
+                assert_ends_at_min_with_the_queue_empty(id, &run.new);
+                if let Some(today) = today {
+                    assert!(
+                        today.recovery.periods().is_none_or(|p| p > 2),
+                        "{id}: today the alarm stays in ALARM after the fault: {today:?}"
+                    );
+                    let drained = new.drained_at.expect("the backlog drains");
+                    assert!(
+                        today.drained_at.is_none_or(|p| p > drained),
+                        "{id}: today the backlog drains later: {today:?}"
+                    );
+                }
+            }
+        }
+
+        let mut named = vec![("new", &run.new)];
+        if let Some(today) = &run.today {
+            named.push(("today", today));
+        }
+        assert_file_is(
+            &format!("fault-{id}.csv"),
+            &Timeline::fault_csv(&named),
+            "the README's table quotes its numbers",
+        );
+    }
+    assert_file_is(
+        "faults.svg",
+        &faults::chart(&runs),
+        "the README shows the chart",
+    );
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    assert!(
+        readme.contains(&table),
+        "the README's table of the fault scenarios differs from these runs: run `make simulate` \
+         and paste its table into README.md:\n{table}"
+    );
 }

@@ -1,5 +1,8 @@
-//! The chart of `docs/simulation/rearm.svg`: runs side by side, each with the backlog (visible
-//! plus in flight), the replica count and every invocation over time, on shared scales.
+//! The charts of `docs/simulation/rearm.svg` and `docs/simulation/faults.svg`: runs side by side
+//! (and, for the faults, in rows of two), each with the backlog (visible plus in flight), the
+//! replica count and every invocation over time, on scales shared by the runs of a row. A run with
+//! faults also shows when each fault was in effect, the failed invocations, the heartbeat's
+//! invocations and the wake alarm.
 //!
 //! Written by hand as SVG text: the chart needs lines, polygons, markers and labels, all of
 //! which SVG says directly, so no plotting library (and its font handling) is pulled in, and the
@@ -7,6 +10,7 @@
 //!
 //! Pure: returns the SVG as a string.
 
+use crate::model::AlarmKind;
 use crate::timeline::Timeline;
 use queue_scaler_core::{AlarmState, Direction};
 use std::fmt::Write as _;
@@ -31,17 +35,29 @@ const RIGHT: f64 = 52.0;
 const TOP: f64 = 104.0;
 const BOTTOM: f64 = 128.0;
 
+/// The faults chart: each panel is shorter, its legend is below all rows.
+const FAULT_PANEL_HEIGHT: f64 = 460.0;
+const FAULT_BOTTOM: f64 = 62.0;
+const FAULT_LEGEND_HEIGHT: f64 = 96.0;
+
 const BACKLOG: &str = "#4e79a7";
 const REPLICAS: &str = "#e8772e";
 const THRESHOLD: &str = "#e15759";
 const UP: &str = "#2f8f3a";
 const DOWN: &str = "#8b5fa8";
+const WAKE: &str = "#17a2b8";
+const FAULT: &str = "#e15759";
+const FAILED: &str = "#c0392b";
+const RECOVERED: &str = "#1b7837";
 
-/// Shared scales: minutes across, messages on the left, replicas on the right.
+/// Shared scales: minutes across, messages on the left, replicas on the right; and the height of
+/// the panel they are drawn in.
 struct Scales {
     minutes: f64,
     messages: f64,
     replicas: f64,
+    panel_height: f64,
+    bottom: f64,
 }
 
 impl Scales {
@@ -49,8 +65,8 @@ impl Scales {
         PANEL_WIDTH - LEFT - RIGHT
     }
 
-    fn height() -> f64 {
-        HEIGHT - TOP - BOTTOM
+    fn height(&self) -> f64 {
+        self.panel_height - TOP - self.bottom
     }
 
     fn x(&self, minute: f64) -> f64 {
@@ -58,11 +74,24 @@ impl Scales {
     }
 
     fn y_messages(&self, messages: f64) -> f64 {
-        TOP + Self::height() * (1.0 - messages / self.messages)
+        TOP + self.height() * (1.0 - messages / self.messages)
     }
 
     fn y_replicas(&self, replicas: f64) -> f64 {
-        TOP + Self::height() * (1.0 - replicas / self.replicas)
+        TOP + self.height() * (1.0 - replicas / self.replicas)
+    }
+
+    /// The messages axis: its top and the step between grid lines.
+    fn message_step(&self) -> f64 {
+        if self.messages > 1000.0 {
+            200.0
+        } else if self.messages > 100.0 {
+            100.0
+        } else if self.messages > 20.0 {
+            10.0
+        } else {
+            2.0
+        }
     }
 }
 
@@ -104,6 +133,8 @@ pub fn render(panels: &[Panel<'_>]) -> String {
         // Headroom of 200 keeps the threshold line clear of the min replicas line.
         messages: ((peak as f64 / 100.0).ceil() * 100.0 + 200.0).max(300.0),
         replicas: f64::from(max_replicas + 2),
+        panel_height: HEIGHT,
+        bottom: BOTTOM,
     };
     let width = PANEL_WIDTH * panels.len() as f64;
     let mut svg = String::new();
@@ -154,8 +185,53 @@ fn draw_panel(svg: &mut String, panel: &Panel<'_>, s: &Scales) {
         );
     }
 
+    // When each fault was in effect: shaded, labelled at the top. A fault without duration (the
+    // clock starting with messages at zero replicas) is a line.
+    for fault in &panel.timeline.faults {
+        let (fx0, fx1) = (s.x(fault.start as f64), s.x(fault.end as f64));
+        if fault.end > fault.start {
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{FAULT}" fill-opacity="0.1"/>"#,
+                n(fx0),
+                n(y1),
+                n(fx1 - fx0),
+                n(y0 - y1)
+            );
+        } else {
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{x}" y1="{}" x2="{x}" y2="{}" stroke="{FAULT}" stroke-dasharray="3 3"/>"#,
+                n(y1),
+                n(y0),
+                x = n(fx0),
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" fill="{FAULT}" font-size="11">{}</text>"#,
+            n(fx0 + 4.0),
+            n(y1 + 44.0),
+            escape(fault.kind.describe())
+        );
+    }
+
+    // When the run recovered from its faults (docs/never-stuck.md).
+    if let Some(at) = panel.timeline.recovery().and_then(|r| r.at) {
+        let x = s.x(at as f64 + 1.0);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{x}" y1="{}" x2="{x}" y2="{}" stroke="{RECOVERED}" stroke-width="1.5" stroke-dasharray="5 3"/><text x="{}" y="{}" fill="{RECOVERED}" font-size="11">recovered</text>"#,
+            n(y1),
+            n(y0),
+            n(s.x(at as f64 + 1.0) + 4.0),
+            n(y0 - 32.0),
+            x = n(x),
+        );
+    }
+
     // Grid and left axis: messages.
-    let step = if s.messages > 1000.0 { 200.0 } else { 100.0 };
+    let step = s.message_step();
     let mut m = 0.0;
     while m <= s.messages {
         let y = s.y_messages(m);
@@ -235,15 +311,17 @@ fn draw_panel(svg: &mut String, panel: &Panel<'_>, s: &Scales) {
         r#"<polyline points="{line}" fill="none" stroke="{BACKLOG}" stroke-width="2"/>"#
     );
 
-    // The scale-up threshold.
-    let ty = s.y_messages(panel.threshold);
-    let _ = writeln!(
-        svg,
-        r#"<line x1="{}" y1="{ty}" x2="{}" y2="{ty}" stroke="{THRESHOLD}" stroke-dasharray="6 4"/>"#,
-        n(x0),
-        n(x1),
-        ty = n(ty),
-    );
+    // The scale-up threshold, when it is on the scale.
+    if panel.threshold <= s.messages {
+        let ty = s.y_messages(panel.threshold);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{}" y1="{ty}" x2="{}" y2="{ty}" stroke="{THRESHOLD}" stroke-dasharray="6 4"/>"#,
+            n(x0),
+            n(x1),
+            ty = n(ty),
+        );
+    }
 
     // Bounds and replicas: a step that changes when an invocation writes.
     for bound in [policy.min, policy.max] {
@@ -285,14 +363,18 @@ fn draw_panel(svg: &mut String, panel: &Panel<'_>, s: &Scales) {
 
     // When each alarm was in ALARM after its evaluation: re-armed alarms fire again each period,
     // an alarm left in ALARM fires no more.
-    for (k, (direction, color)) in [(Direction::Up, UP), (Direction::Down, DOWN)]
-        .into_iter()
-        .enumerate()
+    for (k, (kind, color)) in [
+        (AlarmKind::High, UP),
+        (AlarmKind::Low, DOWN),
+        (AlarmKind::Wake, WAKE),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let y = y1 + 8.0 + 10.0 * k as f64;
         for r in rows
             .iter()
-            .filter(|r| r.alarm(direction).state == AlarmState::Alarm)
+            .filter(|r| r.cell(kind).is_some_and(|c| c.state == AlarmState::Alarm))
         {
             // Centred on the minute the evaluation ends, cut at the frame.
             let start = s.x(r.period as f64 + 0.5);
@@ -307,13 +389,32 @@ fn draw_panel(svg: &mut String, panel: &Panel<'_>, s: &Scales) {
         }
     }
 
-    // Invocations, on the replica line at the count they left.
+    // Invocations, on the replica line at the count they left; a failed one is a cross.
     for r in rows {
-        for direction in [Direction::Up, Direction::Down] {
-            if let Some(i) = r.alarm(direction).invocation {
+        for kind in AlarmKind::ALL {
+            if let Some(i) = r.cell(kind).and_then(|c| c.invocation) {
                 let x = s.x(r.period as f64 + 1.0);
                 let y = s.y_replicas(f64::from(i.to));
-                marker(svg, direction, x, y, i.applied);
+                if i.failed.is_some() {
+                    cross(svg, x, y);
+                } else {
+                    marker(svg, kind.direction(), x, y, i.applied);
+                }
+            }
+        }
+    }
+
+    // The heartbeat's invocations, at the bottom: a diamond per function, filled when it acted
+    // on an alarm in ALARM, crossed when it failed.
+    for r in rows {
+        for (k, (beat, color)) in r.heartbeat.iter().zip([UP, DOWN]).enumerate() {
+            let Some(beat) = beat else {
+                continue;
+            };
+            let (x, y) = (s.x(r.period as f64 + 1.0), y0 - 9.0 - 13.0 * k as f64);
+            diamond(svg, color, x, y, beat.acted > 0);
+            if beat.invocation.failed.is_some() {
+                cross(svg, x, y);
             }
         }
     }
@@ -360,6 +461,39 @@ fn marker(svg: &mut String, direction: Direction, x: f64, y: f64, filled: bool) 
     let _ = writeln!(
         svg,
         r#"<polygon points="{points}" fill="{fill}" stroke="{color}" stroke-width="1.5"/>"#
+    );
+}
+
+/// A failed invocation: a red cross.
+fn cross(svg: &mut String, x: f64, y: f64) {
+    let _ = writeln!(
+        svg,
+        r#"<path d="M{},{} L{},{} M{},{} L{},{}" stroke="{FAILED}" stroke-width="2.2"/>"#,
+        n(x - 5.0),
+        n(y - 5.0),
+        n(x + 5.0),
+        n(y + 5.0),
+        n(x - 5.0),
+        n(y + 5.0),
+        n(x + 5.0),
+        n(y - 5.0)
+    );
+}
+
+/// A heartbeat invocation: a diamond in the function's colour, filled when it acted.
+fn diamond(svg: &mut String, color: &str, x: f64, y: f64, filled: bool) {
+    let fill = if filled { color } else { "#ffffff" };
+    let _ = writeln!(
+        svg,
+        r#"<polygon points="{},{} {},{} {},{} {},{}" fill="{fill}" stroke="{color}" stroke-width="1.2"/>"#,
+        n(x),
+        n(y - 5.0),
+        n(x + 5.0),
+        n(y),
+        n(x),
+        n(y + 5.0),
+        n(x - 5.0),
+        n(y)
     );
 }
 
@@ -451,6 +585,178 @@ fn draw_legend(svg: &mut String) {
     }
 }
 
+/// Draw rows of runs, each row on its own scales (shared by its runs), with one legend for all:
+/// the faults chart.
+pub fn render_rows(rows: &[Vec<Panel<'_>>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let width = PANEL_WIDTH * columns as f64;
+    let height = FAULT_PANEL_HEIGHT * rows.len() as f64 + FAULT_LEGEND_HEIGHT;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#,
+        w = n(width),
+        h = n(height),
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="{}" height="{}" fill="#ffffff"/>"##,
+        n(width),
+        n(height)
+    );
+    for (j, row) in rows.iter().enumerate() {
+        let periods = row
+            .iter()
+            .map(|p| p.timeline.rows.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let peak = row
+            .iter()
+            .flat_map(|p| p.timeline.rows.iter().map(|r| r.backlog()))
+            .max()
+            .unwrap_or(0);
+        let max_replicas = row.iter().map(|p| p.timeline.policy.max).max().unwrap_or(1);
+        // Counts are far below 2^52, where f64 is exact.
+        let peak = peak as f64;
+        let messages = if peak <= 8.0 {
+            10.0
+        } else if peak <= 80.0 {
+            ((peak / 10.0).ceil() * 10.0 + 20.0).max(50.0)
+        } else {
+            ((peak / 100.0).ceil() * 100.0 + 200.0).max(300.0)
+        };
+        let scales = Scales {
+            minutes: periods as f64,
+            messages,
+            replicas: f64::from(max_replicas + 2),
+            panel_height: FAULT_PANEL_HEIGHT,
+            bottom: FAULT_BOTTOM,
+        };
+        for (i, panel) in row.iter().enumerate() {
+            let _ = writeln!(
+                svg,
+                r#"<g transform="translate({},{})">"#,
+                n(PANEL_WIDTH * i as f64),
+                n(FAULT_PANEL_HEIGHT * j as f64)
+            );
+            draw_panel(&mut svg, panel, &scales);
+            svg.push_str("</g>\n");
+        }
+    }
+    draw_fault_legend(&mut svg, height - FAULT_LEGEND_HEIGHT + 22.0);
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn draw_fault_legend(svg: &mut String, top: f64) {
+    type Swatch<'a> = &'a dyn Fn(f64, f64) -> String;
+    let items: [(Swatch<'_>, &str); 9] = [
+        (
+            &|x, y| {
+                format!(
+                    r#"<rect x="{}" y="{}" width="20" height="10" fill="{BACKLOG}" fill-opacity="0.4" stroke="{BACKLOG}"/>"#,
+                    n(x),
+                    n(y - 5.0)
+                )
+            },
+            "messages waiting (visible + in flight)",
+        ),
+        (
+            &|x, y| {
+                format!(
+                    r#"<line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="{REPLICAS}" stroke-width="2.5"/>"#,
+                    n(x),
+                    n(x + 20.0),
+                    y = n(y)
+                )
+            },
+            "replicas (dotted: min and max)",
+        ),
+        (
+            &|x, y| {
+                format!(
+                    r#"<line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="{THRESHOLD}" stroke-dasharray="6 4"/>"#,
+                    n(x),
+                    n(x + 20.0),
+                    y = n(y)
+                )
+            },
+            "scale-up threshold (100 visible)",
+        ),
+        (
+            &|x, y| {
+                let mut s = String::new();
+                marker(&mut s, Direction::Up, x + 4.0, y + 7.0, true);
+                marker(&mut s, Direction::Down, x + 16.0, y - 7.0, true);
+                s
+            },
+            "scale-up / scale-down invocation that changed replicas",
+        ),
+        (
+            &|x, y| {
+                let mut s = String::new();
+                marker(&mut s, Direction::Up, x + 4.0, y + 7.0, false);
+                marker(&mut s, Direction::Down, x + 16.0, y - 7.0, false);
+                s
+            },
+            "invocation with nothing to change",
+        ),
+        (
+            &|x, y| {
+                let mut s = String::new();
+                cross(&mut s, x + 10.0, y);
+                s
+            },
+            "invocation that failed",
+        ),
+        (
+            &|x, y| {
+                let mut s = String::new();
+                diamond(&mut s, UP, x + 4.0, y, true);
+                diamond(&mut s, DOWN, x + 16.0, y, false);
+                s
+            },
+            "heartbeat: acted (filled) or found no alarm in ALARM",
+        ),
+        (
+            &|x, y| {
+                format!(
+                    r#"<rect x="{}" y="{}" width="20" height="4" fill="{UP}" fill-opacity="0.55"/><rect x="{}" y="{}" width="20" height="4" fill="{DOWN}" fill-opacity="0.55"/><rect x="{}" y="{}" width="20" height="4" fill="{WAKE}" fill-opacity="0.55"/>"#,
+                    n(x),
+                    n(y - 7.0),
+                    n(x),
+                    n(y - 2.0),
+                    n(x),
+                    n(y + 3.0)
+                )
+            },
+            "alarm in ALARM after its evaluation: high, low, wake",
+        ),
+        (
+            &|x, y| {
+                format!(
+                    r#"<rect x="{}" y="{}" width="20" height="12" fill="{FAULT}" fill-opacity="0.15"/>"#,
+                    n(x),
+                    n(y - 6.0)
+                )
+            },
+            "fault in effect",
+        ),
+    ];
+    for (k, (swatch, label)) in items.into_iter().enumerate() {
+        let (x, y) = (LEFT + 400.0 * (k % 3) as f64, top + 26.0 * (k / 3) as f64);
+        svg.push_str(&swatch(x, y));
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}">{}</text>"#,
+            n(x + 28.0),
+            n(y + 4.0),
+            escape(label)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,6 +801,63 @@ mod tests {
         );
         assert!(svg.contains(">two lines</text>"));
         assert!(svg.contains("REARM_ALARM=false"));
+    }
+
+    #[test]
+    fn the_faults_chart_draws_rows_of_panels_with_faults_failures_heartbeats_and_recovery() {
+        use crate::model::{Fault, FaultKind};
+        use crate::timeline::Invocation;
+        use queue_scaler_gke::ErrorClass;
+        let mut scenario = Scenario::sustained_load();
+        scenario.faults = vec![Fault {
+            kind: FaultKind::ScaleApiDown,
+            start: 4,
+            end: 14,
+        }];
+        let mut new = run_in_memory(&scenario, true);
+        let failed = Invocation {
+            failed: Some(ErrorClass::Retryable),
+            ..Invocation::done(2, 2, true)
+        };
+        new.rows[6].scale_up.invocation = Some(failed);
+        let zero = run_in_memory(&Scenario::min_zero(), true);
+        let beats = [&new, &zero]
+            .iter()
+            .flat_map(|t| t.rows.iter())
+            .map(|r| r.heartbeat.iter().flatten().count())
+            .sum::<usize>();
+        assert!(beats > 0);
+        let lines = vec!["a line".to_owned()];
+        let panel = |timeline| Panel {
+            title: "run",
+            subtitle: &lines,
+            timeline,
+            threshold: 100.0,
+        };
+        let svg = render_rows(&[vec![panel(&new), panel(&new)], vec![panel(&zero)]]);
+        assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<g transform=").count(), 3);
+        assert_eq!(svg.matches(">scale API answers 503</text>").count(), 2);
+        assert_eq!(svg.matches(">recovered</text>").count(), 2);
+        let crosses = svg.matches(r#"stroke-width="2.2"/>"#).count();
+        assert_eq!(
+            crosses,
+            2 + 1,
+            "one failed invocation per panel of `new`, one in the legend"
+        );
+        let diamonds = svg.matches(r#"stroke-width="1.2"/>"#).count();
+        let new_beats = new
+            .rows
+            .iter()
+            .map(|r| r.heartbeat.iter().flatten().count())
+            .sum::<usize>();
+        let zero_beats = beats - new_beats;
+        assert_eq!(
+            diamonds,
+            2 * new_beats + zero_beats + 2,
+            "and two in the legend"
+        );
+        assert!(svg.contains(r##"fill="#17a2b8""##), "the wake alarm's band");
     }
 
     #[test]

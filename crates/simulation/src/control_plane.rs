@@ -219,4 +219,48 @@ impl ControlPlane {
             .and_then(|r| i32::try_from(r).ok())
             .ok_or_else(|| fail(format!("no replicas in {body}")))
     }
+
+    /// The path of a deployment's scale subresource on the cluster listener.
+    pub fn scale_path(namespace: &str, name: &str) -> String {
+        format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale")
+    }
+
+    /// Inject a fault (the admin API's `POST /faults` body: `path`, `method`, `count`,
+    /// `status`, `delay_ms`, `drop`, `apply_then_drop`).
+    pub async fn add_fault(&self, fault: Value) -> Result<(), Error> {
+        self.admin(reqwest::Method::POST, "/faults", Some(fault))
+            .await
+            .map(drop)
+    }
+
+    /// Clear every pending fault, of every deployment: runs that inject faults into the
+    /// process's control plane must not overlap.
+    pub async fn clear_faults(&self) -> Result<(), Error> {
+        self.admin(reqwest::Method::DELETE, "/faults", None)
+            .await
+            .map(drop)
+    }
+
+    /// Clear the request log.
+    pub async fn clear_requests(&self) -> Result<(), Error> {
+        self.admin(reqwest::Method::DELETE, "/requests", None)
+            .await
+            .map(drop)
+    }
+
+    /// The statuses of the writes (`PUT`) of a deployment's scale in the request log, in order;
+    /// 0 is a request whose connection was dropped.
+    pub async fn scale_writes(&self, namespace: &str, name: &str) -> Result<Vec<u16>, Error> {
+        let path = Self::scale_path(namespace, name);
+        let body = self.admin(reqwest::Method::GET, "/requests", None).await?;
+        let requests = body["requests"]
+            .as_array()
+            .ok_or_else(|| fail(format!("no requests in {body}")))?;
+        Ok(requests
+            .iter()
+            .filter(|r| r["path"] == path.as_str() && r["kind"] == "scale_put")
+            .filter_map(|r| r["status"].as_u64())
+            .filter_map(|s| u16::try_from(s).ok())
+            .collect())
+    }
 }

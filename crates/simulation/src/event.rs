@@ -74,8 +74,9 @@ impl Firing<'_> {
         )
     }
 
-    /// The Lambda alarm action's event.
-    pub fn event(&self) -> Value {
+    /// The alarm's `StateReasonData`, as CloudWatch records it with the state and as the
+    /// heartbeat reads it back with `DescribeAlarms`: JSON, the window as `recentDatapoints`.
+    pub fn reason_data(&self) -> Value {
         let newest = self.window.last().copied().unwrap_or_default();
         let start = self.datapoint_start(0);
         let newest_start = self.datapoint_start(self.window.len().saturating_sub(1));
@@ -92,6 +93,15 @@ impl Firing<'_> {
                 "value": newest,
             }],
         });
+        if self.spec.metric == Metric::Visible {
+            reason_data["statistic"] = "Maximum".into();
+        }
+        reason_data
+    }
+
+    /// The Lambda alarm action's event.
+    pub fn event(&self) -> Value {
+        let reason_data = self.reason_data();
         let sqs_metric = |id: &str, name: &str, return_data: bool| {
             json!({
                 "id": id,
@@ -108,16 +118,13 @@ impl Firing<'_> {
             })
         };
         let (description, metrics) = match self.spec.metric {
-            Metric::Visible => {
-                reason_data["statistic"] = "Maximum".into();
-                (
-                    format!(
-                        "More than {} messages wait in {}: scale-up",
-                        self.spec.threshold, self.queue
-                    ),
-                    vec![sqs_metric("m1", "ApproximateNumberOfMessagesVisible", true)],
-                )
-            }
+            Metric::Visible => (
+                format!(
+                    "More than {} messages wait in {}: scale-up",
+                    self.spec.threshold, self.queue
+                ),
+                vec![sqs_metric("m1", "ApproximateNumberOfMessagesVisible", true)],
+            ),
             Metric::VisiblePlusInFlight => (
                 format!(
                     "Visible plus in-flight messages in {} below {}: scale-down",
@@ -161,6 +168,29 @@ impl Firing<'_> {
             },
         })
     }
+}
+
+/// The ARN of a function called `name` in `region`, as an alarm's action names it and as Lambda
+/// passes it to the function (`invoked_function_arn`, unqualified when invoked without a
+/// qualifier).
+pub fn function_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{name}")
+}
+
+/// The heartbeat's event: EventBridge's `Scheduled Event` for the rule, as in
+/// `events/heartbeat.json`, at `at`.
+pub fn heartbeat_event(at: DateTime<Utc>, region: &str) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("heartbeat-{}", at.timestamp()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "region": region,
+        "resources": [format!("arn:aws:events:{region}:{ACCOUNT}:rule/queue-scaler-heartbeat")],
+        "detail": {},
+    })
 }
 
 #[cfg(test)]
@@ -208,6 +238,27 @@ mod tests {
         assert_eq!(signal.alarm, "model-worker-backlog-low");
         assert_eq!(signal.backlog, Some(3.0));
         assert_eq!(signal.queue.as_deref(), Some("model-jobs"));
+    }
+
+    #[test]
+    fn the_heartbeat_event_is_a_scheduled_event_the_functions_recognise() {
+        use queue_scaler_core::alarm::{parse_invocation, Invocation};
+        let scenario = Scenario::backlog_burst();
+        let event = heartbeat_event(scenario.period_end(4), "eu-west-1");
+        assert!(matches!(
+            parse_invocation(&event),
+            Ok(Invocation::Heartbeat { .. })
+        ));
+        assert_eq!(event["time"], "2026-11-28T13:05:00Z");
+    }
+
+    #[test]
+    fn the_reason_data_carries_the_window_as_recent_datapoints() {
+        let scenario = Scenario::backlog_burst();
+        let window = [180.0, 640.0];
+        let data = firing(&scenario.scale_up, &window, &scenario).reason_data();
+        assert_eq!(data["recentDatapoints"], json!([180.0, 640.0]));
+        assert_eq!(data["statistic"], "Maximum");
     }
 
     #[test]

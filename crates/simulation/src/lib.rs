@@ -1,26 +1,32 @@
-//! The whole re-arm loop, simulated: a queue with a scripted burst of messages, the two
-//! CloudWatch alarms that watch it, and the real `scale-up` and `scale-down` handlers that the
-//! alarms invoke, period by period.
+//! The whole re-arm loop, simulated: a queue with a scripted burst of messages, the CloudWatch
+//! alarms that watch it, the heartbeat, and the real `scale-up` and `scale-down` handlers that
+//! they invoke, period by period; with faults injected, to show the loop recovers.
 //!
 //! Pure (no I/O):
 //! - [`model`]: the queue, the workers that drain it, the alarms and their evaluation, and the
-//!   [`model::Scenario`] of a run.
-//! - [`event`]: the alarm action's event for a change to ALARM, carrying the alarm's datapoints.
-//! - [`timeline`]: what a run recorded, its CSV, and its [`timeline::Summary`].
+//!   [`model::Scenario`] of a run, with its heartbeat schedule and faults.
+//! - [`event`]: the alarm action's event for a change to ALARM, carrying the alarm's datapoints,
+//!   and the heartbeat's scheduled event.
+//! - [`faults`]: the fault scenarios.
+//! - [`timeline`]: what a run recorded, its CSV, its [`timeline::Summary`], and when a run with
+//!   faults recovered ([`timeline::Recovery`]).
 //! - [`chart`]: the SVG chart of runs side by side.
 //! - [`run`]: the loop, over the narrow [`run::Environment`] trait.
 //!
 //! I/O:
 //! - [`control_plane`]: the local control plane (`local-gke`), once per process.
 //! - [`moto`]: `moto_server` as the CloudWatch API, and a SigV4-signed client for it.
+//! - [`proxy`]: a CloudWatch endpoint for the functions that can refuse `SetAlarmState`.
 //! - [`live`]: the environment of a real run: the functions as deployed, in-process.
 
 pub mod chart;
 pub mod control_plane;
 pub mod event;
+pub mod faults;
 pub mod live;
 pub mod model;
 pub mod moto;
+pub mod proxy;
 pub mod run;
 pub mod timeline;
 

@@ -1,5 +1,6 @@
-//! The model: an SQS queue that the workers drain, and the two CloudWatch metric alarms that watch
-//! it, advanced one period (one minute) at a time.
+//! The model: an SQS queue that the workers drain, and the CloudWatch metric alarms that watch it
+//! (high, low, and for a min-0 target the wake alarm), advanced one period (one minute) at a time,
+//! with the heartbeat's schedule and the faults of a run.
 //!
 //! The alarms follow CloudWatch's rules: each period the alarm looks at its last
 //! `evaluation_periods` datapoints and is in ALARM when at least `datapoints_to_alarm` of them
@@ -83,6 +84,91 @@ pub struct Transition {
     pub from: AlarmState,
     /// The state after.
     pub to: AlarmState,
+}
+
+/// Which of a run's alarms: each invokes one function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlarmKind {
+    /// The high-backlog alarm: its action is `scale-up`.
+    High,
+    /// The low-backlog alarm: its action is `scale-down`.
+    Low,
+    /// The wake alarm of a target whose min is 0 (visible > 0): its action is `scale-up`, which
+    /// acts on it only at zero replicas.
+    Wake,
+}
+
+impl AlarmKind {
+    /// Every kind, in the order a period evaluates them.
+    pub const ALL: [AlarmKind; 3] = [AlarmKind::High, AlarmKind::Low, AlarmKind::Wake];
+
+    /// The function its action invokes.
+    pub fn direction(self) -> Direction {
+        match self {
+            AlarmKind::High | AlarmKind::Wake => Direction::Up,
+            AlarmKind::Low => Direction::Down,
+        }
+    }
+
+    /// A short name, for CSV columns and labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlarmKind::High => "high",
+            AlarmKind::Low => "low",
+            AlarmKind::Wake => "wake",
+        }
+    }
+}
+
+/// What goes wrong in a run, injected into its environment (see [`crate::live`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The cluster's scale API answers 503 Service Unavailable to every request, read or write.
+    ScaleApiDown,
+    /// CloudWatch refuses every `SetAlarmState` the functions send (AccessDenied, as after an
+    /// IAM change that dropped the permission); `DescribeAlarms` and the alarms' evaluation go on.
+    SetAlarmStateRefused,
+    /// Both functions run with an invalid configuration (their start-up fails), then with a good
+    /// one again from the fault's end.
+    BadConfiguration,
+    /// The first write of the scale from the fault's start on is applied, but its answer is lost
+    /// (the connection drops before it).
+    LostAnswer,
+    /// Nothing is injected: messages arrive while the target has zero replicas, and the clock
+    /// starts with their arrival (`start == end`).
+    MessagesAtZero,
+}
+
+impl FaultKind {
+    /// What it is, in a few words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FaultKind::ScaleApiDown => "scale API answers 503",
+            FaultKind::SetAlarmStateRefused => "SetAlarmState refused",
+            FaultKind::BadConfiguration => "invalid configuration",
+            FaultKind::LostAnswer => "one write's answer lost",
+            FaultKind::MessagesAtZero => "messages at zero replicas",
+        }
+    }
+}
+
+/// A fault and the periods it lasts: from the start of period `start` to the start of period
+/// `end` (so `end - start` periods; the fault's end is the start of period `end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// The first period it is in effect.
+    pub start: usize,
+    /// The first period it is no longer in effect.
+    pub end: usize,
+}
+
+impl Fault {
+    /// Whether it is in effect during `period`.
+    pub fn active(&self, period: usize) -> bool {
+        (self.start..self.end).contains(&period)
+    }
 }
 
 /// An alarm: its configuration, every datapoint it has seen, and its state.
@@ -206,6 +292,10 @@ impl Queue {
     }
 }
 
+/// Periods between two heartbeats at the template's default: `rate(5 minutes)` with 60 s
+/// alarm periods.
+pub const HEARTBEAT_EVERY: usize = 5;
+
 /// Everything one simulated run is made of.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -227,10 +317,18 @@ pub struct Scenario {
     pub scale_up: AlarmSpec,
     /// The alarm whose action is `scale-down`.
     pub scale_down: AlarmSpec,
-    /// The SQS queue both alarms watch.
+    /// The wake alarm (visible > 0 for one period), whose action is `scale-up`; only for a
+    /// target whose min is 0.
+    pub wake: Option<AlarmSpec>,
+    /// The SQS queue the alarms watch.
     pub queue: String,
     /// When period 0 starts.
     pub start: DateTime<Utc>,
+    /// Periods between two heartbeats (the template's `rate(5 minutes)` at 60 s periods is 5);
+    /// `None`: no heartbeat.
+    pub heartbeat_every: Option<usize>,
+    /// What goes wrong, and when.
+    pub faults: Vec<Fault>,
 }
 
 impl Scenario {
@@ -273,12 +371,86 @@ impl Scenario {
                 evaluation_periods: 3,
                 datapoints_to_alarm: 3,
             },
+            wake: None,
             queue: "model-jobs".into(),
             start: Utc
                 .with_ymd_and_hms(2026, 11, 28, 13, 0, 0)
                 .single()
                 .unwrap_or_default(),
+            heartbeat_every: None,
+            faults: Vec::new(),
         }
+    }
+
+    /// The same team's queue under a longer load, for the fault scenarios: quiet for 3 minutes,
+    /// then 100 messages a minute for 20 minutes (at the starting 2 replicas the backlog would
+    /// grow to 1,200), then quiet; 60 minutes in all. Replicas, policy and the two alarms are
+    /// those of [`Scenario::backlog_burst`], and the heartbeat runs at the template's default,
+    /// every 5 minutes.
+    pub fn sustained_load() -> Self {
+        let mut arrivals = vec![0; 3];
+        arrivals.extend([100; 20]);
+        Scenario {
+            periods: 60,
+            arrivals,
+            heartbeat_every: Some(HEARTBEAT_EVERY),
+            ..Scenario::backlog_burst()
+        }
+    }
+
+    /// A target that may sit at zero replicas (`MIN_REPLICAS=0`, no `MESSAGES_PER_REPLICA`):
+    /// max 4, step 1, starting at 0. Each job takes a replica one minute (one message per
+    /// period); replicas are ready 2 minutes after they are requested. 5 messages arrive in
+    /// period 3, far below the high alarm's threshold (100), so only the wake alarm (visible > 0
+    /// for 1 of 1 periods) can start a replica. 20 minutes in all; heartbeat every 5.
+    pub fn min_zero() -> Self {
+        let burst = Scenario::backlog_burst();
+        Scenario {
+            periods: 20,
+            arrivals: vec![0, 0, 0, 5],
+            per_replica: 1,
+            policy: Policy {
+                min: 0,
+                max: 4,
+                step: 1,
+                messages_per_replica: None,
+            },
+            wake: Some(AlarmSpec {
+                name: "model-worker-backlog-wake".into(),
+                metric: Metric::Visible,
+                comparison: Comparison::GreaterThan,
+                threshold: 0.0,
+                evaluation_periods: 1,
+                datapoints_to_alarm: 1,
+            }),
+            heartbeat_every: Some(HEARTBEAT_EVERY),
+            ..burst
+        }
+    }
+
+    /// The alarm of a kind, when the scenario has it.
+    pub fn alarm_spec(&self, kind: AlarmKind) -> Option<&AlarmSpec> {
+        match kind {
+            AlarmKind::High => Some(&self.scale_up),
+            AlarmKind::Low => Some(&self.scale_down),
+            AlarmKind::Wake => self.wake.as_ref(),
+        }
+    }
+
+    /// The kinds of alarm the scenario has, in the order a period evaluates them.
+    pub fn alarm_kinds(&self) -> Vec<AlarmKind> {
+        AlarmKind::ALL
+            .into_iter()
+            .filter(|k| self.alarm_spec(*k).is_some())
+            .collect()
+    }
+
+    /// Whether the heartbeat runs at the end of `period`, after that period's evaluations:
+    /// EventBridge's `rate(N minutes)` counts from when the rule was created, here the run's
+    /// start, so the heartbeats come at minutes N, 2N, ...
+    pub fn heartbeat_due(&self, period: usize) -> bool {
+        self.heartbeat_every
+            .is_some_and(|every| every > 0 && (period + 1) % every == 0)
     }
 
     /// The alarm of a direction.
@@ -303,6 +475,7 @@ pub struct Simulation {
     queue: Queue,
     up: Alarm,
     down: Alarm,
+    wake: Option<Alarm>,
     replicas: Vec<i32>,
 }
 
@@ -313,6 +486,7 @@ impl Simulation {
             queue: Queue::default(),
             up: Alarm::new(scenario.scale_up.clone()),
             down: Alarm::new(scenario.scale_down.clone()),
+            wake: scenario.wake.clone().map(Alarm::new),
             replicas: Vec::new(),
             scenario,
         }
@@ -323,19 +497,21 @@ impl Simulation {
         &self.scenario
     }
 
-    /// The alarm of a direction.
-    pub fn alarm(&self, direction: Direction) -> &Alarm {
-        match direction {
-            Direction::Up => &self.up,
-            Direction::Down => &self.down,
+    /// The alarm of a kind, when the scenario has it.
+    pub fn alarm(&self, kind: AlarmKind) -> Option<&Alarm> {
+        match kind {
+            AlarmKind::High => Some(&self.up),
+            AlarmKind::Low => Some(&self.down),
+            AlarmKind::Wake => self.wake.as_ref(),
         }
     }
 
-    /// The alarm of a direction, to evaluate it or set its state.
-    pub fn alarm_mut(&mut self, direction: Direction) -> &mut Alarm {
-        match direction {
-            Direction::Up => &mut self.up,
-            Direction::Down => &mut self.down,
+    /// The alarm of a kind, to evaluate it or set its state.
+    pub fn alarm_mut(&mut self, kind: AlarmKind) -> Option<&mut Alarm> {
+        match kind {
+            AlarmKind::High => Some(&mut self.up),
+            AlarmKind::Low => Some(&mut self.down),
+            AlarmKind::Wake => self.wake.as_mut(),
         }
     }
 
@@ -375,6 +551,9 @@ impl Simulation {
         self.replicas.push(replicas_now);
         self.up.record(sample.datapoint(self.up.spec.metric));
         self.down.record(sample.datapoint(self.down.spec.metric));
+        if let Some(wake) = &mut self.wake {
+            wake.record(sample.datapoint(wake.spec.metric));
+        }
         (sample, ready)
     }
 }

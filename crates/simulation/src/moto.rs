@@ -1,8 +1,8 @@
 //! A real CloudWatch API on 127.0.0.1: `moto_server` (from the project's `.venv`, installed by
 //! `make venv`), started on a free port and stopped when its [`MotoServer`] guard is dropped,
 //! also when a test panics. And a client for the calls the tests and the simulation make to it
-//! (`PutMetricAlarm`, `SetAlarmState`, `DescribeAlarms`), signed by the functions' own
-//! [`AwsClient`].
+//! (`PutMetricAlarm` with actions, `SetAlarmState` with reason data, `DescribeAlarms`), signed by
+//! the functions' own [`AwsClient`].
 //!
 //! moto keeps its state per region, and takes the region from the SigV4 credential scope of
 //! each request: an alarm created with a client for one region is not found with another's.
@@ -158,12 +158,25 @@ impl CloudWatch {
         }
     }
 
-    /// `PutMetricAlarm` for a model alarm on `queue` (its period in seconds).
+    /// `PutMetricAlarm` for a model alarm on `queue` (its period in seconds), without actions.
     pub async fn put_metric_alarm(
         &self,
         spec: &AlarmSpec,
         queue: &str,
         period_seconds: u32,
+    ) -> Result<(), Error> {
+        self.put_metric_alarm_invoking(spec, queue, period_seconds, &[])
+            .await
+    }
+
+    /// `PutMetricAlarm` for a model alarm on `queue` whose `AlarmActions` are `actions` (the
+    /// ARNs of the functions it invokes, which the heartbeat checks).
+    pub async fn put_metric_alarm_invoking(
+        &self,
+        spec: &AlarmSpec,
+        queue: &str,
+        period_seconds: u32,
+        actions: &[String],
     ) -> Result<(), Error> {
         let period = period_seconds.to_string();
         let evaluation_periods = spec.evaluation_periods.to_string();
@@ -233,6 +246,15 @@ impl CloudWatch {
             }
         };
         params.extend(owned.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let action_keys: Vec<String> = (1..=actions.len())
+            .map(|i| format!("AlarmActions.member.{i}"))
+            .collect();
+        params.extend(
+            action_keys
+                .iter()
+                .map(String::as_str)
+                .zip(actions.iter().map(String::as_str)),
+        );
         self.call("PutMetricAlarm", &params).await.map(drop)
     }
 
@@ -243,18 +265,30 @@ impl CloudWatch {
         state: AlarmState,
         reason: &str,
     ) -> Result<(), Error> {
+        self.set_alarm_state_with_data(alarm, state, reason, None)
+            .await
+    }
+
+    /// `SetAlarmState` with `StateReasonData` (JSON), as CloudWatch records an evaluation: the
+    /// heartbeat reads the newest datapoint from it.
+    pub async fn set_alarm_state_with_data(
+        &self,
+        alarm: &str,
+        state: AlarmState,
+        reason: &str,
+        reason_data: Option<&str>,
+    ) -> Result<(), Error> {
         let state = state.to_string();
         let reason: String = reason.chars().take(1023).collect();
-        self.call(
-            "SetAlarmState",
-            &[
-                ("AlarmName", alarm),
-                ("StateValue", &state),
-                ("StateReason", &reason),
-            ],
-        )
-        .await
-        .map(drop)
+        let mut params = vec![
+            ("AlarmName", alarm),
+            ("StateValue", state.as_str()),
+            ("StateReason", reason.as_str()),
+        ];
+        if let Some(data) = reason_data {
+            params.push(("StateReasonData", data));
+        }
+        self.call("SetAlarmState", &params).await.map(drop)
     }
 
     /// `DescribeAlarms` for one alarm; `None` when this region has no such alarm.
@@ -262,24 +296,23 @@ impl CloudWatch {
         let body = self
             .call("DescribeAlarms", &[("AlarmNames.member.1", alarm)])
             .await?;
-        let Some(member) = xml_tag(&body, "MetricAlarms").and_then(|m| xml_tag(m, "member")) else {
+        let fail = |detail: String| Error::CloudWatch {
+            action: "DescribeAlarms",
+            detail,
+        };
+        let Some(member) = first_metric_alarm(&body).map_err(fail)? else {
             return Ok(None);
         };
-        let state = match xml_tag(member, "StateValue") {
+        let state = match member.state.as_deref() {
             Some("OK") => AlarmState::Ok,
             Some("ALARM") => AlarmState::Alarm,
             Some("INSUFFICIENT_DATA") => AlarmState::InsufficientData,
-            other => {
-                return Err(Error::CloudWatch {
-                    action: "DescribeAlarms",
-                    detail: format!("unexpected StateValue {other:?}"),
-                })
-            }
+            other => return Err(fail(format!("unexpected StateValue {other:?}"))),
         };
         Ok(Some(AlarmStatus {
             state,
-            reason: xml_unescape(xml_tag(member, "StateReason").unwrap_or_default()),
-            arn: xml_tag(member, "AlarmArn").unwrap_or_default().to_owned(),
+            reason: member.reason.unwrap_or_default(),
+            arn: member.arn.unwrap_or_default(),
         }))
     }
 
@@ -317,22 +350,36 @@ impl CloudWatch {
     }
 }
 
-/// The text inside the first `<name>...</name>`.
-fn xml_tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&close)? + start;
-    Some(&xml[start..end])
+/// The fields of a `DescribeAlarms` member that the model reads, as text.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Member {
+    state: Option<String>,
+    reason: Option<String>,
+    arn: Option<String>,
 }
 
-fn xml_unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
+/// The first member of `MetricAlarms` in a `DescribeAlarms` answer; `None` when there is none.
+/// Its `AlarmActions` and metrics hold members of their own, so the XML is parsed, not searched.
+fn first_metric_alarm(xml: &str) -> Result<Option<Member>, String> {
+    let doc =
+        roxmltree::Document::parse(xml).map_err(|e| format!("the answer is not XML ({e})"))?;
+    let Some(alarms) = doc.descendants().find(|n| n.has_tag_name("MetricAlarms")) else {
+        return Err("the answer has no MetricAlarms".into());
+    };
+    let Some(member) = alarms.children().find(|c| c.has_tag_name("member")) else {
+        return Ok(None);
+    };
+    let text = |name: &str| {
+        member
+            .children()
+            .find(|c| c.has_tag_name(name))
+            .map(|c| c.text().unwrap_or_default().to_owned())
+    };
+    Ok(Some(Member {
+        state: text("StateValue"),
+        reason: text("StateReason"),
+        arn: text("AlarmArn"),
+    }))
 }
 
 #[cfg(test)]
@@ -359,16 +406,18 @@ mod tests {
     }
 
     #[test]
-    fn describe_alarms_answers_are_read_by_tag() {
+    fn describe_alarms_answers_are_read_past_the_members_of_alarm_actions() {
         let xml = "<DescribeAlarmsResult><MetricAlarms><member><AlarmName>a</AlarmName>\
+                   <AlarmActions><member>arn:aws:lambda:eu-west-1:1:function:f</member></AlarmActions>\
                    <StateValue>OK</StateValue><StateReason>up: 2 -&gt; 3</StateReason>\
                    </member></MetricAlarms></DescribeAlarmsResult>";
-        let member = xml_tag(xml, "member").unwrap();
-        assert_eq!(xml_tag(member, "StateValue"), Some("OK"));
+        let member = first_metric_alarm(xml).unwrap().unwrap();
+        assert_eq!(member.state.as_deref(), Some("OK"));
+        assert_eq!(member.reason.as_deref(), Some("up: 2 -> 3"));
         assert_eq!(
-            xml_unescape(xml_tag(member, "StateReason").unwrap()),
-            "up: 2 -> 3"
+            first_metric_alarm("<DescribeAlarmsResult><MetricAlarms/></DescribeAlarmsResult>"),
+            Ok(None)
         );
-        assert_eq!(xml_tag("<MetricAlarms/>", "MetricAlarms"), None);
+        assert!(first_metric_alarm("<DescribeAlarmsResult/>").is_err());
     }
 }

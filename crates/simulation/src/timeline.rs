@@ -1,22 +1,57 @@
-//! What a run recorded, period by period, and what it adds up to: the CSV timeline in
-//! `docs/simulation/` and the numbers `docs/rearm.md` quotes.
+//! What a run recorded, period by period, and what it adds up to: the CSV timelines in
+//! `docs/simulation/`, the numbers `docs/rearm.md` quotes, and for a run with a fault, when the
+//! loop recovered ([`Timeline::recovery`], defined in `docs/never-stuck.md`).
 //!
 //! Pure: no I/O.
 
+use crate::model::{AlarmKind, Fault};
 use queue_scaler_core::{AlarmState, Direction, Policy};
+use queue_scaler_gke::ErrorClass;
 use std::fmt::Write as _;
 
 /// One invocation of a function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invocation {
-    /// Replicas the function read.
+    /// Replicas the function read (for a failed invocation: the cluster's, before it).
     pub from: i32,
-    /// Replicas it decided.
+    /// Replicas it decided (for a failed invocation: the cluster's, after it).
     pub to: i32,
     /// Whether it wrote a change.
     pub applied: bool,
-    /// Whether the alarm was in OK afterwards (the function re-armed it).
+    /// Whether the alarm was in OK afterwards (the function re-armed it). For a heartbeat: it
+    /// acted on some alarm, and none of its function's alarms is in ALARM afterwards.
     pub rearmed: bool,
+    /// The class of the error it returned; `None` when it succeeded.
+    pub failed: Option<ErrorClass>,
+    /// Writes of the scale that the cluster applied during it: counted from the cluster's
+    /// request log in runs with a lost answer, otherwise 1 when `applied`.
+    pub writes: u32,
+}
+
+impl Invocation {
+    /// A successful invocation from `from` to `to`, one write when they differ.
+    pub fn done(from: i32, to: i32, rearmed: bool) -> Self {
+        Invocation {
+            from,
+            to,
+            applied: from != to,
+            rearmed,
+            failed: None,
+            writes: u32::from(from != to),
+        }
+    }
+
+    /// The CSV cell: `2->3`, then ` failed:Class` or ` writes:N` when there is more to say.
+    fn cell(&self) -> String {
+        let mut cell = format!("{}->{}", self.from, self.to);
+        if let Some(class) = self.failed {
+            let _ = write!(cell, " failed:{class}");
+        }
+        if self.writes != u32::from(self.applied) {
+            let _ = write!(cell, " writes:{}", self.writes);
+        }
+        cell
+    }
 }
 
 /// One alarm in one period.
@@ -26,6 +61,17 @@ pub struct AlarmCell {
     pub state: AlarmState,
     /// The invocation its change to ALARM caused, if any.
     pub invocation: Option<Invocation>,
+    /// Its state at the period's end, after the invocation and the heartbeat.
+    pub end: AlarmState,
+}
+
+/// One heartbeat invocation of a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Beat {
+    /// Alarms it found in ALARM and acted on (as its result lists them).
+    pub acted: usize,
+    /// What it did to the replicas, and whether it failed.
+    pub invocation: Invocation,
 }
 
 /// One period of a run.
@@ -47,6 +93,12 @@ pub struct Row {
     pub scale_up: AlarmCell,
     /// The scale-down alarm.
     pub scale_down: AlarmCell,
+    /// The wake alarm, when the run has one.
+    pub wake: Option<AlarmCell>,
+    /// The heartbeat's invocations at the period's end: scale-up, scale-down.
+    pub heartbeat: [Option<Beat>; 2],
+    /// Whether a fault was in effect during the period.
+    pub fault: bool,
 }
 
 impl Row {
@@ -55,12 +107,52 @@ impl Row {
         self.visible + self.in_flight
     }
 
-    /// The alarm of a direction.
+    /// The alarm of a direction: high for up, low for down.
     pub fn alarm(&self, direction: Direction) -> &AlarmCell {
         match direction {
             Direction::Up => &self.scale_up,
             Direction::Down => &self.scale_down,
         }
+    }
+
+    /// The alarm of a kind, when the run has it.
+    pub fn cell(&self, kind: AlarmKind) -> Option<&AlarmCell> {
+        match kind {
+            AlarmKind::High => Some(&self.scale_up),
+            AlarmKind::Low => Some(&self.scale_down),
+            AlarmKind::Wake => self.wake.as_ref(),
+        }
+    }
+
+    /// Every invocation in the period, alarm events and heartbeats, with its function.
+    pub fn invocations(&self) -> Vec<(Direction, Invocation)> {
+        let mut all: Vec<(Direction, Invocation)> = AlarmKind::ALL
+            .into_iter()
+            .filter_map(|k| Some((k.direction(), self.cell(k)?.invocation?)))
+            .collect();
+        all.extend(
+            [Direction::Up, Direction::Down]
+                .into_iter()
+                .zip(self.heartbeat)
+                .filter_map(|(d, b)| Some((d, b?.invocation))),
+        );
+        all
+    }
+
+    /// Whether the loop is running as it does without a fault at the end of this period: no
+    /// alarm is left in ALARM (except a wake alarm while replicas run, which scale-up leaves
+    /// there on purpose), no invocation in the period failed, and replicas run while messages
+    /// wait.
+    pub fn healthy(&self) -> bool {
+        let armed = AlarmKind::ALL.into_iter().all(|k| match self.cell(k) {
+            Some(cell) if cell.end == AlarmState::Alarm => {
+                k == AlarmKind::Wake && self.replicas > 0
+            }
+            _ => true,
+        });
+        let nothing_failed = self.invocations().iter().all(|(_, i)| i.failed.is_none());
+        let serving = self.backlog() == 0 || self.replicas > 0;
+        armed && nothing_failed && serving
     }
 }
 
@@ -73,6 +165,80 @@ pub struct Timeline {
     pub policy: Policy,
     /// Every period, in order.
     pub rows: Vec<Row>,
+    /// What went wrong in the run, and when.
+    pub faults: Vec<Fault>,
+    /// Periods between heartbeats; `None`: the run had none.
+    pub heartbeat_every: Option<usize>,
+}
+
+/// What ended a fault's effect, in the period of recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveredBy {
+    /// An alarm's event invoked a function, which acted and re-armed its alarm.
+    AlarmEvent,
+    /// The heartbeat found an alarm in ALARM, acted on it and re-armed it.
+    Heartbeat,
+    /// No invocation: the alarm left ALARM at its own evaluation, once the backlog no longer
+    /// met its condition.
+    ByItself,
+}
+
+/// When a run recovered from its faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// The first period after the last fault (its end).
+    pub fault_end: usize,
+    /// The first period, from `fault_end` on, at whose end the loop is healthy
+    /// ([`Row::healthy`]); `None`: not within the run.
+    pub at: Option<usize>,
+    /// What did it.
+    pub by: Option<RecoveredBy>,
+}
+
+impl Recovery {
+    /// Periods from the fault's end to the end of the period of recovery: 1 when the first
+    /// evaluation after the fault finds the loop healthy.
+    pub fn periods(&self) -> Option<usize> {
+        Some(self.at? + 1 - self.fault_end)
+    }
+
+    /// `1 period`, `5 periods (heartbeat)`, or `not within the run`.
+    pub fn describe(&self) -> String {
+        match (self.periods(), self.by) {
+            (Some(n), by) => {
+                let how = match by {
+                    Some(RecoveredBy::Heartbeat) => " (heartbeat)",
+                    Some(RecoveredBy::ByItself) => " (by itself)",
+                    _ => "",
+                };
+                format!("{n} period{}{how}", if n == 1 { "" } else { "s" })
+            }
+            (None, _) => "not within the run".into(),
+        }
+    }
+}
+
+/// What a run with faults adds up to: the README's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultSummary {
+    /// When it recovered.
+    pub recovery: Recovery,
+    /// Invocations of both functions: alarm events and heartbeats.
+    pub invocations: usize,
+    /// Of those, the heartbeat's.
+    pub heartbeats: usize,
+    /// Of those, the ones that returned an error.
+    pub failed: usize,
+    /// Replicas at the end of the run.
+    pub final_replicas: i32,
+    /// Messages left (visible plus in flight) at the end of the run.
+    pub final_backlog: u64,
+    /// The largest backlog.
+    pub peak_backlog: u64,
+    /// The most replicas at any period's end.
+    pub peak_replicas: i32,
+    /// The first period, from the backlog's peak on, with nothing left to do.
+    pub drained_at: Option<usize>,
 }
 
 /// What one direction did in a run.
@@ -243,6 +409,136 @@ impl Timeline {
         }
     }
 
+    /// The first period after the last fault; `None` without faults.
+    pub fn fault_end(&self) -> Option<usize> {
+        self.faults.iter().map(|f| f.end).max()
+    }
+
+    /// When the run recovered from its faults (`None` without faults): the first period, from
+    /// the last fault's end on, at whose end [`Row::healthy`] holds.
+    pub fn recovery(&self) -> Option<Recovery> {
+        let fault_end = self.fault_end()?;
+        let row = self.rows.iter().skip(fault_end).find(|r| r.healthy());
+        let by = row.map(|r| {
+            let acted = |i: &Invocation| i.failed.is_none() && (i.rearmed || i.applied);
+            if r.heartbeat
+                .iter()
+                .flatten()
+                .any(|b| b.acted > 0 && acted(&b.invocation))
+            {
+                RecoveredBy::Heartbeat
+            } else if AlarmKind::ALL
+                .into_iter()
+                .filter_map(|k| r.cell(k)?.invocation)
+                .any(|i| acted(&i))
+            {
+                RecoveredBy::AlarmEvent
+            } else {
+                RecoveredBy::ByItself
+            }
+        });
+        Some(Recovery {
+            fault_end,
+            at: row.map(|r| r.period),
+            by,
+        })
+    }
+
+    /// The numbers of a run with faults.
+    pub fn fault_summary(&self) -> Option<FaultSummary> {
+        let invocations: Vec<(Direction, Invocation)> =
+            self.rows.iter().flat_map(Row::invocations).collect();
+        let last = self.rows.last()?;
+        Some(FaultSummary {
+            recovery: self.recovery()?,
+            invocations: invocations.len(),
+            heartbeats: self
+                .rows
+                .iter()
+                .flat_map(|r| r.heartbeat.iter().flatten())
+                .count(),
+            failed: invocations
+                .iter()
+                .filter(|(_, i)| i.failed.is_some())
+                .count(),
+            final_replicas: last.replicas,
+            final_backlog: last.backlog(),
+            peak_backlog: self.rows.iter().map(Row::backlog).max().unwrap_or(0),
+            peak_replicas: self.rows.iter().map(|r| r.replicas).max().unwrap_or(0),
+            drained_at: self.summary(0.0).drained_at,
+        })
+    }
+
+    /// Periods in which an invocation took the replicas to 0 while messages were still waiting
+    /// or in flight (the zero rule forbids it).
+    pub fn zero_while_waiting(&self) -> Vec<usize> {
+        self.rows
+            .iter()
+            .filter(|r| {
+                r.backlog() > 0
+                    && r.invocations()
+                        .iter()
+                        .any(|(_, i)| i.applied && i.to == 0 && i.from > 0)
+            })
+            .map(|r| r.period)
+            .collect()
+    }
+
+    /// The first period, from `from` on, at whose end at least one replica runs.
+    pub fn first_serving(&self, from: usize) -> Option<usize> {
+        self.rows
+            .iter()
+            .skip(from)
+            .find(|r| r.replicas > 0)
+            .map(|r| r.period)
+    }
+
+    /// The fault-scenario CSV: one line per period of each named run, with the fault, the
+    /// wake alarm, each alarm's state at the period's end and the heartbeat's invocations.
+    pub fn fault_csv(runs: &[(&str, &Timeline)]) -> String {
+        let mut out = String::from(
+            "run,period,fault,arrivals,visible,in_flight,backlog,ready_replicas,replicas,\
+             high_alarm,high_invocation,high_end,low_alarm,low_invocation,low_end,\
+             wake_alarm,wake_invocation,wake_end,heartbeat_up,heartbeat_down\n",
+        );
+        let cell = |c: Option<&AlarmCell>| match c {
+            Some(c) => format!(
+                "{},{},{}",
+                c.state,
+                c.invocation.map(|i| i.cell()).unwrap_or_default(),
+                c.end
+            ),
+            None => ",,".into(),
+        };
+        let beat = |b: &Option<Beat>| match b {
+            Some(b) if b.acted == 0 && b.invocation.failed.is_none() => "nothing in ALARM".into(),
+            Some(b) => format!("acted:{} {}", b.acted, b.invocation.cell()),
+            None => String::new(),
+        };
+        for (name, timeline) in runs {
+            for r in &timeline.rows {
+                let _ = writeln!(
+                    out,
+                    "{name},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    r.period,
+                    u8::from(r.fault),
+                    r.arrivals,
+                    r.visible,
+                    r.in_flight,
+                    r.backlog(),
+                    r.ready_replicas,
+                    r.replicas,
+                    cell(Some(&r.scale_up)),
+                    cell(Some(&r.scale_down)),
+                    cell(r.wake.as_ref()),
+                    beat(&r.heartbeat[0]),
+                    beat(&r.heartbeat[1]),
+                );
+            }
+        }
+        out
+    }
+
     /// The timeline as CSV, one line per period.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
@@ -281,6 +577,7 @@ mod tests {
         let quiet = AlarmCell {
             state: AlarmState::Ok,
             invocation: None,
+            end: AlarmState::Ok,
         };
         Row {
             period,
@@ -291,18 +588,17 @@ mod tests {
             replicas,
             scale_up: quiet,
             scale_down: quiet,
+            wake: None,
+            heartbeat: [None, None],
+            fault: false,
         }
     }
 
     fn fired(from: i32, to: i32) -> AlarmCell {
         AlarmCell {
             state: AlarmState::Alarm,
-            invocation: Some(Invocation {
-                from,
-                to,
-                applied: from != to,
-                rearmed: true,
-            }),
+            invocation: Some(Invocation::done(from, to, true)),
+            end: AlarmState::Ok,
         }
     }
 
@@ -325,6 +621,8 @@ mod tests {
                 messages_per_replica: None,
             },
             rows,
+            faults: Vec::new(),
+            heartbeat_every: None,
         }
     }
 
@@ -347,6 +645,114 @@ mod tests {
         assert_eq!(s.periods_over_threshold, 2);
         assert_eq!(s.drained_at, Some(3));
         assert_eq!(s.replicas_range, (2, 4));
+    }
+
+    fn failed(from: i32) -> AlarmCell {
+        AlarmCell {
+            state: AlarmState::Alarm,
+            invocation: Some(Invocation {
+                failed: Some(ErrorClass::Retryable),
+                ..Invocation::done(from, from, true)
+            }),
+            end: AlarmState::Ok,
+        }
+    }
+
+    fn stuck() -> AlarmCell {
+        AlarmCell {
+            state: AlarmState::Alarm,
+            invocation: None,
+            end: AlarmState::Alarm,
+        }
+    }
+
+    /// Six periods: a fault in periods 1 and 2, whose invocations fail.
+    fn faulted(third: AlarmCell, fourth: AlarmCell) -> Timeline {
+        let mut t = timeline();
+        t.faults = vec![Fault {
+            kind: crate::model::FaultKind::ScaleApiDown,
+            start: 1,
+            end: 3,
+        }];
+        t.rows[1].scale_up = failed(2);
+        t.rows[2].scale_up = failed(2);
+        t.rows[3].scale_up = third;
+        t.rows[3].visible = 300;
+        t.rows[4].scale_up = fourth;
+        t.rows[4].visible = 300;
+        t.rows[4].scale_down = AlarmCell {
+            state: AlarmState::Ok,
+            invocation: None,
+            end: AlarmState::Ok,
+        };
+        t
+    }
+
+    #[test]
+    fn recovery_is_the_first_healthy_period_from_the_faults_end() {
+        let quiet = row(0, 0, 2).scale_up;
+        let t = faulted(fired(2, 3), fired(3, 4));
+        let r = t.recovery().unwrap();
+        assert_eq!((r.fault_end, r.at, r.periods()), (3, Some(3), Some(1)));
+        assert_eq!(r.by, Some(RecoveredBy::AlarmEvent));
+
+        let t = faulted(failed(2), fired(2, 3));
+        assert_eq!(
+            t.recovery().unwrap().periods(),
+            Some(2),
+            "a failure is not healthy"
+        );
+
+        let t = faulted(stuck(), quiet);
+        let r = t.recovery().unwrap();
+        assert_eq!(
+            r.periods(),
+            Some(2),
+            "an alarm left in ALARM is not healthy"
+        );
+        assert_eq!(r.by, Some(RecoveredBy::ByItself));
+
+        let mut t = faulted(stuck(), stuck());
+        t.rows[4].heartbeat[0] = Some(Beat {
+            acted: 1,
+            invocation: Invocation::done(2, 3, true),
+        });
+        t.rows[4].scale_up.end = AlarmState::Ok;
+        let r = t.recovery().unwrap();
+        assert_eq!((r.periods(), r.by), (Some(2), Some(RecoveredBy::Heartbeat)));
+
+        let mut t = faulted(stuck(), stuck());
+        t.rows[5].scale_up = stuck();
+        let r = t.recovery().unwrap();
+        assert_eq!(r.at, None, "still stuck in the last period");
+        assert_eq!(r.describe(), "not within the run");
+        assert_eq!(
+            timeline().recovery(),
+            None,
+            "no fault, nothing to recover from"
+        );
+    }
+
+    #[test]
+    fn messages_at_zero_replicas_are_not_healthy_and_zero_with_messages_is_found() {
+        let mut t = timeline();
+        t.rows[1].replicas = 0;
+        assert!(!t.rows[1].healthy(), "200 visible at zero replicas");
+        t.rows[1].scale_down = fired(1, 0);
+        assert_eq!(t.zero_while_waiting(), vec![1]);
+        assert_eq!(t.first_serving(1), Some(2));
+    }
+
+    #[test]
+    fn the_fault_csv_names_the_run_and_each_failure() {
+        let t = faulted(fired(2, 3), fired(3, 4));
+        let csv = Timeline::fault_csv(&[("new", &t)]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 7);
+        assert_eq!(
+            lines[2],
+            "new,1,0,0,200,0,200,3,3,ALARM,2->2 failed:Retryable,OK,OK,,OK,,,,,"
+        );
     }
 
     #[test]

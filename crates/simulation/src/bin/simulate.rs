@@ -1,13 +1,16 @@
-//! `simulate`: run the backlog burst through the real functions with re-arm on and off, write
-//! each run's timeline as CSV and both runs as one SVG chart, and print the numbers.
+//! `simulate`: run the backlog burst through the real functions with re-arm on and off, then the
+//! fault scenarios with the functions as they are and as they were; write each run's timeline as
+//! CSV, the charts as SVG, and print the numbers and the README's table of the faults.
 //!
 //! Usage: `simulate [OUTPUT_DIR]` (default: the workspace's `docs/simulation`). Needs
 //! `moto_server` (`make venv`). Talks only to 127.0.0.1.
 
 use queue_scaler_simulation::chart::{render, Panel};
+use queue_scaler_simulation::faults::{self, FaultRun};
 use queue_scaler_simulation::model::Scenario;
 use queue_scaler_simulation::timeline::Timeline;
 use queue_scaler_simulation::{control_plane, live, workspace_root, Error};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -27,18 +30,11 @@ fn write(path: &Path, contents: &str) -> Result<(), Error> {
     })
 }
 
-async fn simulate(out: &Path) -> Result<(), Error> {
-    let scratch =
-        Scratch(std::env::temp_dir().join(format!("queue-scaler-simulate-{}", std::process::id())));
-    let control = control_plane::shared(&scratch.0).await?;
+async fn rearm(control: &control_plane::ControlPlane, out: &Path) -> Result<(), Error> {
     let scenario = Scenario::backlog_burst();
     let on = live::run(control, &scenario, "model-worker-rearm-on", true).await?;
     let off = live::run(control, &scenario, "model-worker-rearm-off", false).await?;
 
-    std::fs::create_dir_all(out).map_err(|source| Error::Write {
-        path: out.to_owned(),
-        source,
-    })?;
     write(&out.join("rearm-on.csv"), &on.to_csv())?;
     write(&out.join("rearm-off.csv"), &off.to_csv())?;
     let threshold = scenario.scale_up.threshold;
@@ -90,6 +86,74 @@ async fn simulate(out: &Path) -> Result<(), Error> {
             s.replicas_range.1
         );
     }
+    Ok(())
+}
+
+/// The file of a scenario's runs.
+fn fault_csv_name(id: &str) -> String {
+    format!("fault-{id}.csv")
+}
+
+async fn fault_scenarios(control: &control_plane::ControlPlane, out: &Path) -> Result<(), Error> {
+    let runs: Vec<FaultRun> = live::run_faults(control, faults::scenarios()).await?;
+    for run in &runs {
+        let mut named = vec![("new", &run.new)];
+        if let Some(today) = &run.today {
+            named.push(("today", today));
+        }
+        write(
+            &out.join(fault_csv_name(run.scenario.id)),
+            &Timeline::fault_csv(&named),
+        )?;
+    }
+    write(&out.join("faults.svg"), &faults::chart(&runs))?;
+    println!("\nfault scenarios (the README's table):\n");
+    print!("{}", faults::table(&runs));
+
+    // Scenario 2 at every phase of the 5-minute heartbeat: the fault ending 0 to 4 minutes after
+    // the last heartbeat it ran into.
+    let base = runs
+        .iter()
+        .find(|r| r.scenario.id == "rearm-refused")
+        .map(|r| r.new.clone());
+    let phases = live::run_faults(control, faults::heartbeat_phases()).await?;
+    let mut csv = String::from(
+        "fault_start,fault_end,minutes_since_last_heartbeat,recovery_periods,recovered_by\n",
+    );
+    let timelines = base.iter().chain(phases.iter().map(|r| &r.new));
+    for (k, timeline) in timelines.enumerate() {
+        let Some(fault) = timeline.faults.first() else {
+            continue;
+        };
+        let recovery = timeline.recovery();
+        let _ = writeln!(
+            csv,
+            "{},{},{k},{},{}",
+            fault.start,
+            fault.end,
+            recovery
+                .and_then(|r| r.periods())
+                .map_or_else(|| "none".to_owned(), |p| p.to_string()),
+            recovery
+                .and_then(|r| r.by)
+                .map_or_else(String::new, |b| format!("{b:?}"))
+        );
+    }
+    write(&out.join("fault-rearm-refused-phases.csv"), &csv)?;
+    println!("\nscenario 2 at each phase of the 5-minute heartbeat:\n{csv}");
+    Ok(())
+}
+
+async fn simulate(out: &Path) -> Result<(), Error> {
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("queue-scaler-simulate-{}", std::process::id())));
+    let control = control_plane::shared(&scratch.0).await?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Write {
+        path: out.to_owned(),
+        source,
+    })?;
+    rearm(control, out).await?;
+    fault_scenarios(control, out).await?;
     println!("wrote {}", out.display());
     drop(scratch);
     Ok(())
