@@ -11,6 +11,10 @@
 # then invokes scale-up with events/alarm-high-backlog.json and scale-down with
 # events/alarm-low-backlog.json (twice), printing each step. Everything it started is stopped on
 # exit, also when interrupted. Exits non-zero if any step fails.
+#
+# The functions authenticate keyless, as recommended: Workload Identity Federation from their AWS
+# identity (local-gke plays Google's STS and IAM Credentials, and checks the SigV4 signature).
+# DEMO_AUTH=key uses the service-account key file instead.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,17 +77,31 @@ moto_port=$(free_port)
 setsid "$venv/moto_server" -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 &
 pids+=($!)
 export AWS_ENDPOINT_URL_CLOUDWATCH="http://127.0.0.1:$moto_port"
-export AWS_REGION=eu-west-1 AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo
+# The functions' AWS identity, as Lambda sets it from the execution role: the one local-gke's
+# stand-in for Google's STS knows (moto takes any).
+export AWS_REGION=eu-west-1 AWS_ACCESS_KEY_ID="$LOCAL_GKE_AWS_ACCESS_KEY_ID" \
+  AWS_SECRET_ACCESS_KEY="$LOCAL_GKE_AWS_SECRET_ACCESS_KEY" AWS_SESSION_TOKEN="$LOCAL_GKE_AWS_SESSION_TOKEN"
 wait_for 60 "moto" curl -fsS "$AWS_ENDPOINT_URL_CLOUDWATCH/moto-api/"
 alarm_state() { "$venv/python" "$root/scripts/demo_alarms.py" state "$1"; }
 "$venv/python" "$root/scripts/demo_alarms.py" create model-worker-backlog-high model-worker-backlog-low
 
 step "Starting scale-up and scale-down under the Lambda runtime emulator (cargo lambda watch)"
 invoke_port=$(free_port)
+case "${DEMO_AUTH:-keyless}" in
+  keyless)
+    # The external_account configuration, as `gcloud iam workload-identity-pools
+    # create-cred-config --aws` writes it, on one line.
+    credentials="GCP_CREDENTIAL_CONFIG='$("$venv/python" -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$LOCAL_GKE_CREDENTIAL_CONFIG")'"
+    auth_note="keyless: Workload Identity Federation from the functions' AWS identity, no key" ;;
+  key)
+    credentials="GOOGLE_APPLICATION_CREDENTIALS=$GOOGLE_APPLICATION_CREDENTIALS"
+    auth_note="a service-account key file" ;;
+  *) fail "DEMO_AUTH must be keyless or key" ;;
+esac
 cat >"$state/functions.env" <<ENV
 GKE_CLUSTER=$GKE_CLUSTER
 GKE_API_URL=$GKE_API_URL
-GOOGLE_APPLICATION_CREDENTIALS=$GOOGLE_APPLICATION_CREDENTIALS
+$credentials
 SSL_CERT_FILE=$SSL_CERT_FILE
 TARGET_NAMESPACE=ml
 TARGET_DEPLOYMENT=model-worker
@@ -92,7 +110,8 @@ MAX_REPLICAS=8
 MESSAGES_PER_REPLICA=100
 AWS_REGION=$AWS_REGION
 AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
-AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+AWS_SECRET_ACCESS_KEY='$AWS_SECRET_ACCESS_KEY'
+AWS_SESSION_TOKEN='$AWS_SESSION_TOKEN'
 AWS_ENDPOINT_URL_CLOUDWATCH=$AWS_ENDPOINT_URL_CLOUDWATCH
 ENV
 setsid "$venv/cargo-lambda" lambda watch --release --ignore-changes --quiet \
@@ -101,6 +120,7 @@ setsid "$venv/cargo-lambda" lambda watch --release --ignore-changes --quiet \
 pids+=($!)
 wait_for 120 "cargo lambda watch" curl -s -o /dev/null "http://127.0.0.1:$invoke_port/"
 echo "  policy: min 2, max 8, one replica per 100 waiting messages, scale-down one step at a time"
+echo "  Google credentials: $auth_note"
 
 invoke() { # invoke FUNCTION EVENT_FILE
   local fn=$1 file=$2 out

@@ -489,6 +489,12 @@ pub fn function_env(
         "GKE_API_URL",
         "GOOGLE_APPLICATION_CREDENTIALS",
         "SSL_CERT_FILE",
+        // Keyless (see [`keyless`]).
+        "GCP_CREDENTIAL_CONFIG",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
     ];
     let mut env: Vec<(String, String)> = cluster_env
         .iter()
@@ -513,5 +519,43 @@ pub fn function_env(
             env.push(((*k).to_owned(), (*v).to_owned()));
         }
     }
+    env
+}
+
+/// A control plane's variables made keyless: no key file, but the `external_account`
+/// configuration local-gke wrote (as `create-cred-config --aws` would) and the AWS identity it
+/// knows, as Lambda would set it from the execution role. [`function_env`] passes them on.
+pub fn keyless(cluster_env: &[(String, String)]) -> Vec<(String, String)> {
+    let var = |name: &str| {
+        cluster_env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} is not in the control plane's env"))
+    };
+    let config_path = var("LOCAL_GKE_CREDENTIAL_CONFIG");
+    let config =
+        std::fs::read_to_string(&config_path).unwrap_or_else(|e| panic!("{config_path}: {e}"));
+    let mut env: Vec<(String, String)> = cluster_env
+        .iter()
+        .filter(|(k, _)| k != "GOOGLE_APPLICATION_CREDENTIALS")
+        .cloned()
+        .collect();
+    env.extend([
+        ("GCP_CREDENTIAL_CONFIG".to_owned(), config),
+        ("AWS_REGION".to_owned(), "eu-west-1".to_owned()),
+        (
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            var("LOCAL_GKE_AWS_ACCESS_KEY_ID"),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            var("LOCAL_GKE_AWS_SECRET_ACCESS_KEY"),
+        ),
+        (
+            "AWS_SESSION_TOKEN".to_owned(),
+            var("LOCAL_GKE_AWS_SESSION_TOKEN"),
+        ),
+    ]);
     env
 }

@@ -88,7 +88,8 @@ pub async fn every_event_file_scales_as_its_alarm_says<C: ClusterUnderTest>(
     cluster: &C,
     cluster_env: &[(String, String)],
 ) {
-    let covered: Vec<&str> = EVENTS.iter().map(|e| e.file).collect();
+    // The heartbeat's sample is checked at the end; every other file is an alarm.
+    let covered: Vec<&str> = EVENTS.iter().map(|e| e.file).chain([HEARTBEAT]).collect();
     for file in event_files() {
         assert!(
             covered.contains(&file.as_str()),
@@ -159,14 +160,15 @@ pub async fn every_event_file_scales_as_its_alarm_says<C: ClusterUnderTest>(
         assert!(
             google_calls
                 .iter()
-                .all(|k| matches!(*k, "token" | "discovery" | "tokenreview")),
+                .all(|k| is_token_request(k) || matches!(*k, "discovery" | "tokenreview")),
             "{}: {google_calls:?}",
             e.file
         );
         if first {
             first = false;
             assert!(
-                requests.iter().any(|k| k == "token") && requests.iter().any(|k| k == "discovery"),
+                requests.iter().any(|k| is_token_request(k))
+                    && requests.iter().any(|k| k == "discovery"),
                 "cold start: {requests:?}"
             );
         }
@@ -180,10 +182,30 @@ pub async fn every_event_file_scales_as_its_alarm_says<C: ClusterUnderTest>(
         .ok();
     let warm = cluster.take_requests().await;
     assert!(
-        !warm.iter().any(|k| k == "token" || k == "discovery"),
+        !warm.iter().any(|k| is_token_request(k) || k == "discovery"),
         "warm invocation: {warm:?}"
     );
+    // The heartbeat, with re-arm off (as here), reads no alarms, says why, and writes nothing.
+    let beat = functions.invoke_file("scale-up", HEARTBEAT).await.ok();
+    assert_eq!(beat["heartbeat"], true, "{beat}");
+    assert!(
+        beat["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("REARM_ALARM=false"),
+        "{beat}"
+    );
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 7);
     assert_no_secrets(&functions.log(), cluster_env);
+}
+
+/// The heartbeat's sample event.
+const HEARTBEAT: &str = "heartbeat.json";
+
+/// A request for a Google token: with a key (`token`), or keyless (`sts_token`, then
+/// `generate_access_token`).
+fn is_token_request(kind: &str) -> bool {
+    matches!(kind, "token" | "sts_token" | "generate_access_token")
 }
 
 /// Keys and tokens never reach a log line.

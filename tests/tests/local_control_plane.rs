@@ -37,6 +37,13 @@ async fn every_event_file_scales_as_its_alarm_says() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_event_file_scales_as_its_alarm_says_keyless() {
+    let s = stack().await;
+    let env = queue_scaler_tests::keyless(&s.env);
+    scenarios::every_event_file_scales_as_its_alarm_says(&s, &env).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_alarm_without_a_route_changes_nothing() {
     let s = stack().await;
     scenarios::an_alarm_without_a_route_changes_nothing(&s, &s.env).await;

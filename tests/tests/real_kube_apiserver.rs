@@ -88,6 +88,20 @@ async fn every_scenario_holds_against_a_real_kube_apiserver_with_rbac() {
     );
     eprintln!("real kube-apiserver: the racing functions met {conflicts} conflict(s) and recovered from each");
 
+    // Keyless: the same events, with the Google token from Workload Identity Federation; the
+    // API server authenticates the impersonated token through the TokenReview webhook as the
+    // service account's email, so the same RBAC applies.
+    // The keyless environment has no key file: the only token the functions can get is the
+    // impersonated one (the scenario checks a token request on the cold start).
+    let keyless_env = queue_scaler_tests::keyless(&env);
+    assert!(!keyless_env
+        .iter()
+        .any(|(k, _)| k == "GOOGLE_APPLICATION_CREDENTIALS"));
+    step!(
+        "every event file, keyless",
+        scenarios::every_event_file_scales_as_its_alarm_says(&kube, &keyless_env).await
+    );
+
     // Only here: the endpoint and CA given directly, without the GKE API.
     step!(
         "endpoint and CA given directly",
