@@ -41,6 +41,25 @@ invoke-%: venv ## invoke a function under `make watch`: make invoke-scale-up EVE
 	@test -n "$(EVENT)" || { echo "usage: make invoke-$* EVENT=events/<file>.json; events:" >&2; ls events/*.json >&2; exit 2; }
 	cargo lambda invoke $* --data-file "$(EVENT)"
 
+# The doctor: a function checks its own deployment, read-only (README, "The doctor").
+DOCTOR_FUNCTIONS ?= scale-up scale-down
+
+.PHONY: doctor
+doctor: ## check a deployment from here with its settings: make doctor ENV_FILE=path [DOCTOR_FUNCTIONS=scale-up]
+	@test -n "$(ENV_FILE)" || { echo "usage: make doctor ENV_FILE=<file of KEY=VALUE lines, as the function's environment>" >&2; exit 2; }
+	cargo build --quiet -p queue-scaler-lambda --bin doctor
+	@status=0; for fn in $(DOCTOR_FUNCTIONS); do \
+	  ( set -a; . "$(ENV_FILE)"; set +a; target/debug/doctor $${fn#scale-} ) || status=1; echo; \
+	done; exit $$status
+
+.PHONY: doctor-remote
+doctor-remote: venv ## invoke the deployed functions with {"action": "doctor"} and print their reports
+	cargo build --quiet -p queue-scaler-lambda --bin doctor
+	@status=0; for fn in $(DOCTOR_FUNCTIONS); do \
+	  cargo lambda invoke --remote $(region_flag) --data-ascii '{"action": "doctor"}' --output-format json "$(STACK_NAME)-$$fn" \
+	    | target/debug/doctor --render - || status=1; echo; \
+	done; exit $$status
+
 .PHONY: release-binaries
 release-binaries: ## build the release binaries the end-to-end tests run under cargo lambda watch
 	# Built one package at a time, as `cargo lambda watch` builds them: building them together

@@ -107,6 +107,8 @@ pub enum Invocation {
         /// When the schedule fired, when the event says.
         time: Option<DateTime<Utc>>,
     },
+    /// `{"action": "doctor"}`: check the deployment, read-only.
+    Doctor,
 }
 
 /// Parse an event into an [`Invocation`]: the heartbeat's `Scheduled Event`, or an alarm in any
@@ -120,6 +122,14 @@ pub fn parse_invocation(event: &Value) -> Result<Invocation, IntakeError> {
             .and_then(Value::as_str)
             .and_then(parse_time);
         return Ok(Invocation::Heartbeat { time });
+    }
+    if let Some(action) = event.get("action") {
+        return match action.as_str() {
+            Some("doctor") => Ok(Invocation::Doctor),
+            _ => Err(IntakeError::UnknownShape {
+                found: format!("an action {action}; the only action is \"doctor\""),
+            }),
+        };
     }
     parse_event(event).map(Invocation::Alarm)
 }
@@ -587,6 +597,16 @@ mod tests {
         // A scheduled event from another source is not ours.
         let other = json!({"detail-type": "Scheduled Event", "source": "my.app", "detail": {}});
         assert!(parse_invocation(&other).is_err());
+    }
+
+    #[test]
+    fn the_doctor_is_an_action_and_no_other_action_is() {
+        assert_eq!(
+            parse_invocation(&json!({"action": "doctor"})).ok(),
+            Some(Invocation::Doctor)
+        );
+        let err = parse_invocation(&json!({"action": "scale"})).unwrap_err();
+        assert!(err.to_string().contains("the only action is"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::cluster;
 use crate::error::{Error, KubeStatus};
-use crate::send::send;
+use crate::send::{send, Answer};
 use crate::token::TokenSource;
 use queue_scaler_core::config::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
@@ -192,18 +192,14 @@ impl<T: TokenSource> KubeScaleApi<T> {
 
     /// Send a request with the bearer token; after a 401, refresh the token once and try again.
     /// After a connection failure to a discovered cluster, discover it once more and try again.
-    async fn call(
-        &self,
-        verb: &'static str,
-        target: &Target,
-        build: BuildRequest<'_>,
-    ) -> Result<Scale, Error> {
+    /// `what` names the request in logs.
+    async fn call(&self, what: &str, build: BuildRequest<'_>) -> Result<Answer, Error> {
         let cluster = self.cluster().await?;
-        match self.call_at(verb, target, &cluster, build).await {
+        match self.call_at(what, &cluster, build).await {
             Err(e) if e.is_connect() && self.forget(&cluster).await => {
-                tracing::warn!(target = %target, error = %e, "cannot connect to the discovered cluster; discovering it again");
+                tracing::warn!(what, error = %e, "cannot connect to the discovered cluster; discovering it again");
                 let cluster = self.cluster().await?;
-                self.call_at(verb, target, &cluster, build).await
+                self.call_at(what, &cluster, build).await
             }
             other => other,
         }
@@ -211,24 +207,89 @@ impl<T: TokenSource> KubeScaleApi<T> {
 
     async fn call_at(
         &self,
-        verb: &'static str,
-        target: &Target,
+        what: &str,
         cluster: &Resolved,
         build: BuildRequest<'_>,
-    ) -> Result<Scale, Error> {
+    ) -> Result<Answer, Error> {
         let request = build(&cluster.base);
         let mut token = self.tokens.token().await?;
         for attempt in 0..2 {
             let answer = send(&cluster.client, request.clone(), Some(&token), None).await?;
-            let (status, body, url) = (answer.status, answer.body, answer.url);
-            if status == 401 && attempt == 0 {
-                tracing::warn!(target = %target, "cluster answered 401; refreshing the token once");
+            if answer.status == 401 && attempt == 0 {
+                tracing::warn!(what, "cluster answered 401; refreshing the token once");
                 token = self.tokens.refresh().await?;
                 continue;
             }
-            return parse_response(verb, target, status, &body, &url);
+            return Ok(answer);
         }
         unreachable!("the loop returns on its second pass")
+    }
+
+    /// The token source.
+    pub fn tokens(&self) -> &Arc<T> {
+        &self.tokens
+    }
+
+    /// Any JSON request to the cluster, for the doctor's reviews: the status and the body
+    /// (`Value::Null` when it is not JSON).
+    pub async fn kube_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), Error> {
+        let bytes = body.map(serde_json::Value::to_string).unwrap_or_default();
+        let build = |base: &str| {
+            let mut request = http::Request::new(bytes.clone().into_bytes());
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = format!("{base}{path}")
+                .parse()
+                .unwrap_or_else(|_| http::Uri::from_static("/"));
+            let headers = request.headers_mut();
+            headers.insert("accept", http::HeaderValue::from_static("application/json"));
+            if body.is_some() {
+                headers.insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/json"),
+                );
+            }
+            request
+        };
+        let answer = self.call(path, &build).await?;
+        let value = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
+        Ok((answer.status, value))
+    }
+
+    /// The GKE API's `clusters.get` answer, when the cluster is discovered (`None` with a given
+    /// endpoint: there is no GKE API to ask).
+    pub async fn gke_cluster(&self) -> Result<Option<serde_json::Value>, Error> {
+        let ClusterSource::Discover { cluster, api_url } = &self.source else {
+            return Ok(None);
+        };
+        let token = self.tokens.token().await?;
+        let answer = send(
+            &self.google,
+            cluster::discovery_request(api_url, cluster),
+            Some(&token),
+            None,
+        )
+        .await?;
+        if answer.status != 200 {
+            return Err(Error::Discovery {
+                cluster: cluster.clone(),
+                status: answer.status,
+                message: String::from_utf8_lossy(&answer.body)
+                    .chars()
+                    .take(200)
+                    .collect(),
+            });
+        }
+        serde_json::from_slice(&answer.body)
+            .map(Some)
+            .map_err(|e| Error::Protocol {
+                url: answer.url,
+                detail: format!("clusters.get answer is not JSON ({e})"),
+            })
     }
 }
 
@@ -261,15 +322,19 @@ pub fn parse_response(
 
 impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
-        self.call("get", target, &|base| get_scale_request(base, target))
-            .await
+        let a = self
+            .call("get scale", &|base| get_scale_request(base, target))
+            .await?;
+        parse_response("get", target, a.status, &a.body, &a.url)
     }
 
     async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
-        self.call("update", target, &|base| {
-            put_scale_request(base, target, scale)
-        })
-        .await
+        let a = self
+            .call("update scale", &|base| {
+                put_scale_request(base, target, scale)
+            })
+            .await?;
+        parse_response("update", target, a.status, &a.body, &a.url)
     }
 }
 

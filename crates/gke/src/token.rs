@@ -217,6 +217,14 @@ impl GoogleTokens {
     }
 }
 
+impl GoogleTokens {
+    /// The service account's email, and whether it is keyless; loads the credentials if needed.
+    pub async fn account(&self) -> Result<(String, bool), Error> {
+        let (account, provider) = self.current(false).await?;
+        Ok((account, matches!(provider, ProviderRef::External(_))))
+    }
+}
+
 impl TokenSource for GoogleTokens {
     async fn token(&self) -> Result<SecretString, Error> {
         let (account, provider) = self.current(false).await?;

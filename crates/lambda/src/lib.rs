@@ -8,16 +8,18 @@
 //! - [`run`]: start-up (configuration, clients built once, no network) and the runtime loop;
 //!   [`Broken`] answers for a function whose configuration is invalid.
 
+pub mod doctor;
 pub mod rearm;
 pub mod report;
 pub mod scaler;
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use queue_scaler_core::alarm::{parse_invocation, Invocation};
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::{AlarmState, Config, Direction};
 use queue_scaler_gke::aws::AwsClient;
 use queue_scaler_gke::{GoogleTokens, KubeScaleApi};
-use report::Failure;
+use report::{Failure, Response};
 use scaler::{Call, Scaler};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -90,7 +92,8 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
 #[derive(Debug)]
 pub struct Broken {
     direction: Direction,
-    failure: Failure,
+    /// The configuration problem, reported by every invocation.
+    pub failure: Failure,
     rearm: Option<AwsClient>,
 }
 
@@ -181,9 +184,15 @@ pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
                 request_id: &event.context.request_id,
                 function_arn: &event.context.invoked_function_arn,
             };
-            match state.as_ref() {
-                Ok(scaler) => scaler.respond(&event.payload, call).await,
-                Err(broken) => Err(broken.respond(&event.payload, call.request_id).await),
+            let doctor = matches!(parse_invocation(&event.payload), Ok(Invocation::Doctor));
+            match (state.as_ref(), doctor) {
+                (Ok(scaler), true) => Ok(Response::Doctor(scaler.doctor(call).await)),
+                (Err(broken), true) => Ok(Response::Doctor(doctor::Report::broken(
+                    direction,
+                    &broken.failure,
+                ))),
+                (Ok(scaler), false) => scaler.respond(&event.payload, call).await,
+                (Err(broken), false) => Err(broken.respond(&event.payload, call.request_id).await),
             }
         }
     }))

@@ -61,6 +61,8 @@ pub enum Response {
     Alarm(Outcome),
     /// The heartbeat ran.
     Heartbeat(Heartbeat),
+    /// The doctor's report.
+    Doctor(crate::doctor::Report),
 }
 
 /// The heartbeat's result: each alarm the routes name, and what became of it.

@@ -52,11 +52,11 @@ struct Step {
 /// A function's state across invocations: what it scales and the clients it uses.
 #[derive(Debug)]
 pub struct Scaler<K, R> {
-    direction: Direction,
-    routes: Routes,
-    dry_run: bool,
-    api: K,
-    rearm: Option<R>,
+    pub(crate) direction: Direction,
+    pub(crate) routes: Routes,
+    pub(crate) dry_run: bool,
+    pub(crate) api: K,
+    pub(crate) rearm: Option<R>,
     backoff: Backoff,
 }
 
@@ -102,6 +102,11 @@ impl<K: ScaleApi, R: AlarmRearm> Scaler<K, R> {
                 .await
                 .map(Response::Alarm),
             Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
+            // The deployed function answers it before this (`crate::run`): it needs the real clients.
+            Ok(Invocation::Doctor) => Err(Failure {
+                class: queue_scaler_gke::ErrorClass::NonRetryable,
+                message: "the doctor runs in the deployed function only".into(),
+            }),
             Err(e) => {
                 let failure = Failure::from(e);
                 report::log_failure(self.direction, None, &failure, call.request_id);

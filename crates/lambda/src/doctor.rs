@@ -1,0 +1,549 @@
+//! The doctor: `{"action": "doctor"}` makes a function check its own deployment, with its own
+//! configuration and credentials, from where it runs, before the first alarm fires. Read-only:
+//! it writes no replica count and sets no alarm (the reviews it creates are questions to the
+//! API server, stored nowhere).
+//!
+//! Checks, in order; a failure that leaves nothing to check further ends the list:
+//! configuration, credentials, token, cluster (reachable, certificate verifies), identity (the
+//! email the cluster sees, through `SelfSubjectReview`), for each target its access
+//! (`SelfSubjectAccessReview`: the verbs the functions use allowed, `patch` and `delete` on the
+//! Deployment refused) and its Deployment, the GPU node pool's taints (from `clusters.get`) and
+//! the pods' tolerations, and the alarms that should invoke the function.
+//!
+//! Does I/O, through the deployed clients.
+
+use crate::report::Failure;
+use crate::scaler::Call;
+use crate::DeployedScaler;
+use queue_scaler_core::{DescribedAlarm, Direction, Target};
+use queue_scaler_gke::ScaleApi;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The doctor's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Whether no check failed.
+    pub ok: bool,
+    /// `up` or `down`.
+    pub direction: Direction,
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+}
+
+/// One check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// `pass`, `fail` or `skip`.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// For a failure: what to change, and where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// A check's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// As it should be.
+    Pass,
+    /// Not as it should be: see `fix`.
+    Fail,
+    /// Could not be checked from here: see `detail`.
+    Skip,
+}
+
+impl Report {
+    fn new(direction: Direction) -> Self {
+        Report {
+            ok: true,
+            direction,
+            checks: Vec::new(),
+        }
+    }
+
+    fn pass(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+        self.push(name, Status::Pass, detail, None);
+    }
+
+    fn skip(&mut self, name: impl Into<String>, detail: impl Into<String>) {
+        self.push(name, Status::Skip, detail, None);
+    }
+
+    fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) {
+        self.ok = false;
+        self.push(name, Status::Fail, detail, Some(fix.into()));
+    }
+
+    fn push(
+        &mut self,
+        name: impl Into<String>,
+        status: Status,
+        detail: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.checks.push(Check {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+            fix,
+        });
+    }
+
+    /// The report of a function whose configuration is invalid.
+    pub fn broken(direction: Direction, failure: &Failure) -> Self {
+        let mut report = Report::new(direction);
+        report.fail(
+            "configuration",
+            failure.message.clone(),
+            "set the settings named above in the function's environment (README, Configuration)",
+        );
+        report
+    }
+}
+
+/// `POST selfsubjectaccessreviews` for one verb on a target's Deployment (or its scale).
+fn access_review(target: &Target, verb: &str, subresource: Option<&str>) -> Value {
+    let mut attributes = json!({
+        "namespace": target.namespace, "verb": verb, "group": "apps",
+        "resource": "deployments", "name": target.deployment,
+    });
+    if let Some(sub) = subresource {
+        attributes["subresource"] = sub.into();
+    }
+    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+           "spec": {"resourceAttributes": attributes}})
+}
+
+/// The verbs the functions use, which must be allowed, and those they do not, which must not.
+const ACCESS: [(&str, Option<&str>, bool); 4] = [
+    ("get", Some("scale"), true),
+    ("update", Some("scale"), true),
+    ("patch", None, false),
+    ("delete", None, false),
+];
+
+const SSAR_PATH: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+const SSR_PATH: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+
+/// Whether `tolerations` tolerate `taint` (`key`, `value`, `effect` as Kubernetes writes them).
+fn tolerates(tolerations: &[Value], key: &str, value: &str, effect: &str) -> bool {
+    tolerations.iter().any(|t| {
+        let s = |f: &str| t.get(f).and_then(Value::as_str).unwrap_or_default();
+        let key_ok = s("key").is_empty() && s("operator") == "Exists" || s("key") == key;
+        let value_ok = s("operator") == "Exists" || s("value") == value;
+        let effect_ok = s("effect").is_empty() || s("effect") == effect;
+        key_ok && value_ok && effect_ok
+    })
+}
+
+/// GKE writes taint effects as `NO_SCHEDULE`; Kubernetes as `NoSchedule`.
+fn kube_effect(gke: &str) -> String {
+    gke.split('_')
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut c = lower.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A taint: key, value and effect (as Kubernetes writes it).
+type Taint = (String, String, String);
+
+/// The taints of the node pools that run GPU work (accelerators, or the `mlonly` label), by pool.
+fn gpu_pools(cluster: &Value) -> Vec<(String, Vec<Taint>)> {
+    cluster["nodePools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p.pointer("/config/accelerators")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+                || p.pointer("/config/labels/mlonly").is_some()
+        })
+        .map(|p| {
+            let taints = p
+                .pointer("/config/taints")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    let s = |f: &str| {
+                        t.get(f)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    (s("key"), s("value"), kube_effect(&s("effect")))
+                })
+                .collect();
+            (p["name"].as_str().unwrap_or("?").to_owned(), taints)
+        })
+        .collect()
+}
+
+impl DeployedScaler {
+    /// Check this function's deployment, read-only.
+    pub async fn doctor(&self, call: Call<'_>) -> Report {
+        let mut report = Report::new(self.direction);
+        let targets = self.routes.targets();
+        report.pass(
+            "configuration",
+            format!(
+                "{} target(s): {}; {} alarm(s) named{}",
+                targets.len(),
+                targets
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.routes.alarm_names().len(),
+                if self.dry_run { "; DRY_RUN is on" } else { "" }
+            ),
+        );
+        let tokens = self.api.tokens();
+        let account = match tokens.account().await {
+            Ok((account, keyless)) => {
+                report.pass(
+                    "credentials",
+                    if keyless {
+                        format!("keyless (Workload Identity Federation) for {account}")
+                    } else {
+                        format!("service-account key for {account}")
+                    },
+                );
+                account
+            }
+            Err(e) => {
+                report.fail("credentials", Failure::from_io(e).message, "fix the credential setting named above (README, Configuration; docs for keyless in the deployment guide)");
+                return report;
+            }
+        };
+        if let Err(e) = queue_scaler_gke::TokenSource::token(tokens.as_ref()).await {
+            report.fail(
+                "token",
+                Failure::from_io(e).message,
+                "see the error's own fix; README, Troubleshooting",
+            );
+            return report;
+        }
+        report.pass(
+            "token",
+            format!("Google issued an access token for {account}"),
+        );
+
+        let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+        match self
+            .api
+            .kube_json(http::Method::POST, SSR_PATH, Some(&review))
+            .await
+        {
+            Err(e) => {
+                report.fail("cluster", Failure::from_io(e).message, "check GKE_CLUSTER (or GKE_ENDPOINT and GKE_CA_CERT) and that the control plane is reachable from the function");
+                return report;
+            }
+            Ok((status, body)) => {
+                report.pass(
+                    "cluster",
+                    "reachable, and its certificate verifies against the cluster CA",
+                );
+                let user = body
+                    .pointer("/status/userInfo/username")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match status {
+                    200 | 201 if user == account => report.pass("identity", format!("the cluster sees {user}")),
+                    200 | 201 if !user.contains('@') => report.fail(
+                        "identity",
+                        format!("the cluster sees {user:?}, a number, not {account}"),
+                        "add https://www.googleapis.com/auth/userinfo.email to GCP_TOKEN_SCOPES (or unset it): RBAC bindings name the email",
+                    ),
+                    200 | 201 => report.fail("identity", format!("the cluster sees {user}, not {account}"), "use the credentials of the service account that infra/gke/rbac.yaml binds"),
+                    404 => report.skip("identity", "the API server offers no SelfSubjectReview (Kubernetes before 1.28)"),
+                    401 => {
+                        report.fail("identity", "the cluster refused the token (401)", "check the service account exists and the token has the userinfo.email scope");
+                        return report;
+                    }
+                    other => report.fail("identity", format!("SelfSubjectReview answered {other}: {body}"), "README, Troubleshooting"),
+                }
+            }
+        }
+
+        for target in &targets {
+            self.check_target(&mut report, target).await;
+        }
+        self.check_node_pools(&mut report, &targets).await;
+        self.check_alarms(&mut report, call.function_arn).await;
+        report
+    }
+
+    async fn allowed(
+        &self,
+        target: &Target,
+        verb: &str,
+        sub: Option<&str>,
+    ) -> Result<bool, String> {
+        let body = access_review(target, verb, sub);
+        match self
+            .api
+            .kube_json(http::Method::POST, SSAR_PATH, Some(&body))
+            .await
+        {
+            Ok((200 | 201, answer)) => Ok(answer
+                .pointer("/status/allowed")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)),
+            Ok((status, answer)) => Err(format!(
+                "SelfSubjectAccessReview answered {status}: {answer}"
+            )),
+            Err(e) => Err(Failure::from_io(e).message),
+        }
+    }
+
+    async fn check_target(&self, report: &mut Report, target: &Target) {
+        let name = format!("{target}: access");
+        let mut wrong = Vec::new();
+        for (verb, sub, want) in ACCESS {
+            let what = match sub {
+                Some(s) => format!("{verb} deployments/{s}"),
+                None => format!("{verb} deployments"),
+            };
+            match self.allowed(target, verb, sub).await {
+                Ok(got) if got == want => {}
+                Ok(got) => wrong.push(format!(
+                    "{what} is {}",
+                    if got {
+                        "allowed, and should not be"
+                    } else {
+                        "refused, and is needed"
+                    }
+                )),
+                Err(e) => {
+                    report.fail(&name, e, "README, Troubleshooting");
+                    return;
+                }
+            }
+        }
+        if wrong.is_empty() {
+            report.pass(&name, "get and update on deployments/scale allowed; patch and delete on the Deployment refused");
+        } else {
+            report.fail(&name, wrong.join("; "), format!("bind exactly get and update on deployments/scale for {} in namespace {} (infra/gke/rbac.yaml, resourceNames), and nothing more", target.deployment, target.namespace));
+        }
+        let name = format!("{target}: deployment");
+        match self.api.get(target).await {
+            Ok(scale) => report.pass(&name, format!("exists, {} replica(s)", scale.spec.replicas)),
+            Err(e) if e.kube_code() == Some(404) => report.fail(&name, "not found", "create it (infra/gke/model-deployment.yaml) or fix TARGET_NAMESPACE/TARGET_DEPLOYMENT (or SCALER_TARGETS)"),
+            Err(e) => report.fail(&name, Failure::from_io(e).message, "README, Troubleshooting"),
+        }
+    }
+
+    async fn check_node_pools(&self, report: &mut Report, targets: &[&Target]) {
+        let cluster = match self.api.gke_cluster().await {
+            Ok(Some(cluster)) => cluster,
+            Ok(None) => {
+                report.skip("node pool", "GKE_ENDPOINT is given, so the GKE API (clusters.get) is not asked; set GKE_CLUSTER to check the node pools");
+                return;
+            }
+            Err(e) => {
+                report.fail(
+                    "node pool",
+                    Failure::from_io(e).message,
+                    "grant container.clusters.get (infra/gke/iam-role.yaml)",
+                );
+                return;
+            }
+        };
+        let pools = gpu_pools(&cluster);
+        if pools.is_empty() {
+            report.fail(
+                "node pool",
+                "no node pool has accelerators or the mlonly label",
+                "create the GPU pool (infra/gke/node-pool.sh)",
+            );
+            return;
+        }
+        for (pool, taints) in &pools {
+            let name = format!("node pool {pool}: taints");
+            let mut seen = Vec::new();
+            let mut twice = Vec::new();
+            for (key, _, effect) in taints {
+                if seen.contains(&(key, effect)) {
+                    twice.push(format!("{key}:{effect}"));
+                }
+                seen.push((key, effect));
+            }
+            let has_ours = taints
+                .iter()
+                .any(|(k, v, e)| k == "mlonly" && v == "true" && e == "NoSchedule");
+            if !twice.is_empty() {
+                report.fail(&name, format!("taint(s) appear twice: {}", twice.join(", ")), "set the exact list with infra/gke/node-pool.sh (update); never add nvidia.com/gpu, GKE adds it itself");
+            } else if !has_ours {
+                report.fail(
+                    &name,
+                    "mlonly=true:NoSchedule is missing, so other pods may land on GPU nodes",
+                    "run infra/gke/node-pool.sh (update)",
+                );
+            } else {
+                report.pass(
+                    &name,
+                    format!(
+                        "{} taint(s), none twice, mlonly=true:NoSchedule present",
+                        taints.len()
+                    ),
+                );
+            }
+            for target in targets {
+                self.check_tolerations(report, target, pool, taints).await;
+            }
+        }
+    }
+
+    async fn check_tolerations(
+        &self,
+        report: &mut Report,
+        target: &Target,
+        pool: &str,
+        taints: &[Taint],
+    ) {
+        let name = format!("{target}: tolerates {pool}");
+        match self.allowed(target, "get", None).await {
+            Ok(true) => {}
+            Ok(false) => {
+                report.skip(&name, "the identity may not read the Deployment (least privilege), so its pod template cannot be checked; infra/gke/model-deployment.yaml tolerates both taints");
+                return;
+            }
+            Err(e) => {
+                report.skip(&name, e);
+                return;
+            }
+        }
+        let path = format!(
+            "/apis/apps/v1/namespaces/{}/deployments/{}",
+            target.namespace, target.deployment
+        );
+        let spec = match self.api.kube_json(http::Method::GET, &path, None).await {
+            Ok((200, d)) => d
+                .pointer("/spec/template/spec")
+                .cloned()
+                .unwrap_or(Value::Null),
+            Ok((status, _)) => {
+                report.skip(&name, format!("reading the Deployment answered {status}"));
+                return;
+            }
+            Err(e) => {
+                report.skip(&name, Failure::from_io(e).message);
+                return;
+            }
+        };
+        let tolerations: Vec<Value> = spec["tolerations"].as_array().cloned().unwrap_or_default();
+        let mut missing: Vec<String> = taints
+            .iter()
+            .filter(|(k, v, e)| !tolerates(&tolerations, k, v, e))
+            .map(|(k, v, e)| format!("{k}={v}:{e}"))
+            .collect();
+        if !tolerates(&tolerations, "nvidia.com/gpu", "present", "NoSchedule") {
+            missing.push("nvidia.com/gpu (added by GKE)".into());
+        }
+        let selects = spec.pointer("/nodeSelector/mlonly").and_then(Value::as_str) == Some("true");
+        if missing.is_empty() && selects {
+            report.pass(
+                &name,
+                "tolerates every taint of the pool and selects mlonly=true",
+            );
+        } else {
+            let mut what = Vec::new();
+            if !missing.is_empty() {
+                what.push(format!("does not tolerate {}", missing.join(", ")));
+            }
+            if !selects {
+                what.push("does not select mlonly=true".to_owned());
+            }
+            report.fail(&name, what.join("; "), "tolerate nvidia.com/gpu with operator Exists and mlonly=true exactly, and select mlonly=true (infra/gke/model-deployment.yaml)");
+        }
+    }
+
+    async fn check_alarms(&self, report: &mut Report, function_arn: &str) {
+        let Some(aws) = &self.rearm else {
+            report.skip("alarms", "REARM_ALARM=false: the function reads no alarms");
+            return;
+        };
+        let names = self.routes.alarm_names();
+        if names.is_empty() {
+            report.fail("alarms", "no alarm is named, so the heartbeat and this check cannot find them", "set TARGET_ALARMS (or alarms in SCALER_TARGETS) to the alarms that invoke this function");
+            return;
+        }
+        let described: Vec<DescribedAlarm> = match aws.describe_alarms(&names).await {
+            Ok(d) => d,
+            Err(e) => {
+                report.fail("alarms", Failure::from_io(e).message, "allow cloudwatch:DescribeAlarms on these alarms for the execution role (infra/aws/template.yaml)");
+                return;
+            }
+        };
+        for name in names {
+            let check = format!("alarm {name}");
+            match described.iter().find(|a| a.name == name) {
+                None => report.fail(&check, "does not exist in this region", "create it (infra/aws/template.yaml) or fix its name in TARGET_ALARMS / SCALER_TARGETS"),
+                Some(a) if function_arn.is_empty() => report.pass(&check, format!("exists, now {}; its actions ({}) not compared: set QUEUE_SCALER_FUNCTION_ARN", a.state, a.actions.join(", "))),
+                Some(a) if !a.invokes(function_arn) => report.fail(&check, format!("its actions ({}) do not invoke this function ({function_arn})", a.actions.join(", ")), "add this function's ARN to the alarm's AlarmActions"),
+                Some(a) if !a.actions_enabled => report.fail(&check, "its actions are disabled", "enable them (aws cloudwatch enable-alarm-actions) unless scaling is paused on purpose"),
+                Some(a) => report.pass(&check, format!("invokes this function; now {}", a.state)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerations_follow_kubernetes_matching() {
+        let t = vec![
+            json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}),
+            json!({"key": "mlonly", "operator": "Equal", "value": "true", "effect": "NoSchedule"}),
+        ];
+        assert!(tolerates(&t, "nvidia.com/gpu", "present", "NoSchedule"));
+        assert!(tolerates(&t, "mlonly", "true", "NoSchedule"));
+        assert!(!tolerates(&t, "mlonly", "false", "NoSchedule"));
+        assert!(!tolerates(&t, "dedicated", "x", "NoSchedule"));
+        assert_eq!(kube_effect("NO_SCHEDULE"), "NoSchedule");
+        assert_eq!(kube_effect("PREFER_NO_SCHEDULE"), "PreferNoSchedule");
+    }
+
+    #[test]
+    fn gpu_pools_are_those_with_accelerators_or_our_label() {
+        let cluster = json!({"nodePools": [
+            {"name": "default", "config": {}},
+            {"name": "gpu", "config": {"accelerators": [{"acceleratorCount": "1"}],
+              "taints": [{"key": "mlonly", "value": "true", "effect": "NO_SCHEDULE"}]}}
+        ]});
+        let pools = gpu_pools(&cluster);
+        assert_eq!(pools.len(), 1);
+        assert_eq!(
+            pools[0].1,
+            [("mlonly".into(), "true".into(), "NoSchedule".into())]
+        );
+    }
+
+    #[test]
+    fn a_failed_check_makes_the_report_not_ok_and_carries_its_fix() {
+        let mut r = Report::new(Direction::Up);
+        r.pass("configuration", "fine");
+        r.skip("node pool", "no GKE API");
+        assert!(r.ok);
+        r.fail("identity", "a number", "add userinfo.email");
+        assert!(!r.ok);
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(v["checks"][2]["status"], "fail");
+        assert_eq!(v["checks"][2]["fix"], "add userinfo.email");
+        assert!(v["checks"][0].get("fix").is_none());
+    }
+}
