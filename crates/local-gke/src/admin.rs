@@ -1,6 +1,6 @@
 //! The admin API under `/_admin` on the google listener, for tests and the demo: read and set
-//! replicas, inject faults, read the request log, change the token lifetime, add grants, add
-//! AWS identities and workload identity users.
+//! replicas, inject faults, read the request log, change the token lifetime, set, widen, narrow
+//! and remove grants, replace the node pools, add AWS identities and workload identity users.
 //! Admin requests are not themselves recorded in the request log. No I/O beyond the shared state.
 
 use std::time::Duration;
@@ -8,12 +8,13 @@ use std::time::Duration;
 use hyper::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::config::{AwsIdentity, Grant};
 use crate::http::{empty_response, json_response, Request, Response};
+use crate::node_pool::{validate_node_pools, NodePool};
 use crate::server::App;
-use crate::state::Fault;
+use crate::state::{Fault, GrantRules};
 
 /// Serves `/_admin/{rest...}`.
 pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
@@ -39,7 +40,11 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         (&Method::PUT, ["token-lifetime"]) => set_token_lifetime(app, request),
+        (&Method::GET, ["grants"]) => Ok(list_grants(app)),
         (&Method::POST, ["grants"]) => add_grant(app, request),
+        (&Method::DELETE, ["grants"]) => remove_grant(app, request),
+        (&Method::GET, ["node-pools"]) => Ok(node_pools_response(app.state.lock().node_pools())),
+        (&Method::PUT, ["node-pools"]) => set_node_pools(app, request),
         (&Method::POST, ["aws-identities"]) => add_aws_identity(app, request),
         (&Method::POST, ["workload-identity-users"]) => add_workload_identity_user(app, request),
         _ => Err((StatusCode::NOT_FOUND, "no such admin endpoint".to_owned())),
@@ -129,36 +134,175 @@ fn set_token_lifetime(app: &App, request: &Request) -> Outcome {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct GrantRequest {
+    identity: String,
+    namespace: String,
+    deployment: String,
+    #[serde(default)]
+    verbs: Option<Vec<String>>,
+    #[serde(default)]
+    resources: Option<Vec<String>>,
+}
+
+/// The verbs Kubernetes knows for resources, and RBAC's `*`.
+const KUBE_VERBS: [&str; 9] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "*",
+];
+
+impl GrantRequest {
+    fn grant(&self) -> Result<Grant, (StatusCode, String)> {
+        if self.identity.is_empty() || self.namespace.is_empty() || self.deployment.is_empty() {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "identity, namespace and deployment must not be empty".to_owned(),
+            ));
+        }
+        Ok(Grant {
+            identity: self.identity.clone(),
+            namespace: self.namespace.clone(),
+            deployment: self.deployment.clone(),
+        })
+    }
+
+    /// The rules asked for: the default ones for what is left out. A resource is `deployments`,
+    /// `deployments/{subresource}`, `*/{subresource}` or `*`, all in the `apps` group.
+    fn rules(&self) -> Result<GrantRules, (StatusCode, String)> {
+        let invalid = |message: String| Err((StatusCode::BAD_REQUEST, message));
+        let mut rules = GrantRules::default();
+        if let Some(verbs) = &self.verbs {
+            if let Some(verb) = verbs.iter().find(|v| !KUBE_VERBS.contains(&v.as_str())) {
+                return invalid(format!(
+                    "unknown verb {verb:?}: use {}",
+                    KUBE_VERBS.join(", ")
+                ));
+            }
+            rules.verbs = verbs.iter().cloned().collect();
+        }
+        if let Some(resources) = &self.resources {
+            let valid = |resource: &str| {
+                let (resource, subresource) = match resource.split_once('/') {
+                    Some((resource, subresource)) => (resource, Some(subresource)),
+                    None => (resource, None),
+                };
+                matches!(resource, "deployments" | "*")
+                    && subresource.is_none_or(|s| !s.is_empty() && !s.contains('/'))
+            };
+            if let Some(resource) = resources.iter().find(|r| !valid(r)) {
+                return invalid(format!(
+                    "unsupported resource {resource:?}: grants are on a deployment, so use \
+                     deployments, deployments/SUBRESOURCE (e.g. deployments/scale), */SUBRESOURCE \
+                     or *"
+                ));
+            }
+            rules.resources = resources.iter().cloned().collect();
+        }
+        if rules.verbs.is_empty() || rules.resources.is_empty() {
+            return invalid(
+                "verbs and resources must not be empty: DELETE the grant to remove it".to_owned(),
+            );
+        }
+        Ok(rules)
+    }
+}
+
+fn grant_json(grant: &Grant, rules: &GrantRules) -> Value {
+    json!({
+        "identity": grant.identity,
+        "namespace": grant.namespace,
+        "deployment": grant.deployment,
+        "verbs": rules.verbs,
+        "resources": rules.resources,
+    })
+}
+
+fn list_grants(app: &App) -> Response {
+    let state = app.state.lock();
+    let grants: Vec<Value> = state
+        .grants()
+        .map(|(grant, rules)| grant_json(grant, rules))
+        .collect();
+    json_response(StatusCode::OK, &json!({ "grants": grants }))
+}
+
+/// Sets the grant for an identity and deployment, replacing any it had: by default get, update
+/// and patch on `deployments/scale`.
+fn add_grant(app: &App, request: &Request) -> Outcome {
+    let grant_request: GrantRequest = parse(request)?;
+    let grant = grant_request.grant()?;
+    let rules = grant_request.rules()?;
+    let body = grant_json(&grant, &rules);
+    app.state.lock().set_grant(grant, rules);
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantKey {
     identity: String,
     namespace: String,
     deployment: String,
 }
 
-fn add_grant(app: &App, request: &Request) -> Outcome {
-    let GrantRequest {
+/// Removes the grant for an identity and deployment: 204, or 404 when there is none.
+fn remove_grant(app: &App, request: &Request) -> Outcome {
+    let GrantKey {
         identity,
         namespace,
         deployment,
     } = parse(request)?;
-    if identity.is_empty() || namespace.is_empty() || deployment.is_empty() {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "identity, namespace and deployment must not be empty".to_owned(),
-        ));
-    }
     let grant = Grant {
         identity,
         namespace,
         deployment,
     };
-    let body = json!({
-        "identity": grant.identity,
-        "namespace": grant.namespace,
-        "deployment": grant.deployment,
-    });
-    app.state.lock().grant(grant);
-    Ok(json_response(StatusCode::CREATED, &body))
+    if app.state.lock().revoke(&grant) {
+        Ok(empty_response(StatusCode::NO_CONTENT))
+    } else {
+        Err((
+            StatusCode::NOT_FOUND,
+            format!(
+                "no grant for {} on {}/{}",
+                grant.identity, grant.namespace, grant.deployment
+            ),
+        ))
+    }
+}
+
+fn node_pools_response(pools: &[NodePool]) -> Response {
+    json_response(StatusCode::OK, &json!({ "nodePools": pools }))
+}
+
+/// Replaces every node pool `clusters.get` reports with the whole list, given bare or as
+/// `{"nodePools": [...]}`.
+fn set_node_pools(app: &App, request: &Request) -> Outcome {
+    let bad_request = |message: String| (StatusCode::BAD_REQUEST, message);
+    let body: Value = parse(request)?;
+    let list = match body {
+        Value::Array(_) => body,
+        Value::Object(mut object) if object.len() == 1 && object.contains_key("nodePools") => {
+            object.remove("nodePools").unwrap_or_default()
+        }
+        _ => {
+            return Err(bad_request(
+                "expected the list of node pools, bare or as {\"nodePools\": [...]}".to_owned(),
+            ))
+        }
+    };
+    let pools: Vec<NodePool> =
+        serde_json::from_value(list).map_err(|e| bad_request(format!("not node pools: {e}")))?;
+    validate_node_pools(&pools).map_err(|e| bad_request(e.to_string()))?;
+    let mut state = app.state.lock();
+    state.set_node_pools(pools);
+    Ok(node_pools_response(state.node_pools()))
 }
 
 #[derive(Deserialize)]

@@ -121,6 +121,7 @@ impl Args {
                 self.deployments
             },
             grants: self.grants,
+            node_pools: defaults.node_pools,
             token_lifetime: Duration::from_secs(self.token_lifetime),
             external_cluster,
             workload_identity: WorkloadIdentity {

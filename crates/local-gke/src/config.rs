@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::node_pool::NodePool;
+
 /// Everything [`crate::LocalGke::start`] needs to know.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,6 +24,8 @@ pub struct Config {
     pub deployments: Vec<DeploymentSeed>,
     /// Who may scale what. Empty: the service account's email may scale every seeded deployment.
     pub grants: Vec<Grant>,
+    /// The node pools `clusters.get` reports. Default: [`NodePool::default_gpu_pool`].
+    pub node_pools: Vec<NodePool>,
     /// The `expires_in` of issued access tokens.
     pub token_lifetime: Duration,
     /// Advertise this cluster in `clusters.get` instead of our own Kubernetes API.
@@ -43,6 +47,7 @@ impl Default for Config {
                 replicas: 2,
             }],
             grants: Vec::new(),
+            node_pools: vec![NodePool::default_gpu_pool()],
             token_lifetime: Duration::from_secs(3600),
             external_cluster: None,
             workload_identity: WorkloadIdentity::default(),
@@ -255,8 +260,10 @@ pub struct DeploymentSeed {
     pub replicas: i32,
 }
 
-/// Permission for one identity to get, update and patch one deployment's scale:
-/// `IDENTITY=NS/NAME`, where the identity is an email or a numeric account id.
+/// Permission for one identity to get, update and patch one deployment's scale (as a Role with
+/// `resourceNames: [NAME]` and its RoleBinding would give it): `IDENTITY=NS/NAME`, where the
+/// identity is an email or a numeric account id. The admin API can widen or narrow the verbs and
+/// resources of a grant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Grant {
     /// An email or a numeric id, as the Kubernetes API sees the caller.

@@ -46,4 +46,7 @@ pub enum Error {
     /// `--cluster-endpoint` is not an `https://` URL with a host.
     #[error("--cluster-endpoint must be an https:// URL with a host, got {0:?}")]
     ClusterEndpoint(String),
+    /// The configured node pools are not a cluster's (no name, a name twice, limits out of order).
+    #[error("invalid node pools")]
+    NodePools(#[source] crate::node_pool::InvalidNodePools),
 }

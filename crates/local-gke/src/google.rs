@@ -1,5 +1,5 @@
 //! The Google side, on the google listener: the OAuth2 token endpoint (`POST /token`), the GKE
-//! API's `clusters.get`, and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which
+//! API's `clusters.get` (with the node pools), and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which
 //! a real kube-apiserver can authenticate the tokens issued here. Keyless access (STS's
 //! `POST /v1/token` and IAM Credentials' `generateAccessToken`) goes to [`crate::federation`],
 //! `/_admin/...` to [`crate::admin`]. Errors have Google's shapes. No I/O beyond the shared state.
@@ -108,7 +108,7 @@ fn token(app: &App, request: &Request) -> Response {
     }
 }
 
-/// `GET /v1/projects/{p}/locations/{l}/clusters/{c}`: the cluster's endpoint and CA.
+/// `GET /v1/projects/{p}/locations/{l}/clusters/{c}`: the cluster's endpoint, CA and node pools.
 fn get_cluster(
     app: &App,
     request: &Request,
@@ -145,18 +145,36 @@ fn get_cluster(
         );
     }
     let advertised = app.advertised();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "name": config.cluster,
-            "location": config.location,
-            "selfLink": format!("{}{}", app.google_url, request.path),
-            // GKE gives a bare address; clients add https:// themselves.
-            "endpoint": advertised.endpoint,
-            "masterAuth": {"clusterCaCertificate": STANDARD.encode(&advertised.ca_pem)},
-            "status": "RUNNING",
-        }),
-    )
+    let self_link = format!("{}{}", app.google_url, request.path);
+    let node_pools: Vec<serde_json::Value> = app
+        .state
+        .lock()
+        .node_pools()
+        .iter()
+        .map(|pool| {
+            let mut pool = serde_json::to_value(pool).unwrap_or_default();
+            pool["selfLink"] = json!(format!(
+                "{self_link}/nodePools/{}",
+                pool["name"].as_str().unwrap_or_default()
+            ));
+            pool["status"] = json!("RUNNING");
+            pool
+        })
+        .collect();
+    let mut cluster = json!({
+        "name": config.cluster,
+        "location": config.location,
+        "selfLink": self_link,
+        // GKE gives a bare address; clients add https:// themselves.
+        "endpoint": advertised.endpoint,
+        "masterAuth": {"clusterCaCertificate": STANDARD.encode(&advertised.ca_pem)},
+        "status": "RUNNING",
+    });
+    // Like every repeated field in GKE's JSON, `nodePools` is left out when empty.
+    if !node_pools.is_empty() {
+        cluster["nodePools"] = json!(node_pools);
+    }
+    json_response(StatusCode::OK, &cluster)
 }
 
 #[derive(Deserialize)]

@@ -1,16 +1,18 @@
 //! The Kubernetes API on the cluster listener: `GET`, `PUT` and `PATCH` (JSON merge patch) of
 //! `/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale`, with bearer authentication,
-//! per-deployment grants and resourceVersion preconditions. Bodies and `Status` errors have the
-//! messages, reasons and details of a real kube-apiserver (k8s.io/apimachinery
-//! `pkg/api/errors`, k8s.io/apiserver `pkg/endpoints`). No I/O beyond the shared state.
+//! per-deployment grants and resourceVersion preconditions; `SelfSubjectAccessReview` and
+//! `SelfSubjectReview` are in [`crate::review`]. Bodies and `Status` errors have the messages,
+//! reasons and details of a real kube-apiserver (k8s.io/apimachinery `pkg/api/errors`,
+//! k8s.io/apiserver `pkg/endpoints`). No I/O beyond the shared state.
 
 use hyper::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::http::{json_response, Request, Response};
+use crate::review;
 use crate::server::App;
-use crate::state::Deployment;
+use crate::state::{Attributes, Deployment};
 
 const JSON: &str = "application/json";
 const MERGE_PATCH: &str = "application/merge-patch+json";
@@ -18,21 +20,34 @@ const MERGE_PATCH: &str = "application/merge-patch+json";
 /// Serves one request to the cluster listener.
 pub(crate) fn handle(app: &App, request: &Request) -> Response {
     let segments = request.segments();
-    let outcome = match segments.as_slice() {
-        ["apis", "apps", "v1", "namespaces", namespace, "deployments", name, "scale"] => {
-            scale(app, request, namespace, name)
+    let outcome = match (&request.method, segments.as_slice()) {
+        (_, ["apis", "apps", "v1", "namespaces", namespace, "deployments", name, "scale"]) => {
+            scale(app, request, namespace, name).map(|scale| json_response(StatusCode::OK, &scale))
+        }
+        (&Method::POST, ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]) => {
+            review::self_subject_access_review(app, request)
+        }
+        (&Method::POST, ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"]) => {
+            review::self_subject_review(app, request)
         }
         _ => match ResourceRequest::parse(&request.method, &segments) {
-            // Grants cover only deployments/scale: every other resource is refused as a real
-            // kube-apiserver refuses it under least-privilege RBAC, after authentication.
+            // Grants cover only the deployments they name: every other resource is refused as
+            // a real kube-apiserver refuses it under least-privilege RBAC, after authentication.
             Some(resource) => Err(refuse_resource(app, request, &resource)),
             None => Err(Status::path_not_found()),
         },
     };
-    match outcome {
-        Ok(scale) => json_response(StatusCode::OK, &scale),
-        Err(status) => status.into_response(),
-    }
+    outcome.unwrap_or_else(Status::into_response)
+}
+
+/// The identity a live bearer token stands for (an email or a numeric id), or 401.
+pub(crate) fn authenticate(app: &App, request: &Request) -> Result<String, Status> {
+    let token = request.bearer_token().ok_or_else(Status::unauthorized)?;
+    app.state
+        .lock()
+        .live_token(token)
+        .map(|issued| issued.identity.clone())
+        .map_err(|_| Status::unauthorized())
 }
 
 /// A request for a Kubernetes resource, as a kube-apiserver's request-info parser reads its
@@ -93,17 +108,30 @@ impl<'a> ResourceRequest<'a> {
     }
 }
 
-/// 401 without a live token; otherwise 403, since no identity is granted anything but the scale
-/// of its deployments.
+/// 401 without a live token; 403 unless a grant allows the request. A request a (widened) grant
+/// allows is for a resource local-gke does not serve (the Deployment itself): 405.
 fn refuse_resource(app: &App, request: &Request, resource: &ResourceRequest<'_>) -> Status {
-    let state = app.state.lock();
-    let identity = request
-        .bearer_token()
-        .and_then(|token| state.live_token(token).ok())
-        .map(|issued| issued.identity.clone());
-    match identity {
-        Some(identity) => Status::forbidden_resource(&identity, resource),
-        None => Status::unauthorized(),
+    let identity = match authenticate(app, request) {
+        Ok(identity) => identity,
+        Err(status) => return status,
+    };
+    let attributes = Attributes {
+        verb: resource.verb,
+        group: resource.group,
+        namespace: resource.namespace.unwrap_or_default(),
+        resource: resource.resource,
+        subresource: resource.subresource.unwrap_or_default(),
+        name: resource.name.unwrap_or_default(),
+    };
+    if app
+        .state
+        .lock()
+        .authorizing_grant(&identity, &attributes)
+        .is_some()
+    {
+        Status::method_not_allowed()
+    } else {
+        Status::forbidden_resource(&identity, resource)
     }
 }
 
@@ -111,7 +139,8 @@ fn refuse_resource(app: &App, request: &Request, resource: &ResourceRequest<'_>)
 /// authentication, authorization, media type, body, existence, validation, preconditions.
 fn scale(app: &App, request: &Request, namespace: &str, name: &str) -> Result<Scale, Status> {
     // Authorization comes before routing in a kube-apiserver, so a method the subresource does
-    // not serve is refused as a verb nobody is granted (grants cover get, update and patch).
+    // not serve is refused as a verb the identity is not granted (403), or, if a grant covers
+    // that verb too, as a method the subresource does not serve (405).
     let verb = match request.method {
         Method::GET => "get",
         Method::PUT => "update",
@@ -120,16 +149,21 @@ fn scale(app: &App, request: &Request, namespace: &str, name: &str) -> Result<Sc
         Method::DELETE => "delete",
         _ => "unsupported",
     };
+    let identity = authenticate(app, request)?;
     let mut state = app.state.lock();
-    let token = request.bearer_token().ok_or_else(Status::unauthorized)?;
-    let identity = state
-        .live_token(token)
-        .map_err(|_| Status::unauthorized())?
-        .identity
-        .clone();
-    if !matches!(verb, "get" | "update" | "patch") || !state.is_granted(&identity, namespace, name)
-    {
+    let attributes = Attributes {
+        verb,
+        group: "apps",
+        namespace,
+        resource: "deployments",
+        subresource: "scale",
+        name,
+    };
+    if state.authorizing_grant(&identity, &attributes).is_none() {
         return Err(Status::forbidden(&identity, verb, namespace, name));
+    }
+    if !matches!(request.method, Method::GET | Method::PUT | Method::PATCH) {
+        return Err(Status::method_not_allowed());
     }
 
     let update = match request.method {
@@ -392,9 +426,12 @@ struct StatusDetails {
 
 #[derive(Debug, Serialize)]
 struct StatusCause {
+    #[serde(skip_serializing_if = "str::is_empty")]
     reason: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
     message: String,
-    field: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    field: String,
 }
 
 impl Status {
@@ -427,7 +464,7 @@ impl Status {
     }
 
     /// 401: no bearer token, or one that is unknown or expired.
-    fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Status::failure(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
@@ -531,14 +568,14 @@ impl Status {
                 causes: vec![StatusCause {
                     reason: "FieldValueInvalid",
                     message: body,
-                    field: "spec.replicas",
+                    field: "spec.replicas".to_owned(),
                 }],
             }),
         )
     }
 
     /// 400.
-    fn bad_request(message: String) -> Self {
+    pub(crate) fn bad_request(message: String) -> Self {
         Status::failure(StatusCode::BAD_REQUEST, "BadRequest", message, None)
     }
 
@@ -549,8 +586,46 @@ impl Status {
         ))
     }
 
+    /// 405: a method the resource does not serve, as kube's router refuses it (after
+    /// authorization).
+    pub(crate) fn method_not_allowed() -> Self {
+        Status::failure(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource".to_owned(),
+            Some(StatusDetails {
+                causes: vec![StatusCause {
+                    reason: "",
+                    message: "405: Method Not Allowed".to_owned(),
+                    field: String::new(),
+                }],
+                ..StatusDetails::default()
+            }),
+        )
+    }
+
+    /// 422: an object that fails validation (`NewInvalid`): `{kind}.{group} "" is invalid:
+    /// {field}: {body}`, one cause of reason `FieldValueInvalid`.
+    pub(crate) fn invalid(kind: &str, group: &str, field: &str, body: &str) -> Self {
+        Status::failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("{kind}.{group} \"\" is invalid: {field}: {body}"),
+            Some(StatusDetails {
+                name: String::new(),
+                group: group.to_owned(),
+                kind: kind.to_owned(),
+                causes: vec![StatusCause {
+                    reason: "FieldValueInvalid",
+                    message: body.to_owned(),
+                    field: field.to_owned(),
+                }],
+            }),
+        )
+    }
+
     /// 415: a body in a media type this endpoint does not take.
-    fn unsupported_media_type(accepted: &[&str]) -> Self {
+    pub(crate) fn unsupported_media_type(accepted: &[&str]) -> Self {
         Status::failure(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
@@ -700,6 +775,21 @@ mod tests {
                 "reason": "Forbidden",
                 "details": {"name": "s", "kind": "secrets"},
                 "code": 403
+            })
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_reads_like_kube_apiserver() {
+        let status = serde_json::to_value(Status::method_not_allowed()).expect("serializable");
+        assert_eq!(
+            status,
+            json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "the server does not allow this method on the requested resource",
+                "reason": "MethodNotAllowed",
+                "details": {"causes": [{"message": "405: Method Not Allowed"}]},
+                "code": 405
             })
         );
     }

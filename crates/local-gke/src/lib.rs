@@ -3,13 +3,15 @@
 //! It serves, over real TLS on 127.0.0.1:
 //!
 //! - on the "google" listener: the OAuth2 token endpoint (JWT-bearer grant for one service
-//!   account), the GKE API's `clusters.get`, a Kubernetes TokenReview webhook (so a real
-//!   kube-apiserver can authenticate the tokens it issues), keyless access through Workload
+//!   account), the GKE API's `clusters.get` (with the cluster's node pools), a Kubernetes
+//!   TokenReview webhook (so a real kube-apiserver can authenticate the tokens it issues),
+//!   keyless access through Workload
 //!   Identity Federation (Google STS's token exchange for a signed AWS `GetCallerIdentity`
 //!   request, and IAM Credentials' `generateAccessToken`) and an admin API for tests;
 //! - on the "cluster" listener: the Kubernetes `deployments/scale` subresource, with bearer
 //!   authentication, per-deployment grants and optimistic concurrency, answering with the same
-//!   bodies and `Status` errors as a real kube-apiserver.
+//!   bodies and `Status` errors as a real kube-apiserver; and `SelfSubjectAccessReview` and
+//!   `SelfSubjectReview`, which tell a caller what those grants allow it and who it is.
 //!
 //! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
 //! scaler at it. Tests start it in-process with [`LocalGke::start`].
@@ -23,6 +25,8 @@ mod federation;
 mod google;
 mod http;
 mod kube;
+pub mod node_pool;
+mod review;
 mod server;
 mod service_account;
 mod sigv4;
@@ -34,5 +38,8 @@ pub use config::{
     aws_role_of, AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, WorkloadIdentity,
 };
 pub use error::Error;
+pub use node_pool::{
+    AcceleratorConfig, NodeConfig, NodePool, NodePoolAutoscaling, NodeTaint, TaintEffect,
+};
 pub use server::LocalGke;
 pub use service_account::{ServiceAccount, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};

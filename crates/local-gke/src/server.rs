@@ -188,6 +188,8 @@ impl LocalGke {
         for grant in &config.grants {
             state.grant(grant.clone());
         }
+        crate::node_pool::validate_node_pools(&config.node_pools).map_err(Error::NodePools)?;
+        state.set_node_pools(config.node_pools.clone());
 
         let app = Arc::new(App {
             config,

@@ -13,6 +13,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AwsIdentity, Grant};
+use crate::node_pool::NodePool;
 
 /// The state, shared between listeners and connections.
 #[derive(Clone, Debug)]
@@ -148,6 +149,10 @@ pub(crate) enum RequestKind {
     StsToken,
     #[serde(rename = "generate_access_token")]
     GenerateAccessToken,
+    #[serde(rename = "selfsubjectaccessreview")]
+    SelfSubjectAccessReview,
+    #[serde(rename = "selfsubjectreview")]
+    SelfSubjectReview,
     #[serde(rename = "other")]
     Other,
 }
@@ -171,6 +176,15 @@ impl RequestKind {
                 if method == Method::GET =>
             {
                 RequestKind::Discovery
+            }
+            (
+                Listener::Cluster,
+                ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"],
+            ) if method == Method::POST => RequestKind::SelfSubjectAccessReview,
+            (Listener::Cluster, ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"])
+                if method == Method::POST =>
+            {
+                RequestKind::SelfSubjectReview
             }
             (
                 Listener::Cluster,
@@ -204,6 +218,65 @@ pub(crate) struct RecordedRequest {
     pub kind: RequestKind,
 }
 
+/// The verbs a grant lets its identity use on which resources of its deployment (all in the
+/// `apps` group, and only on the one deployment named, as `resourceNames` restricts a rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct GrantRules {
+    pub verbs: BTreeSet<String>,
+    pub resources: BTreeSet<String>,
+}
+
+/// The verbs a grant covers by default: what the scaler may need on `deployments/scale`.
+pub(crate) const DEFAULT_GRANT_VERBS: [&str; 3] = ["get", "update", "patch"];
+/// The resource a grant covers by default.
+pub(crate) const DEFAULT_GRANT_RESOURCE: &str = "deployments/scale";
+
+impl Default for GrantRules {
+    fn default() -> Self {
+        GrantRules {
+            verbs: DEFAULT_GRANT_VERBS
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect(),
+            resources: BTreeSet::from([DEFAULT_GRANT_RESOURCE.to_owned()]),
+        }
+    }
+}
+
+impl GrantRules {
+    /// RBAC's `RuleAllows` for a rule with `apiGroups: ["apps"]` and `resourceNames: [name]`:
+    /// the group must be `apps`; the verb listed (or `*`); the resource, with its subresource
+    /// (`deployments/scale`), listed (or `*`, or `*/scale`); and the name the one named, so a
+    /// request without a name is not allowed.
+    fn allow(&self, name: &str, request: &Attributes<'_>) -> bool {
+        let verb = self.verbs.contains("*") || self.verbs.contains(request.verb);
+        let combined = if request.subresource.is_empty() {
+            request.resource.to_owned()
+        } else {
+            format!("{}/{}", request.resource, request.subresource)
+        };
+        let resource = self.resources.iter().any(|r| {
+            r == "*"
+                || *r == combined
+                || (!request.subresource.is_empty()
+                    && r.strip_prefix("*/") == Some(request.subresource))
+        });
+        request.group == "apps" && verb && resource && request.name == name
+    }
+}
+
+/// What a request asks to do, as an authorizer sees it (`authorizer.Attributes`); empty
+/// strings for what it does not name.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Attributes<'a> {
+    pub verb: &'a str,
+    pub group: &'a str,
+    pub namespace: &'a str,
+    pub resource: &'a str,
+    pub subresource: &'a str,
+    pub name: &'a str,
+}
+
 /// Everything that changes while local-gke runs.
 pub(crate) struct State {
     token_lifetime: Duration,
@@ -213,7 +286,8 @@ pub(crate) struct State {
     workload_identity_users: BTreeSet<String>,
     deployments: BTreeMap<(String, String), Deployment>,
     last_resource_version: u64,
-    grants: BTreeSet<Grant>,
+    grants: BTreeMap<Grant, GrantRules>,
+    node_pools: Vec<NodePool>,
     faults: Vec<Fault>,
     requests: Vec<RecordedRequest>,
 }
@@ -232,6 +306,7 @@ impl fmt::Debug for State {
             .field("workload_identity_users", &self.workload_identity_users)
             .field("deployments", &self.deployments)
             .field("grants", &self.grants)
+            .field("node_pools", &self.node_pools)
             .field("faults", &self.faults)
             .field("requests", &self.requests.len())
             .finish()
@@ -249,7 +324,8 @@ impl State {
             deployments: BTreeMap::new(),
             // Real resource versions are etcd revisions: large, and shared by all objects.
             last_resource_version: 1000,
-            grants: BTreeSet::new(),
+            grants: BTreeMap::new(),
+            node_pools: Vec::new(),
             faults: Vec::new(),
             requests: Vec::new(),
         }
@@ -379,14 +455,50 @@ impl State {
         deployment
     }
 
+    /// Lets the grant's identity get, update and patch its deployment's scale.
     pub(crate) fn grant(&mut self, grant: Grant) {
-        self.grants.insert(grant);
+        self.set_grant(grant, GrantRules::default());
     }
 
-    pub(crate) fn is_granted(&self, identity: &str, namespace: &str, deployment: &str) -> bool {
-        self.grants.iter().any(|g| {
-            g.identity == identity && g.namespace == namespace && g.deployment == deployment
-        })
+    /// Gives the grant's identity exactly `rules` on its deployment, replacing what it had.
+    pub(crate) fn set_grant(&mut self, grant: Grant, rules: GrantRules) {
+        self.grants.insert(grant, rules);
+    }
+
+    /// Removes a grant; whether there was one.
+    pub(crate) fn revoke(&mut self, grant: &Grant) -> bool {
+        self.grants.remove(grant).is_some()
+    }
+
+    /// Every grant, in order.
+    pub(crate) fn grants(&self) -> impl Iterator<Item = (&Grant, &GrantRules)> {
+        self.grants.iter()
+    }
+
+    /// The grant that allows `identity` the request, if any, decided as Kubernetes RBAC decides
+    /// it for a Role in the grant's namespace with one rule (`apiGroups: ["apps"]`, the grant's
+    /// resources and verbs, `resourceNames: [its deployment]`) bound to the identity as a User.
+    pub(crate) fn authorizing_grant(
+        &self,
+        identity: &str,
+        request: &Attributes<'_>,
+    ) -> Option<&Grant> {
+        self.grants
+            .iter()
+            .find(|(grant, rules)| {
+                grant.identity == identity
+                    && grant.namespace == request.namespace
+                    && rules.allow(&grant.deployment, request)
+            })
+            .map(|(grant, _)| grant)
+    }
+
+    pub(crate) fn node_pools(&self) -> &[NodePool] {
+        &self.node_pools
+    }
+
+    pub(crate) fn set_node_pools(&mut self, pools: Vec<NodePool>) {
+        self.node_pools = pools;
     }
 
     pub(crate) fn add_fault(&mut self, fault: Fault) {
@@ -541,6 +653,30 @@ mod tests {
                 RequestKind::Other,
             ),
             (Listener::Google, Method::GET, "/v1/token", RequestKind::Other),
+            (
+                Listener::Cluster,
+                Method::POST,
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                RequestKind::SelfSubjectAccessReview,
+            ),
+            (
+                Listener::Cluster,
+                Method::GET,
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                RequestKind::Other,
+            ),
+            (
+                Listener::Cluster,
+                Method::POST,
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                RequestKind::SelfSubjectReview,
+            ),
+            (
+                Listener::Google,
+                Method::POST,
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                RequestKind::Other,
+            ),
             (Listener::Google, Method::GET, scale, RequestKind::Other),
             (
                 Listener::Cluster,
@@ -556,6 +692,114 @@ mod tests {
                 "{method} {path}"
             );
         }
+    }
+
+    fn scale_request<'a>(verb: &'a str, name: &'a str) -> Attributes<'a> {
+        Attributes {
+            verb,
+            group: "apps",
+            namespace: "ml",
+            resource: "deployments",
+            subresource: "scale",
+            name,
+        }
+    }
+
+    fn grant(identity: &str) -> Grant {
+        Grant {
+            identity: identity.to_owned(),
+            namespace: "ml".to_owned(),
+            deployment: "w".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_default_grant_covers_get_update_and_patch_of_its_deployments_scale_only() {
+        let mut state = State::new(Duration::from_secs(60));
+        state.grant(grant("a@p"));
+        for verb in ["get", "update", "patch"] {
+            assert!(state
+                .authorizing_grant("a@p", &scale_request(verb, "w"))
+                .is_some());
+        }
+        let denied = [
+            ("b@p", scale_request("get", "w")),
+            ("a@p", scale_request("delete", "w")),
+            ("a@p", scale_request("create", "w")),
+            ("a@p", scale_request("get", "other")),
+            ("a@p", scale_request("get", "")),
+            (
+                "a@p",
+                Attributes {
+                    namespace: "default",
+                    ..scale_request("get", "w")
+                },
+            ),
+            (
+                "a@p",
+                Attributes {
+                    group: "",
+                    ..scale_request("get", "w")
+                },
+            ),
+            (
+                "a@p",
+                Attributes {
+                    subresource: "",
+                    ..scale_request("patch", "w")
+                },
+            ),
+            (
+                "a@p",
+                Attributes {
+                    subresource: "status",
+                    ..scale_request("patch", "w")
+                },
+            ),
+        ];
+        for (identity, request) in denied {
+            assert!(
+                state.authorizing_grant(identity, &request).is_none(),
+                "{identity} {request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_grant_can_be_widened_replaced_and_revoked() {
+        let mut state = State::new(Duration::from_secs(60));
+        state.grant(grant("a@p"));
+        let patch_deployment = Attributes {
+            subresource: "",
+            ..scale_request("patch", "w")
+        };
+        assert!(state.authorizing_grant("a@p", &patch_deployment).is_none());
+        state.set_grant(
+            grant("a@p"),
+            GrantRules {
+                verbs: ["get", "update", "patch"].map(str::to_owned).into(),
+                resources: ["deployments/scale", "deployments"]
+                    .map(str::to_owned)
+                    .into(),
+            },
+        );
+        assert!(state.authorizing_grant("a@p", &patch_deployment).is_some());
+        state.set_grant(
+            grant("a@p"),
+            GrantRules {
+                verbs: ["*"].map(str::to_owned).into(),
+                resources: ["*/scale"].map(str::to_owned).into(),
+            },
+        );
+        assert!(state.authorizing_grant("a@p", &patch_deployment).is_none());
+        assert!(state
+            .authorizing_grant("a@p", &scale_request("delete", "w"))
+            .is_some());
+        assert!(state.revoke(&grant("a@p")));
+        assert!(!state.revoke(&grant("a@p")));
+        assert!(state
+            .authorizing_grant("a@p", &scale_request("get", "w"))
+            .is_none());
     }
 
     #[test]
