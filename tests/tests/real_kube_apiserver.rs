@@ -102,6 +102,14 @@ async fn every_scenario_holds_against_a_real_kube_apiserver_with_rbac() {
         scenarios::every_event_file_scales_as_its_alarm_says(&kube, &keyless_env).await
     );
 
+    // The doctor against the real server: SelfSubjectReview and SelfSubjectAccessReview need
+    // no RBAC of their own (infra/gke/rbac.yaml grants only get and update on the scale), and
+    // the real authorizer answers the least-privilege questions.
+    step!(
+        "doctor",
+        the_doctor_passes_with_the_shipped_rbac(&kube).await
+    );
+
     // Only here: the endpoint and CA given directly, without the GKE API.
     step!(
         "endpoint and CA given directly",
@@ -155,5 +163,35 @@ async fn the_functions_scale_a_cluster_given_by_endpoint_and_ca(kube: &RealKube)
     assert!(
         !requests.iter().any(|k| k == "discovery"),
         "no GKE API call with a given endpoint: {requests:?}"
+    );
+}
+
+/// The doctor, on the cluster `infra/gke` sets up: every check passes or is skipped for a
+/// reason, and it writes nothing.
+async fn the_doctor_passes_with_the_shipped_rbac(kube: &RealKube) {
+    let functions = Functions::start(&function_env(&kube.env, &[])).await;
+    kube.set_replicas(NS, DEPLOYMENT, 3).await;
+    let report = functions
+        .invoke("scale-up", &serde_json::json!({"action": "doctor"}))
+        .await
+        .ok();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let checks = report["checks"].as_array().cloned().unwrap_or_default();
+    let status = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"].as_str().is_some_and(|n| n.contains(name)))
+            .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| panic!("no check {name:?}: {report:#}"))
+    };
+    for name in ["identity", "access", "deployment", "taints"] {
+        assert_eq!(status(name), "pass", "{name}: {report:#}");
+    }
+    // The shipped RBAC does not let the functions read the Deployment itself.
+    assert_eq!(status("tolerates"), "skip", "{report:#}");
+    assert_eq!(
+        kube.replicas(NS, DEPLOYMENT).await,
+        3,
+        "the doctor writes nothing"
     );
 }

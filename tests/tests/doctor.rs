@@ -1,0 +1,287 @@
+//! The doctor, `{"action": "doctor"}`, under `cargo lambda watch` against the local control plane:
+//! a healthy deployment passes, and each way a deployment can be wrong fails its check with a
+//! fix: an RBAC binding removed, a role that also grants `patch` on the Deployment, a token
+//! without `userinfo.email`, a wrong cluster CA, a missing Deployment, a node pool with a
+//! duplicated taint, an alarm that does not exist. The doctor writes nothing.
+
+use queue_scaler_core::AlarmState;
+use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
+use serde_json::{json, Value};
+
+const DOCTOR: &str = r#"{"action": "doctor"}"#;
+
+async fn doctor(env: &[(String, String)]) -> Value {
+    let functions = Functions::start(env).await;
+    let event: Value = serde_json::from_str(DOCTOR).expect("JSON");
+    functions.invoke("scale-up", &event).await.ok()
+}
+
+/// The status of the check named `name` (the first whose name contains it).
+fn status<'a>(report: &'a Value, name: &str) -> (&'a str, &'a Value) {
+    let check = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"].as_str().is_some_and(|n| n.contains(name)))
+        .unwrap_or_else(|| panic!("no check {name:?} in {report}"));
+    (check["status"].as_str().unwrap_or_default(), check)
+}
+
+fn scaler(stack: &LocalStack) -> String {
+    stack.var("SCALER_SERVICE_ACCOUNT")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_deployment_passes_and_nothing_is_written() {
+    let stack = LocalStack::start(|_| {}).await;
+    stack.take_requests().await;
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    assert_eq!(report["ok"], true, "{report:#}");
+    for name in [
+        "configuration",
+        "credentials",
+        "token",
+        "cluster",
+        "identity",
+        "access",
+        "deployment",
+        "taints",
+    ] {
+        assert_eq!(status(&report, name).0, "pass", "{name}: {report:#}");
+    }
+    assert_eq!(
+        status(&report, "identity").1["detail"],
+        format!("the cluster sees {}", scaler(&stack))
+    );
+    // Least privilege: the identity may not read the Deployment, so its tolerations are skipped.
+    assert_eq!(status(&report, "tolerates").0, "skip", "{report:#}");
+    // REARM_ALARM=false here: no alarms to read.
+    assert_eq!(status(&report, "alarms").0, "skip", "{report:#}");
+    let requests = stack.take_requests().await;
+    assert!(
+        !requests
+            .iter()
+            .any(|k| k == "scale_put" || k == "scale_patch"),
+        "the doctor writes nothing: {requests:?}"
+    );
+    assert_eq!(stack.replicas("ml", "model-worker").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_binding_fails_access_with_the_rbac_fix() {
+    let stack = LocalStack::start(|_| {}).await;
+    stack
+        .admin(
+            reqwest::Method::DELETE,
+            "/grants",
+            Some(json!({"identity": scaler(&stack), "namespace": "ml", "deployment": "model-worker"})),
+        )
+        .await;
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    assert_eq!(report["ok"], false);
+    let (s, check) = status(&report, "access");
+    assert_eq!(s, "fail", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("get deployments/scale is refused"),
+        "{check}"
+    );
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("infra/gke/rbac.yaml"),
+        "{check}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_also_grants_patch_on_the_deployment_fails_least_privilege() {
+    let stack = LocalStack::start(|_| {}).await;
+    stack
+        .admin(
+            reqwest::Method::POST,
+            "/grants",
+            Some(
+                json!({"identity": scaler(&stack), "namespace": "ml", "deployment": "model-worker",
+                "verbs": ["patch"], "resources": ["deployments"]}),
+            ),
+        )
+        .await;
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    let (s, check) = status(&report, "access");
+    assert_eq!(s, "fail", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("patch deployments is allowed, and should not be"),
+        "{check}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_without_the_email_scope_fails_identity() {
+    let stack = LocalStack::start(|_| {}).await;
+    let report = doctor(&function_env(
+        &stack.env,
+        &[(
+            "GCP_TOKEN_SCOPES",
+            "https://www.googleapis.com/auth/cloud-platform",
+        )],
+    ))
+    .await;
+    let (s, check) = status(&report, "identity");
+    assert_eq!(s, "fail", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("a number"),
+        "{check}"
+    );
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("userinfo.email"),
+        "{check}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_cluster_ca_fails_the_cluster_check() {
+    let stack = LocalStack::start(|_| {}).await;
+    let wrong = stack.gke.google_ca_pem().to_owned();
+    let report = doctor(&function_env(
+        &stack.env,
+        &[
+            ("GKE_CLUSTER", ""),
+            ("GKE_ENDPOINT", &stack.var("GKE_ENDPOINT")),
+            ("GKE_CA_CERT", &wrong),
+        ],
+    ))
+    .await;
+    let (s, check) = status(&report, "cluster");
+    assert_eq!(s, "fail", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("TLS verification failed"),
+        "{check}"
+    );
+    assert_eq!(report["ok"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_deployment_fails_its_check() {
+    let stack = LocalStack::start(|c| {
+        c.grants = vec![format!(
+            "queue-scaler@{}.iam.gserviceaccount.com=ml/missing-model",
+            c.project
+        )
+        .parse()
+        .expect("grant")];
+    })
+    .await;
+    let report = doctor(&function_env(
+        &stack.env,
+        &[("TARGET_DEPLOYMENT", "missing-model")],
+    ))
+    .await;
+    let (s, check) = status(&report, "deployment");
+    assert_eq!(s, "fail", "{report:#}");
+    assert_eq!(check["detail"], "not found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_pool_with_a_duplicated_taint_fails_with_the_node_pool_fix() {
+    let stack = LocalStack::start(|_| {}).await;
+    let taint =
+        |key: &str, value: &str| json!({"key": key, "value": value, "effect": "NO_SCHEDULE"});
+    stack
+        .admin(
+            reqwest::Method::PUT,
+            "/node-pools",
+            Some(json!([{"name": "gpu-pool", "config": {
+                "taints": [taint("mlonly", "true"), taint("nvidia.com/gpu", "present"), taint("nvidia.com/gpu", "present")],
+                "labels": {"mlonly": "true"},
+                "accelerators": [{"acceleratorCount": "1", "acceleratorType": "nvidia-tesla-t4"}]}}])),
+        )
+        .await;
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    let (s, check) = status(&report, "taints");
+    assert_eq!(s, "fail", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nvidia.com/gpu:NoSchedule"),
+        "{check}"
+    );
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("infra/gke/node-pool.sh"),
+        "{check}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alarms_must_exist_and_invoke_the_function() {
+    let stack = LocalStack::start(|_| {}).await;
+    let moto = MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let cw = moto.cloudwatch("eu-west-1");
+    // The emulator's ARN for every function.
+    cw.query(
+        "PutMetricAlarm",
+        &[
+            ("AlarmName", "qs-backlog-high"),
+            ("ComparisonOperator", "GreaterThanThreshold"),
+            ("EvaluationPeriods", "1"),
+            ("Threshold", "100"),
+            ("Namespace", "AWS/SQS"),
+            ("MetricName", "ApproximateNumberOfMessagesVisible"),
+            ("Period", "60"),
+            ("Statistic", "Maximum"),
+            ("AlarmActions.member.1", "function-arn"),
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    cw.set_alarm_state("qs-backlog-high", AlarmState::Alarm, "Threshold Crossed")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = doctor(&function_env(
+        &stack.env,
+        &[
+            ("REARM_ALARM", "true"),
+            ("TARGET_ALARMS", "qs-backlog-high,qs-backlog-gone"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", moto.endpoint()),
+        ],
+    ))
+    .await;
+    assert_eq!(
+        status(&report, "alarm qs-backlog-high").0,
+        "pass",
+        "{report:#}"
+    );
+    let (s, check) = status(&report, "alarm qs-backlog-gone");
+    assert_eq!(s, "fail", "{report:#}");
+    assert_eq!(check["detail"], "does not exist in this region");
+    // Read-only: the alarm in ALARM was not set back to OK.
+    let state = cw
+        .state("qs-backlog-high")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state, AlarmState::Alarm, "the doctor sets no alarm");
+    assert_eq!(stack.replicas("ml", "model-worker").await, 2);
+}
