@@ -349,6 +349,16 @@ fn policy(
     })
 }
 
+/// Whether a URL's host is this machine.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// A comma-separated list of alarm names (`TARGET_ALARMS`, `TARGET_WAKE_ALARMS`).
 fn alarm_list(r: &Reader<'_>, name: &str) -> Vec<String> {
     r.get(name)
@@ -739,8 +749,18 @@ impl Config {
         let endpoint = |r: &mut Reader<'_>, name: &str| -> Option<String> {
             let v = r.get(name).or_else(|| r.get("AWS_ENDPOINT_URL"))?;
             match url::Url::parse(&v) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                Ok(u) if u.scheme() == "https" => Some(v.trim_end_matches('/').to_owned()),
+                // Plain HTTP only to this machine (a local test server): a mistaken production
+                // setting would send signed requests, and a key secret's answer, in clear.
+                Ok(u) if u.scheme() == "http" && is_loopback(&u) => {
                     Some(v.trim_end_matches('/').to_owned())
+                }
+                Ok(u) if u.scheme() == "http" => {
+                    r.problem(
+                        name,
+                        format!("{v:?} is plain http:// to another host; use https:// (http:// is allowed only for 127.0.0.1, ::1 or localhost)"),
+                    );
+                    None
                 }
                 _ => {
                     r.problem(name, format!("{v:?} is not an http(s) URL"));
@@ -955,6 +975,25 @@ mod tests {
             err.to_string().contains("min 5 is greater than max 4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn aws_endpoint_overrides_take_plain_http_only_to_this_machine() {
+        for (url, ok) in [
+            ("http://127.0.0.1:5000", true),
+            ("http://localhost:5000", true),
+            ("http://[::1]:5000", true),
+            ("https://monitoring.example.com", true),
+            ("http://monitoring.example.com", false),
+            ("http://10.0.0.5:5000", false),
+        ] {
+            let r = load(&with(base(), &[("AWS_ENDPOINT_URL_CLOUDWATCH", url)]));
+            assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(settings(&e), ["AWS_ENDPOINT_URL_CLOUDWATCH"]);
+                assert!(e.to_string().contains("only for 127.0.0.1"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -45,8 +45,22 @@ pub async fn send(
     if timeout.is_some() {
         *request.timeout_mut() = timeout;
     }
-    let response = client.execute(request).await.map_err(transport)?;
+    let mut response = client.execute(request).await.map_err(transport)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(transport)?.to_vec();
+    // Read at most MAX_ANSWER_BYTES: every answer the functions expect is a few KiB.
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(Error::Protocol {
+                url,
+                detail: format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Answer { status, body, url })
 }
+
+/// The largest answer read: a `Scale`, a `Status`, a token, `clusters.get` (with node pools)
+/// or a `DescribeAlarms` page are all far smaller.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;

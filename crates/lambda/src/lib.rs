@@ -159,12 +159,40 @@ pub fn time_left(deadline: SystemTime) -> Duration {
     }
 }
 
+/// Log lines as `lambda_runtime`'s default subscriber writes them (level from
+/// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`), but with colour
+/// only on a terminal: CloudWatch's text format would show the escape codes.
+fn init_logging() {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::{filter::LevelFilter, EnvFilter};
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_env_filter(
+            EnvFilter::builder()
+                .with_default_directive(level.into())
+                .from_env_lossy(),
+        );
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 /// Run a function: start up, then serve invocations until the runtime stops.
 ///
 /// A configuration problem does not crash the process: every invocation returns it as a `Config`
 /// error, so it shows in the invoke result and the logs, with every problem listed.
 pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logging();
     let state = Arc::new(match startup(direction).await {
         Ok(scaler) => Ok(scaler),
         Err(failure) => {
