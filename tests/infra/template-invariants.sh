@@ -23,6 +23,12 @@
 #   - each function has an async invoke config with an on-failure destination;
 #   - no AlarmPeriodSeconds x evaluation-periods combination that the
 #     parameter constraints and Rules accept spans more than one day;
+#   - the default HeartbeatSchedule is a rate(...) its own AllowedPattern
+#     accepts, at most 2 periods of the default AlarmPeriodSeconds (an alarm
+#     left in ALARM waits up to one interval for it, and the goal is recovery
+#     within 2 periods of a fault's end) and at most 10 minutes (the errors
+#     alarms' 5-minute windows must see it), and the default
+#     MaximumEventAgeSeconds is exactly one of its intervals;
 #   - the Google credentials: keyless (GcpCredentialConfig) gives both
 #     functions GCP_CREDENTIAL_CONFIG and no secret setting, and no role any
 #     Secrets Manager or KMS permission; the key path (ServiceAccountKeySecretArn)
@@ -504,6 +510,47 @@ def check_one_day(template, params, problems):
             problems.append(f"{name}: its default is refused at 60 s periods")
 
 
+# docs/never-stuck.md: after a fault, the loop recovers within this many alarm
+# periods; an alarm left in ALARM waits up to one heartbeat interval.
+RECOVERY_GOAL_PERIODS = 2
+# The errors alarms (2 of 3 five-minute windows) see a heartbeat up to this.
+HEARTBEAT_MAX_SECONDS = 600
+RATE = re.compile(r"rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)")
+RATE_UNIT_SECONDS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600,
+                     "day": ONE_DAY, "days": ONE_DAY}
+
+
+def check_heartbeat_defaults(template, problems):
+    """The default heartbeat meets the recovery goal, and the default event age is its interval."""
+    params = template["Parameters"]
+    spec = params["HeartbeatSchedule"]
+    schedule = str(spec.get("Default", ""))
+    pattern = spec.get("AllowedPattern")
+    if pattern and not re.fullmatch(pattern, schedule):
+        problems.append(f"HeartbeatSchedule: its default {schedule!r} is refused by its AllowedPattern")
+    m = RATE.fullmatch(schedule)
+    if not m:
+        problems.append(f"HeartbeatSchedule: its default {schedule!r} is not rate(N unit), so "
+                        "its interval, the longest an alarm left in ALARM waits, is unchecked")
+        return
+    interval = int(m.group(1)) * RATE_UNIT_SECONDS[m.group(2)]
+    period = int(params["AlarmPeriodSeconds"]["Default"])
+    if interval > RECOVERY_GOAL_PERIODS * period:
+        problems.append(
+            f"HeartbeatSchedule: its default {schedule} ({interval} s) lets an alarm left in ALARM "
+            f"wait more than {RECOVERY_GOAL_PERIODS} periods of the default AlarmPeriodSeconds "
+            f"({period} s): the goal is recovery within {RECOVERY_GOAL_PERIODS} periods of a fault's end")
+    if interval > HEARTBEAT_MAX_SECONDS:
+        problems.append(
+            f"HeartbeatSchedule: its default {schedule} is longer than 10 minutes: the errors "
+            "alarms (2 of 3 five-minute windows) would miss a fault only the heartbeat meets")
+    age = int(params["MaximumEventAgeSeconds"]["Default"])
+    if age != interval:
+        problems.append(
+            f"MaximumEventAgeSeconds: its default {age} s is not one interval of the default "
+            f"HeartbeatSchedule, {schedule} ({interval} s)")
+
+
 KEYLESS_CONFIG = (
     '{"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/'
     'workloadIdentityPools/queue-scaler/providers/aws-lambda"}'
@@ -562,6 +609,10 @@ for path in sys.argv[1:]:
         check_one_day(template, dict(parameter_sets(template))["defaults"], problems)
     except (Unresolvable, KeyError, ValueError) as e:
         problems.append(f"cannot check the evaluation windows: {type(e).__name__} {e}")
+    try:
+        check_heartbeat_defaults(template, problems)
+    except (KeyError, ValueError, re.error) as e:
+        problems.append(f"cannot check the heartbeat's defaults: {type(e).__name__} {e}")
     try:
         check_credential_rules(template, dict(parameter_sets(template))["defaults"], problems)
     except (Unresolvable, KeyError, ValueError, re.error) as e:

@@ -9,8 +9,9 @@
 # INFRA_SCRIPTS pointing at the copy. Each broken copy must fail, with the
 # validator's message naming the fault. For the template this covers both
 # cfn-lint and the template's own invariants (heartbeat, alarm permissions,
-# wake alarm, errors alarms, one-day evaluation windows, keyless credentials
-# without Secrets Manager access, exactly one credential). The unbroken copies
+# wake alarm, errors alarms, one-day evaluation windows, the heartbeat's and
+# the event age's defaults, keyless credentials without Secrets Manager
+# access, exactly one credential). The unbroken copies
 # must pass, so a failure comes from the break and not from the copying.
 #
 # Usage: tests/infra/validate-infra-rejects-broken.sh   (or: make test-infra)
@@ -160,6 +161,22 @@ break_copy template-rule-never-applies.yaml template.yaml \
 expect_rejected "template with a one-day rule that never applies" \
   "AlarmPeriodSeconds 3600 with HighEvaluationPeriods 25 is accepted" \
   INFRA_TEMPLATES="$tmp/template-rule-never-applies.yaml"
+
+# The heartbeat's default back at 5 minutes (with its event age): an alarm left
+# in ALARM could wait 5 periods, more than the recovery goal of 2.
+break_copy template-slow-heartbeat.yaml template.yaml \
+  -e '/^  HeartbeatSchedule:$/,/^    Default:/s/^    Default: rate(2 minutes)$/    Default: rate(5 minutes)/' \
+  -e '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 120$/    Default: 300/'
+expect_rejected "template whose default heartbeat misses the recovery goal" \
+  "HeartbeatSchedule: its default rate(5 minutes) (300 s) lets an alarm left in ALARM wait more than 2 periods" \
+  INFRA_TEMPLATES="$tmp/template-slow-heartbeat.yaml"
+
+# The event age no longer follows the heartbeat.
+break_copy template-event-age-not-heartbeat.yaml template.yaml \
+  '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 120$/    Default: 300/'
+expect_rejected "template whose default event age is not one heartbeat interval" \
+  "MaximumEventAgeSeconds: its default 300 s is not one interval of the default HeartbeatSchedule" \
+  INFRA_TEMPLATES="$tmp/template-event-age-not-heartbeat.yaml"
 
 # Keyless, the roles may still read secrets: the statement is no longer tied to
 # the key path, and names every secret of the account instead of the one.

@@ -192,16 +192,22 @@ async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
                     periods <= every,
                     "{id}: recovery in {periods} periods, more than the heartbeat's {every}"
                 );
-                if every == faults::scenarios()[1].scenario.heartbeat_every.unwrap() {
+                if every <= 2 {
+                    assert!(
+                        periods <= 2,
+                        "{id}: a heartbeat every {every} minutes meets the goal of 2 periods"
+                    );
+                } else {
+                    // The template's default before (every 5 minutes), kept as the evidence why
+                    // it changed: at the worst phase it misses the goal.
+                    assert!(
+                        periods > 2,
+                        "{id}: a heartbeat every {every} minutes recovers in {periods} periods"
+                    );
                     assert_eq!(
                         new.recovery.by,
                         Some(RecoveredBy::Heartbeat),
                         "{id}: with the backlog still high at the fault's end, the heartbeat recovers"
-                    );
-                } else {
-                    assert!(
-                        periods <= 2,
-                        "{id}: a heartbeat this frequent meets the goal"
                     );
                 }
                 let stuck = run.new.rows[fault.start..fault.end]
@@ -311,4 +317,40 @@ async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
         "the README's table of the fault scenarios differs from these runs: run `make simulate` \
          and paste its table into README.md:\n{table}"
     );
+}
+
+/// The fault scenarios run at the template's heartbeat: `HeartbeatSchedule`'s default,
+/// `rate(N minutes)` with the alarms' 60 s periods, is N periods.
+#[test]
+fn the_fault_scenarios_run_at_the_templates_heartbeat() {
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/aws/template.yaml"),
+    )
+    .expect("infra/aws/template.yaml");
+    let default = template
+        .split("\n  HeartbeatSchedule:\n")
+        .nth(1)
+        .and_then(|block| {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Default: "))
+        })
+        .expect("HeartbeatSchedule has a default");
+    let every = queue_scaler_simulation::model::HEARTBEAT_EVERY;
+    let minutes = if every == 1 {
+        "rate(1 minute)".to_owned()
+    } else {
+        format!("rate({every} minutes)")
+    };
+    assert_eq!(
+        default, minutes,
+        "the simulation's heartbeat is the template's"
+    );
+    for s in faults::scenarios()
+        .iter()
+        .filter(|s| s.variant_of.is_none())
+    {
+        assert_eq!(s.scenario.heartbeat_every, Some(every), "{}", s.id);
+        assert_eq!(s.scenario.period_seconds, 60, "{}", s.id);
+    }
 }

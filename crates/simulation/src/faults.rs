@@ -19,8 +19,8 @@ pub struct FaultScenario {
     pub id: &'static str,
     /// What happens, in a few words.
     pub title: &'static str,
-    /// The run, as the functions behave now (heartbeat every 5 minutes, and the wake alarm for
-    /// the min-0 target).
+    /// The run, as the functions behave now (heartbeat at the template's default, every 2
+    /// minutes, unless a variant says otherwise; and the wake alarm for the min-0 target).
     pub scenario: Scenario,
     /// For a variant that differs from another scenario only in what the functions do now (the
     /// heartbeat's schedule): that scenario's id, whose run of today's behaviour stands for it.
@@ -59,14 +59,16 @@ fn fault(kind: FaultKind, start: usize, end: usize) -> Fault {
 }
 
 /// The scenarios, in the order; the second three times: with the template's heartbeat
-/// (every 5 minutes), every minute, and every 2 minutes.
+/// (every 2 minutes), every 5 minutes (the template's default before; it misses the goal of
+/// recovery within 2 periods), and every minute.
 ///
 /// 1, 2, 3 and 5 share [`Scenario::sustained_load`]: 100 messages a minute from minute 3 to 23.
 /// 1. The cluster's scale API answers 503 to every request from minute 4 to 14 (10 minutes),
 ///    while the backlog grows.
 /// 2. CloudWatch refuses the functions' `SetAlarmState` from minute 5 to 20 (15 minutes). The
 ///    fault ends right after the heartbeat of minute 20 has run into it: the worst phase, a full
-///    heartbeat interval to the next one (the same holds for the variants' schedules).
+///    heartbeat interval to the next one (the same holds for the variants' schedules, 20 being
+///    a multiple of 1, 2 and 5).
 /// 3. An invalid configuration is live from minute 3 to 33 (30 minutes), then fixed.
 /// 4. [`Scenario::min_zero`]: 5 messages arrive in minute 3 at zero replicas.
 /// 5. The first write of the scale from minute 5 on (scale-up's first step) is applied but its
@@ -91,17 +93,17 @@ pub fn scenarios() -> Vec<FaultScenario> {
         scenario(
             "2",
             "rearm-refused",
-            "SetAlarmState refused for 15 minutes; heartbeat every 5 minutes",
+            "SetAlarmState refused for 15 minutes; heartbeat every 2 minutes",
             refused.clone(),
         ),
         FaultScenario {
             variant_of: Some("rearm-refused"),
             ..scenario(
                 "2'",
-                "rearm-refused-heartbeat-1min",
-                "SetAlarmState refused for 15 minutes; heartbeat every minute",
+                "rearm-refused-heartbeat-5min",
+                "SetAlarmState refused for 15 minutes; heartbeat every 5 minutes",
                 Scenario {
-                    heartbeat_every: Some(1),
+                    heartbeat_every: Some(5),
                     ..refused.clone()
                 },
             )
@@ -110,10 +112,10 @@ pub fn scenarios() -> Vec<FaultScenario> {
             variant_of: Some("rearm-refused"),
             ..scenario(
                 "2''",
-                "rearm-refused-heartbeat-2min",
-                "SetAlarmState refused for 15 minutes; heartbeat every 2 minutes",
+                "rearm-refused-heartbeat-1min",
+                "SetAlarmState refused for 15 minutes; heartbeat every minute",
                 Scenario {
-                    heartbeat_every: Some(2),
+                    heartbeat_every: Some(1),
                     ..refused
                 },
             )
@@ -142,23 +144,43 @@ pub fn scenarios() -> Vec<FaultScenario> {
     ]
 }
 
-/// Scenario 2 with the fault moved later by 1 to 4 minutes, so that it ends 1 to 4 minutes after
-/// the last heartbeat it ran into: how long recovery takes at each phase of the 5-minute
-/// heartbeat (`make simulate` only).
-pub fn heartbeat_phases() -> Vec<FaultScenario> {
-    let base = scenarios()
-        .into_iter()
-        .find(|s| s.id == "rearm-refused")
-        .expect("scenario 2 exists");
-    const IDS: [&str; 4] = [
-        "rearm-refused-phase-1",
-        "rearm-refused-phase-2",
-        "rearm-refused-phase-3",
-        "rearm-refused-phase-4",
-    ];
-    IDS.into_iter()
+/// The scenarios whose fault `make simulate` also moves through every phase of the heartbeat,
+/// with the ids of the moved runs: scenario 2 at the template's heartbeat (every 2 minutes),
+/// and 2' at the 5 minutes it had before.
+const PHASE_IDS: [(&str, &[&str]); 2] = [
+    ("rearm-refused", &["rearm-refused-phase-1"]),
+    (
+        "rearm-refused-heartbeat-5min",
+        &[
+            "rearm-refused-heartbeat-5min-phase-1",
+            "rearm-refused-heartbeat-5min-phase-2",
+            "rearm-refused-heartbeat-5min-phase-3",
+            "rearm-refused-heartbeat-5min-phase-4",
+        ],
+    ),
+];
+
+/// The ids of the scenarios [`heartbeat_phases`] moves through the heartbeat's phases.
+pub fn phased() -> Vec<&'static str> {
+    PHASE_IDS.iter().map(|(id, _)| *id).collect()
+}
+
+/// Scenario `id` (one of [`phased`]) with the fault moved later by 1 minute, 2, ..., up to one
+/// less than its heartbeat's interval, so that it ends 1, 2, ... minutes after the last
+/// heartbeat it ran into (at 0 minutes, the scenario itself): how long recovery takes at each
+/// phase of that heartbeat (`make simulate` only). Empty for any other id.
+pub fn heartbeat_phases(id: &str) -> Vec<FaultScenario> {
+    let Some((_, ids)) = PHASE_IDS.iter().find(|(of, _)| *of == id) else {
+        return Vec::new();
+    };
+    let Some(base) = scenarios().into_iter().find(|s| s.id == id) else {
+        return Vec::new();
+    };
+    let every = base.scenario.heartbeat_every.unwrap_or(1);
+    ids.iter()
+        .take(every.saturating_sub(1))
         .enumerate()
-        .map(|(k, id)| {
+        .map(|(k, &id)| {
             let shifted = base
                 .scenario
                 .faults
@@ -167,7 +189,7 @@ pub fn heartbeat_phases() -> Vec<FaultScenario> {
                 .collect();
             FaultScenario {
                 id,
-                variant_of: Some(base.id),
+                variant_of: Some("rearm-refused"),
                 scenario: with_faults(base.scenario.clone(), shifted),
                 ..base.clone()
             }
@@ -486,14 +508,31 @@ mod tests {
     }
 
     #[test]
-    fn the_phases_move_the_fault_one_minute_at_a_time() {
-        let phases = heartbeat_phases();
-        assert_eq!(phases.len(), 4);
-        for (k, fs) in phases.iter().enumerate() {
-            let f = fs.scenario.faults[0];
-            assert_eq!((f.start, f.end), (6 + k, 21 + k));
-            assert_eq!(fs.variant_of, Some("rearm-refused"));
+    fn the_phases_move_the_fault_one_minute_at_a_time_through_the_heartbeats_interval() {
+        assert_eq!(
+            phased(),
+            vec!["rearm-refused", "rearm-refused-heartbeat-5min"]
+        );
+        for id in phased() {
+            let base = scenarios().into_iter().find(|s| s.id == id).unwrap();
+            let every = base.scenario.heartbeat_every.unwrap();
+            let f0 = base.scenario.faults[0];
+            let phases = heartbeat_phases(id);
+            assert_eq!(phases.len(), every - 1, "{id}: every phase but the base's");
+            for (k, fs) in phases.iter().enumerate() {
+                let f = fs.scenario.faults[0];
+                assert_eq!((f.start, f.end), (f0.start + k + 1, f0.end + k + 1));
+                assert_eq!(fs.variant_of, Some("rearm-refused"));
+                assert_eq!(fs.scenario.heartbeat_every, Some(every));
+                assert!(fs.id.starts_with(id), "{}", fs.id);
+            }
         }
+        assert_eq!(
+            scenarios()[1].scenario.heartbeat_every,
+            Some(crate::model::HEARTBEAT_EVERY),
+            "scenario 2 runs at the template's heartbeat"
+        );
+        assert!(heartbeat_phases("gke-down").is_empty());
     }
 
     #[test]

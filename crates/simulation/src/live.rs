@@ -418,6 +418,11 @@ impl<'a> Live<'a> {
                 period,
                 message: "an alarm event was answered as a heartbeat".into(),
             }),
+            Ok(Response::Doctor(_)) => Err(Error::Invocation {
+                direction,
+                period,
+                message: "an alarm event was answered as a doctor's report".into(),
+            }),
             Err(failure) => {
                 let after = self.control.replicas(NAMESPACE, &self.deployment).await?;
                 Ok(Invocation {
@@ -569,6 +574,11 @@ impl Environment for Live<'_> {
                 direction,
                 period,
                 message: "the heartbeat was answered as an alarm event".into(),
+            }),
+            Ok(Response::Doctor(_)) => Err(Error::Invocation {
+                direction,
+                period,
+                message: "the heartbeat was answered as a doctor's report".into(),
             }),
             Err(failure) => {
                 invocation.failed = Some(failure.class);

@@ -292,9 +292,9 @@ impl Queue {
     }
 }
 
-/// Periods between two heartbeats at the template's default: `rate(5 minutes)` with 60 s
+/// Periods between two heartbeats at the template's default: `rate(2 minutes)` with 60 s
 /// alarm periods.
-pub const HEARTBEAT_EVERY: usize = 5;
+pub const HEARTBEAT_EVERY: usize = 2;
 
 /// Everything one simulated run is made of.
 #[derive(Debug, Clone, PartialEq)]
@@ -324,7 +324,7 @@ pub struct Scenario {
     pub queue: String,
     /// When period 0 starts.
     pub start: DateTime<Utc>,
-    /// Periods between two heartbeats (the template's `rate(5 minutes)` at 60 s periods is 5);
+    /// Periods between two heartbeats (the template's `rate(2 minutes)` at 60 s periods is 2);
     /// `None`: no heartbeat.
     pub heartbeat_every: Option<usize>,
     /// What goes wrong, and when.
@@ -386,7 +386,7 @@ impl Scenario {
     /// then 100 messages a minute for 20 minutes (at the starting 2 replicas the backlog would
     /// grow to 1,200), then quiet; 60 minutes in all. Replicas, policy and the two alarms are
     /// those of [`Scenario::backlog_burst`], and the heartbeat runs at the template's default,
-    /// every 5 minutes.
+    /// every 2 minutes.
     pub fn sustained_load() -> Self {
         let mut arrivals = vec![0; 3];
         arrivals.extend([100; 20]);
@@ -402,7 +402,7 @@ impl Scenario {
     /// max 4, step 1, starting at 0. Each job takes a replica one minute (one message per
     /// period); replicas are ready 2 minutes after they are requested. 5 messages arrive in
     /// period 3, far below the high alarm's threshold (100), so only the wake alarm (visible > 0
-    /// for 1 of 1 periods) can start a replica. 20 minutes in all; heartbeat every 5.
+    /// for 1 of 1 periods) can start a replica. 20 minutes in all; heartbeat every 2.
     pub fn min_zero() -> Self {
         let burst = Scenario::backlog_burst();
         Scenario {

@@ -366,8 +366,10 @@ pub(crate) mod tests {
             .filter(|r| r.heartbeat.iter().all(Option::is_some))
             .map(|r| r.period)
             .collect();
-        assert_eq!(beats.first(), Some(&4));
-        assert!(beats.windows(2).all(|w| w[1] - w[0] == 5));
-        assert_eq!(beats.len(), scenario.periods / 5);
+        let every = scenario.heartbeat_every.expect("a heartbeat");
+        assert_eq!(every, crate::model::HEARTBEAT_EVERY);
+        assert_eq!(beats.first(), Some(&(every - 1)));
+        assert!(beats.windows(2).all(|w| w[1] - w[0] == every));
+        assert_eq!(beats.len(), scenario.periods / every);
     }
 }

@@ -110,13 +110,29 @@ async fn fault_scenarios(control: &control_plane::ControlPlane, out: &Path) -> R
     println!("\nfault scenarios (the README's table):\n");
     print!("{}", faults::table(&runs));
 
-    // Scenario 2 at every phase of the 5-minute heartbeat: the fault ending 0 to 4 minutes after
+    // Scenario 2 at every phase of its heartbeat (the template's, every 2 minutes), and 2' at
+    // every phase of the 5-minute one it had before: the fault ending 0, 1, ... minutes after
     // the last heartbeat it ran into.
+    for id in faults::phased() {
+        heartbeat_phases(control, &runs, id, out).await?;
+    }
+    Ok(())
+}
+
+/// Scenario `id` at every phase of its heartbeat: its own run (the worst phase) and the runs of
+/// `faults::heartbeat_phases`, one line each in `fault-{id}-phases.csv`.
+async fn heartbeat_phases(
+    control: &control_plane::ControlPlane,
+    runs: &[FaultRun],
+    id: &str,
+    out: &Path,
+) -> Result<(), Error> {
     let base = runs
         .iter()
-        .find(|r| r.scenario.id == "rearm-refused")
+        .find(|r| r.scenario.id == id)
         .map(|r| r.new.clone());
-    let phases = live::run_faults(control, faults::heartbeat_phases()).await?;
+    let every = base.as_ref().and_then(|t| t.heartbeat_every).unwrap_or(1);
+    let phases = live::run_faults(control, faults::heartbeat_phases(id)).await?;
     let mut csv = String::from(
         "fault_start,fault_end,minutes_since_last_heartbeat,recovery_periods,recovered_by\n",
     );
@@ -139,8 +155,14 @@ async fn fault_scenarios(control: &control_plane::ControlPlane, out: &Path) -> R
                 .map_or_else(String::new, |b| format!("{b:?}"))
         );
     }
-    write(&out.join("fault-rearm-refused-phases.csv"), &csv)?;
-    println!("\nscenario 2 at each phase of the 5-minute heartbeat:\n{csv}");
+    let file = format!("fault-{id}-phases.csv");
+    write(&out.join(&file), &csv)?;
+    let heartbeat = if every == 1 {
+        "every minute".to_owned()
+    } else {
+        format!("every {every} minutes")
+    };
+    println!("\n{file}: {id} at each phase of the heartbeat, {heartbeat}:\n{csv}");
     Ok(())
 }
 
