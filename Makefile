@@ -56,7 +56,7 @@ doctor: ## check a deployment from here with its settings: make doctor ENV_FILE=
 doctor-remote: venv ## invoke the deployed functions with {"action": "doctor"} and print their reports
 	cargo build --quiet -p queue-scaler-lambda --bin doctor
 	@status=0; for fn in $(DOCTOR_FUNCTIONS); do \
-	  cargo lambda invoke --remote $(region_flag) --data-ascii '{"action": "doctor"}' --output-format json "$(STACK_NAME)-$$fn" \
+	  cargo lambda invoke --remote $(region_flag) --alias $(LAMBDA_ALIAS) --data-ascii '{"action": "doctor"}' --output-format json "$(STACK_NAME)-$$fn" \
 	    | target/debug/doctor --render - || status=1; echo; \
 	done; exit $$status
 

@@ -14,6 +14,16 @@ PARAMETERS ?=
 SAM_DEPLOY_FLAGS ?=
 # Sample event for `make invoke-remote-%`.
 EVENT ?=
+# The alias the alarms and the heartbeat invoke: the template's
+# AutoPublishAlias. deploy-code moves it, rollback points it back,
+# invoke-remote-% and doctor-remote invoke it.
+LAMBDA_ALIAS := live
+# `make rollback`: the version to point the alias at, and which functions.
+VERSION ?=
+ROLLBACK_FUNCTIONS ?= scale-up scale-down
+# Written beside each bootstrap by `make deploy`; empty: the time and the
+# commit (git describe --always --dirty).
+BUILD_ID ?=
 
 # Kubernetes API version the manifests are validated against; one of the
 # versions whose schemas kubernetes-validate ships, so no download happens.
@@ -23,7 +33,7 @@ KUBERNETES_VERSION ?= 1.33.0
 # overrides these to point the same commands at broken copies.
 INFRA_TEMPLATES ?= infra/aws/template.yaml
 INFRA_MANIFESTS ?= $(filter-out infra/gke/iam-role.yaml,$(wildcard infra/gke/*.yaml))
-INFRA_SCRIPTS   ?= $(wildcard infra/gke/*.sh tests/infra/*.sh scripts/*.sh)
+INFRA_SCRIPTS   ?= $(wildcard infra/aws/*.sh infra/gke/*.sh tests/infra/*.sh scripts/*.sh)
 
 LAMBDA_BINARIES := scale-up scale-down
 region_flag = $(if $(AWS_REGION),--region $(AWS_REGION))
@@ -35,12 +45,23 @@ build: venv ## release binaries for AWS Lambda, arm64, in target/lambda/<name>/b
 # The template takes the function code from target/lambda/<name>/ (so keep
 # CARGO_TARGET_DIR unset). PARAMETERS goes through the environment so that
 # values with spaces survive the shell.
+#
+# A new build id beside each bootstrap makes every deployment upload a new
+# zip: CloudFormation then always puts the checkout's code into the functions
+# (also when `cargo lambda deploy` changed it in between, or when a rollback
+# deploys an older commit whose zip the stack has seen before), and SAM
+# publishes a new version for the alias, also when only parameters changed.
 .PHONY: deploy
 deploy: export PARAMETERS := $(PARAMETERS)
 deploy: sam-cli build ## deploy the stack with sam (first time: PARAMETERS="GkeCluster=... $(infra/gke/service-account.sh parameter)")
 	@# sam zips each target/lambda/<name>/ folder whole: drop the archives
-	@# that cargo lambda deploy leaves there, so only bootstrap is shipped.
+	@# that cargo lambda deploy leaves there, so only bootstrap (and the
+	@# build id) is shipped.
 	rm -f $(foreach bin,$(LAMBDA_BINARIES),target/lambda/$(bin)/bootstrap.zip)
+	@id="$(BUILD_ID)"; \
+	if [ -z "$$id" ]; then id="$$(date -u +%Y%m%dT%H%M%SZ)-$$(git describe --always --dirty 2>/dev/null || echo unknown)"; fi; \
+	for bin in $(LAMBDA_BINARIES); do printf '%s\n' "$$id" >"target/lambda/$$bin/build-id" || exit 1; done; \
+	echo "build id $$id (target/lambda/*/build-id)"
 	sam deploy --template-file infra/aws/template.yaml \
 	  --config-file "$(CURDIR)/infra/aws/samconfig.toml" \
 	  --stack-name $(STACK_NAME) $(region_flag) \
@@ -54,22 +75,37 @@ sam-cli:
 # check first: this target only ships code into the functions of the stack.
 # It gives no --env-var, --iam-role, --memory or --timeout, and so leaves the
 # environment, role and settings that the stack gave the functions as they are.
+# It publishes a version and points the alias at it (--alias): the alarms and
+# the heartbeat invoke the alias, not $LATEST.
 .PHONY: deploy-code
-deploy-code: build ## ship new code into the deployed functions with cargo lambda deploy (configuration unchanged)
+deploy-code: build ## ship new code into the deployed functions with cargo lambda deploy and move the alias live to it (configuration unchanged)
 	@for bin in $(LAMBDA_BINARIES); do \
 	  fn="$(STACK_NAME)-$$bin"; \
-	  aws lambda get-function --function-name "$$fn" $(region_flag) >/dev/null \
+	  aws lambda get-function --function-name="$$fn" $(region_flag) >/dev/null \
 	    || { echo "deploy-code: no function $$fn; deploy the stack first (make deploy)" >&2; exit 1; }; \
-	  echo "cargo lambda deploy $(region_flag) --binary-name $$bin $$fn"; \
-	  cargo lambda deploy $(region_flag) --binary-name "$$bin" "$$fn" || exit 1; \
+	  echo "cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) --binary-name $$bin $$fn"; \
+	  cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) --binary-name "$$bin" "$$fn" || exit 1; \
 	done
+
+# Rollback points the alias at an older version; infra/aws/rollback.sh checks
+# that every function has it before it moves any alias.
+.PHONY: versions
+versions: ## list the published versions of both functions, and the one the alias live points at
+	STACK_NAME="$(STACK_NAME)" AWS_REGION="$(AWS_REGION)" ALIAS="$(LAMBDA_ALIAS)" \
+	  FUNCTIONS="$(LAMBDA_BINARIES)" infra/aws/rollback.sh list
+
+.PHONY: rollback
+rollback: ## point the alias live back at an older version: make rollback VERSION=N [ROLLBACK_FUNCTIONS=scale-up]
+	@test -n "$(VERSION)" || { echo "usage: make rollback VERSION=N [ROLLBACK_FUNCTIONS=scale-up]; make versions lists them" >&2; exit 2; }
+	STACK_NAME="$(STACK_NAME)" AWS_REGION="$(AWS_REGION)" ALIAS="$(LAMBDA_ALIAS)" \
+	  FUNCTIONS="$(ROLLBACK_FUNCTIONS)" infra/aws/rollback.sh "$(VERSION)"
 
 invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up EVENT=events/<file>.json
 	@test -n "$(EVENT)" || { echo "usage: make invoke-remote-$* EVENT=events/<file>.json; events:" >&2; ls events/*.json >&2; exit 2; }
-	cargo lambda invoke --remote $(region_flag) --data-file "$(EVENT)" "$(STACK_NAME)-$*"
+	cargo lambda invoke --remote $(region_flag) --alias $(LAMBDA_ALIAS) --data-file "$(EVENT)" "$(STACK_NAME)-$*"
 
 .PHONY: validate-infra
-validate-infra: lint-infra test-infra test-node-pool test-service-account ## offline checks of infra/: the validators pass, and reject broken files
+validate-infra: lint-infra test-infra test-node-pool test-service-account test-rollback ## offline checks of infra/: the validators pass, and reject broken files
 
 .PHONY: lint-infra
 lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, shellcheck the scripts
@@ -89,3 +125,7 @@ test-node-pool: ## run node-pool.sh against a fake gcloud: one taint of ours, ne
 .PHONY: test-service-account
 test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the two roles, creates no key
 	tests/infra/service-account-keyless.sh
+
+.PHONY: test-rollback
+test-rollback: ## run make deploy, deploy-code, versions and rollback against a fake aws, sam and cargo: each deploy a new zip, every move on the alias
+	tests/infra/rollback.sh

@@ -16,13 +16,35 @@
 #   MACHINE_TYPE    machine type of a node                  (default g2-standard-8)
 #   ACCELERATOR     GPU type                                (default nvidia-l4)
 #   GPUS_PER_NODE   GPUs per node                           (default 1)
-#   MIN_NODES       fewest nodes in the pool, all zones     (default 2)
-#   MAX_NODES       most nodes in the pool, all zones       (default 4)
+#   GPUS_PER_POD    GPUs one model pod requests (nvidia.com/gpu in
+#                   model-deployment.yaml)                  (default 1)
+#   MIN_REPLICAS    the stack's MinReplicas                 (default 1, the
+#                   template's default)
+#   MAX_REPLICAS    the stack's MaxReplicas                 (default 4, the
+#                   template's default)
+#   MIN_NODES       fewest nodes in the pool, all zones     (default: just
+#                   enough for MIN_REPLICAS pods, see below)
+#   MAX_NODES       most nodes in the pool, all zones       (default: just
+#                   enough for MAX_REPLICAS pods)
 #   DISK_SIZE_GB    boot disk of a node, in GB              (default 100)
 #   NODE_SERVICE_ACCOUNT  service account of the node VMs   (default: the
 #                   project's default compute service account)
 #
 # Needs gcloud, and python3 (to read an existing pool's taints and labels).
+#
+# Replicas, nodes and GPUs: N pods fit on M nodes when
+#   N x GPUS_PER_POD <= M x GPUS_PER_NODE
+# (a pod never spans nodes, so GPUS_PER_POD must be at most GPUS_PER_NODE).
+# The cluster autoscaler adds a node when a model pod is Pending for lack of
+# a GPU, and removes a node that has had no model pod for a while, never
+# going below MIN_NODES. The defaults are therefore
+#   MIN_NODES = ceil(MIN_REPLICAS x GPUS_PER_POD / GPUS_PER_NODE)
+#   MAX_NODES = ceil(MAX_REPLICAS x GPUS_PER_POD / GPUS_PER_NODE)
+# so the pool keeps exactly the nodes that the fewest replicas need (with the
+# defaults, one pod on one GPU node), and MinReplicas 0 gets a pool that can
+# shrink to 0 nodes. A larger MIN_NODES keeps GPU nodes that no pod uses, and
+# pays for them; a smaller one costs nothing, since a node with a model pod on
+# it is never removed, but the first pods wait for a node to start.
 #
 # Why the pool looks like this: the pool carries one taint of our own,
 # mlonly=true:NoSchedule, and the label mlonly=true. A pod without a
@@ -66,8 +88,33 @@ POOL="${POOL:-gpu-pool}"
 MACHINE_TYPE="${MACHINE_TYPE:-g2-standard-8}"
 ACCELERATOR="${ACCELERATOR:-nvidia-l4}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-1}"
-MIN_NODES="${MIN_NODES:-2}"
-MAX_NODES="${MAX_NODES:-4}"
+GPUS_PER_POD="${GPUS_PER_POD:-1}"
+MIN_REPLICAS="${MIN_REPLICAS:-1}"
+MAX_REPLICAS="${MAX_REPLICAS:-4}"
+for setting in GPUS_PER_NODE GPUS_PER_POD MIN_REPLICAS MAX_REPLICAS; do
+  [[ "${!setting}" =~ ^[0-9]+$ ]] || { echo "node-pool.sh: $setting must be a whole number, not '${!setting}'" >&2; exit 2; }
+done
+if (( GPUS_PER_NODE < 1 || GPUS_PER_POD < 1 || GPUS_PER_POD > GPUS_PER_NODE )); then
+  echo "node-pool.sh: GPUS_PER_POD ($GPUS_PER_POD) must be between 1 and GPUS_PER_NODE ($GPUS_PER_NODE): a pod never spans nodes" >&2
+  exit 2
+fi
+# The nodes that N pods need: ceil(N x GPUS_PER_POD / GPUS_PER_NODE).
+nodes_for() { echo $(( ($1 * GPUS_PER_POD + GPUS_PER_NODE - 1) / GPUS_PER_NODE )); }
+MIN_NODES="${MIN_NODES:-$(nodes_for "$MIN_REPLICAS")}"
+MAX_NODES="${MAX_NODES:-$(nodes_for "$MAX_REPLICAS")}"
+for setting in MIN_NODES MAX_NODES; do
+  [[ "${!setting}" =~ ^[0-9]+$ ]] || { echo "node-pool.sh: $setting must be a whole number, not '${!setting}'" >&2; exit 2; }
+done
+if (( MAX_NODES < 1 || MIN_NODES > MAX_NODES )); then
+  echo "node-pool.sh: need 0 <= MIN_NODES ($MIN_NODES) <= MAX_NODES ($MAX_NODES), and MAX_NODES >= 1" >&2
+  exit 2
+fi
+if (( MIN_NODES > $(nodes_for "$MIN_REPLICAS") )); then
+  echo "node-pool.sh: note: MIN_NODES=$MIN_NODES keeps $(( MIN_NODES - $(nodes_for "$MIN_REPLICAS") )) GPU node(s) more than MIN_REPLICAS=$MIN_REPLICAS pods need; they idle, and are paid for" >&2
+fi
+if (( MAX_NODES < $(nodes_for "$MAX_REPLICAS") )); then
+  echo "node-pool.sh: note: MAX_NODES=$MAX_NODES holds fewer than MAX_REPLICAS=$MAX_REPLICAS pods; the rest stay Pending" >&2
+fi
 DISK_SIZE_GB="${DISK_SIZE_GB:-100}"
 NODE_SERVICE_ACCOUNT="${NODE_SERVICE_ACCOUNT:-}"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Not a test on its own: the stand-in for the `aws` CLI that
-# service-account-keyless.sh puts first on PATH, for the calls
-# infra/gke/service-account.sh makes. State in files under $FAKE_AWS_STATE:
+# service-account-keyless.sh and rollback.sh put first on PATH, for the calls
+# infra/gke/service-account.sh, infra/aws/rollback.sh and mk/infra.mk make. State in files under $FAKE_AWS_STATE:
 #
 #   calls.log          every call, its arguments shell-quoted, one call a line
 #   account            the account of the caller's credentials (sts)
@@ -13,6 +13,11 @@
 #                      value, then fail (AccessDenied), storing nothing
 #   store-then-fail    present: create-secret creates the secret, then the
 #                      call fails all the same (a timeout after the fact)
+#   lambda/FUNCTION/   a function (for rollback.sh, through tests/infra/rollback.sh):
+#     versions         its published versions, one number a line
+#     alias            the version its alias points at (one alias: the fake
+#                      answers for any --name, which the caller checks)
+#     fail-update-alias  present: update-alias fails (AccessDenied)
 #
 # Anything else, Secrets Manager included when no key path is under test,
 # fails loudly: the keyless path must not call it.
@@ -79,6 +84,30 @@ case "${positional[*]:0:2}" in
       error RequestTimeout "${positional[1]}" "the request timed out"
     fi
     echo "{\"ARN\": \"$(cat "$file")\"}" ;;
+  "lambda get-function" | "lambda get-function-configuration" | "lambda get-alias" | \
+  "lambda update-alias" | "lambda list-versions-by-function")
+    fn="${flag[function-name]:-}"
+    dir="$state/lambda/$fn"
+    [[ -n "$fn" && -d "$dir" ]] ||
+      error ResourceNotFoundException "${positional[1]}" "Function not found: arn:aws:lambda:eu-west-1:$(cat "$state/account" 2>/dev/null || echo 123456789012):function:$fn"
+    has_version() { grep -qxF -- "$1" "$dir/versions"; }
+    case "${positional[1]}" in
+      get-function) echo "{\"Configuration\": {\"FunctionName\": \"$fn\"}}" ;;
+      get-function-configuration)
+        qualifier="${flag[qualifier]:-\$LATEST}"
+        [[ "$qualifier" == "\$LATEST" ]] || has_version "$qualifier" ||
+          error ResourceNotFoundException GetFunctionConfiguration "Function not found: $fn:$qualifier"
+        echo "$qualifier" ;;
+      get-alias) cat "$dir/alias" ;;
+      list-versions-by-function) printf '%s\n' "\$LATEST"; cat "$dir/versions" ;;
+      update-alias)
+        [[ ! -e "$dir/fail-update-alias" ]] ||
+          error AccessDeniedException UpdateAlias "User is not authorized to perform: lambda:UpdateAlias"
+        version="${flag[function-version]:-}"
+        has_version "$version" || error ResourceNotFoundException UpdateAlias "Function not found: $fn:$version"
+        echo "$version" >"$dir/alias"
+        echo "{\"Name\": \"${flag[name]:-}\", \"FunctionVersion\": \"$version\"}" ;;
+    esac ;;
   *)
     echo "fake aws: not faked: aws $*" >&2
     exit 2 ;;

@@ -13,6 +13,12 @@
 # mlonly=true:NoSchedule is missing, if the script passes nvidia.com/gpu in
 # --node-taints, or if a taint or label someone else put there is lost.
 #
+# It also checks the pool's size: by default its minimum and maximum are the
+# nodes that the template's default MinReplicas and MaxReplicas pods need
+# (ceil(replicas x GPUS_PER_POD / GPUS_PER_NODE)), so no GPU node idles for
+# ever; MIN_REPLICAS=0 gives a pool that can shrink to 0; a pod that needs
+# more GPUs than a node has is refused.
+#
 # Usage: tests/infra/node-pool-taints.sh [SCRIPT]   (or: make test-node-pool)
 #   SCRIPT  the node-pool script under test (or NODE_POOL_SCRIPT);
 #           default infra/gke/node-pool.sh
@@ -31,6 +37,7 @@ export PATH="$tmp/bin:$PATH"
 export PROJECT_ID=test-project CLUSTER=test-cluster LOCATION=europe-west4
 export NODE_LOCATIONS=europe-west4-a,europe-west4-b
 unset POOL MACHINE_TYPE ACCELERATOR GPUS_PER_NODE MIN_NODES MAX_NODES DISK_SIZE_GB NODE_SERVICE_ACCOUNT
+unset GPUS_PER_POD MIN_REPLICAS MAX_REPLICAS
 
 gke_gpu_taint="nvidia.com/gpu=present:NoSchedule"
 ours="mlonly=true:NoSchedule"
@@ -175,6 +182,55 @@ for pool in new existing; do
     not_ok "dry run, $pool pool: the printed commands do not set exactly our taint" "$FAKE_GCLOUD_STATE/out"
   fi
 done
+
+echo "# the pool's size follows the replicas"
+# default_of PARAMETER: the template's default for it.
+default_of() {
+  awk -v p="  $1:" '$0 == p { f = 1; next } f && /^    Default:/ { print $2; exit }' "$root/infra/aws/template.yaml"
+}
+# check_sizes WHAT MIN MAX [NUM_NODES]: the create call's node counts.
+check_sizes() {
+  local what="$1" min="$2" max="$3" num="${4:-}"
+  if grep -q -- "--total-min-nodes=$min " "$FAKE_GCLOUD_STATE/calls.log" &&
+    grep -q -- "--total-max-nodes=$max " "$FAKE_GCLOUD_STATE/calls.log" &&
+    { [[ -z "$num" ]] || grep -q -- "--num-nodes=$num " "$FAKE_GCLOUD_STATE/calls.log"; }; then
+    ok "$what: the pool has $min to $max nodes${num:+, $num per zone at creation}"
+  else
+    not_ok "$what: the pool is not $min to $max nodes${num:+, $num per zone at creation}" "$FAKE_GCLOUD_STATE/calls.log"
+  fi
+}
+min_replicas="$(default_of MinReplicas)" max_replicas="$(default_of MaxReplicas)"
+new_pool size-defaults
+run_script "create with the defaults"
+# One GPU per pod and per node by default: one node per replica.
+check_sizes "defaults (the template's MinReplicas $min_replicas, MaxReplicas $max_replicas)" "$min_replicas" "$max_replicas"
+
+new_pool size-zero
+MIN_REPLICAS=0 run_script "create with MIN_REPLICAS=0"
+check_sizes "MIN_REPLICAS=0" 0 4 0
+
+new_pool size-two-gpus
+MIN_REPLICAS=3 MAX_REPLICAS=8 GPUS_PER_NODE=2 run_script "create with 3 to 8 replicas, 2 GPUs per node"
+check_sizes "3 to 8 one-GPU pods on two-GPU nodes" 2 4
+
+new_pool size-idle
+MIN_NODES=2 run_script "create with MIN_NODES=2 for one replica"
+check_sizes "MIN_NODES=2 given" 2 4
+if grep -q "keeps 1 GPU node(s) more than MIN_REPLICAS=1 pods need" "$FAKE_GCLOUD_STATE/out"; then
+  ok "MIN_NODES=2 for one replica: the script says a node will idle"
+else
+  not_ok "MIN_NODES=2 for one replica: no note that a node idles" "$FAKE_GCLOUD_STATE/out"
+fi
+
+new_pool size-pod-too-big
+if GPUS_PER_POD=2 GPUS_PER_NODE=1 "$script" >"$FAKE_GCLOUD_STATE/out" 2>&1; then
+  not_ok "a pod of 2 GPUs on 1-GPU nodes: the script accepted it" "$FAKE_GCLOUD_STATE/out"
+elif grep -q "GPUS_PER_POD (2) must be between 1 and GPUS_PER_NODE (1)" "$FAKE_GCLOUD_STATE/out" &&
+  ! grep -q 'node-pools create' "$FAKE_GCLOUD_STATE/calls.log"; then
+  ok "a pod of 2 GPUs on 1-GPU nodes: refused before any gcloud call that changes something"
+else
+  not_ok "a pod of 2 GPUs on 1-GPU nodes: refused without the reason, or after creating" "$FAKE_GCLOUD_STATE/out"
+fi
 
 echo "node-pool-taints: $passed passed, $failed failed"
 ((failed == 0))

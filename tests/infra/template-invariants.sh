@@ -6,8 +6,9 @@
 # heartbeat must reach both functions, that a role may read exactly the alarms
 # its function is told to read, or that MinReplicas 0 needs a wake alarm. This
 # script reads the template, resolves it for several sets of parameters
-# (defaults; MinReplicas 0; a failure topic; each allowed alarm period), and
-# checks, for each set:
+# (defaults; MinReplicas 0; a failure topic; the key path; the DNS endpoint;
+# a reserved concurrency; an existing queue and another target), and checks,
+# for each set:
 #
 #   - an EventBridge rule on HeartbeatSchedule targets each function, and a
 #     Lambda permission lets exactly that rule (events.amazonaws.com) invoke it;
@@ -38,7 +39,21 @@
 #     both, and a KMS key without a secret;
 #   - GKE's DNS endpoint (GkeEndpoint a host name, no GkeCaCert) is accepted,
 #     and the functions get GKE_ENDPOINT and no GKE_CA_CERT; with GkeCluster,
-#     GKE_CLUSTER alone.
+#     GKE_CLUSTER alone;
+#   - rollback: each function has AutoPublishAlias (a version on each
+#     deployment, and an alias), and every alarm action, rule target and
+#     Lambda permission names that alias (!Ref FUNCTION.Alias), never the
+#     bare function, which would run $LATEST whatever the alias points at;
+#     the async invoke configs are the alias's and DependsOn it;
+#   - ReservedConcurrency reaches both functions when given, neither when
+#     empty; its pattern refuses 0;
+#   - the job queue the stack creates is retained (DeletionPolicy and
+#     UpdateReplacePolicy Retain);
+#   - the dashboard: its body, substituted, is JSON; it shows the queue's
+#     visible and in-flight messages, each function's invocations and
+#     errors, every QueueScaler metric for the target in both directions
+#     (the error metrics also for target "-"), and exactly the stack's
+#     alarms in its alarm widget.
 #
 # Usage: tests/infra/template-invariants.sh TEMPLATE...   (make lint-infra runs it)
 # Needs python3 with PyYAML (the .venv of `make venv`, which cfn-lint brings).
@@ -50,6 +65,7 @@ if (($# == 0)); then
 fi
 
 exec python3 - "$@" <<'PYTHON'
+import json
 import re
 import sys
 
@@ -141,7 +157,26 @@ class Stack:
             return self.params[name]
         if name in self.t["Resources"]:
             return f"<Ref {name}>"
+        # SAM: !Ref FUNCTION.Alias is the ARN of the alias that AutoPublishAlias
+        # creates (FUNCTION.Version, of the version); without it there is none.
+        res, _, att = name.partition(".")
+        if att in ("Alias", "Version") and \
+                self.t["Resources"].get(res, {}).get("Type") == "AWS::Serverless::Function":
+            if self.function_property(res, "AutoPublishAlias") in (NOVALUE, "", None):
+                raise Unresolvable(f"Ref {name}: {res} has no AutoPublishAlias, so SAM creates "
+                                   "no alias and no version")
+            return f"<{res}.{att}>"
         raise Unresolvable(f"Ref {name}")
+
+    def function_property(self, fid, name):
+        """A property of a SAM function, its own value first, then Globals'."""
+        local = self.t["Resources"][fid].get("Properties", {})
+        glob = self.t.get("Globals", {}).get("Function", {})
+        if name in local:
+            return self.value(local[name])
+        if name in glob:
+            return self.value(glob[name])
+        return NOVALUE
 
     def value(self, node):
         """Resolve intrinsics; resources resolve to <Ref X> and <X.Attr> tokens."""
@@ -160,11 +195,16 @@ class Stack:
                 cond, yes, no = arg
                 return self.value(yes if self.condition(cond) else no)
             if key == "Fn::Sub":
+                variables = {}
+                if isinstance(arg, list):
+                    arg, variables = arg[0], self.value(arg[1])
                 if not isinstance(arg, str):
-                    raise Unresolvable("Fn::Sub with variables")
+                    raise Unresolvable("Fn::Sub of something other than a string")
 
                 def sub(m):
                     name = m.group(1)
+                    if name in variables:
+                        return str(variables[name])
                     if "." in name:
                         res, att = name.split(".", 1)
                         return f"<{res}.{att}>"
@@ -225,14 +265,36 @@ def check(s, problems):
     roles = s.of_type("AWS::IAM::Role")
     topic = s.params.get("FailureNotificationTopicArn", "")
 
+    # What invokes a function must name its alias (AutoPublishAlias): the
+    # alias is what make rollback moves, and a permission, alarm action or
+    # rule target on the bare function would run $LATEST instead.
     def permits(fid, principal, source):
         return any(
             p.get("Action") == "lambda:InvokeFunction"
             and p.get("Principal") == principal
-            and p.get("FunctionName") in (f"<Ref {fid}>", f"<{fid}.Arn>")
+            and p.get("FunctionName") == f"<{fid}.Alias>"
             and p.get("SourceArn") == source
             for _, p in perms
         )
+
+    def bare(fid, value):
+        """Names the function without its alias: its ARN, its name, or a Sub of its name."""
+        return value in (f"<{fid}.Arn>", f"<Ref {fid}>") or (
+            isinstance(value, str) and re.search(rf":function:{STACK}-{FUNCTIONS[fid]}(:\$LATEST)?$", value))
+
+    for fid in FUNCTIONS:
+        for rid, p in perms:
+            if bare(fid, p.get("FunctionName")):
+                bad(f"{rid}: the Lambda permission names {fid} itself, not its alias; what the "
+                    "alarms and the heartbeat invoke is the alias")
+        for rid, a in alarms.items():
+            if any(bare(fid, x) for x in as_list(a.get("AlarmActions", []))):
+                bad(f"{rid}: the alarm invokes {fid} unqualified ($LATEST), not its alias: "
+                    "make rollback would not reach it")
+        for rid, r in rules.items():
+            if any(bare(fid, x.get("Arn")) for x in r.get("Targets", [])):
+                bad(f"{rid}: the rule targets {fid} unqualified ($LATEST), not its alias: "
+                    "make rollback would not reach it")
 
     for rid, p in perms:
         if p.get("Principal", "").endswith(".amazonaws.com") and not p.get("SourceArn"):
@@ -243,7 +305,12 @@ def check(s, problems):
         if fid not in functions:
             bad(f"no function {fid}")
             continue
-        arn = f"<{fid}.Arn>"
+        alias = s.function_property(fid, "AutoPublishAlias")
+        if alias in (NOVALUE, "", None):
+            bad(f"{label}: {fid} has no AutoPublishAlias: no version is published on deployment, "
+                "and there is no alias to roll back")
+            continue
+        arn = f"<{fid}.Alias>"
 
         # Heartbeat.
         beating = [
@@ -319,16 +386,25 @@ def check(s, problems):
             if topic and topic not in as_list(a.get("AlarmActions", [])):
                 bad(f"{label}: the Errors alarm {a.get('AlarmName')} does not notify FailureNotificationTopicArn")
 
-        # Failed events are kept.
-        if not any(
-            c.get("FunctionName") == f"<Ref {fid}>" and c.get("Qualifier") == "$LATEST"
+        # Failed events are kept, for the qualifier that is invoked.
+        mine = [
+            cid for cid, c in configs.items()
+            if c.get("FunctionName") == f"<Ref {fid}>" and c.get("Qualifier") == alias
             and c.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-            for c in configs.values()
-        ):
-            bad(f"{label}: no EventInvokeConfig with an on-failure destination for $LATEST")
+        ]
+        if not mine:
+            bad(f"{label}: no EventInvokeConfig with an on-failure destination for its alias {alias}")
+        for cid in mine:
+            # SAM names the alias FUNCTIONAlias<name>; without the dependency
+            # CloudFormation may create the config before the alias exists.
+            if f"{fid}Alias{alias}" not in as_list(s.t["Resources"][cid].get("DependsOn", [])):
+                bad(f"{label}: {cid} does not DependsOn {fid}Alias{alias}, the alias it configures")
 
     check_credentials(s, functions, roles, bad)
     check_cluster(s, functions, bad)
+    check_reserved_concurrency(s, functions, bad)
+    check_job_queue(s, alarms, bad)
+    check_dashboard(s, alarms, bad)
 
     # Zero.
     zero = str(s.params["MinReplicas"]) == "0"
@@ -338,7 +414,7 @@ def check(s, problems):
         bad(f"scale-down: TARGET_WAKE_ALARMS is set ({down_wake}); only scale-up wakes")
     wake_alarms = [
         a for a in alarms.values()
-        if "<ScaleUpFunction.Arn>" in as_list(a.get("AlarmActions", []))
+        if "<ScaleUpFunction.Alias>" in as_list(a.get("AlarmActions", []))
         and a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
         and a.get("ComparisonOperator") == "GreaterThanThreshold"
         and str(a.get("Threshold")) == "0"
@@ -439,6 +515,114 @@ def check_cluster(s, functions, bad):
         if got != want:
             bad(f"{label}: the cluster settings are {got}, not {want}")
 
+
+def check_reserved_concurrency(s, functions, bad):
+    """ReservedConcurrency: both functions reserve it when given, neither when empty."""
+    want = s.params.get("ReservedConcurrency", "")
+    for fid, label in FUNCTIONS.items():
+        if fid not in functions:
+            continue
+        got = s.function_property(fid, "ReservedConcurrentExecutions")
+        got = "" if got is NOVALUE else str(got)
+        if got != want:
+            bad(f"{label}: ReservedConcurrentExecutions is {got or 'unset'}, but "
+                f"ReservedConcurrency is {want or 'empty (no reservation)'}")
+
+
+def check_reserved_pattern(template, problems):
+    """Empty (no reservation) and 1 are accepted; 0, which would stop both functions, is not."""
+    spec = template["Parameters"].get("ReservedConcurrency")
+    if spec is None:
+        problems.append("no ReservedConcurrency parameter")
+        return
+    if str(spec.get("Default", "")) != "":
+        problems.append("ReservedConcurrency: the default must be empty (no reservation)")
+    pattern = spec.get("AllowedPattern", "")
+    for value, want in (("", True), ("1", True), ("2", True), ("0", False), ("-1", False), ("1.5", False)):
+        if bool(re.fullmatch(pattern, value)) != want:
+            problems.append(f"ReservedConcurrency: {value!r} is {'refused' if want else 'accepted'}"
+                            + ("" if want else " (0 would stop both functions)" if value == "0" else ""))
+
+
+def check_job_queue(s, alarms, bad):
+    """A queue the stack creates for the jobs survives the stack's deletion and its replacement."""
+    queues = set()
+    for a in alarms.values():
+        dims = list(a.get("Dimensions", []))
+        for m in a.get("Metrics", []):
+            dims += m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+        # The queues whose alarms invoke a function: the job queue, not the failure queue.
+        if any(re.fullmatch(rf"<({'|'.join(FUNCTIONS)})\.(Alias|Arn)>", str(x))
+               for x in as_list(a.get("AlarmActions", []))):
+            for d in dims:
+                m = re.fullmatch(r"<(\w+)\.QueueName>", str(d.get("Value", "")))
+                if d.get("Name") == "QueueName" and m:
+                    queues.add(m.group(1))
+    for rid in sorted(queues):
+        r = s.t["Resources"].get(rid, {})
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if r.get(policy) != "Retain":
+                bad(f"{rid}: the job queue the stack creates has {policy} {r.get(policy, 'Delete (the default)')}, "
+                    "not Retain: deleting or replacing the stack would drop the queued jobs")
+
+
+EMF_METRICS = ("ReplicasBefore", "ReplicasAfter", "ReplicasDesired", "Backlog", "Applied",
+               "RearmFailed", "ErrorsRetryable", "ErrorsNonRetryable", "ErrorsConfig")
+ERROR_METRICS = ("ErrorsRetryable", "ErrorsNonRetryable", "ErrorsConfig")
+
+
+def check_dashboard(s, alarms, bad):
+    """The dashboard's body is JSON once substituted, and shows what an operator needs."""
+    dashboards = s.of_type("AWS::CloudWatch::Dashboard")
+    if not dashboards:
+        bad("no AWS::CloudWatch::Dashboard")
+    for rid, d in dashboards.items():
+        if d.get("DashboardName") != STACK:
+            bad(f"{rid}: DashboardName is {d.get('DashboardName')!r}, not the stack name")
+        try:
+            body = json.loads(d.get("DashboardBody"))
+            widgets = body["widgets"]
+        except (TypeError, ValueError, KeyError) as e:
+            bad(f"{rid}: DashboardBody is not valid JSON with widgets after substitution: {e}")
+            continue
+        metrics, listed = [], []
+        for w in widgets:
+            props = w.get("properties", {})
+            if w.get("type") == "metric":
+                if props.get("region") != REGION:
+                    bad(f"{rid}: the widget {props.get('title')!r} has no region (or another one)")
+                for m in props.get("metrics", []):
+                    names = [x for x in m if not isinstance(x, dict)]
+                    metrics.append((names[0], names[1], dict(zip(names[2::2], names[3::2]))))
+            elif w.get("type") == "alarm":
+                listed += props.get("alarms", [])
+
+        def shows(namespace, name, **dims):
+            return any(ns == namespace and n == name and all(got.get(k) == v for k, v in dims.items())
+                       for ns, n, got in metrics)
+
+        queue = s.params.get("QueueName") or "<JobQueue.QueueName>"
+        for name in ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"):
+            if not shows("AWS/SQS", name, QueueName=queue):
+                bad(f"{rid}: the dashboard does not show {name} of the queue {queue}")
+        for fid in FUNCTIONS:
+            for name in ("Invocations", "Errors"):
+                if not shows("AWS/Lambda", name, FunctionName=f"<Ref {fid}>"):
+                    bad(f"{rid}: the dashboard does not show AWS/Lambda {name} of {fid}")
+        target = f"{s.params['TargetNamespace']}/{s.params['TargetDeployment']}"
+        for name in EMF_METRICS:
+            for direction in ("up", "down"):
+                if not shows("QueueScaler", name, Target=target, Direction=direction):
+                    bad(f"{rid}: the dashboard does not show QueueScaler {name} "
+                        f"(Target {target}, Direction {direction})")
+                if name in ERROR_METRICS and not shows("QueueScaler", name, Target="-", Direction=direction):
+                    bad(f"{rid}: the dashboard does not show QueueScaler {name} "
+                        f"(Target -, Direction {direction}): errors before the target is known")
+        want = {f"<{a}.Arn>" for a in alarms}
+        if set(listed) != want:
+            missing, extra = sorted(want - set(listed)), sorted(set(listed) - want)
+            bad(f"{rid}: the alarm status widget does not show exactly the stack's alarms"
+                + (f"; missing {missing}" if missing else "") + (f"; not in the stack {extra}" if extra else ""))
 
 def check_credential_rules(template, params, problems):
     """The Rules let exactly one credential source through."""
@@ -585,6 +769,9 @@ def parameter_sets(template):
                                  "GkeEndpoint": "https://gke-0123abcd.europe-west4.gke.goog"}
     yield "an IP endpoint with its CA", {**base, "GkeCluster": "", "GkeEndpoint": "https://34.1.2.3",
                                          "GkeCaCert": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}
+    yield "ReservedConcurrency=2", {**base, "ReservedConcurrency": "2"}
+    yield "an existing queue, another target", {**base, "QueueName": "model-jobs",
+                                                "TargetNamespace": "gpu", "TargetDeployment": "text-model"}
 
 
 failed = False
@@ -613,6 +800,10 @@ for path in sys.argv[1:]:
         check_heartbeat_defaults(template, problems)
     except (KeyError, ValueError, re.error) as e:
         problems.append(f"cannot check the heartbeat's defaults: {type(e).__name__} {e}")
+    try:
+        check_reserved_pattern(template, problems)
+    except re.error as e:
+        problems.append(f"cannot check ReservedConcurrency: {type(e).__name__} {e}")
     try:
         check_credential_rules(template, dict(parameter_sets(template))["defaults"], problems)
     except (Unresolvable, KeyError, ValueError, re.error) as e:

@@ -11,7 +11,8 @@
 # cfn-lint and the template's own invariants (heartbeat, alarm permissions,
 # wake alarm, errors alarms, one-day evaluation windows, the heartbeat's and
 # the event age's defaults, keyless credentials without Secrets Manager
-# access, exactly one credential). The unbroken copies
+# access, exactly one credential, every invoker on the alias live, the job
+# queue retained, ReservedConcurrency, the dashboard). The unbroken copies
 # must pass, so a failure comes from the break and not from the copying.
 #
 # Usage: tests/infra/validate-infra-rejects-broken.sh   (or: make test-infra)
@@ -208,6 +209,83 @@ break_copy template-config-takes-a-key.yaml template.yaml \
 expect_rejected "template whose GcpCredentialConfig accepts a service-account key" \
   "GcpCredentialConfig accepts a service-account key" \
   INFRA_TEMPLATES="$tmp/template-config-takes-a-key.yaml"
+
+# Rollback: what invokes a function must name its alias live, which
+# make rollback moves. An alarm that invokes the function itself runs
+# $LATEST, whatever version the alias points at.
+break_copy template-alarm-invokes-latest.yaml template.yaml \
+  '/^  HighBacklogAlarm:$/,/^$/s/^        - !Ref ScaleUpFunction.Alias$/        - !GetAtt ScaleUpFunction.Arn/'
+expect_rejected "template whose alarm invokes \$LATEST instead of the alias" \
+  "HighBacklogAlarm: the alarm invokes ScaleUpFunction unqualified (\$LATEST), not its alias" \
+  INFRA_TEMPLATES="$tmp/template-alarm-invokes-latest.yaml"
+
+# The heartbeat's permission is on the function, not on the alias it targets.
+break_copy template-permission-not-alias.yaml template.yaml \
+  '/^  ScaleDownInvokedByHeartbeat:$/,/^$/s/FunctionName: !Ref ScaleDownFunction.Alias$/FunctionName: !Ref ScaleDownFunction/'
+expect_rejected "template whose heartbeat permission is not on the alias" \
+  "ScaleDownInvokedByHeartbeat: the Lambda permission names ScaleDownFunction itself, not its alias" \
+  INFRA_TEMPLATES="$tmp/template-permission-not-alias.yaml"
+
+# The retry settings and the failure queue apply to $LATEST, which nothing invokes.
+# shellcheck disable=SC2016 # $LATEST is Lambda's, not the shell's
+break_copy template-invoke-config-latest.yaml template.yaml \
+  '/^  ScaleUpInvokeConfig:$/,/^$/s/^      Qualifier: live$/      Qualifier: $LATEST/'
+expect_rejected "template whose invoke config is not the alias's" \
+  "scale-up: no EventInvokeConfig with an on-failure destination for its alias live" \
+  INFRA_TEMPLATES="$tmp/template-invoke-config-latest.yaml"
+
+# No version is published, so there is nothing to roll back to.
+break_copy template-no-alias.yaml template.yaml \
+  '/^    AutoPublishAlias: live$/d'
+expect_rejected "template without AutoPublishAlias" \
+  "ScaleUpFunction has no AutoPublishAlias, so SAM creates no alias and no version" \
+  INFRA_TEMPLATES="$tmp/template-no-alias.yaml"
+
+# The job queue goes with the stack again, and its jobs with it (both
+# policies gone: cfn-lint itself warns when only one of them is there).
+break_copy template-queue-not-retained.yaml template.yaml \
+  '/^  JobQueue:$/,/^    Properties:$/{/^    \(DeletionPolicy\|UpdateReplacePolicy\): Retain$/d;}'
+expect_rejected "template whose job queue is deleted with the stack" \
+  "JobQueue: the job queue the stack creates has DeletionPolicy Delete (the default), not Retain" \
+  INFRA_TEMPLATES="$tmp/template-queue-not-retained.yaml"
+
+# ReservedConcurrency accepts 0, which would stop both functions ...
+break_copy template-reserve-zero.yaml template.yaml \
+  '/^  ReservedConcurrency:$/,/^    Description:/s/^    AllowedPattern: .*/    AllowedPattern: "^$|^[0-9]+$"/'
+expect_rejected "template whose ReservedConcurrency accepts 0" \
+  "ReservedConcurrency: '0' is accepted (0 would stop both functions)" \
+  INFRA_TEMPLATES="$tmp/template-reserve-zero.yaml"
+
+# ... or reaches scale-up only.
+break_copy template-reserve-one-function.yaml template.yaml \
+  -e '/^    ReservedConcurrentExecutions: /d' \
+  -e 's/^      Role: !GetAtt ScaleUpRole.Arn$/&\n      ReservedConcurrentExecutions: !If [HasReservedConcurrency, !Ref ReservedConcurrency, !Ref AWS::NoValue]/'
+expect_rejected "template that reserves concurrency for one function only" \
+  "scale-down: ReservedConcurrentExecutions is unset, but ReservedConcurrency is 2" \
+  INFRA_TEMPLATES="$tmp/template-reserve-one-function.yaml"
+
+# The dashboard's body is JSON only without the wake alarm: with MinReplicas 0
+# its ARN lands after a comma too many.
+# shellcheck disable=SC2016 # ${...} is CloudFormation's, not the shell's
+break_copy template-dashboard-not-json.yaml template.yaml \
+  's/^\( *"${LowBacklogAlarm.Arn}"\)${WakeAlarmArn},$/\1,${WakeAlarmArn},/'
+expect_rejected "template whose dashboard is not JSON with MinReplicas 0" \
+  "Dashboard: DashboardBody is not valid JSON with widgets after substitution" \
+  INFRA_TEMPLATES="$tmp/template-dashboard-not-json.yaml"
+
+# The dashboard leaves the wake alarm out of the alarm status widget.
+break_copy template-dashboard-no-wake.yaml template.yaml \
+  '/^          WakeAlarmArn: /s/: .*/: ""/'
+expect_rejected "template whose dashboard does not show the wake alarm" \
+  "the alarm status widget does not show exactly the stack's alarms; missing ['<WakeAlarm.Arn>']" \
+  INFRA_TEMPLATES="$tmp/template-dashboard-no-wake.yaml"
+
+# The dashboard shows the replicas of scale-up only.
+break_copy template-dashboard-no-down.yaml template.yaml \
+  '/"ReplicasAfter", .*"Direction", "down"/d'
+expect_rejected "template whose dashboard does not show scale-down's replicas" \
+  "the dashboard does not show QueueScaler ReplicasAfter (Target ml/model-worker, Direction down)" \
+  INFRA_TEMPLATES="$tmp/template-dashboard-no-down.yaml"
 
 # Kubernetes: a misspelt field, which only strict validation catches.
 break_copy deployment-unknown-field.yaml model-deployment.yaml \
