@@ -41,7 +41,7 @@ invoke-%: venv ## invoke a function under `make watch`: make invoke-scale-up EVE
 	@test -n "$(EVENT)" || { echo "usage: make invoke-$* EVENT=events/<file>.json; events:" >&2; ls events/*.json >&2; exit 2; }
 	cargo lambda invoke $* --data-file "$(EVENT)"
 
-# The doctor: a function checks its own deployment, read-only (README, "The doctor").
+# The doctor: a function checks its own deployment, read-only (docs/design.md, "The doctor").
 DOCTOR_FUNCTIONS ?= scale-up scale-down
 
 .PHONY: doctor
@@ -67,8 +67,12 @@ release-binaries: ## build the release binaries the end-to-end tests run under c
 	cargo build --release -p queue-scaler-lambda
 	cargo build --release -p local-gke
 
+.PHONY: check-links
+check-links: ## every relative link and #anchor in README.md, BENCHMARKS.md and docs/*.md resolves
+	tests/infra/check-doc-links.sh
+
 .PHONY: test
-test: venv lint validate-infra kube-binaries release-binaries ## the whole test suite: lint, infra validation, unit, integration and end-to-end tests
+test: venv lint check-links validate-infra kube-binaries release-binaries ## the whole test suite: lint, infra validation, unit, integration and end-to-end tests
 	cargo test --workspace --all-targets
 
 include mk/*.mk

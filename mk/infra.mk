@@ -1,5 +1,5 @@
 # Infrastructure: build and ship the functions, and check infra/ offline.
-# The walk-through is the deployment guide in README.md.
+# The walk-through is the deployment guide, docs/deploy.md.
 
 # Name of the CloudFormation stack; the functions are $(STACK_NAME)-scale-up
 # and $(STACK_NAME)-scale-down.
@@ -69,7 +69,7 @@ deploy: sam-cli build ## deploy the stack with sam (first time: PARAMETERS="GkeC
 
 .PHONY: sam-cli
 sam-cli:
-	@command -v sam >/dev/null || { echo "deploy: the AWS SAM CLI (sam) is not installed; see the deployment guide in README.md" >&2; exit 1; }
+	@command -v sam >/dev/null || { echo "deploy: the AWS SAM CLI (sam) is not installed; see the deployment guide, docs/deploy.md" >&2; exit 1; }
 
 # cargo lambda deploy creates a function (with a new role) if none exists, so
 # check first: this target only ships code into the functions of the stack.

@@ -11,7 +11,7 @@
 //!
 //! Each run starts its own moto server; all share the process's control plane, each with its
 //! own deployment. The timelines must also match the ones committed in `docs/simulation/`, which
-//! `docs/rearm.md` quotes, and the README's table of the faults must be the one these runs give:
+//! `docs/rearm.md` quotes, and the table of the faults in `docs/never-stuck.md` must be the one these runs give:
 //! `make simulate` writes them.
 
 use queue_scaler_core::{AlarmState, Policy};
@@ -301,21 +301,22 @@ async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
         assert_file_is(
             &format!("fault-{id}.csv"),
             &Timeline::fault_csv(&named),
-            "the README's table quotes its numbers",
+            "docs/never-stuck.md's table quotes its numbers",
         );
     }
     assert_file_is(
         "faults.svg",
         &faults::chart(&runs),
-        "the README shows the chart",
+        "docs/never-stuck.md shows the chart",
     );
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .expect("README.md");
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/never-stuck.md"),
+    )
+    .expect("docs/never-stuck.md");
     assert!(
         readme.contains(&table),
-        "the README's table of the fault scenarios differs from these runs: run `make simulate` \
-         and paste its table into README.md:\n{table}"
+        "the table of the fault scenarios in docs/never-stuck.md differs from these runs: run \
+         `make simulate` and paste its table into docs/never-stuck.md:\n{table}"
     );
 }
 

@@ -1,4 +1,4 @@
-//! The scaling rules of DESIGN.md as one pure function, [`decide`], and the [`Policy`] it follows.
+//! The scaling rules of docs/design.md as one pure function, [`decide`], and the [`Policy`] it follows.
 //!
 //! No I/O: the caller reads the current replica count from the cluster and writes the result back.
 
@@ -67,7 +67,7 @@ fn replicas_for_backlog(backlog: f64, per_replica: i32) -> i32 {
     }
 }
 
-/// Decide the replica count for one alarm, following DESIGN.md's rules exactly.
+/// Decide the replica count for one alarm, following the rules of docs/design.md exactly.
 ///
 /// - Up: `clamp(max(current + step, ceil(backlog / mpr)), min, max)`, never below `current`.
 /// - Down: `clamp(max(ceil(backlog / mpr), current - step), min, max)`, never above `current`.

@@ -173,7 +173,7 @@ fn tls_hint(e: &reqwest::Error) -> &'static str {
 }
 
 impl Error {
-    /// The retry class DESIGN.md assigns to this failure.
+    /// The retry class docs/design.md assigns to this failure.
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Key { .. } | Error::ClusterCa(_) => ErrorClass::Config,

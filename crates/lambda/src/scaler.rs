@@ -3,7 +3,7 @@
 //! result. All I/O goes through [`ScaleApi`] and [`AlarmRearm`], so this runs against fakes in
 //! tests.
 //!
-//! The loop must never depend on an event that will not come again (DESIGN.md, "Across
+//! The loop must never depend on an event that will not come again (docs/design.md, "Across
 //! invocations: never stuck"), so:
 //! - the alarm is re-armed after a failure too: its next evaluation is the retry;
 //! - the heartbeat ([`Scaler::heartbeat`]) reads the function's alarms and acts on each one in

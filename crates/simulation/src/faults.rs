@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 /// One fault scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultScenario {
-    /// Its number in the issue and the README's table (`2'` for a variant of 2).
+    /// Its number in the issue and the table in `docs/never-stuck.md` (`2'` for a variant of 2).
     pub number: &'static str,
     /// A short name, for file names and deployments: `gke-down`.
     pub id: &'static str,
@@ -309,7 +309,7 @@ pub fn first_zero_before_the_rule(t: &Timeline) -> Option<(usize, i32, u64)> {
     })
 }
 
-/// The README's table: one row per scenario, the functions as they are beside how they were.
+/// The table in `docs/never-stuck.md`: one row per scenario, the functions as they are beside how they were.
 pub fn table(runs: &[FaultRun]) -> String {
     let mut out = String::from(
         "| # | scenario | periods from the fault's end to recovery: new · today | invocations: new · today | final replicas: new · today | also: new · today |\n\
@@ -451,8 +451,8 @@ pub fn chart(runs: &[FaultRun]) -> String {
 }
 
 /// Scale-down's rule before the zero rule: `clamp(max(ceil(backlog / mpr), current - step),
-/// min, max)`, never above `current`, with no floor of 1 while messages wait. For the README's
-/// "today" note on the min-0 scenario, applied to the datapoints of the new run.
+/// min, max)`, never above `current`, with no floor of 1 while messages wait. For the
+/// "today" note in `docs/never-stuck.md`'s table on the min-0 scenario, applied to the datapoints of the new run.
 pub fn scale_down_before_zero_rule(current: i32, backlog: Option<f64>, policy: &Policy) -> i32 {
     let stepped = current.saturating_sub(policy.step);
     let wanted = match (backlog, policy.messages_per_replica) {

@@ -218,7 +218,7 @@ impl Recovery {
     }
 }
 
-/// What a run with faults adds up to: the README's table.
+/// What a run with faults adds up to: the table in `docs/never-stuck.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FaultSummary {
     /// When it recovered.

@@ -1,6 +1,6 @@
 //! `simulate`: run the backlog burst through the real functions with re-arm on and off, then the
 //! fault scenarios with the functions as they are and as they were; write each run's timeline as
-//! CSV, the charts as SVG, and print the numbers and the README's table of the faults.
+//! CSV, the charts as SVG, and print the numbers and the table of the faults (docs/never-stuck.md).
 //!
 //! Usage: `simulate [OUTPUT_DIR]` (default: the workspace's `docs/simulation`). Needs
 //! `moto_server` (`make venv`). Talks only to 127.0.0.1.
@@ -107,7 +107,7 @@ async fn fault_scenarios(control: &control_plane::ControlPlane, out: &Path) -> R
         )?;
     }
     write(&out.join("faults.svg"), &faults::chart(&runs))?;
-    println!("\nfault scenarios (the README's table):\n");
+    println!("\nfault scenarios (the table in docs/never-stuck.md):\n");
     print!("{}", faults::table(&runs));
 
     // Scenario 2 at every phase of its heartbeat (the template's, every 2 minutes), and 2' at
