@@ -100,7 +100,7 @@ impl Report {
         report.fail(
             "configuration",
             failure.message.clone(),
-            "set the settings named above in the function's environment (README, Configuration)",
+            "set the settings named above in the function's environment (README.md, Configuration)",
         );
         report
     }
@@ -223,7 +223,7 @@ impl DeployedScaler {
                 account
             }
             Err(e) => {
-                report.fail("credentials", Failure::from_io(e).message, "fix the credential setting named above (README, Configuration; docs for keyless in the deployment guide)");
+                report.fail("credentials", Failure::from_io(e).message, "fix the credential setting named above (README.md, Configuration; keyless: docs/deploy.md)");
                 return report;
             }
         };
@@ -231,7 +231,7 @@ impl DeployedScaler {
             report.fail(
                 "token",
                 Failure::from_io(e).message,
-                "see the error's own fix; README, Troubleshooting",
+                "see the error's own fix; docs/troubleshooting.md",
             );
             return report;
         }
@@ -272,7 +272,7 @@ impl DeployedScaler {
                         report.fail("identity", "the cluster refused the token (401)", "check the service account exists and the token has the userinfo.email scope");
                         return report;
                     }
-                    other => report.fail("identity", format!("SelfSubjectReview answered {other}: {body}"), "README, Troubleshooting"),
+                    other => report.fail("identity", format!("SelfSubjectReview answered {other}: {body}"), "docs/troubleshooting.md"),
                 }
             }
         }
@@ -327,7 +327,7 @@ impl DeployedScaler {
                     }
                 )),
                 Err(e) => {
-                    report.fail(&name, e, "README, Troubleshooting");
+                    report.fail(&name, e, "docs/troubleshooting.md");
                     return;
                 }
             }
@@ -341,7 +341,7 @@ impl DeployedScaler {
         match self.api.get(target).await {
             Ok(scale) => report.pass(&name, format!("exists, {} replica(s)", scale.spec.replicas)),
             Err(e) if e.kube_code() == Some(404) => report.fail(&name, "not found", "create it (infra/gke/model-deployment.yaml) or fix TARGET_NAMESPACE/TARGET_DEPLOYMENT (or SCALER_TARGETS)"),
-            Err(e) => report.fail(&name, Failure::from_io(e).message, "README, Troubleshooting"),
+            Err(e) => report.fail(&name, Failure::from_io(e).message, "docs/troubleshooting.md"),
         }
     }
 
