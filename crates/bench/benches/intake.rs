@@ -2,6 +2,9 @@
 //! targets, by alarm name then queue) and the decision, for every sample in `events/`. This is
 //! all the CPU work an invocation does besides its HTTP requests. No I/O inside the loop.
 
+// criterion_group! generates a public function that cannot carry a doc comment.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use queue_scaler_core::alarm::{parse_event, parse_event_bytes};
 use queue_scaler_core::{decide, Direction, Policy, Route, Routes, Target};
