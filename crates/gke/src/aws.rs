@@ -5,7 +5,7 @@
 //! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`), read once by the configuration.
 
-use crate::error::Error;
+use crate::error::{built, Error};
 use crate::send::send;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -147,7 +147,7 @@ impl AwsClient {
 
     /// CloudWatch `SetAlarmState`: move `alarm` to `OK` with `reason`.
     pub async fn set_alarm_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
-        let request = set_alarm_state_request(&self.cloudwatch_endpoint, alarm, "OK", reason);
+        let request = set_alarm_state_request(&self.cloudwatch_endpoint, alarm, "OK", reason)?;
         self.send("monitoring", "SetAlarmState", request)
             .await
             .map(drop)
@@ -186,7 +186,7 @@ impl AwsClient {
         action: &'static str,
         params: &[(&str, &str)],
     ) -> Result<Vec<u8>, Error> {
-        let request = cloudwatch_query_request(&self.cloudwatch_endpoint, action, params);
+        let request = cloudwatch_query_request(&self.cloudwatch_endpoint, action, params)?;
         self.send("monitoring", action, request).await
     }
 
@@ -207,7 +207,7 @@ impl AwsClient {
 
     /// Secrets Manager `GetSecretValue`: the secret's string.
     pub async fn get_secret_string(&self, secret_id: &str) -> Result<SecretString, Error> {
-        let request = get_secret_value_request(&self.secretsmanager_endpoint, secret_id);
+        let request = get_secret_value_request(&self.secretsmanager_endpoint, secret_id)?;
         let body = self
             .send("secretsmanager", "GetSecretValue", request)
             .await?;
@@ -232,20 +232,23 @@ pub fn cloudwatch_query_request(
     endpoint: &str,
     action: &str,
     params: &[(&str, &str)],
-) -> http::Request<Vec<u8>> {
+) -> Result<http::Request<Vec<u8>>, Error> {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.append_pair("Action", action)
         .append_pair("Version", "2010-08-01");
     for (k, v) in params {
         form.append_pair(k, v);
     }
-    http::Request::post(format!("{endpoint}/"))
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .body(form.finish().into_bytes())
-        .unwrap_or_default()
+    let url = format!("{endpoint}/");
+    built(
+        &url,
+        http::Request::post(&url)
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(form.finish().into_bytes()),
+    )
 }
 
 /// Read a `DescribeAlarms` answer: each `MetricAlarms` member's name, state, reason data,
@@ -300,7 +303,7 @@ pub fn set_alarm_state_request(
     alarm: &str,
     state: &str,
     reason: &str,
-) -> http::Request<Vec<u8>> {
+) -> Result<http::Request<Vec<u8>>, Error> {
     // StateReason is limited to 1023 characters by the API.
     let reason: String = reason.chars().take(1023).collect();
     cloudwatch_query_request(
@@ -315,13 +318,19 @@ pub fn set_alarm_state_request(
 }
 
 /// The Secrets Manager JSON-protocol request for `GetSecretValue`.
-pub fn get_secret_value_request(endpoint: &str, secret_id: &str) -> http::Request<Vec<u8>> {
+pub fn get_secret_value_request(
+    endpoint: &str,
+    secret_id: &str,
+) -> Result<http::Request<Vec<u8>>, Error> {
     let body = serde_json::json!({ "SecretId": secret_id }).to_string();
-    http::Request::post(format!("{endpoint}/"))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "secretsmanager.GetSecretValue")
-        .body(body.into_bytes())
-        .unwrap_or_default()
+    let url = format!("{endpoint}/");
+    built(
+        &url,
+        http::Request::post(&url)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", "secretsmanager.GetSecretValue")
+            .body(body.into_bytes()),
+    )
 }
 
 /// AWS error bodies are XML (query protocol) or JSON; keep the code and message, nothing else.
@@ -364,7 +373,8 @@ mod tests {
             "q-high",
             "OK",
             "scaled ml/m 2 -> 3",
-        );
+        )
+        .unwrap();
         assert_eq!(r.method(), http::Method::POST);
         assert_eq!(r.uri(), "https://monitoring.eu-west-1.amazonaws.com/");
         assert_eq!(
@@ -380,7 +390,7 @@ mod tests {
 
     #[test]
     fn long_reasons_are_cut_to_the_api_limit() {
-        let r = set_alarm_state_request("https://x", "a", "OK", &"x".repeat(5000));
+        let r = set_alarm_state_request("https://x", "a", "OK", &"x".repeat(5000)).unwrap();
         let body = String::from_utf8(r.body().clone()).unwrap();
         assert!(body.ends_with(&format!("StateReason={}", "x".repeat(1023))));
     }
@@ -390,7 +400,8 @@ mod tests {
         let r = get_secret_value_request(
             "https://secretsmanager.eu-west-1.amazonaws.com",
             "arn:aws:secretsmanager:eu-west-1:1:secret:k",
-        );
+        )
+        .unwrap();
         assert_eq!(r.headers()["x-amz-target"], "secretsmanager.GetSecretValue");
         assert_eq!(r.headers()["content-type"], "application/x-amz-json-1.1");
         assert_eq!(
@@ -414,7 +425,7 @@ mod tests {
         let signed = client
             .sign(
                 "monitoring",
-                set_alarm_state_request("https://x", "a", "OK", "r"),
+                set_alarm_state_request("https://x", "a", "OK", "r").unwrap(),
             )
             .unwrap();
         let auth = signed.headers()["authorization"].to_str().unwrap();

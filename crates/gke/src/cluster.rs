@@ -2,7 +2,7 @@
 //! `clusters.get`. Also the HTTPS clients: for the cluster, the cluster CA is the only trusted
 //! root; Google's endpoints use the system roots (so `SSL_CERT_FILE` can point at a private CA).
 
-use crate::error::Error;
+use crate::error::{built, Error};
 use crate::send::send;
 use queue_scaler_core::config::Endpoint;
 use secrecy::SecretString;
@@ -56,11 +56,14 @@ pub fn cluster_client(endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
 }
 
 /// The `clusters.get` request for `projects/P/locations/L/clusters/C`.
-pub fn discovery_request(api_url: &str, cluster: &str) -> http::Request<Vec<u8>> {
-    http::Request::get(format!("{api_url}/v1/{cluster}"))
-        .header("accept", "application/json")
-        .body(Vec::new())
-        .unwrap_or_default()
+pub fn discovery_request(api_url: &str, cluster: &str) -> Result<http::Request<Vec<u8>>, Error> {
+    let url = format!("{api_url}/v1/{cluster}");
+    built(
+        &url,
+        http::Request::get(&url)
+            .header("accept", "application/json")
+            .body(Vec::new()),
+    )
 }
 
 #[derive(Deserialize)]
@@ -86,7 +89,13 @@ pub async fn discover(
     cluster: &str,
     token: &SecretString,
 ) -> Result<Endpoint, Error> {
-    let answer = send(http, discovery_request(api_url, cluster), Some(token), None).await?;
+    let answer = send(
+        http,
+        discovery_request(api_url, cluster)?,
+        Some(token),
+        None,
+    )
+    .await?;
     let (status, body, url) = (answer.status, answer.body, answer.url);
     if status != 200 {
         let message = serde_json::from_slice::<serde_json::Value>(&body)
@@ -138,7 +147,8 @@ mod tests {
         let r = discovery_request(
             "https://container.googleapis.com",
             "projects/p/locations/l/clusters/c",
-        );
+        )
+        .unwrap();
         assert_eq!(r.method(), http::Method::GET);
         assert_eq!(
             r.uri(),

@@ -121,6 +121,14 @@ pub enum Error {
         /// The error code and message AWS gave.
         message: String,
     },
+    /// A request could not be built (a URL or header from the configuration is not valid there).
+    #[error("cannot build the request to {url}: {detail}")]
+    Request {
+        /// The URL it was for.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
     /// The request could not be signed for AWS.
     #[error("could not sign the AWS request: {0}")]
     Signing(String),
@@ -186,7 +194,7 @@ impl Error {
             | Error::Federation { status, .. } => status_class(*status),
             Error::Kube { status, .. } => status_class(status.code),
             Error::Protocol { .. } => ErrorClass::Retryable,
-            Error::Signing(_) => ErrorClass::Config,
+            Error::Signing(_) | Error::Request { .. } => ErrorClass::Config,
         }
     }
 
@@ -240,4 +248,15 @@ fn status_class(code: u16) -> ErrorClass {
     } else {
         ErrorClass::NonRetryable
     }
+}
+
+/// Turn an `http` builder's failure into [`Error::Request`].
+pub(crate) fn built(
+    url: &str,
+    request: Result<http::Request<Vec<u8>>, http::Error>,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    request.map_err(|e| Error::Request {
+        url: url.to_owned(),
+        detail: e.to_string(),
+    })
 }

@@ -4,7 +4,7 @@
 //! discovered again after a connection to it fails.
 
 use crate::cluster;
-use crate::error::{Error, KubeStatus};
+use crate::error::{built, Error, KubeStatus};
 use crate::send::{send, Answer};
 use crate::token::TokenSource;
 use queue_scaler_core::config::{ClusterSource, Endpoint};
@@ -75,20 +75,34 @@ pub fn scale_path(target: &Target) -> String {
 }
 
 /// `GET` the scale subresource.
-pub fn get_scale_request(base: &str, target: &Target) -> http::Request<Vec<u8>> {
-    http::Request::get(format!("{base}{}", scale_path(target)))
-        .header("accept", "application/json")
-        .body(Vec::new())
-        .unwrap_or_default()
+pub fn get_scale_request(base: &str, target: &Target) -> Result<http::Request<Vec<u8>>, Error> {
+    let url = format!("{base}{}", scale_path(target));
+    built(
+        &url,
+        http::Request::get(&url)
+            .header("accept", "application/json")
+            .body(Vec::new()),
+    )
 }
 
 /// `PUT` a `Scale` with its `resourceVersion`.
-pub fn put_scale_request(base: &str, target: &Target, scale: &Scale) -> http::Request<Vec<u8>> {
-    http::Request::put(format!("{base}{}", scale_path(target)))
-        .header("accept", "application/json")
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(scale).unwrap_or_default())
-        .unwrap_or_default()
+pub fn put_scale_request(
+    base: &str,
+    target: &Target,
+    scale: &Scale,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    let url = format!("{base}{}", scale_path(target));
+    let body = serde_json::to_vec(scale).map_err(|e| Error::Request {
+        url: url.clone(),
+        detail: e.to_string(),
+    })?;
+    built(
+        &url,
+        http::Request::put(&url)
+            .header("accept", "application/json")
+            .header("content-type", "application/json")
+            .body(body),
+    )
 }
 
 /// Reading and writing a Deployment's replica count. The handler is tested with a fake.
@@ -127,7 +141,7 @@ impl<T> std::fmt::Debug for KubeScaleApi<T> {
 }
 
 /// Builds a request for the cluster at a base URL.
-type BuildRequest<'a> = &'a (dyn Fn(&str) -> http::Request<Vec<u8>> + Send + Sync);
+type BuildRequest<'a> = &'a (dyn Fn(&str) -> Result<http::Request<Vec<u8>>, Error> + Send + Sync);
 
 impl<T: TokenSource> KubeScaleApi<T> {
     /// Build the API client. A given endpoint's client is built now, so a bad CA is found at
@@ -211,7 +225,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
         cluster: &Resolved,
         build: BuildRequest<'_>,
     ) -> Result<Answer, Error> {
-        let request = build(&cluster.base);
+        let request = build(&cluster.base)?;
         let mut token = self.tokens.token().await?;
         for attempt in 0..2 {
             let answer = send(&cluster.client, request.clone(), Some(&token), None).await?;
@@ -240,20 +254,15 @@ impl<T: TokenSource> KubeScaleApi<T> {
     ) -> Result<(u16, serde_json::Value), Error> {
         let bytes = body.map(serde_json::Value::to_string).unwrap_or_default();
         let build = |base: &str| {
-            let mut request = http::Request::new(bytes.clone().into_bytes());
-            *request.method_mut() = method.clone();
-            *request.uri_mut() = format!("{base}{path}")
-                .parse()
-                .unwrap_or_else(|_| http::Uri::from_static("/"));
-            let headers = request.headers_mut();
-            headers.insert("accept", http::HeaderValue::from_static("application/json"));
+            let url = format!("{base}{path}");
+            let mut request = http::Request::builder()
+                .method(method.clone())
+                .uri(&url)
+                .header("accept", "application/json");
             if body.is_some() {
-                headers.insert(
-                    "content-type",
-                    http::HeaderValue::from_static("application/json"),
-                );
+                request = request.header("content-type", "application/json");
             }
-            request
+            built(&url, request.body(bytes.clone().into_bytes()))
         };
         let answer = self.call(path, &build).await?;
         let value = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
@@ -269,7 +278,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
         let token = self.tokens.token().await?;
         let answer = send(
             &self.google,
-            cluster::discovery_request(api_url, cluster),
+            cluster::discovery_request(api_url, cluster)?,
             Some(&token),
             None,
         )
@@ -360,7 +369,7 @@ mod tests {
 
     #[test]
     fn get_targets_the_scale_subresource() {
-        let r = get_scale_request("https://10.0.0.1", &target());
+        let r = get_scale_request("https://10.0.0.1", &target()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.method(), http::Method::GET);
         assert_eq!(
             r.uri(),
@@ -372,7 +381,8 @@ mod tests {
     #[test]
     fn put_carries_the_resource_version_that_was_read() {
         let read: Scale = serde_json::from_str(SCALE).unwrap();
-        let r = put_scale_request("https://10.0.0.1", &target(), &read.with_replicas(3));
+        let r = put_scale_request("https://10.0.0.1", &target(), &read.with_replicas(3))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.method(), http::Method::PUT);
         assert_eq!(r.headers()["content-type"], "application/json");
         let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
@@ -405,6 +415,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("userinfo.email"), "{msg}");
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_built_is_a_configuration_error_not_an_empty_request() {
+        let err = get_scale_request("https://bad host", &target()).unwrap_err();
+        assert_eq!(err.class(), crate::ErrorClass::Config, "{err}");
+        assert!(err.to_string().contains("bad host"), "{err}");
     }
 
     #[test]
