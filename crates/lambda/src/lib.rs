@@ -4,7 +4,9 @@
 //!   ([`queue_scaler_gke::ScaleApi`], [`rearm::AlarmRearm`]), so it runs against fakes in tests.
 //! - [`report`]: the JSON result, the error the runtime reports, and the one log line per
 //!   invocation, which carries CloudWatch Embedded Metric Format metrics.
-//! - [`rearm`]: setting the alarm back to OK after acting, so a persisting backlog fires again.
+//! - [`rearm`]: the function's alarms: setting one back to OK after acting, so a persisting
+//!   backlog fires again, and reading them for the heartbeat.
+//! - [`doctor`]: `{"action": "doctor"}`, the read-only check of a deployment.
 //! - [`run`]: start-up (configuration, clients built once, no network) and the runtime loop;
 //!   [`Broken`] answers for a function whose configuration is invalid.
 
