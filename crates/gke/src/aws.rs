@@ -197,11 +197,7 @@ impl AwsClient {
         action: &'static str,
         body: &serde_json::Value,
     ) -> Result<Vec<u8>, Error> {
-        let request = http::Request::post(format!("{}/", self.secretsmanager_endpoint))
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("secretsmanager.{action}"))
-            .body(body.to_string().into_bytes())
-            .map_err(|e| Error::Signing(e.to_string()))?;
+        let request = secretsmanager_request(&self.secretsmanager_endpoint, action, body)?;
         self.send("secretsmanager", action, request).await
     }
 
@@ -322,14 +318,26 @@ pub fn get_secret_value_request(
     endpoint: &str,
     secret_id: &str,
 ) -> Result<http::Request<Vec<u8>>, Error> {
-    let body = serde_json::json!({ "SecretId": secret_id }).to_string();
+    secretsmanager_request(
+        endpoint,
+        "GetSecretValue",
+        &serde_json::json!({ "SecretId": secret_id }),
+    )
+}
+
+/// A Secrets Manager JSON-protocol request: `action` in `x-amz-target`, `body` as JSON.
+pub fn secretsmanager_request(
+    endpoint: &str,
+    action: &str,
+    body: &serde_json::Value,
+) -> Result<http::Request<Vec<u8>>, Error> {
     let url = format!("{endpoint}/");
     built(
         &url,
         http::Request::post(&url)
             .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", "secretsmanager.GetSecretValue")
-            .body(body.into_bytes()),
+            .header("x-amz-target", format!("secretsmanager.{action}"))
+            .body(body.to_string().into_bytes()),
     )
 }
 

@@ -28,7 +28,8 @@ pub trait TokenSource: Send + Sync {
     fn refresh(&self) -> impl Future<Output = Result<SecretString, Error>> + Send;
 }
 
-/// What tokens come from once the credentials are loaded.
+/// What tokens come from once the credentials are loaded; cheap to clone (both are shared).
+#[derive(Clone)]
 enum Provider {
     /// A service-account key, through `gcp_auth` (it caches the token).
     Key(Arc<CustomServiceAccount>),
@@ -44,18 +45,9 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn parts(&self) -> (String, ProviderRef) {
-        let provider = match &self.provider {
-            Provider::Key(p) => ProviderRef::Key(p.clone()),
-            Provider::External(p) => ProviderRef::External(p.clone()),
-        };
-        (self.account.clone(), provider)
+    fn parts(&self) -> (String, Provider) {
+        (self.account.clone(), self.provider.clone())
     }
-}
-
-enum ProviderRef {
-    Key(Arc<CustomServiceAccount>),
-    External(Arc<ExternalTokens>),
 }
 
 /// Tokens for one service account, from its key or keyless.
@@ -151,7 +143,7 @@ impl GoogleTokens {
 
     /// The account and provider; loads the credentials when this is the first use, or when the
     /// last attempt failed. With `fresh`, a key's provider is rebuilt, dropping its cached token.
-    async fn current(&self, fresh: bool) -> Result<(String, ProviderRef), Error> {
+    async fn current(&self, fresh: bool) -> Result<(String, Provider), Error> {
         if !fresh {
             if let Some(l) = self.loaded.read().await.as_ref() {
                 return Ok(l.parts());
@@ -188,7 +180,7 @@ impl GoogleTokens {
     async fn fetch(
         &self,
         account: &str,
-        provider: ProviderRef,
+        provider: Provider,
         fresh: bool,
     ) -> Result<SecretString, Error> {
         let timeout = |what: &str| Error::Timeout {
@@ -196,7 +188,7 @@ impl GoogleTokens {
             after: REQUEST_TIMEOUT,
         };
         match provider {
-            ProviderRef::Key(provider) => {
+            Provider::Key(provider) => {
                 let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
                 let token = tokio::time::timeout(REQUEST_TIMEOUT, provider.token(&scopes))
                     .await
@@ -208,7 +200,7 @@ impl GoogleTokens {
                 Ok(SecretString::from(token.as_str().to_owned()))
             }
             // Two requests (exchange, then impersonation), each bounded by the client's timeout.
-            ProviderRef::External(tokens) => {
+            Provider::External(tokens) => {
                 tokio::time::timeout(2 * REQUEST_TIMEOUT, tokens.token(fresh))
                     .await
                     .map_err(|_| timeout(" (keyless)"))?
@@ -221,7 +213,7 @@ impl GoogleTokens {
     /// The service account's email, and whether it is keyless; loads the credentials if needed.
     pub async fn account(&self) -> Result<(String, bool), Error> {
         let (account, provider) = self.current(false).await?;
-        Ok((account, matches!(provider, ProviderRef::External(_))))
+        Ok((account, matches!(provider, Provider::External(_))))
     }
 }
 

@@ -17,11 +17,11 @@ use crate::scaler::Call;
 use crate::DeployedScaler;
 use queue_scaler_core::{DescribedAlarm, Direction, Target};
 use queue_scaler_gke::ScaleApi;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// The doctor's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Whether no check failed.
     pub ok: bool,
@@ -32,7 +32,7 @@ pub struct Report {
 }
 
 /// One check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// What was checked.
     pub name: String,
@@ -46,7 +46,7 @@ pub struct Check {
 }
 
 /// A check's result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// As it should be.
@@ -92,6 +92,29 @@ impl Report {
             detail: detail.into(),
             fix,
         });
+    }
+
+    /// A readable table: one line per check, its fix below it. The same for a report made here
+    /// and one a deployed function returned.
+    pub fn table(&self) -> String {
+        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let mut out = format!(
+            "queue-scaler doctor, scale-{}: {}\n",
+            self.direction,
+            if self.ok { "OK" } else { "PROBLEMS FOUND" }
+        );
+        for c in &self.checks {
+            let status = match c.status {
+                Status::Pass => "PASS",
+                Status::Fail => "FAIL",
+                Status::Skip => "SKIP",
+            };
+            out.push_str(&format!("{status}  {:width$}  {}\n", c.name, c.detail));
+            if let Some(fix) = &c.fix {
+                out.push_str(&format!("      {:width$}  fix: {fix}\n", ""));
+            }
+        }
+        out
     }
 
     /// The report of a function whose configuration is invalid.

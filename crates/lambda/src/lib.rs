@@ -214,14 +214,15 @@ pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
                 request_id: &event.context.request_id,
                 function_arn: &event.context.invoked_function_arn,
             };
-            let doctor = matches!(parse_invocation(&event.payload), Ok(Invocation::Doctor));
+            let invocation = parse_invocation(&event.payload);
+            let doctor = matches!(invocation, Ok(Invocation::Doctor));
             match (state.as_ref(), doctor) {
                 (Ok(scaler), true) => Ok(Response::Doctor(scaler.doctor(call).await)),
                 (Err(broken), true) => Ok(Response::Doctor(doctor::Report::broken(
                     direction,
                     &broken.failure,
                 ))),
-                (Ok(scaler), false) => scaler.respond(&event.payload, call).await,
+                (Ok(scaler), false) => scaler.answer(invocation, call).await,
                 (Err(broken), false) => Err(broken.respond(&event.payload, call.request_id).await),
             }
         }

@@ -12,7 +12,9 @@
 
 use crate::rearm::AlarmRearm;
 use crate::report::{self, AlarmCheck, Checked, Failure, Heartbeat, Outcome, Rearm, Response};
-use queue_scaler_core::alarm::{parse_event, parse_invocation, signal_from_described, Invocation};
+use queue_scaler_core::alarm::{
+    parse_event, parse_invocation, signal_from_described, IntakeError, Invocation,
+};
 use queue_scaler_core::{decide, decide_wake, AlarmSignal, AlarmState, Direction, Routes, Target};
 use queue_scaler_gke::retry::{with_backoff, Backoff};
 use queue_scaler_gke::{Error as IoError, ScaleApi};
@@ -96,7 +98,16 @@ impl<K: ScaleApi, R: AlarmRearm> Scaler<K, R> {
         event: &serde_json::Value,
         call: Call<'_>,
     ) -> Result<Response, Failure> {
-        match parse_invocation(event) {
+        self.answer(parse_invocation(event), call).await
+    }
+
+    /// Handle an event already parsed (the deployed function parses once, to find the doctor).
+    pub async fn answer(
+        &self,
+        invocation: Result<Invocation, IntakeError>,
+        call: Call<'_>,
+    ) -> Result<Response, Failure> {
+        match invocation {
             Ok(Invocation::Alarm(signal)) => self
                 .act(&signal, call.deadline, call.request_id)
                 .await
