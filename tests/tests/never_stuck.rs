@@ -14,7 +14,7 @@
 use local_gke::ExternalCluster;
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
-use queue_scaler_gke::aws::AwsClient;
+use queue_scaler_io::aws::AwsClient;
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use queue_scaler_tests::{event, function_env, ClusterUnderTest, Functions, LocalStack};
 use secrecy::SecretString;

@@ -1,7 +1,7 @@
 //! criterion: the parts of `scale-up`'s start-up and of its first token request, each on its
 //! own, to explain the whole-process numbers of `bench-harness`:
 //!
-//! - building an HTTPS client as the function does (`queue_scaler_gke::cluster::public_client`),
+//! - building an HTTPS client as the function does (`queue_scaler_io::kube::cluster::public_client`),
 //!   with the system's root certificates and with `SSL_CERT_FILE` naming one CA;
 //! - building `gcp_auth`'s service-account provider (parses the RSA key, builds its own client,
 //!   which loads the roots again);
@@ -86,7 +86,7 @@ fn startup(c: &mut Criterion) {
     for (label, ca) in [("system roots", None), ("one CA", Some(&f.ca_file))] {
         with_roots(ca);
         group.bench_function(format!("HTTPS client build, {label}"), |b| {
-            b.iter(|| queue_scaler_gke::cluster::public_client().expect("a client"))
+            b.iter(|| queue_scaler_io::kube::cluster::public_client().expect("a client"))
         });
         group.bench_function(
             format!("gcp_auth provider build (RSA key + client), {label}"),

@@ -1,5 +1,5 @@
 //! Where a cold invocation's time goes: the same I/O code the function runs
-//! (`queue-scaler-gke`), called in-process step by step against local-gke, each step timed on
+//! (`queue-scaler-io`), called in-process step by step against local-gke, each step timed on
 //! its own, with fresh clients on every run. I/O: HTTPS to local-gke on 127.0.0.1.
 //!
 //! Google's endpoints are verified against `SSL_CERT_FILE`, which `bench-harness` points at
@@ -10,9 +10,9 @@ use crate::control_plane::{ControlPlane, DEPLOYMENT, NAMESPACE};
 use crate::Error;
 use queue_scaler_core::config::{ClusterSource, KeySource, DEFAULT_TOKEN_SCOPES};
 use queue_scaler_core::{Policy, Target};
-use queue_scaler_gke::cluster;
-use queue_scaler_gke::key::ServiceAccountKey;
-use queue_scaler_gke::{GoogleTokens, KubeScaleApi, ScaleApi, TokenSource};
+use queue_scaler_io::google::key::ServiceAccountKey;
+use queue_scaler_io::kube::cluster;
+use queue_scaler_io::{GoogleTokens, KubeScaleApi, ScaleApi, TokenSource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ pub const STEPS: [&str; 9] = [
 /// One run's time per step, in [`STEPS`] order.
 pub type Run = [Duration; 9];
 
-fn fail(step: &str) -> impl FnOnce(queue_scaler_gke::Error) -> Error + '_ {
+fn fail(step: &str) -> impl FnOnce(queue_scaler_io::Error) -> Error + '_ {
     move |e| Error::Breakdown(format!("{step}: {e}"))
 }
 

@@ -7,7 +7,7 @@
 //! - [`config`] reads the configuration from a lookup function into a checked [`Config`].
 //!
 //! Nothing here is async, reads the environment, or touches the network: the I/O lives in
-//! `queue-scaler-gke` and `queue-scaler-lambda`.
+//! `queue-scaler-io` and `queue-scaler-lambda`.
 
 pub mod alarm;
 pub mod config;

@@ -16,7 +16,7 @@ use crate::report::Failure;
 use crate::scaler::Call;
 use crate::DeployedScaler;
 use queue_scaler_core::{DescribedAlarm, Direction, Target};
-use queue_scaler_gke::ScaleApi;
+use queue_scaler_io::ScaleApi;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -250,7 +250,7 @@ impl DeployedScaler {
                 return report;
             }
         };
-        if let Err(e) = queue_scaler_gke::TokenSource::token(tokens.as_ref()).await {
+        if let Err(e) = queue_scaler_io::TokenSource::token(tokens.as_ref()).await {
             report.fail(
                 "token",
                 Failure::from_io(e).message,

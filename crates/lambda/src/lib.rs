@@ -1,17 +1,15 @@
 //! The two Lambda functions of queue-scaler share everything but their [`Direction`]:
 //!
 //! - [`scaler`]: one invocation, from event to result, over the narrow I/O traits
-//!   ([`queue_scaler_gke::ScaleApi`], [`rearm::AlarmRearm`]), so it runs against fakes in tests.
+//!   ([`queue_scaler_io::ScaleApi`], [`queue_scaler_io::AlarmRearm`]), so it runs against fakes
+//!   in tests.
 //! - [`report`]: the JSON result, the error the runtime reports, and the one log line per
 //!   invocation, which carries CloudWatch Embedded Metric Format metrics.
-//! - [`rearm`]: the function's alarms: setting one back to OK after acting, so a persisting
-//!   backlog fires again, and reading them for the heartbeat.
 //! - [`doctor`]: `{"action": "doctor"}`, the read-only check of a deployment.
 //! - [`run`]: start-up (configuration, clients built once, no network) and the runtime loop;
 //!   [`Broken`] answers for a function whose configuration is invalid.
 
 pub mod doctor;
-pub mod rearm;
 pub mod report;
 pub mod scaler;
 
@@ -19,8 +17,8 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use queue_scaler_core::alarm::{parse_invocation, Invocation};
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::{AlarmState, Config, Direction};
-use queue_scaler_gke::aws::AwsClient;
-use queue_scaler_gke::{GoogleTokens, KubeScaleApi};
+use queue_scaler_io::aws::AwsClient;
+use queue_scaler_io::{GoogleTokens, KubeScaleApi};
 use report::{Failure, Response};
 use scaler::{Call, Scaler};
 use std::sync::Arc;
@@ -50,7 +48,7 @@ pub async fn startup(direction: Direction) -> Result<DeployedScaler, Failure> {
 /// Build the deployed scaler from a checked configuration: the token source (its key is loaded
 /// on first use), the cluster client and the AWS client. No I/O.
 pub async fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
-    let public = queue_scaler_gke::cluster::public_client().map_err(Failure::from_io)?;
+    let public = queue_scaler_io::kube::cluster::public_client().map_err(Failure::from_io)?;
     let aws = AwsClient::new(&config.aws, public.clone());
     tracing::info!(
         targets = config.routes.targets().len(),
@@ -73,7 +71,7 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
         // Configuration checks region and credentials whenever re-arm is on.
         (true, None) => {
             return Err(Failure {
-                class: queue_scaler_gke::ErrorClass::Config,
+                class: queue_scaler_io::ErrorClass::Config,
                 message: "REARM_ALARM is on but AWS_REGION or the AWS credentials are missing"
                     .into(),
             })
@@ -109,7 +107,7 @@ impl Broken {
         let (settings, rearm_on) = AwsSettings::from_lookup(lookup);
         let rearm = rearm_on
             .then(|| {
-                let http = queue_scaler_gke::cluster::public_client().ok()?;
+                let http = queue_scaler_io::kube::cluster::public_client().ok()?;
                 AwsClient::new(&settings, http)
             })
             .flatten();

@@ -4,7 +4,7 @@
 
 use lambda_runtime::Diagnostic;
 use queue_scaler_core::{AlarmSignal, ConfigError, Direction, IntakeError, RouteError};
-use queue_scaler_gke::{Error as IoError, ErrorClass};
+use queue_scaler_io::{Error as IoError, ErrorClass};
 use serde::Serialize;
 use serde_json::{json, Value};
 

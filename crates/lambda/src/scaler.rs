@@ -10,14 +10,14 @@
 //!   ALARM, catching a failed re-arm or a dropped event;
 //! - a write whose answer was lost is checked by reading again, never repeated blindly.
 
-use crate::rearm::AlarmRearm;
 use crate::report::{self, AlarmCheck, Checked, Failure, Heartbeat, Outcome, Rearm, Response};
 use queue_scaler_core::alarm::{
     parse_event, parse_invocation, signal_from_described, IntakeError, Invocation,
 };
 use queue_scaler_core::{decide, decide_wake, AlarmSignal, AlarmState, Direction, Routes, Target};
-use queue_scaler_gke::retry::{with_backoff, Backoff};
-use queue_scaler_gke::{Error as IoError, ScaleApi};
+use queue_scaler_io::retry::{with_backoff, Backoff};
+use queue_scaler_io::AlarmRearm;
+use queue_scaler_io::{Error as IoError, ScaleApi};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -115,7 +115,7 @@ impl<K: ScaleApi, R: AlarmRearm> Scaler<K, R> {
             Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
             // The deployed function answers it before this (`crate::run`): it needs the real clients.
             Ok(Invocation::Doctor) => Err(Failure {
-                class: queue_scaler_gke::ErrorClass::NonRetryable,
+                class: queue_scaler_io::ErrorClass::NonRetryable,
                 message: "the doctor runs in the deployed function only".into(),
             }),
             Err(e) => {

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
 
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
-use queue_scaler_gke::retry::Backoff;
-use queue_scaler_gke::scale::{Scale, ScaleMeta, ScaleSpec};
-use queue_scaler_gke::{Error, ErrorClass, KubeStatus, ScaleApi};
-use queue_scaler_lambda::rearm::AlarmRearm;
+use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
+use queue_scaler_io::retry::Backoff;
+use queue_scaler_io::AlarmRearm;
+use queue_scaler_io::{Error, ErrorClass, KubeStatus, ScaleApi};
 use queue_scaler_lambda::report::{Checked, Rearm, Response};
 use queue_scaler_lambda::scaler::{Call, Scaler};
 use std::collections::VecDeque;

@@ -807,7 +807,7 @@ mod tests {
     fn the_faults_chart_draws_rows_of_panels_with_faults_failures_heartbeats_and_recovery() {
         use crate::model::{Fault, FaultKind};
         use crate::timeline::Invocation;
-        use queue_scaler_gke::ErrorClass;
+        use queue_scaler_io::ErrorClass;
         let mut scenario = Scenario::sustained_load();
         scenario.faults = vec![Fault {
             kind: FaultKind::ScaleApiDown,

@@ -13,7 +13,7 @@ use crate::model::{AlarmSpec, Metric};
 use crate::Error;
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
-use queue_scaler_gke::aws::AwsClient;
+use queue_scaler_io::aws::AwsClient;
 use secrecy::SecretString;
 use std::ffi::OsString;
 use std::net::TcpListener;

@@ -6,7 +6,7 @@
 
 use crate::model::{AlarmKind, Fault};
 use queue_scaler_core::{AlarmState, Direction, Policy};
-use queue_scaler_gke::ErrorClass;
+use queue_scaler_io::ErrorClass;
 use std::fmt::Write as _;
 
 /// One invocation of a function.

@@ -4,7 +4,7 @@
 
 use crate::aws::AwsClient;
 use crate::error::Error;
-use crate::external::ExternalAccount;
+use crate::google::external::ExternalAccount;
 use queue_scaler_core::config::KeySource;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;

@@ -1,6 +1,6 @@
 //! Google OAuth2 access tokens for the service account: from its key, through `gcp_auth`'s
 //! service-account provider, or keyless, through Workload Identity Federation
-//! ([`crate::external`]). Both cache the token, so a warm invocation makes no token request; a
+//! ([`crate::google::external`]). Both cache the token, so a warm invocation makes no token request; a
 //! refresh after the cluster answered 401 ignores the cache.
 //!
 //! The key is loaded on first use, not at start-up: a failed `GetSecretValue` is then an
@@ -9,10 +9,10 @@
 //! Every token request is bounded in time, since `gcp_auth` sets no timeout of its own.
 
 use crate::aws::AwsClient;
-use crate::cluster::REQUEST_TIMEOUT;
 use crate::error::Error;
-use crate::external::ExternalTokens;
-use crate::key::{Credentials, ServiceAccountKey};
+use crate::google::external::ExternalTokens;
+use crate::google::key::{Credentials, ServiceAccountKey};
+use crate::kube::cluster::REQUEST_TIMEOUT;
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 use queue_scaler_core::config::KeySource;
 use secrecy::{ExposeSecret, SecretString};

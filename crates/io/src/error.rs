@@ -71,7 +71,7 @@ pub enum Error {
     #[error("Workload Identity Federation: {step} answered {status}: {message}{}", if hint.is_empty() { String::new() } else { format!(". Fix: {hint}") })]
     Federation {
         /// The step that was refused.
-        step: crate::external::Step,
+        step: crate::google::external::Step,
         /// HTTP status.
         status: u16,
         /// Google's error code and message.

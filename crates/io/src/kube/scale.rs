@@ -3,10 +3,10 @@
 //! with the service account's bearer token to the cluster, discovered once per container and
 //! discovered again after a connection to it fails.
 
-use crate::cluster;
 use crate::error::{built, Error, KubeStatus};
+use crate::google::token::TokenSource;
+use crate::kube::cluster;
 use crate::send::{send, Answer};
-use crate::token::TokenSource;
 use queue_scaler_core::config::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,14 @@
+//! Google: OAuth2 access tokens for the service account, from a key or keyless.
+//!
+//! - [`token`]: the [`TokenSource`] trait and [`GoogleTokens`], which caches the token across
+//!   warm invocations.
+//! - [`key`]: loading the credentials (a service-account key, or a keyless `external_account`
+//!   configuration) from a file, the environment, or Secrets Manager.
+//! - [`external`]: keyless tokens through Workload Identity Federation from the function's AWS
+//!   identity.
+
+pub mod external;
+pub mod key;
+pub mod token;
+
+pub use token::{GoogleTokens, TokenSource};

@@ -1,0 +1,25 @@
+//! The I/O of queue-scaler, each kind behind a narrow trait so the handler can be tested with
+//! fakes:
+//!
+//! - [`google`]: Google OAuth2 access tokens for the service account, from a key or keyless
+//!   ([`TokenSource`]).
+//! - [`kube`]: the cluster's endpoint and CA (given, or discovered through the GKE API) and the
+//!   Kubernetes `scale` subresource ([`ScaleApi`]).
+//! - [`aws`]: SigV4-signed calls to AWS without the SDK: CloudWatch `SetAlarmState` and
+//!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`.
+//! - [`send`]: the one place requests are sent, with the bearer token marked sensitive and the
+//!   answer's size capped.
+//! - [`retry`]: bounded backoff with jitter that stops before the Lambda deadline.
+//! - [`error`]: one error type for all of it, each with its [`ErrorClass`].
+
+pub mod aws;
+pub mod error;
+pub mod google;
+pub mod kube;
+pub mod retry;
+pub mod send;
+
+pub use aws::{AlarmRearm, AwsClient};
+pub use error::{Error, ErrorClass, KubeStatus};
+pub use google::{GoogleTokens, TokenSource};
+pub use kube::{KubeScaleApi, Scale, ScaleApi};
