@@ -12,7 +12,7 @@ use queue_scaler_core::config::{ClusterSource, KeySource, DEFAULT_TOKEN_SCOPES};
 use queue_scaler_core::{Policy, Target};
 use queue_scaler_io::google::key::ServiceAccountKey;
 use queue_scaler_io::kube::cluster;
-use queue_scaler_io::{GoogleTokens, KubeScaleApi, ScaleApi, TokenSource};
+use queue_scaler_io::{GoogleTokens, KubeScaleApi, PublicRoots, ScaleApi, TokenSource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,8 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     laps.lap(0);
     let token = tokens.token().await.map_err(fail("token"))?;
     laps.lap(1);
-    let google = cluster::public_client().map_err(fail("public client"))?;
+    let roots = PublicRoots::load().map_err(fail("roots"))?;
+    let google = cluster::public_client(&roots).map_err(fail("public client"))?;
     laps.lap(2);
     let endpoint = cluster::discover(
         &google,
@@ -76,13 +77,14 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     laps.lap(3);
     // `KubeScaleApi::new` builds the cluster client for a given endpoint; it takes the public
     // client, which the function builds once at start-up.
-    let client = cluster::cluster_client(&endpoint).map_err(fail("cluster client"))?;
+    let client = cluster::cluster_client(&endpoint, &roots).map_err(fail("cluster client"))?;
     drop(client);
     laps.lap(4);
     let api = KubeScaleApi::new(
         tokens.clone(),
         ClusterSource::Direct(endpoint),
         google.clone(),
+        roots.clone(),
     )
     .map_err(fail("scale API"))?;
     laps.restart();

@@ -7,6 +7,7 @@
 //!   Kubernetes `scale` subresource ([`ScaleApi`]).
 //! - [`aws`]: SigV4-signed calls to AWS without the SDK: CloudWatch `SetAlarmState` and
 //!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`.
+//! - [`roots`]: the roots public endpoints are verified against, read once per container.
 //! - [`send`]: the one place requests are sent, with the bearer token marked sensitive and the
 //!   answer's size capped.
 //! - [`retry`]: bounded backoff with jitter that stops before the Lambda deadline.
@@ -17,9 +18,11 @@ pub mod error;
 pub mod google;
 pub mod kube;
 pub mod retry;
+pub mod roots;
 pub mod send;
 
 pub use aws::{AlarmRearm, AwsClient};
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
 pub use kube::{KubeScaleApi, Scale, ScaleApi};
+pub use roots::PublicRoots;

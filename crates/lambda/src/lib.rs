@@ -18,7 +18,7 @@ use queue_scaler_core::alarm::{parse_invocation, Invocation};
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::{AlarmState, Config, Direction};
 use queue_scaler_io::aws::AwsClient;
-use queue_scaler_io::{GoogleTokens, KubeScaleApi};
+use queue_scaler_io::{GoogleTokens, KubeScaleApi, PublicRoots};
 use report::{Failure, Response};
 use scaler::{Call, Scaler};
 use std::sync::Arc;
@@ -48,7 +48,9 @@ pub async fn startup(direction: Direction) -> Result<DeployedScaler, Failure> {
 /// Build the deployed scaler from a checked configuration: the token source (its key is loaded
 /// on first use), the cluster client and the AWS client. No I/O.
 pub async fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
-    let public = queue_scaler_io::kube::cluster::public_client().map_err(Failure::from_io)?;
+    // The system's roots are read once, here, and shared by every client that needs them.
+    let roots = PublicRoots::load().map_err(Failure::from_io)?;
+    let public = queue_scaler_io::kube::cluster::public_client(&roots).map_err(Failure::from_io)?;
     let aws = AwsClient::new(&config.aws, public.clone());
     tracing::info!(
         targets = config.routes.targets().len(),
@@ -63,8 +65,8 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
         public.clone(),
         config.token_scopes.clone(),
     ));
-    let api =
-        KubeScaleApi::new(tokens, config.cluster.clone(), public).map_err(Failure::from_io)?;
+    let api = KubeScaleApi::new(tokens, config.cluster.clone(), public, roots)
+        .map_err(Failure::from_io)?;
     let rearm = match (config.rearm_alarm, aws) {
         (false, _) => None,
         (true, Some(aws)) => Some(aws),
@@ -107,7 +109,8 @@ impl Broken {
         let (settings, rearm_on) = AwsSettings::from_lookup(lookup);
         let rearm = rearm_on
             .then(|| {
-                let http = queue_scaler_io::kube::cluster::public_client().ok()?;
+                let roots = PublicRoots::load().ok()?;
+                let http = queue_scaler_io::kube::cluster::public_client(&roots).ok()?;
                 AwsClient::new(&settings, http)
             })
             .flatten();

@@ -3,6 +3,7 @@
 //! root; Google's endpoints use the system roots (so `SSL_CERT_FILE` can point at a private CA).
 
 use crate::error::{built, Error};
+use crate::roots::PublicRoots;
 use crate::send::send;
 use queue_scaler_core::config::Endpoint;
 use secrecy::SecretString;
@@ -12,12 +13,13 @@ use std::time::Duration;
 /// Timeout for one HTTP request; the retry loop bounds the whole by the Lambda deadline.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The container's one client for public endpoints (the GKE API, AWS), trusting the system roots
-/// (or `SSL_CERT_FILE`). Built once: each client loads the root store, a few milliseconds of
-/// start-up. Plain `http://` is refused by configuration for Google's endpoints and allowed only
-/// for the AWS endpoint overrides used by tests.
-pub fn public_client() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
+/// The container's one client for public endpoints (the GKE API, AWS), trusting `roots` (the
+/// system's, or `SSL_CERT_FILE`), which the container reads once. Plain `http://` is refused by
+/// configuration for Google's endpoints and allowed only for the AWS endpoint overrides used by
+/// tests.
+pub fn public_client(roots: &PublicRoots) -> Result<reqwest::Client, Error> {
+    roots
+        .client_builder()?
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -29,9 +31,14 @@ pub fn public_client() -> Result<reqwest::Client, Error> {
         })
 }
 
-/// A client for the cluster endpoint. With a CA, that CA is the only trusted root.
-pub fn cluster_client(endpoint: &Endpoint) -> Result<reqwest::Client, Error> {
-    let mut builder = reqwest::Client::builder()
+/// A client for the cluster endpoint. With a CA, that CA is the only trusted root; without one
+/// (GKE's DNS endpoint, with a public certificate), `roots`.
+pub fn cluster_client(endpoint: &Endpoint, roots: &PublicRoots) -> Result<reqwest::Client, Error> {
+    let builder = match &endpoint.ca_pem {
+        Some(_) => reqwest::Client::builder(),
+        None => roots.client_builder()?,
+    };
+    let mut builder = builder
         .https_only(true)
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
@@ -162,7 +169,8 @@ mod tests {
             url: "https://10.0.0.1".into(),
             ca_pem: Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into()),
         };
-        let err = cluster_client(&endpoint).unwrap_err();
+        let roots = PublicRoots::load().expect("the system's roots");
+        let err = cluster_client(&endpoint, &roots).unwrap_err();
         assert_eq!(err.class(), crate::ErrorClass::Config, "{err}");
     }
 }

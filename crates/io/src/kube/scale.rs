@@ -6,6 +6,7 @@
 use crate::error::{built, Error, KubeStatus};
 use crate::google::token::TokenSource;
 use crate::kube::cluster;
+use crate::roots::PublicRoots;
 use crate::send::{send, Answer};
 use queue_scaler_core::config::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
@@ -129,6 +130,7 @@ pub struct KubeScaleApi<T> {
     tokens: Arc<T>,
     source: ClusterSource,
     google: reqwest::Client,
+    roots: PublicRoots,
     resolved: RwLock<Option<Arc<Resolved>>>,
 }
 
@@ -146,28 +148,33 @@ type BuildRequest<'a> = &'a (dyn Fn(&str) -> Result<http::Request<Vec<u8>>, Erro
 impl<T: TokenSource> KubeScaleApi<T> {
     /// Build the API client. A given endpoint's client is built now, so a bad CA is found at
     /// start-up; a discovered one on first use.
-    /// `public` is the container's client for the GKE API.
+    /// `public` is the container's client for the GKE API; `roots` are what it trusts, for an
+    /// endpoint that comes without a CA.
     pub fn new(
         tokens: Arc<T>,
         source: ClusterSource,
         public: reqwest::Client,
+        roots: PublicRoots,
     ) -> Result<Self, Error> {
         let resolved = match &source {
-            ClusterSource::Direct(endpoint) => Some(Arc::new(Self::resolve_endpoint(endpoint)?)),
+            ClusterSource::Direct(endpoint) => {
+                Some(Arc::new(Self::resolve_endpoint(endpoint, &roots)?))
+            }
             ClusterSource::Discover { .. } => None,
         };
         Ok(KubeScaleApi {
             tokens,
             source,
             google: public,
+            roots,
             resolved: RwLock::new(resolved),
         })
     }
 
-    fn resolve_endpoint(endpoint: &Endpoint) -> Result<Resolved, Error> {
+    fn resolve_endpoint(endpoint: &Endpoint, roots: &PublicRoots) -> Result<Resolved, Error> {
         Ok(Resolved {
             base: endpoint.url.clone(),
-            client: cluster::cluster_client(endpoint)?,
+            client: cluster::cluster_client(endpoint, roots)?,
         })
     }
 
@@ -186,7 +193,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
         let token = self.tokens.token().await?;
         let endpoint = cluster::discover(&self.google, api_url, cluster, &token).await?;
         tracing::info!(cluster = %cluster, endpoint = %endpoint.url, "discovered the cluster endpoint");
-        let resolved = Arc::new(Self::resolve_endpoint(&endpoint)?);
+        let resolved = Arc::new(Self::resolve_endpoint(&endpoint, &self.roots)?);
         *slot = Some(resolved.clone());
         Ok(resolved)
     }
