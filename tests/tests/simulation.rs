@@ -306,7 +306,7 @@ async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
     }
     assert_file_is(
         "faults.svg",
-        &faults::chart(&runs),
+        &faults::chart(&runs).unwrap_or_else(|e| panic!("{e}")),
         "docs/never-stuck.md shows the chart",
     );
     let readme = std::fs::read_to_string(

@@ -355,7 +355,7 @@ pub fn table(runs: &[FaultRun]) -> String {
 
 /// The faults chart: a row per scenario, the functions as they are on the left and as they were
 /// on the right; the variants of a scenario side by side in the row after it.
-pub fn chart(runs: &[FaultRun]) -> String {
+pub fn chart(runs: &[FaultRun]) -> Result<String, crate::Error> {
     struct Drawn<'a> {
         title: String,
         lines: Vec<String>,

@@ -89,6 +89,12 @@ pub enum Error {
         /// Its failure, as it reports it.
         message: String,
     },
+    /// A chart could not be drawn.
+    #[error("the chart could not be drawn: {detail}")]
+    Chart {
+        /// What went wrong, as plotters reports it.
+        detail: String,
+    },
     /// An output file could not be written.
     #[error("cannot write {}", path.display())]
     Write {

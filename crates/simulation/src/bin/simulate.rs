@@ -53,7 +53,7 @@ async fn rearm(control: &control_plane::ControlPlane, out: &Path) -> Result<(), 
             timeline: &off,
             threshold,
         },
-    ]);
+    ])?;
     write(&out.join("rearm.svg"), &svg)?;
 
     let invocations = |n: usize| format!("{n} invocation{}", if n == 1 { "" } else { "s" });
@@ -106,7 +106,7 @@ async fn fault_scenarios(control: &control_plane::ControlPlane, out: &Path) -> R
             &Timeline::fault_csv(&named),
         )?;
     }
-    write(&out.join("faults.svg"), &faults::chart(&runs))?;
+    write(&out.join("faults.svg"), &faults::chart(&runs)?)?;
     println!("\nfault scenarios (the table in docs/never-stuck.md):\n");
     print!("{}", faults::table(&runs));
 
