@@ -5,7 +5,8 @@
 //!
 //! 1. `raw`: every setting is read from the lookup, in one place, as the text it was given.
 //! 2. Each topic checks its settings into typed values, noting every problem it finds:
-//!    - `cluster`: `GKE_CLUSTER`, or `GKE_ENDPOINT` and `GKE_CA_CERT`, into a [`ClusterSource`];
+//!    - `cluster`: `GKE_CLUSTER`, or `GKE_ENDPOINT` and `GKE_CA_CERT`, into a [`ClusterSource`]
+//!      (the type lives with the cluster, in [`crate::cluster`]);
 //!    - `credentials`: the Google credentials into a [`KeySource`], and `GCP_TOKEN_SCOPES`;
 //!    - `targets`: `SCALER_TARGETS`, or the single target's variables, into [`Routes`];
 //!    - `aws`: region, credentials and endpoint overrides into [`AwsSettings`].
@@ -24,10 +25,10 @@ mod targets;
 mod test_support;
 
 pub use aws::AwsSettings;
-pub use cluster::{ClusterSource, Endpoint, DEFAULT_GKE_API_URL};
 pub use credentials::{KeySource, DEFAULT_TOKEN_SCOPES};
 pub use problem::{ConfigError, ConfigProblem};
 
+use crate::cluster::ClusterSource;
 use crate::route::Routes;
 use problem::Problems;
 use raw::RawConfig;
@@ -88,6 +89,7 @@ impl Config {
 mod tests {
     use super::test_support::{base, load, settings};
     use super::*;
+    use crate::cluster::DEFAULT_GKE_API_URL;
     use crate::policy::Policy;
 
     #[test]

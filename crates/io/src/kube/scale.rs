@@ -7,7 +7,7 @@ use crate::error::{built, Error, KubeStatus};
 use crate::google::token::TokenSource;
 use crate::kube::cluster;
 use crate::send::{send, Answer};
-use queue_scaler_core::config::{ClusterSource, Endpoint};
+use queue_scaler_core::cluster::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
