@@ -334,6 +334,7 @@ mod tests {
         assert!(msg.contains("CloudWatch alarm action"), "{msg}");
         let err = parse_event_bytes(b"not json").unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
+        assert_eq!(err.class(), crate::ErrorClass::NonRetryable);
     }
 
     #[test]

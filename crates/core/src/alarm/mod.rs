@@ -23,6 +23,7 @@ mod event;
 pub use described::{signal_from_described, DescribedAlarm};
 pub use event::{parse_event, parse_event_bytes, parse_invocation};
 
+use crate::error::ErrorClass;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::fmt;
@@ -155,4 +156,11 @@ pub enum IntakeError {
         /// The value it reported.
         value: f64,
     },
+}
+
+impl IntakeError {
+    /// Always [`ErrorClass::NonRetryable`]: the same event is refused the same way again.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::NonRetryable
+    }
 }

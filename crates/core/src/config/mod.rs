@@ -134,5 +134,6 @@ mod tests {
         ] {
             assert!(s.contains(&want), "{want} missing from {s:?}");
         }
+        assert_eq!(err.class(), crate::ErrorClass::Config);
     }
 }

@@ -3,6 +3,7 @@
 //! checks every topic shares (booleans, whole numbers).
 
 use super::raw::Setting;
+use crate::error::ErrorClass;
 use std::fmt;
 
 /// One configuration problem.
@@ -19,6 +20,13 @@ pub struct ConfigProblem {
 pub struct ConfigError {
     /// The problems, in the order the settings were read.
     pub problems: Vec<ConfigProblem>,
+}
+
+impl ConfigError {
+    /// Always [`ErrorClass::Config`]: the function's configuration must be fixed.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Config
+    }
 }
 
 impl fmt::Display for ConfigError {
