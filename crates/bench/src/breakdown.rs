@@ -8,7 +8,8 @@
 
 use crate::control_plane::{ControlPlane, DEPLOYMENT, NAMESPACE};
 use crate::Error;
-use queue_scaler_core::config::{ClusterSource, KeySource, DEFAULT_TOKEN_SCOPES};
+use queue_scaler_core::cluster::ClusterSource;
+use queue_scaler_core::config::{KeySource, DEFAULT_TOKEN_SCOPES};
 use queue_scaler_core::{Policy, Target};
 use queue_scaler_io::google::key::ServiceAccountKey;
 use queue_scaler_io::kube::cluster;

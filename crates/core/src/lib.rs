@@ -4,17 +4,24 @@
 //! - [`route`] finds the target (namespace, deployment, policy) for a signal.
 //! - [`policy`] holds the scaling rules: [`decide`] is a pure function of the signal, the current
 //!   replica count and the policy.
+//! - [`cluster`] says where the cluster is: its GKE path, or a checked [`Endpoint`] and CA.
 //! - [`config`] reads the configuration from a lookup function into a checked [`Config`].
+//! - [`error`] holds the [`ErrorClass`] every error carries: its own errors (intake, routing,
+//!   configuration) each tell theirs with `class()`, as `queue-scaler-io`'s do.
 //!
 //! Nothing here is async, reads the environment, or touches the network: the I/O lives in
 //! `queue-scaler-io` and `queue-scaler-lambda`.
 
 pub mod alarm;
+pub mod cluster;
 pub mod config;
+pub mod error;
 pub mod policy;
 pub mod route;
 
 pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};
-pub use config::{ClusterSource, Config, ConfigError, ConfigProblem, KeySource};
+pub use cluster::{ClusterSource, Endpoint};
+pub use config::{Config, ConfigError, ConfigProblem, KeySource};
+pub use error::ErrorClass;
 pub use policy::{decide, decide_wake, Decision, Direction, Policy};
 pub use route::{Route, RouteError, Routes, Target};

@@ -6,6 +6,7 @@
 //! (scale-up acts on those only at zero replicas). Pure: no I/O.
 
 use crate::alarm::AlarmSignal;
+use crate::error::ErrorClass;
 use crate::policy::Policy;
 use serde::Serialize;
 use std::fmt;
@@ -61,6 +62,13 @@ pub struct RouteError {
     pub alarm: String,
     /// The queue its metric names, if any.
     pub queue: Option<String>,
+}
+
+impl RouteError {
+    /// Always [`ErrorClass::NonRetryable`]: the alarm leads nowhere until configuration changes.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::NonRetryable
+    }
 }
 
 impl Routes {
@@ -197,6 +205,7 @@ mod tests {
                 && msg.contains("SCALER_TARGETS"),
             "{msg}"
         );
+        assert_eq!(err.class(), ErrorClass::NonRetryable);
     }
 
     #[test]

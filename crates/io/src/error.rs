@@ -1,27 +1,7 @@
-//! The one error type of the I/O crate, with the retry class the Lambda runtime reports.
+//! The one error type of the I/O crate, with the retry class the Lambda runtime reports
+//! ([`ErrorClass`], defined in `queue-scaler-core` beside the core's own errors, re-exported here).
 
-use std::fmt;
-
-/// How the Lambda runtime should treat a failure, reported as the error type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum ErrorClass {
-    /// A passing fault: Lambda retries the event, then sends it to the dead-letter queue.
-    Retryable,
-    /// The same event fails the same way again: something must be fixed first.
-    NonRetryable,
-    /// The function's configuration is wrong.
-    Config,
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ErrorClass::Retryable => "Retryable",
-            ErrorClass::NonRetryable => "NonRetryable",
-            ErrorClass::Config => "Config",
-        })
-    }
-}
+pub use queue_scaler_core::ErrorClass;
 
 /// A Kubernetes `Status` error body, as the API server sends it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

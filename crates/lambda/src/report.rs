@@ -3,8 +3,8 @@
 //! metrics cost no API call.
 
 use lambda_runtime::Diagnostic;
-use queue_scaler_core::{AlarmSignal, ConfigError, Direction, IntakeError, RouteError};
-use queue_scaler_io::{Error as IoError, ErrorClass};
+use queue_scaler_core::{AlarmSignal, ConfigError, Direction, ErrorClass, IntakeError, RouteError};
+use queue_scaler_io::Error as IoError;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -161,7 +161,7 @@ impl Failure {
     /// A configuration failure, listing every problem.
     pub fn config(err: ConfigError) -> Self {
         Failure {
-            class: ErrorClass::Config,
+            class: err.class(),
             message: err.to_string(),
         }
     }
@@ -217,7 +217,7 @@ fn chain(err: &dyn std::error::Error) -> String {
 impl From<IntakeError> for Failure {
     fn from(err: IntakeError) -> Self {
         Failure {
-            class: ErrorClass::NonRetryable,
+            class: err.class(),
             message: chain(&err),
         }
     }
@@ -226,7 +226,7 @@ impl From<IntakeError> for Failure {
 impl From<RouteError> for Failure {
     fn from(err: RouteError) -> Self {
         Failure {
-            class: ErrorClass::NonRetryable,
+            class: err.class(),
             message: err.to_string(),
         }
     }

@@ -5,7 +5,7 @@
 use crate::error::{built, Error};
 use crate::roots::PublicRoots;
 use crate::send::send;
-use queue_scaler_core::config::Endpoint;
+use queue_scaler_core::cluster::Endpoint;
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::time::Duration;

@@ -8,7 +8,7 @@ use crate::google::token::TokenSource;
 use crate::kube::cluster;
 use crate::roots::PublicRoots;
 use crate::send::{send, Answer};
-use queue_scaler_core::config::{ClusterSource, Endpoint};
+use queue_scaler_core::cluster::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};
 use std::future::Future;

@@ -1,115 +1,13 @@
-//! Alarm intake: the three event shapes a CloudWatch alarm can reach a Lambda function in, turned
-//! into one [`AlarmSignal`].
-//!
-//! 1. The direct alarm action (`source: aws.cloudwatch`, `alarmData`), parsed with
-//!    `aws_lambda_events`' CloudWatch alarm types. The backlog is the last of `recentDatapoints`
-//!    inside `state.reasonData`, a JSON *string*.
-//! 2. An SNS notification whose `Message` is the alarm as a JSON string; the backlog is read from
-//!    `NewStateReason` where it can be.
-//! 3. An EventBridge `CloudWatch Alarm State Change` event.
-//!
-//! Besides alarms, a function takes the heartbeat, an EventBridge `Scheduled Event`
-//! ([`Invocation::Heartbeat`]): it reads its alarms with `DescribeAlarms` and acts on those in
-//! ALARM, through [`signal_from_described`].
-//!
-//! Pure: no I/O.
+//! Parsing events: the heartbeat's `Scheduled Event`, the doctor's action, and an alarm in each
+//! of its three shapes. Also the readers of CloudWatch's values (datapoints, times, queue names)
+//! that the heartbeat's alarms share.
 
+use super::{AlarmSignal, AlarmState, EventShape, IntakeError, Invocation};
 use aws_lambda_events::event::cloudwatch_alarms::{
     CloudWatchAlarm, CloudWatchAlarmStateReasonData, CloudWatchAlarmStateValue,
 };
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
-use std::fmt;
-
-/// The state an alarm moved to. Only [`AlarmState::Alarm`] makes a function act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AlarmState {
-    /// The metric is back within its threshold.
-    Ok,
-    /// The metric crossed its threshold: act.
-    Alarm,
-    /// CloudWatch has too few datapoints to tell.
-    InsufficientData,
-}
-
-impl fmt::Display for AlarmState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AlarmState::Ok => "OK",
-            AlarmState::Alarm => "ALARM",
-            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
-        })
-    }
-}
-
-impl AlarmState {
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "OK" => Some(AlarmState::Ok),
-            "ALARM" => Some(AlarmState::Alarm),
-            "INSUFFICIENT_DATA" => Some(AlarmState::InsufficientData),
-            _ => None,
-        }
-    }
-}
-
-/// Which of the three wirings delivered the alarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventShape {
-    /// The alarm's own Lambda action.
-    AlarmAction,
-    /// An SNS topic subscribed by the function.
-    Sns,
-    /// An EventBridge rule on `CloudWatch Alarm State Change`.
-    EventBridge,
-    /// Read by the heartbeat with `DescribeAlarms`.
-    Heartbeat,
-}
-
-impl fmt::Display for EventShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EventShape::AlarmAction => "CloudWatch alarm action event",
-            EventShape::Sns => "SNS alarm notification",
-            EventShape::EventBridge => "EventBridge alarm state change event",
-            EventShape::Heartbeat => "alarm read by the heartbeat (DescribeAlarms)",
-        })
-    }
-}
-
-/// One alarm state change, whatever shape it arrived in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlarmSignal {
-    /// The alarm's name, the first key for routing.
-    pub alarm: String,
-    /// The state the alarm moved to.
-    pub state: AlarmState,
-    /// The latest datapoint the alarm evaluated (the backlog), when the event carries one.
-    pub backlog: Option<f64>,
-    /// The SQS queue named by the alarm metric's `QueueName` dimension, when exactly one is named.
-    pub queue: Option<String>,
-    /// When the state changed, when the event says.
-    pub time: Option<DateTime<Utc>>,
-    /// The wiring that delivered the event.
-    pub shape: EventShape,
-}
-
-/// What an event asks a function to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Invocation {
-    /// An alarm changed state.
-    Alarm(AlarmSignal),
-    /// The schedule fired: check the function's alarms and act on those in ALARM.
-    Heartbeat {
-        /// When the schedule fired, when the event says.
-        time: Option<DateTime<Utc>>,
-    },
-    /// `{"action": "doctor"}`: check the deployment, read-only.
-    Doctor,
-}
 
 /// Parse an event into an [`Invocation`]: the heartbeat's `Scheduled Event`, or an alarm in any
 /// of its three shapes.
@@ -132,123 +30,6 @@ pub fn parse_invocation(event: &Value) -> Result<Invocation, IntakeError> {
         };
     }
     parse_event(event).map(Invocation::Alarm)
-}
-
-/// An alarm as `DescribeAlarms` reports it, the fields the heartbeat needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DescribedAlarm {
-    /// `AlarmName`.
-    pub name: String,
-    /// `StateValue`: `OK`, `ALARM` or `INSUFFICIENT_DATA`.
-    pub state: String,
-    /// `StateReasonData`: JSON with `recentDatapoints`, when CloudWatch evaluated the alarm.
-    pub state_reason_data: Option<String>,
-    /// `StateUpdatedTimestamp`.
-    pub state_updated: Option<String>,
-    /// `AlarmActions`: the ARNs the alarm invokes on entering ALARM.
-    pub actions: Vec<String>,
-    /// `ActionsEnabled`: `false` when an operator paused the alarm's actions; the heartbeat then
-    /// leaves it alone too.
-    pub actions_enabled: bool,
-    /// Every `QueueName` dimension of its metrics (one metric, or each of a metric-math alarm's).
-    pub queues: Vec<String>,
-}
-
-impl Default for DescribedAlarm {
-    fn default() -> Self {
-        DescribedAlarm {
-            name: String::new(),
-            state: String::new(),
-            state_reason_data: None,
-            state_updated: None,
-            actions: Vec::new(),
-            actions_enabled: true,
-            queues: Vec::new(),
-        }
-    }
-}
-
-impl DescribedAlarm {
-    /// Whether entering ALARM invokes the function `function_arn`: an action that is its ARN,
-    /// with or without a version or alias qualifier, on either side.
-    pub fn invokes(&self, function_arn: &str) -> bool {
-        let base = unqualified(function_arn);
-        self.actions.iter().any(|a| unqualified(a) == base)
-    }
-}
-
-/// A Lambda function ARN without its qualifier: `arn:aws:lambda:R:A:function:NAME[:QUALIFIER]`.
-fn unqualified(arn: &str) -> &str {
-    let mut colons = arn.match_indices(':').map(|(i, _)| i);
-    match colons.nth(6) {
-        Some(i) if arn.split(':').nth(5) == Some("function") => &arn[..i],
-        _ => arn,
-    }
-}
-
-/// The signal an alarm read by the heartbeat stands for, as if it had just fired: state, the
-/// newest datapoint of its `StateReasonData`, its queue.
-pub fn signal_from_described(alarm: &DescribedAlarm) -> Result<AlarmSignal, IntakeError> {
-    let shape = EventShape::Heartbeat;
-    let state = AlarmState::parse(&alarm.state).ok_or_else(|| {
-        malformed(
-            shape,
-            format!("alarm {:?} has state {:?}", alarm.name, alarm.state),
-        )
-    })?;
-    let backlog = alarm
-        .state_reason_data
-        .as_deref()
-        .and_then(last_recent_datapoint);
-    Ok(AlarmSignal {
-        backlog: checked_backlog(&alarm.name, backlog)?,
-        queue: single(alarm.queues.iter().map(String::as_str)),
-        alarm: alarm.name.clone(),
-        state,
-        time: alarm.state_updated.as_deref().and_then(parse_time),
-        shape,
-    })
-}
-
-/// Why an event was refused. Never retryable: the same event fails the same way again.
-#[derive(Debug, thiserror::Error)]
-pub enum IntakeError {
-    /// The payload is none of the three alarm shapes.
-    #[error(
-        "unsupported event: expected a CloudWatch alarm action event (source \"aws.cloudwatch\" with \
-         \"alarmData\"), an SNS notification carrying a CloudWatch alarm (\"Records[].Sns.Message\"), \
-         an EventBridge \"CloudWatch Alarm State Change\" event, or the heartbeat's EventBridge \
-         \"Scheduled Event\"; got {found}"
-    )]
-    UnknownShape {
-        /// A short description of what arrived.
-        found: String,
-    },
-    /// The payload has one of the shapes but a part of it is malformed.
-    #[error("malformed {shape}: {detail}")]
-    Malformed {
-        /// The shape the payload claimed.
-        shape: EventShape,
-        /// What is wrong, naming the field.
-        detail: String,
-    },
-    /// The payload has one of the shapes but its JSON does not fit it.
-    #[error("malformed {shape}")]
-    Json {
-        /// The shape the payload claimed.
-        shape: EventShape,
-        /// The decoder's complaint.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// The datapoint is not a count of messages.
-    #[error("alarm {alarm:?} reports backlog {value}, which is not a count of messages")]
-    BadDatapoint {
-        /// The alarm.
-        alarm: String,
-        /// The value it reported.
-        value: f64,
-    },
 }
 
 /// Parse a raw payload, as bytes, into an [`AlarmSignal`].
@@ -297,14 +78,14 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn malformed(shape: EventShape, detail: impl Into<String>) -> IntakeError {
+pub(super) fn malformed(shape: EventShape, detail: impl Into<String>) -> IntakeError {
     IntakeError::Malformed {
         shape,
         detail: detail.into(),
     }
 }
 
-fn checked_backlog(alarm: &str, value: Option<f64>) -> Result<Option<f64>, IntakeError> {
+pub(super) fn checked_backlog(alarm: &str, value: Option<f64>) -> Result<Option<f64>, IntakeError> {
     match value {
         Some(v) if !v.is_finite() || v < 0.0 => Err(IntakeError::BadDatapoint {
             alarm: alarm.to_owned(),
@@ -354,7 +135,7 @@ fn parse_alarm_action(event: &Value) -> Result<AlarmSignal, IntakeError> {
 
 /// `recentDatapoints` read by hand, for reason data that `aws_lambda_events` keeps as a string
 /// (it needs every field of its struct; metric-math alarms may omit some).
-fn last_recent_datapoint(reason_data: &str) -> Option<f64> {
+pub(super) fn last_recent_datapoint(reason_data: &str) -> Option<f64> {
     let v: Value = serde_json::from_str(reason_data).ok()?;
     v.get("recentDatapoints")?.as_array()?.last()?.as_f64()
 }
@@ -370,7 +151,8 @@ fn queue_from_metrics(metrics: Option<&Value>) -> Option<String> {
     single(names)
 }
 
-fn single<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<String> {
+/// The one name, when every name given is the same one.
+pub(super) fn single<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<String> {
     let first = names.next()?;
     if names.all(|n| n == first) {
         Some(first.to_owned())
@@ -476,7 +258,7 @@ fn datapoint_from_reason(reason: &str) -> Option<f64> {
 }
 
 /// CloudWatch writes times as `2026-11-28T13:05:00.000+0000`, which is not quite RFC 3339.
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub(super) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .ok()
@@ -552,6 +334,7 @@ mod tests {
         assert!(msg.contains("CloudWatch alarm action"), "{msg}");
         let err = parse_event_bytes(b"not json").unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
+        assert_eq!(err.class(), crate::ErrorClass::NonRetryable);
     }
 
     #[test]
@@ -607,50 +390,6 @@ mod tests {
         );
         let err = parse_invocation(&json!({"action": "scale"})).unwrap_err();
         assert!(err.to_string().contains("the only action is"), "{err}");
-    }
-
-    #[test]
-    fn an_action_invokes_the_function_with_or_without_a_qualifier() {
-        let alarm = DescribedAlarm {
-            actions: vec![
-                "arn:aws:sns:eu-west-1:1:topic".into(),
-                "arn:aws:lambda:eu-west-1:1:function:qs-scale-up:live".into(),
-            ],
-            ..DescribedAlarm::default()
-        };
-        assert!(alarm.invokes("arn:aws:lambda:eu-west-1:1:function:qs-scale-up"));
-        assert!(alarm.invokes("arn:aws:lambda:eu-west-1:1:function:qs-scale-up:$LATEST"));
-        assert!(!alarm.invokes("arn:aws:lambda:eu-west-1:1:function:qs-scale-down"));
-        assert!(!alarm.invokes("arn:aws:lambda:eu-west-1:1:function:qs-scale"));
-    }
-
-    #[test]
-    fn a_described_alarm_carries_its_newest_datapoint_and_queue() {
-        let alarm = DescribedAlarm {
-            name: "q-high".into(),
-            state: "ALARM".into(),
-            state_reason_data: Some(
-                r#"{"version":"1.0","recentDatapoints":[120.0,640.0],"threshold":100.0}"#.into(),
-            ),
-            state_updated: Some("2026-11-30T12:04:00.000Z".into()),
-            actions: vec![],
-            actions_enabled: true,
-            queues: vec!["jobs".into()],
-        };
-        let s = signal_from_described(&alarm).unwrap();
-        assert_eq!(
-            (s.state, s.backlog, s.queue.as_deref()),
-            (AlarmState::Alarm, Some(640.0), Some("jobs"))
-        );
-        assert_eq!(s.shape, EventShape::Heartbeat);
-        let bad = DescribedAlarm {
-            state: "BROKEN".into(),
-            ..alarm
-        };
-        assert!(signal_from_described(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("BROKEN"));
     }
 
     #[test]

@@ -1,0 +1,139 @@
+//! Configuration: read once at start-up from a lookup function (the environment, in Lambda) into a
+//! checked [`Config`]. Every problem is collected and reported together, each naming its setting.
+//!
+//! In two stages:
+//!
+//! 1. `raw`: every setting is read from the lookup, in one place, as the text it was given.
+//! 2. Each topic checks its settings into typed values, noting every problem it finds:
+//!    - `cluster`: `GKE_CLUSTER`, or `GKE_ENDPOINT` and `GKE_CA_CERT`, into a [`ClusterSource`]
+//!      (the type lives with the cluster, in [`crate::cluster`]);
+//!    - `credentials`: the Google credentials into a [`KeySource`], and `GCP_TOKEN_SCOPES`;
+//!    - `targets`: `SCALER_TARGETS`, or the single target's variables, into [`Routes`];
+//!    - `aws`: region, credentials and endpoint overrides into [`AwsSettings`].
+//!
+//! `problem` holds [`ConfigProblem`], [`ConfigError`], and the checks the topics share.
+//!
+//! Pure: the caller passes the lookup and, for `SCALER_TARGETS` given as a path, a file reader.
+
+mod aws;
+mod cluster;
+mod credentials;
+mod problem;
+mod raw;
+mod targets;
+#[cfg(test)]
+mod test_support;
+
+pub use aws::AwsSettings;
+pub use credentials::{KeySource, DEFAULT_TOKEN_SCOPES};
+pub use problem::{ConfigError, ConfigProblem};
+
+use crate::cluster::ClusterSource;
+use crate::route::Routes;
+use problem::Problems;
+use raw::RawConfig;
+use std::path::Path;
+
+/// Everything a function needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How to reach the cluster.
+    pub cluster: ClusterSource,
+    /// Where the Google key comes from.
+    pub key: KeySource,
+    /// What each alarm scales.
+    pub routes: Routes,
+    /// `DRY_RUN`: decide and report, write nothing.
+    pub dry_run: bool,
+    /// `REARM_ALARM`: set the alarm back to OK after acting.
+    pub rearm_alarm: bool,
+    /// AWS access for re-arm and Secrets Manager.
+    pub aws: AwsSettings,
+    /// `GCP_TOKEN_SCOPES`: the OAuth2 scopes of the Google token.
+    pub token_scopes: Vec<String>,
+}
+
+impl Config {
+    /// Read and check the configuration. `lookup` returns a variable's value; `read_file` reads
+    /// `SCALER_TARGETS` when it names a file.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&Path) -> std::io::Result<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw = RawConfig::read(&lookup);
+        // Checked in this order, which is the order the problems are listed in.
+        let mut problems = Problems::default();
+        let cluster = cluster::check(raw.cluster, &mut problems);
+        let key = credentials::key(&raw.credentials, &mut problems);
+        let routes = targets::check(raw.targets, &read_file, &mut problems);
+        let dry_run = problems.bool(&raw.dry_run, false);
+        let rearm_alarm = problems.bool(&raw.rearm_alarm, true);
+        let aws = aws::check(raw.aws, rearm_alarm, key.as_ref(), &mut problems);
+        let token_scopes = credentials::token_scopes(&raw.credentials.token_scopes, &mut problems);
+        match (cluster, key, routes) {
+            (Some(cluster), Some(key), Some(routes)) if problems.is_empty() => Ok(Config {
+                cluster,
+                key,
+                routes,
+                dry_run,
+                rearm_alarm,
+                aws,
+                token_scopes,
+            }),
+            _ => Err(problems.into_error()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{base, load, settings};
+    use super::*;
+    use crate::cluster::DEFAULT_GKE_API_URL;
+    use crate::policy::Policy;
+
+    #[test]
+    fn a_minimal_single_target_configuration_loads_with_defaults() {
+        let c = load(&base()).unwrap();
+        assert!(!c.dry_run);
+        assert!(!c.rearm_alarm);
+        let Routes::Single(route) = &c.routes else {
+            panic!("single target expected")
+        };
+        let t = &route.target;
+        assert!(route.alarms.is_empty() && route.wake_alarms.is_empty());
+        assert_eq!(
+            t.policy,
+            Policy {
+                min: 2,
+                max: 4,
+                step: 1,
+                messages_per_replica: None
+            }
+        );
+        assert_eq!(
+            c.cluster,
+            ClusterSource::Discover {
+                cluster: "projects/p/locations/europe-west4/clusters/gpu".into(),
+                api_url: DEFAULT_GKE_API_URL.into()
+            }
+        );
+    }
+
+    #[test]
+    fn problems_in_different_settings_are_all_listed() {
+        let err = load(&[("DRY_RUN", "maybe"), ("MAX_REPLICAS", "lots")]).unwrap_err();
+        let s = settings(&err);
+        for want in [
+            "GKE_CLUSTER",
+            "GCP_CREDENTIAL_CONFIG",
+            "TARGET_NAMESPACE",
+            "TARGET_DEPLOYMENT",
+            "MAX_REPLICAS",
+            "DRY_RUN",
+        ] {
+            assert!(s.contains(&want), "{want} missing from {s:?}");
+        }
+        assert_eq!(err.class(), crate::ErrorClass::Config);
+    }
+}
