@@ -13,6 +13,16 @@ pub const NAMESPACE: &str = "ml";
 /// See [`NAMESPACE`].
 pub const DEPLOYMENT: &str = "model-worker";
 
+/// How the function gets its Google token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// A service-account key file: one JWT-bearer token request.
+    Key,
+    /// Keyless, through Workload Identity Federation from the AWS identity: an STS exchange and
+    /// an impersonation (`generateAccessToken`).
+    Keyless,
+}
+
 /// A running local-gke with its state directory written.
 #[derive(Debug)]
 pub struct ControlPlane {
@@ -73,32 +83,65 @@ impl ControlPlane {
     }
 
     /// The scaler's configuration: discover the cluster through the GKE API, one target with
-    /// room to scale up a step on every invocation, re-arm on (against `cloudwatch_url`).
-    /// `trust_local_ca` sets `SSL_CERT_FILE` to local-gke's CA; without it the function loads
-    /// the system's roots, as it does on AWS Lambda, and can start but not reach local-gke.
-    pub fn scaler_env(&self, cloudwatch_url: &str, trust_local_ca: bool) -> Vec<(String, String)> {
+    /// room to scale up a step on every invocation, re-arm on (against `cloudwatch_url`), and
+    /// the credentials for `auth`: the key file, or the `external_account` configuration with
+    /// the AWS identity local-gke binds to the service account, as Lambda sets it from the
+    /// execution role. `trust_local_ca` sets `SSL_CERT_FILE` to local-gke's CA; without it the
+    /// function loads the system's roots, as it does on AWS Lambda, and can start but not reach
+    /// local-gke.
+    pub fn scaler_env(
+        &self,
+        cloudwatch_url: &str,
+        trust_local_ca: bool,
+        auth: Auth,
+    ) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = [
             ("GKE_CLUSTER", self.gke.cluster_name()),
             ("GKE_API_URL", self.gke.google_url().to_owned()),
-            (
-                "GOOGLE_APPLICATION_CREDENTIALS",
-                self.key_file()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            ),
             ("TARGET_NAMESPACE", NAMESPACE.to_owned()),
             ("TARGET_DEPLOYMENT", DEPLOYMENT.to_owned()),
             ("MIN_REPLICAS", "1".to_owned()),
             ("MAX_REPLICAS", "1000000".to_owned()),
             ("SCALE_STEP", "1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "bench-secret".to_owned()),
-            ("AWS_SESSION_TOKEN", "bench-session".to_owned()),
             ("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_url.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        let credentials: [(&str, Option<String>); 4] = match auth {
+            Auth::Key => [
+                (
+                    "GOOGLE_APPLICATION_CREDENTIALS",
+                    self.key_file().map(|p| p.display().to_string()),
+                ),
+                ("AWS_ACCESS_KEY_ID", Some("AKIDBENCHMARK".to_owned())),
+                ("AWS_SECRET_ACCESS_KEY", Some("bench-secret".to_owned())),
+                ("AWS_SESSION_TOKEN", Some("bench-session".to_owned())),
+            ],
+            Auth::Keyless => [
+                (
+                    "GCP_CREDENTIAL_CONFIG",
+                    Some(self.gke.credential_config().to_string()),
+                ),
+                (
+                    "AWS_ACCESS_KEY_ID",
+                    self.local_env("LOCAL_GKE_AWS_ACCESS_KEY_ID"),
+                ),
+                (
+                    "AWS_SECRET_ACCESS_KEY",
+                    self.local_env("LOCAL_GKE_AWS_SECRET_ACCESS_KEY"),
+                ),
+                (
+                    "AWS_SESSION_TOKEN",
+                    self.local_env("LOCAL_GKE_AWS_SESSION_TOKEN"),
+                ),
+            ],
+        };
+        env.extend(
+            credentials
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.unwrap_or_default())),
+        );
         if trust_local_ca {
             if let Some(ca) = self.google_ca_file() {
                 env.push(("SSL_CERT_FILE".into(), ca.display().to_string()));

@@ -1,17 +1,17 @@
 //! The scenarios `bench-harness` runs, each repeated so that medians and spread can be given:
 //!
 //! 1. start-up of the floor (`hello`) and of `scale-up`, interleaved, from spawn to the first
-//!    request for an event; `scale-up` both as on AWS Lambda (system roots) and with
-//!    `SSL_CERT_FILE` pointing at one CA;
+//!    request for an event; `scale-up` as on AWS Lambda (system roots) with a key and keyless,
+//!    and with a key and `SSL_CERT_FILE` pointing at one CA;
 //! 2. cold and warm invocations: a fresh process per run, the event, then the same event again,
-//!    with local-gke's requests counted by kind per invocation;
+//!    with local-gke's requests counted by kind per invocation; with a key and keyless;
 //! 3. memory: one process through a cold and `memory_warm` warm invocations;
 //! 4. the in-process breakdown of a cold invocation.
 //!
 //! I/O: processes, local-gke, files under the work directory.
 
 use crate::breakdown;
-use crate::control_plane::ControlPlane;
+use crate::control_plane::{Auth, ControlPlane};
 use crate::function::{Memory, Session};
 use crate::Error;
 use std::collections::BTreeMap;
@@ -99,14 +99,18 @@ pub struct MemoryTrace {
 pub struct Results {
     /// Start-up of the floor.
     pub startup_floor: Vec<Duration>,
-    /// Start-up of `scale-up` with the system's roots, as on AWS Lambda.
+    /// Start-up of `scale-up` with a key and the system's roots, as on AWS Lambda.
     pub startup_system_roots: Vec<Duration>,
+    /// Start-up of `scale-up` keyless with the system's roots, as on AWS Lambda.
+    pub startup_keyless: Vec<Duration>,
     /// Start-up of `scale-up` with `SSL_CERT_FILE` naming one CA.
     pub startup_one_ca: Vec<Duration>,
     /// Memory of the floor once started, per run.
     pub started_floor: Vec<Memory>,
     /// Memory of `scale-up` (system roots) once started, per run.
     pub started_system_roots: Vec<Memory>,
+    /// Memory of `scale-up` (keyless, system roots) once started, per run.
+    pub started_keyless: Vec<Memory>,
     /// Memory of `scale-up` (one CA) once started, per run.
     pub started_one_ca: Vec<Memory>,
     /// Memory of `scale-up` after its cold invocation, per run.
@@ -125,6 +129,14 @@ pub struct Results {
     pub cold_requests: Vec<Requests>,
     /// Requests of the first warm invocation, one map per run.
     pub warm_requests: Vec<Requests>,
+    /// `scale-up`'s first invocation per process, keyless.
+    pub cold_keyless: Vec<Duration>,
+    /// `scale-up`'s later invocations, keyless.
+    pub warm_keyless: Vec<Duration>,
+    /// Requests of each keyless cold invocation.
+    pub cold_keyless_requests: Vec<Requests>,
+    /// Requests of the first keyless warm invocation, one map per run.
+    pub warm_keyless_requests: Vec<Requests>,
     /// `scale-up` through a cold and many warm invocations.
     pub memory: Option<MemoryTrace>,
     /// The floor through the same.
@@ -151,12 +163,18 @@ pub async fn run(plan: &Plan) -> Result<Results, Error> {
         results.started_floor.push(memory);
         let log = logs.join("startup-scale-up.log");
         let (took, memory) =
-            startup(spawn_scaler(&plane, &plan.function, false, &log).await?).await?;
+            startup(spawn_scaler(&plane, &plan.function, false, Auth::Key, &log).await?).await?;
         results.startup_system_roots.push(took);
         results.started_system_roots.push(memory);
+        let log = logs.join("startup-scale-up-keyless.log");
+        let (took, memory) =
+            startup(spawn_scaler(&plane, &plan.function, false, Auth::Keyless, &log).await?)
+                .await?;
+        results.startup_keyless.push(took);
+        results.started_keyless.push(memory);
         let log = logs.join("startup-scale-up-one-ca.log");
         let (took, memory) =
-            startup(spawn_scaler(&plane, &plan.function, true, &log).await?).await?;
+            startup(spawn_scaler(&plane, &plan.function, true, Auth::Key, &log).await?).await?;
         results.startup_one_ca.push(took);
         results.started_one_ca.push(memory);
     }
@@ -167,7 +185,7 @@ pub async fn run(plan: &Plan) -> Result<Results, Error> {
     );
     for _ in 0..plan.cold_runs {
         let log = logs.join("invoke-scale-up.log");
-        let mut session = spawn_scaler(&plane, &plan.function, true, &log).await?;
+        let mut session = spawn_scaler(&plane, &plan.function, true, Auth::Key, &log).await?;
         session.startup().await?;
         let (latency, requests) = counted(&plane, &mut session, &event).await?;
         results.cold.push(latency);
@@ -178,6 +196,21 @@ pub async fn run(plan: &Plan) -> Result<Results, Error> {
             results.warm.push(latency);
             if i == 0 {
                 results.warm_requests.push(requests);
+            }
+        }
+        session.stop().await?;
+
+        let log = logs.join("invoke-scale-up-keyless.log");
+        let mut session = spawn_scaler(&plane, &plan.function, true, Auth::Keyless, &log).await?;
+        session.startup().await?;
+        let (latency, requests) = counted(&plane, &mut session, &event).await?;
+        results.cold_keyless.push(latency);
+        results.cold_keyless_requests.push(requests);
+        for i in 0..plan.warm_per_run {
+            let (latency, requests) = counted(&plane, &mut session, &event).await?;
+            results.warm_keyless.push(latency);
+            if i == 0 {
+                results.warm_keyless_requests.push(requests);
             }
         }
         session.stop().await?;
@@ -201,6 +234,7 @@ pub async fn run(plan: &Plan) -> Result<Results, Error> {
         &plane,
         &plan.function,
         true,
+        Auth::Key,
         &logs.join("memory-scale-up.log"),
     )
     .await?;
@@ -220,11 +254,12 @@ async fn spawn_scaler(
     plane: &ControlPlane,
     binary: &Path,
     trust_local_ca: bool,
+    auth: Auth,
     log: &Path,
 ) -> Result<Session, Error> {
     // Re-arm goes to the CloudWatch stub on the session's own Runtime API listener.
     Session::spawn_with(binary, "scale-up", log, |api| {
-        plane.scaler_env(&api.cloudwatch_url(), trust_local_ca)
+        plane.scaler_env(&api.cloudwatch_url(), trust_local_ca, auth)
     })
     .await
 }

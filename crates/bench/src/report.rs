@@ -142,8 +142,11 @@ fn memory_row(out: &mut String, name: &str, samples: &[Memory], floor: Option<&[
     );
 }
 
-const KINDS: [&str; 6] = [
+/// The request kinds shown, in column order: local-gke's names, `rearm`, and the rest.
+const KINDS: [&str; 8] = [
     "token",
+    "sts_token",
+    "generate_access_token",
     "discovery",
     "scale_get",
     "scale_put",
@@ -270,13 +273,19 @@ pub fn render(r: &Report<'_>) -> String {
     time_row(&mut out, "`hello` (floor)", &res.startup_floor, None);
     time_row(
         &mut out,
-        "`scale-up`, system roots (as on AWS Lambda)",
+        "`scale-up`, key, system roots (as on AWS Lambda)",
         &res.startup_system_roots,
         Some(&res.startup_floor),
     );
     time_row(
         &mut out,
-        "`scale-up`, `SSL_CERT_FILE` = one CA",
+        "`scale-up`, keyless, system roots (as on AWS Lambda)",
+        &res.startup_keyless,
+        Some(&res.startup_floor),
+    );
+    time_row(
+        &mut out,
+        "`scale-up`, key, `SSL_CERT_FILE` = one CA",
         &res.startup_one_ca,
         Some(&res.startup_floor),
     );
@@ -306,6 +315,18 @@ pub fn render(r: &Report<'_>) -> String {
         &res.warm,
         Some(&res.floor_warm),
     );
+    time_row(
+        &mut out,
+        "`scale-up` keyless cold: STS exchange, impersonation, discovery, GET + PUT scale, re-arm",
+        &res.cold_keyless,
+        Some(&res.floor_cold),
+    );
+    time_row(
+        &mut out,
+        "`scale-up` keyless warm: GET + PUT scale, re-arm",
+        &res.warm_keyless,
+        Some(&res.floor_warm),
+    );
     if let Some(t) = &res.memory {
         time_row(
             &mut out,
@@ -317,27 +338,27 @@ pub fn render(r: &Report<'_>) -> String {
     out.push('\n');
 
     out.push_str("### HTTP requests per invocation, by kind\n\n");
-    out.push_str("| invocation | token | discovery | scale_get | scale_put | rearm | other | total | |\n|---|---|---|---|---|---|---|---|---|\n");
-    if let Some(first) = res.cold_requests.first() {
-        let _ = writeln!(
-            out,
-            "| cold |{} {} |",
-            kinds_cells(first, 1),
-            consistency(&res.cold_requests)
-        );
-    }
-    if let Some(first) = res.warm_requests.first() {
-        let _ = writeln!(
-            out,
-            "| warm (second) |{} {} |",
-            kinds_cells(first, 1),
-            consistency(&res.warm_requests)
-        );
+    out.push_str("`token` is the key's JWT-bearer grant; keyless, `sts` is the token exchange and `impersonate` the `generateAccessToken` call.\n\n");
+    out.push_str("| invocation | token | sts | impersonate | discovery | scale_get | scale_put | rearm | other | total | |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (name, runs) in [
+        ("cold, key", &res.cold_requests),
+        ("warm (second), key", &res.warm_requests),
+        ("cold, keyless", &res.cold_keyless_requests),
+        ("warm (second), keyless", &res.warm_keyless_requests),
+    ] {
+        if let Some(first) = runs.first() {
+            let _ = writeln!(
+                out,
+                "| {name} |{} {} |",
+                kinds_cells(first, 1),
+                consistency(runs)
+            );
+        }
     }
     if let Some(t) = &res.memory {
         let _ = writeln!(
             out,
-            "| warm, steady (mean) |{} over {} invocations |",
+            "| warm, steady (mean), key |{} over {} invocations |",
             kinds_cells(&t.warm_requests, t.warm_count as u64),
             t.warm_count
         );
@@ -351,8 +372,14 @@ pub fn render(r: &Report<'_>) -> String {
     memory_row(&mut out, "`hello` started", &res.started_floor, None);
     memory_row(
         &mut out,
-        "`scale-up` started, system roots",
+        "`scale-up` started, key, system roots",
         &res.started_system_roots,
+        Some(&res.started_floor),
+    );
+    memory_row(
+        &mut out,
+        "`scale-up` started, keyless, system roots",
+        &res.started_keyless,
         Some(&res.started_floor),
     );
     memory_row(
@@ -527,6 +554,9 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        assert_eq!(kinds_cells(&requests, 10), " 0 | 0 | 1 | 1 | 1 | 0 | 3 |");
+        assert_eq!(
+            kinds_cells(&requests, 10),
+            " 0 | 0 | 0 | 0 | 1 | 1 | 1 | 0 | 3 |"
+        );
     }
 }

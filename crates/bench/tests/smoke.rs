@@ -59,13 +59,25 @@ fn the_harness_runs_every_scenario_once_and_writes_the_numbers_section() {
         !section.contains("not measured"),
         "a scenario produced no samples:\n{section}"
     );
-    // Columns: token, discovery, scale_get, scale_put, rearm, other, total.
-    assert!(
-        section.contains("| cold | 1 | 1 | 1 | 1 | 1 | 0 | 5 |"),
-        "a cold invocation should fetch a token, discover the cluster, read and write the scale and re-arm:\n{section}"
-    );
-    assert!(
-        section.contains("| warm (second) | 0 | 0 | 1 | 1 | 1 | 0 | 3 |"),
-        "a warm invocation should make no token or discovery request:\n{section}"
-    );
+    // Columns: token, sts, impersonate, discovery, scale_get, scale_put, rearm, other, total.
+    for (row, what) in [
+        (
+            "| cold, key | 1 | 0 | 0 | 1 | 1 | 1 | 1 | 0 | 5 |",
+            "a cold invocation with a key should fetch a token, discover the cluster, read and write the scale and re-arm",
+        ),
+        (
+            "| warm (second), key | 0 | 0 | 0 | 0 | 1 | 1 | 1 | 0 | 3 |",
+            "a warm invocation should make no token or discovery request",
+        ),
+        (
+            "| cold, keyless | 0 | 1 | 1 | 1 | 1 | 1 | 1 | 0 | 6 |",
+            "a keyless cold invocation should exchange and impersonate once each, then go on as with a key",
+        ),
+        (
+            "| warm (second), keyless | 0 | 0 | 0 | 0 | 1 | 1 | 1 | 0 | 3 |",
+            "a keyless warm invocation should make no token request",
+        ),
+    ] {
+        assert!(section.contains(row), "{what}:\n{section}");
+    }
 }
