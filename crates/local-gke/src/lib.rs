@@ -15,22 +15,37 @@
 //!
 //! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
 //! scaler at it. Tests start it in-process with [`LocalGke::start`].
+//!
+//! Modules, from the outside in: [`server`](crate::LocalGke) binds, serves and wires the
+//! handlers to the shared [`app`] state; the google listener's handlers are `google` (token
+//! endpoint, `clusters.get`, TokenReview), `federation` (keyless access: `sts`, `sigv4`) and
+//! `admin`; the cluster listener's are `kube` (routing), `scale`, `review`, with their errors in
+//! `status` and Google's in `google_error`. No handler module imports another's caller.
 
 mod admin;
+pub mod admin_api;
+mod app;
 mod assertion;
 pub mod cli;
 pub mod config;
 mod error;
 mod federation;
 mod google;
+mod google_error;
 mod http;
 mod kube;
 pub mod node_pool;
+mod rbac;
+mod request_info;
+mod request_log;
 mod review;
+mod scale;
 mod server;
 mod service_account;
 mod sigv4;
 mod state;
+mod state_dir;
+mod status;
 mod sts;
 mod tls;
 
