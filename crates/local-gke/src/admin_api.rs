@@ -1,5 +1,6 @@
 //! The bodies of the admin API (`/_admin/...` on the google listener), as types: local-gke's
-//! handlers read and write them. The request log's lines ([`RecordedRequest`]), the node pools
+//! handlers read and write them, and [`crate::AdminClient`] sends and reads the same ones, so the
+//! two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
 //! ([`NodePool`]), a grant's key ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too.
 //! No I/O.
 
@@ -32,12 +33,12 @@ pub struct SetReplicas {
 ///
 /// ```
 /// # use local_gke::admin_api::Fault;
-/// let path = "/apis/apps/v1/namespaces/ml/deployments/model-worker/scale";
+/// let path = local_gke::scale_path("ml", "model-worker");
 /// let two_unavailable_writes = Fault {
 ///     method: Some("PUT".to_owned()),
 ///     count: 2,
 ///     status: Some(503),
-///     ..Fault::new(path)
+///     ..Fault::new(&path)
 /// };
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
