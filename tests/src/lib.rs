@@ -127,11 +127,7 @@ impl LocalStack {
 
     /// One variable of the env file.
     pub fn var(&self, name: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{name} not in env"))
+        env_var(&self.env, name)
     }
 }
 
@@ -213,6 +209,14 @@ pub async fn bearer_request(
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// The value of `name` in `KEY=VALUE` pairs (an env file's), or a panic that names it.
+pub fn env_var(env: &[(String, String)], name: &str) -> String {
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{name} is not in the env"))
 }
 
 /// `KEY=VALUE` lines.
@@ -493,13 +497,7 @@ pub fn function_env(
 /// configuration local-gke wrote (as `create-cred-config --aws` would) and the AWS identity it
 /// knows, as Lambda would set it from the execution role. [`function_env`] passes them on.
 pub fn keyless(cluster_env: &[(String, String)]) -> Vec<(String, String)> {
-    let var = |name: &str| {
-        cluster_env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{name} is not in the control plane's env"))
-    };
+    let var = |name: &str| env_var(cluster_env, name);
     let config_path = var("LOCAL_GKE_CREDENTIAL_CONFIG");
     let config =
         std::fs::read_to_string(&config_path).unwrap_or_else(|e| panic!("{config_path}: {e}"));

@@ -16,7 +16,9 @@
 //! Does I/O: processes, sockets and files.
 
 use crate::scenarios::{DEPLOYMENT, MISSING, NS, UNGRANTED};
-use crate::{read_env_file, take_request_kinds, workspace_root, ClusterUnderTest, LocalStack};
+use crate::{
+    env_var, read_env_file, take_request_kinds, workspace_root, ClusterUnderTest, LocalStack,
+};
 use local_gke::admin_api::Listener;
 use local_gke::{scale_path, ExternalCluster};
 use serde_json::{json, Value};
@@ -134,13 +136,7 @@ impl RealKube {
             &local.var("SSL_CERT_FILE"),
         )
         .await;
-        let var = |name: &str| {
-            kube_env
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("{name} not in kube-up's env"))
-        };
+        let var = |name: &str| env_var(&kube_env, name);
         let url = var("KUBE_URL");
         let ca_pem = std::fs::read_to_string(var("KUBE_CA")).expect("kube-up's CA file");
 
@@ -176,11 +172,7 @@ impl RealKube {
 
     /// What the functions' environment needs to scale this cluster (`GKE_CLUSTER`...), and more.
     pub fn var(&self, name: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{name} not in env"))
+        env_var(&self.env, name)
     }
 
     /// A request as the cluster administrator (group `system:masters`); the status and the body.

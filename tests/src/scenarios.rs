@@ -7,7 +7,7 @@
 //! does not exist: under least-privilege RBAC only a deployment the Role names can be seen to be
 //! missing; any other is forbidden.
 
-use crate::{event_files, function_env, ClusterUnderTest, Functions, Invocation};
+use crate::{env_var, event_files, function_env, ClusterUnderTest, Functions, Invocation};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
@@ -698,15 +698,6 @@ pub async fn racing_functions_lose_no_update<C: ClusterUnderTest>(
         "{rounds} rounds of racing functions met no 409 Conflict"
     );
     conflicts
-}
-
-/// A variable of the cluster's `env`.
-fn env_var(cluster_env: &[(String, String)], name: &str) -> String {
-    cluster_env
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| panic!("{name} not in the cluster's env"))
 }
 
 /// An HTTPS client that trusts only this PEM CA.
