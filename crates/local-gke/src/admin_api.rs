@@ -1,6 +1,6 @@
 //! The bodies of the admin API (`/_admin/...` on the google listener), as types: local-gke's
-//! handlers read and write them, and [`crate::AdminClient`] sends and reads the same ones, so the
-//! two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
+//! handlers read and write them, and `AdminClient` (feature `admin-client`) sends and reads the
+//! same ones, so the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
 //! ([`NodePool`]), a grant's key ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too.
 //! No I/O.
 

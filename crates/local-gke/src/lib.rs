@@ -15,13 +15,13 @@
 //!
 //! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
 //! scaler at it. Tests start it in-process with [`LocalGke::start`], and set its state and inject
-//! faults through the admin API with [`AdminClient`] (feature `admin-client`).
+//! faults through the admin API with `AdminClient` (feature `admin-client`).
 //!
-//! Modules, from the outside in: [`server`](crate::LocalGke) binds, serves and wires the
-//! handlers to the shared [`app`] state; the google listener's handlers are `google` (token
-//! endpoint, `clusters.get`, TokenReview), `federation` (keyless access: `sts`, `sigv4`) and
-//! `admin`; the cluster listener's are `kube` (routing), `scale`, `review`, with their errors in
-//! `status` and Google's in `google_error`. No handler module imports another's caller.
+//! Modules, from the outside in: `server` binds, serves and wires the handlers to the shared
+//! `app` state; the google listener's handlers are `google` (token endpoint, `clusters.get`,
+//! TokenReview), `federation` (keyless access: `sts`, `sigv4`) and `admin`; the cluster
+//! listener's are `kube` (routing), `scale`, `review`, with their errors in `status` and
+//! Google's in `google_error`. No handler module imports another's caller (README: Code layout).
 
 mod admin;
 pub mod admin_api;
