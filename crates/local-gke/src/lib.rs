@@ -29,6 +29,7 @@ pub mod admin_api;
 mod admin_client;
 mod app;
 mod assertion;
+mod aws_verify;
 pub mod cli;
 pub mod config;
 mod error;
