@@ -13,8 +13,9 @@
 pub mod real_kube;
 pub mod scenarios;
 
-use local_gke::{Config as GkeConfig, LocalGke};
-use serde_json::{json, Value};
+use local_gke::admin_api::{Fault, Listener};
+use local_gke::{scale_path, AdminClient, Config as GkeConfig, LocalGke};
+use serde_json::Value;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -97,7 +98,8 @@ pub struct LocalStack {
     pub dir: tempfile::TempDir,
     /// What `env` says: the variables that point a function at it.
     pub env: Vec<(String, String)>,
-    admin: reqwest::Client,
+    /// Its admin API: replicas, faults, grants, the request log...
+    pub admin: AdminClient,
 }
 
 impl LocalStack {
@@ -112,12 +114,9 @@ impl LocalStack {
             .write_state_dir(dir.path())
             .expect("local-gke writes its state");
         let env = read_env_file(&env_file);
-        let ca = reqwest::Certificate::from_pem(gke.google_ca_pem().as_bytes()).expect("google CA");
-        let admin = reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
-            .build()
-            .expect("admin client");
+        let admin = gke
+            .admin_client()
+            .expect("a client of local-gke's admin API");
         LocalStack {
             gke,
             dir,
@@ -128,35 +127,7 @@ impl LocalStack {
 
     /// One variable of the env file.
     pub fn var(&self, name: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{name} not in env"))
-    }
-
-    /// An admin API call.
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.gke.admin_url());
-        let mut req = self.admin.request(method, &url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{url}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-
-    /// Make every token issued from now on live `seconds`.
-    pub async fn set_token_lifetime(&self, seconds: u64) {
-        self.admin(
-            reqwest::Method::PUT,
-            "/token-lifetime",
-            Some(json!({"seconds": seconds})),
-        )
-        .await;
+        env_var(&self.env, name)
     }
 }
 
@@ -168,54 +139,46 @@ impl std::fmt::Debug for LocalStack {
     }
 }
 
+/// Panics with the admin API's error: the local stack is the test's own.
+fn admin_ok<T>(result: Result<T, local_gke::AdminError>) -> T {
+    result.unwrap_or_else(|error| panic!("local-gke's admin API: {error}"))
+}
+
 impl ClusterUnderTest for LocalStack {
     fn counts_cluster_requests(&self) -> bool {
         true
     }
 
     async fn replicas(&self, namespace: &str, name: &str) -> i32 {
-        let v = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/deployments/{namespace}/{name}"),
-                None,
-            )
-            .await;
-        v["replicas"].as_i64().expect("replicas") as i32
+        admin_ok(self.admin.deployment(namespace, name).await).replicas
     }
 
     async fn set_replicas(&self, namespace: &str, name: &str, replicas: i32) {
-        self.admin(
-            reqwest::Method::PUT,
-            &format!("/deployments/{namespace}/{name}"),
-            Some(json!({"replicas": replicas})),
-        )
-        .await;
+        admin_ok(self.admin.set_replicas(namespace, name, replicas).await);
     }
 
     async fn fail_next(&self, namespace: &str, name: &str, count: u32, status: u16) -> bool {
-        let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale");
-        self.admin(
-            reqwest::Method::POST,
-            "/faults",
-            Some(json!({"path": path, "count": count, "status": status})),
-        )
-        .await;
+        let fault = Fault::status(&scale_path(namespace, name), count, status);
+        admin_ok(self.admin.add_fault(&fault).await);
         true
     }
 
     async fn take_requests(&self) -> Vec<String> {
-        let v = self.admin(reqwest::Method::GET, "/requests", None).await;
-        self.admin(reqwest::Method::DELETE, "/requests", None).await;
-        v["requests"]
-            .as_array()
-            .map(|rs| {
-                rs.iter()
-                    .filter_map(|r| r["kind"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        take_request_kinds(&self.admin, |_| true).await
     }
+}
+
+/// The kinds of the requests local-gke logged that `keep` keeps, since the last call; then
+/// forget them.
+pub async fn take_request_kinds(
+    admin: &AdminClient,
+    keep: impl Fn(Listener) -> bool,
+) -> Vec<String> {
+    admin_ok(admin.take_requests().await)
+        .into_iter()
+        .filter(|r| keep(r.listener))
+        .map(|r| r.kind.name().to_owned())
+        .collect()
 }
 
 /// `method url` with a bearer token and, optionally, a body of a content type: the status and the
@@ -246,6 +209,14 @@ pub async fn bearer_request(
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     )
+}
+
+/// The value of `name` in `KEY=VALUE` pairs (an env file's), or a panic that names it.
+pub fn env_var(env: &[(String, String)], name: &str) -> String {
+    env.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{name} is not in the env"))
 }
 
 /// `KEY=VALUE` lines.
@@ -526,13 +497,7 @@ pub fn function_env(
 /// configuration local-gke wrote (as `create-cred-config --aws` would) and the AWS identity it
 /// knows, as Lambda would set it from the execution role. [`function_env`] passes them on.
 pub fn keyless(cluster_env: &[(String, String)]) -> Vec<(String, String)> {
-    let var = |name: &str| {
-        cluster_env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{name} is not in the control plane's env"))
-    };
+    let var = |name: &str| env_var(cluster_env, name);
     let config_path = var("LOCAL_GKE_CREDENTIAL_CONFIG");
     let config =
         std::fs::read_to_string(&config_path).unwrap_or_else(|e| panic!("{config_path}: {e}"));

@@ -16,8 +16,11 @@
 //! Does I/O: processes, sockets and files.
 
 use crate::scenarios::{DEPLOYMENT, MISSING, NS, UNGRANTED};
-use crate::{read_env_file, workspace_root, ClusterUnderTest, LocalStack};
-use local_gke::ExternalCluster;
+use crate::{
+    env_var, read_env_file, take_request_kinds, workspace_root, ClusterUnderTest, LocalStack,
+};
+use local_gke::admin_api::Listener;
+use local_gke::{scale_path, ExternalCluster};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -133,13 +136,7 @@ impl RealKube {
             &local.var("SSL_CERT_FILE"),
         )
         .await;
-        let var = |name: &str| {
-            kube_env
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("{name} not in kube-up's env"))
-        };
+        let var = |name: &str| env_var(&kube_env, name);
         let url = var("KUBE_URL");
         let ca_pem = std::fs::read_to_string(var("KUBE_CA")).expect("kube-up's CA file");
 
@@ -175,11 +172,7 @@ impl RealKube {
 
     /// What the functions' environment needs to scale this cluster (`GKE_CLUSTER`...), and more.
     pub fn var(&self, name: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{name} not in env"))
+        env_var(&self.env, name)
     }
 
     /// A request as the cluster administrator (group `system:masters`); the status and the body.
@@ -348,21 +341,16 @@ impl ClusterUnderTest for RealKube {
 
     async fn replicas(&self, namespace: &str, name: &str) -> i32 {
         let scale = self
-            .admin_ok(
-                reqwest::Method::GET,
-                &format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"),
-                None,
-            )
+            .admin_ok(reqwest::Method::GET, &scale_path(namespace, name), None)
             .await;
         // The API server leaves out zero.
         scale["spec"]["replicas"].as_i64().unwrap_or(0) as i32
     }
 
     async fn set_replicas(&self, namespace: &str, name: &str, replicas: i32) {
-        let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale");
         self.admin_ok(
             reqwest::Method::PATCH,
-            &path,
+            &scale_path(namespace, name),
             Some((
                 "application/merge-patch+json",
                 json!({"spec": {"replicas": replicas}}),
@@ -376,21 +364,6 @@ impl ClusterUnderTest for RealKube {
     }
 
     async fn take_requests(&self) -> Vec<String> {
-        let v = self
-            .local
-            .admin(reqwest::Method::GET, "/requests", None)
-            .await;
-        self.local
-            .admin(reqwest::Method::DELETE, "/requests", None)
-            .await;
-        v["requests"]
-            .as_array()
-            .map(|rs| {
-                rs.iter()
-                    .filter(|r| r["listener"] == "google")
-                    .filter_map(|r| r["kind"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        take_request_kinds(&self.local.admin, |listener| listener == Listener::Google).await
     }
 }

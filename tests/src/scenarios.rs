@@ -7,7 +7,7 @@
 //! does not exist: under least-privilege RBAC only a deployment the Role names can be seen to be
 //! missing; any other is forbidden.
 
-use crate::{event_files, function_env, ClusterUnderTest, Functions, Invocation};
+use crate::{env_var, event_files, function_env, ClusterUnderTest, Functions, Invocation};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
@@ -449,8 +449,8 @@ pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderT
     let kube = ClusterClient::new(cluster_env);
     cluster.set_replicas(NS, DEPLOYMENT, 2).await;
     let other_before = cluster.replicas(NS, UNGRANTED).await;
-    let scale = |name: &str| format!("/apis/apps/v1/namespaces/{NS}/deployments/{name}/scale");
-    let deployment = format!("/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOYMENT}");
+    let scale = |name: &str| local_gke::scale_path(NS, name);
+    let deployment = local_gke::deployment_path(NS, DEPLOYMENT);
 
     // What it may do: get and update its deployment's scale (infra/gke/rbac.yaml grants exactly
     // the verbs the functions use).
@@ -623,7 +623,7 @@ pub async fn a_write_at_a_stale_resource_version_is_a_conflict<C: ClusterUnderTe
     )
     .await;
     let kube = ClusterClient::new(cluster_env);
-    let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/{DEPLOYMENT}/scale");
+    let path = local_gke::scale_path(NS, DEPLOYMENT);
     cluster.set_replicas(NS, DEPLOYMENT, 2).await;
     let (status, mut read) = kube.request(Method::GET, &path, &token, None).await;
     assert_eq!(status, 200, "{read}");
@@ -698,15 +698,6 @@ pub async fn racing_functions_lose_no_update<C: ClusterUnderTest>(
         "{rounds} rounds of racing functions met no 409 Conflict"
     );
     conflicts
-}
-
-/// A variable of the cluster's `env`.
-fn env_var(cluster_env: &[(String, String)], name: &str) -> String {
-    cluster_env
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| panic!("{name} not in the cluster's env"))
 }
 
 /// An HTTPS client that trusts only this PEM CA.

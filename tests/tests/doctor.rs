@@ -4,10 +4,12 @@
 //! without `userinfo.email`, a wrong cluster CA, a missing Deployment, a node pool with a
 //! duplicated taint, an alarm that does not exist. The doctor writes nothing.
 
+use local_gke::admin_api::AdminGrant;
+use local_gke::{NodePool, NodeTaint, TaintEffect};
 use queue_scaler_core::AlarmState;
 use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const DOCTOR: &str = r#"{"action": "doctor"}"#;
 
@@ -71,13 +73,12 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_binding_fails_access_with_the_rbac_fix() {
     let stack = LocalStack::start(|_| {}).await;
+    let grant = AdminGrant::new(&scaler(&stack), "ml", "model-worker");
     stack
-        .admin(
-            reqwest::Method::DELETE,
-            "/grants",
-            Some(json!({"identity": scaler(&stack), "namespace": "ml", "deployment": "model-worker"})),
-        )
-        .await;
+        .admin
+        .remove_grant(&grant.key())
+        .await
+        .expect("the binding removed");
     let report = doctor(&function_env(&stack.env, &[])).await;
     assert_eq!(report["ok"], false);
     let (s, check) = status(&report, "access");
@@ -101,16 +102,14 @@ async fn a_removed_binding_fails_access_with_the_rbac_fix() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_that_also_grants_patch_on_the_deployment_fails_least_privilege() {
     let stack = LocalStack::start(|_| {}).await;
+    let grant = AdminGrant::new(&scaler(&stack), "ml", "model-worker")
+        .verbs(["patch"])
+        .resources(["deployments"]);
     stack
-        .admin(
-            reqwest::Method::POST,
-            "/grants",
-            Some(
-                json!({"identity": scaler(&stack), "namespace": "ml", "deployment": "model-worker",
-                "verbs": ["patch"], "resources": ["deployments"]}),
-            ),
-        )
-        .await;
+        .admin
+        .set_grant(&grant)
+        .await
+        .expect("the grant widened");
     let report = doctor(&function_env(&stack.env, &[])).await;
     let (s, check) = status(&report, "access");
     assert_eq!(s, "fail", "{report:#}");
@@ -201,18 +200,19 @@ async fn a_missing_deployment_fails_its_check() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_pool_with_a_duplicated_taint_fails_with_the_node_pool_fix() {
     let stack = LocalStack::start(|_| {}).await;
-    let taint =
-        |key: &str, value: &str| json!({"key": key, "value": value, "effect": "NO_SCHEDULE"});
+    let taint = |key: &str, value: &str| NodeTaint::new(key, value, TaintEffect::NoSchedule);
+    let mut pool = NodePool::default_gpu_pool();
+    pool.config.taints = vec![
+        taint("mlonly", "true"),
+        taint("nvidia.com/gpu", "present"),
+        taint("nvidia.com/gpu", "present"),
+    ];
+    pool.autoscaling = None;
     stack
-        .admin(
-            reqwest::Method::PUT,
-            "/node-pools",
-            Some(json!([{"name": "gpu-pool", "config": {
-                "taints": [taint("mlonly", "true"), taint("nvidia.com/gpu", "present"), taint("nvidia.com/gpu", "present")],
-                "labels": {"mlonly": "true"},
-                "accelerators": [{"acceleratorCount": "1", "acceleratorType": "nvidia-tesla-t4"}]}}])),
-        )
-        .await;
+        .admin
+        .set_node_pools(&[pool])
+        .await
+        .expect("the pools replaced");
     let report = doctor(&function_env(&stack.env, &[])).await;
     let (s, check) = status(&report, "taints");
     assert_eq!(s, "fail", "{report:#}");

@@ -3,6 +3,7 @@
 //! STS token exchange, `generateAccessToken`), against the local control plane, which verifies
 //! the SigV4 signature and the role's binding as Google does. No key is configured.
 
+use local_gke::AwsIdentity;
 use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
 use serde_json::{json, Value};
 
@@ -160,14 +161,17 @@ async fn a_role_not_bound_to_the_service_account_is_refused_at_impersonation() {
         "ASIAQUEUESCALEROTHER",
         "other-role-secret-access-key-0123456789",
     );
+    let someone_else = AwsIdentity {
+        access_key_id: key.to_owned(),
+        secret_access_key: secret.to_owned(),
+        session_token: Some("other-session".to_owned()),
+        arn: "arn:aws:sts::123456789012:assumed-role/someone-else/someone-else".to_owned(),
+    };
     stack
-        .admin(
-            reqwest::Method::POST,
-            "/aws-identities",
-            Some(json!({"access_key_id": key, "secret_access_key": secret, "session_token": "other-session",
-                "arn": "arn:aws:sts::123456789012:assumed-role/someone-else/someone-else"})),
-        )
-        .await;
+        .admin
+        .add_aws_identity(&someone_else)
+        .await
+        .expect("the identity added");
     let identity = [
         ("AWS_ACCESS_KEY_ID", key.to_owned()),
         ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),

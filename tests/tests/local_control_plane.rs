@@ -90,7 +90,10 @@ async fn a_token_that_expires_between_invocations_is_refreshed() {
     use queue_scaler_tests::ClusterUnderTest;
     let s = stack().await;
     // gcp_auth treats a token as expired 20 s early: 22 s tokens are good for about 2 s.
-    s.set_token_lifetime(22).await;
+    s.admin
+        .set_token_lifetime(std::time::Duration::from_secs(22))
+        .await
+        .expect("the token lifetime set");
     let functions = Functions::start(&function_env(&s.env, &[])).await;
     s.set_replicas("ml", "model-worker", 2).await;
     s.take_requests().await;

@@ -11,7 +11,8 @@
 //! - a discovered endpoint that stops answering is discovered again;
 //! - zero replicas only when the queue is empty, and a wake alarm brings one back.
 
-use local_gke::ExternalCluster;
+use local_gke::admin_api::Fault;
+use local_gke::{scale_path, ExternalCluster};
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
 use queue_scaler_io::aws::AwsClient;
@@ -24,7 +25,6 @@ const REGION: &str = "eu-west-1";
 /// The alarms the sample events name.
 const HIGH: &str = "model-worker-backlog-high";
 const LOW: &str = "model-worker-backlog-low";
-const SCALE_PATH: &str = "/apis/apps/v1/namespaces/ml/deployments/model-worker/scale";
 
 async fn moto() -> MotoServer {
     // Display, not Debug: a missing moto_server says to run `make venv`.
@@ -137,7 +137,7 @@ async fn a_failed_scaling_still_rearms_its_alarm() {
     assert_eq!(stack.replicas("ml", "model-worker").await, 2);
 
     // When the alarm fires again and the control plane is back, it scales.
-    stack.admin(reqwest::Method::DELETE, "/faults", None).await;
+    stack.admin.clear_faults().await.expect("faults cleared");
     let out = functions
         .invoke_file("scale-up", "alarm-high-backlog.json")
         .await
@@ -322,13 +322,16 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
 async fn a_write_whose_answer_was_lost_is_not_applied_twice() {
     let stack = LocalStack::start(|_| {}).await;
     let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    let lost_answer = Fault {
+        method: Some("PUT".to_owned()),
+        apply_then_drop: true,
+        ..Fault::new(&scale_path("ml", "model-worker"))
+    };
     stack
-        .admin(
-            reqwest::Method::POST,
-            "/faults",
-            Some(json!({"path": SCALE_PATH, "method": "PUT", "apply_then_drop": true})),
-        )
-        .await;
+        .admin
+        .add_fault(&lost_answer)
+        .await
+        .expect("fault injected");
     // No datapoint: one step, 2 -> 3.
     let out = functions
         .invoke_file("scale-up", "alarm-set-by-set-alarm-state.json")

@@ -4,7 +4,7 @@
 //! I/O: local-gke's listeners, its state directory, and admin requests.
 
 use crate::Error;
-use local_gke::LocalGke;
+use local_gke::{AdminClient, LocalGke};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,7 @@ pub enum Auth {
 #[derive(Debug)]
 pub struct ControlPlane {
     gke: LocalGke,
-    admin: reqwest::Client,
+    admin: AdminClient,
     dir: PathBuf,
 }
 
@@ -40,21 +40,7 @@ impl ControlPlane {
             .map_err(Error::LocalGke)?;
         let env_file = gke.write_state_dir(dir).map_err(Error::LocalGke)?;
         let dir = env_file.parent().unwrap_or(dir).to_owned();
-        let ca =
-            reqwest::Certificate::from_pem(gke.google_ca_pem().as_bytes()).map_err(|source| {
-                Error::Admin {
-                    what: "reading local-gke's CA".into(),
-                    source,
-                }
-            })?;
-        let admin = reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
-            .build()
-            .map_err(|source| Error::Admin {
-                what: "building the admin client".into(),
-                source,
-            })?;
+        let admin = gke.admin_client().map_err(Error::Admin)?;
         Ok(ControlPlane { gke, admin, dir })
     }
 
@@ -152,41 +138,16 @@ impl ControlPlane {
 
     /// Forget the requests logged so far.
     pub async fn clear_requests(&self) -> Result<(), Error> {
-        let url = format!("{}/requests", self.gke.admin_url());
-        self.admin
-            .delete(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map(drop)
-            .map_err(|source| Error::Admin {
-                what: format!("DELETE {url}"),
-                source,
-            })
+        self.admin.clear_requests().await.map_err(Error::Admin)
     }
 
     /// The requests logged since the last [`Self::clear_requests`], counted by kind (`token`,
     /// `discovery`, `scale_get`, `scale_put`, ...).
     pub async fn request_counts(&self) -> Result<BTreeMap<String, u64>, Error> {
-        let url = format!("{}/requests", self.gke.admin_url());
-        let error = |source| Error::Admin {
-            what: format!("GET {url}"),
-            source,
-        };
-        let log: serde_json::Value = self
-            .admin
-            .get(&url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(error)?
-            .json()
-            .await
-            .map_err(error)?;
+        let log = self.admin.requests().await.map_err(Error::Admin)?;
         let mut counts = BTreeMap::new();
-        for request in log["requests"].as_array().into_iter().flatten() {
-            let kind = request["kind"].as_str().unwrap_or("unknown").to_owned();
-            *counts.entry(kind).or_insert(0) += 1;
+        for request in log {
+            *counts.entry(request.kind.name().to_owned()).or_insert(0) += 1;
         }
         Ok(counts)
     }

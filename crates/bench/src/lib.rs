@@ -55,14 +55,8 @@ pub enum Error {
     #[error("local-gke did not start")]
     LocalGke(#[source] local_gke::Error),
     /// A request to local-gke's admin API failed.
-    #[error("local-gke admin API: {what}")]
-    Admin {
-        /// The request.
-        what: String,
-        /// The cause.
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("local-gke admin API")]
+    Admin(#[source] local_gke::AdminError),
     /// A function did not behave: it exited, timed out, or returned an error.
     #[error("{0}")]
     Function(String),

@@ -1,20 +1,25 @@
 //! The admin API under `/_admin` on the google listener, for tests and the demo: read and set
 //! replicas, inject faults, read the request log, change the token lifetime, set, widen, narrow
 //! and remove grants, replace the node pools, add AWS identities and workload identity users.
-//! Admin requests are not themselves recorded in the request log. No I/O beyond the shared state.
+//! Admin requests are not themselves recorded in the request log. The bodies are the types of
+//! [`crate::admin_api`]. No I/O beyond the shared state.
 
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::admin_api::{
+    AddedAwsIdentity, AdminGrant, AdminRefusal, DeploymentState, Fault, Grants, NodePools,
+    RequestLog, SetReplicas, TokenLifetime, WorkloadIdentityUser,
+};
+use crate::app::App;
 use crate::config::{AwsIdentity, Grant};
 use crate::http::{empty_response, json_response, Request, Response};
 use crate::node_pool::{validate_node_pools, NodePool};
-use crate::server::App;
-use crate::state::{Fault, GrantRules};
+use crate::rbac::GrantRules;
+use crate::state::Deployment;
 
 /// Serves `/_admin/{rest...}`.
 pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
@@ -29,11 +34,8 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         (&Method::GET, ["requests"]) => {
-            let state = app.state.lock();
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"requests": state.requests()}),
-            ))
+            let requests = app.state.lock().requests().to_vec();
+            Ok(json_response(StatusCode::OK, &RequestLog { requests }))
         }
         (&Method::DELETE, ["requests"]) => {
             app.state.lock().clear_requests();
@@ -49,7 +51,7 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         (&Method::POST, ["workload-identity-users"]) => add_workload_identity_user(app, request),
         _ => Err((StatusCode::NOT_FOUND, "no such admin endpoint".to_owned())),
     };
-    outcome.unwrap_or_else(|(status, message)| json_response(status, &json!({"error": message})))
+    outcome.unwrap_or_else(|(status, error)| json_response(status, &AdminRefusal { error }))
 }
 
 type Outcome = Result<Response, (StatusCode, String)>;
@@ -66,33 +68,27 @@ fn get_deployment(app: &App, namespace: &str, name: &str) -> Outcome {
             format!("no deployment {namespace}/{name}"),
         )
     })?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "replicas": deployment.replicas,
-            "resourceVersion": deployment.resource_version.to_string(),
-        }),
-    ))
+    Ok(deployment_response(deployment))
 }
 
-#[derive(Deserialize)]
-struct Replicas {
-    replicas: i32,
+fn deployment_response(deployment: &Deployment) -> Response {
+    json_response(
+        StatusCode::OK,
+        &DeploymentState {
+            replicas: deployment.replicas,
+            resource_version: deployment.resource_version.to_string(),
+        },
+    )
 }
 
 fn set_deployment(app: &App, request: &Request, namespace: &str, name: &str) -> Outcome {
-    let Replicas { replicas } = parse(request)?;
+    let SetReplicas { replicas } = parse(request)?;
     if replicas < 0 {
         return Err((StatusCode::BAD_REQUEST, "replicas must be >= 0".to_owned()));
     }
     let mut state = app.state.lock();
-    let deployment = state.set_replicas(namespace, name, replicas);
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "replicas": deployment.replicas,
-            "resourceVersion": deployment.resource_version.to_string(),
-        }),
+    Ok(deployment_response(
+        state.set_replicas(namespace, name, replicas),
     ))
 }
 
@@ -120,29 +116,12 @@ fn add_fault(app: &App, request: &Request) -> Outcome {
     Ok(json_response(StatusCode::CREATED, &fault))
 }
 
-#[derive(Deserialize)]
-struct TokenLifetime {
-    seconds: u64,
-}
-
 fn set_token_lifetime(app: &App, request: &Request) -> Outcome {
-    let TokenLifetime { seconds } = parse(request)?;
+    let lifetime: TokenLifetime = parse(request)?;
     app.state
         .lock()
-        .set_token_lifetime(Duration::from_secs(seconds));
-    Ok(json_response(StatusCode::OK, &json!({"seconds": seconds})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantRequest {
-    identity: String,
-    namespace: String,
-    deployment: String,
-    #[serde(default)]
-    verbs: Option<Vec<String>>,
-    #[serde(default)]
-    resources: Option<Vec<String>>,
+        .set_token_lifetime(Duration::from_secs(lifetime.seconds));
+    Ok(json_response(StatusCode::OK, &lifetime))
 }
 
 /// The verbs Kubernetes knows for resources, and RBAC's `*`.
@@ -158,112 +137,90 @@ const KUBE_VERBS: [&str; 9] = [
     "*",
 ];
 
-impl GrantRequest {
-    fn grant(&self) -> Result<Grant, (StatusCode, String)> {
-        if self.identity.is_empty() || self.namespace.is_empty() || self.deployment.is_empty() {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "identity, namespace and deployment must not be empty".to_owned(),
-            ));
-        }
-        Ok(Grant {
-            identity: self.identity.clone(),
-            namespace: self.namespace.clone(),
-            deployment: self.deployment.clone(),
-        })
+/// A grant asked for: its key (none of it empty), and its rules.
+fn checked_grant(request: &AdminGrant) -> Result<(Grant, GrantRules), (StatusCode, String)> {
+    if request.identity.is_empty() || request.namespace.is_empty() || request.deployment.is_empty()
+    {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "identity, namespace and deployment must not be empty".to_owned(),
+        ));
     }
-
-    /// The rules asked for: the default ones for what is left out. A resource is `deployments`,
-    /// `deployments/{subresource}`, `*/{subresource}` or `*`, all in the `apps` group.
-    fn rules(&self) -> Result<GrantRules, (StatusCode, String)> {
-        let invalid = |message: String| Err((StatusCode::BAD_REQUEST, message));
-        let mut rules = GrantRules::default();
-        if let Some(verbs) = &self.verbs {
-            if let Some(verb) = verbs.iter().find(|v| !KUBE_VERBS.contains(&v.as_str())) {
-                return invalid(format!(
-                    "unknown verb {verb:?}: use {}",
-                    KUBE_VERBS.join(", ")
-                ));
-            }
-            rules.verbs = verbs.iter().cloned().collect();
-        }
-        if let Some(resources) = &self.resources {
-            let valid = |resource: &str| {
-                let (resource, subresource) = match resource.split_once('/') {
-                    Some((resource, subresource)) => (resource, Some(subresource)),
-                    None => (resource, None),
-                };
-                matches!(resource, "deployments" | "*")
-                    && subresource.is_none_or(|s| !s.is_empty() && !s.contains('/'))
-            };
-            if let Some(resource) = resources.iter().find(|r| !valid(r)) {
-                return invalid(format!(
-                    "unsupported resource {resource:?}: grants are on a deployment, so use \
-                     deployments, deployments/SUBRESOURCE (e.g. deployments/scale), */SUBRESOURCE \
-                     or *"
-                ));
-            }
-            rules.resources = resources.iter().cloned().collect();
-        }
-        if rules.verbs.is_empty() || rules.resources.is_empty() {
-            return invalid(
-                "verbs and resources must not be empty: DELETE the grant to remove it".to_owned(),
-            );
-        }
-        Ok(rules)
-    }
+    Ok((request.key(), grant_rules(request)?))
 }
 
-fn grant_json(grant: &Grant, rules: &GrantRules) -> Value {
-    json!({
-        "identity": grant.identity,
-        "namespace": grant.namespace,
-        "deployment": grant.deployment,
-        "verbs": rules.verbs,
-        "resources": rules.resources,
-    })
+/// The rules asked for: the default ones for what is left out. A resource is `deployments`,
+/// `deployments/{subresource}`, `*/{subresource}` or `*`, all in the `apps` group.
+fn grant_rules(request: &AdminGrant) -> Result<GrantRules, (StatusCode, String)> {
+    let invalid = |message: String| Err((StatusCode::BAD_REQUEST, message));
+    let mut rules = GrantRules::default();
+    if let Some(verbs) = &request.verbs {
+        if let Some(verb) = verbs.iter().find(|v| !KUBE_VERBS.contains(&v.as_str())) {
+            return invalid(format!(
+                "unknown verb {verb:?}: use {}",
+                KUBE_VERBS.join(", ")
+            ));
+        }
+        rules.verbs = verbs.iter().cloned().collect();
+    }
+    if let Some(resources) = &request.resources {
+        let valid = |resource: &str| {
+            let (resource, subresource) = match resource.split_once('/') {
+                Some((resource, subresource)) => (resource, Some(subresource)),
+                None => (resource, None),
+            };
+            matches!(resource, "deployments" | "*")
+                && subresource.is_none_or(|s| !s.is_empty() && !s.contains('/'))
+        };
+        if let Some(resource) = resources.iter().find(|r| !valid(r)) {
+            return invalid(format!(
+                "unsupported resource {resource:?}: grants are on a deployment, so use \
+                 deployments, deployments/SUBRESOURCE (e.g. deployments/scale), */SUBRESOURCE \
+                 or *"
+            ));
+        }
+        rules.resources = resources.iter().cloned().collect();
+    }
+    if rules.verbs.is_empty() || rules.resources.is_empty() {
+        return invalid(
+            "verbs and resources must not be empty: DELETE the grant to remove it".to_owned(),
+        );
+    }
+    Ok(rules)
+}
+
+/// A grant as the admin API answers it: with its rules, sorted.
+fn listed_grant(grant: &Grant, rules: &GrantRules) -> AdminGrant {
+    AdminGrant {
+        identity: grant.identity.clone(),
+        namespace: grant.namespace.clone(),
+        deployment: grant.deployment.clone(),
+        verbs: Some(rules.verbs.iter().cloned().collect()),
+        resources: Some(rules.resources.iter().cloned().collect()),
+    }
 }
 
 fn list_grants(app: &App) -> Response {
     let state = app.state.lock();
-    let grants: Vec<Value> = state
+    let grants = state
         .grants()
-        .map(|(grant, rules)| grant_json(grant, rules))
+        .map(|(grant, rules)| listed_grant(grant, rules))
         .collect();
-    json_response(StatusCode::OK, &json!({ "grants": grants }))
+    json_response(StatusCode::OK, &Grants { grants })
 }
 
 /// Sets the grant for an identity and deployment, replacing any it had: by default get, update
 /// and patch on `deployments/scale`.
 fn add_grant(app: &App, request: &Request) -> Outcome {
-    let grant_request: GrantRequest = parse(request)?;
-    let grant = grant_request.grant()?;
-    let rules = grant_request.rules()?;
-    let body = grant_json(&grant, &rules);
+    let (grant, rules) = checked_grant(&parse(request)?)?;
+    let body = listed_grant(&grant, &rules);
     app.state.lock().set_grant(grant, rules);
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantKey {
-    identity: String,
-    namespace: String,
-    deployment: String,
-}
-
 /// Removes the grant for an identity and deployment: 204, or 404 when there is none.
 fn remove_grant(app: &App, request: &Request) -> Outcome {
-    let GrantKey {
-        identity,
-        namespace,
-        deployment,
-    } = parse(request)?;
-    let grant = Grant {
-        identity,
-        namespace,
-        deployment,
-    };
+    let grant: Grant = parse(request)?;
     if app.state.lock().revoke(&grant) {
         Ok(empty_response(StatusCode::NO_CONTENT))
     } else {
@@ -278,7 +235,12 @@ fn remove_grant(app: &App, request: &Request) -> Outcome {
 }
 
 fn node_pools_response(pools: &[NodePool]) -> Response {
-    json_response(StatusCode::OK, &json!({ "nodePools": pools }))
+    json_response(
+        StatusCode::OK,
+        &NodePools {
+            node_pools: pools.to_vec(),
+        },
+    )
 }
 
 /// Replaces every node pool `clusters.get` reports with the whole list, given bare or as
@@ -305,19 +267,10 @@ fn set_node_pools(app: &App, request: &Request) -> Outcome {
     Ok(node_pools_response(state.node_pools()))
 }
 
-#[derive(Deserialize)]
-struct AwsIdentityRequest {
-    access_key_id: String,
-    secret_access_key: String,
-    #[serde(default)]
-    session_token: Option<String>,
-    arn: String,
-}
-
 /// Recognises another AWS identity in signed requests. It is not bound to the service account:
 /// add a workload identity user for that.
 fn add_aws_identity(app: &App, request: &Request) -> Outcome {
-    let AwsIdentityRequest {
+    let AwsIdentity {
         access_key_id,
         secret_access_key,
         session_token,
@@ -335,7 +288,10 @@ fn add_aws_identity(app: &App, request: &Request) -> Outcome {
                 .to_owned(),
         ));
     }
-    let body = json!({"access_key_id": access_key_id, "arn": arn});
+    let body = AddedAwsIdentity {
+        access_key_id: access_key_id.clone(),
+        arn: arn.clone(),
+    };
     app.state.lock().add_aws_identity(AwsIdentity {
         access_key_id,
         secret_access_key,
@@ -345,15 +301,10 @@ fn add_aws_identity(app: &App, request: &Request) -> Outcome {
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
-#[derive(Deserialize)]
-struct MemberRequest {
-    member: String,
-}
-
 /// Grants `roles/iam.workloadIdentityUser` on the service account to a member, given as an IAM
 /// member or a role ARN; answers with its canonical form.
 fn add_workload_identity_user(app: &App, request: &Request) -> Outcome {
-    let MemberRequest { member } = parse(request)?;
+    let WorkloadIdentityUser { member } = parse(request)?;
     let member = app
         .config
         .workload_identity
@@ -362,6 +313,6 @@ fn add_workload_identity_user(app: &App, request: &Request) -> Outcome {
     app.state.lock().add_workload_identity_user(member.clone());
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({"member": member}),
+        &WorkloadIdentityUser { member },
     ))
 }

@@ -213,7 +213,7 @@ fn aws_role_of_role_arn(text: &str) -> Option<String> {
 
 /// An AWS identity local-gke recognises in a signed `GetCallerIdentity` request, as AWS would:
 /// its credentials, and the ARN `GetCallerIdentity` answers with.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AwsIdentity {
     /// The access key id, in the signature's `Credential`.
     pub access_key_id: String,
@@ -221,6 +221,7 @@ pub struct AwsIdentity {
     pub secret_access_key: String,
     /// The session token of temporary credentials (a Lambda function's always have one); the
     /// request must then carry it in `x-amz-security-token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token: Option<String>,
     /// The caller's ARN, e.g. `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
     pub arn: String,
@@ -264,7 +265,10 @@ pub struct DeploymentSeed {
 /// `resourceNames: [NAME]` and its RoleBinding would give it): `IDENTITY=NS/NAME`, where the
 /// identity is an email or a numeric account id. The admin API can widen or narrow the verbs and
 /// resources of a grant.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(deny_unknown_fields)]
 pub struct Grant {
     /// An email or a numeric id, as the Kubernetes API sees the caller.
     pub identity: String,

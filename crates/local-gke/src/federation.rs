@@ -11,9 +11,9 @@ use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::google;
+use crate::app::App;
+use crate::google_error;
 use crate::http::{json_response, Request, Response};
-use crate::server::App;
 use crate::service_account::CLOUD_PLATFORM_SCOPE;
 use crate::state::TokenProblem;
 use crate::sts::{check_exchange, ExchangeRequest, Expected, Refusal, ACCESS_TOKEN_TYPE};
@@ -84,7 +84,7 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
         .and_then(|n| n.strip_suffix(":generateAccessToken"))
         .map(str::to_owned)
     else {
-        return google::error(StatusCode::NOT_FOUND, "Requested entity was not found.");
+        return google_error::error(StatusCode::NOT_FOUND, "Requested entity was not found.");
     };
     let mut state = app.state.lock();
 
@@ -99,10 +99,13 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
         },
     };
     let Some(federated) = federated else {
-        return google::error(StatusCode::UNAUTHORIZED, google::UNAUTHENTICATED_MESSAGE);
+        return google_error::error(
+            StatusCode::UNAUTHORIZED,
+            google_error::UNAUTHENTICATED_MESSAGE,
+        );
     };
     if !federated.scopes.iter().any(|s| s == CLOUD_PLATFORM_SCOPE) {
-        return google::error(
+        return google_error::error(
             StatusCode::FORBIDDEN,
             "Request had insufficient authentication scopes.",
         );
@@ -111,14 +114,14 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
     let body: GenerateAccessTokenRequest = match serde_json::from_slice(&request.body) {
         Ok(body) => body,
         Err(e) => {
-            return google::error(
+            return google_error::error(
                 StatusCode::BAD_REQUEST,
                 &format!("Invalid JSON payload received. {e}"),
             )
         }
     };
     if body.scope.is_empty() || body.scope.iter().any(|s| s.trim().is_empty()) {
-        return google::error(
+        return google_error::error(
             StatusCode::BAD_REQUEST,
             "Request contains an invalid argument: scope must name at least one OAuth scope.",
         );
@@ -129,7 +132,7 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
             lifetime
         }
         Some(_) => {
-            return google::error(
+            return google_error::error(
                 StatusCode::BAD_REQUEST,
                 "Request contains an invalid argument: lifetime must be a duration such as \
                  \"3600s\", of at most 3600 seconds.",
@@ -137,7 +140,7 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
         }
     };
     if !body.delegates.is_empty() {
-        return google::error(
+        return google_error::error(
             StatusCode::BAD_REQUEST,
             "Request contains an invalid argument: delegation chains are not served here.",
         );
@@ -145,7 +148,7 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
 
     let account = &app.service_account;
     if email != account.email() {
-        return google::error(
+        return google_error::error(
             StatusCode::NOT_FOUND,
             &format!("Not found; Gaia id not found for email {email}"),
         );
@@ -173,7 +176,7 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
 
 /// 403 as IAM answers a caller without `iam.serviceAccounts.getAccessToken` on the account.
 fn permission_denied() -> Response {
-    google::error_with_details(
+    google_error::error_with_details(
         StatusCode::FORBIDDEN,
         "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
         json!([{

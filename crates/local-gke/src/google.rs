@@ -2,7 +2,8 @@
 //! API's `clusters.get` (with the node pools), and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which
 //! a real kube-apiserver can authenticate the tokens issued here. Keyless access (STS's
 //! `POST /v1/token` and IAM Credentials' `generateAccessToken`) goes to [`crate::federation`],
-//! `/_admin/...` to [`crate::admin`]. Errors have Google's shapes. No I/O beyond the shared state.
+//! `/_admin/...` to [`crate::admin`]. Errors have Google's shapes ([`crate::google_error`]). No I/O
+//! beyond the shared state.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -10,9 +11,10 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::app::App;
 use crate::assertion::{check_token_request, Expected};
+use crate::google_error::{error, UNAUTHENTICATED_MESSAGE};
 use crate::http::{json_response, Request, Response};
-use crate::server::App;
 use crate::service_account::CLOUD_PLATFORM_SCOPE;
 use crate::state::TokenProblem;
 use crate::{admin, federation};
@@ -35,40 +37,9 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
     }
 }
 
-/// What Google APIs answer a request without a live access token.
-pub(crate) const UNAUTHENTICATED_MESSAGE: &str = "Request had invalid authentication credentials. \
-    Expected OAuth 2 access token, login cookie or other valid authentication credential. See \
-    https://developers.google.com/identity/sign-in/web/devconsole-project.";
-
-/// A Google API error: `{"error":{"code","message","status"}}`.
-pub(crate) fn error(code: StatusCode, message: &str) -> Response {
-    error_with_details(code, message, serde_json::Value::Null)
-}
-
-/// A Google API error with `details` (left out when null).
-pub(crate) fn error_with_details(
-    code: StatusCode,
-    message: &str,
-    details: serde_json::Value,
-) -> Response {
-    let status = match code.as_u16() {
-        400 => "INVALID_ARGUMENT",
-        401 => "UNAUTHENTICATED",
-        403 => "PERMISSION_DENIED",
-        404 => "NOT_FOUND",
-        409 => "ABORTED",
-        429 => "RESOURCE_EXHAUSTED",
-        500 => "INTERNAL",
-        501 => "UNIMPLEMENTED",
-        503 => "UNAVAILABLE",
-        504 => "DEADLINE_EXCEEDED",
-        _ => "UNKNOWN",
-    };
-    let mut body = json!({"code": code.as_u16(), "message": message, "status": status});
-    if !details.is_null() {
-        body["details"] = details;
-    }
-    json_response(code, &json!({ "error": body }))
+/// The answer to a request that a fault injected with this status code fails.
+pub(crate) fn injected_fault(code: StatusCode) -> Response {
+    error(code, "injected fault")
 }
 
 /// `POST /token`: exchanges a signed JWT-bearer assertion for an access token.

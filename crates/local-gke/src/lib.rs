@@ -14,26 +14,48 @@
 //!   `SelfSubjectReview`, which tell a caller what those grants allow it and who it is.
 //!
 //! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
-//! scaler at it. Tests start it in-process with [`LocalGke::start`].
+//! scaler at it. Tests start it in-process with [`LocalGke::start`], and set its state and inject
+//! faults through the admin API with `AdminClient` (feature `admin-client`).
+//!
+//! Modules, from the outside in: `server` binds, serves and wires the handlers to the shared
+//! `app` state; the google listener's handlers are `google` (token endpoint, `clusters.get`,
+//! TokenReview), `federation` (keyless access: `sts`, `sigv4`) and `admin`; the cluster
+//! listener's are `kube` (routing), `scale`, `review`, with their errors in `status` and
+//! Google's in `google_error`. No handler module imports another's caller (README: Code layout).
 
 mod admin;
+pub mod admin_api;
+#[cfg(feature = "admin-client")]
+mod admin_client;
+mod app;
 mod assertion;
+mod aws_verify;
 pub mod cli;
 pub mod config;
 mod error;
 mod federation;
 mod google;
+mod google_error;
 mod http;
 mod kube;
 pub mod node_pool;
+mod paths;
+mod rbac;
+mod request_info;
+mod request_log;
 mod review;
+mod scale;
 mod server;
 mod service_account;
 mod sigv4;
 mod state;
+mod state_dir;
+mod status;
 mod sts;
 mod tls;
 
+#[cfg(feature = "admin-client")]
+pub use admin_client::{AdminClient, AdminError};
 pub use config::{
     aws_role_of, AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, WorkloadIdentity,
 };
@@ -41,5 +63,6 @@ pub use error::Error;
 pub use node_pool::{
     AcceleratorConfig, NodeConfig, NodePool, NodePoolAutoscaling, NodeTaint, TaintEffect,
 };
+pub use paths::{deployment_path, scale_path};
 pub use server::LocalGke;
 pub use service_account::{ServiceAccount, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};

@@ -15,10 +15,10 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::app::App;
 use crate::http::{json_response, Request, Response};
-use crate::kube::{authenticate, Status};
-use crate::server::App;
-use crate::state::Attributes;
+use crate::rbac::Attributes;
+use crate::status::Status;
 
 const JSON: &str = "application/json";
 const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
@@ -77,7 +77,9 @@ struct AccessReview {
 /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
 pub(crate) fn self_subject_access_review(app: &App, request: &Request) -> Result<Response, Status> {
     const KIND: &str = "SelfSubjectAccessReview";
-    let identity = authenticate(app, request)?;
+    let identity = app
+        .bearer_identity(request)
+        .ok_or_else(Status::unauthorized)?;
     let body = decode(request, KIND, AUTHORIZATION_GROUP)?;
     let review: AccessReview = serde_json::from_value(body).map_err(|e| {
         Status::bad_request(format!(
@@ -183,7 +185,9 @@ fn non_resource_decision(attributes: &NonResourceAttributes) -> Value {
 /// account's numeric id as `uid`, as the TokenReview webhook reports it.
 pub(crate) fn self_subject_review(app: &App, request: &Request) -> Result<Response, Status> {
     const KIND: &str = "SelfSubjectReview";
-    let identity = authenticate(app, request)?;
+    let identity = app
+        .bearer_identity(request)
+        .ok_or_else(Status::unauthorized)?;
     decode(request, KIND, AUTHENTICATION_GROUP)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok(json_response(

@@ -1,108 +1,35 @@
-//! Runs local-gke: binds the two HTTPS listeners on 127.0.0.1, serves each connection (HTTP/2 or
-//! HTTP/1.1), applies injected faults, logs and records every request, and writes the state
-//! directory (key file, CA certificates, env file). This is where the I/O is.
+//! Runs local-gke: generates its keys, binds the two HTTPS listeners on 127.0.0.1, serves each
+//! connection (HTTP/2 or HTTP/1.1), applies injected faults, hands each request to its
+//! listener's handlers ([`crate::google`], [`crate::kube`]) and records it. The state directory
+//! is written by [`crate::state_dir`]. This is where the I/O is, with the state directory.
 
 use std::fmt;
-use std::fs;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
+use crate::app::{AdvertisedCluster, App};
 use crate::config::{AwsIdentity, Config, ExternalCluster, Grant, WorkloadIdentity};
 use crate::http::{json_response, Request, Response};
-use crate::kube::Status;
+use crate::request_log::Listener;
 use crate::service_account::ServiceAccount;
-use crate::state::{Listener, RecordedRequest, RequestKind, Shared, State};
+use crate::state::{Shared, State};
 use crate::tls::ServingTls;
 use crate::{google, kube, Error};
 
 /// The largest request body read; scale bodies and assertions are a few kilobytes.
 const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// What the handlers share.
-pub(crate) struct App {
-    pub config: Config,
-    pub service_account: ServiceAccount,
-    pub state: Shared,
-    /// `https://127.0.0.1:GPORT`.
-    pub google_url: String,
-    /// The cluster that `clusters.get` reports: our own cluster listener, or an external one.
-    /// It can change while serving ([`LocalGke::set_external_cluster`]).
-    advertised: RwLock<AdvertisedCluster>,
-}
-
-/// The cluster `clusters.get` reports.
-#[derive(Debug, Clone)]
-pub(crate) struct AdvertisedCluster {
-    /// `https://host[:port]`, as the `env` file gives it.
-    pub url: String,
-    /// `host[:port]`, no scheme, as GKE reports it.
-    pub endpoint: String,
-    /// The CA certificate, PEM.
-    pub ca_pem: String,
-}
-
-impl AdvertisedCluster {
-    fn external(external: &ExternalCluster) -> Self {
-        AdvertisedCluster {
-            url: external.endpoint.as_str().trim_end_matches('/').to_owned(),
-            endpoint: external.advertised_endpoint(),
-            ca_pem: external.ca_pem.clone(),
-        }
-    }
-}
-
-impl App {
-    pub(crate) fn token_uri(&self) -> String {
-        format!("{}/token", self.google_url)
-    }
-
-    /// The cluster `clusters.get` reports now.
-    pub(crate) fn advertised(&self) -> AdvertisedCluster {
-        self.advertised
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Advertise `external` from now on.
-    pub(crate) fn set_advertised(&self, external: &ExternalCluster) {
-        *self
-            .advertised
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = AdvertisedCluster::external(external);
-    }
-
-    fn record(&self, listener: Listener, method: &Method, path: &str, status: u16) {
-        info!(listener = listener.name(), %method, path, status, "request");
-        // The admin API is how tests read the log; recording it would only add noise.
-        if listener == Listener::Google && (path == "/_admin" || path.starts_with("/_admin/")) {
-            return;
-        }
-        self.state.lock().record(RecordedRequest {
-            listener,
-            method: method.to_string(),
-            path: path.to_owned(),
-            status,
-            kind: RequestKind::of(listener, method, path),
-        });
-    }
-}
 
 /// A running local-gke. Dropping it stops both listeners and their connections.
 pub struct LocalGke {
@@ -191,13 +118,13 @@ impl LocalGke {
         crate::node_pool::validate_node_pools(&config.node_pools).map_err(Error::NodePools)?;
         state.set_node_pools(config.node_pools.clone());
 
-        let app = Arc::new(App {
+        let app = Arc::new(App::new(
             config,
             service_account,
-            state: Shared::new(state),
-            google_url: format!("https://{google_address}"),
-            advertised: RwLock::new(advertised),
-        });
+            Shared::new(state),
+            format!("https://{google_address}"),
+            advertised,
+        ));
         let tasks = vec![
             tokio::spawn(serve(
                 google_socket,
@@ -279,29 +206,6 @@ impl LocalGke {
         self.app.config.workload_identity.aws_identities.first()
     }
 
-    /// The `external_account` credential configuration for keyless access, as
-    /// `gcloud iam workload-identity-pools create-cred-config --aws --service-account=EMAIL`
-    /// writes it, with local-gke's STS and IAM Credentials endpoints. Its `credential_source`
-    /// names the instance metadata service's URLs, as gcloud writes them; AWS credentials and
-    /// region must come from the environment instead.
-    pub fn credential_config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "universe_domain": "googleapis.com",
-            "type": "external_account",
-            "audience": self.workload_identity_audience(),
-            "subject_token_type": crate::sts::AWS4_REQUEST_TOKEN_TYPE,
-            "token_url": self.sts_url(),
-            "credential_source": {
-                "environment_id": "aws1",
-                "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
-                "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
-                "regional_cred_verification_url":
-                    "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-            },
-            "service_account_impersonation_url": self.impersonation_url(),
-        })
-    }
-
     /// `projects/P/locations/L/clusters/C`.
     pub fn cluster_name(&self) -> String {
         let config = &self.app.config;
@@ -338,135 +242,10 @@ impl LocalGke {
         self.app.service_account.key_file(&self.app.google_url)
     }
 
-    /// The `env` file's variables, for a state directory at `dir` (an absolute path).
-    pub fn env(&self, dir: &Path) -> Vec<(&'static str, String)> {
-        let account = &self.app.service_account;
-        let advertised = self.app.advertised();
-        let path = |file: &str| dir.join(file).display().to_string();
-        let mut env = vec![
-            ("GKE_CLUSTER", self.cluster_name()),
-            ("GKE_API_URL", self.app.google_url.clone()),
-            ("GKE_ENDPOINT", advertised.url),
-            ("GKE_CA_CERT", STANDARD.encode(advertised.ca_pem)),
-            ("GOOGLE_APPLICATION_CREDENTIALS", path(KEY_FILE)),
-            ("SSL_CERT_FILE", path(GOOGLE_CA_FILE)),
-            ("LOCAL_GKE_ADMIN_URL", self.admin_url()),
-            ("LOCAL_GKE_TOKENREVIEW_URL", self.token_review_url()),
-            (
-                "LOCAL_GKE_TOKENREVIEW_KUBECONFIG",
-                path(TOKEN_REVIEW_KUBECONFIG_FILE),
-            ),
-            ("SCALER_SERVICE_ACCOUNT", account.email().to_owned()),
-            ("SCALER_SERVICE_ACCOUNT_ID", account.client_id().to_owned()),
-            ("LOCAL_GKE_CREDENTIAL_CONFIG", path(CREDENTIAL_CONFIG_FILE)),
-            ("LOCAL_GKE_STS_URL", self.sts_url()),
-            ("LOCAL_GKE_IMPERSONATION_URL", self.impersonation_url()),
-            ("LOCAL_GKE_WIF_AUDIENCE", self.workload_identity_audience()),
-        ];
-        if let Some(identity) = self.aws_identity() {
-            env.push((
-                "LOCAL_GKE_AWS_ACCESS_KEY_ID",
-                identity.access_key_id.clone(),
-            ));
-            env.push((
-                "LOCAL_GKE_AWS_SECRET_ACCESS_KEY",
-                identity.secret_access_key.clone(),
-            ));
-            if let Some(token) = &identity.session_token {
-                env.push(("LOCAL_GKE_AWS_SESSION_TOKEN", token.clone()));
-            }
-            env.push(("LOCAL_GKE_AWS_ROLE_ARN", identity.arn.clone()));
-        }
-        env
+    /// The cluster `clusters.get` reports now, which the `env` file names.
+    pub(crate) fn advertised(&self) -> AdvertisedCluster {
+        self.app.advertised()
     }
-
-    /// Writes the key file, the keyless credential configuration, both CA certificates, a
-    /// kubeconfig for the TokenReview webhook and, last, the `env` file into `dir` (created if
-    /// missing). Returns the `env` file's path.
-    pub fn write_state_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
-        let file_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::File { path, source }
-        };
-        fs::create_dir_all(dir).map_err(file_error(dir))?;
-        let dir = fs::canonicalize(dir).map_err(file_error(dir))?;
-
-        // `{:#}` is serde_json's pretty printing.
-        let key_file = format!("{:#}\n", self.key_file()?);
-        write_file(&dir.join(KEY_FILE), &key_file, true)?;
-        let credential_config = format!("{:#}\n", self.credential_config());
-        write_file(&dir.join(CREDENTIAL_CONFIG_FILE), &credential_config, false)?;
-        write_file(&dir.join(GOOGLE_CA_FILE), &self.google_ca_pem, false)?;
-        write_file(&dir.join(CLUSTER_CA_FILE), &self.cluster_ca_pem, false)?;
-        write_file(
-            &dir.join(TOKEN_REVIEW_KUBECONFIG_FILE),
-            &self.token_review_kubeconfig(&dir.join(GOOGLE_CA_FILE)),
-            false,
-        )?;
-
-        let env: String = self
-            .env(&dir)
-            .into_iter()
-            .map(|(key, value)| format!("{key}={value}\n"))
-            .collect();
-        // Write, then rename, so whoever waits for the env file never reads half of it.
-        let env_path = dir.join(ENV_FILE);
-        let partial = dir.join(".env.partial");
-        write_file(&partial, &env, false)?;
-        fs::rename(&partial, &env_path).map_err(file_error(&env_path))?;
-        Ok(env_path)
-    }
-
-    /// A kubeconfig that points a kube-apiserver's `--authentication-token-webhook-config-file`
-    /// at the TokenReview webhook.
-    fn token_review_kubeconfig(&self, ca_file: &Path) -> String {
-        format!(
-            "apiVersion: v1\n\
-             kind: Config\n\
-             clusters:\n\
-             - name: local-gke\n  \
-               cluster:\n    \
-                 server: {server}\n    \
-                 certificate-authority: {ca}\n\
-             users:\n\
-             - name: kube-apiserver\n  \
-               user: {{}}\n\
-             contexts:\n\
-             - name: webhook\n  \
-               context:\n    \
-                 cluster: local-gke\n    \
-                 user: kube-apiserver\n\
-             current-context: webhook\n",
-            server = self.token_review_url(),
-            ca = ca_file.display(),
-        )
-    }
-}
-
-const KEY_FILE: &str = "sa-key.json";
-const CREDENTIAL_CONFIG_FILE: &str = "credential-config.json";
-const GOOGLE_CA_FILE: &str = "google-ca.pem";
-const CLUSTER_CA_FILE: &str = "cluster-ca.pem";
-const TOKEN_REVIEW_KUBECONFIG_FILE: &str = "tokenreview-kubeconfig.yaml";
-const ENV_FILE: &str = "env";
-
-/// Writes `contents` to `path`; a `secret` file is readable by its owner only.
-fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), Error> {
-    let error = |source| Error::File {
-        path: path.to_owned(),
-        source,
-    };
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = options.open(path).map_err(error)?;
-    file.write_all(contents.as_bytes()).map_err(error)
 }
 
 /// Accepts connections until the task is aborted; aborting it drops, and so ends, every
@@ -537,8 +316,8 @@ async fn handle(
         }
         if let Some(code) = fault.status.and_then(|s| StatusCode::from_u16(s).ok()) {
             let response = match listener {
-                Listener::Google => google::error(code, "injected fault"),
-                Listener::Cluster => Status::injected(code).into_response(),
+                Listener::Google => google::injected_fault(code),
+                Listener::Cluster => kube::injected_fault(code),
             };
             app.record(listener, &method, &path, code.as_u16());
             return Ok(response);

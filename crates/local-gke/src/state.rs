@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use hyper::Method;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
+use crate::admin_api::Fault;
 use crate::config::{AwsIdentity, Grant};
 use crate::node_pool::NodePool;
+use crate::rbac::{Attributes, GrantRules};
+use crate::request_log::RecordedRequest;
 
 /// The state, shared between listeners and connections.
 #[derive(Clone, Debug)]
@@ -70,211 +72,6 @@ pub(crate) struct Deployment {
     pub resource_version: u64,
     pub uid: String,
     pub creation_timestamp: String,
-}
-
-/// A failure to inject into the next `count` requests for `path` (and `method`, if given).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Fault {
-    /// The exact request path, without the query.
-    pub path: String,
-    /// Only requests with this method; any method when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// How many requests to fail.
-    #[serde(default = "one")]
-    pub count: u32,
-    /// Answer with this status instead of serving the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Wait this long first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_ms: Option<u64>,
-    /// Close the connection without answering.
-    #[serde(default)]
-    pub drop: bool,
-    /// Serve the request (a write is applied), then close the connection without sending the
-    /// answer: a write whose answer was lost.
-    #[serde(default)]
-    pub apply_then_drop: bool,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Fault {
-    fn matches(&self, method: &Method, path: &str) -> bool {
-        self.count > 0
-            && self.path == path
-            && self
-                .method
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
-    }
-}
-
-/// Which listener served a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Listener {
-    Google,
-    Cluster,
-}
-
-impl Listener {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Listener::Google => "google",
-            Listener::Cluster => "cluster",
-        }
-    }
-}
-
-/// What a request was for, so tests can count e.g. token requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) enum RequestKind {
-    #[serde(rename = "token")]
-    Token,
-    #[serde(rename = "discovery")]
-    Discovery,
-    #[serde(rename = "tokenreview")]
-    TokenReview,
-    #[serde(rename = "scale_get")]
-    ScaleGet,
-    #[serde(rename = "scale_put")]
-    ScalePut,
-    #[serde(rename = "scale_patch")]
-    ScalePatch,
-    #[serde(rename = "sts_token")]
-    StsToken,
-    #[serde(rename = "generate_access_token")]
-    GenerateAccessToken,
-    #[serde(rename = "selfsubjectaccessreview")]
-    SelfSubjectAccessReview,
-    #[serde(rename = "selfsubjectreview")]
-    SelfSubjectReview,
-    #[serde(rename = "other")]
-    Other,
-}
-
-impl RequestKind {
-    /// Classifies a request by where it went, whatever the answer.
-    pub(crate) fn of(listener: Listener, method: &Method, path: &str) -> Self {
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        match (listener, segments.as_slice()) {
-            (Listener::Google, ["token"]) if method == Method::POST => RequestKind::Token,
-            (Listener::Google, ["tokenreview"]) if method == Method::POST => {
-                RequestKind::TokenReview
-            }
-            (Listener::Google, ["v1", "token"]) if method == Method::POST => RequestKind::StsToken,
-            (Listener::Google, ["v1", "projects", _, "serviceAccounts", name])
-                if method == Method::POST && is_generate_access_token(name) =>
-            {
-                RequestKind::GenerateAccessToken
-            }
-            (Listener::Google, ["v1", "projects", _, "locations", _, "clusters", _])
-                if method == Method::GET =>
-            {
-                RequestKind::Discovery
-            }
-            (
-                Listener::Cluster,
-                ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"],
-            ) if method == Method::POST => RequestKind::SelfSubjectAccessReview,
-            (Listener::Cluster, ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"])
-                if method == Method::POST =>
-            {
-                RequestKind::SelfSubjectReview
-            }
-            (
-                Listener::Cluster,
-                ["apis", "apps", "v1", "namespaces", _, "deployments", _, "scale"],
-            ) => match *method {
-                Method::GET => RequestKind::ScaleGet,
-                Method::PUT => RequestKind::ScalePut,
-                Method::PATCH => RequestKind::ScalePatch,
-                _ => RequestKind::Other,
-            },
-            _ => RequestKind::Other,
-        }
-    }
-}
-
-/// `{email}:generateAccessToken`, the `:` possibly percent-encoded.
-fn is_generate_access_token(segment: &str) -> bool {
-    const VERB: &str = "generateAccessToken";
-    segment
-        .strip_suffix(VERB)
-        .is_some_and(|name| name.ends_with(':') || name.to_ascii_lowercase().ends_with("%3a"))
-}
-
-/// One line of the request log. `status` 0 means the connection was dropped unanswered.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct RecordedRequest {
-    pub listener: Listener,
-    pub method: String,
-    pub path: String,
-    pub status: u16,
-    pub kind: RequestKind,
-}
-
-/// The verbs a grant lets its identity use on which resources of its deployment (all in the
-/// `apps` group, and only on the one deployment named, as `resourceNames` restricts a rule).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct GrantRules {
-    pub verbs: BTreeSet<String>,
-    pub resources: BTreeSet<String>,
-}
-
-/// The verbs a grant covers by default: what the scaler may need on `deployments/scale`.
-pub(crate) const DEFAULT_GRANT_VERBS: [&str; 3] = ["get", "update", "patch"];
-/// The resource a grant covers by default.
-pub(crate) const DEFAULT_GRANT_RESOURCE: &str = "deployments/scale";
-
-impl Default for GrantRules {
-    fn default() -> Self {
-        GrantRules {
-            verbs: DEFAULT_GRANT_VERBS
-                .iter()
-                .map(|v| (*v).to_owned())
-                .collect(),
-            resources: BTreeSet::from([DEFAULT_GRANT_RESOURCE.to_owned()]),
-        }
-    }
-}
-
-impl GrantRules {
-    /// RBAC's `RuleAllows` for a rule with `apiGroups: ["apps"]` and `resourceNames: [name]`:
-    /// the group must be `apps`; the verb listed (or `*`); the resource, with its subresource
-    /// (`deployments/scale`), listed (or `*`, or `*/scale`); and the name the one named, so a
-    /// request without a name is not allowed.
-    fn allow(&self, name: &str, request: &Attributes<'_>) -> bool {
-        let verb = self.verbs.contains("*") || self.verbs.contains(request.verb);
-        let combined = if request.subresource.is_empty() {
-            request.resource.to_owned()
-        } else {
-            format!("{}/{}", request.resource, request.subresource)
-        };
-        let resource = self.resources.iter().any(|r| {
-            r == "*"
-                || *r == combined
-                || (!request.subresource.is_empty()
-                    && r.strip_prefix("*/") == Some(request.subresource))
-        });
-        request.group == "apps" && verb && resource && request.name == name
-    }
-}
-
-/// What a request asks to do, as an authorizer sees it (`authorizer.Attributes`); empty
-/// strings for what it does not name.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Attributes<'a> {
-    pub verb: &'a str,
-    pub group: &'a str,
-    pub namespace: &'a str,
-    pub resource: &'a str,
-    pub subresource: &'a str,
-    pub name: &'a str,
 }
 
 /// Everything that changes while local-gke runs.
@@ -565,13 +362,8 @@ mod tests {
 
     fn fault(path: &str, method: Option<&str>, count: u32) -> Fault {
         Fault {
-            path: path.to_owned(),
             method: method.map(str::to_owned),
-            count,
-            status: Some(503),
-            delay_ms: None,
-            drop: false,
-            apply_then_drop: false,
+            ..Fault::status(path, count, 503)
         }
     }
 
@@ -600,98 +392,6 @@ mod tests {
         let b = state.set_replicas("ml", "b", 1).resource_version;
         let a2 = state.set_replicas("ml", "a", 2).resource_version;
         assert!(a < b && b < a2);
-    }
-
-    #[test]
-    fn requests_are_classified_by_listener_method_and_path() {
-        let scale = "/apis/apps/v1/namespaces/ml/deployments/w/scale";
-        let cases = [
-            (Listener::Google, Method::POST, "/token", RequestKind::Token),
-            (
-                Listener::Google,
-                Method::POST,
-                "/tokenreview",
-                RequestKind::TokenReview,
-            ),
-            (
-                Listener::Google,
-                Method::GET,
-                "/v1/projects/p/locations/l/clusters/c",
-                RequestKind::Discovery,
-            ),
-            (Listener::Cluster, Method::GET, scale, RequestKind::ScaleGet),
-            (Listener::Cluster, Method::PUT, scale, RequestKind::ScalePut),
-            (
-                Listener::Cluster,
-                Method::PATCH,
-                scale,
-                RequestKind::ScalePatch,
-            ),
-            (Listener::Cluster, Method::DELETE, scale, RequestKind::Other),
-            (
-                Listener::Google,
-                Method::POST,
-                "/v1/token",
-                RequestKind::StsToken,
-            ),
-            (
-                Listener::Google,
-                Method::POST,
-                "/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken",
-                RequestKind::GenerateAccessToken,
-            ),
-            (
-                Listener::Google,
-                Method::POST,
-                "/v1/projects/-/serviceAccounts/a%40p.iam.gserviceaccount.com%3AgenerateAccessToken",
-                RequestKind::GenerateAccessToken,
-            ),
-            (
-                Listener::Google,
-                Method::POST,
-                "/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:signJwt",
-                RequestKind::Other,
-            ),
-            (Listener::Google, Method::GET, "/v1/token", RequestKind::Other),
-            (
-                Listener::Cluster,
-                Method::POST,
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                RequestKind::SelfSubjectAccessReview,
-            ),
-            (
-                Listener::Cluster,
-                Method::GET,
-                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                RequestKind::Other,
-            ),
-            (
-                Listener::Cluster,
-                Method::POST,
-                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                RequestKind::SelfSubjectReview,
-            ),
-            (
-                Listener::Google,
-                Method::POST,
-                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                RequestKind::Other,
-            ),
-            (Listener::Google, Method::GET, scale, RequestKind::Other),
-            (
-                Listener::Cluster,
-                Method::POST,
-                "/token",
-                RequestKind::Other,
-            ),
-        ];
-        for (listener, method, path, kind) in cases {
-            assert_eq!(
-                RequestKind::of(listener, &method, path),
-                kind,
-                "{method} {path}"
-            );
-        }
     }
 
     fn scale_request<'a>(verb: &'a str, name: &'a str) -> Attributes<'a> {

@@ -1,21 +1,22 @@
 //! Checks a token exchange the way Google's Security Token Service does for a workload identity
 //! pool's AWS provider (RFC 8693): grant and token types, the audience, the scopes, and the
-//! subject token, a serialized AWS `GetCallerIdentity` request. That request is verified as AWS
-//! would answer it (known access key, session token, date within 15 minutes, SigV4 signature),
-//! since Google hands it to AWS; the caller's ARN is what AWS would return. Each refusal carries
+//! subject token, a serialized AWS `GetCallerIdentity` request. That request is then verified as
+//! AWS would answer it ([`crate::aws_verify`]: known access key, session token, date within 15
+//! minutes, SigV4 signature), since Google hands it to AWS; the caller's ARN is what AWS would
+//! return. Each refusal carries
 //! Google STS's OAuth2 error code and description. Pure: the caller passes the clock.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::aws_verify::{caller_arn, AwsError, Received};
 use crate::config::AwsIdentity;
 use crate::service_account::CLOUD_PLATFORM_SCOPE;
-use crate::sigv4::{self, Authorization, SignedRequest};
+use crate::sigv4::Authorization;
 
 /// RFC 8693's grant type.
 pub(crate) const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -23,9 +24,6 @@ pub(crate) const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:
 pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// A serialized, signed AWS `GetCallerIdentity` request.
 pub(crate) const AWS4_REQUEST_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
-
-/// How far the request's `x-amz-date` may be from now, either way, as AWS allows.
-const MAX_CLOCK_SKEW_MINUTES: i64 = 15;
 
 /// The fields of a token exchange request, from a form or a JSON body.
 #[derive(Debug, Default)]
@@ -98,35 +96,6 @@ pub(crate) struct Exchanged {
     /// The ARN `GetCallerIdentity` answers with.
     pub arn: String,
     pub scopes: Vec<String>,
-}
-
-/// What AWS answers a `GetCallerIdentity` request it refuses: its error code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AwsError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl AwsError {
-    fn signature_does_not_match(message: impl Into<String>) -> Self {
-        AwsError {
-            code: "SignatureDoesNotMatch",
-            message: message.into(),
-        }
-    }
-
-    fn invalid_client_token_id() -> Self {
-        AwsError {
-            code: "InvalidClientTokenId",
-            message: "The security token included in the request is invalid.".to_owned(),
-        }
-    }
 }
 
 /// Why the token exchange is refused; `Display` is the `error_description`.
@@ -346,112 +315,16 @@ fn check_aws_request(subject_token: &str, expected: &Expected<'_>) -> Result<Str
         malformed("The authorization header must be an AWS4-HMAC-SHA256 signature.")
     })?;
 
-    verify_as_aws(
-        &authorization,
-        &headers,
-        amz_date,
-        signed_at,
-        region,
-        expected,
-    )?;
-    let identity = expected
-        .identities
-        .get(authorization.access_key_id)
-        .ok_or_else(|| Refusal::Aws(AwsError::invalid_client_token_id()))?;
-    let canonical = sigv4::canonical_request(&SignedRequest {
+    let received = Received {
         method: &request.method,
         path: url.path(),
         query: url.query().unwrap_or_default(),
         headers: &headers,
-        signed_headers: &authorization.signed_headers,
-        payload: b"",
-    });
-    let to_sign = sigv4::string_to_sign(amz_date, &authorization.scope(), &canonical);
-    let key = sigv4::signing_key(&identity.secret_access_key, &authorization);
-    if !sigv4::verify(&key, &to_sign, authorization.signature) {
-        return Err(Refusal::Aws(AwsError::signature_does_not_match(
-            "The request signature we calculated does not match the signature you provided. \
-             Check your AWS Secret Access Key and signing method. Consult the service \
-             documentation for details.",
-        )));
-    }
-    Ok(identity.arn.clone())
-}
-
-/// What AWS STS checks before the signature itself: the credential scope, the access key, the
-/// session token and the clock.
-fn verify_as_aws(
-    authorization: &Authorization<'_>,
-    headers: &[(String, String)],
-    amz_date: &str,
-    signed_at: DateTime<Utc>,
-    region: &str,
-    expected: &Expected<'_>,
-) -> Result<(), Refusal> {
-    let refuse = |message: String| Err(Refusal::Aws(AwsError::signature_does_not_match(message)));
-    if authorization.service != "sts" {
-        return refuse(format!(
-            "Credential should be scoped to correct service: 'sts'. (the scope names '{}')",
-            authorization.service
-        ));
-    }
-    if authorization.region != region {
-        return refuse(format!(
-            "Credential should be scoped to a valid region. (the scope names '{}', the endpoint \
-             is in '{region}')",
-            authorization.region
-        ));
-    }
-    if authorization.terminator != "aws4_request" {
-        return refuse(
-            "Credential should be scoped with a valid terminator: 'aws4_request'.".to_owned(),
-        );
-    }
-    if !authorization.signed_headers.contains(&"host") {
-        return refuse(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
-        );
-    }
-    let Some(identity) = expected.identities.get(authorization.access_key_id) else {
-        return Err(Refusal::Aws(AwsError::invalid_client_token_id()));
+        region,
+        amz_date,
+        signed_at,
     };
-    let tokens: Vec<&str> = headers
-        .iter()
-        .filter(|(key, _)| key == "x-amz-security-token")
-        .map(|(_, value)| value.as_str())
-        .collect();
-    let token_matches = match (&identity.session_token, tokens.as_slice()) {
-        (None, []) => true,
-        (Some(expected_token), [token]) => token == expected_token,
-        _ => false,
-    };
-    if !token_matches {
-        return Err(Refusal::Aws(AwsError::invalid_client_token_id()));
-    }
-    let skew = TimeDelta::minutes(MAX_CLOCK_SKEW_MINUTES);
-    let format = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
-    let now = format(expected.now);
-    if signed_at < expected.now - skew {
-        return refuse(format!(
-            "Signature expired: {amz_date} is now earlier than {} ({now} - 15 min.)",
-            format(expected.now - skew)
-        ));
-    }
-    if signed_at > expected.now + skew {
-        return refuse(format!(
-            "Signature not yet current: {amz_date} is still later than {} ({now} + 15 min.)",
-            format(expected.now + skew)
-        ));
-    }
-    if authorization.date != &amz_date[..8] {
-        return refuse(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from \
-             HTTP: '{}' != '{}', from '{amz_date}'.",
-            authorization.date,
-            &amz_date[..8]
-        ));
-    }
-    Ok(())
+    caller_arn(&received, &authorization, expected.identities, expected.now).map_err(Refusal::Aws)
 }
 
 /// The region of `https://sts.{region}.amazonaws.com` (no port, no user info).

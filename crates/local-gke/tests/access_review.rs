@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{Fallible, Harness, TestResult};
-use local_gke::{CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
+use common::{Fallible, Harness, Scaler, TestResult};
+use local_gke::admin_api::{AdminGrant, Listener, RequestKind};
+use local_gke::{deployment_path, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -20,15 +21,10 @@ async fn post(
     token: Option<&str>,
     body: &Value,
 ) -> Fallible<(StatusCode, Value)> {
-    let mut request = harness
-        .cluster
-        .post(format!("{}{path}", harness.gke.cluster_url()))
-        .json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await?;
-    Ok((response.status(), response.json().await?))
+    let body = ("application/json", body.to_string());
+    harness
+        .cluster_request(Method::POST, path, token, Some(body))
+        .await
 }
 
 /// A SelfSubjectAccessReview of `attributes`, as kubectl auth can-i sends it.
@@ -62,40 +58,32 @@ async fn allowed(harness: &Harness, token: &str, attributes: &Value) -> Fallible
         .ok_or_else(|| format!("no status.allowed in {review}").into())
 }
 
-async fn set_grant(harness: &Harness, body: Value) -> Fallible<Value> {
-    let (status, grant) = harness.admin(Method::POST, "/grants", Some(body)).await?;
-    if status != StatusCode::CREATED {
-        return Err(format!("setting a grant failed: {status} {grant}").into());
-    }
-    Ok(grant)
+/// Whether a review of `attributes` by the scaler comes back allowed.
+async fn can(scaler: &Scaler, attributes: &Value) -> Fallible<bool> {
+    allowed(scaler, &scaler.token, attributes).await
 }
 
 /// A PATCH of the Deployment itself (not its scale).
-async fn patch_deployment(harness: &Harness, token: &str) -> Fallible<(StatusCode, Value)> {
-    let response = harness
-        .cluster
-        .patch(format!(
-            "{}/apis/apps/v1/namespaces/ml/deployments/model-worker",
-            harness.gke.cluster_url()
-        ))
-        .bearer_auth(token)
-        .header("content-type", "application/merge-patch+json")
-        .body(r#"{"spec":{"replicas":9}}"#)
-        .send()
-        .await?;
-    Ok((response.status(), response.json().await?))
+async fn patch_deployment(scaler: &Scaler) -> Fallible<(StatusCode, Value)> {
+    let patch = r#"{"spec":{"replicas":9}}"#.to_owned();
+    scaler
+        .send(
+            Method::PATCH,
+            &deployment_path("ml", "model-worker"),
+            Some(("application/merge-patch+json", patch)),
+        )
+        .await
 }
 
 #[tokio::test]
 async fn the_default_grant_allows_get_update_and_patch_on_the_scale_with_rbacs_reason() -> TestResult
 {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
+    let scaler = Scaler::start().await?;
     for verb in ["get", "update", "patch"] {
         let (status, review) = post(
-            &harness,
+            &scaler,
             SSAR_PATH,
-            Some(&token),
+            Some(&scaler.token),
             &access_review(&scale_attributes(verb)),
         )
         .await?;
@@ -108,7 +96,7 @@ async fn the_default_grant_allows_get_update_and_patch_on_the_scale_with_rbacs_r
             review["status"]["reason"],
             format!(
                 "RBAC: allowed by RoleBinding \"queue-scaler/ml\" of Role \"queue-scaler\" to User \"{}\"",
-                harness.email()
+                scaler.email()
             )
         );
     }
@@ -117,8 +105,7 @@ async fn the_default_grant_allows_get_update_and_patch_on_the_scale_with_rbacs_r
 
 #[tokio::test]
 async fn everything_else_is_denied_without_a_reason() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
+    let scaler = Scaler::start().await?;
     let mut other_name = scale_attributes("get");
     other_name["name"] = json!("other-worker");
     let mut no_name = scale_attributes("get");
@@ -143,9 +130,9 @@ async fn everything_else_is_denied_without_a_reason() -> TestResult {
     ];
     for attributes in &denied {
         let (status, review) = post(
-            &harness,
+            &scaler,
             SSAR_PATH,
-            Some(&token),
+            Some(&scaler.token),
             &access_review(attributes),
         )
         .await?;
@@ -187,13 +174,8 @@ async fn reviews_need_a_live_token_and_nothing_more() -> TestResult {
         }
     }
     // An identity with no grant at all may still ask: the answer is "no", not 403.
-    harness
-        .admin(
-            Method::DELETE,
-            "/grants",
-            Some(json!({"identity": harness.email(), "namespace": "ml", "deployment": "model-worker"})),
-        )
-        .await?;
+    let grant = AdminGrant::new(harness.email(), "ml", "model-worker");
+    harness.admin.remove_grant(&grant.key()).await?;
     let token = harness.scaler_token().await?;
     let (status, review) = post(
         &harness,
@@ -209,95 +191,90 @@ async fn reviews_need_a_live_token_and_nothing_more() -> TestResult {
 
 #[tokio::test]
 async fn a_grant_that_also_covers_deployments_shows_patch_allowed() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    assert!(!allowed(&harness, &token, &deployment_attributes("patch")).await?);
-    let (status, body) = patch_deployment(&harness, &token).await?;
+    let scaler = Scaler::start().await?;
+    assert!(!can(&scaler, &deployment_attributes("patch")).await?);
+    let (status, body) = patch_deployment(&scaler).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
-    let grant = set_grant(
-        &harness,
-        json!({"identity": harness.email(), "namespace": "ml", "deployment": "model-worker",
-            "verbs": ["get", "update", "patch"], "resources": ["deployments/scale", "deployments"]}),
-    )
-    .await?;
-    assert_eq!(grant["verbs"], json!(["get", "patch", "update"]));
+    let wide = AdminGrant::new(scaler.email(), "ml", "model-worker")
+        .verbs(["get", "update", "patch"])
+        .resources(["deployments/scale", "deployments"]);
+    let grant = scaler.admin.set_grant(&wide).await?;
     assert_eq!(
-        grant["resources"],
-        json!(["deployments", "deployments/scale"])
+        grant.verbs,
+        Some(["get", "patch", "update"].map(str::to_owned).to_vec())
+    );
+    assert_eq!(
+        grant.resources,
+        Some(
+            ["deployments", "deployments/scale"]
+                .map(str::to_owned)
+                .to_vec()
+        )
     );
 
-    assert!(allowed(&harness, &token, &deployment_attributes("patch")).await?);
-    assert!(allowed(&harness, &token, &deployment_attributes("get")).await?);
-    assert!(!allowed(&harness, &token, &deployment_attributes("delete")).await?);
-    assert!(allowed(&harness, &token, &scale_attributes("update")).await?);
+    assert!(can(&scaler, &deployment_attributes("patch")).await?);
+    assert!(can(&scaler, &deployment_attributes("get")).await?);
+    assert!(!can(&scaler, &deployment_attributes("delete")).await?);
+    assert!(can(&scaler, &scale_attributes("update")).await?);
     // The request itself is now authorized; local-gke serves no Deployment object, so it is
     // refused as a method the server does not serve, not as forbidden.
-    let (status, body) = patch_deployment(&harness, &token).await?;
+    let (status, body) = patch_deployment(&scaler).await?;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
     assert_eq!(body["reason"], "MethodNotAllowed");
     // The scale still works.
-    let (status, scale) = harness.get_scale("ml", "model-worker", &token).await?;
+    let (status, scale) = scaler.get("model-worker").await?;
     assert_eq!(status, StatusCode::OK, "{scale}");
     Ok(())
 }
 
 #[tokio::test]
 async fn a_removed_grant_shows_denied_and_the_scale_is_forbidden() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    assert!(allowed(&harness, &token, &scale_attributes("get")).await?);
-    let key = json!({"identity": harness.email(), "namespace": "ml", "deployment": "model-worker"});
-    let (status, body) = harness
-        .admin(Method::DELETE, "/grants", Some(key.clone()))
-        .await?;
-    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let scaler = Scaler::start().await?;
+    assert!(can(&scaler, &scale_attributes("get")).await?);
+    let grant = AdminGrant::new(scaler.email(), "ml", "model-worker");
+    scaler.admin.remove_grant(&grant.key()).await?;
     for verb in ["get", "update", "patch"] {
-        assert!(
-            !allowed(&harness, &token, &scale_attributes(verb)).await?,
-            "{verb}"
-        );
+        assert!(!can(&scaler, &scale_attributes(verb)).await?, "{verb}");
     }
-    let (status, body) = harness.get_scale("ml", "model-worker", &token).await?;
+    let (status, body) = scaler.get("model-worker").await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (status, _) = harness.admin(Method::DELETE, "/grants", Some(key)).await?;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let gone = scaler
+        .admin
+        .remove_grant(&grant.key())
+        .await
+        .expect_err("the grant is gone");
+    assert_eq!(gone.status(), Some(StatusCode::NOT_FOUND), "{gone}");
     // Granting it again restores it.
-    harness.grant(harness.email(), "ml", "model-worker").await?;
-    assert!(allowed(&harness, &token, &scale_attributes("patch")).await?);
+    scaler.admin.set_grant(&grant).await?;
+    assert!(can(&scaler, &scale_attributes("patch")).await?);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_narrowed_grant_is_what_both_the_review_and_the_scale_enforce() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    set_grant(
-        &harness,
-        json!({"identity": harness.email(), "namespace": "ml", "deployment": "model-worker",
-            "verbs": ["get", "update"]}),
-    )
-    .await?;
-    assert!(allowed(&harness, &token, &scale_attributes("get")).await?);
-    assert!(allowed(&harness, &token, &scale_attributes("update")).await?);
-    assert!(!allowed(&harness, &token, &scale_attributes("patch")).await?);
-    let response = harness
-        .cluster
-        .patch(harness.scale_url("ml", "model-worker"))
-        .bearer_auth(&token)
-        .header("content-type", "application/merge-patch+json")
-        .body(r#"{"spec":{"replicas":3}}"#)
-        .send()
+    let scaler = Scaler::start().await?;
+    let narrow = AdminGrant::new(scaler.email(), "ml", "model-worker").verbs(["get", "update"]);
+    scaler.admin.set_grant(&narrow).await?;
+    assert!(can(&scaler, &scale_attributes("get")).await?);
+    assert!(can(&scaler, &scale_attributes("update")).await?);
+    assert!(!can(&scaler, &scale_attributes("patch")).await?);
+    let (status, _) = scaler
+        .patch(
+            "model-worker",
+            "application/merge-patch+json",
+            &json!({"spec": {"replicas": 3}}),
+        )
         .await?;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 2);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 2);
     Ok(())
 }
 
 #[tokio::test]
 async fn the_admin_api_lists_grants_and_refuses_unknown_verbs_and_resources() -> TestResult {
     let harness = Harness::start().await?;
-    let (status, list) = harness.admin(Method::GET, "/grants", None).await?;
+    let (status, list) = harness.admin.send_raw(Method::GET, "/grants", None).await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         list,
@@ -316,23 +293,24 @@ async fn the_admin_api_lists_grants_and_refuses_unknown_verbs_and_resources() ->
     ] {
         let mut body = base.clone();
         body[field] = value.clone();
-        let (status, answer) = harness.admin(Method::POST, "/grants", Some(body)).await?;
+        let (status, answer) = harness
+            .admin
+            .send_raw(Method::POST, "/grants", Some(&body))
+            .await?;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field} {value}: {answer}");
     }
-    let (_, list) = harness.admin(Method::GET, "/grants", None).await?;
-    assert_eq!(list["grants"].as_array().map(Vec::len), Some(1));
+    assert_eq!(harness.admin.grants().await?.len(), 1);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_review_with_no_attributes_is_invalid_and_one_of_another_kind_a_bad_request() -> TestResult
 {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
+    let scaler = Scaler::start().await?;
     let (status, body) = post(
-        &harness,
+        &scaler,
         SSAR_PATH,
-        Some(&token),
+        Some(&scaler.token),
         &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {}}),
     )
     .await?;
@@ -348,9 +326,9 @@ async fn a_review_with_no_attributes_is_invalid_and_one_of_another_kind_a_bad_re
     );
 
     let (status, body) = post(
-        &harness,
+        &scaler,
         SSAR_PATH,
-        Some(&token),
+        Some(&scaler.token),
         &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
             "spec": {"resourceAttributes": scale_attributes("get")}}),
     )
@@ -432,29 +410,20 @@ async fn a_subject_review_names_the_email_with_userinfo_email_and_the_number_wit
 
 #[tokio::test]
 async fn reviews_are_logged_by_kind() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    allowed(&harness, &token, &scale_attributes("get")).await?;
-    whoami(&harness, &token).await?;
-    let (_, log) = harness.admin(Method::GET, "/requests", None).await?;
-    let kinds: Vec<(&str, &str, &str)> = log["requests"]
-        .as_array()
-        .ok_or("no requests")?
+    let scaler = Scaler::start().await?;
+    can(&scaler, &scale_attributes("get")).await?;
+    whoami(&scaler, &scaler.token).await?;
+    let requests = scaler.admin.requests().await?;
+    let kinds: Vec<(&str, RequestKind)> = requests
         .iter()
-        .filter_map(|r| {
-            Some((
-                r["listener"].as_str()?,
-                r["path"].as_str()?,
-                r["kind"].as_str()?,
-            ))
-        })
-        .filter(|(listener, _, _)| *listener == "cluster")
+        .filter(|r| r.listener == Listener::Cluster)
+        .map(|r| (r.path.as_str(), r.kind))
         .collect();
     assert_eq!(
         kinds,
         [
-            ("cluster", SSAR_PATH, "selfsubjectaccessreview"),
-            ("cluster", SSR_PATH, "selfsubjectreview"),
+            (SSAR_PATH, RequestKind::SelfSubjectAccessReview),
+            (SSR_PATH, RequestKind::SelfSubjectReview),
         ]
     );
     Ok(())

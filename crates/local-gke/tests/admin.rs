@@ -3,133 +3,119 @@
 
 mod common;
 
-use common::{Harness, TestResult};
+use common::{Harness, Scaler, TestResult};
+use local_gke::admin_api::{AdminGrant, Listener, RequestKind};
+use local_gke::scale_path;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn replicas_set_through_admin_are_what_the_kube_api_reads() -> TestResult {
-    let harness = Harness::start().await?;
-    let (status, set) = harness
-        .admin(
-            Method::PUT,
-            "/deployments/ml/model-worker",
-            Some(json!({"replicas": 5})),
-        )
-        .await?;
-    assert_eq!(status, StatusCode::OK);
-    let token = harness.scaler_token().await?;
-    let (_, scale) = harness.get_scale("ml", "model-worker", &token).await?;
+    let scaler = Scaler::start().await?;
+    let set = scaler.admin.set_replicas("ml", "model-worker", 5).await?;
+    assert_eq!(set.replicas, 5);
+    let (_, scale) = scaler.get("model-worker").await?;
     assert_eq!(scale["spec"]["replicas"], 5);
-    assert_eq!(scale["metadata"]["resourceVersion"], set["resourceVersion"]);
-    let (_, read) = harness
-        .admin(Method::GET, "/deployments/ml/model-worker", None)
-        .await?;
+    assert_eq!(scale["metadata"]["resourceVersion"], set.resource_version);
+    let read = scaler.admin.deployment("ml", "model-worker").await?;
     assert_eq!(read, set);
     Ok(())
 }
 
 #[tokio::test]
 async fn setting_replicas_of_an_unknown_deployment_creates_it() -> TestResult {
-    let harness = Harness::start().await?;
-    let (status, _) = harness
-        .admin(Method::GET, "/deployments/ml/new-worker", None)
-        .await?;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = harness
-        .admin(
-            Method::PUT,
-            "/deployments/ml/new-worker",
-            Some(json!({"replicas": 0})),
-        )
-        .await?;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(harness.replicas("ml", "new-worker").await?, 0);
-    harness.grant(harness.email(), "ml", "new-worker").await?;
-    let token = harness.scaler_token().await?;
-    let (status, scale) = harness.get_scale("ml", "new-worker", &token).await?;
+    let scaler = Scaler::start().await?;
+    let absent = scaler
+        .admin
+        .deployment("ml", "new-worker")
+        .await
+        .expect_err("no such deployment yet");
+    assert_eq!(absent.status(), Some(StatusCode::NOT_FOUND), "{absent}");
+    scaler.admin.set_replicas("ml", "new-worker", 0).await?;
+    assert_eq!(scaler.replicas_of("new-worker").await?, 0);
+    let grant = AdminGrant::new(scaler.email(), "ml", "new-worker");
+    scaler.admin.set_grant(&grant).await?;
+    let (status, scale) = scaler.get("new-worker").await?;
     assert_eq!(status, StatusCode::OK, "{scale}");
     Ok(())
 }
 
 #[tokio::test]
 async fn the_request_log_records_listener_kind_and_status_but_not_admin_calls() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    harness
+    let scaler = Scaler::start().await?;
+    scaler
         .google
-        .get(harness.cluster_get_url())
-        .bearer_auth(&token)
+        .get(scaler.cluster_get_url())
+        .bearer_auth(&scaler.token)
         .send()
         .await?;
-    harness.get_scale("ml", "model-worker", &token).await?;
+    scaler.get("model-worker").await?;
     let body = json!({"metadata": {"name": "model-worker"}, "spec": {"replicas": 3}});
-    harness
-        .put_scale("ml", "model-worker", &token, &body)
-        .await?;
-    harness
+    scaler.put("model-worker", &body).await?;
+    scaler
         .get_scale("ml", "model-worker", "ya29.not-issued-here")
         .await?;
-    harness
+    scaler
         .google
-        .post(harness.gke.token_review_url())
-        .json(&json!({"spec": {"token": token}}))
+        .post(scaler.gke.token_review_url())
+        .json(&json!({"spec": {"token": scaler.token}}))
         .send()
         .await?;
 
-    let (status, log) = harness.admin(Method::GET, "/requests", None).await?;
+    // The log as the admin API sends it, before it is read as types.
+    let (status, log) = scaler
+        .admin
+        .send_raw(Method::GET, "/requests", None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
-    let summary: Vec<(String, String, String, u64)> = log["requests"]
-        .as_array()
-        .ok_or("no requests")?
+    assert_eq!(log["requests"][1]["listener"], "google");
+    assert_eq!(log["requests"][1]["kind"], "discovery");
+    let requests = scaler.admin.requests().await?;
+    let summary: Vec<(Listener, &str, RequestKind, u16)> = requests
         .iter()
-        .map(|r: &Value| {
-            (
-                r["listener"].as_str().unwrap_or_default().to_owned(),
-                r["method"].as_str().unwrap_or_default().to_owned(),
-                r["kind"].as_str().unwrap_or_default().to_owned(),
-                r["status"].as_u64().unwrap_or_default(),
-            )
-        })
+        .map(|r| (r.listener, r.method.as_str(), r.kind, r.status))
         .collect();
-    let expected = [
-        ("google", "POST", "token", 200),
-        ("google", "GET", "discovery", 200),
-        ("cluster", "GET", "scale_get", 200),
-        ("cluster", "PUT", "scale_put", 200),
-        ("cluster", "GET", "scale_get", 401),
-        ("google", "POST", "tokenreview", 200),
-    ]
-    .map(|(l, m, k, s)| (l.to_owned(), m.to_owned(), k.to_owned(), s));
-    assert_eq!(summary, expected);
     assert_eq!(
-        log["requests"][2]["path"],
-        "/apis/apps/v1/namespaces/ml/deployments/model-worker/scale"
+        summary,
+        [
+            (Listener::Google, "POST", RequestKind::Token, 200),
+            (Listener::Google, "GET", RequestKind::Discovery, 200),
+            (Listener::Cluster, "GET", RequestKind::ScaleGet, 200),
+            (Listener::Cluster, "PUT", RequestKind::ScalePut, 200),
+            (Listener::Cluster, "GET", RequestKind::ScaleGet, 401),
+            (Listener::Google, "POST", RequestKind::TokenReview, 200),
+        ]
     );
+    assert_eq!(requests[2].path, scale_path("ml", "model-worker"));
 
-    let (status, _) = harness.admin(Method::DELETE, "/requests", None).await?;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, log) = harness.admin(Method::GET, "/requests", None).await?;
-    assert_eq!(log, json!({"requests": []}));
+    scaler.admin.clear_requests().await?;
+    assert_eq!(scaler.admin.requests().await?, []);
     Ok(())
 }
 
 #[tokio::test]
 async fn malformed_admin_requests_are_refused() -> TestResult {
     let harness = Harness::start().await?;
+    let negative = harness
+        .admin
+        .set_replicas("ml", "model-worker", -1)
+        .await
+        .expect_err("negative replicas are refused");
+    assert_eq!(negative.status(), Some(StatusCode::BAD_REQUEST));
+    assert!(
+        negative.to_string().contains("replicas must be >= 0"),
+        "{negative}"
+    );
+    let half_a_grant = json!({"identity": "x"});
     let (status, _) = harness
-        .admin(
-            Method::PUT,
-            "/deployments/ml/model-worker",
-            Some(json!({"replicas": -1})),
-        )
+        .admin
+        .send_raw(Method::POST, "/grants", Some(&half_a_grant))
         .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = harness
-        .admin(Method::POST, "/grants", Some(json!({"identity": "x"})))
+        .admin
+        .send_raw(Method::GET, "/nothing-here", None)
         .await?;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = harness.admin(Method::GET, "/nothing-here", None).await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
 }

@@ -6,7 +6,7 @@ mod common;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::{client_trusting, Harness, TestResult};
-use local_gke::{Config, ExternalCluster, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
+use local_gke::{scale_path, Config, ExternalCluster, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -57,7 +57,8 @@ async fn the_advertised_endpoint_and_ca_reach_the_kube_api() -> TestResult {
     let client = client_trusting(&String::from_utf8(ca)?)?;
     let response = client
         .get(format!(
-            "https://{endpoint}/apis/apps/v1/namespaces/ml/deployments/model-worker/scale"
+            "https://{endpoint}{}",
+            scale_path("ml", "model-worker")
         ))
         .bearer_auth(&token)
         .send()
@@ -80,8 +81,7 @@ async fn clusters_get_without_a_live_token_is_unauthenticated() -> TestResult {
 
 #[tokio::test]
 async fn clusters_get_with_an_expired_token_is_unauthenticated() -> TestResult {
-    let harness = Harness::start().await?;
-    harness.set_token_lifetime(1).await?;
+    let harness = Harness::with_token_lifetime(1).await?;
     let token = harness.scaler_token().await?;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, body) = get_cluster(&harness, &harness.cluster_get_url(), Some(&token)).await?;
@@ -121,6 +121,23 @@ async fn clusters_get_for_another_cluster_is_not_found() -> TestResult {
     Ok(())
 }
 
+/// `clusters.get` and the `env` file name the external cluster at `host_port` with its CA.
+async fn assert_advertised(harness: &Harness, host_port: &str, ca_pem: &str) -> TestResult {
+    let token = harness.scaler_token().await?;
+    let (status, cluster) = get_cluster(harness, &harness.cluster_get_url(), Some(&token)).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cluster["endpoint"], host_port);
+    assert_eq!(
+        cluster["masterAuth"]["clusterCaCertificate"],
+        STANDARD.encode(ca_pem)
+    );
+    let env = harness.gke.env(std::path::Path::new("/state"));
+    let value = |key: &str| env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
+    assert_eq!(value("GKE_ENDPOINT"), Some(format!("https://{host_port}")));
+    assert_eq!(value("GKE_CA_CERT"), Some(STANDARD.encode(ca_pem)));
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_external_cluster_is_advertised_instead_of_our_own() -> TestResult {
     let external_ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -132,22 +149,7 @@ async fn an_external_cluster_is_advertised_instead_of_our_own() -> TestResult {
         ..Config::default()
     })
     .await?;
-    let token = harness.scaler_token().await?;
-    let (status, cluster) = get_cluster(&harness, &harness.cluster_get_url(), Some(&token)).await?;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(cluster["endpoint"], "127.0.0.1:6443");
-    assert_eq!(
-        cluster["masterAuth"]["clusterCaCertificate"],
-        STANDARD.encode(external_ca)
-    );
-    let env = harness.gke.env(std::path::Path::new("/state"));
-    let value = |key: &str| env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
-    assert_eq!(
-        value("GKE_ENDPOINT").as_deref(),
-        Some("https://127.0.0.1:6443")
-    );
-    assert_eq!(value("GKE_CA_CERT"), Some(STANDARD.encode(external_ca)));
-    Ok(())
+    assert_advertised(&harness, "127.0.0.1:6443", external_ca).await
 }
 
 #[tokio::test]
@@ -155,25 +157,10 @@ async fn an_external_cluster_set_while_serving_is_advertised_from_then_on() -> T
     // A real kube-apiserver needs the TokenReview webhook's URL before it starts, so it can only
     // be advertised once local-gke runs.
     let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
     let external_ca = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n";
     harness.gke.set_external_cluster(ExternalCluster {
         endpoint: "https://127.0.0.1:7443".parse()?,
         ca_pem: external_ca.to_owned(),
     });
-    let (status, cluster) = get_cluster(&harness, &harness.cluster_get_url(), Some(&token)).await?;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(cluster["endpoint"], "127.0.0.1:7443");
-    assert_eq!(
-        cluster["masterAuth"]["clusterCaCertificate"],
-        STANDARD.encode(external_ca)
-    );
-    let env = harness.gke.env(std::path::Path::new("/state"));
-    let value = |key: &str| env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
-    assert_eq!(
-        value("GKE_ENDPOINT").as_deref(),
-        Some("https://127.0.0.1:7443")
-    );
-    assert_eq!(value("GKE_CA_CERT"), Some(STANDARD.encode(external_ca)));
-    Ok(())
+    assert_advertised(&harness, "127.0.0.1:7443", external_ca).await
 }

@@ -60,15 +60,11 @@ async fn gcp_auth_gets_a_token_from_the_key_file_that_opens_gke_and_the_cluster(
     // A warm invocation asks gcp_auth again: the cached token is reused, not re-requested.
     let again = account.token(&scopes).await?;
     assert_eq!(again.as_str(), token.as_str());
-    let (_, log) = harness
-        .admin(reqwest::Method::GET, "/requests", None)
-        .await?;
-    let token_requests = log["requests"]
-        .as_array()
-        .ok_or("no requests array")?
+    let log = harness.admin.requests().await?;
+    let token_requests = log
         .iter()
-        .filter(|r| r["kind"] == "token")
+        .filter(|r| r.kind == local_gke::admin_api::RequestKind::Token)
         .count();
-    assert_eq!(token_requests, 1, "{log}");
+    assert_eq!(token_requests, 1, "{log:?}");
     Ok(())
 }

@@ -5,27 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fallible, Harness, TestResult};
-use local_gke::{Config, Grant, CLOUD_PLATFORM_SCOPE};
+use common::{Fallible, Harness, Scaler, TestResult};
+use local_gke::admin_api::AdminGrant;
+use local_gke::{deployment_path, scale_path, Config, Grant, CLOUD_PLATFORM_SCOPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn patch_scale(
-    harness: &Harness,
-    token: &str,
-    content_type: &str,
-    body: &Value,
-) -> Fallible<(StatusCode, Value)> {
-    let response = harness
-        .cluster
-        .patch(harness.scale_url("ml", "model-worker"))
-        .bearer_auth(token)
-        .header("content-type", content_type)
-        .body(body.to_string())
-        .send()
-        .await?;
-    Ok((response.status(), response.json().await?))
-}
+const MERGE_PATCH: &str = "application/merge-patch+json";
 
 fn resource_version(scale: &Value) -> Fallible<String> {
     Ok(scale["metadata"]["resourceVersion"]
@@ -44,9 +30,8 @@ fn scale_body(replicas: i64, resource_version: Option<&str>) -> Value {
 
 #[tokio::test]
 async fn reading_scale_returns_an_autoscaling_v1_scale() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let (status, scale) = harness.get_scale("ml", "model-worker", &token).await?;
+    let scaler = Scaler::start().await?;
+    let (status, scale) = scaler.get("model-worker").await?;
     assert_eq!(status, StatusCode::OK, "{scale}");
     assert_eq!(scale["kind"], "Scale");
     assert_eq!(scale["apiVersion"], "autoscaling/v1");
@@ -68,38 +53,30 @@ async fn reading_scale_returns_an_autoscaling_v1_scale() -> TestResult {
 #[tokio::test]
 async fn replacing_scale_at_the_current_resource_version_sets_replicas_and_a_new_version(
 ) -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let (_, before) = harness.get_scale("ml", "model-worker", &token).await?;
+    let scaler = Scaler::start().await?;
+    let (_, before) = scaler.get("model-worker").await?;
     let version = resource_version(&before)?;
-    let (status, after) = harness
-        .put_scale("ml", "model-worker", &token, &scale_body(5, Some(&version)))
+    let (status, after) = scaler
+        .put("model-worker", &scale_body(5, Some(&version)))
         .await?;
     assert_eq!(status, StatusCode::OK, "{after}");
     assert_eq!(after["spec"]["replicas"], 5);
     assert_ne!(resource_version(&after)?, version);
     assert_eq!(after["metadata"]["uid"], before["metadata"]["uid"]);
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 5);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 5);
     Ok(())
 }
 
 #[tokio::test]
 async fn replacing_scale_at_a_stale_resource_version_conflicts_and_leaves_replicas_unchanged(
 ) -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let (_, read) = harness.get_scale("ml", "model-worker", &token).await?;
+    let scaler = Scaler::start().await?;
+    let (_, read) = scaler.get("model-worker").await?;
     let stale = resource_version(&read)?;
     // Someone else scales in between.
-    harness
-        .admin(
-            Method::PUT,
-            "/deployments/ml/model-worker",
-            Some(json!({"replicas": 3})),
-        )
-        .await?;
-    let (status, body) = harness
-        .put_scale("ml", "model-worker", &token, &scale_body(7, Some(&stale)))
+    scaler.admin.set_replicas("ml", "model-worker", 3).await?;
+    let (status, body) = scaler
+        .put("model-worker", &scale_body(7, Some(&stale)))
         .await?;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(
@@ -112,82 +89,64 @@ async fn replacing_scale_at_a_stale_resource_version_conflicts_and_leaves_replic
             "code": 409
         })
     );
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 3);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 3);
     Ok(())
 }
 
 #[tokio::test]
 async fn replacing_scale_without_a_resource_version_is_unconditional() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    harness
-        .admin(
-            Method::PUT,
-            "/deployments/ml/model-worker",
-            Some(json!({"replicas": 3})),
-        )
-        .await?;
-    let (status, body) = harness
-        .put_scale("ml", "model-worker", &token, &scale_body(4, None))
-        .await?;
+    let scaler = Scaler::start().await?;
+    scaler.admin.set_replicas("ml", "model-worker", 3).await?;
+    let (status, body) = scaler.put("model-worker", &scale_body(4, None)).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 4);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 4);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_merge_patch_sets_replicas() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let (status, body) = patch_scale(
-        &harness,
-        &token,
-        "application/merge-patch+json",
-        &json!({"spec": {"replicas": 6}}),
-    )
-    .await?;
+    let scaler = Scaler::start().await?;
+    let (status, body) = scaler
+        .patch(
+            "model-worker",
+            MERGE_PATCH,
+            &json!({"spec": {"replicas": 6}}),
+        )
+        .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["spec"]["replicas"], 6);
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 6);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 6);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_merge_patch_at_a_stale_resource_version_conflicts() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let (_, read) = harness.get_scale("ml", "model-worker", &token).await?;
+    let scaler = Scaler::start().await?;
+    let (_, read) = scaler.get("model-worker").await?;
     let stale = resource_version(&read)?;
-    harness
-        .admin(
-            Method::PUT,
-            "/deployments/ml/model-worker",
-            Some(json!({"replicas": 3})),
+    scaler.admin.set_replicas("ml", "model-worker", 3).await?;
+    let (status, body) = scaler
+        .patch(
+            "model-worker",
+            MERGE_PATCH,
+            &json!({"metadata": {"resourceVersion": stale}, "spec": {"replicas": 6}}),
         )
         .await?;
-    let (status, body) = patch_scale(
-        &harness,
-        &token,
-        "application/merge-patch+json",
-        &json!({"metadata": {"resourceVersion": stale}, "spec": {"replicas": 6}}),
-    )
-    .await?;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["reason"], "Conflict");
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 3);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 3);
     Ok(())
 }
 
 #[tokio::test]
 async fn other_patch_types_are_an_unsupported_media_type() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
+    let scaler = Scaler::start().await?;
     let patch = json!({"spec": {"replicas": 6}});
     for content_type in [
         "application/strategic-merge-patch+json",
         "application/json-patch+json",
     ] {
-        let (status, body) = patch_scale(&harness, &token, content_type, &patch).await?;
+        let (status, body) = scaler.patch("model-worker", content_type, &patch).await?;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
         assert_eq!(body["reason"], "UnsupportedMediaType");
         assert_eq!(body["code"], 415);
@@ -197,38 +156,31 @@ async fn other_patch_types_are_an_unsupported_media_type() -> TestResult {
         );
     }
     // Not a patch type at all: kube's router answers before any handler.
-    let (status, body) = patch_scale(&harness, &token, "application/json", &patch).await?;
+    let (status, body) = scaler
+        .patch("model-worker", "application/json", &patch)
+        .await?;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(body["message"], "415: Unsupported Media Type");
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 2);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 2);
     Ok(())
 }
 
 #[tokio::test]
 async fn replacing_scale_with_a_body_that_is_not_json_is_an_unsupported_media_type() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let response = harness
-        .cluster
-        .put(harness.scale_url("ml", "model-worker"))
-        .bearer_auth(&token)
-        .header("content-type", "application/yaml")
-        .body("spec:\n  replicas: 4\n")
-        .send()
+    let scaler = Scaler::start().await?;
+    let yaml = ("application/yaml", "spec:\n  replicas: 4\n".to_owned());
+    let (status, body) = scaler
+        .send(Method::PUT, &scale_path("ml", "model-worker"), Some(yaml))
         .await?;
-    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let body: Value = response.json().await?;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(body["reason"], "UnsupportedMediaType");
     Ok(())
 }
 
 #[tokio::test]
 async fn negative_replicas_are_invalid_with_a_field_cause() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let (status, body) = harness
-        .put_scale("ml", "model-worker", &token, &scale_body(-1, None))
-        .await?;
+    let scaler = Scaler::start().await?;
+    let (status, body) = scaler.put("model-worker", &scale_body(-1, None)).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         body,
@@ -247,26 +199,23 @@ async fn negative_replicas_are_invalid_with_a_field_cause() -> TestResult {
             "code": 422
         })
     );
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 2);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 2);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_body_naming_another_deployment_is_a_bad_request() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
+    let scaler = Scaler::start().await?;
     let mut body = scale_body(4, None);
     body["metadata"]["name"] = json!("other-worker");
-    let (status, body) = harness
-        .put_scale("ml", "model-worker", &token, &body)
-        .await?;
+    let (status, body) = scaler.put("model-worker", &body).await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["reason"], "BadRequest");
     assert_eq!(
         body["message"],
         "the name of the object (other-worker) does not match the name on the URL (model-worker)"
     );
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 2);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 2);
     Ok(())
 }
 
@@ -277,13 +226,12 @@ async fn a_request_without_a_live_token_is_unauthorized() -> TestResult {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": "Unauthorized", "reason": "Unauthorized", "code": 401
     });
-    let response = harness
-        .cluster
-        .get(harness.scale_url("ml", "model-worker"))
-        .send()
+    let path = scale_path("ml", "model-worker");
+    let (status, body) = harness
+        .cluster_request(Method::GET, &path, None, None)
         .await?;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(response.json::<Value>().await?, unauthorized);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, unauthorized);
 
     let (status, body) = harness
         .get_scale("ml", "model-worker", "ya29.not-issued-here")
@@ -295,36 +243,28 @@ async fn a_request_without_a_live_token_is_unauthorized() -> TestResult {
 
 #[tokio::test]
 async fn an_expired_token_is_unauthorized() -> TestResult {
-    let harness = Harness::start().await?;
-    harness.set_token_lifetime(1).await?;
-    let token = harness.scaler_token().await?;
-    let (status, _) = harness.get_scale("ml", "model-worker", &token).await?;
+    let harness = Harness::with_token_lifetime(1).await?;
+    let scaler = Scaler::on(harness).await?;
+    let (status, _) = scaler.get("model-worker").await?;
     assert_eq!(status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) = harness.get_scale("ml", "model-worker", &token).await?;
+    let (status, body) = scaler.get("model-worker").await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     Ok(())
 }
 
 #[tokio::test]
 async fn an_ungranted_deployment_is_forbidden_naming_user_verb_and_namespace() -> TestResult {
-    let harness = Harness::start().await?;
-    harness
-        .admin(
-            Method::PUT,
-            "/deployments/ml/other-worker",
-            Some(json!({"replicas": 1})),
-        )
-        .await?;
-    let token = harness.scaler_token().await?;
+    let scaler = Scaler::start().await?;
+    scaler.admin.set_replicas("ml", "other-worker", 1).await?;
     let forbidden = |verb: &str| {
         format!(
             "deployments.apps \"other-worker\" is forbidden: User \"{}\" cannot {verb} resource \"deployments/scale\" in API group \"apps\" in the namespace \"ml\"",
-            harness.email()
+            scaler.email()
         )
     };
 
-    let (status, body) = harness.get_scale("ml", "other-worker", &token).await?;
+    let (status, body) = scaler.get("other-worker").await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body,
@@ -339,27 +279,21 @@ async fn an_ungranted_deployment_is_forbidden_naming_user_verb_and_namespace() -
 
     let mut body = scale_body(9, None);
     body["metadata"]["name"] = json!("other-worker");
-    let (status, body) = harness
-        .put_scale("ml", "other-worker", &token, &body)
-        .await?;
+    let (status, body) = scaler.put("other-worker", &body).await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["message"], json!(forbidden("update")));
 
-    let response = harness
-        .cluster
-        .patch(harness.scale_url("ml", "other-worker"))
-        .bearer_auth(&token)
-        .header("content-type", "application/merge-patch+json")
-        .body(r#"{"spec":{"replicas":9}}"#)
-        .send()
+    let (status, body) = scaler
+        .patch(
+            "other-worker",
+            MERGE_PATCH,
+            &json!({"spec": {"replicas": 9}}),
+        )
         .await?;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        response.json::<Value>().await?["message"],
-        json!(forbidden("patch"))
-    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["message"], json!(forbidden("patch")));
 
-    assert_eq!(harness.replicas("ml", "other-worker").await?, 1);
+    assert_eq!(scaler.replicas_of("other-worker").await?, 1);
     Ok(())
 }
 
@@ -375,9 +309,8 @@ async fn a_token_without_userinfo_email_acts_as_the_numeric_account_id() -> Test
         "{message}"
     );
 
-    harness
-        .grant(harness.client_id(), "ml", "model-worker")
-        .await?;
+    let grant = AdminGrant::new(harness.client_id(), "ml", "model-worker");
+    harness.admin.set_grant(&grant).await?;
     let (status, body) = harness.get_scale("ml", "model-worker", &token).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     Ok(())
@@ -385,10 +318,10 @@ async fn a_token_without_userinfo_email_acts_as_the_numeric_account_id() -> Test
 
 #[tokio::test]
 async fn a_granted_deployment_that_does_not_exist_is_not_found() -> TestResult {
-    let harness = Harness::start().await?;
-    harness.grant(harness.email(), "ml", "ghost").await?;
-    let token = harness.scaler_token().await?;
-    let (status, body) = harness.get_scale("ml", "ghost", &token).await?;
+    let scaler = Scaler::start().await?;
+    let grant = AdminGrant::new(scaler.email(), "ml", "ghost");
+    scaler.admin.set_grant(&grant).await?;
+    let (status, body) = scaler.get("ghost").await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body,
@@ -414,29 +347,24 @@ async fn explicit_grants_replace_the_default_grant_to_the_service_account() -> T
         ..Config::default()
     })
     .await?;
-    let token = harness.scaler_token().await?;
-    let (status, _) = harness.get_scale("ml", "model-worker", &token).await?;
+    let scaler = Scaler::on(harness).await?;
+    let (status, _) = scaler.get("model-worker").await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     Ok(())
 }
 
 #[tokio::test]
 async fn other_methods_on_scale_are_forbidden_like_any_ungranted_verb() -> TestResult {
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let response = harness
-        .cluster
-        .delete(harness.scale_url("ml", "model-worker"))
-        .bearer_auth(&token)
-        .send()
+    let scaler = Scaler::start().await?;
+    let (status, body) = scaler
+        .send(Method::DELETE, &scale_path("ml", "model-worker"), None)
         .await?;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body: Value = response.json().await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body["message"],
         json!(format!(
             "deployments.apps \"model-worker\" is forbidden: User \"{}\" cannot delete resource \"deployments/scale\" in API group \"apps\" in the namespace \"ml\"",
-            harness.email()
+            scaler.email()
         ))
     );
     Ok(())
@@ -447,49 +375,34 @@ async fn every_other_resource_is_forbidden_to_a_live_token_and_unauthorized_with
 ) -> TestResult {
     // Under least-privilege RBAC a kube-apiserver authorizes before it routes: the service
     // account, granted only deployments/scale, is refused anything else with 403.
-    let harness = Harness::start().await?;
-    let token = harness.scaler_token().await?;
-    let base = harness.gke.cluster_url().to_owned();
-    let response = harness
-        .cluster
-        .delete(format!(
-            "{base}/apis/apps/v1/namespaces/ml/deployments/model-worker"
-        ))
-        .bearer_auth(&token)
-        .send()
+    let scaler = Scaler::start().await?;
+    let (status, body) = scaler
+        .send(Method::DELETE, &deployment_path("ml", "model-worker"), None)
         .await?;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body: Value = response.json().await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body,
         json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": format!("deployments.apps \"model-worker\" is forbidden: User \"{}\" cannot delete resource \"deployments\" in API group \"apps\" in the namespace \"ml\"", harness.email()),
+            "message": format!("deployments.apps \"model-worker\" is forbidden: User \"{}\" cannot delete resource \"deployments\" in API group \"apps\" in the namespace \"ml\"", scaler.email()),
             "reason": "Forbidden",
             "details": {"name": "model-worker", "group": "apps", "kind": "deployments"},
             "code": 403
         })
     );
-    let response = harness
-        .cluster
-        .get(format!("{base}/api/v1/namespaces/ml/secrets"))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body: Value = response.json().await?;
+    let secrets = "/api/v1/namespaces/ml/secrets";
+    let (status, body) = scaler.send(Method::GET, secrets, None).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body["message"],
-        format!("secrets is forbidden: User \"{}\" cannot list resource \"secrets\" in API group \"\" in the namespace \"ml\"", harness.email())
+        format!("secrets is forbidden: User \"{}\" cannot list resource \"secrets\" in API group \"\" in the namespace \"ml\"", scaler.email())
     );
     assert_eq!(body["details"], json!({"kind": "secrets"}));
 
-    let response = harness
-        .cluster
-        .get(format!("{base}/api/v1/namespaces/ml/secrets"))
-        .send()
+    let (status, _) = scaler
+        .cluster_request(Method::GET, secrets, None, None)
         .await?;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(harness.replicas("ml", "model-worker").await?, 2);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(scaler.replicas_of("model-worker").await?, 2);
     Ok(())
 }

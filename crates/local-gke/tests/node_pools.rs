@@ -95,8 +95,10 @@ async fn replaced_pools_are_what_clusters_get_reports_duplicates_and_all() -> Te
         "name": "cpu-pool",
         "config": {"labels": {"tier": "web"}}
     }]);
+    // Sent as JSON: `acceleratorCount` as a number, which the typed pools would not say.
     let (status, body) = harness
-        .admin(Method::PUT, "/node-pools", Some(duplicated))
+        .admin
+        .send_raw(Method::PUT, "/node-pools", Some(&duplicated))
         .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let cluster = get_cluster(&harness).await?;
@@ -120,19 +122,15 @@ async fn replaced_pools_are_what_clusters_get_reports_duplicates_and_all() -> Te
     assert!(pools[1].get("autoscaling").is_none(), "{}", pools[1]);
 
     // The wrapped form works too: a pool without our taint.
+    let wrapped = json!({"nodePools": [{"name": "gpu-pool", "config": {"taints": [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]}}]});
     let (status, body) = harness
-        .admin(
-            Method::PUT,
-            "/node-pools",
-            Some(
-                json!({"nodePools": [{"name": "gpu-pool", "config": {"taints": [
-                {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]}}]}),
-            ),
-        )
+        .admin
+        .send_raw(Method::PUT, "/node-pools", Some(&wrapped))
         .await?;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, read) = harness.admin(Method::GET, "/node-pools", None).await?;
-    assert_eq!(read, body);
+    let read = harness.admin.node_pools().await?;
+    assert_eq!(json!({ "nodePools": read }), body);
     let cluster = get_cluster(&harness).await?;
     assert_eq!(
         taints(&cluster["nodePools"][0]),
@@ -153,7 +151,8 @@ async fn pools_that_no_cluster_could_have_are_refused_and_change_nothing() -> Te
         json!({"pools": []}),
     ] {
         let (status, answer) = harness
-            .admin(Method::PUT, "/node-pools", Some(body.clone()))
+            .admin
+            .send_raw(Method::PUT, "/node-pools", Some(&body))
             .await?;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
     }

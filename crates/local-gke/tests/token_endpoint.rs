@@ -206,8 +206,7 @@ async fn a_grant_type_other_than_jwt_bearer_is_unsupported() -> TestResult {
 
 #[tokio::test]
 async fn a_new_token_lifetime_applies_to_tokens_issued_afterwards() -> TestResult {
-    let harness = Harness::start().await?;
-    harness.set_token_lifetime(120).await?;
+    let harness = Harness::with_token_lifetime(120).await?;
     let assertion = harness.sign(&harness.valid_claims(&scaler_scopes()));
     let (status, body) = harness.request_token(JWT_BEARER, &assertion).await?;
     assert_eq!(status, StatusCode::OK);

@@ -60,8 +60,7 @@ async fn an_unknown_token_is_not_authenticated() -> TestResult {
 
 #[tokio::test]
 async fn an_expired_token_is_not_authenticated() -> TestResult {
-    let harness = Harness::start().await?;
-    harness.set_token_lifetime(1).await?;
+    let harness = Harness::with_token_lifetime(1).await?;
     let token = harness.scaler_token().await?;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let answer = review(&harness, "authentication.k8s.io/v1", &token).await?;

@@ -11,13 +11,14 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use common::{Fallible, Harness, TempDir, TestResult};
+use local_gke::admin_api::{Fault, RequestKind};
 use local_gke::config::{
     TEST_AWS_ACCESS_KEY_ID, TEST_AWS_ROLE_ARN, TEST_AWS_SECRET_ACCESS_KEY, TEST_AWS_SESSION_TOKEN,
 };
 use local_gke::{
     AwsIdentity, Config, WorkloadIdentity, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE,
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -177,6 +178,14 @@ fn exchange_fields(harness: &Harness, subject_token: &str) -> Vec<(&'static str,
         ("scope", CLOUD_PLATFORM_SCOPE.to_owned()),
         ("subject_token", subject_token.to_owned()),
     ]
+}
+
+/// local-gke with its defaults, and the form fields of a valid exchange of a request signed by
+/// the test identity: what the refusal tests change one thing of.
+async fn start_with_a_valid_exchange() -> Fallible<(Harness, Vec<(&'static str, String)>)> {
+    let harness = Harness::start().await?;
+    let fields = exchange_fields(&harness, &AwsRequest::new(&harness).subject_token()?);
+    Ok((harness, fields))
 }
 
 /// Replaces (or, with `None`, removes) one field.
@@ -342,26 +351,17 @@ async fn a_signed_aws_request_is_exchanged_impersonates_and_scales() -> TestResu
     assert_eq!(answer["status"]["user"]["username"], harness.email());
 
     // Both steps are in the request log under their own kinds.
-    let (_, log) = harness.admin(Method::GET, "/requests", None).await?;
-    let kinds: Vec<&str> = log["requests"]
-        .as_array()
-        .ok_or("no requests")?
-        .iter()
-        .filter_map(|r| r["kind"].as_str())
+    let kinds: Vec<RequestKind> = harness
+        .admin
+        .requests()
+        .await?
+        .into_iter()
+        .map(|r| r.kind)
         .collect();
-    assert_eq!(
-        kinds.iter().filter(|k| **k == "sts_token").count(),
-        1,
-        "{kinds:?}"
-    );
-    assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == "generate_access_token")
-            .count(),
-        1,
-        "{kinds:?}"
-    );
+    for kind in [RequestKind::StsToken, RequestKind::GenerateAccessToken] {
+        let count = kinds.iter().filter(|k| **k == kind).count();
+        assert_eq!(count, 1, "{kind:?} in {kinds:?}");
+    }
     Ok(())
 }
 
@@ -479,8 +479,7 @@ async fn the_env_file_and_credential_configuration_lead_to_a_token() -> TestResu
 
 #[tokio::test]
 async fn another_grant_type_is_an_invalid_request() -> TestResult {
-    let harness = Harness::start().await?;
-    let fields = exchange_fields(&harness, &AwsRequest::new(&harness).subject_token()?);
+    let (harness, fields) = start_with_a_valid_exchange().await?;
     let (status, body) = exchange(
         &harness,
         &with(fields.clone(), "grant_type", Some("client_credentials")),
@@ -494,8 +493,7 @@ async fn another_grant_type_is_an_invalid_request() -> TestResult {
 
 #[tokio::test]
 async fn another_subject_or_requested_token_type_is_an_invalid_request() -> TestResult {
-    let harness = Harness::start().await?;
-    let fields = exchange_fields(&harness, &AwsRequest::new(&harness).subject_token()?);
+    let (harness, fields) = start_with_a_valid_exchange().await?;
     let jwt = "urn:ietf:params:oauth:token-type:jwt";
     let (status, body) = exchange(
         &harness,
@@ -516,8 +514,7 @@ async fn another_subject_or_requested_token_type_is_an_invalid_request() -> Test
 
 #[tokio::test]
 async fn an_audience_for_another_provider_is_an_invalid_target() -> TestResult {
-    let harness = Harness::start().await?;
-    let fields = exchange_fields(&harness, &AwsRequest::new(&harness).subject_token()?);
+    let (harness, fields) = start_with_a_valid_exchange().await?;
     let other = WorkloadIdentity {
         provider: "other".to_owned(),
         ..WorkloadIdentity::default()
@@ -769,8 +766,7 @@ async fn a_subject_token_that_is_not_encoded_json_is_refused() -> TestResult {
 
 #[tokio::test]
 async fn missing_or_insufficient_scopes_are_refused() -> TestResult {
-    let harness = Harness::start().await?;
-    let fields = exchange_fields(&harness, &AwsRequest::new(&harness).subject_token()?);
+    let (harness, fields) = start_with_a_valid_exchange().await?;
     let (status, body) = exchange(&harness, &with(fields.clone(), "scope", None)).await?;
     assert_sts_refusal(
         status,
@@ -811,19 +807,8 @@ async fn a_role_not_bound_to_the_service_account_is_denied_until_bound() -> Test
             "arn:aws:sts::123456789012:assumed-role/queue-scaler-scale-down/queue-scaler-scale-down"
                 .to_owned(),
     };
-    let (status, body) = harness
-        .admin(
-            Method::POST,
-            "/aws-identities",
-            Some(json!({
-                "access_key_id": scale_down.access_key_id,
-                "secret_access_key": scale_down.secret_access_key,
-                "session_token": scale_down.session_token,
-                "arn": scale_down.arn,
-            })),
-        )
-        .await?;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let added = harness.admin.add_aws_identity(&scale_down).await?;
+    assert_eq!(added.arn, scale_down.arn);
     let mut request = AwsRequest::new(&harness);
     request.identity = scale_down;
     let (status, body) = exchange(
@@ -854,16 +839,12 @@ async fn a_role_not_bound_to_the_service_account_is_denied_until_bound() -> Test
     );
 
     // Bound by its role (as principalSet://…/attribute.aws_role/…), it may.
-    let (status, body) = harness
-        .admin(
-            Method::POST,
-            "/workload-identity-users",
-            Some(json!({"member": "arn:aws:iam::123456789012:role/queue-scaler-scale-down"})),
-        )
+    let member = harness
+        .admin
+        .add_workload_identity_user("arn:aws:iam::123456789012:role/queue-scaler-scale-down")
         .await?;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(
-        body["member"],
+        member,
         format!(
             "principalSet:{}/attribute.aws_role/arn:aws:sts::123456789012:assumed-role/queue-scaler-scale-down",
             harness.gke.workload_identity().pool_name()
@@ -910,7 +891,10 @@ async fn a_garbage_expired_or_non_federated_bearer_is_refused() -> TestResult {
     let (status, body) = impersonate(&harness, &token, &scaler_scopes()).await?;
     assert_google_error(status, &body, StatusCode::FORBIDDEN, "PERMISSION_DENIED");
 
-    harness.set_token_lifetime(1).await?;
+    harness
+        .admin
+        .set_token_lifetime(Duration::from_secs(1))
+        .await?;
     let federated = federated_token(&harness).await?;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, body) = impersonate(&harness, &federated, &scaler_scopes()).await?;
@@ -922,7 +906,10 @@ async fn a_garbage_expired_or_non_federated_bearer_is_refused() -> TestResult {
 async fn an_impersonated_token_expires_with_the_token_lifetime() -> TestResult {
     let harness = Harness::start().await?;
     let federated = federated_token(&harness).await?;
-    harness.set_token_lifetime(1).await?;
+    harness
+        .admin
+        .set_token_lifetime(Duration::from_secs(1))
+        .await?;
     let (status, body) = impersonate(&harness, &federated, &scaler_scopes()).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["accessToken"].as_str().ok_or("no accessToken")?;
@@ -958,14 +945,10 @@ async fn faults_apply_to_the_exchange_and_impersonation_paths() -> TestResult {
         .path()
         .to_owned();
     for path in ["/v1/token", impersonation_path.as_str()] {
-        let (status, body) = harness
-            .admin(
-                Method::POST,
-                "/faults",
-                Some(json!({"path": path, "status": 503})),
-            )
+        harness
+            .admin
+            .add_fault(&Fault::status(path, 1, 503))
             .await?;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let fields = exchange_fields(&harness, &AwsRequest::new(&harness).subject_token()?);
     let (status, body) = exchange(&harness, &fields).await?;
@@ -986,25 +969,20 @@ async fn faults_apply_to_the_exchange_and_impersonation_paths() -> TestResult {
     let (status, body) = impersonate(&harness, &federated, &scaler_scopes()).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let (_, log) = harness.admin(Method::GET, "/requests", None).await?;
-    let statuses: Vec<(String, u64)> = log["requests"]
-        .as_array()
-        .ok_or("no requests")?
-        .iter()
-        .map(|r| {
-            (
-                r["kind"].as_str().unwrap_or_default().to_owned(),
-                r["status"].as_u64().unwrap_or_default(),
-            )
-        })
+    let statuses: Vec<(RequestKind, u16)> = harness
+        .admin
+        .requests()
+        .await?
+        .into_iter()
+        .map(|r| (r.kind, r.status))
         .collect();
     assert_eq!(
         statuses,
         [
-            ("sts_token".to_owned(), 503),
-            ("sts_token".to_owned(), 200),
-            ("generate_access_token".to_owned(), 503),
-            ("generate_access_token".to_owned(), 200),
+            (RequestKind::StsToken, 503),
+            (RequestKind::StsToken, 200),
+            (RequestKind::GenerateAccessToken, 503),
+            (RequestKind::GenerateAccessToken, 200),
         ]
     );
     Ok(())

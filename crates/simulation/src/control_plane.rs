@@ -10,17 +10,16 @@
 //! Does I/O: a thread, sockets, one file (the CA), the process environment.
 
 use crate::Error;
-use local_gke::{Config as GkeConfig, LocalGke};
-use serde_json::{json, Value};
+use local_gke::admin_api::{AdminGrant, Fault, RequestKind};
+use local_gke::{scale_path, AdminClient, AdminError, Config as GkeConfig, LocalGke};
 use std::path::Path;
 use tokio::sync::{oneshot, OnceCell};
 
 /// The running control plane, as the functions and the runner see it.
 pub struct ControlPlane {
     env: Vec<(String, String)>,
-    admin_url: String,
     account: String,
-    admin: reqwest::Client,
+    admin: AdminClient,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -29,7 +28,7 @@ impl std::fmt::Debug for ControlPlane {
         let names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("ControlPlane")
             .field("env", &names)
-            .field("admin_url", &self.admin_url)
+            .field("admin_url", &self.admin.url())
             .field("account", &self.account)
             .finish_non_exhaustive()
     }
@@ -57,6 +56,17 @@ fn fail(detail: impl std::fmt::Display) -> Error {
     Error::ControlPlane {
         detail: detail.to_string(),
     }
+}
+
+/// An admin API error, with its causes: [`Error`] is shown by its message alone.
+fn admin_failed(error: AdminError) -> Error {
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        detail.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    fail(detail)
 }
 
 async fn start(ca_dir: &Path) -> Result<ControlPlane, Error> {
@@ -121,22 +131,16 @@ async fn start(ca_dir: &Path) -> Result<ControlPlane, Error> {
     // Before any function (and so any gcp_auth or reqwest client) is built; see the module docs.
     std::env::set_var("SSL_CERT_FILE", &ca_file);
 
-    let ca = reqwest::Certificate::from_pem(started.google_ca_pem.as_bytes()).map_err(fail)?;
     // Callers come from different runtimes (one per test), and a pooled connection dies with
     // the runtime that opened it: keep no idle connections.
-    let admin = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .build()
-        .map_err(fail)?;
+    let admin = AdminClient::without_idle_connections(&started.admin_url, &started.google_ca_pem)
+        .map_err(admin_failed)?;
     Ok(ControlPlane {
         env: vec![
             ("GKE_CLUSTER".into(), started.cluster),
             ("GKE_API_URL".into(), started.google_url),
             ("GCP_SERVICE_ACCOUNT_KEY".into(), started.key_json),
         ],
-        admin_url: started.admin_url,
         account: started.account,
         admin,
     })
@@ -149,29 +153,6 @@ impl ControlPlane {
         &self.env
     }
 
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, Error> {
-        let url = format!("{}{path}", self.admin_url);
-        let mut request = self.admin.request(method, &url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| fail(format!("{url}: {e}")))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(fail(format!("{url}: {status} {text}")));
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
     /// Create (or reset) a deployment with `replicas`, which the service account may scale.
     pub async fn add_deployment(
         &self,
@@ -180,13 +161,12 @@ impl ControlPlane {
         replicas: i32,
     ) -> Result<(), Error> {
         self.set_replicas(namespace, name, replicas).await?;
-        self.admin(
-            reqwest::Method::POST,
-            "/grants",
-            Some(json!({"identity": self.account, "namespace": namespace, "deployment": name})),
-        )
-        .await
-        .map(drop)
+        let grant = AdminGrant::new(&self.account, namespace, name);
+        self.admin
+            .set_grant(&grant)
+            .await
+            .map(drop)
+            .map_err(admin_failed)
     }
 
     /// Set a deployment's replicas, as an operator would.
@@ -196,71 +176,51 @@ impl ControlPlane {
         name: &str,
         replicas: i32,
     ) -> Result<(), Error> {
-        self.admin(
-            reqwest::Method::PUT,
-            &format!("/deployments/{namespace}/{name}"),
-            Some(json!({ "replicas": replicas })),
-        )
-        .await
-        .map(drop)
+        self.admin
+            .set_replicas(namespace, name, replicas)
+            .await
+            .map(drop)
+            .map_err(admin_failed)
     }
 
     /// A deployment's replicas.
     pub async fn replicas(&self, namespace: &str, name: &str) -> Result<i32, Error> {
-        let body = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/deployments/{namespace}/{name}"),
-                None,
-            )
-            .await?;
-        body["replicas"]
-            .as_i64()
-            .and_then(|r| i32::try_from(r).ok())
-            .ok_or_else(|| fail(format!("no replicas in {body}")))
+        self.admin
+            .deployment(namespace, name)
+            .await
+            .map(|deployment| deployment.replicas)
+            .map_err(admin_failed)
     }
 
-    /// The path of a deployment's scale subresource on the cluster listener.
-    pub fn scale_path(namespace: &str, name: &str) -> String {
-        format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale")
-    }
-
-    /// Inject a fault (the admin API's `POST /faults` body: `path`, `method`, `count`,
-    /// `status`, `delay_ms`, `drop`, `apply_then_drop`).
-    pub async fn add_fault(&self, fault: Value) -> Result<(), Error> {
-        self.admin(reqwest::Method::POST, "/faults", Some(fault))
+    /// Inject a fault.
+    pub async fn add_fault(&self, fault: &Fault) -> Result<(), Error> {
+        self.admin
+            .add_fault(fault)
             .await
             .map(drop)
+            .map_err(admin_failed)
     }
 
     /// Clear every pending fault, of every deployment: runs that inject faults into the
     /// process's control plane must not overlap.
     pub async fn clear_faults(&self) -> Result<(), Error> {
-        self.admin(reqwest::Method::DELETE, "/faults", None)
-            .await
-            .map(drop)
+        self.admin.clear_faults().await.map_err(admin_failed)
     }
 
     /// Clear the request log.
     pub async fn clear_requests(&self) -> Result<(), Error> {
-        self.admin(reqwest::Method::DELETE, "/requests", None)
-            .await
-            .map(drop)
+        self.admin.clear_requests().await.map_err(admin_failed)
     }
 
     /// The statuses of the writes (`PUT`) of a deployment's scale in the request log, in order;
     /// 0 is a request whose connection was dropped.
     pub async fn scale_writes(&self, namespace: &str, name: &str) -> Result<Vec<u16>, Error> {
-        let path = Self::scale_path(namespace, name);
-        let body = self.admin(reqwest::Method::GET, "/requests", None).await?;
-        let requests = body["requests"]
-            .as_array()
-            .ok_or_else(|| fail(format!("no requests in {body}")))?;
+        let path = scale_path(namespace, name);
+        let requests = self.admin.requests().await.map_err(admin_failed)?;
         Ok(requests
-            .iter()
-            .filter(|r| r["path"] == path.as_str() && r["kind"] == "scale_put")
-            .filter_map(|r| r["status"].as_u64())
-            .filter_map(|s| u16::try_from(s).ok())
+            .into_iter()
+            .filter(|r| r.path == path && r.kind == RequestKind::ScalePut)
+            .map(|r| r.status)
             .collect())
     }
 }

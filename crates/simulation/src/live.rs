@@ -23,11 +23,12 @@ use crate::proxy::CloudWatchProxy;
 use crate::run::{Environment, REGION};
 use crate::timeline::{Beat, Invocation};
 use crate::{model::Scenario, Error};
+use local_gke::admin_api::Fault;
 use queue_scaler_core::{AlarmState, Config, Direction};
 use queue_scaler_lambda::report::{Checked, Failure, Response};
 use queue_scaler_lambda::scaler::Call;
 use queue_scaler_lambda::{Broken, DeployedScaler};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -291,7 +292,7 @@ impl<'a> Live<'a> {
     }
 
     fn scale_path(&self) -> String {
-        ControlPlane::scale_path(NAMESPACE, &self.deployment)
+        local_gke::scale_path(NAMESPACE, &self.deployment)
     }
 
     /// (Re)start both functions, from the good configuration or the bad one.
@@ -320,13 +321,16 @@ impl<'a> Live<'a> {
         match kind {
             FaultKind::ScaleApiDown => {
                 // Every request, read or write, until the fault ends.
-                let fault = json!({"path": self.scale_path(), "status": 503, "count": 1_000_000});
-                self.control.add_fault(fault).await
+                let fault = Fault::status(&self.scale_path(), 1_000_000, 503);
+                self.control.add_fault(&fault).await
             }
             FaultKind::LostAnswer => {
-                let fault =
-                    json!({"path": self.scale_path(), "method": "PUT", "apply_then_drop": true});
-                self.control.add_fault(fault).await
+                let fault = Fault {
+                    method: Some("PUT".to_owned()),
+                    apply_then_drop: true,
+                    ..Fault::new(&self.scale_path())
+                };
+                self.control.add_fault(&fault).await
             }
             FaultKind::SetAlarmStateRefused => {
                 if let Some(proxy) = &self.proxy {

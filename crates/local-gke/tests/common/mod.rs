@@ -1,16 +1,22 @@
 //! Shared by the integration tests: start local-gke in-process on ephemeral ports, HTTPS clients
-//! that trust only its generated CAs, and JWT-bearer assertions signed here, independently of
-//! the server's own checking code.
+//! that trust only its generated CAs (and its admin API's client), JWT-bearer assertions signed
+//! here, independently of the server's own checking code, and [`Scaler`], the set-up most tests
+//! start from.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
 use std::error::Error;
 
+use std::ops::Deref;
+use std::time::Duration;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use local_gke::{Config, LocalGke, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
-use reqwest::{Certificate, Client, StatusCode};
+use local_gke::{
+    scale_path, AdminClient, Config, LocalGke, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE,
+};
+use reqwest::{Certificate, Client, Method, StatusCode};
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer};
@@ -52,11 +58,13 @@ pub fn sign_with(key: &RsaPrivateKey, header: &Value, claims: &Value) -> String 
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
-/// A running local-gke with clients for both listeners and the key from its key file.
+/// A running local-gke with clients for both listeners and its admin API, and the key from its
+/// key file.
 pub struct Harness {
     pub gke: LocalGke,
     pub google: Client,
     pub cluster: Client,
+    pub admin: AdminClient,
     pub key_file: Value,
     pub key: RsaPrivateKey,
 }
@@ -66,6 +74,16 @@ impl Harness {
     /// the service account's email.
     pub async fn start() -> Fallible<Self> {
         Self::start_with(Config::default()).await
+    }
+
+    /// local-gke with its defaults, whose tokens live `seconds` (set through the admin API).
+    pub async fn with_token_lifetime(seconds: u64) -> Fallible<Self> {
+        let harness = Self::start().await?;
+        harness
+            .admin
+            .set_token_lifetime(Duration::from_secs(seconds))
+            .await?;
+        Ok(harness)
     }
 
     pub async fn start_with(config: Config) -> Fallible<Self> {
@@ -78,6 +96,7 @@ impl Harness {
         Ok(Harness {
             google: client_trusting(gke.google_ca_pem())?,
             cluster: client_trusting(gke.cluster_ca_pem())?,
+            admin: gke.admin_client()?,
             gke,
             key_file,
             key,
@@ -143,14 +162,33 @@ impl Harness {
     }
 
     pub fn scale_url(&self, namespace: &str, name: &str) -> String {
-        format!(
-            "{}/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
-            self.gke.cluster_url()
-        )
+        format!("{}{}", self.gke.cluster_url(), scale_path(namespace, name))
     }
 
     pub fn cluster_get_url(&self) -> String {
         format!("{}/v1/{}", self.gke.google_url(), self.gke.cluster_name())
+    }
+
+    /// A request to the cluster listener, with a bearer token if given and a body of a content
+    /// type if given; returns the status and the JSON body.
+    pub async fn cluster_request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, String)>,
+    ) -> Fallible<(StatusCode, Value)> {
+        let mut request = self
+            .cluster
+            .request(method, format!("{}{path}", self.gke.cluster_url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((content_type, body)) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        let response = request.send().await?;
+        Ok((response.status(), response.json().await?))
     }
 
     /// GETs a deployment's scale; returns the status and the JSON body.
@@ -160,13 +198,9 @@ impl Harness {
         name: &str,
         token: &str,
     ) -> Fallible<(StatusCode, Value)> {
-        let response = self
-            .cluster
-            .get(self.scale_url(namespace, name))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        Ok((response.status(), response.json().await?))
+        let path = scale_path(namespace, name);
+        self.cluster_request(Method::GET, &path, Some(token), None)
+            .await
     }
 
     /// PUTs a Scale body; returns the status and the JSON body.
@@ -177,84 +211,81 @@ impl Harness {
         token: &str,
         body: &Value,
     ) -> Fallible<(StatusCode, Value)> {
-        let response = self
-            .cluster
-            .put(self.scale_url(namespace, name))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?;
-        Ok((response.status(), response.json().await?))
-    }
-
-    /// Calls the admin API; returns the status and the JSON body (null when empty).
-    pub async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Fallible<(StatusCode, Value)> {
-        let mut request = self
-            .google
-            .request(method, format!("{}{path}", self.gke.admin_url()));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)?
-        };
-        Ok((status, body))
+        let path = scale_path(namespace, name);
+        let body = ("application/json", body.to_string());
+        self.cluster_request(Method::PUT, &path, Some(token), Some(body))
+            .await
     }
 
     /// The replicas the admin API reports for a deployment.
-    pub async fn replicas(&self, namespace: &str, name: &str) -> Fallible<i64> {
-        let (_, body) = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/deployments/{namespace}/{name}"),
-                None,
-            )
-            .await?;
-        body["replicas"]
-            .as_i64()
-            .ok_or_else(|| format!("no replicas in {body}").into())
+    pub async fn replicas(&self, namespace: &str, name: &str) -> Fallible<i32> {
+        Ok(self.admin.deployment(namespace, name).await?.replicas)
+    }
+}
+
+/// What most tests start from: local-gke with its defaults (`ml/model-worker` at 2 replicas,
+/// granted to the service account's email) and a token with the scopes queue-scaler asks for.
+/// It reads as the [`Harness`] it holds.
+pub struct Scaler {
+    pub harness: Harness,
+    pub token: String,
+}
+
+impl Deref for Scaler {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.harness
+    }
+}
+
+impl Scaler {
+    pub async fn start() -> Fallible<Self> {
+        Self::on(Harness::start().await?).await
     }
 
-    /// Adds a grant through the admin API.
-    pub async fn grant(&self, identity: &str, namespace: &str, deployment: &str) -> TestResult {
-        let (status, body) = self
-            .admin(
-                reqwest::Method::POST,
-                "/grants",
-                Some(
-                    json!({"identity": identity, "namespace": namespace, "deployment": deployment}),
-                ),
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(format!("grant failed: {status} {body}").into());
-        }
-        Ok(())
+    /// The scaler's token from `harness`.
+    pub async fn on(harness: Harness) -> Fallible<Self> {
+        let token = harness.scaler_token().await?;
+        Ok(Scaler { harness, token })
     }
 
-    /// Sets the lifetime of tokens issued from now on.
-    pub async fn set_token_lifetime(&self, seconds: u64) -> TestResult {
-        let (status, body) = self
-            .admin(
-                reqwest::Method::PUT,
-                "/token-lifetime",
-                Some(json!({"seconds": seconds})),
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(format!("setting the token lifetime failed: {status} {body}").into());
-        }
-        Ok(())
+    /// A request to the cluster listener with the scaler's token.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> Fallible<(StatusCode, Value)> {
+        self.cluster_request(method, path, Some(&self.token), body)
+            .await
+    }
+
+    /// GETs the scale of `ml/{name}`.
+    pub async fn get(&self, name: &str) -> Fallible<(StatusCode, Value)> {
+        self.get_scale("ml", name, &self.token).await
+    }
+
+    /// PUTs a Scale body to `ml/{name}`.
+    pub async fn put(&self, name: &str, body: &Value) -> Fallible<(StatusCode, Value)> {
+        self.put_scale("ml", name, &self.token, body).await
+    }
+
+    /// PATCHes the scale of `ml/{name}` with a body of `content_type`.
+    pub async fn patch(
+        &self,
+        name: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Fallible<(StatusCode, Value)> {
+        let body = Some((content_type, body.to_string()));
+        self.send(Method::PATCH, &scale_path("ml", name), body)
+            .await
+    }
+
+    /// The replicas of `ml/{name}`, as the admin API reports them.
+    pub async fn replicas_of(&self, name: &str) -> Fallible<i32> {
+        self.replicas("ml", name).await
     }
 }
 

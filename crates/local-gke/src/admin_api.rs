@@ -1,0 +1,217 @@
+//! The bodies of the admin API (`/_admin/...` on the google listener), as types: local-gke's
+//! handlers read and write them, and `AdminClient` (feature `admin-client`) sends and reads the
+//! same ones, so the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
+//! ([`NodePool`]), a grant's key ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too.
+//! No I/O.
+
+use hyper::Method;
+use serde::{Deserialize, Serialize};
+
+pub use crate::config::{AwsIdentity, Grant};
+pub use crate::node_pool::NodePool;
+pub use crate::request_log::{Listener, RecordedRequest, RequestKind};
+
+/// `GET` and `PUT /_admin/deployments/{ns}/{name}` answer with this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentState {
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `metadata.resourceVersion`, as the scale subresource reports it.
+    pub resource_version: String,
+}
+
+/// The body of `PUT /_admin/deployments/{ns}/{name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetReplicas {
+    /// At least 0.
+    pub replicas: i32,
+}
+
+/// A failure to inject into the next `count` requests for `path` (and `method`, if given): the
+/// body of `POST /_admin/faults`, and its answer.
+///
+/// ```
+/// # use local_gke::admin_api::Fault;
+/// let path = local_gke::scale_path("ml", "model-worker");
+/// let two_unavailable_writes = Fault {
+///     method: Some("PUT".to_owned()),
+///     count: 2,
+///     status: Some(503),
+///     ..Fault::new(&path)
+/// };
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// The exact request path, without the query.
+    pub path: String,
+    /// Only requests with this method; any method when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// How many requests to fail.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Answer with this status instead of serving the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Wait this long first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Close the connection without answering.
+    #[serde(default)]
+    pub drop: bool,
+    /// Serve the request (a write is applied), then close the connection without sending the
+    /// answer: a write whose answer was lost.
+    #[serde(default)]
+    pub apply_then_drop: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    /// The next request to `path`, by any method, once, with nothing injected yet: set a
+    /// `status`, a `delay_ms`, `drop` or `apply_then_drop` (local-gke refuses a fault without).
+    pub fn new(path: &str) -> Self {
+        Fault {
+            path: path.to_owned(),
+            method: None,
+            count: 1,
+            status: None,
+            delay_ms: None,
+            drop: false,
+            apply_then_drop: false,
+        }
+    }
+
+    /// The next `count` requests to `path`, by any method, answered with `status`.
+    pub fn status(path: &str, count: u32, status: u16) -> Self {
+        Fault {
+            count,
+            status: Some(status),
+            ..Fault::new(path)
+        }
+    }
+
+    /// Whether the fault still applies to this request.
+    pub(crate) fn matches(&self, method: &Method, path: &str) -> bool {
+        self.count > 0
+            && self.path == path
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
+    }
+}
+
+/// `GET /_admin/requests` answers with this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLog {
+    /// Every request recorded since the log was last cleared, in order.
+    pub requests: Vec<RecordedRequest>,
+}
+
+/// The body of `PUT /_admin/token-lifetime`, and its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenLifetime {
+    /// How long tokens issued from now on live.
+    pub seconds: u64,
+}
+
+/// A grant with its rules: the body of `POST /_admin/grants`, its answer, and an entry of
+/// `GET /_admin/grants`. In a request, `verbs` and `resources` left out mean the defaults (get,
+/// update and patch on `deployments/scale`); answers always fill them in, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminGrant {
+    /// An email or a numeric id, as the Kubernetes API sees the caller.
+    pub identity: String,
+    /// The deployment's namespace.
+    pub namespace: String,
+    /// The deployment's name.
+    pub deployment: String,
+    /// Kubernetes verbs (`get`, `update`, `patch`, ... or `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbs: Option<Vec<String>>,
+    /// `deployments`, `deployments/SUBRESOURCE`, `*/SUBRESOURCE` or `*`, all in group `apps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
+}
+
+impl AdminGrant {
+    /// The default grant: get, update and patch on the deployment's scale.
+    pub fn new(identity: &str, namespace: &str, deployment: &str) -> Self {
+        AdminGrant {
+            identity: identity.to_owned(),
+            namespace: namespace.to_owned(),
+            deployment: deployment.to_owned(),
+            verbs: None,
+            resources: None,
+        }
+    }
+
+    /// The same grant with these verbs.
+    pub fn verbs<const N: usize>(self, verbs: [&str; N]) -> Self {
+        AdminGrant {
+            verbs: Some(verbs.map(str::to_owned).to_vec()),
+            ..self
+        }
+    }
+
+    /// The same grant with these resources.
+    pub fn resources<const N: usize>(self, resources: [&str; N]) -> Self {
+        AdminGrant {
+            resources: Some(resources.map(str::to_owned).to_vec()),
+            ..self
+        }
+    }
+
+    /// Its key: who, on which deployment.
+    pub fn key(&self) -> Grant {
+        Grant {
+            identity: self.identity.clone(),
+            namespace: self.namespace.clone(),
+            deployment: self.deployment.clone(),
+        }
+    }
+}
+
+/// `GET /_admin/grants` answers with this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grants {
+    /// Every grant, in order of identity, namespace and deployment.
+    pub grants: Vec<AdminGrant>,
+}
+
+/// `GET` and `PUT /_admin/node-pools` answer with this; `PUT` takes it too (or the bare list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePools {
+    /// The pools `clusters.get` reports.
+    #[serde(rename = "nodePools")]
+    pub node_pools: Vec<NodePool>,
+}
+
+/// The answer of `POST /_admin/aws-identities`: the identity added, without its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedAwsIdentity {
+    /// Its access key id.
+    pub access_key_id: String,
+    /// The ARN `GetCallerIdentity` answers with for it.
+    pub arn: String,
+}
+
+/// The body of `POST /_admin/workload-identity-users`, and its answer (with the member in its
+/// canonical form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadIdentityUser {
+    /// An IAM member (`principal://...`, `principalSet://...`) or a role ARN.
+    pub member: String,
+}
+
+/// What the admin API answers a request it refuses with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRefusal {
+    /// Why.
+    pub error: String,
+}
