@@ -1,10 +1,11 @@
 //! criterion: the parts of `scale-up`'s start-up and of its first token request, each on its
 //! own, to explain the whole-process numbers of `bench-harness`:
 //!
-//! - reading the roots as the function does, once (`queue_scaler_io::PublicRoots::load`: the
-//!   system's CA bundle file, or `SSL_CERT_FILE` naming one CA), and building an HTTPS client
-//!   from them (`queue_scaler_io::kube::cluster::public_client`); beside it, reqwest's own native
-//!   roots, which read the bundle file and every file of the certificate directory;
+//! - reading the roots as the function does, once (`queue_scaler_io::PublicRoots::load`, waited
+//!   for on the spot: the system's CA bundle file, or `SSL_CERT_FILE` naming one CA), and
+//!   building an HTTPS client from them (`queue_scaler_io::kube::cluster::public_client`);
+//!   beside it, reqwest's own native roots, which read the bundle file and every file of the
+//!   certificate directory;
 //! - building `gcp_auth`'s service-account provider (parses the RSA key, builds its own client,
 //!   which loads the roots again);
 //! - parsing the RSA key, and signing one RS256 JWT with it (`ring`, as `gcp_auth` does);
@@ -88,9 +89,10 @@ fn startup(c: &mut Criterion) {
     for (label, ca) in [("system roots", None), ("one CA", Some(&f.ca_file))] {
         with_roots(ca);
         group.bench_function(format!("roots read, {label}"), |b| {
-            b.iter(|| queue_scaler_io::PublicRoots::load().expect("roots"))
+            b.iter(|| queue_scaler_io::PublicRoots::load().store().expect("roots"))
         });
-        let roots = queue_scaler_io::PublicRoots::load().expect("roots");
+        let roots = queue_scaler_io::PublicRoots::load();
+        roots.store().expect("roots");
         group.bench_function(
             format!("HTTPS client build from read roots, {label}"),
             |b| b.iter(|| queue_scaler_io::kube::cluster::public_client(&roots).expect("a client")),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub const STEPS: [&str; 9] = [
     "read the key, build the token provider (parses the RSA key, loads roots)",
     "token: sign the JWT (RS256), TLS handshake, POST /token",
-    "build the Google API client (loads roots)",
+    "read the roots, build the Google API client",
     "discovery: TLS handshake, GET clusters.get",
     "build the cluster client (parses the cluster CA)",
     "GET scale: TLS handshake to the cluster, GET",
@@ -64,7 +64,9 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     laps.lap(0);
     let token = tokens.token().await.map_err(fail("token"))?;
     laps.lap(1);
-    let roots = PublicRoots::load().map_err(fail("roots"))?;
+    // Waited for here, so that reading them counts in this step as it does at start-up.
+    let roots = PublicRoots::load();
+    roots.store().map_err(fail("roots"))?;
     let google = cluster::public_client(&roots).map_err(fail("public client"))?;
     laps.lap(2);
     let endpoint = cluster::discover(

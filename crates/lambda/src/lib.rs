@@ -48,8 +48,9 @@ pub async fn startup(direction: Direction) -> Result<DeployedScaler, Failure> {
 /// Build the deployed scaler from a checked configuration: the token source (its key is loaded
 /// on first use), the cluster client and the AWS client. No I/O.
 pub async fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
-    // The system's roots are read once, here, and shared by every client that needs them.
-    let roots = PublicRoots::load().map_err(Failure::from_io)?;
+    // The system's roots are read once, on a thread of their own while start-up goes on, and
+    // shared by every client that needs them.
+    let roots = PublicRoots::load();
     let public = queue_scaler_io::kube::cluster::public_client(&roots).map_err(Failure::from_io)?;
     let aws = AwsClient::new(&config.aws, public.clone());
     tracing::info!(
@@ -109,8 +110,8 @@ impl Broken {
         let (settings, rearm_on) = AwsSettings::from_lookup(lookup);
         let rearm = rearm_on
             .then(|| {
-                let roots = PublicRoots::load().ok()?;
-                let http = queue_scaler_io::kube::cluster::public_client(&roots).ok()?;
+                let http =
+                    queue_scaler_io::kube::cluster::public_client(&PublicRoots::load()).ok()?;
                 AwsClient::new(&settings, http)
             })
             .flatten();
