@@ -184,36 +184,19 @@ pub async fn run(plan: &Plan) -> Result<Results, Error> {
         plan.cold_runs, plan.warm_per_run
     );
     for _ in 0..plan.cold_runs {
-        let log = logs.join("invoke-scale-up.log");
-        let mut session = spawn_scaler(&plane, &plan.function, true, Auth::Key, &log).await?;
-        session.startup().await?;
-        let (latency, requests) = counted(&plane, &mut session, &event).await?;
-        results.cold.push(latency);
-        results.cold_requests.push(requests);
-        results.after_cold.push(session.memory()?);
-        for i in 0..plan.warm_per_run {
-            let (latency, requests) = counted(&plane, &mut session, &event).await?;
-            results.warm.push(latency);
-            if i == 0 {
-                results.warm_requests.push(requests);
-            }
-        }
-        session.stop().await?;
-
-        let log = logs.join("invoke-scale-up-keyless.log");
-        let mut session = spawn_scaler(&plane, &plan.function, true, Auth::Keyless, &log).await?;
-        session.startup().await?;
-        let (latency, requests) = counted(&plane, &mut session, &event).await?;
-        results.cold_keyless.push(latency);
-        results.cold_keyless_requests.push(requests);
-        for i in 0..plan.warm_per_run {
-            let (latency, requests) = counted(&plane, &mut session, &event).await?;
-            results.warm_keyless.push(latency);
-            if i == 0 {
-                results.warm_keyless_requests.push(requests);
-            }
-        }
-        session.stop().await?;
+        let key = cold_then_warm(&plane, plan, Auth::Key, &logs, &event).await?;
+        results.cold.push(key.cold);
+        results.cold_requests.push(key.cold_requests);
+        results.after_cold.push(key.after_cold);
+        results.warm.extend(key.warm);
+        results.warm_requests.push(key.first_warm_requests);
+        let keyless = cold_then_warm(&plane, plan, Auth::Keyless, &logs, &event).await?;
+        results.cold_keyless.push(keyless.cold);
+        results.cold_keyless_requests.push(keyless.cold_requests);
+        results.warm_keyless.extend(keyless.warm);
+        results
+            .warm_keyless_requests
+            .push(keyless.first_warm_requests);
 
         let mut floor =
             Session::spawn(&plan.floor, "hello", &[], &logs.join("invoke-hello.log")).await?;
@@ -262,6 +245,49 @@ async fn spawn_scaler(
         plane.scaler_env(&api.cloudwatch_url(), trust_local_ca, auth)
     })
     .await
+}
+
+/// One fresh process: its cold invocation, then `plan.warm_per_run` warm ones.
+struct ColdThenWarm {
+    cold: Duration,
+    cold_requests: Requests,
+    after_cold: Memory,
+    warm: Vec<Duration>,
+    first_warm_requests: Requests,
+}
+
+async fn cold_then_warm(
+    plane: &ControlPlane,
+    plan: &Plan,
+    auth: Auth,
+    logs: &Path,
+    event: &[u8],
+) -> Result<ColdThenWarm, Error> {
+    let log = logs.join(match auth {
+        Auth::Key => "invoke-scale-up.log",
+        Auth::Keyless => "invoke-scale-up-keyless.log",
+    });
+    let mut session = spawn_scaler(plane, &plan.function, true, auth, &log).await?;
+    session.startup().await?;
+    let (cold, cold_requests) = counted(plane, &mut session, event).await?;
+    let after_cold = session.memory()?;
+    let mut warm = Vec::with_capacity(plan.warm_per_run);
+    let mut first_warm_requests = Requests::new();
+    for i in 0..plan.warm_per_run {
+        let (latency, requests) = counted(plane, &mut session, event).await?;
+        warm.push(latency);
+        if i == 0 {
+            first_warm_requests = requests;
+        }
+    }
+    session.stop().await?;
+    Ok(ColdThenWarm {
+        cold,
+        cold_requests,
+        after_cold,
+        warm,
+        first_warm_requests,
+    })
 }
 
 /// Start-up time and memory once started, then stop.
