@@ -1,8 +1,9 @@
 //! criterion: the parts of `scale-up`'s start-up and of its first token request, each on its
 //! own, to explain the whole-process numbers of `bench-harness`:
 //!
-//! - reading the roots as the function does, once (`queue_scaler_io::PublicRoots::load`, waited
-//!   for on the spot: the system's CA bundle file, or `SSL_CERT_FILE` naming one CA), and
+//! - reading the roots as the function does, once (`queue_scaler_io::PublicRoots::read_system_now`,
+//!   the read `PublicRoots::load` runs in the background, here on the spot: the system's CA
+//!   bundle file, or `SSL_CERT_FILE` naming one CA), and
 //!   building an HTTPS client from them (`queue_scaler_io::kube::cluster::public_client`);
 //!   beside it, reqwest's own native roots, which read the bundle file and every file of the
 //!   certificate directory;
@@ -89,9 +90,13 @@ fn startup(c: &mut Criterion) {
     for (label, ca) in [("system roots", None), ("one CA", Some(&f.ca_file))] {
         with_roots(ca);
         group.bench_function(format!("roots read, {label}"), |b| {
-            b.iter(|| queue_scaler_io::PublicRoots::load().store().expect("roots"))
+            b.iter(|| {
+                queue_scaler_io::PublicRoots::read_system_now()
+                    .store()
+                    .expect("roots")
+            })
         });
-        let roots = queue_scaler_io::PublicRoots::load();
+        let roots = queue_scaler_io::PublicRoots::read_system_now();
         roots.store().expect("roots");
         group.bench_function(
             format!("HTTPS client build from read roots, {label}"),

@@ -10,12 +10,16 @@
 //! function. `SSL_CERT_FILE` and `SSL_CERT_DIR`, when set, are honoured exactly as
 //! `rustls-native-certs` honours them, so a private CA still works.
 //!
-//! The read (about a millisecond: 150 certificates decoded and parsed) runs on a thread of its
-//! own, started by [`PublicRoots::load`] at start-up, so it overlaps the rest of start-up and the
-//! Lambda runtime's first request for an event instead of delaying them. Clients are built at
-//! once all the same: their TLS verifier waits for the roots at the first handshake that needs
-//! them (by then the read is long finished), then verifies exactly as rustls' own WebPKI
-//! verifier does, which it delegates to.
+//! The read (half a millisecond to a millisecond: 150 certificates decoded and parsed) runs on
+//! a thread of its own, started by [`PublicRoots::load`] at start-up, which runs only when a CPU
+//! would otherwise be idle (Linux's `SCHED_IDLE`): it must not delay the rest of start-up or the
+//! Lambda runtime's first request for an event, which on a small function share a fraction of
+//! one CPU. Clients are built at once all the same: their TLS verifier takes the roots at the
+//! first handshake that needs them, by when the read is normally long over (a request to Google
+//! or AWS waits for DNS and a TCP connection first). If it is not, the handshake reads them
+//! itself rather than wait for a thread that may not be scheduled. The verifier then verifies
+//! exactly as rustls' own WebPKI verifier does, which it delegates to.
+//!
 
 use crate::error::Error;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -24,23 +28,17 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock};
 
 /// The roots, being read or read; cloning shares them.
 #[derive(Clone)]
 pub struct PublicRoots {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    reading: Mutex<Option<JoinHandle<Result<RootCertStore, String>>>>,
-    read: OnceLock<Result<Arc<RootCertStore>, String>>,
+    read: Arc<OnceLock<Result<Arc<RootCertStore>, String>>>,
 }
 
 impl std::fmt::Debug for PublicRoots {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match self.inner.read.get() {
+        let state = match self.read.get() {
             None => "reading".to_owned(),
             Some(Ok(store)) => format!("{} roots", store.len()),
             Some(Err(_)) => "unreadable".to_owned(),
@@ -51,57 +49,50 @@ impl std::fmt::Debug for PublicRoots {
 
 impl PublicRoots {
     /// Start reading the system's roots (or `SSL_CERT_FILE` / `SSL_CERT_DIR`) on a thread of
-    /// their own; see the module documentation.
+    /// their own, which runs only when a CPU would otherwise be idle; see the module
+    /// documentation.
     pub fn load() -> PublicRoots {
-        let reading = std::thread::Builder::new()
+        let roots = PublicRoots {
+            read: Arc::new(OnceLock::new()),
+        };
+        let read = Arc::clone(&roots.read);
+        // No thread to be had: the first handshake reads them.
+        let _ = std::thread::Builder::new()
             .name("read-roots".into())
-            .spawn(read_system_roots);
-        match reading {
-            Ok(handle) => PublicRoots {
-                inner: Arc::new(Inner {
-                    reading: Mutex::new(Some(handle)),
-                    read: OnceLock::new(),
-                }),
-            },
-            // No thread to be had: read them here.
-            Err(_) => Self::read_now(read_system_roots()),
-        }
+            .spawn(move || {
+                yield_to_everything_else();
+                let _ = read.set(read_system_roots().map(Arc::new));
+            });
+        roots
     }
 
     /// The roots in one PEM file, read now (tests, benchmarks).
     pub fn from_pem_file(path: &Path) -> PublicRoots {
-        Self::read_now(read(Some(path.to_owned()), &path.display().to_string()))
-    }
-
-    fn read_now(result: Result<RootCertStore, String>) -> PublicRoots {
         let read = OnceLock::new();
-        let _ = read.set(result.map(Arc::new));
+        let _ =
+            read.set(read_file(Some(path.to_owned()), &path.display().to_string()).map(Arc::new));
         PublicRoots {
-            inner: Arc::new(Inner {
-                reading: Mutex::new(None),
-                read,
-            }),
+            read: Arc::new(read),
         }
     }
 
-    /// The roots, waiting for the read to finish. An error says why none could be read, and
-    /// how to fix it.
+    /// The system's roots, read now on the calling thread, as [`Self::store`] reads them when
+    /// the background read has not finished (benchmarks).
+    pub fn read_system_now() -> PublicRoots {
+        let read = OnceLock::new();
+        let _ = read.set(read_system_roots().map(Arc::new));
+        PublicRoots {
+            read: Arc::new(read),
+        }
+    }
+
+    /// The roots. If the background read has not finished (no CPU was idle for it yet), they
+    /// are read here, at the caller's priority, and the first read to end is kept: the first
+    /// handshake never waits on a thread that may not be scheduled. An error says why none
+    /// could be read, and how to fix it.
     pub fn store(&self) -> Result<Arc<RootCertStore>, Error> {
-        self.inner
-            .read
-            .get_or_init(|| {
-                let handle = self
-                    .inner
-                    .reading
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                match handle.map(JoinHandle::join) {
-                    Some(Ok(result)) => result.map(Arc::new),
-                    Some(Err(_)) => Err("reading the system's root certificates panicked".into()),
-                    None => Err("the system's root certificates were never read".into()),
-                }
-            })
+        self.read
+            .get_or_init(|| read_system_roots().map(Arc::new))
             .clone()
             .map_err(Error::ClusterCa)
     }
@@ -126,6 +117,28 @@ impl PublicRoots {
     }
 }
 
+/// Make the calling thread run only when a CPU would otherwise be idle (Linux's `SCHED_IDLE`).
+///
+/// The roots are not needed until the first TLS handshake, so their read must not take a CPU
+/// from what start-up is waiting on: the function's own threads, and on a small Lambda
+/// function, whose init phase gets a fraction of a CPU, the path to the runtime's first request.
+/// Lowering one's own policy needs no privilege; if it is refused all the same, the read simply
+/// runs at normal priority.
+fn yield_to_everything_else() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        let _ = set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        );
+    }
+}
+
 /// The system's roots: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the CA bundle file
 /// alone, else whatever `rustls-native-certs` finds.
 fn read_system_roots() -> Result<RootCertStore, String> {
@@ -135,9 +148,9 @@ fn read_system_roots() -> Result<RootCertStore, String> {
     match (env_set, openssl_probe::probe().cert_file) {
         (false, Some(bundle)) => {
             let from = bundle.display().to_string();
-            read(Some(bundle), &from)
+            read_file(Some(bundle), &from)
         }
-        _ => read(
+        _ => read_file(
             None,
             "SSL_CERT_FILE, SSL_CERT_DIR or the system's certificate directories",
         ),
@@ -145,7 +158,7 @@ fn read_system_roots() -> Result<RootCertStore, String> {
 }
 
 /// Read one PEM file, or (`None`) what `rustls-native-certs` finds; `from` names it in errors.
-fn read(file: Option<PathBuf>, from: &str) -> Result<RootCertStore, String> {
+fn read_file(file: Option<PathBuf>, from: &str) -> Result<RootCertStore, String> {
     let found = match &file {
         Some(file) => rustls_native_certs::load_certs_from_paths(Some(file), None),
         None => rustls_native_certs::load_native_certs(),
@@ -264,13 +277,38 @@ mod tests {
     }
 
     #[test]
-    fn the_system_roots_are_read_on_a_thread_and_waited_for() {
+    fn the_system_roots_are_read_in_the_background_once() {
         let roots = PublicRoots::load();
         // Clients are built before the read is known to be over.
         roots.client_builder().unwrap().build().unwrap();
+        // The thread reads them with nobody asking (when a CPU is idle: allow a busy machine).
+        let asked = std::time::Instant::now();
+        while roots.read.get().is_none() {
+            assert!(
+                asked.elapsed() < std::time::Duration::from_secs(30),
+                "the background read never finished"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let store = roots.store().expect("this machine has CA certificates");
         assert!(!store.is_empty());
         // Read once: a clone sees the same store.
         assert!(Arc::ptr_eq(&store, &roots.clone().store().unwrap()));
+    }
+
+    #[test]
+    fn a_read_not_over_is_done_by_the_first_that_needs_the_roots() {
+        // As if the background thread were never scheduled.
+        let roots = PublicRoots {
+            read: Arc::new(OnceLock::new()),
+        };
+        assert_eq!(format!("{roots:?}"), r#"PublicRoots("reading")"#);
+        let store = roots.store().expect("this machine has CA certificates");
+        assert!(!store.is_empty());
+        assert!(Arc::ptr_eq(&store, &roots.store().unwrap()));
+        assert_eq!(
+            format!("{roots:?}"),
+            format!("PublicRoots(\"{} roots\")", store.len())
+        );
     }
 }
