@@ -1,0 +1,227 @@
+//! The fakes of the handler's two I/O traits, and the fixtures its tests share. The fakes record
+//! every call they receive, for the tests to check.
+
+use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
+use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
+use queue_scaler_io::retry::Backoff;
+use queue_scaler_io::AlarmRearm;
+use queue_scaler_io::{Error, KubeStatus, ScaleApi};
+use queue_scaler_lambda::scaler::Scaler;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A deployment's scale in memory, with scripted failures per verb.
+#[derive(Default)]
+pub struct FakeCluster {
+    pub state: Mutex<FakeState>,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub replicas: i32,
+    pub version: u64,
+    pub get_failures: VecDeque<u16>,
+    pub put_failures: VecDeque<u16>,
+    /// Replicas someone else sets between our read and our write (once each).
+    pub concurrent_writes: VecDeque<i32>,
+    /// Writes that are applied but whose answer is lost (the connection drops).
+    pub lost_answers: u32,
+    pub calls: Vec<String>,
+}
+
+pub fn status(code: u16, verb: &'static str) -> Error {
+    Error::Kube {
+        verb,
+        target: "ml/model-worker".into(),
+        status: KubeStatus {
+            code,
+            reason: "Scripted".into(),
+            message: "scripted failure".into(),
+        },
+    }
+}
+
+impl FakeCluster {
+    pub fn at(replicas: i32) -> Self {
+        let c = FakeCluster::default();
+        c.state.lock().unwrap().replicas = replicas;
+        c
+    }
+    pub fn replicas(&self) -> i32 {
+        self.state.lock().unwrap().replicas
+    }
+    pub fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+}
+
+impl ScaleApi for FakeCluster {
+    async fn get(&self, target: &Target) -> Result<Scale, Error> {
+        let mut s = self.state.lock().unwrap();
+        s.calls.push(format!("get {target}"));
+        if let Some(code) = s.get_failures.pop_front() {
+            return Err(status(code, "get"));
+        }
+        let scale = Scale {
+            api_version: "autoscaling/v1".into(),
+            kind: "Scale".into(),
+            metadata: ScaleMeta {
+                name: target.deployment.clone(),
+                namespace: target.namespace.clone(),
+                resource_version: Some(s.version.to_string()),
+            },
+            spec: ScaleSpec {
+                replicas: s.replicas,
+            },
+            status: serde_json::Value::Null,
+        };
+        if let Some(r) = s.concurrent_writes.pop_front() {
+            s.replicas = r;
+            s.version += 1;
+        }
+        Ok(scale)
+    }
+
+    async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
+        let lose_answer = {
+            let mut s = self.state.lock().unwrap();
+            s.calls
+                .push(format!("put {target} {}", scale.spec.replicas));
+            if let Some(code) = s.put_failures.pop_front() {
+                return Err(status(code, "update"));
+            }
+            if scale.metadata.resource_version.as_deref() != Some(&s.version.to_string()) {
+                return Err(status(409, "update"));
+            }
+            s.replicas = scale.spec.replicas;
+            s.version += 1;
+            let lose = s.lost_answers > 0;
+            s.lost_answers = s.lost_answers.saturating_sub(1);
+            lose
+        };
+        if lose_answer {
+            return Err(dropped_answer().await);
+        }
+        Ok(scale.clone())
+    }
+}
+
+/// A real transport error of a request whose connection was made and then dropped before any
+/// answer: what a write whose answer was lost looks like.
+pub async fn dropped_answer() -> Error {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/scale", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await;
+        drop(conn);
+    });
+    let source = reqwest::Client::new().put(&url).send().await.unwrap_err();
+    Error::Transport { url, source }
+}
+
+#[derive(Default)]
+pub struct FakeAlarms {
+    pub fail: bool,
+    pub rearmed: Mutex<Vec<(String, String)>>,
+    /// What `DescribeAlarms` answers.
+    pub described: Vec<DescribedAlarm>,
+    pub described_names: Mutex<Vec<Vec<String>>>,
+}
+
+impl AlarmRearm for FakeAlarms {
+    async fn describe(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
+        self.described_names
+            .lock()
+            .unwrap()
+            .push(names.iter().map(|n| n.to_string()).collect());
+        Ok(self
+            .described
+            .iter()
+            .filter(|a| names.contains(&a.name.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
+        self.rearmed
+            .lock()
+            .unwrap()
+            .push((alarm.into(), reason.into()));
+        if self.fail {
+            Err(Error::Aws {
+                service: "monitoring",
+                action: "SetAlarmState",
+                status: 403,
+                message: "AccessDenied".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The fake alarms, shared: the scaler owns its client, the test reads the calls afterwards.
+pub struct Shared(pub std::sync::Arc<FakeAlarms>);
+
+impl AlarmRearm for Shared {
+    async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
+        self.0.set_ok(alarm, reason).await
+    }
+    async fn describe(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
+        self.0.describe(names).await
+    }
+}
+
+pub fn target() -> Target {
+    Target {
+        namespace: "ml".into(),
+        deployment: "model-worker".into(),
+        policy: Policy {
+            min: 2,
+            max: 8,
+            step: 1,
+            messages_per_replica: Some(100),
+        },
+    }
+}
+
+pub fn scaler(
+    direction: Direction,
+    cluster: FakeCluster,
+    alarms: Option<FakeAlarms>,
+    dry_run: bool,
+) -> Scaler<FakeCluster, FakeAlarms> {
+    let routes = Routes::Table(vec![Route {
+        alarms: vec![],
+        queues: vec!["model-jobs".into()],
+        wake_alarms: vec![],
+        target: target(),
+    }]);
+    Scaler::new(direction, routes, dry_run, cluster, alarms).with_backoff(Backoff {
+        attempts: 4,
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(2),
+    })
+}
+
+pub fn single(target: Target, alarms: &[&str], wake: &[&str]) -> Routes {
+    Routes::Single(Route {
+        alarms: alarms.iter().map(|a| a.to_string()).collect(),
+        queues: vec![],
+        wake_alarms: wake.iter().map(|a| a.to_string()).collect(),
+        target,
+    })
+}
+
+pub fn event(name: &str) -> serde_json::Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+pub fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(20)
+}
