@@ -10,16 +10,15 @@
 //! function. `SSL_CERT_FILE` and `SSL_CERT_DIR`, when set, are honoured exactly as
 //! `rustls-native-certs` honours them, so a private CA still works.
 //!
-//! The read (half a millisecond to a millisecond: 150 certificates decoded and parsed) runs on
-//! a thread of its own, started by [`PublicRoots::load`] at start-up, which runs only when a CPU
-//! would otherwise be idle (Linux's `SCHED_IDLE`): it must not delay the rest of start-up or the
-//! Lambda runtime's first request for an event, which on a small function share a fraction of
-//! one CPU. Clients are built at once all the same: their TLS verifier takes the roots at the
-//! first handshake that needs them, by when the read is normally long over (a request to Google
-//! or AWS waits for DNS and a TCP connection first). If it is not, the handshake reads them
-//! itself rather than wait for a thread that may not be scheduled. The verifier then verifies
-//! exactly as rustls' own WebPKI verifier does, which it delegates to.
-//!
+//! The read (a third of a millisecond to a millisecond: about 150 certificates decoded and parsed)
+//! runs on a thread of its own, started by [`PublicRoots::load`] at start-up, which runs only when
+//! a CPU would otherwise be idle (Linux's `SCHED_IDLE`): it must not delay the rest of start-up or
+//! the Lambda runtime's first request for an event, which on a small function share a fraction of
+//! one CPU. Clients are built at once all the same: their TLS verifier takes the roots at the first
+//! handshake that needs them, by when the read is normally long over (a request to Google or AWS
+//! waits for DNS and a TCP connection first). If it is not, the handshake reads them itself rather
+//! than wait for a thread that may not be scheduled. The verifier then verifies exactly as rustls'
+//! own WebPKI verifier does, which it delegates to.
 
 use crate::error::Error;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -87,9 +86,9 @@ impl PublicRoots {
     }
 
     /// The roots. If the background read has not finished (no CPU was idle for it yet), they
-    /// are read here, at the caller's priority, and the first read to end is kept: the first
-    /// handshake never waits on a thread that may not be scheduled. An error says why none
-    /// could be read, and how to fix it.
+    /// are read here, at the caller's priority, and the background's result is dropped: the
+    /// first handshake never waits on a thread that may not be scheduled. An error says why
+    /// none could be read, and how to fix it.
     pub fn store(&self) -> Result<Arc<RootCertStore>, Error> {
         self.read
             .get_or_init(|| read_system_roots().map(Arc::new))
