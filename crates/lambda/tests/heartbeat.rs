@@ -29,8 +29,16 @@ fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) -> Des
     }
 }
 
-fn heartbeat_event() -> serde_json::Value {
-    event("heartbeat.json")
+/// The scheduled heartbeat event, as it reaches scale-up.
+async fn heartbeat(
+    s: &Scaler<FakeCluster, FakeAlarms>,
+) -> Result<Response, queue_scaler_lambda::report::Failure> {
+    let call = Call {
+        deadline: soon(),
+        request_id: "hb",
+        function_arn: UP_ARN,
+    };
+    s.respond(&event("heartbeat.json"), call).await
 }
 
 #[tokio::test]
@@ -67,12 +75,7 @@ async fn the_heartbeat_acts_on_each_of_its_alarms_in_alarm_and_nothing_else() {
         FakeCluster::at(2),
         Some(alarms),
     );
-    let call = Call {
-        deadline: soon(),
-        request_id: "hb",
-        function_arn: UP_ARN,
-    };
-    let Response::Heartbeat(report) = s.respond(&heartbeat_event(), call).await.unwrap() else {
+    let Response::Heartbeat(report) = heartbeat(&s).await.unwrap() else {
         panic!("not a heartbeat report");
     };
     let checked: Vec<(&str, Checked)> = report
@@ -112,12 +115,7 @@ async fn the_heartbeat_without_alarm_names_says_which_setting_to_add() {
         Some(FakeAlarms::default()),
         false,
     );
-    let call = Call {
-        deadline: soon(),
-        request_id: "hb",
-        function_arn: UP_ARN,
-    };
-    let Response::Heartbeat(report) = s.respond(&heartbeat_event(), call).await.unwrap() else {
+    let Response::Heartbeat(report) = heartbeat(&s).await.unwrap() else {
         panic!("not a heartbeat report");
     };
     assert!(
@@ -146,12 +144,7 @@ async fn a_heartbeat_whose_action_fails_fails_and_still_rearms() {
         cluster,
         Some(alarms),
     );
-    let call = Call {
-        deadline: soon(),
-        request_id: "hb",
-        function_arn: UP_ARN,
-    };
-    let err = s.respond(&heartbeat_event(), call).await.unwrap_err();
+    let err = heartbeat(&s).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::NonRetryable);
     assert!(
         err.message.starts_with("heartbeat: 1 of 1 alarm(s) failed"),

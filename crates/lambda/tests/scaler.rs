@@ -65,10 +65,7 @@ async fn rearm_reason_says_what_queue_scaler_did() {
 #[tokio::test]
 async fn low_backlog_scales_down_one_step() {
     let s = scaler(Direction::Down, FakeCluster::at(5), None, false);
-    let out = s
-        .invoke(&event("alarm-low-backlog.json"), soon(), "r")
-        .await
-        .unwrap();
+    let out = invoke_file(&s, "alarm-low-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(5), Some(4), true));
     assert_eq!(out.rearm, Rearm::Disabled);
 }
@@ -81,10 +78,7 @@ async fn ok_and_insufficient_data_touch_nothing() {
         Some(FakeAlarms::default()),
         false,
     );
-    let out = s
-        .invoke(&event("alarm-ok.json"), soon(), "r")
-        .await
-        .unwrap();
+    let out = invoke_file(&s, "alarm-ok.json").await.unwrap();
     assert!(!out.applied && out.from.is_none());
     assert!(out.reason.contains("only ALARM acts"), "{}", out.reason);
     assert!(s.api().calls().is_empty());
@@ -99,10 +93,7 @@ async fn dry_run_reads_and_decides_but_writes_nothing() {
         Some(FakeAlarms::default()),
         true,
     );
-    let out = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
-        .await
-        .unwrap();
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!(
         (out.from, out.to, out.applied, out.dry_run),
         (Some(2), Some(7), false, true)
@@ -120,10 +111,7 @@ async fn at_max_nothing_is_written_but_the_alarm_is_rearmed() {
         Some(FakeAlarms::default()),
         false,
     );
-    let out = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
-        .await
-        .unwrap();
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(8), Some(8), false));
     assert_eq!(s.api().calls(), ["get ml/model-worker"]);
     assert_eq!(out.rearm, Rearm::Done);
@@ -135,10 +123,7 @@ async fn a_conflict_is_read_again_and_decided_again() {
     let cluster = FakeCluster::at(6);
     cluster.state.lock().unwrap().concurrent_writes.push_back(4);
     let s = scaler(Direction::Down, cluster, None, false);
-    let out = s
-        .invoke(&event("alarm-low-backlog.json"), soon(), "r")
-        .await
-        .unwrap();
+    let out = invoke_file(&s, "alarm-low-backlog.json").await.unwrap();
     assert_eq!(out.conflicts, 1);
     assert_eq!(
         (out.from, out.to, out.applied),
@@ -167,10 +152,7 @@ async fn endless_conflicts_give_up_as_retryable() {
         .concurrent_writes
         .extend([7, 6, 7, 6, 7, 6, 7]);
     let s = scaler(Direction::Down, cluster, Some(FakeAlarms::default()), false);
-    let err = s
-        .invoke(&event("alarm-low-backlog.json"), soon(), "r")
-        .await
-        .unwrap_err();
+    let err = invoke_file(&s, "alarm-low-backlog.json").await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Retryable, "{err}");
     assert!(err.message.contains("409"), "{err}");
 }
@@ -186,10 +168,7 @@ async fn server_errors_are_retried_then_succeed() {
         .extend([503, 429]);
     cluster.state.lock().unwrap().put_failures.extend([500]);
     let s = scaler(Direction::Up, cluster, None, false);
-    let out = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
-        .await
-        .unwrap();
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert!(out.applied);
     assert_eq!(s.api().calls().len(), 5);
     assert_eq!(s.api().replicas(), 7);
@@ -200,8 +179,7 @@ async fn forbidden_is_not_retried_and_writes_nothing() {
     let cluster = FakeCluster::at(2);
     cluster.state.lock().unwrap().get_failures.push_back(403);
     let s = scaler(Direction::Up, cluster, Some(FakeAlarms::default()), false);
-    let err = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
+    let err = invoke_file(&s, "alarm-high-backlog.json")
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::NonRetryable);
@@ -258,10 +236,7 @@ async fn a_failed_rearm_does_not_undo_the_scaling() {
         }),
         false,
     );
-    let out = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
-        .await
-        .unwrap();
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert!(out.applied);
     assert_eq!(s.api().replicas(), 7);
     assert!(
@@ -274,8 +249,7 @@ async fn a_failed_rearm_does_not_undo_the_scaling() {
 #[tokio::test]
 async fn no_datapoint_means_one_step() {
     let s = scaler(Direction::Up, FakeCluster::at(2), None, false);
-    let out = s
-        .invoke(&event("alarm-set-by-set-alarm-state.json"), soon(), "r")
+    let out = invoke_file(&s, "alarm-set-by-set-alarm-state.json")
         .await
         .unwrap();
     assert_eq!((out.from, out.to), (Some(2), Some(3)));
@@ -293,8 +267,7 @@ async fn a_lost_answer_is_read_again_and_never_applied_twice() {
     let cluster = FakeCluster::at(2);
     cluster.state.lock().unwrap().lost_answers = 1;
     let s = scaler(Direction::Up, cluster, Some(FakeAlarms::default()), false);
-    let out = s
-        .invoke(&event("alarm-set-by-set-alarm-state.json"), soon(), "r")
+    let out = invoke_file(&s, "alarm-set-by-set-alarm-state.json")
         .await
         .unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(3), true));
@@ -318,8 +291,7 @@ async fn a_failure_still_rearms_the_alarm_so_its_next_evaluation_retries() {
     let cluster = FakeCluster::at(2);
     cluster.state.lock().unwrap().get_failures.push_back(403);
     let s = scaler(Direction::Up, cluster, Some(alarms), false);
-    let err = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
+    let err = invoke_file(&s, "alarm-high-backlog.json")
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::NonRetryable);
@@ -344,8 +316,7 @@ async fn a_retryable_failure_rearms_too_and_says_so() {
         base: Duration::from_millis(1),
         cap: Duration::from_millis(2),
     });
-    let err = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
+    let err = invoke_file(&s, "alarm-high-backlog.json")
         .await
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Retryable, "{err}");
@@ -367,8 +338,7 @@ async fn a_failed_rearm_after_a_failure_points_at_the_heartbeat() {
         ..Default::default()
     };
     let s = scaler(Direction::Up, cluster, Some(alarms), false);
-    let err = s
-        .invoke(&event("alarm-high-backlog.json"), soon(), "r")
+    let err = invoke_file(&s, "alarm-high-backlog.json")
         .await
         .unwrap_err();
     assert!(err.message.contains("the heartbeat acts on it"), "{err}");

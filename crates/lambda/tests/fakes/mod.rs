@@ -6,6 +6,7 @@ use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::retry::Backoff;
 use queue_scaler_io::AlarmRearm;
 use queue_scaler_io::{Error, KubeStatus, ScaleApi};
+use queue_scaler_lambda::report::{Failure, Outcome};
 use queue_scaler_lambda::scaler::Scaler;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -224,4 +225,12 @@ pub fn event(name: &str) -> serde_json::Value {
 
 pub fn soon() -> Instant {
     Instant::now() + Duration::from_secs(20)
+}
+
+/// Invoke with the event file `name` (in `events/`), 20 s before the deadline.
+pub async fn invoke_file<C: ScaleApi, A: AlarmRearm>(
+    s: &Scaler<C, A>,
+    name: &str,
+) -> Result<Outcome, Failure> {
+    s.invoke(&event(name), soon(), "r").await
 }
