@@ -29,7 +29,7 @@ fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) -> Des
     }
 }
 
-/// The scheduled heartbeat event, as it reaches scale-up.
+/// Send `s` the scheduled heartbeat event (`events/heartbeat.json`), as scale-up receives it.
 async fn heartbeat(
     s: &Scaler<FakeCluster, FakeAlarms>,
 ) -> Result<Response, queue_scaler_lambda::report::Failure> {
