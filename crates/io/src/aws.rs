@@ -395,6 +395,22 @@ fn aws_error_message(body: &[u8]) -> String {
     }
 }
 
+/// A client with AWS's documentation example credentials and a session token, in eu-west-1
+/// (tests of every module that signs).
+#[cfg(test)]
+pub(crate) fn example_client() -> AwsClient {
+    let settings = AwsSettings {
+        region: Some("eu-west-1".into()),
+        access_key_id: Some("AKIDEXAMPLE".into()),
+        secret_access_key: Some(SecretString::from(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
+        )),
+        session_token: Some(SecretString::from("SESSIONTOKEN".to_owned())),
+        ..AwsSettings::default()
+    };
+    AwsClient::new(&settings, reqwest::Client::new()).unwrap_or_else(|| panic!("complete settings"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,16 +461,7 @@ mod tests {
 
     #[test]
     fn signing_adds_sigv4_headers_for_the_region_and_service() {
-        let settings = AwsSettings {
-            region: Some("eu-west-1".into()),
-            access_key_id: Some("AKIDEXAMPLE".into()),
-            secret_access_key: Some(SecretString::from(
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
-            )),
-            session_token: Some(SecretString::from("SESSIONTOKEN".to_owned())),
-            ..AwsSettings::default()
-        };
-        let client = AwsClient::new(&settings, reqwest::Client::new()).unwrap();
+        let client = example_client();
         let signed = client
             .sign(
                 "monitoring",

@@ -67,21 +67,21 @@ impl PublicRoots {
 
     /// The roots in one PEM file, read now (tests, benchmarks).
     pub fn from_pem_file(path: &Path) -> PublicRoots {
-        let read = OnceLock::new();
-        let _ =
-            read.set(read_file(Some(path.to_owned()), &path.display().to_string()).map(Arc::new));
-        PublicRoots {
-            read: Arc::new(read),
-        }
+        Self::read_now(read_file(
+            Some(path.to_owned()),
+            &path.display().to_string(),
+        ))
     }
 
     /// The system's roots, read now on the calling thread, as [`Self::store`] reads them when
     /// the background read has not finished (benchmarks).
     pub fn read_system_now() -> PublicRoots {
-        let read = OnceLock::new();
-        let _ = read.set(read_system_roots().map(Arc::new));
+        Self::read_now(read_system_roots())
+    }
+
+    fn read_now(result: Result<RootCertStore, String>) -> PublicRoots {
         PublicRoots {
-            read: Arc::new(read),
+            read: Arc::new(OnceLock::from(result.map(Arc::new))),
         }
     }
 

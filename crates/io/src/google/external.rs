@@ -411,7 +411,7 @@ impl ExternalTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use queue_scaler_core::config::AwsSettings;
+    use crate::aws::example_client;
 
     const CONFIG: &str = r#"{
       "universe_domain": "googleapis.com",
@@ -428,20 +428,6 @@ mod tests {
         "imdsv2_session_token_url": "http://169.254.169.254/latest/api/token"
       }
     }"#;
-
-    fn aws() -> AwsClient {
-        let settings = AwsSettings {
-            region: Some("eu-west-1".into()),
-            access_key_id: Some("AKIDEXAMPLE".into()),
-            secret_access_key: Some(SecretString::from(
-                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned(),
-            )),
-            session_token: Some(SecretString::from("SESSIONTOKEN".to_owned())),
-            ..AwsSettings::default()
-        };
-        AwsClient::new(&settings, reqwest::Client::new())
-            .unwrap_or_else(|| panic!("complete settings"))
-    }
 
     #[test]
     fn gclouds_configuration_is_read_and_its_imds_urls_are_ignored() {
@@ -473,7 +459,7 @@ mod tests {
     #[test]
     fn the_subject_token_is_a_signed_get_caller_identity_for_the_region_and_audience() {
         let account = ExternalAccount::parse(CONFIG, "X").unwrap_or_else(|e| panic!("{e}"));
-        let token = subject_token(&account, &aws()).unwrap_or_else(|e| panic!("{e}"));
+        let token = subject_token(&account, &example_client()).unwrap_or_else(|e| panic!("{e}"));
         let decoded: String =
             url::form_urlencoded::parse(format!("t={}", token.expose_secret()).as_bytes())
                 .map(|(_, v)| v.into_owned())
