@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use queue_scaler_core::alarm::{parse_event, parse_event_bytes};
-use queue_scaler_core::{decide, Direction, Policy, Route, Routes, Target};
+use queue_scaler_core::{decide, Backlog, Direction, Policy, Route, Routes, Target};
 use std::hint::black_box;
 use std::path::Path;
 
@@ -87,7 +87,13 @@ fn intake(c: &mut Criterion) {
                 let target = routes
                     .resolve(&signal)
                     .expect("the sample alarms are routed");
-                decide(direction, black_box(3), signal.backlog, &target.policy)
+                decide(
+                    direction,
+                    black_box(3),
+                    Backlog::Alarm(signal.message_datapoint()),
+                    signal.message_threshold(),
+                    &target.policy,
+                )
             })
         });
     }
@@ -117,7 +123,13 @@ fn intake_parts(c: &mut Criterion) {
                 let target = routes
                     .resolve(black_box(&signal))
                     .expect("the sample alarms are routed");
-                decide(Direction::Up, black_box(3), signal.backlog, &target.policy)
+                decide(
+                    Direction::Up,
+                    black_box(3),
+                    Backlog::Alarm(signal.message_datapoint()),
+                    signal.message_threshold(),
+                    &target.policy,
+                )
             })
         });
     }

@@ -23,5 +23,7 @@ pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError
 pub use cluster::{ClusterSource, Endpoint};
 pub use config::{Config, ConfigError, ConfigProblem, KeySource};
 pub use error::ErrorClass;
-pub use policy::{decide, decide_wake, Decision, Direction, Policy};
-pub use route::{Route, RouteError, Routes, Target};
+pub use policy::{
+    decide, decide_reconcile, decide_wake, Backlog, Decision, Direction, Policy, QueueCounts,
+};
+pub use route::{queue_name, Route, RouteError, Routes, Target};

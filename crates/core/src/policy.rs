@@ -1,6 +1,7 @@
 //! The scaling rules of docs/design.md as one pure function, [`decide`], and the [`Policy`] it follows.
 //!
-//! No I/O: the caller reads the current replica count from the cluster and writes the result back.
+//! No I/O: the caller reads the live backlog from the queues and the current replica count from
+//! the cluster, and writes the result back.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,6 +41,76 @@ impl fmt::Display for Direction {
     }
 }
 
+/// The live counts of one queue, or of a target's queues summed, as SQS reports them
+/// (`GetQueueAttributes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueCounts {
+    /// `ApproximateNumberOfMessages`: waiting to be received.
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible`: received by a worker, not yet deleted.
+    pub in_flight: u64,
+    /// `ApproximateNumberOfMessagesDelayed`: not yet deliverable; reported, not counted.
+    pub delayed: u64,
+}
+
+impl QueueCounts {
+    /// The backlog: visible plus in flight (KEDA's default), the same for both directions.
+    pub fn backlog(self) -> u64 {
+        self.visible.saturating_add(self.in_flight)
+    }
+}
+
+impl std::ops::Add for QueueCounts {
+    type Output = QueueCounts;
+    fn add(self, other: QueueCounts) -> QueueCounts {
+        QueueCounts {
+            visible: self.visible.saturating_add(other.visible),
+            in_flight: self.in_flight.saturating_add(other.in_flight),
+            delayed: self.delayed.saturating_add(other.delayed),
+        }
+    }
+}
+
+/// The number a decision is made from, and where it comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backlog {
+    /// Visible plus in-flight messages of the target's queues, read at this decision.
+    Live(u64),
+    /// The live read failed (or there was no queue to read): the alarm's latest datapoint, when
+    /// the alarm watches a count of messages and its event carried one. It is a minute or more
+    /// old, so it is a trigger more than a measure.
+    Alarm(Option<f64>),
+}
+
+impl Backlog {
+    /// The number of messages, when one is known.
+    pub fn messages(self) -> Option<f64> {
+        match self {
+            // Exact for any count SQS can report (below 2^53).
+            Backlog::Live(n) => Some(n as f64),
+            Backlog::Alarm(d) => d,
+        }
+    }
+
+    /// `live` or `alarm`: the result's `source`.
+    pub fn source(self) -> &'static str {
+        match self {
+            Backlog::Live(_) => "live",
+            Backlog::Alarm(_) => "alarm",
+        }
+    }
+}
+
+impl fmt::Display for Backlog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backlog::Live(n) => write!(f, "live backlog {n}"),
+            Backlog::Alarm(Some(d)) => write!(f, "alarm datapoint {d}"),
+            Backlog::Alarm(None) => f.write_str("no backlog known"),
+        }
+    }
+}
+
 /// What [`decide`] chose, and why, in words a person reading a log line understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -67,36 +138,63 @@ fn replicas_for_backlog(backlog: f64, per_replica: i32) -> i32 {
     }
 }
 
-/// Decide the replica count for one alarm, following the rules of docs/design.md exactly.
+/// Decide the replica count for one trigger, following the rules of docs/design.md exactly.
 ///
-/// - Up: `clamp(max(current + step, ceil(backlog / mpr)), min, max)`, never below `current`.
-/// - Down: `clamp(max(ceil(backlog / mpr), current - step), min, max)`, never above `current`.
-/// - Zero: scale-down goes to 0 only when the backlog datapoint is 0; while any message remains
-///   (or no datapoint says) it keeps at least 1.
+/// `threshold` is the triggering alarm's own threshold when the alarm watches a count of
+/// messages (`None` for an alarm on another metric, or when the event did not say).
 ///
-/// Without `messages_per_replica` or a datapoint the backlog term drops out.
+/// - Up, live, with `messages_per_replica`: `clamp(ceil(backlog / mpr), min, max)`; the queue has
+///   the final word, so a drained backlog adds nothing.
+/// - Up, live, step mode: one step while the backlog is above `threshold` (above 0 without one).
+/// - Up from the alarm's datapoint (the live read failed): `clamp(max(current + step,
+///   ceil(datapoint / mpr)), min, max)`: the alarm says the threshold was crossed.
+/// - Down: `clamp(max(ceil(backlog / mpr), current - step), min, max)`; in step mode on a live
+///   backlog, a step only while the backlog is at or below `threshold`.
+/// - Up never lowers, down never raises. Zero only when the backlog is 0 (visible plus in
+///   flight); while any message remains, or nothing says, scale-down keeps at least 1.
 pub fn decide(
     direction: Direction,
     current: i32,
-    backlog: Option<f64>,
+    backlog: Backlog,
+    threshold: Option<f64>,
     policy: &Policy,
 ) -> Decision {
-    let from_backlog = match (backlog, policy.messages_per_replica) {
-        (Some(b), Some(per)) => Some((b, per, replicas_for_backlog(b, per))),
+    let messages = backlog.messages();
+    let from_backlog = match (messages, policy.messages_per_replica) {
+        (Some(b), Some(per)) => Some((per, replicas_for_backlog(b, per))),
         _ => None,
     };
     let stepped = match direction {
         Direction::Up => current.saturating_add(policy.step),
         Direction::Down => current.saturating_sub(policy.step),
     };
-    let wanted = match (direction, from_backlog) {
-        (Direction::Up, Some((_, _, n))) => stepped.max(n),
-        (Direction::Down, Some((_, _, n))) => n.max(stepped),
-        (_, None) => stepped,
+    // Step mode on a live count: the queue, not the alarm's old datapoint, says whether the
+    // threshold is still crossed.
+    let live_step = match (backlog, from_backlog) {
+        (Backlog::Live(n), None) => {
+            let n = n as f64;
+            Some(match (direction, threshold) {
+                (Direction::Up, Some(t)) => (n > t, format!("above the alarm's threshold {t}")),
+                (Direction::Up, None) => (n > 0.0, "above 0".to_owned()),
+                (Direction::Down, Some(t)) => {
+                    (n <= t, format!("at or below the alarm's threshold {t}"))
+                }
+                (Direction::Down, None) => (true, "low, as the alarm says".to_owned()),
+            })
+        }
+        _ => None,
     };
-    // Zero: scale-down leaves no replica only when the datapoint says the queue is empty
-    // (visible plus in flight). While a message may remain, or nothing says, keep one.
-    let queue_empty = backlog == Some(0.0);
+    let wanted = match (direction, backlog, from_backlog) {
+        (Direction::Up, Backlog::Live(_), Some((_, n))) => n,
+        (Direction::Up, _, Some((_, n))) | (Direction::Down, _, Some((_, n))) => stepped.max(n),
+        (_, _, None) => match &live_step {
+            Some((false, _)) => current,
+            _ => stepped,
+        },
+    };
+    // Zero: scale-down leaves no replica only when the backlog is known to be 0 (visible plus
+    // in flight). While a message may remain, or nothing says, keep one.
+    let queue_empty = messages == Some(0.0);
     let floor = if direction == Direction::Down && !queue_empty {
         policy.min.max(1).min(policy.max)
     } else {
@@ -108,13 +206,27 @@ pub fn decide(
         Direction::Down => clamped.min(current),
     };
 
-    let mut why = match (direction, from_backlog) {
-        (_, Some((b, per, n))) => format!(
-            "backlog {b} at {per} messages per replica needs {n}; one step {} from {current} is {stepped}",
-            if direction == Direction::Up { "up" } else { "down" }
-        ),
-        (_, None) => {
-            let basis = if backlog.is_none() { "no backlog datapoint" } else { "no messages_per_replica" };
+    let mut why = match (from_backlog, &live_step) {
+        (Some((per, n)), _) => match (direction, backlog) {
+            (Direction::Up, Backlog::Live(_)) => {
+                format!("{backlog} at {per} messages per replica needs {n}")
+            }
+            _ => format!(
+                "{backlog} at {per} messages per replica needs {n}; one step {direction} from {current} is {stepped}"
+            ),
+        },
+        (None, Some((crossed, what))) => {
+            if *crossed {
+                format!("{backlog} is {what}: one step {direction} from {current} is {stepped}")
+            } else {
+                format!("{backlog} is no longer {what}: no step {direction}")
+            }
+        }
+        (None, None) => {
+            let basis = match backlog {
+                Backlog::Alarm(None) => "no backlog known".to_owned(),
+                _ => format!("{backlog}, no messages_per_replica"),
+            };
             format!("{basis}: one step {direction} from {current} is {stepped}")
         }
     };
@@ -125,7 +237,7 @@ pub fn decide(
     } else if wanted < floor {
         why.push_str(&format!(
             "; kept at {floor}: zero replicas only when the backlog is 0 (it is {})",
-            backlog.map_or_else(|| "unknown".to_owned(), |b| b.to_string())
+            messages.map_or_else(|| "unknown".to_owned(), |b| b.to_string())
         ));
     }
     if desired != clamped {
@@ -157,7 +269,7 @@ pub fn decide(
 /// Decide for a wake alarm (`visible > 0` for a target whose `min` is 0): it brings a target
 /// up from zero replicas, following the scale-up rule, and leaves a running target alone, since
 /// the backlog alarm scales that.
-pub fn decide_wake(current: i32, backlog: Option<f64>, policy: &Policy) -> Decision {
+pub fn decide_wake(current: i32, backlog: Backlog, policy: &Policy) -> Decision {
     if current > 0 {
         return Decision {
             desired: current,
@@ -166,8 +278,33 @@ pub fn decide_wake(current: i32, backlog: Option<f64>, policy: &Policy) -> Decis
             ),
         };
     }
-    let mut d = decide(Direction::Up, current, backlog, policy);
+    // A wake alarm watches "any message visible": its threshold is 0.
+    let mut d = decide(Direction::Up, current, backlog, Some(0.0), policy);
     d.reason.insert_str(0, "wake alarm at zero replicas: ");
+    d
+}
+
+/// What scale-up's heartbeat does for a target whose queues it read, whatever its alarms say:
+/// wake a target at zero replicas while any message waits, and with `messages_per_replica`
+/// raise a target below what its live backlog needs. It never lowers, and otherwise leaves a
+/// running target in step mode to its alarm.
+pub fn decide_reconcile(current: i32, live_backlog: u64, policy: &Policy) -> Decision {
+    if policy.messages_per_replica.is_none() && current > 0 {
+        return Decision {
+            desired: current,
+            reason: format!(
+                "heartbeat: {current} replica(s) running and no messages_per_replica, the backlog alarm steps from here; no change"
+            ),
+        };
+    }
+    let mut d = decide(
+        Direction::Up,
+        current,
+        Backlog::Live(live_backlog),
+        Some(0.0),
+        policy,
+    );
+    d.reason.insert_str(0, "heartbeat: ");
     d
 }
 
@@ -425,7 +562,7 @@ mod tests {
             ),
         ];
         for (name, dir, current, backlog, policy, want) in cases {
-            let got = decide(*dir, *current, *backlog, policy);
+            let got = decide(*dir, *current, Backlog::Alarm(*backlog), None, policy);
             assert_eq!(got.desired, *want, "{name}: {}", got.reason);
             assert!(!got.reason.is_empty(), "{name}: empty reason");
         }
@@ -435,7 +572,13 @@ mod tests {
     fn scale_up_never_lowers_replicas() {
         for current in 0..12 {
             for backlog in [None, Some(0.0), Some(99.0), Some(1e9)] {
-                let d = decide(Direction::Up, current, backlog, &policy(2, 6, 2, Some(50)));
+                let d = decide(
+                    Direction::Up,
+                    current,
+                    Backlog::Alarm(backlog),
+                    None,
+                    &policy(2, 6, 2, Some(50)),
+                );
                 assert!(
                     d.desired >= current,
                     "{current} {backlog:?} -> {}",
@@ -452,7 +595,8 @@ mod tests {
                 let d = decide(
                     Direction::Down,
                     current,
-                    backlog,
+                    Backlog::Alarm(backlog),
+                    None,
                     &policy(2, 6, 2, Some(50)),
                 );
                 assert!(
@@ -467,20 +611,26 @@ mod tests {
     #[test]
     fn a_wake_alarm_acts_only_at_zero_replicas() {
         let p = policy(0, 4, 1, None);
-        assert_eq!(decide_wake(0, Some(5.0), &p).desired, 1);
-        let d = decide_wake(2, Some(5.0), &p);
+        assert_eq!(decide_wake(0, Backlog::Live(5), &p).desired, 1);
+        let d = decide_wake(2, Backlog::Live(5), &p);
         assert_eq!(d.desired, 2);
         assert!(d.reason.contains("already running"), "{}", d.reason);
         // With messages_per_replica, waking follows the backlog like any scale-up.
         assert_eq!(
-            decide_wake(0, Some(250.0), &policy(0, 4, 1, Some(100))).desired,
+            decide_wake(0, Backlog::Live(250), &policy(0, 4, 1, Some(100))).desired,
             3
         );
     }
 
     #[test]
     fn the_zero_rule_says_why_it_keeps_one() {
-        let d = decide(Direction::Down, 1, Some(3.0), &policy(0, 4, 1, None));
+        let d = decide(
+            Direction::Down,
+            1,
+            Backlog::Live(3),
+            None,
+            &policy(0, 4, 1, None),
+        );
         assert!(
             d.reason
                 .contains("zero replicas only when the backlog is 0"),
@@ -491,14 +641,234 @@ mod tests {
 
     #[test]
     fn reason_says_why_and_what() {
-        let d = decide(Direction::Up, 3, Some(5000.0), &policy(2, 4, 1, Some(100)));
+        let d = decide(
+            Direction::Up,
+            3,
+            Backlog::Alarm(Some(5000.0)),
+            None,
+            &policy(2, 4, 1, Some(100)),
+        );
         assert_eq!(
             d.reason,
-            "backlog 5000 at 100 messages per replica needs 50; one step up from 3 is 4; capped at max 4; set 3 -> 4"
+            "alarm datapoint 5000 at 100 messages per replica needs 50; one step up from 3 is 4; capped at max 4; set 3 -> 4"
         );
-        let d = decide(Direction::Up, 4, Some(5000.0), &policy(2, 4, 1, Some(100)));
+        let d = decide(
+            Direction::Up,
+            4,
+            Backlog::Live(5000),
+            None,
+            &policy(2, 4, 1, Some(100)),
+        );
         assert!(d.reason.contains("capped at max 4"), "{}", d.reason);
         assert!(d.reason.ends_with("no change"), "{}", d.reason);
         assert!(!d.changes(4));
+    }
+    /// (name, direction, current, live backlog, alarm threshold, policy, expected desired)
+    type LiveCase = (&'static str, Direction, i32, u64, Option<f64>, Policy, i32);
+
+    #[test]
+    fn live_backlog_decides_in_both_directions() {
+        use Direction::{Down, Up};
+        let cases: &[LiveCase] = &[
+            (
+                "up goes straight to what the queue needs",
+                Up,
+                2,
+                640,
+                Some(100.0),
+                policy(1, 10, 1, Some(100)),
+                7,
+            ),
+            (
+                "up adds nothing when the queue already drained",
+                Up,
+                5,
+                120,
+                Some(100.0),
+                policy(1, 10, 1, Some(100)),
+                5,
+            ),
+            (
+                "up never lowers below current on a small live backlog",
+                Up,
+                6,
+                0,
+                None,
+                policy(0, 10, 1, Some(100)),
+                6,
+            ),
+            (
+                "up is capped at max on a live backlog",
+                Up,
+                2,
+                100_000,
+                None,
+                policy(1, 4, 1, Some(100)),
+                4,
+            ),
+            (
+                "up wakes a target at zero with one message",
+                Up,
+                0,
+                1,
+                None,
+                policy(0, 4, 1, Some(100)),
+                1,
+            ),
+            (
+                "up leaves a target at zero with an empty queue",
+                Up,
+                0,
+                0,
+                None,
+                policy(0, 4, 1, Some(100)),
+                0,
+            ),
+            (
+                "step mode steps up while the queue is above the threshold",
+                Up,
+                2,
+                150,
+                Some(100.0),
+                policy(1, 4, 1, None),
+                3,
+            ),
+            (
+                "step mode stops once the queue is at the threshold",
+                Up,
+                2,
+                100,
+                Some(100.0),
+                policy(1, 4, 1, None),
+                2,
+            ),
+            (
+                "step mode on an age alarm steps up while any message waits",
+                Up,
+                2,
+                1,
+                None,
+                policy(1, 4, 1, None),
+                3,
+            ),
+            (
+                "step mode on an age alarm with an empty queue does nothing",
+                Up,
+                2,
+                0,
+                None,
+                policy(1, 4, 1, None),
+                2,
+            ),
+            (
+                "down keeps what a live burst needs",
+                Down,
+                7,
+                640,
+                Some(10.0),
+                policy(1, 10, 1, Some(100)),
+                7,
+            ),
+            (
+                "down counts in-flight work",
+                Down,
+                5,
+                450,
+                Some(10.0),
+                policy(1, 10, 1, Some(100)),
+                5,
+            ),
+            (
+                "down steps once the queue is low",
+                Down,
+                5,
+                5,
+                Some(10.0),
+                policy(1, 10, 1, Some(100)),
+                4,
+            ),
+            (
+                "step mode steps down at or below the threshold",
+                Down,
+                4,
+                10,
+                Some(10.0),
+                policy(1, 4, 1, None),
+                3,
+            ),
+            (
+                "step mode does not step down during a live burst",
+                Down,
+                4,
+                500,
+                Some(10.0),
+                policy(1, 4, 1, None),
+                4,
+            ),
+            (
+                "down reaches zero only at a live backlog of 0",
+                Down,
+                1,
+                0,
+                Some(0.0),
+                policy(0, 4, 1, None),
+                0,
+            ),
+            (
+                "down keeps one while one job is in flight",
+                Down,
+                1,
+                1,
+                Some(5.0),
+                policy(0, 4, 1, None),
+                1,
+            ),
+        ];
+        for (name, dir, current, live, threshold, policy, want) in cases {
+            let got = decide(*dir, *current, Backlog::Live(*live), *threshold, policy);
+            assert_eq!(got.desired, *want, "{name}: {}", got.reason);
+            assert!(
+                got.reason.contains("live backlog"),
+                "{name}: {}",
+                got.reason
+            );
+        }
+    }
+
+    #[test]
+    fn an_age_alarms_fallback_steps_without_reading_seconds_as_messages() {
+        // An alarm on ApproximateAgeOfOldestMessage carries seconds; intake drops them, so the
+        // fallback is a plain step, never 900 / 50 = 18 replicas.
+        let d = decide(
+            Direction::Up,
+            2,
+            Backlog::Alarm(None),
+            None,
+            &policy(1, 20, 1, Some(50)),
+        );
+        assert_eq!(d.desired, 3, "{}", d.reason);
+    }
+
+    #[test]
+    fn the_heartbeat_wakes_and_raises_but_leaves_step_mode_to_the_alarm() {
+        assert_eq!(decide_reconcile(0, 3, &policy(0, 4, 1, None)).desired, 1);
+        assert_eq!(decide_reconcile(0, 0, &policy(0, 4, 1, None)).desired, 0);
+        let d = decide_reconcile(2, 5000, &policy(1, 4, 1, None));
+        assert_eq!(d.desired, 2, "{}", d.reason);
+        assert!(d.reason.contains("backlog alarm steps"), "{}", d.reason);
+        assert_eq!(
+            decide_reconcile(2, 640, &policy(1, 10, 1, Some(100))).desired,
+            7
+        );
+        assert_eq!(
+            decide_reconcile(8, 100, &policy(1, 10, 1, Some(100))).desired,
+            8
+        );
+    }
+
+    #[test]
+    fn a_wake_alarm_with_an_empty_queue_does_not_wake() {
+        let d = decide_wake(0, Backlog::Live(0), &policy(0, 4, 1, None));
+        assert_eq!(d.desired, 0, "{}", d.reason);
     }
 }

@@ -33,7 +33,9 @@ impl fmt::Display for Target {
 pub struct Route {
     /// Alarm names that select this target.
     pub alarms: Vec<String>,
-    /// Queue names (the alarm metric's `QueueName` dimension) that select this target.
+    /// The target's SQS queues: names (matched against the alarm metric's `QueueName`
+    /// dimension) or full queue URLs (another account or region). Each decision reads them
+    /// live; in a table they also select this target.
     pub queues: Vec<String>,
     /// Alarm names that select this target but only wake it from zero replicas: on them
     /// scale-up acts only when the target has none (a `min = 0` target's "any message" alarm).
@@ -71,19 +73,46 @@ impl RouteError {
     }
 }
 
+/// A queue's name: the entry itself, or the last path segment of a queue URL
+/// (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`).
+pub fn queue_name(entry: &str) -> &str {
+    entry.rsplit('/').next().unwrap_or(entry)
+}
+
+impl Route {
+    /// The queues a decision on this route reads live: its own, or else the queue the alarm's
+    /// metric names (none for the heartbeat's own pass, which has no alarm).
+    pub fn live_queues<'a>(&'a self, signal: Option<&'a AlarmSignal>) -> Vec<&'a str> {
+        if self.queues.is_empty() {
+            signal
+                .and_then(|s| s.queue.as_deref())
+                .into_iter()
+                .collect()
+        } else {
+            self.queues.iter().map(String::as_str).collect()
+        }
+    }
+}
+
 impl Routes {
     /// The target for a signal: by alarm name first, then by queue name.
     pub fn resolve(&self, signal: &AlarmSignal) -> Result<&Target, RouteError> {
+        self.resolve_route(signal).map(|r| &r.target)
+    }
+
+    /// The route for a signal: by alarm name first, then by queue name.
+    pub fn resolve_route(&self, signal: &AlarmSignal) -> Result<&Route, RouteError> {
         match self {
-            Routes::Single(route) => Ok(&route.target),
+            Routes::Single(route) => Ok(route),
             Routes::Table(routes) => routes
                 .iter()
                 .find(|r| r.alarms.contains(&signal.alarm) || r.wake_alarms.contains(&signal.alarm))
                 .or_else(|| {
                     let queue = signal.queue.as_deref()?;
-                    routes.iter().find(|r| r.queues.iter().any(|q| q == queue))
+                    routes
+                        .iter()
+                        .find(|r| r.queues.iter().any(|q| queue_name(q) == queue))
                 })
-                .map(|r| &r.target)
                 .ok_or_else(|| RouteError {
                     alarm: signal.alarm.clone(),
                     queue: signal.queue.clone(),
@@ -96,7 +125,8 @@ impl Routes {
         self.routes().iter().map(|r| &r.target).collect()
     }
 
-    fn routes(&self) -> &[Route] {
+    /// Every route: the heartbeat reads each one's queues.
+    pub fn routes(&self) -> &[Route] {
         match self {
             Routes::Single(route) => std::slice::from_ref(route),
             Routes::Table(routes) => routes,
@@ -147,7 +177,9 @@ mod tests {
         AlarmSignal {
             alarm: alarm.into(),
             state: AlarmState::Alarm,
-            backlog: None,
+            datapoint: None,
+            threshold: None,
+            metrics: Vec::new(),
             queue: queue.map(Into::into),
             time: None,
             shape: EventShape::AlarmAction,
@@ -164,7 +196,7 @@ mod tests {
             },
             Route {
                 alarms: vec![],
-                queues: vec!["b-jobs".into()],
+                queues: vec!["https://sqs.eu-west-1.amazonaws.com/123456789012/b-jobs".into()],
                 wake_alarms: vec![],
                 target: target("model-b"),
             },
@@ -191,6 +223,25 @@ mod tests {
                 .deployment,
             "model-b"
         );
+    }
+
+    #[test]
+    fn a_route_reads_its_own_queues_or_else_the_alarms() {
+        let routes = table();
+        let b = signal("b-high", Some("b-jobs"));
+        assert_eq!(
+            routes.resolve_route(&b).unwrap().live_queues(Some(&b)),
+            ["https://sqs.eu-west-1.amazonaws.com/123456789012/b-jobs"]
+        );
+        let bare = Route {
+            alarms: vec!["x".into()],
+            queues: vec![],
+            wake_alarms: vec![],
+            target: target("x"),
+        };
+        let x = signal("x", Some("x-jobs"));
+        assert_eq!(bare.live_queues(Some(&x)), ["x-jobs"]);
+        assert!(bare.live_queues(None).is_empty());
     }
 
     #[test]

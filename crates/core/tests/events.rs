@@ -16,7 +16,7 @@ fn high_backlog_alarm_action_carries_the_newest_datapoint_and_queue() {
     let s = load("alarm-high-backlog.json");
     assert_eq!(s.alarm, "model-worker-backlog-high");
     assert_eq!(s.state, AlarmState::Alarm);
-    assert_eq!(s.backlog, Some(640.0));
+    assert_eq!(s.datapoint, Some(640.0));
     assert_eq!(s.queue.as_deref(), Some("model-jobs"));
     assert_eq!(s.shape, EventShape::AlarmAction);
     assert_eq!(
@@ -29,7 +29,7 @@ fn high_backlog_alarm_action_carries_the_newest_datapoint_and_queue() {
 fn low_backlog_alarm_action_carries_its_datapoint() {
     let s = load("alarm-low-backlog.json");
     assert_eq!(
-        (s.alarm.as_str(), s.state, s.backlog),
+        (s.alarm.as_str(), s.state, s.datapoint),
         ("model-worker-backlog-low", AlarmState::Alarm, Some(3.0))
     );
 }
@@ -37,7 +37,7 @@ fn low_backlog_alarm_action_carries_its_datapoint() {
 #[test]
 fn metric_math_alarm_names_the_queue_shared_by_its_metrics() {
     let s = load("alarm-low-backlog-metric-math.json");
-    assert_eq!(s.backlog, Some(4.0));
+    assert_eq!(s.datapoint, Some(4.0));
     assert_eq!(s.queue.as_deref(), Some("model-jobs"));
 }
 
@@ -45,13 +45,13 @@ fn metric_math_alarm_names_the_queue_shared_by_its_metrics() {
 fn ok_transition_is_read_as_ok() {
     let s = load("alarm-ok.json");
     assert_eq!(s.state, AlarmState::Ok);
-    assert_eq!(s.backlog, Some(12.0));
+    assert_eq!(s.datapoint, Some(12.0));
 }
 
 #[test]
 fn alarm_set_by_set_alarm_state_has_no_datapoint() {
     let s = load("alarm-set-by-set-alarm-state.json");
-    assert_eq!((s.state, s.backlog), (AlarmState::Alarm, None));
+    assert_eq!((s.state, s.datapoint), (AlarmState::Alarm, None));
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn sns_wrapped_alarm_reads_the_datapoint_from_the_reason() {
     let s = load("sns-alarm-high-backlog.json");
     assert_eq!(s.shape, EventShape::Sns);
     assert_eq!(
-        (s.alarm.as_str(), s.state, s.backlog),
+        (s.alarm.as_str(), s.state, s.datapoint),
         ("model-worker-backlog-high", AlarmState::Alarm, Some(640.0))
     );
     assert_eq!(s.queue.as_deref(), Some("model-jobs"));
@@ -71,7 +71,7 @@ fn eventbridge_alarm_state_change_is_read() {
     let s = load("eventbridge-alarm-high-backlog.json");
     assert_eq!(s.shape, EventShape::EventBridge);
     assert_eq!(
-        (s.alarm.as_str(), s.state, s.backlog),
+        (s.alarm.as_str(), s.state, s.datapoint),
         ("model-worker-backlog-high", AlarmState::Alarm, Some(640.0))
     );
     assert_eq!(s.queue.as_deref(), Some("model-jobs"));
@@ -108,4 +108,31 @@ fn every_event_file_is_covered_by_a_test_here() {
             "events/{n} has no test"
         );
     }
+}
+
+#[test]
+fn every_alarm_shape_carries_its_threshold_and_metric_names() {
+    for (name, threshold) in [
+        ("alarm-high-backlog.json", 100.0),
+        ("sns-alarm-high-backlog.json", 100.0),
+        ("eventbridge-alarm-high-backlog.json", 100.0),
+    ] {
+        let s = load(name);
+        assert_eq!(s.threshold, Some(threshold), "{name}");
+        assert_eq!(s.metrics, ["ApproximateNumberOfMessagesVisible"], "{name}");
+        assert!(s.counts_messages(), "{name}");
+        assert_eq!(s.message_threshold(), Some(threshold), "{name}");
+    }
+    let math = load("alarm-low-backlog-metric-math.json");
+    assert!(math.metrics.len() >= 2, "{:?}", math.metrics);
+    assert!(math.counts_messages(), "{:?}", math.metrics);
+}
+
+#[test]
+fn an_age_alarm_is_a_trigger_whose_seconds_are_never_read_as_messages() {
+    let s = load("alarm-age-of-oldest-message.json");
+    assert_eq!(s.metrics, ["ApproximateAgeOfOldestMessage"]);
+    assert_eq!((s.datapoint, s.threshold), (Some(900.0), Some(300.0)));
+    assert!(!s.counts_messages());
+    assert_eq!((s.message_datapoint(), s.message_threshold()), (None, None));
 }

@@ -7,13 +7,16 @@
 
 use crate::error::{built, Error};
 use crate::send::send;
+use crate::sqs;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use queue_scaler_core::config::AwsSettings;
-use queue_scaler_core::DescribedAlarm;
+use queue_scaler_core::{DescribedAlarm, QueueCounts};
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// The function's alarms: re-arm (after acting on an ALARM, set the alarm back to OK) and, for
@@ -48,6 +51,12 @@ pub struct AwsClient {
     credentials: Credentials,
     cloudwatch_endpoint: String,
     secretsmanager_endpoint: String,
+    /// The regional SQS endpoint, or `AWS_ENDPOINT_URL_SQS`.
+    sqs_endpoint: String,
+    /// Whether `sqs_endpoint` is an override: then every queue, given by URL too, is read there.
+    sqs_overridden: bool,
+    /// Queue URLs looked up by name with `GetQueueUrl`, kept for the container's life.
+    queue_urls: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for AwsClient {
@@ -56,6 +65,7 @@ impl std::fmt::Debug for AwsClient {
             .field("region", &self.region)
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("secretsmanager_endpoint", &self.secretsmanager_endpoint)
+            .field("sqs_endpoint", &self.sqs_endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -79,15 +89,22 @@ impl AwsClient {
             None,
             "environment",
         );
+        let suffix = dns_suffix(&region);
         Some(AwsClient {
             cloudwatch_endpoint: settings
                 .cloudwatch_endpoint
                 .clone()
-                .unwrap_or_else(|| format!("https://monitoring.{region}.amazonaws.com")),
+                .unwrap_or_else(|| format!("https://monitoring.{region}.{suffix}")),
             secretsmanager_endpoint: settings
                 .secretsmanager_endpoint
                 .clone()
-                .unwrap_or_else(|| format!("https://secretsmanager.{region}.amazonaws.com")),
+                .unwrap_or_else(|| format!("https://secretsmanager.{region}.{suffix}")),
+            sqs_endpoint: settings
+                .sqs_endpoint
+                .clone()
+                .unwrap_or_else(|| format!("https://sqs.{region}.{suffix}")),
+            sqs_overridden: settings.sqs_endpoint.is_some(),
+            queue_urls: Arc::default(),
             http,
             region,
             credentials,
@@ -112,12 +129,22 @@ impl AwsClient {
     fn sign(
         &self,
         service: &str,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Request<Vec<u8>>, Error> {
+        self.sign_in(&self.region, service, request)
+    }
+
+    /// Sign for `region`, which is this client's except for a queue URL of another region.
+    fn sign_in(
+        &self,
+        region: &str,
+        service: &str,
         mut request: http::Request<Vec<u8>>,
     ) -> Result<http::Request<Vec<u8>>, Error> {
         let identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.region)
+            .region(region)
             .name(service)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
@@ -154,7 +181,17 @@ impl AwsClient {
         action: &'static str,
         request: http::Request<Vec<u8>>,
     ) -> Result<Vec<u8>, Error> {
-        let signed = self.sign(service, request)?;
+        self.send_in(&self.region, service, action, request).await
+    }
+
+    async fn send_in(
+        &self,
+        region: &str,
+        service: &'static str,
+        action: &'static str,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<Vec<u8>, Error> {
+        let signed = self.sign_in(region, service, request)?;
         // AWS answers within a few seconds or not at all: keep the Lambda's time for the rest.
         let answer = send(&self.http, signed, None, Some(Duration::from_secs(5))).await?;
         let (status, body) = (answer.status, answer.body);
@@ -168,6 +205,56 @@ impl AwsClient {
                 message: aws_error_message(&body),
             })
         }
+    }
+
+    /// The live counts of `queue`, a name in this client's account and region or a queue URL:
+    /// SQS `GetQueueAttributes`, after a `GetQueueUrl` the first time a name is read.
+    pub async fn queue_counts(&self, queue: &str) -> Result<QueueCounts, Error> {
+        let url = self.queue_url(queue).await?;
+        let (endpoint, region) = if self.sqs_overridden {
+            (self.sqs_endpoint.clone(), self.region.clone())
+        } else {
+            (
+                sqs::queue_url_origin(&url).unwrap_or_else(|| self.sqs_endpoint.clone()),
+                sqs::queue_url_region(&url).unwrap_or_else(|| self.region.clone()),
+            )
+        };
+        let request = sqs::get_queue_attributes_request(&endpoint, &url)?;
+        let body = self
+            .send_in(&region, "sqs", "GetQueueAttributes", request)
+            .await?;
+        sqs::parse_queue_attributes(&body).map_err(|detail| Error::Protocol {
+            url: endpoint,
+            detail,
+        })
+    }
+
+    /// A queue's URL: the entry itself when it is one, else looked up by name once per
+    /// container.
+    async fn queue_url(&self, queue: &str) -> Result<String, Error> {
+        if queue.contains("://") {
+            return Ok(queue.to_owned());
+        }
+        let known = self
+            .queue_urls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(queue)
+            .cloned();
+        if let Some(url) = known {
+            return Ok(url);
+        }
+        let request = sqs::get_queue_url_request(&self.sqs_endpoint, queue)?;
+        let body = self.send("sqs", "GetQueueUrl", request).await?;
+        let url = sqs::parse_queue_url(&body).map_err(|detail| Error::Protocol {
+            url: self.sqs_endpoint.clone(),
+            detail,
+        })?;
+        self.queue_urls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(queue.to_owned(), url.clone());
+        Ok(url)
     }
 
     /// CloudWatch `SetAlarmState`: move `alarm` to `OK` with `reason`.
@@ -248,6 +335,16 @@ impl AwsClient {
     }
 }
 
+/// The DNS suffix of a region's endpoints: AWS China's regions (`cn-*`) are under
+/// `amazonaws.com.cn`, every other commercial and GovCloud region under `amazonaws.com`.
+pub fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    }
+}
+
 /// A CloudWatch query-protocol request: `Action`, `Version` and `params`, form-encoded.
 pub fn cloudwatch_query_request(
     endpoint: &str,
@@ -313,6 +410,13 @@ pub fn parse_describe_alarms(body: &[u8]) -> Result<Vec<DescribedAlarm>, String>
             // Absent means enabled, as CloudWatch's default.
             actions_enabled: text_of(member, "ActionsEnabled").as_deref() != Some("false"),
             queues,
+            threshold: text_of(member, "Threshold").and_then(|t| t.parse().ok()),
+            // `MetricName` of the alarm's metric, or of each metric of a metric-math alarm.
+            metrics: member
+                .descendants()
+                .filter(|n| n.has_tag_name("MetricName"))
+                .filter_map(|n| n.text().map(str::to_owned))
+                .collect(),
         });
     }
     Ok(alarms)
@@ -356,12 +460,23 @@ pub fn secretsmanager_request(
     action: &str,
     body: &serde_json::Value,
 ) -> Result<http::Request<Vec<u8>>, Error> {
+    json_protocol_request(endpoint, "1.1", &format!("secretsmanager.{action}"), body)
+}
+
+/// An AWS JSON-protocol request (`application/x-amz-json-{version}`): a POST to the endpoint's
+/// root with the operation in `x-amz-target` and `body` as JSON.
+pub(crate) fn json_protocol_request(
+    endpoint: &str,
+    version: &str,
+    target: &str,
+    body: &serde_json::Value,
+) -> Result<http::Request<Vec<u8>>, Error> {
     let url = format!("{endpoint}/");
     built(
         &url,
         http::Request::post(&url)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("secretsmanager.{action}"))
+            .header("content-type", format!("application/x-amz-json-{version}"))
+            .header("x-amz-target", target)
             .body(body.to_string().into_bytes()),
     )
 }
@@ -494,6 +609,8 @@ mod tests {
         <StateReasonData>{"version":"1.0","recentDatapoints":[640.0],"threshold":100.0}</StateReasonData>
         <StateUpdatedTimestamp>2026-11-30T12:04:00.000Z</StateUpdatedTimestamp>
         <AlarmActions><member>arn:aws:lambda:eu-west-1:1:function:qs-scale-up</member></AlarmActions>
+        <MetricName>ApproximateNumberOfMessagesVisible</MetricName>
+        <Threshold>100.0</Threshold>
         <Dimensions><member><Name>QueueName</Name><Value>jobs</Value></member></Dimensions>
       </member>
       <member>
@@ -523,6 +640,8 @@ mod tests {
             ["arn:aws:lambda:eu-west-1:1:function:qs-scale-up"]
         );
         assert_eq!(alarms[0].queues, ["jobs"]);
+        assert_eq!(alarms[0].threshold, Some(100.0));
+        assert_eq!(alarms[0].metrics, ["ApproximateNumberOfMessagesVisible"]);
         assert_eq!(
             (alarms[1].state.as_str(), alarms[1].queues.len()),
             ("OK", 2)
@@ -531,6 +650,28 @@ mod tests {
         assert!(alarms[0].actions_enabled && !alarms[1].actions_enabled);
         assert!(parse_describe_alarms(b"<html>").is_err());
         assert!(parse_describe_alarms(b"<DescribeAlarmsResponse/>").is_err());
+    }
+
+    #[test]
+    fn endpoints_follow_the_regions_partition() {
+        assert_eq!(dns_suffix("eu-west-1"), "amazonaws.com");
+        assert_eq!(dns_suffix("us-gov-west-1"), "amazonaws.com");
+        assert_eq!(dns_suffix("cn-northwest-1"), "amazonaws.com.cn");
+        let settings = AwsSettings {
+            region: Some("cn-north-1".into()),
+            access_key_id: Some("AKID".into()),
+            secret_access_key: Some(SecretString::from("s".to_owned())),
+            ..AwsSettings::default()
+        };
+        let client = AwsClient::new(&settings, reqwest::Client::new()).unwrap();
+        assert_eq!(
+            client.cloudwatch_endpoint,
+            "https://monitoring.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            client.sqs_endpoint,
+            "https://sqs.cn-north-1.amazonaws.com.cn"
+        );
     }
 
     #[test]

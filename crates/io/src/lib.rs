@@ -7,6 +7,7 @@
 //!   Kubernetes `scale` subresource ([`ScaleApi`]).
 //! - [`aws`]: SigV4-signed calls to AWS without the SDK: CloudWatch `SetAlarmState` and
 //!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`.
+//! - [`sqs`]: the live counts of a target's queues, SQS `GetQueueAttributes` ([`QueueDepth`]).
 //! - [`roots`]: the roots public endpoints are verified against, read once per container.
 //! - [`send`]: the one place requests are sent, with the bearer token marked sensitive and the
 //!   answer's size capped.
@@ -20,9 +21,11 @@ pub mod kube;
 pub mod retry;
 pub mod roots;
 pub mod send;
+pub mod sqs;
 
 pub use aws::{AlarmRearm, AwsClient};
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
 pub use kube::{KubeScaleApi, Scale, ScaleApi};
 pub use roots::PublicRoots;
+pub use sqs::QueueDepth;

@@ -68,6 +68,8 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
     ));
     let api = KubeScaleApi::new(tokens, config.cluster.clone(), public, roots)
         .map_err(Failure::from_io)?;
+    // The live queue read needs only AWS access, re-arm or not.
+    let queues = aws.clone();
     let rearm = match (config.rearm_alarm, aws) {
         (false, _) => None,
         (true, Some(aws)) => Some(aws),
@@ -80,13 +82,7 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
             })
         }
     };
-    Ok(Scaler::new(
-        direction,
-        config.routes,
-        config.dry_run,
-        api,
-        rearm,
-    ))
+    Ok(Scaler::new(direction, config.routes, config.dry_run, api, rearm).with_queues(queues))
 }
 
 /// A function whose configuration is invalid. It still re-arms the alarm that invoked it (when

@@ -29,8 +29,19 @@ pub struct Outcome {
     pub dry_run: bool,
     /// Why, in words.
     pub reason: String,
-    /// The backlog datapoint the alarm carried.
+    /// The backlog decided from: live (visible plus in flight over the target's queues), or
+    /// the alarm's datapoint when the live read failed; see `source`.
     pub backlog: Option<f64>,
+    /// `live` or `alarm`: where `backlog` came from; absent when nothing was decided.
+    pub source: Option<&'static str>,
+    /// Visible messages over the target's queues, read live.
+    pub visible: Option<u64>,
+    /// Messages in flight (received, not yet deleted), read live.
+    pub in_flight: Option<u64>,
+    /// Delayed messages, read live: reported, not counted.
+    pub delayed: Option<u64>,
+    /// The latest datapoint the alarm carried (a minute or more old; maybe not a count).
+    pub datapoint: Option<f64>,
     /// The queue the alarm's metric names.
     pub queue: Option<String>,
     /// Re-reads after 409 Conflict.
@@ -76,6 +87,10 @@ pub struct Heartbeat {
     pub function: String,
     /// One entry per alarm name in the routes.
     pub alarms: Vec<AlarmCheck>,
+    /// Scale-up's heartbeat: each target with queues of its own that no alarm acted on, read
+    /// live and woken or raised when its backlog needs more.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetCheck>,
     /// Why nothing was read, when nothing was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -114,6 +129,68 @@ pub enum Checked {
     ActionsDisabled,
     /// No alarm of that name exists: check TARGET_ALARMS or SCALER_TARGETS.
     Missing,
+    /// In ALARM for less than a minute: left to the invocation its own state change made, so
+    /// the two never step twice.
+    Grace,
+}
+
+/// One target, as scale-up's heartbeat found its queues and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetCheck {
+    /// `namespace/name`.
+    pub target: String,
+    /// The live backlog, when the read succeeded.
+    pub backlog: Option<f64>,
+    /// `live`, or `alarm` when the read failed (then nothing is scaled).
+    pub source: &'static str,
+    /// Visible messages.
+    pub visible: Option<u64>,
+    /// Messages in flight.
+    pub in_flight: Option<u64>,
+    /// Delayed messages, not counted.
+    pub delayed: Option<u64>,
+    /// Replicas read, when read.
+    pub from: Option<i32>,
+    /// Replicas decided.
+    pub to: Option<i32>,
+    /// Whether a write reached the cluster.
+    pub applied: bool,
+    /// Whether `DRY_RUN` was on.
+    pub dry_run: bool,
+    /// Why, in words.
+    pub reason: String,
+    /// The error, when reading or scaling failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error's class, for the heartbeat's own.
+    #[serde(skip)]
+    pub class: Option<ErrorClass>,
+}
+
+impl TargetCheck {
+    /// A target whose queues were read (or not), before anything was decided.
+    pub fn new(
+        target: &queue_scaler_core::Target,
+        seen: &crate::scaler::Seen,
+        dry_run: bool,
+    ) -> Self {
+        let counts = seen.counts;
+        TargetCheck {
+            target: target.to_string(),
+            backlog: seen.backlog.messages(),
+            source: seen.backlog.source(),
+            visible: counts.map(|c| c.visible),
+            in_flight: counts.map(|c| c.in_flight),
+            delayed: counts.map(|c| c.delayed),
+            from: None,
+            to: None,
+            applied: false,
+            dry_run,
+            reason: String::new(),
+            error: None,
+            class: None,
+        }
+    }
 }
 
 impl AlarmCheck {
@@ -200,7 +277,7 @@ impl Failure {
 }
 
 /// An error and its sources, joined: `Display` of each level says only its own part.
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -323,6 +400,11 @@ pub fn outcome_line(outcome: &Outcome, request_id: &str) -> Value {
     line["from"] = outcome.from.into();
     line["to"] = outcome.to.into();
     line["reason"] = outcome.reason.as_str().into();
+    line["source"] = outcome.source.into();
+    line["visible"] = outcome.visible.into();
+    line["in_flight"] = outcome.in_flight.into();
+    line["delayed"] = outcome.delayed.into();
+    line["datapoint"] = outcome.datapoint.into();
     line["dry_run"] = outcome.dry_run.into();
     line["rearm"] = serde_json::to_value(&outcome.rearm).unwrap_or_default();
     line
@@ -362,7 +444,7 @@ pub fn failure_line(
 pub fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
     let count = |c: Checked| report.alarms.iter().filter(|a| a.checked == c).count();
     json!({
-        "level": if count(Checked::Failed) > 0 || count(Checked::Missing) > 0 { "WARN" } else { "INFO" },
+        "level": if count(Checked::Failed) > 0 || count(Checked::Missing) > 0 || report.targets.iter().any(|t| t.error.is_some()) { "WARN" } else { "INFO" },
         "message": "heartbeat",
         "requestId": request_id,
         "direction": report.direction,
@@ -370,9 +452,48 @@ pub fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
         "alarms": report.alarms.len(),
         "acted": count(Checked::Acted),
         "failed": count(Checked::Failed),
+        "grace": count(Checked::Grace),
+        "targets_scaled": report.targets.iter().filter(|t| t.applied).count(),
+        "targets_failed": report.targets.iter().filter(|t| t.error.is_some()).count(),
         "missing": report.alarms.iter().filter(|a| a.checked == Checked::Missing).map(|a| a.alarm.as_str()).collect::<Vec<_>>(),
         "note": report.note,
     })
+}
+
+/// The log line of a target scale-up's heartbeat scaled, or failed to.
+pub fn target_check_line(check: &TargetCheck, direction: Direction, request_id: &str) -> Value {
+    let mut line = emf(
+        &check.target,
+        direction,
+        &[
+            ("Applied", Value::from(u8::from(check.applied))),
+            ("Backlog", check.backlog.map_or(Value::Null, Value::from)),
+        ],
+    );
+    line["level"] = if check.error.is_some() {
+        "ERROR"
+    } else {
+        "INFO"
+    }
+    .into();
+    line["message"] = "heartbeat reconciled a target".into();
+    line["requestId"] = request_id.into();
+    line["source"] = check.source.into();
+    line["visible"] = check.visible.into();
+    line["in_flight"] = check.in_flight.into();
+    line["delayed"] = check.delayed.into();
+    line["from"] = check.from.into();
+    line["to"] = check.to.into();
+    line["reason"] = check.reason.as_str().into();
+    if let Some(e) = &check.error {
+        line["error"] = e.as_str().into();
+    }
+    line
+}
+
+/// Print a reconciled target's log line.
+pub fn log_target_check(check: &TargetCheck, direction: Direction, request_id: &str) {
+    print_line(&target_check_line(check, direction, request_id));
 }
 
 /// Print the heartbeat's summary log line.

@@ -16,7 +16,8 @@ use queue_scaler_lambda::scaler::{Call, Scaler};
 const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
 const DOWN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-down";
 
-fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) -> DescribedAlarm {
+/// An alarm as `DescribeAlarms` answers it, on the queue `model-jobs`, changed long ago.
+pub fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) -> DescribedAlarm {
     DescribedAlarm {
         name: name.into(),
         state: state.into(),
@@ -26,6 +27,8 @@ fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) -> Des
         actions: vec![action.into()],
         actions_enabled: true,
         queues: vec!["model-jobs".into()],
+        threshold: Some(100.0),
+        metrics: vec!["ApproximateNumberOfMessagesVisible".into()],
     }
 }
 

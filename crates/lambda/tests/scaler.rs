@@ -254,7 +254,7 @@ async fn no_datapoint_means_one_step() {
         .unwrap();
     assert_eq!((out.from, out.to), (Some(2), Some(3)));
     assert!(
-        out.reason.contains("no backlog datapoint"),
+        out.reason.contains("no backlog known") && out.source == Some("alarm"),
         "{}",
         out.reason
     );

@@ -220,7 +220,7 @@ mod tests {
         let signal = parse_event(&event).unwrap();
         assert_eq!(signal.alarm, "model-worker-backlog-high");
         assert_eq!(signal.state, AlarmState::Alarm);
-        assert_eq!(signal.backlog, Some(640.0));
+        assert_eq!(signal.datapoint, Some(640.0));
         assert_eq!(signal.queue.as_deref(), Some("model-jobs"));
         assert_eq!(signal.shape, EventShape::AlarmAction);
     }
@@ -236,7 +236,7 @@ mod tests {
         );
         let signal = parse_event(&event).unwrap();
         assert_eq!(signal.alarm, "model-worker-backlog-low");
-        assert_eq!(signal.backlog, Some(3.0));
+        assert_eq!(signal.datapoint, Some(3.0));
         assert_eq!(signal.queue.as_deref(), Some("model-jobs"));
     }
 

@@ -466,7 +466,7 @@ pub fn scale_down_before_zero_rule(current: i32, backlog: Option<f64>, policy: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use queue_scaler_core::{decide, Direction};
+    use queue_scaler_core::{decide, Backlog, Direction};
 
     #[test]
     fn every_scenario_has_a_fault_within_its_run() {
@@ -544,7 +544,10 @@ mod tests {
             messages_per_replica: None,
         };
         assert_eq!(scale_down_before_zero_rule(1, Some(3.0), &policy), 0);
-        assert_eq!(decide(Direction::Down, 1, Some(3.0), &policy).desired, 1);
+        assert_eq!(
+            decide(Direction::Down, 1, Backlog::Alarm(Some(3.0)), None, &policy).desired,
+            1
+        );
         for current in 0..=4 {
             for backlog in [0.0, 50.0, 250.0] {
                 let with_mpr = Policy {
@@ -554,7 +557,14 @@ mod tests {
                 };
                 assert_eq!(
                     scale_down_before_zero_rule(current, Some(backlog), &with_mpr),
-                    decide(Direction::Down, current, Some(backlog), &with_mpr).desired,
+                    decide(
+                        Direction::Down,
+                        current,
+                        Backlog::Alarm(Some(backlog)),
+                        None,
+                        &with_mpr
+                    )
+                    .desired,
                     "with min 1 the rules agree"
                 );
             }

@@ -156,7 +156,7 @@ impl Behaviour {
 #[derive(Debug)]
 enum Function {
     Deployed(Box<DeployedScaler>),
-    Broken(Broken),
+    Broken(Box<Broken>),
 }
 
 /// The configuration a bad deployment gives the functions: `MAX_REPLICAS` below `MIN_REPLICAS`,
@@ -184,11 +184,11 @@ async fn start_function(
         Ok(_) => Ok(Function::Deployed(Box::new(
             build_function(direction, env).await?,
         ))),
-        Err(e) => Ok(Function::Broken(Broken::new(
+        Err(e) => Ok(Function::Broken(Box::new(Broken::new(
             direction,
             Failure::config(e),
             |k| env.get(k).cloned(),
-        ))),
+        )))),
     }
 }
 

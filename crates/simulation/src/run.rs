@@ -179,7 +179,7 @@ pub async fn run<E: Environment>(
 pub(crate) mod tests {
     use super::*;
     use queue_scaler_core::alarm::parse_event;
-    use queue_scaler_core::decide;
+    use queue_scaler_core::{decide, Backlog};
 
     /// The functions as `decide` and an alarm store in memory: the loop without any I/O. The
     /// heartbeat acts on the alarms of its function that are in ALARM, with the datapoint each
@@ -205,8 +205,19 @@ pub(crate) mod tests {
             let from = self.replicas;
             let policy = &self.scenario.policy;
             let to = match kind {
-                AlarmKind::Wake => queue_scaler_core::decide_wake(from, backlog, policy).desired,
-                _ => decide(kind.direction(), from, backlog, policy).desired,
+                AlarmKind::Wake => {
+                    queue_scaler_core::decide_wake(from, Backlog::Alarm(backlog), policy).desired
+                }
+                _ => {
+                    decide(
+                        kind.direction(),
+                        from,
+                        Backlog::Alarm(backlog),
+                        None,
+                        policy,
+                    )
+                    .desired
+                }
             };
             self.replicas = to;
             let idle_wake = kind == AlarmKind::Wake && from > 0;
@@ -263,7 +274,7 @@ pub(crate) mod tests {
                 .alarm_spec(kind)
                 .expect("the scenario has the alarm");
             assert_eq!(signal.alarm, spec.name);
-            Ok(self.act(kind, signal.backlog))
+            Ok(self.act(kind, signal.datapoint))
         }
 
         async fn heartbeat(

@@ -1,11 +1,13 @@
 //! The alarms the heartbeat reads with `DescribeAlarms`: which of them invoke this function, and
 //! the signal each stands for.
 
-use super::event::{checked_backlog, last_recent_datapoint, malformed, parse_time, single};
+use super::event::{
+    checked_backlog, last_recent_datapoint, malformed, parse_time, reason_threshold, single,
+};
 use super::{AlarmSignal, AlarmState, EventShape, IntakeError};
 
 /// An alarm as `DescribeAlarms` reports it, the fields the heartbeat needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DescribedAlarm {
     /// `AlarmName`.
     pub name: String,
@@ -22,6 +24,10 @@ pub struct DescribedAlarm {
     pub actions_enabled: bool,
     /// Every `QueueName` dimension of its metrics (one metric, or each of a metric-math alarm's).
     pub queues: Vec<String>,
+    /// `Threshold`.
+    pub threshold: Option<f64>,
+    /// `MetricName`, or each `Metrics[].MetricStat.Metric.MetricName` of a metric-math alarm.
+    pub metrics: Vec<String>,
 }
 
 impl Default for DescribedAlarm {
@@ -34,6 +40,8 @@ impl Default for DescribedAlarm {
             actions: Vec::new(),
             actions_enabled: true,
             queues: Vec::new(),
+            threshold: None,
+            metrics: Vec::new(),
         }
     }
 }
@@ -66,12 +74,19 @@ pub fn signal_from_described(alarm: &DescribedAlarm) -> Result<AlarmSignal, Inta
             format!("alarm {:?} has state {:?}", alarm.name, alarm.state),
         )
     })?;
-    let backlog = alarm
+    let datapoint = alarm
         .state_reason_data
         .as_deref()
         .and_then(last_recent_datapoint);
     Ok(AlarmSignal {
-        backlog: checked_backlog(&alarm.name, backlog)?,
+        datapoint: checked_backlog(&alarm.name, datapoint)?,
+        threshold: alarm.threshold.or_else(|| {
+            alarm
+                .state_reason_data
+                .as_deref()
+                .and_then(reason_threshold)
+        }),
+        metrics: alarm.metrics.clone(),
         queue: single(alarm.queues.iter().map(String::as_str)),
         alarm: alarm.name.clone(),
         state,
@@ -111,12 +126,18 @@ mod tests {
             actions: vec![],
             actions_enabled: true,
             queues: vec!["jobs".into()],
+            threshold: None,
+            metrics: vec!["ApproximateAgeOfOldestMessage".into()],
         };
         let s = signal_from_described(&alarm).unwrap();
         assert_eq!(
-            (s.state, s.backlog, s.queue.as_deref()),
+            (s.state, s.datapoint, s.queue.as_deref()),
             (AlarmState::Alarm, Some(640.0), Some("jobs"))
         );
+        // The threshold falls back to the reason data's; an age alarm counts no messages.
+        assert_eq!(s.threshold, Some(100.0));
+        assert!(!s.counts_messages());
+        assert_eq!((s.message_datapoint(), s.message_threshold()), (None, None));
         assert_eq!(s.shape, EventShape::Heartbeat);
         let bad = DescribedAlarm {
             state: "BROKEN".into(),

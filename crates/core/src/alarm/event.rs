@@ -118,13 +118,19 @@ fn parse_alarm_action(event: &Value) -> Result<AlarmSignal, IntakeError> {
             ))
         }
     };
-    let backlog = match &state.reason_data {
-        Some(CloudWatchAlarmStateReasonData::Metric(m)) => m.recent_datapoints.last().copied(),
-        Some(CloudWatchAlarmStateReasonData::Generic(Value::String(s))) => last_recent_datapoint(s),
-        _ => None,
+    let (datapoint, threshold) = match &state.reason_data {
+        Some(CloudWatchAlarmStateReasonData::Metric(m)) => {
+            (m.recent_datapoints.last().copied(), Some(m.threshold))
+        }
+        Some(CloudWatchAlarmStateReasonData::Generic(Value::String(s))) => {
+            (last_recent_datapoint(s), reason_threshold(s))
+        }
+        _ => (None, None),
     };
     Ok(AlarmSignal {
-        backlog: checked_backlog(&data.alarm_name, backlog)?,
+        datapoint: checked_backlog(&data.alarm_name, datapoint)?,
+        threshold,
+        metrics: metric_names(data.configuration.get("metrics")),
         queue: queue_from_metrics(data.configuration.get("metrics")),
         alarm: data.alarm_name,
         state: state_value,
@@ -138,6 +144,24 @@ fn parse_alarm_action(event: &Value) -> Result<AlarmSignal, IntakeError> {
 pub(super) fn last_recent_datapoint(reason_data: &str) -> Option<f64> {
     let v: Value = serde_json::from_str(reason_data).ok()?;
     v.get("recentDatapoints")?.as_array()?.last()?.as_f64()
+}
+
+/// `threshold` of a state's reason data (a JSON string).
+pub(super) fn reason_threshold(reason_data: &str) -> Option<f64> {
+    let v: Value = serde_json::from_str(reason_data).ok()?;
+    v.get("threshold")?.as_f64()
+}
+
+/// The metric names of an alarm action's or EventBridge event's
+/// `configuration.metrics[].metricStat.metric.name`.
+fn metric_names(metrics: Option<&Value>) -> Vec<String> {
+    metrics
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.pointer("/metricStat/metric/name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The one `QueueName` dimension among the alarm's metrics (alarm action and EventBridge shape:
@@ -206,17 +230,40 @@ fn parse_sns(records: &Value) -> Result<AlarmSignal, IntakeError> {
                 "NewStateValue is missing or not OK, ALARM or INSUFFICIENT_DATA",
             )
         })?;
-    let backlog = message
+    let datapoint = message
         .get("NewStateReason")
         .and_then(Value::as_str)
         .and_then(datapoint_from_reason);
+    let trigger = message.get("Trigger");
+    let threshold = trigger
+        .and_then(|t| t.get("Threshold"))
+        .and_then(Value::as_f64);
+    // `Trigger.MetricName` for one metric, `Trigger.Metrics[].MetricStat.Metric.MetricName` for
+    // metric math.
+    let metrics = trigger
+        .and_then(|t| t.get("MetricName"))
+        .and_then(Value::as_str)
+        .into_iter()
+        .chain(
+            trigger
+                .and_then(|t| t.get("Metrics"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.pointer("/MetricStat/Metric/MetricName"))
+                .filter_map(Value::as_str),
+        )
+        .map(str::to_owned)
+        .collect();
     let time = message
         .get("StateChangeTime")
         .and_then(Value::as_str)
         .and_then(parse_time);
     Ok(AlarmSignal {
-        backlog: checked_backlog(&alarm, backlog)?,
-        queue: message.get("Trigger").and_then(queue_from_trigger),
+        datapoint: checked_backlog(&alarm, datapoint)?,
+        threshold,
+        metrics,
+        queue: trigger.and_then(queue_from_trigger),
         alarm,
         state,
         time,
@@ -286,17 +333,18 @@ fn parse_eventbridge(event: &Value) -> Result<AlarmSignal, IntakeError> {
                 "detail.state.value is missing or not OK, ALARM or INSUFFICIENT_DATA",
             )
         })?;
-    let backlog = detail
-        .pointer("/state/reasonData")
-        .and_then(Value::as_str)
-        .and_then(last_recent_datapoint);
+    let reason_data = detail.pointer("/state/reasonData").and_then(Value::as_str);
+    let datapoint = reason_data.and_then(last_recent_datapoint);
+    let threshold = reason_data.and_then(reason_threshold);
     let time = detail
         .pointer("/state/timestamp")
         .and_then(Value::as_str)
         .or_else(|| event.get("time").and_then(Value::as_str))
         .and_then(parse_time);
     Ok(AlarmSignal {
-        backlog: checked_backlog(&alarm, backlog)?,
+        datapoint: checked_backlog(&alarm, datapoint)?,
+        threshold,
+        metrics: metric_names(detail.pointer("/configuration/metrics")),
         queue: queue_from_metrics(detail.pointer("/configuration/metrics")),
         alarm,
         state,

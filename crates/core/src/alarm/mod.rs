@@ -93,14 +93,51 @@ pub struct AlarmSignal {
     pub alarm: String,
     /// The state the alarm moved to.
     pub state: AlarmState,
-    /// The latest datapoint the alarm evaluated (the backlog), when the event carries one.
-    pub backlog: Option<f64>,
+    /// The latest datapoint the alarm evaluated, when the event carries one. A minute or more
+    /// old, and a count of messages only when [`AlarmSignal::counts_messages`].
+    pub datapoint: Option<f64>,
+    /// The alarm's threshold, when the event says.
+    pub threshold: Option<f64>,
+    /// The names of the metrics the alarm watches (one, or each of a metric-math alarm's), when
+    /// the event says.
+    pub metrics: Vec<String>,
     /// The SQS queue named by the alarm metric's `QueueName` dimension, when exactly one is named.
     pub queue: Option<String>,
     /// When the state changed, when the event says.
     pub time: Option<DateTime<Utc>>,
     /// The wiring that delivered the event.
     pub shape: EventShape,
+}
+
+/// SQS's metrics that count messages: an alarm on these (or on math over them) has a datapoint
+/// and a threshold in messages. Any other metric (`ApproximateAgeOfOldestMessage`, in seconds,
+/// or a custom latency) only triggers.
+pub const MESSAGE_COUNT_METRICS: [&str; 3] = [
+    "ApproximateNumberOfMessagesVisible",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+];
+
+impl AlarmSignal {
+    /// Whether the alarm watches a count of the queue's messages: every metric it names is one
+    /// of [`MESSAGE_COUNT_METRICS`]. An event that names no metric is taken at its word, as
+    /// before metric names were read.
+    pub fn counts_messages(&self) -> bool {
+        self.metrics
+            .iter()
+            .all(|m| MESSAGE_COUNT_METRICS.contains(&m.as_str()))
+    }
+
+    /// The datapoint, when it is a count of messages: what the rules may fall back on.
+    pub fn message_datapoint(&self) -> Option<f64> {
+        self.datapoint.filter(|_| self.counts_messages())
+    }
+
+    /// The threshold, when it is a count of messages: what step mode compares the live backlog
+    /// with.
+    pub fn message_threshold(&self) -> Option<f64> {
+        self.threshold.filter(|_| self.counts_messages())
+    }
 }
 
 /// What an event asks a function to do.

@@ -24,6 +24,8 @@ pub struct AwsSettings {
     pub cloudwatch_endpoint: Option<String>,
     /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` or `AWS_ENDPOINT_URL`: tests and the demo only.
     pub secretsmanager_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL_SQS` or `AWS_ENDPOINT_URL`: tests and the demo only.
+    pub sqs_endpoint: Option<String>,
 }
 
 impl fmt::Debug for AwsSettings {
@@ -38,6 +40,7 @@ impl fmt::Debug for AwsSettings {
             .field("session_token", &self.session_token.as_ref().map(|_| ".."))
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("secretsmanager_endpoint", &self.secretsmanager_endpoint)
+            .field("sqs_endpoint", &self.sqs_endpoint)
             .finish()
     }
 }
@@ -56,7 +59,9 @@ impl AwsSettings {
 }
 
 /// Check the AWS settings. Region and credentials are required when `rearm` is on or `key`
-/// needs AWS (a Secrets Manager secret, or keyless).
+/// needs AWS (a Secrets Manager secret, or keyless). The live queue read uses them when they are
+/// there (Lambda always sets them); without them a decision falls back to the alarm's datapoint
+/// and says why.
 pub(super) fn check(
     raw: RawAws,
     rearm: bool,
@@ -70,7 +75,15 @@ pub(super) fn check(
         session_token: raw.session_token.value.map(SecretString::from),
         cloudwatch_endpoint: endpoint(raw.cloudwatch_endpoint, problems),
         secretsmanager_endpoint: endpoint(raw.secretsmanager_endpoint, problems),
+        sqs_endpoint: endpoint(raw.sqs_endpoint, problems),
     };
+    // The ISO partitions' endpoints are under other domains that the functions do not build.
+    if let Some(region) = aws.region.as_deref().filter(|r| r.starts_with("us-iso")) {
+        problems.add(
+            "AWS_REGION",
+            format!("{region:?} is in an AWS ISO partition, which queue-scaler does not support (the aws, aws-cn and aws-us-gov partitions are supported)"),
+        );
+    }
     let why = match key {
         Some(KeySource::SecretsManager(_)) => Some("GCP_SERVICE_ACCOUNT_KEY_SECRET"),
         Some(KeySource::CredentialConfig(_)) => {
@@ -99,7 +112,7 @@ pub(super) fn check(
 }
 
 /// An endpoint override: `https://`, or plain `http://` only to this machine.
-fn endpoint(setting: Setting, problems: &mut Problems) -> Option<String> {
+pub(super) fn endpoint(setting: Setting, problems: &mut Problems) -> Option<String> {
     let v = setting.value?;
     match url::Url::parse(&v) {
         Ok(u) if u.scheme() == "https" => Some(v.trim_end_matches('/').to_owned()),
@@ -123,7 +136,7 @@ fn endpoint(setting: Setting, problems: &mut Problems) -> Option<String> {
 }
 
 /// Whether a URL's host is this machine.
-fn is_loopback(url: &url::Url) -> bool {
+pub(super) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -154,6 +167,14 @@ mod tests {
                 assert!(e.to_string().contains("only for 127.0.0.1"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn an_iso_partition_region_is_refused_at_start_up() {
+        let err = load(&with(base(), &[("AWS_REGION", "us-isob-east-1")])).unwrap_err();
+        assert_eq!(settings(&err), ["AWS_REGION"]);
+        assert!(err.to_string().contains("ISO partition"), "{err}");
+        assert!(load(&with(base(), &[("AWS_REGION", "cn-north-1")])).is_ok());
     }
 
     #[test]

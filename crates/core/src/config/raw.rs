@@ -74,6 +74,8 @@ pub(super) struct RawTargets {
     pub(super) alarms: Setting,
     /// `TARGET_WAKE_ALARMS`.
     pub(super) wake_alarms: Setting,
+    /// `TARGET_QUEUES`.
+    pub(super) queues: Setting,
 }
 
 /// The AWS settings, with their fallbacks already applied.
@@ -90,6 +92,8 @@ pub(super) struct RawAws {
     pub(super) cloudwatch_endpoint: Setting,
     /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, or else `AWS_ENDPOINT_URL`.
     pub(super) secretsmanager_endpoint: Setting,
+    /// `AWS_ENDPOINT_URL_SQS`, or else `AWS_ENDPOINT_URL`.
+    pub(super) sqs_endpoint: Setting,
 }
 
 impl RawConfig {
@@ -133,6 +137,7 @@ impl RawConfig {
                 messages_per_replica: get("MESSAGES_PER_REPLICA"),
                 alarms: get("TARGET_ALARMS"),
                 wake_alarms: get("TARGET_WAKE_ALARMS"),
+                queues: get("TARGET_QUEUES"),
             },
             dry_run: get("DRY_RUN"),
             rearm_alarm: get("REARM_ALARM"),
@@ -146,6 +151,7 @@ impl RawConfig {
                     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
                     "AWS_ENDPOINT_URL",
                 ),
+                sqs_endpoint: get_or("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"),
             },
         }
     }

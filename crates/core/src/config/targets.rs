@@ -71,6 +71,8 @@ fn single(raw: RawTargets, problems: &mut Problems) -> Option<Routes> {
     let policy = policy(problems, names, min, max, step, mpr);
     let alarms = alarm_list(&raw.alarms);
     let wake_alarms = alarm_list(&raw.wake_alarms);
+    let queues = alarm_list(&raw.queues);
+    check_queues(problems, raw.queues.name, &queues);
     check_alarm_names(
         problems,
         &format!("{}/{}", raw.alarms.name, raw.wake_alarms.name),
@@ -79,7 +81,7 @@ fn single(raw: RawTargets, problems: &mut Problems) -> Option<Routes> {
     );
     Some(Routes::Single(Route {
         alarms,
-        queues: Vec::new(),
+        queues,
         wake_alarms,
         target: Target {
             namespace: namespace?,
@@ -104,6 +106,7 @@ fn table(
         &raw.messages_per_replica,
         &raw.alarms,
         &raw.wake_alarms,
+        &raw.queues,
     ] {
         if setting.value.is_some() {
             problems.add(
@@ -174,9 +177,15 @@ fn table(
             );
         }
         check_alarm_names(problems, &at, &row.alarms, &row.wake_alarms);
+        check_queues(problems, &format!("{at}.queues"), &row.queues);
+        let queue_names: Vec<String> = row
+            .queues
+            .iter()
+            .map(|q| crate::route::queue_name(q).to_owned())
+            .collect();
         for (kind, names) in [
             ("alarm", &row.alarms),
-            ("queue", &row.queues),
+            ("queue", &queue_names),
             ("alarm", &row.wake_alarms),
         ] {
             for name in names {
@@ -280,7 +289,48 @@ fn policy(
     })
 }
 
-/// A comma-separated list of alarm names (`TARGET_ALARMS`, `TARGET_WAKE_ALARMS`).
+/// SQS queue entries: a name (1 to 80 letters, digits, `-` or `_`, `.fifo` allowed at the end),
+/// or a queue URL `https://HOST/ACCOUNT/NAME` (plain `http://` only to this machine, for tests).
+fn check_queues(problems: &mut Problems, at: &str, queues: &[String]) {
+    fn is_name(name: &str) -> bool {
+        let base = name.strip_suffix(".fifo").unwrap_or(name);
+        (1..=80).contains(&name.len())
+            && base
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !base.is_empty()
+    }
+    for entry in queues {
+        let ok = if entry.contains("://") {
+            match url::Url::parse(entry) {
+                Ok(u) => {
+                    let scheme_ok = u.scheme() == "https"
+                        || (u.scheme() == "http" && super::aws::is_loopback(&u));
+                    let segments: Vec<&str> =
+                        u.path_segments().map(Iterator::collect).unwrap_or_default();
+                    scheme_ok
+                        && u.query().is_none()
+                        && matches!(segments.as_slice(), [account, name] if !account.is_empty() && is_name(name))
+                }
+                Err(_) => false,
+            }
+        } else {
+            is_name(entry)
+        };
+        if !ok {
+            problems.add(
+                at,
+                format!(
+                    "{entry:?} is neither an SQS queue name (1 to 80 letters, digits, '-' or '_', \
+                     optionally ending in .fifo) nor a queue URL https://sqs.REGION.amazonaws.com/ACCOUNT/NAME"
+                ),
+            );
+        }
+    }
+}
+
+/// A comma-separated list of alarm names (`TARGET_ALARMS`, `TARGET_WAKE_ALARMS`), or of queues
+/// (`TARGET_QUEUES`).
 fn alarm_list(setting: &Setting) -> Vec<String> {
     setting
         .value
@@ -348,6 +398,46 @@ fn check_name(problems: &mut Problems, setting: &str, value: &str, max_len: usiz
 mod tests {
     use super::*;
     use crate::config::test_support::{base, load, settings, with};
+
+    #[test]
+    fn target_queues_are_names_or_queue_urls() {
+        let queues = "text-jobs, https://sqs.us-east-1.amazonaws.com/123456789012/other.fifo";
+        let aws = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ];
+        let c = load(&with(with(base(), &aws), &[("TARGET_QUEUES", queues)])).unwrap();
+        assert_eq!(
+            c.routes.routes()[0].queues,
+            [
+                "text-jobs",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/other.fifo"
+            ]
+        );
+        for bad in [
+            "jobs/../x",
+            "http://sqs.eu-west-1.amazonaws.com/1/jobs",
+            "https://sqs.eu-west-1.amazonaws.com/jobs",
+            // 81 characters: one more than SQS allows.
+            "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+            "has space",
+        ] {
+            let err = load(&with(with(base(), &aws), &[("TARGET_QUEUES", bad)])).unwrap_err();
+            assert_eq!(settings(&err), ["TARGET_QUEUES"], "{bad}: {err}");
+        }
+        // In a table, a URL routes by its queue's name, once.
+        let table = r#"[{"queues":["jobs"],"namespace":"ml","deployment":"a","max_replicas":3},
+                        {"queues":["https://sqs.eu-west-1.amazonaws.com/1/jobs"],"namespace":"ml","deployment":"b","max_replicas":3}]"#;
+        let mut vars: Vec<(&str, &str)> = base()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("TARGET_") && !k.ends_with("_REPLICAS"))
+            .collect();
+        vars.extend(aws);
+        vars.push(("SCALER_TARGETS", table));
+        let err = load(&vars).unwrap_err();
+        assert!(err.to_string().contains("already routed"), "{err}");
+    }
 
     #[test]
     fn the_single_target_names_its_alarms_and_wake_alarms() {

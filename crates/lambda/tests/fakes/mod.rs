@@ -1,14 +1,14 @@
-//! The fakes of the handler's two I/O traits, and the fixtures its tests share. The fakes record
+//! The fakes of the handler's three I/O traits, and the fixtures its tests share. The fakes record
 //! every call they receive, for the tests to check.
 
-use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
+use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, Routes, Target};
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::retry::Backoff;
-use queue_scaler_io::AlarmRearm;
+use queue_scaler_io::{AlarmRearm, QueueDepth};
 use queue_scaler_io::{Error, KubeStatus, ScaleApi};
 use queue_scaler_lambda::report::{Failure, Outcome};
 use queue_scaler_lambda::scaler::Scaler;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -124,6 +124,76 @@ pub async fn dropped_answer() -> Error {
     Error::Transport { url, source }
 }
 
+/// SQS in memory: each queue's counts, or the status its read fails with.
+#[derive(Default)]
+pub struct FakeQueues {
+    pub counts: Mutex<HashMap<String, Result<QueueCounts, u16>>>,
+    pub reads: Mutex<Vec<String>>,
+}
+
+impl FakeQueues {
+    /// Queues with these counts: (name, visible, in flight, delayed).
+    pub fn with(queues: &[(&str, u64, u64, u64)]) -> Self {
+        let q = FakeQueues::default();
+        for (name, visible, in_flight, delayed) in queues {
+            q.set(name, *visible, *in_flight, *delayed);
+        }
+        q
+    }
+    pub fn set(&self, name: &str, visible: u64, in_flight: u64, delayed: u64) {
+        self.counts.lock().unwrap().insert(
+            name.into(),
+            Ok(QueueCounts {
+                visible,
+                in_flight,
+                delayed,
+            }),
+        );
+    }
+    /// Every read of `name` fails with `status`.
+    pub fn failing(self, name: &str, status: u16) -> Self {
+        self.counts.lock().unwrap().insert(name.into(), Err(status));
+        self
+    }
+    pub fn reads(&self) -> Vec<String> {
+        self.reads.lock().unwrap().clone()
+    }
+}
+
+impl QueueDepth for FakeQueues {
+    async fn counts(&self, queue: &str) -> Result<QueueCounts, Error> {
+        self.reads.lock().unwrap().push(queue.into());
+        match self.counts.lock().unwrap().get(queue) {
+            Some(Ok(c)) => Ok(*c),
+            Some(Err(status)) => Err(Error::Aws {
+                service: "sqs",
+                action: "GetQueueAttributes",
+                status: *status,
+                message: "scripted failure".into(),
+            }),
+            None => Err(Error::Aws {
+                service: "sqs",
+                action: "GetQueueUrl",
+                status: 400,
+                message: "AWS.SimpleQueueService.NonExistentQueue".into(),
+            }),
+        }
+    }
+}
+
+/// A scaler built with [`Scaler::new`] reads no queue; these satisfy its default type.
+impl QueueDepth for FakeAlarms {
+    async fn counts(&self, _queue: &str) -> Result<QueueCounts, Error> {
+        unreachable!("a scaler reads queues only through with_queues")
+    }
+}
+
+impl QueueDepth for Shared {
+    async fn counts(&self, _queue: &str) -> Result<QueueCounts, Error> {
+        unreachable!("a scaler reads queues only through with_queues")
+    }
+}
+
 #[derive(Default)]
 pub struct FakeAlarms {
     pub fail: bool,
@@ -228,8 +298,8 @@ pub fn soon() -> Instant {
 }
 
 /// Invoke with the event file `name` (in `events/`), 20 s before the deadline.
-pub async fn invoke_file<C: ScaleApi, A: AlarmRearm>(
-    s: &Scaler<C, A>,
+pub async fn invoke_file<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
+    s: &Scaler<C, A, Q>,
     name: &str,
 ) -> Result<Outcome, Failure> {
     s.invoke(&event(name), soon(), "r").await
