@@ -15,6 +15,7 @@ pub mod scenarios;
 
 use local_gke::admin_api::{Fault, Listener};
 use local_gke::{scale_path, AdminClient, Config as GkeConfig, LocalGke};
+use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use serde_json::Value;
 use std::future::Future;
 use std::net::TcpListener;
@@ -447,6 +448,37 @@ impl Drop for Functions {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// The region the moto tests sign for.
+pub const REGION: &str = "eu-west-1";
+
+/// A local AWS API (moto) for CloudWatch, Secrets Manager and SQS.
+pub async fn moto() -> MotoServer {
+    // Display, not Debug: a missing moto_server says to run `make venv`.
+    MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The functions' AWS settings: moto for CloudWatch, Secrets Manager and SQS, re-arm on.
+pub fn aws_env(moto: &MotoServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_REGION", REGION.into()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.into()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.into()),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", moto.endpoint().into()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint().into()),
+        ("AWS_ENDPOINT_URL_SQS", moto.endpoint().into()),
+        ("REARM_ALARM", "true".into()),
+    ]
+}
+
+/// The function's own ARN, as the emulator gives it: read from a heartbeat's report.
+pub async fn function_arn(functions: &Functions, function: &str) -> String {
+    let report = functions.invoke_file(function, "heartbeat.json").await.ok();
+    report["function"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no function ARN in {report}"))
+        .to_owned()
 }
 
 /// The base environment of the functions against a control plane: its variables, one target

@@ -16,32 +16,17 @@ use local_gke::{scale_path, ExternalCluster};
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
 use queue_scaler_io::aws::AwsClient;
-use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
-use queue_scaler_tests::{event, function_env, ClusterUnderTest, Functions, LocalStack};
+use queue_scaler_simulation::moto::{CloudWatch, MotoServer};
+use queue_scaler_tests::{
+    aws_env, event, function_arn, function_env, moto, ClusterUnderTest, Functions, LocalStack,
+    REGION,
+};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-const REGION: &str = "eu-west-1";
 /// The alarms the sample events name.
 const HIGH: &str = "model-worker-backlog-high";
 const LOW: &str = "model-worker-backlog-low";
-
-async fn moto() -> MotoServer {
-    // Display, not Debug: a missing moto_server says to run `make venv`.
-    MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The functions' AWS settings: moto for CloudWatch and Secrets Manager.
-fn aws_env(moto: &MotoServer) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_REGION", REGION.into()),
-        ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.into()),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.into()),
-        ("AWS_ENDPOINT_URL_CLOUDWATCH", moto.endpoint().into()),
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint().into()),
-        ("REARM_ALARM", "true".into()),
-    ]
-}
 
 fn env(stack: &LocalStack, moto: &MotoServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let aws = aws_env(moto);
@@ -101,15 +86,6 @@ async fn alarm(
 
 async fn state(cw: &CloudWatch, name: &str) -> AlarmState {
     cw.state(name).await.unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The function's own ARN, as the emulator gives it: read from a heartbeat's report.
-async fn function_arn(functions: &Functions, function: &str) -> String {
-    let report = functions.invoke_file(function, "heartbeat.json").await.ok();
-    report["function"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no function ARN in {report}"))
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -313,6 +313,17 @@ impl AwsClient {
         self.send("secretsmanager", action, request).await
     }
 
+    /// Any SQS JSON-protocol action at this client's SQS endpoint, signed: the answer's body.
+    /// For the tests' and the demo's own calls (`CreateQueue`, `SendMessageBatch`).
+    pub async fn sqs_json(
+        &self,
+        action: &'static str,
+        body: &serde_json::Value,
+    ) -> Result<Vec<u8>, Error> {
+        let request = sqs::sqs_request(&self.sqs_endpoint, action, body)?;
+        self.send("sqs", action, request).await
+    }
+
     /// Secrets Manager `GetSecretValue`: the secret's string.
     pub async fn get_secret_string(&self, secret_id: &str) -> Result<SecretString, Error> {
         let request = get_secret_value_request(&self.secretsmanager_endpoint, secret_id)?;

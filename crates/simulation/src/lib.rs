@@ -65,6 +65,14 @@ pub enum Error {
         /// Status and error code, or the transport error.
         detail: String,
     },
+    /// An SQS call to moto failed.
+    #[error("SQS {action} failed: {detail}")]
+    Sqs {
+        /// The API action.
+        action: &'static str,
+        /// Status and error code, or the transport error.
+        detail: String,
+    },
     /// The local control plane did not start, or its admin API failed.
     #[error("the local control plane failed: {detail}")]
     ControlPlane {

@@ -15,6 +15,7 @@ use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
 use queue_scaler_io::aws::AwsClient;
 use secrecy::SecretString;
+use serde_json::Value;
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -113,6 +114,114 @@ impl MotoServer {
     /// A CloudWatch client for `region`.
     pub fn cloudwatch(&self, region: &str) -> CloudWatch {
         CloudWatch::new(&self.endpoint, region)
+    }
+
+    /// An SQS client for `region`.
+    pub fn sqs(&self, region: &str) -> Sqs {
+        Sqs::new(&self.endpoint, region)
+    }
+}
+
+/// SQS's JSON protocol, signed for one region: the queues the functions read live.
+#[derive(Debug, Clone)]
+pub struct Sqs {
+    aws: AwsClient,
+}
+
+impl Sqs {
+    /// A client for the SQS API at `endpoint`, signing for `region`.
+    pub fn new(endpoint: &str, region: &str) -> Self {
+        let settings = AwsSettings {
+            region: Some(region.to_owned()),
+            access_key_id: Some(ACCESS_KEY_ID.to_owned()),
+            secret_access_key: Some(SecretString::from(SECRET_ACCESS_KEY.to_owned())),
+            sqs_endpoint: Some(endpoint.trim_end_matches('/').to_owned()),
+            ..AwsSettings::default()
+        };
+        Sqs {
+            aws: AwsClient::new(&settings, reqwest::Client::new())
+                .expect("region and credentials are set"),
+        }
+    }
+
+    async fn call(&self, action: &'static str, body: Value) -> Result<Value, Error> {
+        let answer = self
+            .aws
+            .sqs_json(action, &body)
+            .await
+            .map_err(|e| Error::Sqs {
+                action,
+                detail: e.to_string(),
+            })?;
+        Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
+    }
+
+    /// `CreateQueue`: the queue's URL.
+    pub async fn create_queue(&self, name: &str) -> Result<String, Error> {
+        let answer = self
+            .call("CreateQueue", serde_json::json!({ "QueueName": name }))
+            .await?;
+        answer["QueueUrl"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Sqs {
+                action: "CreateQueue",
+                detail: format!("no QueueUrl in {answer}"),
+            })
+    }
+
+    /// Put `count` messages on the queue at `url` (`SendMessageBatch`, ten at a time).
+    pub async fn send(&self, url: &str, count: usize) -> Result<(), Error> {
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(10);
+            let entries: Vec<Value> = (0..n)
+                .map(|i| serde_json::json!({ "Id": format!("m{i}"), "MessageBody": "job" }))
+                .collect();
+            self.call(
+                "SendMessageBatch",
+                serde_json::json!({ "QueueUrl": url, "Entries": entries }),
+            )
+            .await?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    /// Receive up to `count` messages without deleting them, as busy workers do: they stay in
+    /// flight for `visibility_seconds`. How many were received.
+    pub async fn receive(
+        &self,
+        url: &str,
+        count: usize,
+        visibility_seconds: u32,
+    ) -> Result<usize, Error> {
+        let mut received = 0;
+        while received < count {
+            let answer = self
+                .call(
+                    "ReceiveMessage",
+                    serde_json::json!({
+                        "QueueUrl": url,
+                        "MaxNumberOfMessages": (count - received).min(10),
+                        "VisibilityTimeout": visibility_seconds,
+                    }),
+                )
+                .await?;
+            let n = answer["Messages"].as_array().map_or(0, Vec::len);
+            if n == 0 {
+                break;
+            }
+            received += n;
+        }
+        Ok(received)
+    }
+
+    /// `PurgeQueue`: the queue drains.
+    pub async fn purge(&self, url: &str) -> Result<(), Error> {
+        self.call("PurgeQueue", serde_json::json!({ "QueueUrl": url }))
+            .await
+            .map(drop)
     }
 }
 
