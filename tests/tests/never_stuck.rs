@@ -16,7 +16,7 @@ use local_gke::{scale_path, ExternalCluster};
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
 use queue_scaler_io::aws::AwsClient;
-use queue_scaler_simulation::moto::{CloudWatch, MotoServer};
+use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use queue_scaler_tests::{
     aws_env, event, function_arn, function_env, moto, ClusterUnderTest, Functions, LocalStack,
     REGION,
