@@ -9,7 +9,7 @@
 # INFRA_SCRIPTS pointing at the copy. Each broken copy must fail, with the
 # validator's message naming the fault. For the template this covers both
 # cfn-lint and the template's own invariants (heartbeat, alarm permissions,
-# wake alarm, errors alarms, one-day evaluation windows, the heartbeat's and
+# wake alarm, age alarm, the live queue read, errors alarms, one-day evaluation windows, the heartbeat's and
 # the event age's defaults, keyless credentials without Secrets Manager
 # access, exactly one credential, every invoker on the alias live, the job
 # queue retained, ReservedConcurrency, the dashboard). The unbroken copies
@@ -125,22 +125,67 @@ expect_rejected "template naming an alarm it does not create" \
 break_copy template-slow-wake.yaml template.yaml \
   '/^  WakeAlarm:$/,/^$/s/^      EvaluationPeriods: 1$/      EvaluationPeriods: !Ref HighEvaluationPeriods/'
 expect_rejected "template without a one-period wake alarm" \
-  "MinReplicas 0: no wake alarm (visible messages > 0 for one period) invokes scale-up" \
+  "MinReplicas 0, WakeAlarmEnabled true: no wake alarm (visible messages > 0 for one period) invokes scale-up" \
   INFRA_TEMPLATES="$tmp/template-slow-wake.yaml"
 
 # The wake alarm exists, but scale-up is not told it is a wake alarm.
 break_copy template-wake-not-named.yaml template.yaml \
   '/^          TARGET_WAKE_ALARMS: /d'
 expect_rejected "template whose scale-up does not know its wake alarm" \
-  "MinReplicas 0: scale-up has no TARGET_WAKE_ALARMS" \
+  "MinReplicas 0, WakeAlarmEnabled true: scale-up has no TARGET_WAKE_ALARMS" \
   INFRA_TEMPLATES="$tmp/template-wake-not-named.yaml"
 
 # The wake alarm is created whatever MinReplicas is.
 break_copy template-wake-always.yaml template.yaml \
-  '/^  WakeAlarm:$/,/^    Properties:$/{/^    Condition: MinReplicasIsZero$/d;}'
+  '/^  WakeAlarm:$/,/^    Properties:$/{/^    Condition: CreateWakeAlarm$/d;}'
 expect_rejected "template with a wake alarm when MinReplicas is not 0" \
-  "it belongs to MinReplicas 0 only" \
+  "it belongs to MinReplicas 0 with WakeAlarmEnabled true only" \
   INFRA_TEMPLATES="$tmp/template-wake-always.yaml"
+
+# The wake alarm is back whenever MinReplicas is 0, although the heartbeat
+# wakes the target: it must be asked for (WakeAlarmEnabled).
+break_copy template-wake-not-optional.yaml template.yaml \
+  '/^  CreateWakeAlarm: !And$/,/^  HasAgeAlarm:/s/^    - !Equals \[!Ref WakeAlarmEnabled, "true"\]$/    - !Equals [!Ref MinReplicas, "0"]/'
+expect_rejected "template whose wake alarm is not optional" \
+  "MinReplicas 0, WakeAlarmEnabled false: a wake alarm exists" \
+  INFRA_TEMPLATES="$tmp/template-wake-not-optional.yaml"
+
+# The functions are not told which queue to read live.
+break_copy template-no-target-queues.yaml template.yaml \
+  '/^        TARGET_QUEUES: /d'
+expect_rejected "template without TARGET_QUEUES" \
+  "scale-up: TARGET_QUEUES is None, not the queue" \
+  INFRA_TEMPLATES="$tmp/template-no-target-queues.yaml"
+
+# The roles may read every queue of the account.
+# shellcheck disable=SC2016 # ${...} is CloudFormation's, not the shell's
+break_copy template-read-any-queue.yaml template.yaml \
+  's/^                  - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${QueueName}$/                  - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*/'
+expect_rejected "template whose roles may read any queue" \
+  "sqs:GetQueueAttributes is granted on a wildcard resource" \
+  INFRA_TEMPLATES="$tmp/template-read-any-queue.yaml"
+
+# The roles may not read the queue at all: no GetQueueUrl.
+break_copy template-no-queue-url.yaml template.yaml \
+  's/^                Action: \[sqs:GetQueueAttributes, sqs:GetQueueUrl\]$/                Action: sqs:GetQueueAttributes/'
+expect_rejected "template whose roles may not look up the queue's URL" \
+  "scale-down: sqs:GetQueueUrl is granted on [], but its queue is ['<JobQueue.Arn>']" \
+  INFRA_TEMPLATES="$tmp/template-no-queue-url.yaml"
+
+# The age alarm fires, but the heartbeat never reads it (nor may the role re-arm it).
+# shellcheck disable=SC2016 # ${...} is CloudFormation's, not the shell's
+break_copy template-age-not-named.yaml template.yaml \
+  's/^            - !Sub ${AWS::StackName}-backlog-high,${AWS::StackName}-backlog-age$/            - !Sub ${AWS::StackName}-backlog-high/'
+expect_rejected "template whose age alarm is not in scale-up's TARGET_ALARMS" \
+  "the age alarm qs-backlog-age is not in scale-up's TARGET_ALARMS" \
+  INFRA_TEMPLATES="$tmp/template-age-not-named.yaml"
+
+# The age alarm is on by default.
+break_copy template-age-always.yaml template.yaml \
+  '/^  AgeAlarm:$/,/^    Properties:$/{/^    Condition: HasAgeAlarm$/d;}'
+expect_rejected "template whose age alarm is not optional" \
+  "OldestMessageAgeSeconds empty: an age alarm exists (['AgeAlarm'])" \
+  INFRA_TEMPLATES="$tmp/template-age-always.yaml"
 
 # scale-down's failures are not watched.
 break_copy template-no-errors-alarm.yaml template.yaml \
@@ -166,15 +211,23 @@ expect_rejected "template with a one-day rule that never applies" \
 # The heartbeat's default back at 5 minutes (with its event age): an alarm left
 # in ALARM could wait 5 periods, more than the recovery goal of 2.
 break_copy template-slow-heartbeat.yaml template.yaml \
-  -e '/^  HeartbeatSchedule:$/,/^    Default:/s/^    Default: rate(2 minutes)$/    Default: rate(5 minutes)/' \
-  -e '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 120$/    Default: 300/'
+  -e '/^  HeartbeatSchedule:$/,/^    Default:/s/^    Default: rate(1 minute)$/    Default: rate(5 minutes)/' \
+  -e '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 60$/    Default: 300/'
 expect_rejected "template whose default heartbeat misses the recovery goal" \
   "HeartbeatSchedule: its default rate(5 minutes) (300 s) lets an alarm left in ALARM wait more than 2 periods" \
   INFRA_TEMPLATES="$tmp/template-slow-heartbeat.yaml"
 
+# The heartbeat's default back at 2 minutes: a target at 0 waits longer for its first replica.
+break_copy template-heartbeat-two-minutes.yaml template.yaml \
+  -e '/^  HeartbeatSchedule:$/,/^    Default:/s/^    Default: rate(1 minute)$/    Default: rate(2 minutes)/' \
+  -e '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 60$/    Default: 120/'
+expect_rejected "template whose default heartbeat is not every minute" \
+  "HeartbeatSchedule: its default rate(2 minutes) (120 s) is longer than one minute" \
+  INFRA_TEMPLATES="$tmp/template-heartbeat-two-minutes.yaml"
+
 # The event age no longer follows the heartbeat.
 break_copy template-event-age-not-heartbeat.yaml template.yaml \
-  '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 120$/    Default: 300/'
+  '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 60$/    Default: 300/'
 expect_rejected "template whose default event age is not one heartbeat interval" \
   "MaximumEventAgeSeconds: its default 300 s is not one interval of the default HeartbeatSchedule" \
   INFRA_TEMPLATES="$tmp/template-event-age-not-heartbeat.yaml"
@@ -268,7 +321,7 @@ expect_rejected "template that reserves concurrency for one function only" \
 # its ARN lands after a comma too many.
 # shellcheck disable=SC2016 # ${...} is CloudFormation's, not the shell's
 break_copy template-dashboard-not-json.yaml template.yaml \
-  's/^\( *"${LowBacklogAlarm.Arn}"\)${WakeAlarmArn},$/\1,${WakeAlarmArn},/'
+  's/^\( *"${LowBacklogAlarm.Arn}"\)${AgeAlarmArn}${WakeAlarmArn},$/\1,${AgeAlarmArn}${WakeAlarmArn},/'
 expect_rejected "template whose dashboard is not JSON with MinReplicas 0" \
   "Dashboard: DashboardBody is not valid JSON with widgets after substitution" \
   INFRA_TEMPLATES="$tmp/template-dashboard-not-json.yaml"
