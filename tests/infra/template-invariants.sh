@@ -33,8 +33,10 @@
 #   - each function has an async invoke config with an on-failure destination;
 #   - no AlarmPeriodSeconds x evaluation-periods combination that the
 #     parameter constraints and Rules accept spans more than one day;
-#   - the default HeartbeatSchedule is a rate(...) its own AllowedPattern
-#     accepts, at most one minute (scale-up's heartbeat is what wakes a
+#   - HeartbeatSchedule's AllowedPattern accepts valid rate and cron
+#     expressions and refuses the forms EventBridge refuses (rate(1 minutes),
+#     rate(5 minute), ...); the default HeartbeatSchedule is a rate(...) its
+#     own AllowedPattern accepts, at most one minute (scale-up's heartbeat is what wakes a
 #     target at 0 replicas), at most 2 periods of the default AlarmPeriodSeconds (an alarm
 #     left in ALARM waits up to one interval for it, and the goal is recovery
 #     within 2 periods of a fault's end) and at most 10 minutes (the errors
@@ -777,6 +779,31 @@ RATE_UNIT_SECONDS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600,
                      "day": ONE_DAY, "days": ONE_DAY}
 
 
+# EventBridge's rate expressions: the unit singular for 1, plural above 1.
+SCHEDULES_VALID = ("rate(1 minute)", "rate(2 minutes)", "rate(10 minutes)", "rate(1 hour)",
+                   "rate(12 hours)", "rate(1 day)", "rate(7 days)", "cron(0/5 * * * ? *)")
+SCHEDULES_INVALID = ("rate(1 minutes)", "rate(5 minute)", "rate(1 hours)", "rate(2 day)",
+                     "rate(0 minutes)", "rate(01 minute)", "rate(5 seconds)", "rate(5minutes)",
+                     "rate(-1 minutes)", "", "cron()")
+
+
+def check_schedule_pattern(template, problems):
+    """HeartbeatSchedule's AllowedPattern accepts exactly what EventBridge accepts, of these."""
+    pattern = template["Parameters"]["HeartbeatSchedule"].get("AllowedPattern")
+    if not pattern:
+        problems.append("HeartbeatSchedule has no AllowedPattern")
+        return
+    for value in SCHEDULES_VALID:
+        if not re.fullmatch(pattern, value):
+            problems.append(f"HeartbeatSchedule: {value!r} is refused by its AllowedPattern, "
+                            "but EventBridge accepts it")
+    for value in SCHEDULES_INVALID:
+        if re.fullmatch(pattern, value):
+            problems.append(f"HeartbeatSchedule: {value!r} is accepted by its AllowedPattern, but "
+                            "EventBridge refuses it when it creates the rule (the unit is singular "
+                            "for 1 and plural above)")
+
+
 def check_heartbeat_defaults(template, problems):
     """The default heartbeat meets the recovery goal, and the default event age is its interval."""
     params = template["Parameters"]
@@ -882,6 +909,10 @@ for path in sys.argv[1:]:
         check_heartbeat_defaults(template, problems)
     except (KeyError, ValueError, re.error) as e:
         problems.append(f"cannot check the heartbeat's defaults: {type(e).__name__} {e}")
+    try:
+        check_schedule_pattern(template, problems)
+    except (KeyError, re.error) as e:
+        problems.append(f"cannot check the heartbeat's pattern: {type(e).__name__} {e}")
     try:
         check_reserved_pattern(template, problems)
     except re.error as e:

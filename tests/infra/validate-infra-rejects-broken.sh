@@ -10,9 +10,10 @@
 # validator's message naming the fault. For the template this covers both
 # cfn-lint and the template's own invariants (heartbeat, alarm permissions,
 # wake alarm, age alarm, the live queue read, errors alarms, one-day evaluation windows, the heartbeat's and
-# the event age's defaults, keyless credentials without Secrets Manager
-# access, exactly one credential, every invoker on the alias live, the job
-# queue retained, ReservedConcurrency, the dashboard). The unbroken copies
+# the event age's defaults, the heartbeat's pattern, keyless credentials
+# without Secrets Manager access, exactly one credential, every invoker on the
+# alias live, the job queue retained, ReservedConcurrency, the dashboard), and
+# the checks of the SAM transform's output (sam-transform.sh). The unbroken copies
 # must pass, so a failure comes from the break and not from the copying.
 #
 # Usage: tests/infra/validate-infra-rejects-broken.sh   (or: make test-infra)
@@ -225,6 +226,13 @@ expect_rejected "template whose default heartbeat is not every minute" \
   "HeartbeatSchedule: its default rate(2 minutes) (120 s) is longer than one minute" \
   INFRA_TEMPLATES="$tmp/template-heartbeat-two-minutes.yaml"
 
+# The heartbeat's pattern takes any unit for any number again.
+break_copy template-schedule-any-unit.yaml template.yaml \
+  '/^  HeartbeatSchedule:$/,/^    ConstraintDescription:/s/^    AllowedPattern: .*/    AllowedPattern: "^(rate\\\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\\\)|cron\\\\([^()]+\\\\))$"/'
+expect_rejected "template whose HeartbeatSchedule accepts rate(1 minutes)" \
+  "HeartbeatSchedule: 'rate(1 minutes)' is accepted by its AllowedPattern" \
+  INFRA_TEMPLATES="$tmp/template-schedule-any-unit.yaml"
+
 # The event age no longer follows the heartbeat.
 break_copy template-event-age-not-heartbeat.yaml template.yaml \
   '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 60$/    Default: 300/'
@@ -339,6 +347,47 @@ break_copy template-dashboard-no-down.yaml template.yaml \
 expect_rejected "template whose dashboard does not show scale-down's replicas" \
   "the dashboard does not show QueueScaler ReplicasAfter (Target ml/model-worker, Direction down)" \
   INFRA_TEMPLATES="$tmp/template-dashboard-no-down.yaml"
+
+# After the SAM transform (tests/infra/sam-transform.sh, make test-sam-transform):
+# what CloudFormation really deploys. expect_transform_rejected runs it on a
+# broken copy.
+expect_transform_rejected() {
+  local description="$1" expected="$2" file="$3"
+  if make --no-print-directory -C "$root" test-sam-transform INFRA_TEMPLATES="$file" >"$tmp/out" 2>&1; then
+    not_ok "$description: the transformed template was accepted"
+  elif ! grep -qF -- "$expected" "$tmp/out"; then
+    not_ok "$description: rejected, but without '$expected'"
+  else
+    ok "$description"
+  fi
+}
+
+if make --no-print-directory -C "$root" test-sam-transform INFRA_TEMPLATES="$tmp/template.yaml" >"$tmp/out" 2>&1; then
+  ok "unbroken copy passes the SAM transform checks"
+else
+  not_ok "unbroken copy passes the SAM transform checks"
+fi
+
+# A DeletionPolicy on the function reaches the version SAM generates: the
+# source template's checks do not see it, the transformed one shows it.
+break_copy template-versions-deleted.yaml template.yaml \
+  's/^  ScaleUpFunction:$/&\n    DeletionPolicy: Delete/'
+expect_transform_rejected "template whose versions are not retained after the transform" \
+  "DeletionPolicy Delete, not Retain" "$tmp/template-versions-deleted.yaml"
+
+# An alarm that invokes the function, not its alias, after the transform.
+break_copy template-transform-alarm-latest.yaml template.yaml \
+  '/^  LowBacklogAlarm:$/,/^$/s/^        - !Ref ScaleDownFunction.Alias$/        - !GetAtt ScaleDownFunction.Arn/'
+expect_transform_rejected "template whose alarm invokes the function after the transform" \
+  "LowBacklogAlarm: an alarm action names ['ScaleDownFunction'], not Ref of the alias live" \
+  "$tmp/template-transform-alarm-latest.yaml"
+
+# A heartbeat permission on the function, not on the alias, after the transform.
+break_copy template-transform-permission.yaml template.yaml \
+  '/^  ScaleUpInvokedByHeartbeat:$/,/^$/s/FunctionName: !Ref ScaleUpFunction.Alias$/FunctionName: !Ref ScaleUpFunction/'
+expect_transform_rejected "template whose permission is not on the alias after the transform" \
+  "ScaleUpInvokedByHeartbeat: the invoke permission is on {'Ref': 'ScaleUpFunction'}, not on the alias live" \
+  "$tmp/template-transform-permission.yaml"
 
 # Kubernetes: a misspelt field, which only strict validation catches.
 break_copy deployment-unknown-field.yaml model-deployment.yaml \
