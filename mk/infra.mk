@@ -34,6 +34,8 @@ KUBERNETES_VERSION ?= 1.33.0
 INFRA_TEMPLATES ?= infra/aws/template.yaml
 INFRA_MANIFESTS ?= $(filter-out infra/gke/iam-role.yaml,$(wildcard infra/gke/*.yaml))
 INFRA_SCRIPTS   ?= $(wildcard infra/aws/*.sh infra/gke/*.sh tests/infra/*.sh scripts/*.sh)
+# The grants of the GKE side, checked for exactly what the functions use.
+INFRA_LEAST_PRIVILEGE ?= infra/gke/rbac.yaml
 
 LAMBDA_BINARIES := scale-up scale-down
 region_flag = $(if $(AWS_REGION),--region $(AWS_REGION))
@@ -108,10 +110,11 @@ invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up
 validate-infra: lint-infra test-sam-transform test-infra test-node-pool test-service-account test-rollback test-deploy-guide ## offline checks of infra/: the validators pass, and reject broken files
 
 .PHONY: lint-infra
-lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, shellcheck the scripts
+lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, check the GKE grants, shellcheck the scripts
 	cfn-lint --non-zero-exit-code warning -- $(INFRA_TEMPLATES)
 	tests/infra/template-invariants.sh $(INFRA_TEMPLATES)
 	kubernetes-validate --strict --quiet --kubernetes-version $(KUBERNETES_VERSION) $(INFRA_MANIFESTS)
+	tests/infra/least-privilege.sh $(INFRA_LEAST_PRIVILEGE)
 	shellcheck $(INFRA_SCRIPTS)
 
 # The AWS SAM translator pins pydantic on its own terms: it gets a virtual

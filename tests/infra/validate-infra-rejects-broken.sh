@@ -72,6 +72,7 @@ expect_rejected() {
 # The control: unbroken copies pass.
 if lint INFRA_TEMPLATES="$tmp/template.yaml" \
   INFRA_MANIFESTS="$tmp/model-deployment.yaml $tmp/rbac.yaml" \
+  INFRA_LEAST_PRIVILEGE="$tmp/rbac.yaml" \
   INFRA_SCRIPTS="$tmp/node-pool.sh"; then
   ok "unbroken copies pass"
 else
@@ -406,6 +407,26 @@ break_copy rbac-wrong-type.yaml rbac.yaml \
   's/^    verbs: .*/    verbs: update/'
 expect_rejected "role with a wrong type" "'update' is not of type 'array'" \
   INFRA_MANIFESTS="$tmp/rbac-wrong-type.yaml"
+
+# Least privilege (tests/infra/least-privilege.sh): RBAC that is well formed
+# but grants what the functions do not use, or misses the Events rule.
+break_copy rbac-no-events.yaml rbac.yaml \
+  '/^  - apiGroups: \["events.k8s.io"\]$/,/^    verbs: \["create"\]$/d'
+expect_rejected "role without create on events" \
+  "no rule grants exactly create on events (events.k8s.io)" \
+  INFRA_LEAST_PRIVILEGE="$tmp/rbac-no-events.yaml"
+
+break_copy rbac-events-read.yaml rbac.yaml \
+  's/^    verbs: \["create"\]$/    verbs: ["create", "list", "watch"]/'
+expect_rejected "role that may also read events" \
+  "Role queue-scaler: a rule the functions do not need" \
+  INFRA_LEAST_PRIVILEGE="$tmp/rbac-events-read.yaml"
+
+break_copy rbac-any-deployment.yaml rbac.yaml \
+  '/^    resourceNames: \["model-worker"\]$/d'
+expect_rejected "role on the scale of every deployment" \
+  "the deployments/scale rule names no Deployment (resourceNames)" \
+  INFRA_LEAST_PRIVILEGE="$tmp/rbac-any-deployment.yaml"
 
 # Shell: `local` outside a function is an error in bash.
 break_copy node-pool-broken.sh node-pool.sh \
