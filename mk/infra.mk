@@ -29,13 +29,14 @@ BUILD_ID ?=
 # versions whose schemas kubernetes-validate ships, so no download happens.
 KUBERNETES_VERSION ?= 1.33.0
 
-# What `make lint-infra` checks. tests/infra/validate-infra-rejects-broken.sh
+# What `make lint-infra` checks (iam-role.yaml is a Google IAM role, not a
+# Kubernetes manifest: least-privilege.sh checks it). tests/infra/validate-infra-rejects-broken.sh
 # overrides these to point the same commands at broken copies.
 INFRA_TEMPLATES ?= infra/aws/template.yaml
 INFRA_MANIFESTS ?= $(filter-out infra/gke/iam-role.yaml,$(wildcard infra/gke/*.yaml))
 INFRA_SCRIPTS   ?= $(wildcard infra/aws/*.sh infra/gke/*.sh tests/infra/*.sh scripts/*.sh)
 # The grants of the GKE side, checked for exactly what the functions use.
-INFRA_LEAST_PRIVILEGE ?= infra/gke/rbac.yaml
+INFRA_LEAST_PRIVILEGE ?= infra/gke/iam-role.yaml infra/gke/rbac.yaml
 
 LAMBDA_BINARIES := scale-up scale-down
 region_flag = $(if $(AWS_REGION),--region $(AWS_REGION))

@@ -27,6 +27,9 @@
 # It answers as the real thing does where the script depends on it:
 #   - every `iam ...` call fails (SERVICE_DISABLED) until iam.googleapis.com
 #     is enabled (services enable);
+#   - roles create and update accept only a role file whose includedPermissions
+#     are exactly container.clusters.get and container.clusters.connect (what
+#     the functions use; a real gcloud takes any, this fake holds the line);
 #   - a deleted custom role: describe shows deleted (value(deleted) is True),
 #     create fails (its ID is reserved), update fails until it is undeleted;
 #   - an account not visible yet (lag): describe answers NOT_FOUND, a binding
@@ -143,6 +146,15 @@ policy_binding() {
   print_policy "$2"
 }
 
+# role_file FILE: refuse a role that grants other permissions than the two.
+role_file() {
+  local permissions
+  [[ -r "$1" ]] || fail "cannot read the role file $1"
+  permissions="$(awk '/^includedPermissions:/ { on = 1; next } on && /^ *- / { sub(/^ *- */, ""); print; next } on && /^[^ #]/ { on = 0 }' "$1" | sort | tr '\n' ' ')"
+  [[ "$permissions" == "container.clusters.connect container.clusters.get " ]] ||
+    fail "the fake accepts only container.clusters.get and container.clusters.connect in $1, not: $permissions"
+}
+
 provider_file() {
   need workload-identity-pool
   echo "$state/providers/${flag[workload-identity-pool]}/$1"
@@ -226,12 +238,14 @@ case "$command" in
     [[ ! -e "$state/roles/${positional[3]}.deleted" ]] ||
       fail "ALREADY_EXISTS: A role with ID ${positional[3]} was recently deleted; undelete it or use another ID"
     [[ ! -e "$state/roles/${positional[3]}" ]] || fail "ALREADY_EXISTS: role ${positional[3]}"
+    role_file "${flag[file]}"
     cp "${flag[file]}" "$state/roles/${positional[3]}" ;;
   "iam roles update "*)
     need file
     [[ -e "$state/roles/${positional[3]}" ]] || fail "NOT_FOUND: role ${positional[3]}"
     [[ ! -e "$state/roles/${positional[3]}.deleted" ]] ||
       fail "FAILED_PRECONDITION: You can't update a deleted role. Undelete it first."
+    role_file "${flag[file]}"
     cp "${flag[file]}" "$state/roles/${positional[3]}" ;;
   "iam roles undelete "*)
     [[ -e "$state/roles/${positional[3]}.deleted" ]] || fail "FAILED_PRECONDITION: role ${positional[3]} is not deleted"

@@ -5,7 +5,9 @@
 #     deployments/scale (apps), only for the Deployments named in
 #     resourceNames; create on events (events.k8s.io), which RBAC cannot limit
 #     by name; no other rule, verb, resource or wildcard. Its RoleBinding
-#     binds that Role.
+#     binds that Role;
+#   - the custom IAM role (infra/gke/iam-role.yaml): exactly
+#     container.clusters.get and container.clusters.connect, stage GA.
 #
 # kubernetes-validate proves the files are well formed; a wider grant is
 # well formed too. Usage: tests/infra/least-privilege.sh FILE...   (make
@@ -26,6 +28,9 @@ import yaml
 # Deployments, and record an Event after each write.
 SCALE = {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update"]}
 EVENTS = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
+# Google IAM: authenticate to the cluster (and read its endpoint and CA),
+# through the IP or the DNS endpoint.
+IAM_PERMISSIONS = {"container.clusters.get", "container.clusters.connect"}
 
 
 def same(a, b):
@@ -66,6 +71,19 @@ def check_rbac(documents, problems):
             problems.append(f"RoleBinding {b.get('metadata', {}).get('name')}: binds {ref}, not the Role of this file")
 
 
+def check_iam_role(role, problems):
+    permissions = role.get("includedPermissions") or []
+    if sorted(permissions) != sorted(IAM_PERMISSIONS):
+        extra = sorted(set(permissions) - IAM_PERMISSIONS)
+        missing = sorted(IAM_PERMISSIONS - set(permissions))
+        problems.append("the IAM role must grant exactly container.clusters.get and container.clusters.connect"
+                        + (f"; it also grants {extra}" if extra else "")
+                        + (f"; it lacks {missing}" if missing else "")
+                        + (f"; it lists one twice" if len(permissions) != len(set(permissions)) else ""))
+    if role.get("stage") != "GA":
+        problems.append(f"the IAM role's stage is {role.get('stage')!r}, not GA")
+
+
 failed = False
 for path in sys.argv[1:]:
     problems = []
@@ -73,6 +91,8 @@ for path in sys.argv[1:]:
         documents = [d for d in yaml.safe_load_all(f) if d]
     if any(d.get("kind") == "Role" for d in documents):
         check_rbac(documents, problems)
+    elif len(documents) == 1 and "includedPermissions" in documents[0]:
+        check_iam_role(documents[0], problems)
     else:
         problems.append("neither a Kubernetes Role nor an IAM role: nothing to check")
     for p in problems:

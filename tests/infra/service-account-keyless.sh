@@ -431,6 +431,20 @@ else
   not_ok "deleted role: it does not hold iam-role.yaml" "$FAKE_GCLOUD_STATE/iam/roles/queueScaler"
 fi
 
+echo "# a role file with more than the two permissions: the fake gcloud refuses it"
+fresh wide-role
+wide="$tmp/wide-role"
+mkdir -p "$wide"
+cp "$script" "$wide/service-account.sh"
+sed 's/^  - container.clusters.connect$/&\n  - container.clusters.list/' "$(dirname "$script")/iam-role.yaml" >"$wide/iam-role.yaml"
+status=0
+(cd "$work" && "$wide/service-account.sh" iam) >"$work/out" 2>&1 || status=$?
+if ((status != 0)) && grep -q "container.clusters.list" "$work/out"; then
+  ok "wide role: the fake gcloud refuses a role with container.clusters.list, and the script fails"
+else
+  not_ok "wide role: a role with container.clusters.list was accepted (exit status $status)" "$work/out"
+fi
+
 echo "# --dry-run calls nothing and prints the keyless commands"
 fresh dry-run
 deployed
@@ -473,8 +487,11 @@ echo "# the key path: the secret was created, but the call failed"
 fresh key-half
 touch "$FAKE_AWS_STATE/store-then-fail"
 run_script "key path, iam" iam
-(cd "$work" && "$script" key) >"$work/out" 2>&1 || true
-if grep -qF "aws secretsmanager delete-secret --region=eu-west-1 --secret-id=queue-scaler/gcp-service-account-key" "$work/out" &&
+status=0
+(cd "$work" && "$script" key) >"$work/out" 2>&1 || status=$?
+if ((status == 0)); then
+  not_ok "key path, half done: the script succeeded although storing the key failed" "$work/out"
+elif grep -qF "aws secretsmanager delete-secret --region=eu-west-1 --secret-id=queue-scaler/gcp-service-account-key" "$work/out" &&
   grep -qF "gcloud iam service-accounts keys delete" "$work/out"; then
   ok "key path, half done: prints how to delete both the key and the secret"
 else
@@ -485,8 +502,11 @@ echo "# the key path where the organisation forbids keys"
 fresh no-keys
 touch "$FAKE_GCLOUD_STATE/iam/no-keys"
 run_script "no keys, iam" iam
-(cd "$work" && "$script" key) >"$work/out" 2>&1 || true
-if grep -q "keyless" "$work/out" && ! grep -q "keys delete" "$work/out"; then
+status=0
+(cd "$work" && "$script" key) >"$work/out" 2>&1 || status=$?
+if ((status == 0)); then
+  not_ok "no keys: the script succeeded although no key could be created" "$work/out"
+elif grep -q "keyless" "$work/out" && ! grep -q "keys delete" "$work/out"; then
   ok "no keys: points to keyless, and names no key to delete"
 else
   not_ok "no keys: the message is not right" "$work/out"

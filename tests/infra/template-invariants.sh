@@ -24,6 +24,9 @@
 #   - the live queue read: each function has TARGET_QUEUES naming the queue,
 #     and its role may sqs:GetQueueAttributes and sqs:GetQueueUrl on exactly
 #     that queue's ARN (no wildcard);
+#   - scale-down's alarm is metric math summing exactly the queue's
+#     ApproximateNumberOfMessagesVisible and ...NotVisible (visible plus in
+#     flight), below LowThreshold: zero only when no job runs;
 #   - the age alarm (ApproximateAgeOfOldestMessage of the queue above
 #     OldestMessageAgeSeconds) exists if and only if that parameter is given,
 #     invokes scale-up and is in its TARGET_ALARMS (so its role may read and
@@ -398,6 +401,7 @@ def check(s, problems):
 
     check_credentials(s, functions, roles, bad)
     check_queue_read(s, functions, roles, bad)
+    check_low_alarm(s, alarms, bad)
     check_age_alarm(s, alarms, bad)
     check_cluster(s, functions, bad)
     check_reserved_concurrency(s, functions, bad)
@@ -488,6 +492,37 @@ def check_queue_read(s, functions, roles, bad):
         for action in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
             granted_exactly(statements, action, {arn}, "the queue's ARN",
                             f"{label}: {{action}} is granted on {{granted}}, but its queue is {{want}}", bad)
+
+
+def check_low_alarm(s, alarms, bad):
+    """Scale-down's alarm counts visible plus in-flight messages: zero only when no job runs."""
+    name, _ = job_queue(s)
+    want = {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
+    low = {rid: a for rid, a in alarms.items()
+           if "<ScaleDownFunction.Alias>" in as_list(a.get("AlarmActions", []))}
+    if not low:
+        bad("no alarm invokes scale-down")
+    for rid, a in low.items():
+        if a.get("ComparisonOperator") != "LessThanThreshold":
+            bad(f"{rid}: scale-down's alarm is {a.get('ComparisonOperator')}, not LessThanThreshold")
+        metrics = {m.get("Id"): m for m in a.get("Metrics", [])}
+        returned = [m for m in metrics.values() if m.get("ReturnData") in (True, "true")]
+        counted = []
+        if len(returned) == 1 and "Expression" in returned[0]:
+            for term in str(returned[0]["Expression"]).split("+"):
+                stat = metrics.get(term.strip(), {}).get("MetricStat", {})
+                metric = stat.get("Metric", {})
+                if metric.get("Namespace") == "AWS/SQS" and \
+                        metric.get("Dimensions") == [{"Name": "QueueName", "Value": name}]:
+                    counted.append(metric.get("MetricName"))
+                else:
+                    counted.append(f"{term.strip()!r} (not a metric of the queue {name})")
+        elif a.get("MetricName"):
+            counted = [a["MetricName"]]
+        if sorted(counted) != sorted(want):
+            bad(f"{rid}: scale-down's alarm counts {' + '.join(counted) or 'nothing it can read'}, not "
+                "ApproximateNumberOfMessagesVisible + ApproximateNumberOfMessagesNotVisible of the queue: "
+                "without in-flight messages, the last workers would go to zero with jobs running")
 
 
 def check_age_alarm(s, alarms, bad):

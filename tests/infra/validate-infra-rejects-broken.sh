@@ -26,6 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 cp "$root/infra/aws/template.yaml" "$tmp/template.yaml"
 cp "$root/infra/gke/model-deployment.yaml" "$tmp/model-deployment.yaml"
 cp "$root/infra/gke/rbac.yaml" "$tmp/rbac.yaml"
+cp "$root/infra/gke/iam-role.yaml" "$tmp/iam-role.yaml"
 cp "$root/infra/gke/node-pool.sh" "$tmp/node-pool.sh"
 
 passed=0
@@ -72,7 +73,7 @@ expect_rejected() {
 # The control: unbroken copies pass.
 if lint INFRA_TEMPLATES="$tmp/template.yaml" \
   INFRA_MANIFESTS="$tmp/model-deployment.yaml $tmp/rbac.yaml" \
-  INFRA_LEAST_PRIVILEGE="$tmp/rbac.yaml" \
+  INFRA_LEAST_PRIVILEGE="$tmp/iam-role.yaml $tmp/rbac.yaml" \
   INFRA_SCRIPTS="$tmp/node-pool.sh"; then
   ok "unbroken copies pass"
 else
@@ -188,6 +189,21 @@ break_copy template-age-always.yaml template.yaml \
 expect_rejected "template whose age alarm is not optional" \
   "OldestMessageAgeSeconds empty: an age alarm exists (['AgeAlarm'])" \
   INFRA_TEMPLATES="$tmp/template-age-always.yaml"
+
+# Scale-down's alarm counts visible messages only: the in-flight jobs are
+# forgotten, and the last workers could go to zero while they run.
+break_copy template-low-visible-only.yaml template.yaml \
+  '/^  LowBacklogAlarm:$/,/^$/s/^          Expression: visible + inflight$/          Expression: visible/'
+expect_rejected "template whose low alarm forgets in-flight messages" \
+  "scale-down's alarm counts ApproximateNumberOfMessagesVisible, not ApproximateNumberOfMessagesVisible + ApproximateNumberOfMessagesNotVisible" \
+  INFRA_TEMPLATES="$tmp/template-low-visible-only.yaml"
+
+# ... or counts the visible messages twice.
+break_copy template-low-visible-twice.yaml template.yaml \
+  '/^  LowBacklogAlarm:$/,/^$/s/^          Expression: visible + inflight$/          Expression: visible + visible/'
+expect_rejected "template whose low alarm counts visible messages twice" \
+  "scale-down's alarm counts ApproximateNumberOfMessagesVisible + ApproximateNumberOfMessagesVisible, not" \
+  INFRA_TEMPLATES="$tmp/template-low-visible-twice.yaml"
 
 # scale-down's failures are not watched.
 break_copy template-no-errors-alarm.yaml template.yaml \
@@ -427,6 +443,20 @@ break_copy rbac-any-deployment.yaml rbac.yaml \
 expect_rejected "role on the scale of every deployment" \
   "the deployments/scale rule names no Deployment (resourceNames)" \
   INFRA_LEAST_PRIVILEGE="$tmp/rbac-any-deployment.yaml"
+
+# Google IAM: the custom role may also list every cluster.
+break_copy iam-role-wider.yaml iam-role.yaml \
+  's/^  - container.clusters.connect$/&\n  - container.clusters.list/'
+expect_rejected "IAM role with a permission the functions do not use" \
+  "the IAM role must grant exactly container.clusters.get and container.clusters.connect; it also grants ['container.clusters.list']" \
+  INFRA_LEAST_PRIVILEGE="$tmp/iam-role-wider.yaml"
+
+# ... or lacks the permission that the DNS endpoint checks.
+break_copy iam-role-no-connect.yaml iam-role.yaml \
+  '/^  - container.clusters.connect$/d'
+expect_rejected "IAM role without container.clusters.connect" \
+  "it lacks ['container.clusters.connect']" \
+  INFRA_LEAST_PRIVILEGE="$tmp/iam-role-no-connect.yaml"
 
 # Shell: `local` outside a function is an error in bash.
 break_copy node-pool-broken.sh node-pool.sh \
