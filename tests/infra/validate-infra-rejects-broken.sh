@@ -32,9 +32,10 @@ cp "$root/infra/gke/node-pool.sh" "$tmp/node-pool.sh"
 passed=0
 failed=0
 
-# lint VAR=files... : run the make target on other files; output in $tmp/out.
+# lint VAR=files... : run the make target ($target, default lint-infra) on
+# other files; output in $tmp/out.
 lint() {
-  make --no-print-directory -C "$root" lint-infra "$@" >"$tmp/out" 2>&1
+  make --no-print-directory -C "$root" "${target:-lint-infra}" "$@" >"$tmp/out" 2>&1
 }
 
 # break_copy NAME SRC SED_SCRIPT: write $tmp/NAME, a broken copy of SRC.
@@ -365,21 +366,9 @@ expect_rejected "template whose dashboard does not show scale-down's replicas" \
   "the dashboard does not show QueueScaler ReplicasAfter (Target ml/model-worker, Direction down)" \
   INFRA_TEMPLATES="$tmp/template-dashboard-no-down.yaml"
 
-# After the SAM transform (tests/infra/sam-transform.sh, make test-sam-transform):
-# what CloudFormation really deploys. expect_transform_rejected runs it on a
-# broken copy.
-expect_transform_rejected() {
-  local description="$1" expected="$2" file="$3"
-  if make --no-print-directory -C "$root" test-sam-transform INFRA_TEMPLATES="$file" >"$tmp/out" 2>&1; then
-    not_ok "$description: the transformed template was accepted"
-  elif ! grep -qF -- "$expected" "$tmp/out"; then
-    not_ok "$description: rejected, but without '$expected'"
-  else
-    ok "$description"
-  fi
-}
-
-if make --no-print-directory -C "$root" test-sam-transform INFRA_TEMPLATES="$tmp/template.yaml" >"$tmp/out" 2>&1; then
+# After the SAM transform (tests/infra/sam-transform.sh, make
+# test-sam-transform): what CloudFormation really deploys.
+if target=test-sam-transform lint INFRA_TEMPLATES="$tmp/template.yaml"; then
   ok "unbroken copy passes the SAM transform checks"
 else
   not_ok "unbroken copy passes the SAM transform checks"
@@ -389,22 +378,22 @@ fi
 # source template's checks do not see it, the transformed one shows it.
 break_copy template-versions-deleted.yaml template.yaml \
   's/^  ScaleUpFunction:$/&\n    DeletionPolicy: Delete/'
-expect_transform_rejected "template whose versions are not retained after the transform" \
-  "DeletionPolicy Delete, not Retain" "$tmp/template-versions-deleted.yaml"
+target=test-sam-transform expect_rejected "template whose versions are not retained after the transform" \
+  "DeletionPolicy Delete, not Retain" INFRA_TEMPLATES="$tmp/template-versions-deleted.yaml"
 
 # An alarm that invokes the function, not its alias, after the transform.
 break_copy template-transform-alarm-latest.yaml template.yaml \
   '/^  LowBacklogAlarm:$/,/^$/s/^        - !Ref ScaleDownFunction.Alias$/        - !GetAtt ScaleDownFunction.Arn/'
-expect_transform_rejected "template whose alarm invokes the function after the transform" \
+target=test-sam-transform expect_rejected "template whose alarm invokes the function after the transform" \
   "LowBacklogAlarm: an alarm action names ['ScaleDownFunction'], not Ref of the alias live" \
-  "$tmp/template-transform-alarm-latest.yaml"
+  INFRA_TEMPLATES="$tmp/template-transform-alarm-latest.yaml"
 
 # A heartbeat permission on the function, not on the alias, after the transform.
 break_copy template-transform-permission.yaml template.yaml \
   '/^  ScaleUpInvokedByHeartbeat:$/,/^$/s/FunctionName: !Ref ScaleUpFunction.Alias$/FunctionName: !Ref ScaleUpFunction/'
-expect_transform_rejected "template whose permission is not on the alias after the transform" \
+target=test-sam-transform expect_rejected "template whose permission is not on the alias after the transform" \
   "ScaleUpInvokedByHeartbeat: the invoke permission is on {'Ref': 'ScaleUpFunction'}, not on the alias live" \
-  "$tmp/template-transform-permission.yaml"
+  INFRA_TEMPLATES="$tmp/template-transform-permission.yaml"
 
 # Kubernetes: a misspelt field, which only strict validation catches.
 break_copy deployment-unknown-field.yaml model-deployment.yaml \
