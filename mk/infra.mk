@@ -29,11 +29,14 @@ BUILD_ID ?=
 # versions whose schemas kubernetes-validate ships, so no download happens.
 KUBERNETES_VERSION ?= 1.33.0
 
-# What `make lint-infra` checks. tests/infra/validate-infra-rejects-broken.sh
+# What `make lint-infra` checks (iam-role.yaml is a Google IAM role, not a
+# Kubernetes manifest: least-privilege.sh checks it). tests/infra/validate-infra-rejects-broken.sh
 # overrides these to point the same commands at broken copies.
 INFRA_TEMPLATES ?= infra/aws/template.yaml
 INFRA_MANIFESTS ?= $(filter-out infra/gke/iam-role.yaml,$(wildcard infra/gke/*.yaml))
 INFRA_SCRIPTS   ?= $(wildcard infra/aws/*.sh infra/gke/*.sh tests/infra/*.sh scripts/*.sh)
+# The grants of the GKE side, checked for exactly what the functions use.
+INFRA_LEAST_PRIVILEGE ?= infra/gke/iam-role.yaml infra/gke/rbac.yaml
 
 LAMBDA_BINARIES := scale-up scale-down
 region_flag = $(if $(AWS_REGION),--region $(AWS_REGION))
@@ -105,17 +108,34 @@ invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up
 	cargo lambda invoke --remote $(region_flag) --alias $(LAMBDA_ALIAS) --data-file "$(EVENT)" "$(STACK_NAME)-$*"
 
 .PHONY: validate-infra
-validate-infra: lint-infra test-infra test-node-pool test-service-account test-rollback ## offline checks of infra/: the validators pass, and reject broken files
+validate-infra: lint-infra test-sam-transform test-infra test-node-pool test-service-account test-rollback test-deploy-guide ## offline checks of infra/: the validators pass, and reject broken files
 
 .PHONY: lint-infra
-lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, shellcheck the scripts
+lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, check the GKE grants, shellcheck the scripts
 	cfn-lint --non-zero-exit-code warning -- $(INFRA_TEMPLATES)
 	tests/infra/template-invariants.sh $(INFRA_TEMPLATES)
 	kubernetes-validate --strict --quiet --kubernetes-version $(KUBERNETES_VERSION) $(INFRA_MANIFESTS)
+	tests/infra/least-privilege.sh $(INFRA_LEAST_PRIVILEGE)
 	shellcheck $(INFRA_SCRIPTS)
 
+# The AWS SAM translator pins pydantic on its own terms: it gets a virtual
+# environment of its own, beside .venv.
+SAM_VENV := .venv-sam
+
+.PHONY: sam-venv
+sam-venv: $(SAM_VENV)/.installed ## install aws-sam-translator into .venv-sam (its own virtual environment)
+
+$(SAM_VENV)/.installed: tests/infra/requirements-sam.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/infra/requirements-sam.txt
+	touch $@
+
+.PHONY: test-sam-transform
+test-sam-transform: venv sam-venv ## run the SAM transform on the template as sam deploy does; cfn-lint its output, check the alias live and the retained versions
+	SAM_PYTHON="$(CURDIR)/$(SAM_VENV)/bin/python" tests/infra/sam-transform.sh $(INFRA_TEMPLATES)
+
 .PHONY: test-infra
-test-infra: venv ## prove that lint-infra rejects a broken template, manifest and script
+test-infra: venv sam-venv ## prove that lint-infra rejects a broken template, manifest and script
 	tests/infra/validate-infra-rejects-broken.sh
 
 .PHONY: test-node-pool
@@ -125,6 +145,10 @@ test-node-pool: ## run node-pool.sh against a fake gcloud: one taint of ours, ne
 .PHONY: test-service-account
 test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the two roles, creates no key
 	tests/infra/service-account-keyless.sh
+
+.PHONY: test-deploy-guide
+test-deploy-guide: venv ## render the GKE manifests with the deployment guide's own sed commands; check names and values
+	tests/infra/deploy-guide-render.sh
 
 .PHONY: test-rollback
 test-rollback: ## run make deploy, deploy-code, versions and rollback against a fake aws, sam and cargo: each deploy a new zip, every move on the alias

@@ -8,9 +8,13 @@
 #
 # Usage: infra/gke/service-account.sh [--dry-run] iam|keyless|key|all|parameter
 #
-#   iam       create the service account and the custom role (iam-role.yaml:
-#             container.clusters.get and container.clusters.connect), and
-#             grant that role to the account on the project. Safe to run again.
+#   iam       enable the APIs (IAM, IAM Credentials, STS, GKE), create the
+#             service account and the custom role (iam-role.yaml:
+#             container.clusters.get and container.clusters.connect; a role
+#             deleted in the last 7 days is undeleted, since its ID stays
+#             reserved), and grant that role to the account on the project.
+#             Calls that name what was just created are tried again while
+#             Google IAM does not show it yet (RETRY_DELAYS). Safe to run again.
 #   keyless   create (or bring up to date) the workload identity pool POOL_ID
 #             and its AWS provider PROVIDER_ID for the AWS account, write the
 #             credential configuration to CREDENTIAL_CONFIG_FILE (the stack
@@ -55,13 +59,20 @@
 #   key:
 #   SECRET_NAME   Secrets Manager secret name (default queue-scaler/gcp-service-account-key)
 #   SECRET_KMS_KEY_ID  optional KMS key for a new secret (default: aws/secretsmanager)
+#   RETRY_DELAYS  seconds to wait between the attempts of a call that names
+#                 what Google IAM does not show yet (default "2 4 8 16 32")
 #
-# The provider uses Google's default attribute mapping for AWS, given
-# explicitly:
-#   google.subject     = assertion.arn, the caller's ARN, e.g.
-#                        arn:aws:sts::111122223333:assumed-role/ROLE/SESSION
+# The provider maps the caller's ARN, e.g.
+# arn:aws:sts::111122223333:assumed-role/ROLE/SESSION, to:
 #   attribute.aws_role = that ARN without the session name:
 #                        arn:aws:sts::111122223333:assumed-role/ROLE
+#                        (Google's default AWS mapping of this attribute);
+#   google.subject     = the same, not the whole ARN (Google's default): Google
+#                        limits the subject to 127 bytes, and the whole ARN of
+#                        a Lambda role's session, with its generated role name
+#                        and the function's name, passes that for stack names
+#                        of about 25 characters. The role's ARN is at most 110
+#                        bytes (IAM role names have at most 64 characters).
 # Lambda names the session after the function, so the binding is on
 # attribute.aws_role, one principalSet per execution role:
 #   principalSet://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/
@@ -138,8 +149,12 @@ PROVIDER_ID="${PROVIDER_ID:-aws-lambda}"
 PROJECT_NUMBER="${PROJECT_NUMBER:-}"
 email="$SA_NAME@$PROJECT_ID.iam.gserviceaccount.com"
 
-# Google's default mapping for AWS providers (see the header).
-ATTRIBUTE_MAPPING="google.subject=assertion.arn,attribute.aws_role=assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
+RETRY_DELAYS="${RETRY_DELAYS:-2 4 8 16 32}"
+
+# The caller's role ARN, without the session (see the header): Google's
+# default attribute.aws_role, and our google.subject, bounded.
+ROLE_OF_ARN="assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
+ATTRIBUTE_MAPPING="google.subject=$ROLE_OF_ARN,attribute.aws_role=$ROLE_OF_ARN"
 
 run() {
   if (( dry_run )); then
@@ -160,7 +175,54 @@ fail() {
   exit 1
 }
 
+# eventually COMMAND...: run it; while it fails because Google IAM does not
+# show yet what was just created (NOT_FOUND, "does not exist"), wait
+# RETRY_DELAYS and try again, as Google's Terraform provider does. Any other
+# failure, or the last attempt's, is the command's.
+eventually() {
+  if (( dry_run )); then run "$@"; return 0; fi
+  local delays attempt=0 err
+  read -r -a delays <<<"$RETRY_DELAYS"
+  err="$(mktemp)"
+  while true; do
+    if "$@" 2>"$err"; then
+      cat "$err" >&2
+      rm -f "$err"
+      return 0
+    fi
+    cat "$err" >&2
+    if (( attempt >= ${#delays[@]} )) || ! grep -qiE 'NOT_FOUND|does not exist' "$err"; then
+      rm -f "$err"
+      return 1
+    fi
+    echo "service-account.sh: not visible yet (Google IAM is eventually consistent); trying again in ${delays[attempt]} s" >&2
+    sleep "${delays[attempt]}"
+    attempt=$((attempt + 1))
+  done
+}
+
+# The APIs every later call needs, enabled before the first IAM call: IAM,
+# IAM Service Account Credentials (generateAccessToken), Security Token
+# Service (the token exchange) and GKE. Once per run.
+apis_enabled=0
+enable_apis() {
+  (( apis_enabled )) && return 0
+  run gcloud services enable iam.googleapis.com iamcredentials.googleapis.com sts.googleapis.com \
+    container.googleapis.com --project="$PROJECT_ID"
+  apis_enabled=1
+}
+
+# The custom role's state: active, deleted (undeletable for 7 days, its ID
+# reserved for about 37), or empty when there is none. Empty in a dry run.
+role_state() {
+  local deleted
+  if (( dry_run )); then return 0; fi
+  deleted="$(gcloud iam roles describe "$ROLE_ID" --project="$PROJECT_ID" --format='value(deleted)' 2>/dev/null)" || return 0
+  if [[ "${deleted,,}" == true ]]; then echo deleted; else echo active; fi
+}
+
 setup_iam() {
+  enable_apis
   if exists gcloud iam service-accounts describe "$email" --project="$PROJECT_ID"; then
     echo "service account $email exists" >&2
   else
@@ -169,16 +231,23 @@ setup_iam() {
       --description="Scales GKE Deployments from AWS Lambda (queue-scaler)"
   fi
 
-  if exists gcloud iam roles describe "$ROLE_ID" --project="$PROJECT_ID"; then
-    run gcloud iam roles update "$ROLE_ID" --project="$PROJECT_ID" \
-      --file="$here/iam-role.yaml" --quiet
-  else
-    run gcloud iam roles create "$ROLE_ID" --project="$PROJECT_ID" \
-      --file="$here/iam-role.yaml"
-  fi
+  case "$(role_state)" in
+    deleted)
+      echo "custom role $ROLE_ID was deleted: undeleting it (its ID stays reserved for weeks)" >&2
+      run gcloud iam roles undelete "$ROLE_ID" --project="$PROJECT_ID"
+      eventually gcloud iam roles update "$ROLE_ID" --project="$PROJECT_ID" \
+        --file="$here/iam-role.yaml" --quiet ;;
+    active)
+      run gcloud iam roles update "$ROLE_ID" --project="$PROJECT_ID" \
+        --file="$here/iam-role.yaml" --quiet ;;
+    *)
+      run gcloud iam roles create "$ROLE_ID" --project="$PROJECT_ID" \
+        --file="$here/iam-role.yaml" ;;
+  esac
 
-  # Project level: GKE has no IAM policy on a single cluster.
-  run gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+  # Project level: GKE has no IAM policy on a single cluster. The account or
+  # the role may not be visible yet right after their creation.
+  eventually gcloud projects add-iam-policy-binding "$PROJECT_ID" \
     --member="serviceAccount:$email" \
     --role="projects/$PROJECT_ID/roles/$ROLE_ID" \
     --condition=None
@@ -237,7 +306,8 @@ role_member() {
 }
 
 setup_keyless() {
-  if (( ! dry_run )) && ! exists gcloud iam service-accounts describe "$email" --project="$PROJECT_ID"; then
+  enable_apis
+  if (( ! dry_run )) && ! eventually gcloud iam service-accounts describe "$email" --project="$PROJECT_ID" >/dev/null; then
     fail "no service account $email: run 'service-account.sh iam' first (or 'all')"
   fi
 
@@ -270,10 +340,6 @@ setup_keyless() {
   fi
   [[ "$AWS_ACCOUNT_ID" =~ ^[0-9]{12}$ ]] || (( dry_run )) \
     || fail "AWS_ACCOUNT_ID '$AWS_ACCOUNT_ID' is not a 12-digit AWS account id"
-
-  # STS token exchange, generateAccessToken, and the pools themselves.
-  run gcloud services enable iam.googleapis.com iamcredentials.googleapis.com sts.googleapis.com \
-    --project="$PROJECT_ID"
 
   if [[ -z "$PROJECT_NUMBER" ]]; then
     if (( dry_run )); then
@@ -363,14 +429,14 @@ MSG
 bind_roles() {
   local member stale
   for member in "$@"; do
-    run gcloud iam service-accounts add-iam-policy-binding "$email" --project="$PROJECT_ID" \
+    eventually gcloud iam service-accounts add-iam-policy-binding "$email" --project="$PROJECT_ID" \
       --role=roles/iam.workloadIdentityUser --member="$member" --condition=None
   done
   if (( dry_run )); then return 0; fi
 
   # Anything else of this pool that may impersonate the account (an older
   # stack's roles, a hand-made binding) goes: exactly the two roles.
-  stale="$(gcloud iam service-accounts get-iam-policy "$email" --project="$PROJECT_ID" --format=json |
+  stale="$(eventually gcloud iam service-accounts get-iam-policy "$email" --project="$PROJECT_ID" --format=json |
     python3 -c '
 import json
 import sys

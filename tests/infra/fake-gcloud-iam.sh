@@ -7,6 +7,13 @@
 #
 #   service-accounts      emails of the service accounts, one a line
 #   roles/ID              a custom role (a copy of the --file it was given)
+#   roles/ID.deleted      present: the role is deleted (undeletable for 7
+#                         days, its ID reserved meanwhile)
+#   lag                   N: a service account just created is invisible to
+#                         the next N calls that name it (describe, the
+#                         bindings, get-iam-policy), as Google IAM's eventual
+#                         consistency can leave it (default 0)
+#   pending/EMAIL         how many more calls will not see the account yet
 #   project-policy        "ROLE MEMBER" of the project's IAM policy, one a line
 #   services              enabled APIs, one a line
 #   project-number        the project's number (default 246813579024)
@@ -18,6 +25,15 @@
 #                         policy iam.disableServiceAccountKeyCreation)
 #
 # It answers as the real thing does where the script depends on it:
+#   - every `iam ...` call fails (SERVICE_DISABLED) until iam.googleapis.com
+#     is enabled (services enable);
+#   - roles create and update accept only a role file whose includedPermissions
+#     are exactly container.clusters.get and container.clusters.connect (what
+#     the functions use; a real gcloud takes any, this fake holds the line);
+#   - a deleted custom role: describe shows deleted (value(deleted) is True),
+#     create fails (its ID is reserved), update fails until it is undeleted;
+#   - an account not visible yet (lag): describe answers NOT_FOUND, a binding
+#     naming it "does not exist";
 #   - describe fails (404) for what does not exist, and answers
 #     --format='value(state)' for pools and providers, which a deleted one
 #     keeps (DELETED) for 30 days: creating its id again fails (409) until
@@ -36,7 +52,7 @@
 set -euo pipefail
 
 state="${FAKE_GCLOUD_STATE:?fake gcloud: set FAKE_GCLOUD_STATE to its state folder}/iam"
-mkdir -p "$state"/{roles,pools,providers,sa-policy,keys}
+mkdir -p "$state"/{roles,pools,providers,sa-policy,keys,pending}
 touch "$state"/{service-accounts,project-policy,services}
 
 positional=()
@@ -64,6 +80,18 @@ project_number() {
 
 sa_exists() {
   grep -qxF "$1" "$state/service-accounts"
+}
+
+# visible EMAIL: the account exists and this call sees it (a call that does
+# not see a new account yet uses up one of its pending calls).
+visible() {
+  local pending=0
+  sa_exists "$1" || return 1
+  pending="$(cat "$state/pending/$1" 2>/dev/null || echo 0)"
+  if (( pending > 0 )); then
+    echo $((pending - 1)) >"$state/pending/$1"
+    return 1
+  fi
 }
 
 check_member() {
@@ -118,6 +146,15 @@ policy_binding() {
   print_policy "$2"
 }
 
+# role_file FILE: refuse a role that grants other permissions than the two.
+role_file() {
+  local permissions
+  [[ -r "$1" ]] || fail "cannot read the role file $1"
+  permissions="$(awk '/^includedPermissions:/ { on = 1; next } on && /^ *- / { sub(/^ *- */, ""); print; next } on && /^[^ #]/ { on = 0 }' "$1" | sort | tr '\n' ' ')"
+  [[ "$permissions" == "container.clusters.connect container.clusters.get " ]] ||
+    fail "the fake accepts only container.clusters.get and container.clusters.connect in $1, not: $permissions"
+}
+
 provider_file() {
   need workload-identity-pool
   echo "$state/providers/${flag[workload-identity-pool]}/$1"
@@ -138,23 +175,28 @@ write_provider() {
     "${flag[account-id]}" "${flag[attribute-mapping]}" >"$1"
 }
 
+if [[ "${positional[0]:-}" == iam ]] && ! grep -qxF iam.googleapis.com "$state/services"; then
+  fail "PERMISSION_DENIED: Identity and Access Management (IAM) API has not been used in project before or it is disabled. (SERVICE_DISABLED)"
+fi
+
 case "$command" in
   "iam service-accounts describe "*)
-    sa_exists "${positional[3]}" || fail "NOT_FOUND: Unknown service account"
+    visible "${positional[3]}" || fail "NOT_FOUND: Unknown service account"
     echo "email: ${positional[3]}" ;;
   "iam service-accounts create "*)
     need project
     email="${positional[3]}@${flag[project]}.iam.gserviceaccount.com"
     sa_exists "$email" && fail "ALREADY_EXISTS: Service account ${positional[3]} already exists"
     echo "$email" >>"$state/service-accounts"
+    cat "$state/lag" 2>/dev/null >"$state/pending/$email" || true
     echo "Created service account [${positional[3]}]." >&2 ;;
   "iam service-accounts add-iam-policy-binding "* | "iam service-accounts remove-iam-policy-binding "*)
-    sa_exists "${positional[3]}" || fail "NOT_FOUND: Service account ${positional[3]} does not exist."
+    visible "${positional[3]}" || fail "NOT_FOUND: Service account ${positional[3]} does not exist."
     verb="${positional[2]%%-*}"
     touch "$state/sa-policy/${positional[3]}"
     policy_binding "$verb" "$state/sa-policy/${positional[3]}" "${positional[3]}" ;;
   "iam service-accounts get-iam-policy "*)
-    sa_exists "${positional[3]}" || fail "NOT_FOUND: Service account ${positional[3]} does not exist."
+    visible "${positional[3]}" || fail "NOT_FOUND: Service account ${positional[3]} does not exist."
     [[ "${flag[format]:-}" == json ]] || fail "the fake answers get-iam-policy with --format=json only"
     touch "$state/sa-policy/${positional[3]}"
     print_policy "$state/sa-policy/${positional[3]}" ;;
@@ -182,17 +224,37 @@ case "$command" in
     mv "$state/keys.new" "$state/keys/${flag[iam-account]}"
     echo "Deleted key [$id]." >&2 ;;
   "iam roles describe "*)
-    [[ -e "$state/roles/${positional[3]}" ]] || fail "NOT_FOUND: role ${positional[3]}"
-    cat "$state/roles/${positional[3]}" ;;
+    role="$state/roles/${positional[3]}"
+    [[ -e "$role" ]] || fail "NOT_FOUND: role ${positional[3]}"
+    deleted=False
+    if [[ -e "$role.deleted" ]]; then deleted=True; fi
+    case "${flag[format]:-}" in
+      'value(deleted)') if [[ "$deleted" == True ]]; then echo True; fi ;;
+      '') cat "$role"; if [[ "$deleted" == True ]]; then echo "deleted: true"; fi ;;
+      *) fail "the fake describes roles whole or as --format='value(deleted)' only" ;;
+    esac ;;
   "iam roles create "*)
     need file
+    [[ ! -e "$state/roles/${positional[3]}.deleted" ]] ||
+      fail "ALREADY_EXISTS: A role with ID ${positional[3]} was recently deleted; undelete it or use another ID"
     [[ ! -e "$state/roles/${positional[3]}" ]] || fail "ALREADY_EXISTS: role ${positional[3]}"
+    role_file "${flag[file]}"
     cp "${flag[file]}" "$state/roles/${positional[3]}" ;;
   "iam roles update "*)
     need file
     [[ -e "$state/roles/${positional[3]}" ]] || fail "NOT_FOUND: role ${positional[3]}"
+    [[ ! -e "$state/roles/${positional[3]}.deleted" ]] ||
+      fail "FAILED_PRECONDITION: You can't update a deleted role. Undelete it first."
+    role_file "${flag[file]}"
     cp "${flag[file]}" "$state/roles/${positional[3]}" ;;
+  "iam roles undelete "*)
+    [[ -e "$state/roles/${positional[3]}.deleted" ]] || fail "FAILED_PRECONDITION: role ${positional[3]} is not deleted"
+    rm "$state/roles/${positional[3]}.deleted" ;;
   "projects add-iam-policy-binding "*)
+    need member
+    if [[ "${flag[member]}" == serviceAccount:* ]] && ! visible "${flag[member]#serviceAccount:}"; then
+      fail "INVALID_ARGUMENT: Service account ${flag[member]#serviceAccount:} does not exist."
+    fi
     policy_binding add "$state/project-policy" "${positional[2]}" ;;
   "projects describe "*)
     [[ "${flag[format]:-}" == 'value(projectNumber)' ]] || fail "the fake answers the project number only"

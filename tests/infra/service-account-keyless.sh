@@ -8,8 +8,13 @@
 # hands IAM calls to fake-gcloud-iam.sh) and a fake aws (fake-aws.sh), both
 # first on PATH, recording every call and keeping what they create. Keyless,
 # it checks:
+#   - the APIs are enabled before the first IAM call (the fake refuses IAM
+#     calls until then);
 #   - the workload identity pool and its AWS provider, for the AWS account,
-#     with Google's default AWS attribute mapping (attribute.aws_role);
+#     with Google's default attribute.aws_role, and a google.subject that is
+#     the same role ARN: the mapping is evaluated (a small CEL subset) for a
+#     Lambda session's ARN, also of a 50-character stack name, whose
+#     subject must stay within Google's 127 bytes;
 #   - roles/iam.workloadIdentityUser on the service account for exactly the
 #     two execution roles, as principalSet://.../attribute.aws_role/
 #     arn:aws:sts::ACCOUNT:assumed-role/ROLE, read from the stack's outputs;
@@ -20,7 +25,11 @@
 #   - before the stack exists: everything but the bindings, and a message
 #     saying they are still to do;
 #   - no `keys create`, and no Secrets Manager call;
-#   - a second run creates nothing twice; a deleted pool is undeleted;
+#   - a second run creates nothing twice; a deleted pool is undeleted, and
+#     so is a deleted custom role;
+#   - Google IAM's eventual consistency: an account that appears only on the
+#     second read is waited for (bounded retries), one that never appears
+#     fails after the last retry;
 #   - --dry-run calls nothing.
 #
 # Usage: tests/infra/service-account-keyless.sh [SCRIPT]   (or: make test-service-account)
@@ -40,6 +49,8 @@ ln -s "$root/tests/infra/fake-aws.sh" "$tmp/bin/aws"
 export PATH="$tmp/bin:$PATH"
 
 export PROJECT_ID=test-project AWS_REGION=eu-west-1 STACK_NAME=qs
+# Retries without the waits.
+export RETRY_DELAYS="0 0 0"
 unset SA_NAME ROLE_ID SECRET_NAME SECRET_KMS_KEY_ID SCALE_UP_ROLE_ARN SCALE_DOWN_ROLE_ARN \
   AWS_ACCOUNT_ID POOL_ID PROVIDER_ID PROJECT_NUMBER CREDENTIAL_CONFIG_FILE
 
@@ -52,8 +63,6 @@ pool_prefix="principalSet://iam.googleapis.com/projects/$number/locations/global
 up_member="$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/$up_role"
 down_member="$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/$down_role"
 audience="//iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/queue-scaler/providers/aws-lambda"
-# Google's default attribute mapping for AWS providers.
-mapping="google.subject=assertion.arn,attribute.aws_role=assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
 
 passed=0
 failed=0
@@ -95,6 +104,98 @@ run_script() {
 }
 
 calls() { cat "$FAKE_GCLOUD_STATE/calls.log"; }
+
+# check_mapping WHAT ROLE SESSION: the provider's attribute mapping, evaluated
+# for the ARN of a Lambda session of ROLE: attribute.aws_role is the role's
+# assumed-role ARN (what the bindings name), and google.subject is at most
+# Google's 127 bytes.
+check_mapping() {
+  local file="$FAKE_GCLOUD_STATE/iam/providers/queue-scaler/aws-lambda"
+  if python3 - "$file" "arn:aws:sts::$account:assumed-role/$2/$3" "arn:aws:sts::$account:assumed-role/$2" \
+    <<'PYTHON' >"$work/mapping-check" 2>&1; then
+import re
+import sys
+
+path, arn, role = sys.argv[1:]
+mapping = next(line.split("=", 1)[1] for line in open(path).read().splitlines()
+               if line.startswith("attribute-mapping="))
+
+
+def split_top(text, sep):
+    """Split at sep outside quotes."""
+    parts, quoted, cur = [], False, ""
+    for ch in text:
+        if ch == "'":
+            quoted = not quoted
+        if ch == sep and not quoted:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return parts + [cur]
+
+
+def extract(value, template):
+    """CEL's extract: the text between the template's prefix and suffix."""
+    prefix, rest = template.split("{", 1)
+    suffix = rest.split("}", 1)[1]
+    start = value.find(prefix) if prefix else 0
+    if start < 0:
+        raise ValueError(f"{value!r} does not contain {prefix!r}")
+    start += len(prefix)
+    end = value.find(suffix, start) if suffix else len(value)
+    if end < 0:
+        raise ValueError(f"{value!r} has no {suffix!r} after {prefix!r}")
+    return value[start:end]
+
+
+def term(t):
+    t = t.strip()
+    if re.fullmatch(r"'[^']*'", t):
+        return t[1:-1]
+    m = re.fullmatch(r"assertion\.arn(?:\.(contains|extract)\('([^']*)'\))?", t)
+    if not m:
+        raise ValueError(f"not in the CEL subset this test evaluates: {t!r}")
+    if m.group(1) == "contains":
+        return m.group(2) in arn
+    if m.group(1) == "extract":
+        return extract(arn, m.group(2))
+    return arn
+
+
+def evaluate(expr):
+    cond, _, rest = expr.partition("?")
+    if rest:
+        yes, no = split_top(rest, ":")
+        return evaluate(yes) if term(cond) else evaluate(no)
+    return "".join(term(t) for t in split_top(expr, "+"))
+
+
+attributes = {}
+for pair in split_top(mapping, ","):
+    key, expr = pair.split("=", 1)
+    attributes[key.strip()] = evaluate(expr)
+subject = attributes.get("google.subject", "")
+assert attributes.get("attribute.aws_role") == role, f"attribute.aws_role is {attributes.get('attribute.aws_role')!r}, not {role!r}"
+assert len(subject.encode()) <= 127, f"google.subject is {len(subject.encode())} bytes (Google allows 127): {subject!r}"
+print(f"google.subject: {subject} ({len(subject.encode())} bytes)")
+PYTHON
+    ok "$1: the mapping gives attribute.aws_role = the role's ARN, and a google.subject within 127 bytes ($(tail -n 1 "$work/mapping-check" | sed 's/.*(//; s/)//'))"
+  else
+    not_ok "$1: the provider's attribute mapping does not map a Lambda session as the bindings need" "$work/mapping-check" "$file"
+  fi
+}
+
+# apis_first WHAT: the APIs were enabled before the first IAM call.
+apis_first() {
+  local first
+  first="$(grep -nE '^(iam|services|projects) ' "$FAKE_GCLOUD_STATE/calls.log" | head -n 1)"
+  if [[ "$first" == *"services enable "*iam.googleapis.com*iamcredentials.googleapis.com*sts.googleapis.com*container.googleapis.com* ]]; then
+    ok "$1: the IAM, IAM Credentials, STS and GKE APIs are enabled before the first IAM call"
+  else
+    not_ok "$1: the first call is not services enable of the four APIs: $first" "$FAKE_GCLOUD_STATE/calls.log"
+  fi
+}
 
 # called WHAT DESCRIPTION PATTERN: a gcloud call matches the extended regex.
 called() {
@@ -178,16 +279,10 @@ called "first run" "the workload identity pool is created" \
   '^iam workload-identity-pools create queue-scaler --location=global '
 called "first run" "the AWS provider is created for the AWS account" \
   "^iam workload-identity-pools providers create-aws aws-lambda --workload-identity-pool=queue-scaler .*--account-id=$account "
-if grep -qxF "attribute-mapping=$mapping" "$FAKE_GCLOUD_STATE/iam/providers/queue-scaler/aws-lambda" 2>/dev/null; then
-  ok "first run: the provider has Google's default AWS mapping (google.subject, attribute.aws_role)"
-else
-  not_ok "first run: the provider's attribute mapping is not Google's default AWS mapping" \
-    "$FAKE_GCLOUD_STATE/iam/providers/queue-scaler/aws-lambda"
-fi
+check_mapping "first run" "$up_role" "qs-scale-up"
+apis_first "first run"
 called "first run" "create-cred-config names the provider, --aws and --service-account" \
   "^iam workload-identity-pools create-cred-config projects/$number/locations/global/workloadIdentityPools/queue-scaler/providers/aws-lambda --aws --service-account=$email "
-called "first run" "the STS and IAM Credentials APIs are enabled" \
-  '^services enable .*iamcredentials\.googleapis\.com.* sts\.googleapis\.com'
 check_config "first run"
 not_called "first run" "no role is bound before the stack exists" \
   '^iam service-accounts add-iam-policy-binding '
@@ -276,6 +371,80 @@ called "deleted pool" "the pool is undeleted" '^iam workload-identity-pools unde
 not_called "deleted pool" "the pool is not created again" '^iam workload-identity-pools create '
 exactly_the_two_roles "deleted pool"
 
+echo "# a 50-character stack name: the subject stays within Google's 127 bytes"
+fresh long-stack
+long_stack="queue-scaler-for-the-text-and-image-models-eu-prod"
+# CloudFormation names a role STACK-LOGICALID-RANDOM, cut to IAM's 64 characters.
+long_role="$(printf '%s' "$long_stack-ScaleDownRole-1A2B3C4D5E6F" | cut -c1-52)1A2B3C4D5E6F"
+if ((${#long_stack} == 50 && ${#long_role} == 64)); then
+  ok "long stack: the stack name has 50 characters, its role ${#long_role}"
+else
+  not_ok "long stack: test setup: the stack name has ${#long_stack} characters, its role ${#long_role}"
+fi
+SCALE_UP_ROLE_ARN="arn:aws:iam::$account:role/$long_role" SCALE_DOWN_ROLE_ARN="arn:aws:iam::$account:role/$long_role" \
+  STACK_NAME="$long_stack" run_script "long stack" all
+check_mapping "long stack" "$long_role" "$long_stack-scale-down"
+called "long stack" "the role is bound by its assumed-role ARN" \
+  "^iam service-accounts add-iam-policy-binding $email .*--member=$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/$long_role "
+
+echo "# a service account that IAM shows only on the second read"
+fresh lag
+deployed
+echo 1 >"$FAKE_GCLOUD_STATE/iam/lag"
+run_script "account not visible at once" all
+if grep -q "trying again" "$work/out"; then
+  ok "account not visible at once: the script waits and tries again"
+else
+  not_ok "account not visible at once: the script did not try again" "$work/out"
+fi
+if grep -qxF "projects/$PROJECT_ID/roles/queueScaler serviceAccount:$email" "$FAKE_GCLOUD_STATE/iam/project-policy"; then
+  ok "account not visible at once: the custom role is granted to the account on the project"
+else
+  not_ok "account not visible at once: the role is not granted" "$FAKE_GCLOUD_STATE/iam/project-policy"
+fi
+exactly_the_two_roles "account not visible at once"
+
+echo "# a service account that IAM never shows: bounded retries, then a failure"
+fresh never
+deployed
+echo 100 >"$FAKE_GCLOUD_STATE/iam/lag"
+status=0
+(cd "$work" && RETRY_DELAYS="0 0" "$script" all) >"$work/out" 2>&1 || status=$?
+if ((status != 0)) && [[ "$(call_count '^projects add-iam-policy-binding ')" == 3 ]]; then
+  ok "account never visible: the script fails after 3 attempts of the binding (RETRY_DELAYS \"0 0\")"
+else
+  not_ok "account never visible: exit status $status, $(call_count '^projects add-iam-policy-binding ') attempts" "$work/out"
+fi
+
+echo "# a custom role deleted (by \"Remove everything\") is undeleted, not created again"
+fresh deleted-role
+deployed
+mkdir -p "$FAKE_GCLOUD_STATE/iam/roles"
+echo "title: queue-scaler (old)" >"$FAKE_GCLOUD_STATE/iam/roles/queueScaler"
+touch "$FAKE_GCLOUD_STATE/iam/roles/queueScaler.deleted"
+run_script "deleted role" all
+called "deleted role" "the role is undeleted" '^iam roles undelete queueScaler '
+not_called "deleted role" "the role is not created again" '^iam roles create '
+if cmp -s "$FAKE_GCLOUD_STATE/iam/roles/queueScaler" "$root/infra/gke/iam-role.yaml"; then
+  ok "deleted role: it holds iam-role.yaml again"
+else
+  not_ok "deleted role: it does not hold iam-role.yaml" "$FAKE_GCLOUD_STATE/iam/roles/queueScaler"
+fi
+
+echo "# a role file with more than the two permissions: the fake gcloud refuses it"
+fresh wide-role
+wide="$tmp/wide-role"
+mkdir -p "$wide"
+cp "$script" "$wide/service-account.sh"
+sed 's/^  - container.clusters.connect$/&\n  - container.clusters.list/' "$(dirname "$script")/iam-role.yaml" >"$wide/iam-role.yaml"
+status=0
+(cd "$work" && "$wide/service-account.sh" iam) >"$work/out" 2>&1 || status=$?
+if ((status != 0)) && grep -q "container.clusters.list" "$work/out"; then
+  ok "wide role: the fake gcloud refuses a role with container.clusters.list, and the script fails"
+else
+  not_ok "wide role: a role with container.clusters.list was accepted (exit status $status)" "$work/out"
+fi
+
 echo "# --dry-run calls nothing and prints the keyless commands"
 fresh dry-run
 deployed
@@ -318,8 +487,11 @@ echo "# the key path: the secret was created, but the call failed"
 fresh key-half
 touch "$FAKE_AWS_STATE/store-then-fail"
 run_script "key path, iam" iam
-(cd "$work" && "$script" key) >"$work/out" 2>&1 || true
-if grep -qF "aws secretsmanager delete-secret --region=eu-west-1 --secret-id=queue-scaler/gcp-service-account-key" "$work/out" &&
+status=0
+(cd "$work" && "$script" key) >"$work/out" 2>&1 || status=$?
+if ((status == 0)); then
+  not_ok "key path, half done: the script succeeded although storing the key failed" "$work/out"
+elif grep -qF "aws secretsmanager delete-secret --region=eu-west-1 --secret-id=queue-scaler/gcp-service-account-key" "$work/out" &&
   grep -qF "gcloud iam service-accounts keys delete" "$work/out"; then
   ok "key path, half done: prints how to delete both the key and the secret"
 else
@@ -330,8 +502,11 @@ echo "# the key path where the organisation forbids keys"
 fresh no-keys
 touch "$FAKE_GCLOUD_STATE/iam/no-keys"
 run_script "no keys, iam" iam
-(cd "$work" && "$script" key) >"$work/out" 2>&1 || true
-if grep -q "keyless" "$work/out" && ! grep -q "keys delete" "$work/out"; then
+status=0
+(cd "$work" && "$script" key) >"$work/out" 2>&1 || status=$?
+if ((status == 0)); then
+  not_ok "no keys: the script succeeded although no key could be created" "$work/out"
+elif grep -q "keyless" "$work/out" && ! grep -q "keys delete" "$work/out"; then
   ok "no keys: points to keyless, and names no key to delete"
 else
   not_ok "no keys: the message is not right" "$work/out"

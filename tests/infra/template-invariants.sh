@@ -4,11 +4,12 @@
 #
 # cfn-lint proves that each resource is well formed; it does not know that the
 # heartbeat must reach both functions, that a role may read exactly the alarms
-# its function is told to read, or that MinReplicas 0 needs a wake alarm. This
-# script reads the template, resolves it for several sets of parameters
-# (defaults; MinReplicas 0; a failure topic; the key path; the DNS endpoint;
-# a reserved concurrency; an existing queue and another target), and checks,
-# for each set:
+# its function is told to read, or that the functions may read their queue
+# and nothing else. This script reads the template, resolves it for several
+# sets of parameters (defaults; MinReplicas 0 with and without the wake alarm;
+# the age alarm; a failure topic; the key path; the DNS endpoint; a reserved
+# concurrency; an existing queue and another target), and checks, for each
+# set:
 #
 #   - an EventBridge rule on HeartbeatSchedule targets each function, and a
 #     Lambda permission lets exactly that rule (events.amazonaws.com) invoke it;
@@ -18,14 +19,28 @@
 #   - each role may DescribeAlarms and SetAlarmState on exactly those alarms'
 #     ARNs: no "*", nothing more, nothing less;
 #   - the wake alarm (visible > 0, one period) exists, and is named in
-#     TARGET_WAKE_ALARMS of scale-up, if and only if MinReplicas is 0;
+#     TARGET_WAKE_ALARMS of scale-up, if and only if MinReplicas is 0 and
+#     WakeAlarmEnabled is true (the heartbeat wakes a target at 0 by itself);
+#   - the live queue read: each function has TARGET_QUEUES naming the queue,
+#     and its role may sqs:GetQueueAttributes and sqs:GetQueueUrl on exactly
+#     that queue's ARN (no wildcard);
+#   - scale-down's alarm is metric math summing exactly the queue's
+#     ApproximateNumberOfMessagesVisible and ...NotVisible (visible plus in
+#     flight), below LowThreshold: zero only when no job runs;
+#   - the age alarm (ApproximateAgeOfOldestMessage of the queue above
+#     OldestMessageAgeSeconds) exists if and only if that parameter is given,
+#     invokes scale-up and is in its TARGET_ALARMS (so its role may read and
+#     re-arm it, above);
 #   - each function has an alarm on its AWS/Lambda Errors metric, notifying
 #     the failure topic when one is given;
 #   - each function has an async invoke config with an on-failure destination;
 #   - no AlarmPeriodSeconds x evaluation-periods combination that the
 #     parameter constraints and Rules accept spans more than one day;
-#   - the default HeartbeatSchedule is a rate(...) its own AllowedPattern
-#     accepts, at most 2 periods of the default AlarmPeriodSeconds (an alarm
+#   - HeartbeatSchedule's AllowedPattern accepts valid rate and cron
+#     expressions and refuses the forms EventBridge refuses (rate(1 minutes),
+#     rate(5 minute), ...); the default HeartbeatSchedule is a rate(...) its
+#     own AllowedPattern accepts, at most one minute (scale-up's heartbeat is what wakes a
+#     target at 0 replicas), at most 2 periods of the default AlarmPeriodSeconds (an alarm
 #     left in ALARM waits up to one interval for it, and the goal is recovery
 #     within 2 periods of a fault's end) and at most 10 minutes (the errors
 #     alarms' 5-minute windows must see it), and the default
@@ -351,26 +366,10 @@ def check(s, problems):
                     "TARGET_ALARMS/TARGET_WAKE_ALARMS (the heartbeat would never read it)")
 
         # Its role: exactly those alarms, by ARN.
-        role_id = functions[fid].get("Role", "").strip("<>").removesuffix(".Arn")
-        statements = [
-            st
-            for policy in roles.get(role_id, {}).get("Policies", [])
-            for st in as_list(policy["PolicyDocument"]["Statement"])
-            if st.get("Effect") == "Allow"
-        ]
-        want = {alarm_arn(n) for n in told}
+        statements = role_statements(functions, roles, fid)
         for action in ("cloudwatch:DescribeAlarms", "cloudwatch:SetAlarmState"):
-            granted = set()
-            for st in statements:
-                acts = as_list(st.get("Action", []))
-                if action in acts or "cloudwatch:*" in acts or "*" in acts:
-                    granted |= set(as_list(st.get("Resource", [])))
-            if any("*" in r for r in granted):
-                bad(f"{label}: {action} is granted on a wildcard resource {sorted(r for r in granted if '*' in r)}; "
-                    "scope it to the alarm ARNs")
-            elif granted != want:
-                bad(f"{label}: {action} is granted on {sorted(granted)}, "
-                    f"but its alarms are {sorted(want)}")
+            granted_exactly(statements, action, {alarm_arn(n) for n in told}, "the alarm ARNs",
+                            f"{label}: {{action}} is granted on {{granted}}, but its alarms are {{want}}", bad)
 
         # Errors are visible.
         errors = [
@@ -401,13 +400,17 @@ def check(s, problems):
                 bad(f"{label}: {cid} does not DependsOn {fid}Alias{alias}, the alias it configures")
 
     check_credentials(s, functions, roles, bad)
+    check_queue_read(s, functions, roles, bad)
+    check_low_alarm(s, alarms, bad)
+    check_age_alarm(s, alarms, bad)
     check_cluster(s, functions, bad)
     check_reserved_concurrency(s, functions, bad)
     check_job_queue(s, alarms, bad)
     check_dashboard(s, alarms, bad)
 
-    # Zero.
-    zero = str(s.params["MinReplicas"]) == "0"
+    # Zero: the wake alarm, only where it is asked for.
+    zero = str(s.params["MinReplicas"]) == "0" and s.params.get("WakeAlarmEnabled") == "true"
+    when = f"MinReplicas {s.params['MinReplicas']}, WakeAlarmEnabled {s.params.get('WakeAlarmEnabled')}"
     up_wake = names(s.environment("ScaleUpFunction").get("TARGET_WAKE_ALARMS"))
     down_wake = names(s.environment("ScaleDownFunction").get("TARGET_WAKE_ALARMS"))
     if down_wake:
@@ -422,23 +425,132 @@ def check(s, problems):
     ]
     if zero:
         if not wake_alarms:
-            bad("MinReplicas 0: no wake alarm (visible messages > 0 for one period) invokes scale-up")
+            bad(f"{when}: no wake alarm (visible messages > 0 for one period) invokes scale-up")
         if not up_wake:
-            bad("MinReplicas 0: scale-up has no TARGET_WAKE_ALARMS")
+            bad(f"{when}: scale-up has no TARGET_WAKE_ALARMS")
         for a in wake_alarms:
             if a.get("AlarmName") not in up_wake:
-                bad(f"MinReplicas 0: wake alarm {a.get('AlarmName')} is not in scale-up's TARGET_WAKE_ALARMS")
+                bad(f"{when}: wake alarm {a.get('AlarmName')} is not in scale-up's TARGET_WAKE_ALARMS")
     else:
         if wake_alarms:
-            bad(f"MinReplicas {s.params['MinReplicas']}: a wake alarm exists "
-                f"({[a.get('AlarmName') for a in wake_alarms]}); it belongs to MinReplicas 0 only")
+            bad(f"{when}: a wake alarm exists ({[a.get('AlarmName') for a in wake_alarms]}); "
+                "it belongs to MinReplicas 0 with WakeAlarmEnabled true only")
         if up_wake:
-            bad(f"MinReplicas {s.params['MinReplicas']}: scale-up has TARGET_WAKE_ALARMS {up_wake}")
+            bad(f"{when}: scale-up has TARGET_WAKE_ALARMS {up_wake}")
 
     if topic:
         for rid, a in alarms.items():
             if "<ScalingFailureQueue.QueueName>" in str(a.get("Dimensions")) and topic not in as_list(a.get("AlarmActions", [])):
                 bad(f"{rid}: the failure-queue alarm does not notify FailureNotificationTopicArn")
+
+
+def role_statements(functions, roles, fid):
+    """The Allow statements of the function's execution role."""
+    role_id = functions[fid].get("Role", "").strip("<>").removesuffix(".Arn")
+    return [
+        st
+        for policy in roles.get(role_id, {}).get("Policies", [])
+        for st in as_list(policy["PolicyDocument"]["Statement"])
+        if st.get("Effect") == "Allow"
+    ]
+
+
+def granted_exactly(statements, action, want, scope, message, bad):
+    """The action is allowed on exactly the resources `want`, no wildcard; message names what differs."""
+    service = action.split(":", 1)[0]
+    granted = set()
+    for st in statements:
+        acts = as_list(st.get("Action", []))
+        if action in acts or f"{service}:*" in acts or "*" in acts:
+            granted |= set(as_list(st.get("Resource", [])))
+    if any("*" in r for r in granted):
+        bad(f"{message.split(':', 1)[0]}: {action} is granted on a wildcard resource "
+            f"{sorted(r for r in granted if '*' in r)}; scope it to {scope}")
+    elif granted != want:
+        bad(message.format(action=action, granted=sorted(granted), want=sorted(want)))
+
+
+def job_queue(s):
+    """The job queue's name and ARN, as the resolved template names them."""
+    name = s.params.get("QueueName")
+    if name:
+        return name, f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}"
+    return "<JobQueue.QueueName>", "<JobQueue.Arn>"
+
+
+def check_queue_read(s, functions, roles, bad):
+    """Each function reads its queue live: TARGET_QUEUES names it, and its role may read exactly it."""
+    name, arn = job_queue(s)
+    for fid, label in FUNCTIONS.items():
+        if fid not in functions:
+            continue
+        env = s.environment(fid)
+        if names(env.get("TARGET_QUEUES")) != [name]:
+            bad(f"{label}: TARGET_QUEUES is {env.get('TARGET_QUEUES')!r}, not the queue {name}: "
+                "the function would not read its queue live")
+        statements = role_statements(functions, roles, fid)
+        for action in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
+            granted_exactly(statements, action, {arn}, "the queue's ARN",
+                            f"{label}: {{action}} is granted on {{granted}}, but its queue is {{want}}", bad)
+
+
+def check_low_alarm(s, alarms, bad):
+    """Scale-down's alarm counts visible plus in-flight messages: zero only when no job runs."""
+    name, _ = job_queue(s)
+    want = {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
+    low = {rid: a for rid, a in alarms.items()
+           if "<ScaleDownFunction.Alias>" in as_list(a.get("AlarmActions", []))}
+    if not low:
+        bad("no alarm invokes scale-down")
+    for rid, a in low.items():
+        if a.get("ComparisonOperator") != "LessThanThreshold":
+            bad(f"{rid}: scale-down's alarm is {a.get('ComparisonOperator')}, not LessThanThreshold")
+        metrics = {m.get("Id"): m for m in a.get("Metrics", [])}
+        returned = [m for m in metrics.values() if m.get("ReturnData") in (True, "true")]
+        counted = []
+        if len(returned) == 1 and "Expression" in returned[0]:
+            for term in str(returned[0]["Expression"]).split("+"):
+                stat = metrics.get(term.strip(), {}).get("MetricStat", {})
+                metric = stat.get("Metric", {})
+                if metric.get("Namespace") == "AWS/SQS" and \
+                        metric.get("Dimensions") == [{"Name": "QueueName", "Value": name}]:
+                    counted.append(metric.get("MetricName"))
+                else:
+                    counted.append(f"{term.strip()!r} (not a metric of the queue {name})")
+        elif a.get("MetricName"):
+            counted = [a["MetricName"]]
+        if sorted(counted) != sorted(want):
+            bad(f"{rid}: scale-down's alarm counts {' + '.join(counted) or 'nothing it can read'}, not "
+                "ApproximateNumberOfMessagesVisible + ApproximateNumberOfMessagesNotVisible of the queue: "
+                "without in-flight messages, the last workers would go to zero with jobs running")
+
+
+def check_age_alarm(s, alarms, bad):
+    """The age alarm exists with OldestMessageAgeSeconds only, and triggers scale-up like the high alarm."""
+    threshold = s.params.get("OldestMessageAgeSeconds", "")
+    name, _ = job_queue(s)
+    age = {rid: a for rid, a in alarms.items() if a.get("MetricName") == "ApproximateAgeOfOldestMessage"}
+    if not threshold:
+        if age:
+            bad(f"OldestMessageAgeSeconds empty: an age alarm exists ({sorted(age)}); "
+                "it must be off unless the parameter is given")
+        return
+    triggers = [
+        a for a in age.values()
+        if a.get("Namespace") == "AWS/SQS"
+        and a.get("Dimensions") == [{"Name": "QueueName", "Value": name}]
+        and a.get("ComparisonOperator") == "GreaterThanThreshold"
+        and str(a.get("Threshold")) == threshold
+        and "<ScaleUpFunction.Alias>" in as_list(a.get("AlarmActions", []))
+    ]
+    if not triggers:
+        bad(f"OldestMessageAgeSeconds {threshold}: no alarm on ApproximateAgeOfOldestMessage of the "
+            f"queue {name} above {threshold} s invokes scale-up")
+    up = names(s.environment("ScaleUpFunction").get("TARGET_ALARMS"))
+    for a in triggers:
+        if a.get("AlarmName") not in up:
+            bad(f"OldestMessageAgeSeconds {threshold}: the age alarm {a.get('AlarmName')} is not in "
+                "scale-up's TARGET_ALARMS: a trigger like the high alarm, the heartbeat must read it")
 
 
 CREDENTIAL_SETTINGS = ("GOOGLE_APPLICATION_CREDENTIALS", "GCP_CREDENTIAL_CONFIG",
@@ -466,13 +578,7 @@ def check_credentials(s, functions, roles, bad):
                 bad(f"{label}: key path, but GCP_SERVICE_ACCOUNT_KEY_SECRET is not "
                     f"ServiceAccountKeySecretArn ({env.get('GCP_SERVICE_ACCOUNT_KEY_SECRET')!r})")
 
-        role_id = functions[fid].get("Role", "").strip("<>").removesuffix(".Arn")
-        statements = [
-            st
-            for policy in roles.get(role_id, {}).get("Policies", [])
-            for st in as_list(policy["PolicyDocument"]["Statement"])
-            if st.get("Effect") == "Allow"
-        ]
+        statements = role_statements(functions, roles, fid)
 
         def granted(prefix):
             out = []
@@ -699,9 +805,38 @@ def check_one_day(template, params, problems):
 RECOVERY_GOAL_PERIODS = 2
 # The errors alarms (2 of 3 five-minute windows) see a heartbeat up to this.
 HEARTBEAT_MAX_SECONDS = 600
+# Scale-up's heartbeat reads the queue and wakes a target at 0 replicas; the
+# first replica is due within 2 minutes of the first message on an idle queue
+# (SQS's metrics may take 15), so the default heartbeat runs every minute.
+HEARTBEAT_DEFAULT_MAX_SECONDS = 60
 RATE = re.compile(r"rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)")
 RATE_UNIT_SECONDS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600,
                      "day": ONE_DAY, "days": ONE_DAY}
+
+
+# EventBridge's rate expressions: the unit singular for 1, plural above 1.
+SCHEDULES_VALID = ("rate(1 minute)", "rate(2 minutes)", "rate(10 minutes)", "rate(1 hour)",
+                   "rate(12 hours)", "rate(1 day)", "rate(7 days)", "cron(0/5 * * * ? *)")
+SCHEDULES_INVALID = ("rate(1 minutes)", "rate(5 minute)", "rate(1 hours)", "rate(2 day)",
+                     "rate(0 minutes)", "rate(01 minute)", "rate(5 seconds)", "rate(5minutes)",
+                     "rate(-1 minutes)", "", "cron()")
+
+
+def check_schedule_pattern(template, problems):
+    """HeartbeatSchedule's AllowedPattern accepts exactly what EventBridge accepts, of these."""
+    pattern = template["Parameters"]["HeartbeatSchedule"].get("AllowedPattern")
+    if not pattern:
+        problems.append("HeartbeatSchedule has no AllowedPattern")
+        return
+    for value in SCHEDULES_VALID:
+        if not re.fullmatch(pattern, value):
+            problems.append(f"HeartbeatSchedule: {value!r} is refused by its AllowedPattern, "
+                            "but EventBridge accepts it")
+    for value in SCHEDULES_INVALID:
+        if re.fullmatch(pattern, value):
+            problems.append(f"HeartbeatSchedule: {value!r} is accepted by its AllowedPattern, but "
+                            "EventBridge refuses it when it creates the rule (the unit is singular "
+                            "for 1 and plural above)")
 
 
 def check_heartbeat_defaults(template, problems):
@@ -718,6 +853,10 @@ def check_heartbeat_defaults(template, problems):
                         "its interval, the longest an alarm left in ALARM waits, is unchecked")
         return
     interval = int(m.group(1)) * RATE_UNIT_SECONDS[m.group(2)]
+    if interval > HEARTBEAT_DEFAULT_MAX_SECONDS:
+        problems.append(
+            f"HeartbeatSchedule: its default {schedule} ({interval} s) is longer than one minute: "
+            "scale-up's heartbeat is what wakes a target at 0 replicas from the live queue")
     period = int(params["AlarmPeriodSeconds"]["Default"])
     if interval > RECOVERY_GOAL_PERIODS * period:
         problems.append(
@@ -757,10 +896,13 @@ def parameter_sets(template):
     topic = "arn:aws:sns:eu-west-1:123456789012:scaling"
     yield "defaults", base
     yield "MinReplicas=0", {**base, "MinReplicas": "0"}
-    yield "MinReplicas=0 with a failure topic", {**base, "MinReplicas": "0",
-                                                 "FailureNotificationTopicArn": topic}
-    yield "MinReplicas=2 with a failure topic", {**base, "MinReplicas": "2",
-                                                 "FailureNotificationTopicArn": topic}
+    yield "MinReplicas=0 with the wake alarm", {**base, "MinReplicas": "0", "WakeAlarmEnabled": "true"}
+    yield "an age alarm", {**base, "OldestMessageAgeSeconds": "600"}
+    yield "MinReplicas=0 with the wake alarm, an age alarm and a failure topic", {
+        **base, "MinReplicas": "0", "WakeAlarmEnabled": "true", "OldestMessageAgeSeconds": "300",
+        "FailureNotificationTopicArn": topic}
+    yield "MinReplicas=2 with WakeAlarmEnabled and a failure topic", {
+        **base, "MinReplicas": "2", "WakeAlarmEnabled": "true", "FailureNotificationTopicArn": topic}
     yield "key path", key
     yield "key path with a KMS key", {
         **key, "ServiceAccountKeySecretKmsKeyArn":
@@ -772,6 +914,8 @@ def parameter_sets(template):
     yield "ReservedConcurrency=2", {**base, "ReservedConcurrency": "2"}
     yield "an existing queue, another target", {**base, "QueueName": "model-jobs",
                                                 "TargetNamespace": "gpu", "TargetDeployment": "text-model"}
+    yield "an existing queue with an age alarm", {**base, "QueueName": "model-jobs",
+                                                  "OldestMessageAgeSeconds": "900"}
 
 
 failed = False
@@ -800,6 +944,10 @@ for path in sys.argv[1:]:
         check_heartbeat_defaults(template, problems)
     except (KeyError, ValueError, re.error) as e:
         problems.append(f"cannot check the heartbeat's defaults: {type(e).__name__} {e}")
+    try:
+        check_schedule_pattern(template, problems)
+    except (KeyError, re.error) as e:
+        problems.append(f"cannot check the heartbeat's pattern: {type(e).__name__} {e}")
     try:
         check_reserved_pattern(template, problems)
     except re.error as e:

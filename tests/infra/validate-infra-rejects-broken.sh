@@ -9,10 +9,11 @@
 # INFRA_SCRIPTS pointing at the copy. Each broken copy must fail, with the
 # validator's message naming the fault. For the template this covers both
 # cfn-lint and the template's own invariants (heartbeat, alarm permissions,
-# wake alarm, errors alarms, one-day evaluation windows, the heartbeat's and
-# the event age's defaults, keyless credentials without Secrets Manager
-# access, exactly one credential, every invoker on the alias live, the job
-# queue retained, ReservedConcurrency, the dashboard). The unbroken copies
+# wake alarm, age alarm, the live queue read, errors alarms, one-day evaluation windows, the heartbeat's and
+# the event age's defaults, the heartbeat's pattern, keyless credentials
+# without Secrets Manager access, exactly one credential, every invoker on the
+# alias live, the job queue retained, ReservedConcurrency, the dashboard), and
+# the checks of the SAM transform's output (sam-transform.sh). The unbroken copies
 # must pass, so a failure comes from the break and not from the copying.
 #
 # Usage: tests/infra/validate-infra-rejects-broken.sh   (or: make test-infra)
@@ -25,14 +26,16 @@ trap 'rm -rf "$tmp"' EXIT
 cp "$root/infra/aws/template.yaml" "$tmp/template.yaml"
 cp "$root/infra/gke/model-deployment.yaml" "$tmp/model-deployment.yaml"
 cp "$root/infra/gke/rbac.yaml" "$tmp/rbac.yaml"
+cp "$root/infra/gke/iam-role.yaml" "$tmp/iam-role.yaml"
 cp "$root/infra/gke/node-pool.sh" "$tmp/node-pool.sh"
 
 passed=0
 failed=0
 
-# lint VAR=files... : run the make target on other files; output in $tmp/out.
+# lint VAR=files... : run the make target ($target, default lint-infra) on
+# other files; output in $tmp/out.
 lint() {
-  make --no-print-directory -C "$root" lint-infra "$@" >"$tmp/out" 2>&1
+  make --no-print-directory -C "$root" "${target:-lint-infra}" "$@" >"$tmp/out" 2>&1
 }
 
 # break_copy NAME SRC SED_SCRIPT: write $tmp/NAME, a broken copy of SRC.
@@ -71,6 +74,7 @@ expect_rejected() {
 # The control: unbroken copies pass.
 if lint INFRA_TEMPLATES="$tmp/template.yaml" \
   INFRA_MANIFESTS="$tmp/model-deployment.yaml $tmp/rbac.yaml" \
+  INFRA_LEAST_PRIVILEGE="$tmp/iam-role.yaml $tmp/rbac.yaml" \
   INFRA_SCRIPTS="$tmp/node-pool.sh"; then
   ok "unbroken copies pass"
 else
@@ -125,22 +129,82 @@ expect_rejected "template naming an alarm it does not create" \
 break_copy template-slow-wake.yaml template.yaml \
   '/^  WakeAlarm:$/,/^$/s/^      EvaluationPeriods: 1$/      EvaluationPeriods: !Ref HighEvaluationPeriods/'
 expect_rejected "template without a one-period wake alarm" \
-  "MinReplicas 0: no wake alarm (visible messages > 0 for one period) invokes scale-up" \
+  "MinReplicas 0, WakeAlarmEnabled true: no wake alarm (visible messages > 0 for one period) invokes scale-up" \
   INFRA_TEMPLATES="$tmp/template-slow-wake.yaml"
 
 # The wake alarm exists, but scale-up is not told it is a wake alarm.
 break_copy template-wake-not-named.yaml template.yaml \
   '/^          TARGET_WAKE_ALARMS: /d'
 expect_rejected "template whose scale-up does not know its wake alarm" \
-  "MinReplicas 0: scale-up has no TARGET_WAKE_ALARMS" \
+  "MinReplicas 0, WakeAlarmEnabled true: scale-up has no TARGET_WAKE_ALARMS" \
   INFRA_TEMPLATES="$tmp/template-wake-not-named.yaml"
 
 # The wake alarm is created whatever MinReplicas is.
 break_copy template-wake-always.yaml template.yaml \
-  '/^  WakeAlarm:$/,/^    Properties:$/{/^    Condition: MinReplicasIsZero$/d;}'
+  '/^  WakeAlarm:$/,/^    Properties:$/{/^    Condition: CreateWakeAlarm$/d;}'
 expect_rejected "template with a wake alarm when MinReplicas is not 0" \
-  "it belongs to MinReplicas 0 only" \
+  "it belongs to MinReplicas 0 with WakeAlarmEnabled true only" \
   INFRA_TEMPLATES="$tmp/template-wake-always.yaml"
+
+# The wake alarm is back whenever MinReplicas is 0, although the heartbeat
+# wakes the target: it must be asked for (WakeAlarmEnabled).
+break_copy template-wake-not-optional.yaml template.yaml \
+  '/^  CreateWakeAlarm: !And$/,/^  HasAgeAlarm:/s/^    - !Equals \[!Ref WakeAlarmEnabled, "true"\]$/    - !Equals [!Ref MinReplicas, "0"]/'
+expect_rejected "template whose wake alarm is not optional" \
+  "MinReplicas 0, WakeAlarmEnabled false: a wake alarm exists" \
+  INFRA_TEMPLATES="$tmp/template-wake-not-optional.yaml"
+
+# The functions are not told which queue to read live.
+break_copy template-no-target-queues.yaml template.yaml \
+  '/^        TARGET_QUEUES: /d'
+expect_rejected "template without TARGET_QUEUES" \
+  "scale-up: TARGET_QUEUES is None, not the queue" \
+  INFRA_TEMPLATES="$tmp/template-no-target-queues.yaml"
+
+# The roles may read every queue of the account.
+# shellcheck disable=SC2016 # ${...} is CloudFormation's, not the shell's
+break_copy template-read-any-queue.yaml template.yaml \
+  's/^                  - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${QueueName}$/                  - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*/'
+expect_rejected "template whose roles may read any queue" \
+  "sqs:GetQueueAttributes is granted on a wildcard resource" \
+  INFRA_TEMPLATES="$tmp/template-read-any-queue.yaml"
+
+# The roles may not read the queue at all: no GetQueueUrl.
+break_copy template-no-queue-url.yaml template.yaml \
+  's/^                Action: \[sqs:GetQueueAttributes, sqs:GetQueueUrl\]$/                Action: sqs:GetQueueAttributes/'
+expect_rejected "template whose roles may not look up the queue's URL" \
+  "scale-down: sqs:GetQueueUrl is granted on [], but its queue is ['<JobQueue.Arn>']" \
+  INFRA_TEMPLATES="$tmp/template-no-queue-url.yaml"
+
+# The age alarm fires, but the heartbeat never reads it (nor may the role re-arm it).
+# shellcheck disable=SC2016 # ${...} is CloudFormation's, not the shell's
+break_copy template-age-not-named.yaml template.yaml \
+  's/^            - !Sub ${AWS::StackName}-backlog-high,${AWS::StackName}-backlog-age$/            - !Sub ${AWS::StackName}-backlog-high/'
+expect_rejected "template whose age alarm is not in scale-up's TARGET_ALARMS" \
+  "the age alarm qs-backlog-age is not in scale-up's TARGET_ALARMS" \
+  INFRA_TEMPLATES="$tmp/template-age-not-named.yaml"
+
+# The age alarm is on by default.
+break_copy template-age-always.yaml template.yaml \
+  '/^  AgeAlarm:$/,/^    Properties:$/{/^    Condition: HasAgeAlarm$/d;}'
+expect_rejected "template whose age alarm is not optional" \
+  "OldestMessageAgeSeconds empty: an age alarm exists (['AgeAlarm'])" \
+  INFRA_TEMPLATES="$tmp/template-age-always.yaml"
+
+# Scale-down's alarm counts visible messages only: the in-flight jobs are
+# forgotten, and the last workers could go to zero while they run.
+break_copy template-low-visible-only.yaml template.yaml \
+  '/^  LowBacklogAlarm:$/,/^$/s/^          Expression: visible + inflight$/          Expression: visible/'
+expect_rejected "template whose low alarm forgets in-flight messages" \
+  "scale-down's alarm counts ApproximateNumberOfMessagesVisible, not ApproximateNumberOfMessagesVisible + ApproximateNumberOfMessagesNotVisible" \
+  INFRA_TEMPLATES="$tmp/template-low-visible-only.yaml"
+
+# ... or counts the visible messages twice.
+break_copy template-low-visible-twice.yaml template.yaml \
+  '/^  LowBacklogAlarm:$/,/^$/s/^          Expression: visible + inflight$/          Expression: visible + visible/'
+expect_rejected "template whose low alarm counts visible messages twice" \
+  "scale-down's alarm counts ApproximateNumberOfMessagesVisible + ApproximateNumberOfMessagesVisible, not" \
+  INFRA_TEMPLATES="$tmp/template-low-visible-twice.yaml"
 
 # scale-down's failures are not watched.
 break_copy template-no-errors-alarm.yaml template.yaml \
@@ -166,15 +230,30 @@ expect_rejected "template with a one-day rule that never applies" \
 # The heartbeat's default back at 5 minutes (with its event age): an alarm left
 # in ALARM could wait 5 periods, more than the recovery goal of 2.
 break_copy template-slow-heartbeat.yaml template.yaml \
-  -e '/^  HeartbeatSchedule:$/,/^    Default:/s/^    Default: rate(2 minutes)$/    Default: rate(5 minutes)/' \
-  -e '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 120$/    Default: 300/'
+  -e '/^  HeartbeatSchedule:$/,/^    Default:/s/^    Default: rate(1 minute)$/    Default: rate(5 minutes)/' \
+  -e '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 60$/    Default: 300/'
 expect_rejected "template whose default heartbeat misses the recovery goal" \
   "HeartbeatSchedule: its default rate(5 minutes) (300 s) lets an alarm left in ALARM wait more than 2 periods" \
   INFRA_TEMPLATES="$tmp/template-slow-heartbeat.yaml"
 
+# The heartbeat's default back at 2 minutes: a target at 0 waits longer for its first replica.
+break_copy template-heartbeat-two-minutes.yaml template.yaml \
+  -e '/^  HeartbeatSchedule:$/,/^    Default:/s/^    Default: rate(1 minute)$/    Default: rate(2 minutes)/' \
+  -e '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 60$/    Default: 120/'
+expect_rejected "template whose default heartbeat is not every minute" \
+  "HeartbeatSchedule: its default rate(2 minutes) (120 s) is longer than one minute" \
+  INFRA_TEMPLATES="$tmp/template-heartbeat-two-minutes.yaml"
+
+# The heartbeat's pattern takes any unit for any number again.
+break_copy template-schedule-any-unit.yaml template.yaml \
+  '/^  HeartbeatSchedule:$/,/^    ConstraintDescription:/s/^    AllowedPattern: .*/    AllowedPattern: "^(rate\\\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\\\)|cron\\\\([^()]+\\\\))$"/'
+expect_rejected "template whose HeartbeatSchedule accepts rate(1 minutes)" \
+  "HeartbeatSchedule: 'rate(1 minutes)' is accepted by its AllowedPattern" \
+  INFRA_TEMPLATES="$tmp/template-schedule-any-unit.yaml"
+
 # The event age no longer follows the heartbeat.
 break_copy template-event-age-not-heartbeat.yaml template.yaml \
-  '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 120$/    Default: 300/'
+  '/^  MaximumEventAgeSeconds:$/,/^    Default:/s/^    Default: 60$/    Default: 300/'
 expect_rejected "template whose default event age is not one heartbeat interval" \
   "MaximumEventAgeSeconds: its default 300 s is not one interval of the default HeartbeatSchedule" \
   INFRA_TEMPLATES="$tmp/template-event-age-not-heartbeat.yaml"
@@ -268,7 +347,7 @@ expect_rejected "template that reserves concurrency for one function only" \
 # its ARN lands after a comma too many.
 # shellcheck disable=SC2016 # ${...} is CloudFormation's, not the shell's
 break_copy template-dashboard-not-json.yaml template.yaml \
-  's/^\( *"${LowBacklogAlarm.Arn}"\)${WakeAlarmArn},$/\1,${WakeAlarmArn},/'
+  's/^\( *"${LowBacklogAlarm.Arn}"\)${AgeAlarmArn}${WakeAlarmArn},$/\1,${AgeAlarmArn}${WakeAlarmArn},/'
 expect_rejected "template whose dashboard is not JSON with MinReplicas 0" \
   "Dashboard: DashboardBody is not valid JSON with widgets after substitution" \
   INFRA_TEMPLATES="$tmp/template-dashboard-not-json.yaml"
@@ -287,6 +366,35 @@ expect_rejected "template whose dashboard does not show scale-down's replicas" \
   "the dashboard does not show QueueScaler ReplicasAfter (Target ml/model-worker, Direction down)" \
   INFRA_TEMPLATES="$tmp/template-dashboard-no-down.yaml"
 
+# After the SAM transform (tests/infra/sam-transform.sh, make
+# test-sam-transform): what CloudFormation really deploys.
+if target=test-sam-transform lint INFRA_TEMPLATES="$tmp/template.yaml"; then
+  ok "unbroken copy passes the SAM transform checks"
+else
+  not_ok "unbroken copy passes the SAM transform checks"
+fi
+
+# A DeletionPolicy on the function reaches the version SAM generates: the
+# source template's checks do not see it, the transformed one shows it.
+break_copy template-versions-deleted.yaml template.yaml \
+  's/^  ScaleUpFunction:$/&\n    DeletionPolicy: Delete/'
+target=test-sam-transform expect_rejected "template whose versions are not retained after the transform" \
+  "DeletionPolicy Delete, not Retain" INFRA_TEMPLATES="$tmp/template-versions-deleted.yaml"
+
+# An alarm that invokes the function, not its alias, after the transform.
+break_copy template-transform-alarm-latest.yaml template.yaml \
+  '/^  LowBacklogAlarm:$/,/^$/s/^        - !Ref ScaleDownFunction.Alias$/        - !GetAtt ScaleDownFunction.Arn/'
+target=test-sam-transform expect_rejected "template whose alarm invokes the function after the transform" \
+  "LowBacklogAlarm: an alarm action names ['ScaleDownFunction'], not Ref of the alias live" \
+  INFRA_TEMPLATES="$tmp/template-transform-alarm-latest.yaml"
+
+# A heartbeat permission on the function, not on the alias, after the transform.
+break_copy template-transform-permission.yaml template.yaml \
+  '/^  ScaleUpInvokedByHeartbeat:$/,/^$/s/FunctionName: !Ref ScaleUpFunction.Alias$/FunctionName: !Ref ScaleUpFunction/'
+target=test-sam-transform expect_rejected "template whose permission is not on the alias after the transform" \
+  "ScaleUpInvokedByHeartbeat: the invoke permission is on {'Ref': 'ScaleUpFunction'}, not on the alias live" \
+  INFRA_TEMPLATES="$tmp/template-transform-permission.yaml"
+
 # Kubernetes: a misspelt field, which only strict validation catches.
 break_copy deployment-unknown-field.yaml model-deployment.yaml \
   's/^          imagePullPolicy: Always$/          imagePullPolicy: Always\n          imagePulPolicy: Always/'
@@ -304,6 +412,40 @@ break_copy rbac-wrong-type.yaml rbac.yaml \
   's/^    verbs: .*/    verbs: update/'
 expect_rejected "role with a wrong type" "'update' is not of type 'array'" \
   INFRA_MANIFESTS="$tmp/rbac-wrong-type.yaml"
+
+# Least privilege (tests/infra/least-privilege.sh): RBAC that is well formed
+# but grants what the functions do not use, or misses the Events rule.
+break_copy rbac-no-events.yaml rbac.yaml \
+  '/^  - apiGroups: \["events.k8s.io"\]$/,/^    verbs: \["create"\]$/d'
+expect_rejected "role without create on events" \
+  "no rule grants exactly create on events (events.k8s.io)" \
+  INFRA_LEAST_PRIVILEGE="$tmp/rbac-no-events.yaml"
+
+break_copy rbac-events-read.yaml rbac.yaml \
+  's/^    verbs: \["create"\]$/    verbs: ["create", "list", "watch"]/'
+expect_rejected "role that may also read events" \
+  "Role queue-scaler: a rule the functions do not need" \
+  INFRA_LEAST_PRIVILEGE="$tmp/rbac-events-read.yaml"
+
+break_copy rbac-any-deployment.yaml rbac.yaml \
+  '/^    resourceNames: \["model-worker"\]$/d'
+expect_rejected "role on the scale of every deployment" \
+  "the deployments/scale rule names no Deployment (resourceNames)" \
+  INFRA_LEAST_PRIVILEGE="$tmp/rbac-any-deployment.yaml"
+
+# Google IAM: the custom role may also list every cluster.
+break_copy iam-role-wider.yaml iam-role.yaml \
+  's/^  - container.clusters.connect$/&\n  - container.clusters.list/'
+expect_rejected "IAM role with a permission the functions do not use" \
+  "the IAM role must grant exactly container.clusters.get and container.clusters.connect; it also grants ['container.clusters.list']" \
+  INFRA_LEAST_PRIVILEGE="$tmp/iam-role-wider.yaml"
+
+# ... or lacks the permission that the DNS endpoint checks.
+break_copy iam-role-no-connect.yaml iam-role.yaml \
+  '/^  - container.clusters.connect$/d'
+expect_rejected "IAM role without container.clusters.connect" \
+  "it lacks ['container.clusters.connect']" \
+  INFRA_LEAST_PRIVILEGE="$tmp/iam-role-no-connect.yaml"
 
 # Shell: `local` outside a function is an error in bash.
 break_copy node-pool-broken.sh node-pool.sh \

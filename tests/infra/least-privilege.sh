@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Checks that the GKE side grants exactly what the functions use, no more:
+#
+#   - a Kubernetes Role (infra/gke/rbac.yaml): get and update on
+#     deployments/scale (apps), only for the Deployments named in
+#     resourceNames; create on events (events.k8s.io), which RBAC cannot limit
+#     by name; no other rule, verb, resource or wildcard. Its RoleBinding
+#     binds that Role;
+#   - the custom IAM role (infra/gke/iam-role.yaml): exactly
+#     container.clusters.get and container.clusters.connect, stage GA.
+#
+# kubernetes-validate proves the files are well formed; a wider grant is
+# well formed too. Usage: tests/infra/least-privilege.sh FILE...   (make
+# lint-infra runs it on INFRA_LEAST_PRIVILEGE). Needs python3 with PyYAML.
+set -euo pipefail
+
+if (($# == 0)); then
+  echo "usage: $0 FILE..." >&2
+  exit 2
+fi
+
+exec python3 - "$@" <<'PYTHON'
+import sys
+
+import yaml
+
+# What the functions do in the cluster: read and set the scale of their
+# Deployments, and record an Event after each write.
+SCALE = {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update"]}
+EVENTS = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
+# Google IAM: authenticate to the cluster (and read its endpoint and CA),
+# through the IP or the DNS endpoint.
+IAM_PERMISSIONS = {"container.clusters.get", "container.clusters.connect"}
+
+
+def same(a, b):
+    return sorted(a or []) == sorted(b or [])
+
+
+def check_role(role, problems):
+    name = role.get("metadata", {}).get("name")
+    rules = role.get("rules") or []
+    scale = [r for r in rules if all(same(r.get(k), v) for k, v in SCALE.items())]
+    events = [r for r in rules if all(same(r.get(k), v) for k, v in EVENTS.items())]
+    if len(scale) != 1:
+        problems.append(f"Role {name}: no rule grants exactly get and update on deployments/scale (apps)")
+    elif not scale[0].get("resourceNames") or "*" in scale[0]["resourceNames"]:
+        problems.append(f"Role {name}: the deployments/scale rule names no Deployment (resourceNames): "
+                        "it would reach every Deployment of the namespace")
+    if len(events) != 1:
+        problems.append(f"Role {name}: no rule grants exactly create on events (events.k8s.io): "
+                        "the functions record an Event after each write")
+    elif events[0].get("resourceNames"):
+        problems.append(f"Role {name}: the events rule has resourceNames, which never match a create")
+    for r in rules:
+        if r not in scale and r not in events:
+            problems.append(f"Role {name}: a rule the functions do not need: {r}")
+    return name
+
+
+def check_rbac(documents, problems):
+    roles = [d for d in documents if d.get("kind") == "Role"]
+    bindings = [d for d in documents if d.get("kind") == "RoleBinding"]
+    others = [d.get("kind") for d in documents if d.get("kind") not in ("Role", "RoleBinding")]
+    if others:
+        problems.append(f"objects other than a Role and its RoleBinding: {others}")
+    names = [check_role(r, problems) for r in roles]
+    for b in bindings:
+        ref = b.get("roleRef", {})
+        if ref.get("kind") != "Role" or ref.get("name") not in names:
+            problems.append(f"RoleBinding {b.get('metadata', {}).get('name')}: binds {ref}, not the Role of this file")
+
+
+def check_iam_role(role, problems):
+    permissions = role.get("includedPermissions") or []
+    if sorted(permissions) != sorted(IAM_PERMISSIONS):
+        extra = sorted(set(permissions) - IAM_PERMISSIONS)
+        missing = sorted(IAM_PERMISSIONS - set(permissions))
+        problems.append("the IAM role must grant exactly container.clusters.get and container.clusters.connect"
+                        + (f"; it also grants {extra}" if extra else "")
+                        + (f"; it lacks {missing}" if missing else "")
+                        + (f"; it lists one twice" if len(permissions) != len(set(permissions)) else ""))
+    if role.get("stage") != "GA":
+        problems.append(f"the IAM role's stage is {role.get('stage')!r}, not GA")
+
+
+failed = False
+for path in sys.argv[1:]:
+    problems = []
+    with open(path) as f:
+        documents = [d for d in yaml.safe_load_all(f) if d]
+    if any(d.get("kind") == "Role" for d in documents):
+        check_rbac(documents, problems)
+    elif len(documents) == 1 and "includedPermissions" in documents[0]:
+        check_iam_role(documents[0], problems)
+    else:
+        problems.append("neither a Kubernetes Role nor an IAM role: nothing to check")
+    for p in problems:
+        print(f"{path}: {p}", file=sys.stderr)
+    if problems:
+        failed = True
+    else:
+        print(f"{path}: grants exactly what the functions use")
+sys.exit(1 if failed else 0)
+PYTHON
