@@ -134,7 +134,7 @@ impl Broken {
                 );
                 let rearm = match aws.set_alarm_ok(&signal.alarm, &why).await {
                     Ok(()) => report::Rearm::Done,
-                    Err(e) => report::Rearm::Failed(e.to_string()),
+                    Err(e) => report::Rearm::failed(&e),
                 };
                 failure = failure.after_rearm(&rearm);
             }

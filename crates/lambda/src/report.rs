@@ -53,6 +53,14 @@ pub enum Rearm {
     Failed(String),
 }
 
+impl Rearm {
+    /// A failed re-arm, with the error's causes: "request to ... failed" alone would hide the
+    /// connection error behind it.
+    pub fn failed(err: &IoError) -> Self {
+        Rearm::Failed(chain(err))
+    }
+}
+
 /// What an invocation returns: an alarm's outcome, or the heartbeat's report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -200,7 +208,7 @@ impl Failure {
 }
 
 /// An error and its sources, joined: `Display` of each level says only its own part.
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
