@@ -26,6 +26,9 @@ local-alarm: ## under `make local`: set an alarm to ALARM, as its evaluation wou
 	@test -n "$(ALARM)" || { echo "usage: make local-alarm ALARM=model-worker-backlog-high|model-worker-backlog-low" >&2; exit 2; }
 	$(local_aws) fire $(ALARM) && $(VENV_BIN)/python scripts/local_aws.py state $(ALARM)
 
+# shellcheck (make lint-infra) checks the loop's test beside the other scripts.
+INFRA_SCRIPTS += tests/local-loop.sh
+
 # Run by `make test`: every command of docs/local.md, as written, in order.
 .PHONY: test-local
 test-local: venv release-binaries ## run the commands of docs/local.md against make local and make watch, and check what they print

@@ -5,7 +5,8 @@
 # It starts, on 127.0.0.1 only:
 #   - local-gke: Google's token endpoint, the GKE API and a Kubernetes scale API, over TLS,
 #     holding the deployment ml/model-worker at 2 replicas;
-#   - moto: a local CloudWatch API holding the two alarms, so re-arm (SetAlarmState) is real;
+#   - moto: a local CloudWatch and SQS API holding the two alarms, so re-arm (SetAlarmState) is
+#     real, and the job queue model-jobs, filled before each step with what its alarm saw;
 #   - cargo lambda watch: the release builds of scale-up and scale-down under the Lambda
 #     runtime emulator;
 # then invokes scale-up with events/alarm-high-backlog.json and scale-down with
