@@ -8,6 +8,7 @@ SIMULATION_DIR ?= docs/simulation
 
 # The functions print one JSON log line per invocation; only the summary is shown.
 .PHONY: simulate
-simulate: venv ## run the re-arm and fault simulations; writes docs/simulation/*.csv, rearm.svg, faults.svg and prints the fault table of docs/never-stuck.md
+simulate: venv ## run the re-arm and fault simulations (about a minute, after the build); writes docs/simulation/*.csv, rearm.svg, faults.svg and prints the fault table of docs/never-stuck.md
+	@echo "simulate: the re-arm and fault simulations take about a minute (after the build)"
 	set -o pipefail; MOTO_SERVER=$(VENV_BIN)/moto_server \
 	  cargo run --quiet -p queue-scaler-simulation --bin simulate -- $(SIMULATION_DIR) | grep -v '^{'

@@ -48,7 +48,7 @@ fn routes() -> Routes {
 }
 
 /// The alarm events of `events/`: the heartbeat's `Scheduled Event` is no alarm (its cost is the
-/// `DescribeAlarms` call, not intake).
+/// `DescribeAlarms` call, not intake), nor is the doctor's `{"action": "doctor"}`.
 fn events() -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
     let mut events: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
@@ -56,7 +56,10 @@ fn events() -> Vec<(String, Vec<u8>)> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| p.file_stem().is_some_and(|s| s != "heartbeat"))
+        .filter(|p| {
+            p.file_stem()
+                .is_some_and(|s| s != "heartbeat" && s != "doctor")
+        })
         .map(|p| {
             let name = p
                 .file_stem()

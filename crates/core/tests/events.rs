@@ -77,20 +77,32 @@ fn eventbridge_alarm_state_change_is_read() {
     assert_eq!(s.queue.as_deref(), Some("model-jobs"));
 }
 
+/// A file of `events/` as JSON, whatever it is.
+fn json(name: &str) -> serde_json::Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 #[test]
 fn the_heartbeat_sample_is_a_scheduled_event_and_no_alarm() {
-    let path = format!("{}/../../events/heartbeat.json", env!("CARGO_MANIFEST_DIR"));
-    let value: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
     assert!(matches!(
-        parse_invocation(&value),
+        parse_invocation(&json("heartbeat.json")),
         Ok(Invocation::Heartbeat { time: Some(_) })
     ));
     // As an alarm it is refused, naming what it is.
     let err = std::panic::catch_unwind(|| load("heartbeat.json")).unwrap_err();
     let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("Scheduled Event"), "{msg}");
+}
+
+#[test]
+fn the_doctor_sample_asks_for_the_doctor_and_is_no_alarm() {
+    assert!(matches!(
+        parse_invocation(&json("doctor.json")),
+        Ok(Invocation::Doctor)
+    ));
+    assert!(std::panic::catch_unwind(|| load("doctor.json")).is_err());
 }
 
 #[test]

@@ -15,8 +15,8 @@
 use crate::report::Failure;
 use crate::scaler::Call;
 use crate::DeployedScaler;
-use queue_scaler_core::{DescribedAlarm, Direction, Target};
-use queue_scaler_io::ScaleApi;
+use queue_scaler_core::{DescribedAlarm, Direction, Routes, Target};
+use queue_scaler_io::{Error as IoError, ScaleApi};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -213,6 +213,41 @@ fn gpu_pools(cluster: &Value) -> Vec<(String, Vec<Taint>)> {
         .collect()
 }
 
+/// The start of the fix when a call got no answer at all (nothing listening, DNS, a firewall,
+/// a timeout): the address is in the message.
+const UNREACHABLE_FIX: &str = "nothing answered at the address in the message: check the address is the one you mean and that this machine can reach it (DNS, a proxy, a firewall; locally: is `make local` still running?), docs/troubleshooting.md#an-endpoint-cannot-be-reached";
+
+/// Whether `e` is a call that got no answer at all, rather than a refusal.
+fn unreachable(e: &IoError) -> bool {
+    match e {
+        IoError::Transport { .. } | IoError::Timeout { .. } => true,
+        IoError::OutOfTime { last, .. } => unreachable(last),
+        // gcp_auth (the key path) wraps the connection error of the token request.
+        IoError::Token { .. } => {
+            let text = crate::report::chain(e);
+            [
+                "error trying to connect",
+                "Connection refused",
+                "dns error",
+                "timed out",
+            ]
+            .iter()
+            .any(|t| text.contains(t))
+        }
+        _ => false,
+    }
+}
+
+/// The token check's fix: where the endpoint cannot be reached, where to look; else the fix the
+/// error names, and the page that lists them.
+fn token_fix(e: &IoError) -> String {
+    match e {
+        _ if unreachable(e) => format!("{UNREACHABLE_FIX}; the token endpoints are the key's token_uri, or the credential configuration's token_url and service_account_impersonation_url (keyless)"),
+        IoError::Federation { .. } => "the fix at the end of the message; docs/troubleshooting.md#keyless-google-refuses-the-token-exchange-or-the-impersonation".to_owned(),
+        _ => "docs/troubleshooting.md#401-unauthorized-or-invalid_grant-from-the-token-endpoint-key-path".to_owned(),
+    }
+}
+
 impl DeployedScaler {
     /// Check this function's deployment, read-only.
     pub async fn doctor(&self, call: Call<'_>) -> Report {
@@ -251,11 +286,8 @@ impl DeployedScaler {
             }
         };
         if let Err(e) = queue_scaler_io::TokenSource::token(tokens.as_ref()).await {
-            report.fail(
-                "token",
-                Failure::from_io(e).message,
-                "see the error's own fix; docs/troubleshooting.md",
-            );
+            let fix = token_fix(&e);
+            report.fail("token", Failure::from_io(e).message, fix);
             return report;
         }
         report.pass(
@@ -270,7 +302,12 @@ impl DeployedScaler {
             .await
         {
             Err(e) => {
-                report.fail("cluster", Failure::from_io(e).message, "check GKE_CLUSTER (or GKE_ENDPOINT and GKE_CA_CERT) and that the control plane is reachable from the function");
+                let fix = if unreachable(&e) {
+                    format!("{}; a GKE control plane behind authorized networks does not admit Lambda's addresses: use its DNS endpoint. Check GKE_CLUSTER (or GKE_ENDPOINT) names this cluster", UNREACHABLE_FIX)
+                } else {
+                    "check GKE_CLUSTER (or GKE_ENDPOINT and GKE_CA_CERT) and that the control plane is reachable from the function".to_owned()
+                };
+                report.fail("cluster", Failure::from_io(e).message, fix);
                 return report;
             }
             Ok((status, body)) => {
@@ -355,17 +392,47 @@ impl DeployedScaler {
                 }
             }
         }
+        // Every verb the functions need refused: the identity may do nothing with this name,
+        // which is what a misspelt deployment or namespace looks like too. From here (least
+        // privilege) the two cannot be told apart, so the name comes first, and nothing is to
+        // be granted for a name that may not exist.
+        let needed_refused = wrong
+            .iter()
+            .filter(|w| w.ends_with("refused, and is needed"))
+            .count();
         if wrong.is_empty() {
             report.pass(&name, "get and update on deployments/scale allowed; patch and delete on the Deployment refused");
+        } else if needed_refused == 2 {
+            report.fail(&name, wrong.join("; "), format!("{}. Only if it exists under that name is the RoleBinding what is missing: compare the resourceNames and namespace in infra/gke/rbac.yaml with it", self.check_the_name(target)));
         } else {
             report.fail(&name, wrong.join("; "), format!("bind exactly get and update on deployments/scale for {} in namespace {} (infra/gke/rbac.yaml, resourceNames), and nothing more", target.deployment, target.namespace));
         }
         let name = format!("{target}: deployment");
         match self.api.get(target).await {
             Ok(scale) => report.pass(&name, format!("exists, {} replica(s)", scale.spec.replicas)),
-            Err(e) if e.kube_code() == Some(404) => report.fail(&name, "not found", "create it (infra/gke/model-deployment.yaml) or fix TARGET_NAMESPACE/TARGET_DEPLOYMENT (or SCALER_TARGETS)"),
+            Err(e) if e.kube_code() == Some(404) => report.fail(&name, "not found", format!("{}; if the name is right, create it (infra/gke/model-deployment.yaml)", self.check_the_name(target))),
+            Err(e) if e.kube_code() == Some(403) => report.fail(&name, "its scale may not be read (403 Forbidden), so whether it exists cannot be told from here", format!("{}; then see the access check above", self.check_the_name(target))),
             Err(e) => report.fail(&name, Failure::from_io(e).message, "docs/troubleshooting.md"),
         }
+    }
+
+    /// The first fix when a target's name may be wrong: the setting that gives it, and how to
+    /// see whether the cluster has a Deployment of that name.
+    fn check_the_name(&self, target: &Target) -> String {
+        let setting = match &self.routes {
+            Routes::Single(_) => format!(
+                "TARGET_NAMESPACE={} and TARGET_DEPLOYMENT={}",
+                target.namespace, target.deployment
+            ),
+            Routes::Table(_) => format!(
+                "the SCALER_TARGETS entry with namespace {} and deployment {}",
+                target.namespace, target.deployment
+            ),
+        };
+        format!(
+            "check the name first: {setting} must name an existing Deployment exactly (kubectl -n {} get deployment {}); a misspelt name is refused just like this, and then the fix is the setting, not a wider grant",
+            target.namespace, target.deployment
+        )
     }
 
     async fn check_node_pools(&self, report: &mut Report, targets: &[&Target]) {
@@ -506,15 +573,27 @@ impl DeployedScaler {
         let described: Vec<DescribedAlarm> = match aws.describe_alarms(&names).await {
             Ok(d) => d,
             Err(e) => {
-                report.fail("alarms", Failure::from_io(e).message, "allow cloudwatch:DescribeAlarms on these alarms for the execution role (infra/aws/template.yaml)");
+                let fix = if unreachable(&e) {
+                    format!("{UNREACHABLE_FIX}; AWS_ENDPOINT_URL_CLOUDWATCH (or AWS_ENDPOINT_URL), when set, must point at a CloudWatch API")
+                } else {
+                    "allow cloudwatch:DescribeAlarms on these alarms for the execution role (infra/aws/template.yaml)".to_owned()
+                };
+                report.fail("alarms", Failure::from_io(e).message, fix);
                 return;
             }
         };
+        // One environment for both functions (QUEUE_SCALER_FUNCTION_ARN with `{function}`, as
+        // `make local` writes it) names the other function's alarms too.
+        let sibling = crate::sibling_function_arn(
+            self.direction,
+            std::env::var(crate::FUNCTION_ARN_SETTING).ok().as_deref(),
+        );
         for name in names {
             let check = format!("alarm {name}");
             match described.iter().find(|a| a.name == name) {
                 None => report.fail(&check, "does not exist in this region", "create it (infra/aws/template.yaml) or fix its name in TARGET_ALARMS / SCALER_TARGETS"),
-                Some(a) if function_arn.is_empty() => report.pass(&check, format!("exists, now {}; its actions ({}) not compared: set QUEUE_SCALER_FUNCTION_ARN", a.state, a.actions.join(", "))),
+                Some(a) if function_arn.is_empty() => report.pass(&check, format!("exists, now {}; its actions ({}) not compared: set QUEUE_SCALER_FUNCTION_ARN to this function's ARN", a.state, a.actions.join(", "))),
+                Some(a) if sibling.as_deref().is_some_and(|arn| a.invokes(arn)) => report.pass(&check, format!("invokes the other function ({}), which one environment serves too; now {}", sibling.as_deref().unwrap_or_default(), a.state)),
                 Some(a) if !a.invokes(function_arn) => report.fail(&check, format!("its actions ({}) do not invoke this function ({function_arn})", a.actions.join(", ")), "add this function's ARN to the alarm's AlarmActions"),
                 Some(a) if !a.actions_enabled => report.fail(&check, "its actions are disabled", "enable them (aws cloudwatch enable-alarm-actions) unless scaling is paused on purpose"),
                 Some(a) => report.pass(&check, format!("invokes this function; now {}", a.state)),

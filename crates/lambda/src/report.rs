@@ -64,6 +64,14 @@ pub enum Rearm {
     Failed(String),
 }
 
+impl Rearm {
+    /// A failed re-arm, with the error's causes: "request to ... failed" alone would hide the
+    /// connection error behind it.
+    pub fn failed(err: &IoError) -> Self {
+        Rearm::Failed(chain(err))
+    }
+}
+
 /// What an invocation returns: an alarm's outcome, or the heartbeat's report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]

@@ -362,7 +362,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             Ok(Ok(())) => Rearm::Done,
             Ok(Err(e)) => {
                 tracing::warn!(alarm = %signal.alarm, error = %e, "re-arm failed; the heartbeat will find the alarm still in ALARM");
-                Rearm::Failed(e.to_string())
+                Rearm::failed(&e)
             }
             Err(_) => {
                 tracing::warn!(alarm = %signal.alarm, "re-arm ran out of time; the heartbeat will find the alarm still in ALARM");

@@ -10,7 +10,7 @@ use queue_scaler_lambda::scaler::Call;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: doctor up|down   (settings from the environment; QUEUE_SCALER_FUNCTION_ARN names the deployed function for the alarms check)\n       doctor --render FILE|-";
+const USAGE: &str = "usage: doctor up|down   (settings from the environment; QUEUE_SCALER_FUNCTION_ARN names the deployed function for the alarms check, {function} standing for scale-up or scale-down)\n       doctor --render FILE|-";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -44,7 +44,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(direction: Direction) -> Report {
-    let arn = std::env::var("QUEUE_SCALER_FUNCTION_ARN").unwrap_or_default();
+    let setting = std::env::var(queue_scaler_lambda::FUNCTION_ARN_SETTING).ok();
+    let arn = queue_scaler_lambda::own_function_arn("", direction, setting.as_deref());
     match queue_scaler_lambda::startup(direction).await {
         Ok(scaler) => {
             let call = Call {

@@ -1,0 +1,67 @@
+//! A re-arm that fails on the network keeps its cause: the result's `rearm.detail` names the
+//! connection error, not only "request to ... failed", as the heartbeat's error does.
+
+#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
+
+// Each test file uses some of the shared fakes and fixtures, not all.
+#[allow(dead_code)]
+mod fakes;
+
+use fakes::*;
+use queue_scaler_core::{DescribedAlarm, Direction};
+use queue_scaler_io::{AlarmRearm, Error};
+use queue_scaler_lambda::report::Rearm;
+use queue_scaler_lambda::scaler::Scaler;
+
+/// A CloudWatch that cannot be reached: every call is refused at connect.
+struct Unreachable;
+
+impl Unreachable {
+    async fn error() -> Error {
+        // A port that was free a moment ago: nothing listens on it now.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        let source = reqwest::Client::new().post(&url).send().await.unwrap_err();
+        Error::Transport { url, source }
+    }
+}
+
+impl AlarmRearm for Unreachable {
+    async fn set_ok(&self, _alarm: &str, _reason: &str) -> Result<(), Error> {
+        Err(Unreachable::error().await)
+    }
+    async fn describe(&self, _names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
+        Err(Unreachable::error().await)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_rearm_names_the_connection_error() {
+    let routes = single(target(), &[], &[]);
+    let s = Scaler::new(
+        Direction::Up,
+        routes,
+        false,
+        FakeCluster::at(2),
+        Some(Unreachable),
+    );
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert!(out.applied, "the scaling stands");
+    let Rearm::Failed(detail) = &out.rearm else {
+        panic!("expected a failed re-arm, got {:?}", out.rearm);
+    };
+    assert!(
+        detail.starts_with("request to http://127.0.0.1:"),
+        "{detail}"
+    );
+    // What reqwest and the OS say lies beyond "failed": the cause, not only the URL.
+    let cause = detail
+        .split_once(" failed")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(
+        cause.contains("connect") || cause.contains("refused"),
+        "the cause is missing: {detail}"
+    );
+}
