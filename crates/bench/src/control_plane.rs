@@ -90,6 +90,9 @@ impl ControlPlane {
             ("MAX_REPLICAS", "1000000".to_owned()),
             ("SCALE_STEP", "1".to_owned()),
             ("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_url.to_owned()),
+            // No SQS here: the control plane refuses SQS's requests at once (404), so each
+            // invocation measures the alarm's path plus one refused queue read.
+            ("AWS_ENDPOINT_URL_SQS", self.gke.google_url().to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

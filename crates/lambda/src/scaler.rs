@@ -95,6 +95,7 @@ pub struct Scaler<K, R, Q = R> {
     pub(crate) rearm: Option<R>,
     pub(crate) queues: Option<Q>,
     backoff: Backoff,
+    grace: Duration,
 }
 
 impl<K, R> Scaler<K, R, R> {
@@ -115,6 +116,7 @@ impl<K, R> Scaler<K, R, R> {
             rearm,
             queues: None,
             backoff: Backoff::default(),
+            grace: HEARTBEAT_GRACE,
         }
     }
 }
@@ -130,7 +132,15 @@ impl<K, R, Q> Scaler<K, R, Q> {
             rearm: self.rearm,
             queues,
             backoff: self.backoff,
+            grace: self.grace,
         }
+    }
+
+    /// Use another heartbeat grace than [`HEARTBEAT_GRACE`]: the simulation runs its minutes
+    /// faster than the wall clock its alarms' timestamps follow.
+    pub fn with_heartbeat_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     /// Use another backoff (tests make it short).
@@ -639,7 +649,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 continue;
             }
             let fresh = signal.time.is_some_and(|changed| {
-                (now - changed).to_std().unwrap_or_default() < HEARTBEAT_GRACE
+                (now - changed).to_std().unwrap_or_default() < self.grace
             });
             if fresh {
                 report

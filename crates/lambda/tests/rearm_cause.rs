@@ -45,7 +45,8 @@ async fn a_failed_rearm_names_the_connection_error() {
         false,
         FakeCluster::at(2),
         Some(Unreachable),
-    );
+    )
+    .with_queues(None::<FakeQueues>);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert!(out.applied, "the scaling stands");
     let Rearm::Failed(detail) = &out.rearm else {

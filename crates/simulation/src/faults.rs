@@ -59,8 +59,8 @@ fn fault(kind: FaultKind, start: usize, end: usize) -> Fault {
 }
 
 /// The scenarios, in the order; the second three times: with the template's heartbeat
-/// (every 2 minutes), every 5 minutes (the template's default before; it misses the goal of
-/// recovery within 2 periods), and every minute.
+/// (every minute), every 5 minutes (an older default; it misses the goal of recovery within 2
+/// periods), and every 2 minutes.
 ///
 /// 1, 2, 3 and 5 share [`Scenario::sustained_load`]: 100 messages a minute from minute 3 to 23.
 /// 1. The cluster's scale API answers 503 to every request from minute 4 to 14 (10 minutes),
@@ -93,7 +93,7 @@ pub fn scenarios() -> Vec<FaultScenario> {
         scenario(
             "2",
             "rearm-refused",
-            "SetAlarmState refused for 15 minutes; heartbeat every 2 minutes",
+            "SetAlarmState refused for 15 minutes; heartbeat every minute",
             refused.clone(),
         ),
         FaultScenario {
@@ -112,10 +112,10 @@ pub fn scenarios() -> Vec<FaultScenario> {
             variant_of: Some("rearm-refused"),
             ..scenario(
                 "2''",
-                "rearm-refused-heartbeat-1min",
-                "SetAlarmState refused for 15 minutes; heartbeat every minute",
+                "rearm-refused-heartbeat-2min",
+                "SetAlarmState refused for 15 minutes; heartbeat every 2 minutes",
                 Scenario {
-                    heartbeat_every: Some(1),
+                    heartbeat_every: Some(2),
                     ..refused
                 },
             )

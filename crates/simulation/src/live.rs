@@ -64,6 +64,9 @@ pub fn function_env(
     set("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.into());
     set("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.into());
     set("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint.into());
+    // The model's queue lives in the model, not in moto's SQS: moto refuses the queue at once,
+    // and each decision takes the alarm's datapoint, as the alarm-driven loop modelled here.
+    set("AWS_ENDPOINT_URL_SQS", cloudwatch_endpoint.into());
     env
 }
 
@@ -182,7 +185,11 @@ async fn start_function(
 ) -> Result<Function, Error> {
     match Config::from_lookup(|k| env.get(k).cloned(), |p| std::fs::read_to_string(p)) {
         Ok(_) => Ok(Function::Deployed(Box::new(
-            build_function(direction, env).await?,
+            // A simulated minute passes in far less than a real one, while moto stamps the
+            // alarms' state changes with the wall clock: no grace, or every alarm looks fresh.
+            build_function(direction, env)
+                .await?
+                .with_heartbeat_grace(std::time::Duration::ZERO),
         ))),
         Err(e) => Ok(Function::Broken(Box::new(Broken::new(
             direction,

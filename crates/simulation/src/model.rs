@@ -292,9 +292,9 @@ impl Queue {
     }
 }
 
-/// Periods between two heartbeats at the template's default: `rate(2 minutes)` with 60 s
+/// Periods between two heartbeats at the template's default: `rate(1 minute)` with 60 s
 /// alarm periods.
-pub const HEARTBEAT_EVERY: usize = 2;
+pub const HEARTBEAT_EVERY: usize = 1;
 
 /// Everything one simulated run is made of.
 #[derive(Debug, Clone, PartialEq)]
