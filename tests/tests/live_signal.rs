@@ -232,3 +232,50 @@ async fn the_heartbeat_wakes_a_target_at_zero_and_leaves_a_fresh_alarm_alone() {
         "left in ALARM for its own invocation"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_doctor_reads_each_targets_queues_and_names_one_it_cannot_read() {
+    let stack = LocalStack::start(|_| {}).await;
+    let moto = moto().await;
+    let sqs = moto.sqs(REGION);
+    queue(&sqs, "model-jobs", 42).await;
+    let doctor = json!({"action": "doctor"});
+    let readable = functions(&stack, &moto, "model-jobs", &[]).await;
+    let report = readable.invoke("scale-up", &doctor).await.ok();
+    let check = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "queues of ml/model-worker"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no queue check in {report}"));
+    assert_eq!(check["status"], "pass", "{report}");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("model-jobs: 42 visible, 0 in flight"),
+        "{detail}"
+    );
+    drop(readable);
+
+    let missing = functions(&stack, &moto, "model-jobz", &[]).await;
+    let report = missing.invoke("scale-up", &doctor).await.ok();
+    let check = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "queues of ml/model-worker"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no queue check in {report}"));
+    assert_eq!(check["status"], "fail", "{report}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("model-jobz"),
+        "{check}"
+    );
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("TARGET_QUEUES"),
+        "{check}"
+    );
+    assert_eq!(report["ok"], false, "{report}");
+}

@@ -341,8 +341,50 @@ impl DeployedScaler {
             self.check_target(&mut report, target).await;
         }
         self.check_node_pools(&mut report, &targets).await;
+        self.check_queues(&mut report).await;
         self.check_alarms(&mut report, call.function_arn).await;
         report
+    }
+
+    /// Each target's own queues can be read live, with their counts now.
+    async fn check_queues(&self, report: &mut Report) {
+        for route in self.routes.routes() {
+            let check = format!("queues of {}", route.target);
+            if route.queues.is_empty() {
+                report.skip(&check, "none of its own: each decision reads the queue its alarm names, and the heartbeat wakes nothing (set TARGET_QUEUES, or \"queues\" in SCALER_TARGETS)");
+                continue;
+            }
+            let Some(sqs) = &self.queues else {
+                report.fail(&check, "no AWS access to read them: every decision falls back to the alarm's minute-old datapoint", "set AWS_REGION and the AWS credentials (Lambda sets them from the execution role)");
+                continue;
+            };
+            let mut counts = Vec::new();
+            for queue in &route.queues {
+                match queue_scaler_io::QueueDepth::counts(sqs, queue).await {
+                    Ok(c) => counts.push(format!(
+                        "{queue}: {} visible, {} in flight, {} delayed",
+                        c.visible, c.in_flight, c.delayed
+                    )),
+                    Err(e) => {
+                        let fix = if unreachable(&e) {
+                            format!("{UNREACHABLE_FIX}; AWS_ENDPOINT_URL_SQS (or AWS_ENDPOINT_URL), when set, must point at an SQS API")
+                        } else {
+                            "check the queue's name or URL in TARGET_QUEUES / SCALER_TARGETS, and allow sqs:GetQueueAttributes and sqs:GetQueueUrl on it for the execution role (infra/aws/template.yaml)".to_owned()
+                        };
+                        report.fail(
+                            &check,
+                            format!("reading {queue} failed: {}; decisions fall back to the alarm's datapoint", Failure::from_io(e).message),
+                            fix,
+                        );
+                        counts.clear();
+                        break;
+                    }
+                }
+            }
+            if !counts.is_empty() {
+                report.pass(&check, format!("read live: {}", counts.join("; ")));
+            }
+        }
     }
 
     async fn allowed(

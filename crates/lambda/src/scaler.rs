@@ -648,9 +648,9 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     .push(AlarmCheck::new(name, state, Checked::NotInAlarm));
                 continue;
             }
-            let fresh = signal.time.is_some_and(|changed| {
-                (now - changed).to_std().unwrap_or_default() < self.grace
-            });
+            let fresh = signal
+                .time
+                .is_some_and(|changed| (now - changed).to_std().unwrap_or_default() < self.grace);
             if fresh {
                 report
                     .alarms
