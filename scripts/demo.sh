@@ -62,7 +62,7 @@ invoke() { # invoke FUNCTION EVENT_FILE
   if ! out=$("$venv/cargo-lambda" lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --data-file "$file" --output-format json 2>&1); then
     echo "$out"; fail "$fn returned an error"
   fi
-  "$venv/python" -c 'import json,sys; r=json.loads(sys.argv[1]); print("  result: %s %s -> %s, applied=%s\n  reason: %s\n  re-arm: %s" % (r["target"], r["from"], r["to"], r["applied"], r["reason"], r["rearm"]["status"]))' "$out"
+  "$venv/python" -c 'import json,sys; r=json.loads(sys.argv[1]); print("  backlog read live from SQS: %g (visible %s + in flight %s; delayed %s), source: %s; the alarm saw %g\n  result: %s %s -> %s, applied=%s\n  reason: %s\n  re-arm: %s" % (r["backlog"], r["visible"], r["in_flight"], r["delayed"], r["source"], r["datapoint"], r["target"], r["from"], r["to"], r["applied"], r["reason"], r["rearm"]["status"]))' "$out"
   local after; after=$(replicas ml/model-worker)
   printf '  replicas after:  %s%s%s   (alarm now %s)\n' "$green" "$after" "$reset" "$(alarm_state "$alarm")"
 }

@@ -426,7 +426,7 @@ pub async fn a_token_without_the_email_scope_is_refused_and_named<C: ClusterUnde
         ],
     );
     assert!(
-        !message.contains("Grant the service account"),
+        !message.contains("Check the name first"),
         "the hint is about the scope, not the Role: {message}"
     );
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);

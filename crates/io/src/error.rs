@@ -139,7 +139,7 @@ fn hint(status: &KubeStatus) -> &'static str {
         403 if status.message.contains("User \"") && status.message.chars().filter(char::is_ascii_digit).count() > 15 && !status.message.contains('@') => {
             ". The cluster saw the service account as a numeric id, not its email: the token lacks the https://www.googleapis.com/auth/userinfo.email scope"
         }
-        403 => ". Grant the service account get and update on deployments/scale for this deployment (infra/gke/rbac.yaml) and check the RoleBinding's email",
+        403 => ". Check the name first (TARGET_NAMESPACE/TARGET_DEPLOYMENT, or SCALER_TARGETS): RBAC names each Deployment, so a misspelt one is refused like a missing grant. If the name is right, check that infra/gke/rbac.yaml grants get and update on deployments/scale for it to the service account's email",
         404 => ". Check TARGET_NAMESPACE/TARGET_DEPLOYMENT (or SCALER_TARGETS) name an existing Deployment",
         _ => "",
     }
