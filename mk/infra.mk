@@ -143,7 +143,7 @@ test-node-pool: ## run node-pool.sh against a fake gcloud: one taint of ours, ne
 	tests/infra/node-pool-taints.sh
 
 .PHONY: test-service-account
-test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the two roles, creates no key
+test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the roles of every stack (one or several), creates no key
 	tests/infra/service-account-keyless.sh
 
 .PHONY: test-deploy-guide
