@@ -24,6 +24,12 @@ ROLLBACK_FUNCTIONS ?= scale-up scale-down
 # Written beside each bootstrap by `make deploy`; empty: the time and the
 # commit (git describe --always --dirty).
 BUILD_ID ?=
+# A routing table (SCALER_TARGETS) too large for Lambda's 4 KB environment:
+# `make deploy` and `make deploy-code` ship this JSON file in each function's
+# deployment package as targets.json, beside bootstrap, which Lambda unpacks
+# to /var/task: set SCALER_TARGETS=/var/task/targets.json. Empty: no table
+# is shipped (and one left by an earlier deploy is removed).
+SCALER_TARGETS_FILE ?=
 
 # Kubernetes API version the manifests are validated against; one of the
 # versions whose schemas kubernetes-validate ships, so no download happens.
@@ -56,7 +62,7 @@ build: venv ## release binaries for AWS Lambda, arm64, in target/lambda/<name>/b
 # publishes a new version for the alias, also when only parameters changed.
 .PHONY: deploy
 deploy: export PARAMETERS := $(PARAMETERS)
-deploy: sam-cli build ## deploy the stack with sam (first time: PARAMETERS="GkeCluster=... $(infra/gke/service-account.sh parameter)")
+deploy: sam-cli build routing-table ## deploy the stack with sam (first time: PARAMETERS="GkeCluster=... $(infra/gke/service-account.sh parameter)")
 	@# sam zips each target/lambda/<name>/ folder whole: drop the archives
 	@# that cargo lambda deploy leaves there, so only bootstrap (and the
 	@# build id) is shipped.
@@ -74,6 +80,18 @@ deploy: sam-cli build ## deploy the stack with sam (first time: PARAMETERS="GkeC
 sam-cli:
 	@command -v sam >/dev/null || { echo "deploy: the AWS SAM CLI (sam) is not installed; see the deployment guide, docs/deploy.md" >&2; exit 1; }
 
+# The routing table file beside each bootstrap, as targets.json (or none).
+.PHONY: routing-table
+routing-table: build
+	@for bin in $(LAMBDA_BINARIES); do \
+	  if [ -n "$(SCALER_TARGETS_FILE)" ]; then \
+	    python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$(SCALER_TARGETS_FILE)" \
+	      || { echo "deploy: SCALER_TARGETS_FILE $(SCALER_TARGETS_FILE) is not a JSON file" >&2; exit 1; }; \
+	    cp "$(SCALER_TARGETS_FILE)" "target/lambda/$$bin/targets.json" || exit 1; \
+	    echo "routing table $(SCALER_TARGETS_FILE) -> target/lambda/$$bin/targets.json (/var/task/targets.json)"; \
+	  else rm -f "target/lambda/$$bin/targets.json"; fi; \
+	done
+
 # cargo lambda deploy creates a function (with a new role) if none exists, so
 # check first: this target only ships code into the functions of the stack.
 # It gives no --env-var, --iam-role, --memory or --timeout, and so leaves the
@@ -81,13 +99,19 @@ sam-cli:
 # It publishes a version and points the alias at it (--alias): the alarms and
 # the heartbeat invoke the alias, not $LATEST.
 .PHONY: deploy-code
-deploy-code: build ## ship new code into the deployed functions with cargo lambda deploy and move the alias live to it (configuration unchanged)
+deploy-code: build routing-table ## ship new code into the deployed functions with cargo lambda deploy and move the alias live to it (configuration unchanged)
 	@for bin in $(LAMBDA_BINARIES); do \
 	  fn="$(STACK_NAME)-$$bin"; \
 	  aws lambda get-function --function-name="$$fn" $(region_flag) >/dev/null \
 	    || { echo "deploy-code: no function $$fn; deploy the stack first (make deploy)" >&2; exit 1; }; \
-	  echo "cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) --binary-name $$bin $$fn"; \
-	  cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) --binary-name "$$bin" "$$fn" || exit 1; \
+	  if [ -n "$(SCALER_TARGETS_FILE)" ]; then \
+	    echo "(cd target/lambda/$$bin && cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) --manifest-path $(CURDIR)/Cargo.toml --binary-path bootstrap --include targets.json $$fn)"; \
+	    (cd "target/lambda/$$bin" && cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) \
+	      --manifest-path "$(CURDIR)/Cargo.toml" --binary-path bootstrap --include targets.json "$$fn") || exit 1; \
+	  else \
+	    echo "cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) --binary-name $$bin $$fn"; \
+	    cargo lambda deploy $(region_flag) --alias $(LAMBDA_ALIAS) --binary-name "$$bin" "$$fn" || exit 1; \
+	  fi; \
 	done
 
 # Rollback points the alias at an older version; infra/aws/rollback.sh checks
@@ -143,7 +167,7 @@ test-node-pool: ## run node-pool.sh against a fake gcloud: one taint of ours, ne
 	tests/infra/node-pool-taints.sh
 
 .PHONY: test-service-account
-test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the two roles, creates no key
+test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the roles of every stack (one or several), creates no key
 	tests/infra/service-account-keyless.sh
 
 .PHONY: test-deploy-guide

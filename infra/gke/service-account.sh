@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Google identity of queue-scaler: a service account with the narrowest
 # IAM it needs, and how the functions in AWS become it. Keyless (recommended):
-# Workload Identity Federation lets exactly the functions' two execution roles
-# impersonate the service account; no key exists anywhere. Key: a
+# Workload Identity Federation lets exactly the functions' execution roles
+# (two per stack; one stack per model shares the account) impersonate the
+# service account; no key exists anywhere. Key: a
 # service-account key stored in AWS Secrets Manager, for where keyless is not
 # possible.
 #
@@ -20,11 +21,13 @@
 #             credential configuration to CREDENTIAL_CONFIG_FILE (the stack
 #             parameter GcpCredentialConfig; it holds no secret), and grant
 #             roles/iam.workloadIdentityUser on the service account to exactly
-#             the two execution roles, scale-up's and scale-down's (bindings of
-#             this pool to any other role are removed). Creates no key. The
-#             roles exist once the stack is deployed: before that, this does
-#             everything else and says that the bindings are still to do; run
-#             it again after the first `make deploy`. Safe to run again.
+#             the execution roles of the stacks STACK_NAMES, scale-up's and
+#             scale-down's of each (bindings of this pool to any other role are
+#             removed). Creates no key. The roles exist once a stack is
+#             deployed: the roles of the stacks deployed are bound, and for a
+#             stack not deployed yet this says that its bindings are still to
+#             do (and removes no binding at all); run it again after its first
+#             `make deploy`. Safe to run again.
 #   key       the key path instead: create a new key for the account and pipe
 #             it straight into AWS Secrets Manager: a new secret, or a new
 #             version of an existing one. The key is never written to disk.
@@ -45,10 +48,13 @@
 #   SA_NAME       service account name        (default queue-scaler)
 #   ROLE_ID       custom role id              (default queueScaler)
 #   keyless:
-#   STACK_NAME    stack whose outputs ScaleUpRoleArn and ScaleDownRoleArn name
-#                 the execution roles         (default queue-scaler)
+#   STACK_NAMES   the stacks whose outputs ScaleUpRoleArn and ScaleDownRoleArn
+#                 name the execution roles, separated by spaces or commas: one
+#                 stack per model, all sharing this service account, pool and
+#                 provider, e.g. "text-model image-model" (default STACK_NAME)
+#   STACK_NAME    the one stack, when STACK_NAMES is not set (default queue-scaler)
 #   SCALE_UP_ROLE_ARN, SCALE_DOWN_ROLE_ARN  the roles' ARNs, instead of
-#                 reading them from the stack
+#                 reading them from the stacks (one stack's two roles)
 #   AWS_ACCOUNT_ID  the AWS account of the functions (default: the roles'
 #                 account, else the account of the aws CLI's credentials)
 #   POOL_ID       workload identity pool      (default queue-scaler)
@@ -78,7 +84,7 @@
 #   principalSet://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/
 #     workloadIdentityPools/POOL_ID/attribute.aws_role/arn:aws:sts::ACCOUNT:assumed-role/ROLE
 # The provider accepts only identities of AWS_ACCOUNT_ID; the binding accepts
-# only the two roles. The binding names a role by name: a role deleted and
+# only the stacks' roles. The binding names a role by name: a role deleted and
 # created again under the same name is accepted again, so keep the account's
 # IAM in trusted hands, as for any role.
 #
@@ -141,6 +147,9 @@ ROLE_ID="${ROLE_ID:-queueScaler}"
 SECRET_NAME="${SECRET_NAME:-queue-scaler/gcp-service-account-key}"
 SECRET_KMS_KEY_ID="${SECRET_KMS_KEY_ID:-}"
 STACK_NAME="${STACK_NAME:-queue-scaler}"
+STACK_NAMES="${STACK_NAMES:-$STACK_NAME}"
+read -r -a stack_names <<<"${STACK_NAMES//,/ }"
+(( ${#stack_names[@]} )) || stack_names=("$STACK_NAME")
 SCALE_UP_ROLE_ARN="${SCALE_UP_ROLE_ARN:-}"
 SCALE_DOWN_ROLE_ARN="${SCALE_DOWN_ROLE_ARN:-}"
 AWS_ACCOUNT_ID="${AWS_ACCOUNT_ID:-}"
@@ -270,13 +279,14 @@ state_of() {
   "$@" --format='value(state)' 2>/dev/null || true
 }
 
-# stack_roles: set up and down to the stack's ScaleUpRoleArn and
+# stack_roles STACK: set up and down to the stack's ScaleUpRoleArn and
 # ScaleDownRoleArn outputs; when it has none (not deployed yet), leave them
 # empty and set stack_error to why.
 stack_roles() {
   local region=() outputs key value
+  up="" down="" stack_error=""
   if [[ -n "${AWS_REGION:-}" ]]; then region=(--region="$AWS_REGION"); fi
-  if ! outputs="$(aws cloudformation describe-stacks "${region[@]}" --stack-name="$STACK_NAME" \
+  if ! outputs="$(aws cloudformation describe-stacks "${region[@]}" --stack-name="$1" \
     --query="Stacks[0].Outputs[?OutputKey=='ScaleUpRoleArn' || OutputKey=='ScaleDownRoleArn'].[OutputKey,OutputValue]" \
     --output=text 2>&1)"; then
     stack_error="$(head -n 3 <<<"$outputs")"
@@ -311,25 +321,34 @@ setup_keyless() {
     fail "no service account $email: run 'service-account.sh iam' first (or 'all')"
   fi
 
-  # The execution roles: given, or from the stack's outputs.
-  local up="$SCALE_UP_ROLE_ARN" down="$SCALE_DOWN_ROLE_ARN" arn stack_error=""
-  if [[ -n "$up" && -z "$down" || -z "$up" && -n "$down" ]]; then
+  # The execution roles: given (one stack's two), or from the outputs of each
+  # stack of STACK_NAMES. A stack whose roles cannot be read is "missing":
+  # the roles that are known are bound, and no binding is removed (a stack
+  # read in the wrong region must not lose its access).
+  local roles=() missing=() stack up down arn stack_error=""
+  if [[ -n "$SCALE_UP_ROLE_ARN" && -z "$SCALE_DOWN_ROLE_ARN" || -z "$SCALE_UP_ROLE_ARN" && -n "$SCALE_DOWN_ROLE_ARN" ]]; then
     fail "give both execution roles (SCALE_UP_ROLE_ARN and SCALE_DOWN_ROLE_ARN), or neither"
   fi
-  if [[ -z "$up" ]] && (( ! dry_run )); then
-    stack_roles
-    if [[ -n "$stack_error" ]]; then up="" down=""; fi
-  fi
-  local member role_account
-  if [[ -n "$up" ]]; then
-    for arn in "$up" "$down"; do
-      role_member "$arn"
-      if [[ -z "$AWS_ACCOUNT_ID" ]]; then AWS_ACCOUNT_ID="$role_account"; fi
-      if [[ "$role_account" != "$AWS_ACCOUNT_ID" ]]; then
-        fail "role $arn is in AWS account $role_account, not AWS_ACCOUNT_ID $AWS_ACCOUNT_ID: the provider accepts one account"
+  if [[ -n "$SCALE_UP_ROLE_ARN" ]]; then
+    roles=("$SCALE_UP_ROLE_ARN" "$SCALE_DOWN_ROLE_ARN")
+  elif (( ! dry_run )); then
+    for stack in "${stack_names[@]}"; do
+      stack_roles "$stack"
+      if [[ -n "$stack_error" ]]; then
+        missing+=("$stack: ${stack_error//$'\n'/$'\n'    }")
+      else
+        roles+=("$up" "$down")
       fi
     done
   fi
+  local member role_account
+  for arn in "${roles[@]}"; do
+    role_member "$arn"
+    if [[ -z "$AWS_ACCOUNT_ID" ]]; then AWS_ACCOUNT_ID="$role_account"; fi
+    if [[ "$role_account" != "$AWS_ACCOUNT_ID" ]]; then
+      fail "role $arn is in AWS account $role_account, not AWS_ACCOUNT_ID $AWS_ACCOUNT_ID: the provider accepts one account"
+    fi
+  done
   if [[ -z "$AWS_ACCOUNT_ID" ]]; then
     if (( dry_run )); then
       AWS_ACCOUNT_ID=AWS_ACCOUNT_ID
@@ -386,56 +405,67 @@ setup_keyless() {
     --aws --service-account="$email" --output-file="$CREDENTIAL_CONFIG_FILE"
 
   local members=()
-  if [[ -n "$up" ]]; then
-    for arn in "$up" "$down"; do
-      role_member "$arn"
-      members+=("$member")
+  for arn in "${roles[@]}"; do
+    role_member "$arn"
+    members+=("$member")
+  done
+  if (( dry_run )) && (( ! ${#roles[@]} )); then
+    for stack in "${stack_names[@]}"; do
+      roles+=("(the ScaleUpRoleArn of $stack)" "(the ScaleDownRoleArn of $stack)")
+      for arn in SCALE_UP_ROLE_NAME SCALE_DOWN_ROLE_NAME; do
+        members+=("principalSet://iam.googleapis.com/projects/$PROJECT_NUMBER/locations/global/workloadIdentityPools/$POOL_ID/attribute.aws_role/arn:aws:sts::$AWS_ACCOUNT_ID:assumed-role/$arn-OF-$stack")
+      done
     done
-  elif (( dry_run )); then
-    up="(the stack's ScaleUpRoleArn)" down="(the stack's ScaleDownRoleArn)"
-    for arn in SCALE_UP_ROLE_NAME SCALE_DOWN_ROLE_NAME; do
-      members+=("principalSet://iam.googleapis.com/projects/$PROJECT_NUMBER/locations/global/workloadIdentityPools/$POOL_ID/attribute.aws_role/arn:aws:sts::$AWS_ACCOUNT_ID:assumed-role/$arn")
-    done
-  else
+  fi
+  if (( ${#members[@]} )); then
+    # Bindings of other roles are removed only when every stack's roles are known.
+    bind_roles "$(( ${#missing[@]} == 0 ))" "${members[@]}"
+  fi
+  if (( dry_run )); then return 0; fi
+
+  if (( ${#missing[@]} )); then
     cat >&2 <<MSG
 
 Credential configuration: $CREDENTIAL_CONFIG_FILE (stack parameter GcpCredentialConfig)
-NOT DONE YET: no execution role may impersonate $email.
-The execution roles of the stack $STACK_NAME${AWS_REGION:+ in $AWS_REGION} are not known:
-  ${stack_error//$'\n'/$'\n'  }
+NOT DONE YET: the execution roles of these stacks${AWS_REGION:+ in $AWS_REGION} are not known,
+so they may not impersonate $email:
+$(printf '  %s\n' "${missing[@]}")
 Not deployed yet? Deploy it with GcpCredentialConfig, then run this again:
   make deploy PARAMETERS="... \$(infra/gke/service-account.sh parameter)"
   infra/gke/service-account.sh keyless
-Until then the functions fail with "generateAccessToken answered 403".
+Until then those functions fail with "generateAccessToken answered 403".
 MSG
+    if (( ${#roles[@]} )); then
+      printf 'Bound meanwhile (no other binding was removed):\n' >&2
+      printf '  %s\n' "${roles[@]}" >&2
+    fi
     return 0
   fi
-  bind_roles "${members[@]}"
-  if (( dry_run )); then return 0; fi
 
   cat >&2 <<MSG
 
 Credential configuration: $CREDENTIAL_CONFIG_FILE (stack parameter GcpCredentialConfig)
-Give it to the stack with:
+Give it to the stack(s) with:
   make deploy PARAMETERS="... \$(infra/gke/service-account.sh parameter)"
 $email may be impersonated by exactly:
-  $up
-  $down
+$(printf '  %s\n' "${roles[@]}")
 IAM changes can take a few minutes to apply.
 MSG
 }
 
-# bind_roles MEMBER...: workloadIdentityUser for exactly these principalSets.
+# bind_roles PRUNE MEMBER...: workloadIdentityUser for these principalSets;
+# with PRUNE 1, for exactly these (any other member of the pool is removed).
 bind_roles() {
-  local member stale
+  local prune="$1" member stale
+  shift
   for member in "$@"; do
     eventually gcloud iam service-accounts add-iam-policy-binding "$email" --project="$PROJECT_ID" \
       --role=roles/iam.workloadIdentityUser --member="$member" --condition=None
   done
-  if (( dry_run )); then return 0; fi
+  if (( dry_run || ! prune )); then return 0; fi
 
   # Anything else of this pool that may impersonate the account (an older
-  # stack's roles, a hand-made binding) goes: exactly the two roles.
+  # stack's roles, a hand-made binding) goes: exactly the stacks' roles.
   stale="$(eventually gcloud iam service-accounts get-iam-policy "$email" --project="$PROJECT_ID" --format=json |
     python3 -c '
 import json
@@ -453,7 +483,7 @@ for binding in policy.get("bindings", []):
 ' "//iam.googleapis.com/projects/$PROJECT_NUMBER/locations/global/workloadIdentityPools/$POOL_ID/" "$@")"
   while IFS= read -r member; do
     [[ -n "$member" ]] || continue
-    echo "removing $member: not one of the two execution roles" >&2
+    echo "removing $member: not an execution role of the stacks ${stack_names[*]}" >&2
     run gcloud iam service-accounts remove-iam-policy-binding "$email" --project="$PROJECT_ID" \
       --role=roles/iam.workloadIdentityUser --member="$member" --condition=None
   done <<<"$stale"

@@ -15,6 +15,11 @@
 #     and region, and no placeholder is left anywhere;
 #   - the RBAC: the RoleBinding's user is the service account of the sample
 #     project, and no placeholder is left;
+#   - the section "Two models: one stack each" renders the Deployment twice,
+#     text-model on text-jobs and image-model on image-jobs: each with its
+#     own name, labels, selector, Secret and queue URL; and the RBAC once,
+#     whose Role names exactly both Deployments (least-privilege.sh
+#     --deployments text-model,image-model) and nothing more;
 #   - every rendered file passes kubernetes-validate --strict.
 #
 # Usage: tests/infra/deploy-guide-render.sh [GUIDE]   (make test-deploy-guide)
@@ -41,7 +46,11 @@ values = {
     "AWS_REGION": "eu-west-1",
     "QUEUE_NAME": "model-jobs",
     "QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/model-jobs",
+    "TEXT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/text-jobs",
+    "IMAGE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/image-jobs",
 }
+# The section that deploys two models, one stack each.
+TWO_MODELS = "Two models: one stack each"
 image = "europe-west4-docker.pkg.dev/my-project/models/model-worker:latest"
 email = "queue-scaler@my-project.iam.gserviceaccount.com"
 PLACEHOLDER = re.compile(r"__[A-Z_]+__|\bPROJECT_ID\b|\bIMAGE_URL\b")
@@ -59,40 +68,56 @@ def result(good, what, detail=""):
         print(f"not ok - {what}" + (f"\n    {detail}" if detail else ""))
 
 
-# The guide's shell commands, one per logical line.
+# The guide's shell commands, one per logical line, by section (## heading).
 text = open(guide).read()
-commands = []
-for block in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M):
-    block = re.sub(r"\\\n\s*", " ", block)
-    commands += [line.strip() for line in block.splitlines() if line.strip()]
-renders = {}
-for c in commands:
-    m = re.fullmatch(r"(sed .*?(infra/gke/[\w-]+\.yaml))\s*\|\s*kubectl apply -f -", c)
-    if m:
-        renders[m.group(2)] = m.group(1)
+sections = {}
+for part in re.split(r"^## ", text, flags=re.M)[1:]:
+    title, _, body = part.partition("\n")
+    commands = []
+    for block in re.findall(r"^```sh\n(.*?)^```", body, re.S | re.M):
+        block = re.sub(r"\\\n\s*", " ", block)
+        commands += [line.strip() for line in block.splitlines() if line.strip()]
+    sections[title.strip()] = commands
+
+
+def renders_of(commands):
+    """(file, sed command) of every `sed ... FILE | kubectl apply -f -`, in order."""
+    found = []
+    for c in commands:
+        m = re.fullmatch(r"(sed .*?(infra/gke/[\w-]+\.yaml))\s*\|\s*kubectl apply -f -", c)
+        if m:
+            found.append((m.group(2), m.group(1)))
+    return found
+
+
+renders = dict(r for title, commands in sections.items() if title != TWO_MODELS
+               for r in renders_of(commands))
+two_models = renders_of(sections.get(TWO_MODELS, []))
+result(TWO_MODELS in sections, f"the guide has a section \"{TWO_MODELS}\"")
 for want in ("infra/gke/model-deployment.yaml", "infra/gke/rbac.yaml"):
     result(want in renders, f"the guide renders {want} with sed | kubectl apply")
 
 
-def render(path):
-    out = os.path.join(tmp, os.path.basename(path))
+def render(path, command=None, label=None):
+    label = label or path
+    out = os.path.join(tmp, re.sub(r"\W+", "-", label) + ".yaml")
     with open(out, "w") as f:
-        run = subprocess.run(["bash", "-c", renders[path]], stdout=f, stderr=subprocess.PIPE,
+        run = subprocess.run(["bash", "-c", command or renders[path]], stdout=f, stderr=subprocess.PIPE,
                              text=True, env={**os.environ, **values})
-    result(run.returncode == 0, f"{path}: the guide's command runs", run.stderr.strip())
+    result(run.returncode == 0, f"{label}: the guide's command runs", run.stderr.strip())
     with open(out) as f:
         rendered = f.read()
     left = sorted(set(PLACEHOLDER.findall(rendered)))
-    result(not left, f"{path}: no placeholder is left", f"left: {left}")
+    result(not left, f"{label}: no placeholder is left", f"left: {left}")
     validate = subprocess.run(["kubernetes-validate", "--strict", "--quiet", out],
                               capture_output=True, text=True)
-    result(validate.returncode == 0, f"{path}: the rendered file passes kubernetes-validate --strict",
+    result(validate.returncode == 0, f"{label}: the rendered file passes kubernetes-validate --strict",
            (validate.stdout + validate.stderr).strip())
-    return list(yaml.safe_load_all(rendered))
+    return list(yaml.safe_load_all(rendered)), out
 
 
 if "infra/gke/model-deployment.yaml" in renders:
-    deployment = render("infra/gke/model-deployment.yaml")[0]
+    deployment = render("infra/gke/model-deployment.yaml")[0][0]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     result(container["image"] == image, "model-deployment: the image is the guide's",
            f"image: {container['image']!r}")
@@ -102,10 +127,53 @@ if "infra/gke/model-deployment.yaml" in renders:
            f"env: {env}")
 
 if "infra/gke/rbac.yaml" in renders:
-    objects = {o["kind"]: o for o in render("infra/gke/rbac.yaml")}
+    objects = {o["kind"]: o for o in render("infra/gke/rbac.yaml")[0]}
     subjects = objects.get("RoleBinding", {}).get("subjects", [])
     result([s.get("name") for s in subjects] == [email],
            f"rbac: the RoleBinding's user is {email}", f"subjects: {subjects}")
+
+# Two models, one stack each: a Deployment per model on its own queue, one Role for both.
+models = {"text-model": values["TEXT_QUEUE_URL"], "image-model": values["IMAGE_QUEUE_URL"]}
+deployments = [(f, c) for f, c in two_models if f == "infra/gke/model-deployment.yaml"]
+rbacs = [(f, c) for f, c in two_models if f == "infra/gke/rbac.yaml"]
+result(len(deployments) == 2 and len(rbacs) == 1,
+       f"two models: the section renders model-deployment.yaml twice and rbac.yaml once",
+       f"renders: {[f for f, _ in two_models]}")
+seen = {}
+for i, (path, command) in enumerate(deployments):
+    d = render(path, command, f"two models: model-deployment.yaml #{i + 1}")[0][0]
+    name = d["metadata"]["name"]
+    seen[name] = d
+    if name not in models:
+        result(False, f"two models: Deployment #{i + 1} is text-model or image-model", f"name: {name!r}")
+        continue
+    spec = d["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    env = [(e.get("name"), e.get("value")) for e in container.get("env", [])]
+    result(env == [("QUEUE_URL", models[name]), ("AWS_REGION", values["AWS_REGION"])],
+           f"two models: {name} reads its own queue ({models[name].rsplit('/', 1)[1]})", f"env: {env}")
+    labels = [d["metadata"]["labels"].get("app.kubernetes.io/name"),
+              d["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/name"),
+              d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name")]
+    result(labels == [name] * 3, f"two models: {name}'s labels and selector are its own, not the other model's",
+           f"labels: {labels}")
+    secrets = [e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e]
+    result(secrets == [f"{name}-aws"], f"two models: {name} loads its own AWS Secret, {name}-aws",
+           f"secrets: {secrets}")
+    result(container["image"].endswith(f"/{name}:latest"), f"two models: {name} runs its own image",
+           f"image: {container['image']!r}")
+result(sorted(seen) == sorted(models), "two models: the Deployments are text-model and image-model",
+       f"names: {sorted(seen)}")
+for path, command in rbacs:
+    objects, out = render(path, command, "two models: rbac.yaml")
+    subjects = {o["kind"]: o for o in objects}.get("RoleBinding", {}).get("subjects", [])
+    result([s.get("name") for s in subjects] == [email],
+           f"two models: the RoleBinding's user is {email}", f"subjects: {subjects}")
+    check = subprocess.run(["tests/infra/least-privilege.sh", "--deployments", ",".join(models), out],
+                           capture_output=True, text=True)
+    result(check.returncode == 0,
+           "two models: the Role grants exactly what the functions use, for text-model and image-model "
+           "(least-privilege.sh --deployments)", (check.stdout + check.stderr).strip())
 
 print(f"deploy-guide-render: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

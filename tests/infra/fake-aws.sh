@@ -8,6 +8,9 @@
 #   outputs            the stack's outputs, "KEY VALUE" one a line; absent:
 #                      no stack (describe-stacks fails as for a stack that
 #                      does not exist)
+#   stacks/NAME        the outputs of the stack NAME, in the same form (one
+#                      stack per model); when the folder stacks exists, only
+#                      the stacks in it exist, and outputs is not read
 #   secrets/NAME       a secret: its ARN; NAME.value holds what was stored
 #   fail-store         present: create-secret and put-secret-value read the
 #                      value, then fail (AccessDenied), storing nothing
@@ -52,7 +55,9 @@ case "${positional[*]:0:2}" in
     [[ "${flag[query]:-}" == Account ]] || error InvalidQuery GetCallerIdentity "the fake answers --query=Account only"
     cat "$state/account" ;;
   "cloudformation describe-stacks")
-    [[ -e "$state/outputs" ]] ||
+    outputs="$state/outputs"
+    if [[ -d "$state/stacks" ]]; then outputs="$state/stacks/${flag[stack-name]:-}"; fi
+    [[ -e "$outputs" ]] ||
       error ValidationError DescribeStacks "Stack with id ${flag[stack-name]:-} does not exist"
     # The query names the outputs wanted (OutputKey=='NAME' || ...) and asks
     # for [OutputKey,OutputValue]: as text, one "KEY<tab>VALUE" a line.
@@ -60,7 +65,7 @@ case "${positional[*]:0:2}" in
       error InvalidQuery DescribeStacks "the fake answers --query=...[OutputKey,OutputValue] --output=text only"
     while read -r key value; do
       if [[ "${flag[query]}" == *"OutputKey=='$key'"* ]]; then printf '%s\t%s\n' "$key" "$value"; fi
-    done <"$state/outputs" ;;
+    done <"$outputs" ;;
   "secretsmanager describe-secret")
     file="$(secret_file "${flag[secret-id]:-}")"
     [[ -e "$file" ]] || error ResourceNotFoundException DescribeSecret "Secrets Manager can't find the specified secret."

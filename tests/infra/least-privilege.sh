@@ -10,12 +10,19 @@
 #     container.clusters.get and container.clusters.connect, stage GA.
 #
 # kubernetes-validate proves the files are well formed; a wider grant is
-# well formed too. Usage: tests/infra/least-privilege.sh FILE...   (make
-# lint-infra runs it on INFRA_LEAST_PRIVILEGE). Needs python3 with PyYAML.
+# well formed too.
+#
+# Usage: tests/infra/least-privilege.sh [--deployments NAME[,NAME...]] FILE...
+#   (make lint-infra runs it on INFRA_LEAST_PRIVILEGE)
+#   --deployments  the Role's deployments/scale rule must name exactly these
+#                  Deployments (resourceNames), no more and no fewer: the
+#                  deployment guide's two models, text-model and image-model
+#                  (tests/infra/deploy-guide-render.sh)
+# Needs python3 with PyYAML.
 set -euo pipefail
 
-if (($# == 0)); then
-  echo "usage: $0 FILE..." >&2
+if (($# == 0)) || [[ "$1" == --deployments && $# -lt 3 ]]; then
+  echo "usage: $0 [--deployments NAME[,NAME...]] FILE..." >&2
   exit 2
 fi
 
@@ -37,6 +44,10 @@ def same(a, b):
     return sorted(a or []) == sorted(b or [])
 
 
+# --deployments: the Deployments the scale rule must name, exactly; None: any, but some.
+DEPLOYMENTS = None
+
+
 def check_role(role, problems):
     name = role.get("metadata", {}).get("name")
     rules = role.get("rules") or []
@@ -47,6 +58,13 @@ def check_role(role, problems):
     elif not scale[0].get("resourceNames") or "*" in scale[0]["resourceNames"]:
         problems.append(f"Role {name}: the deployments/scale rule names no Deployment (resourceNames): "
                         "it would reach every Deployment of the namespace")
+    elif DEPLOYMENTS is not None and sorted(scale[0]["resourceNames"]) != sorted(DEPLOYMENTS):
+        named = scale[0]["resourceNames"]
+        missing = sorted(set(DEPLOYMENTS) - set(named))
+        extra = sorted(set(named) - set(DEPLOYMENTS))
+        problems.append(f"Role {name}: the deployments/scale rule names {named}, not exactly {sorted(DEPLOYMENTS)}"
+                        + (f"; the functions cannot scale {missing}" if missing else "")
+                        + (f"; it also reaches {extra}" if extra else ""))
     if len(events) != 1:
         problems.append(f"Role {name}: no rule grants exactly create on events (events.k8s.io): "
                         "the functions record an Event after each write")
@@ -84,8 +102,12 @@ def check_iam_role(role, problems):
         problems.append(f"the IAM role's stage is {role.get('stage')!r}, not GA")
 
 
+paths = sys.argv[1:]
+if paths[0] == "--deployments":
+    DEPLOYMENTS = [n.strip() for n in paths[1].split(",") if n.strip()]
+    paths = paths[2:]
 failed = False
-for path in sys.argv[1:]:
+for path in paths:
     problems = []
     with open(path) as f:
         documents = [d for d in yaml.safe_load_all(f) if d]
@@ -100,6 +122,7 @@ for path in sys.argv[1:]:
     if problems:
         failed = True
     else:
-        print(f"{path}: grants exactly what the functions use")
+        print(f"{path}: grants exactly what the functions use"
+              + (f", for the Deployments {', '.join(DEPLOYMENTS)}" if DEPLOYMENTS else ""))
 sys.exit(1 if failed else 0)
 PYTHON

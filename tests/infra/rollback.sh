@@ -12,6 +12,10 @@
 #     zip, and with it the code CloudFormation deploys and the version SAM
 #     publishes, changes on every deployment) and runs sam deploy on the
 #     template;
+#   - with SCALER_TARGETS_FILE, `make deploy` ships the routing table as
+#     targets.json beside each bootstrap (what Lambda unpacks to /var/task),
+#     refuses a file that is not JSON, and without it removes a table left
+#     from before; `make deploy-code` includes it at the root of the zip;
 #   - `make deploy-code` moves the alias with cargo lambda deploy --alias, and
 #     invoke-remote-% invokes the alias;
 #   - the alias is the template's AutoPublishAlias;
@@ -129,6 +133,37 @@ if run_make deploy BUILD_ID=release-42 && [[ "$(cat "$work/target/lambda/scale-d
   ok "deploy BUILD_ID=release-42 writes that id"
 else
   not_ok "deploy BUILD_ID=release-42 did not write that id" "$tmp/out"
+fi
+
+echo "# a routing table too large for the environment: targets.json beside bootstrap"
+fresh 3 3 3 3
+echo '[{"alarms": ["a-high"], "namespace": "ml", "deployment": "a", "max_replicas": 2}]' >"$tmp/targets.json"
+if run_make deploy SCALER_TARGETS_FILE="$tmp/targets.json"; then ok "deploy with SCALER_TARGETS_FILE: succeeds"; else not_ok "deploy with SCALER_TARGETS_FILE: failed" "$tmp/out"; fi
+for bin in scale-up scale-down; do
+  if cmp -s "$tmp/targets.json" "$work/target/lambda/$bin/targets.json"; then
+    ok "deploy with SCALER_TARGETS_FILE: the table is target/lambda/$bin/targets.json, in the folder sam zips"
+  else
+    not_ok "deploy with SCALER_TARGETS_FILE: no targets.json beside the bootstrap of $bin" "$tmp/out"
+  fi
+done
+echo '[{"alarms": ' >"$tmp/broken.json"
+if run_make deploy SCALER_TARGETS_FILE="$tmp/broken.json"; then
+  not_ok "deploy with a SCALER_TARGETS_FILE that is not JSON: succeeded" "$tmp/out"
+elif grep -q "is not a JSON file" "$tmp/out"; then
+  ok "deploy with a SCALER_TARGETS_FILE that is not JSON: refused, naming the file"
+else
+  not_ok "deploy with a SCALER_TARGETS_FILE that is not JSON: failed without saying why" "$tmp/out"
+fi
+if run_make deploy-code SCALER_TARGETS_FILE="$tmp/targets.json" &&
+  grep -qF -- "--binary-path bootstrap --include targets.json qs-scale-down" "$FAKE_AWS_STATE/cargo.log"; then
+  ok "deploy-code with SCALER_TARGETS_FILE: cargo lambda deploy includes targets.json at the root of the zip"
+else
+  not_ok "deploy-code with SCALER_TARGETS_FILE: targets.json is not included" "$tmp/out" "$FAKE_AWS_STATE/cargo.log"
+fi
+if run_make deploy && [[ ! -e "$work/target/lambda/scale-up/targets.json" ]]; then
+  ok "deploy without SCALER_TARGETS_FILE: no table is shipped, not even the earlier one"
+else
+  not_ok "deploy without SCALER_TARGETS_FILE: a targets.json is still beside the bootstrap" "$tmp/out"
 fi
 
 echo "# make deploy-code and invoke-remote: the alias"

@@ -18,7 +18,13 @@
 #     (DeletionPolicy Retain: make rollback points live at old versions), and
 #     the alias points at it;
 #   - each AWS::Lambda::EventInvokeConfig is the alias's (Qualifier live) and
-#     depends on it.
+#     depends on it;
+#   - two models (docs/deploy.md, one stack each): for the parameter sets
+#     text-model (QueueName text-jobs, TargetDeployment text-model) and
+#     image-model, every alarm that invokes a function watches that model's
+#     queue, and the function it invokes (through the alias) scales that
+#     model's Deployment from that queue (TARGET_DEPLOYMENT, TARGET_QUEUES,
+#     resolved with the set's parameters).
 #
 # Usage: tests/infra/sam-transform.sh [TEMPLATE]   (make test-sam-transform)
 #   SAM_PYTHON  the Python with aws-sam-translator (default .venv-sam/bin/python)
@@ -52,6 +58,11 @@ sets = {
     "key-existing-queue": {"GkeEndpoint": "https://gke-0123abcd.europe-west4.gke.goog", "QueueName": "model-jobs",
                            "ServiceAccountKeySecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf"},
 }
+# The deployment guide's two models, one stack each (the file name says which).
+for model, queue in (("text-model", "text-jobs"), ("image-model", "image-jobs")):
+    sets[f"model__{model}__{queue}"] = {"GkeCluster": "projects/p/locations/l/clusters/c",
+                                      "GcpCredentialConfig": keyless, "QueueName": queue,
+                                      "TargetDeployment": model}
 
 
 # The translator's usage metrics are never published here; silence their warning.
@@ -84,10 +95,42 @@ cfn-lint --non-zero-exit-code warning -- "$tmp"/*.json
 python3 - "$tmp"/*.json <<'PYTHON'
 import json
 import os
+import re
 import sys
 
 problems = []
 checked = 0
+
+
+def resolver(template, params):
+    """Resolve Ref (of parameters), Fn::If and the conditions, as CloudFormation would."""
+    conditions = template.get("Conditions", {})
+
+    def truth(node):
+        (fn, arg), = node.items()
+        if fn == "Fn::Equals":
+            return str(value(arg[0])) == str(value(arg[1]))
+        if fn == "Fn::Not":
+            return not truth(arg[0])
+        if fn == "Fn::And":
+            return all(truth(x) for x in arg)
+        if fn == "Fn::Or":
+            return any(truth(x) for x in arg)
+        if fn == "Condition":
+            return truth(conditions[arg])
+        raise ValueError(f"condition {fn}")
+
+    def value(node):
+        if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in params:
+            return params[node["Ref"]]
+        if isinstance(node, dict) and set(node) == {"Fn::If"}:
+            cond, yes, no = node["Fn::If"]
+            return value(yes if truth(conditions[cond]) else no)
+        if isinstance(node, dict) and set(node) == {"Condition"}:
+            return truth(node)
+        return node if not isinstance(node, dict) else json.dumps(node, sort_keys=True)
+
+    return value
 
 
 def refs(node):
@@ -152,6 +195,41 @@ for path in sys.argv[1:]:
     if invoking < 2:
         bad(f"only {invoking} alarm action(s) invoke a function; the backlog alarms must")
 
+    # Two models: resolved with the set's parameters, each alarm that invokes a
+    # function watches the model's queue, and that function scales the model.
+    model = re.fullmatch(r"model__(.+)__(.+)", label)
+    if model:
+        deployment, queue = model.groups()
+        template = json.load(open(path))
+        params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+        params.update(QueueName=queue, TargetDeployment=deployment)
+        resolve = resolver(template, params)
+        alias_of = {rid: resources[rid]["Properties"]["FunctionName"].get("Ref") for rid in live}
+        scaling = 0
+        for rid, r in resources.items():
+            if r["Type"] != "AWS::CloudWatch::Alarm" or not isinstance(r["Properties"].get("AlarmActions"), list):
+                continue
+            if "Condition" in r and not resolve({"Condition": r["Condition"]}):
+                continue
+            p = r["Properties"]
+            for action in p["AlarmActions"]:
+                fid = alias_of.get(action.get("Ref")) if isinstance(action, dict) else None
+                if fid is None:
+                    continue
+                scaling += 1
+                dims = list(p.get("Dimensions", [])) + [
+                    d for m in p.get("Metrics", [])
+                    for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])]
+                watched = {resolve(d["Value"]) for d in dims if d.get("Name") == "QueueName"}
+                env = resources[fid]["Properties"].get("Environment", {}).get("Variables", {})
+                target = (resolve(env.get("TARGET_DEPLOYMENT")), resolve(env.get("TARGET_QUEUES")))
+                if watched != {queue} or target != (deployment, queue):
+                    bad(f"{rid} watches {sorted(map(str, watched))} and invokes {fid}, which scales "
+                        f"{target[0]} from {target[1]}; the model is {deployment} on {queue}")
+        checked += scaling
+        if scaling < 2:
+            bad(f"only {scaling} alarm(s) of {queue} invoke a function that scales {deployment}")
+
     functions = [rid for rid, t in types.items() if t == "AWS::Lambda::Function"]
     for fid in functions:
         versions = [rid for rid, r in resources.items() if r["Type"] == "AWS::Lambda::Version"
@@ -172,5 +250,5 @@ for p in problems:
 if problems or not checked:
     sys.exit(1)
 print(f"sam-transform: {len(sys.argv) - 1} transformed templates lint clean; {checked} invokers "
-      "name the alias live, and every version is retained")
+      "name the alias live, every version is retained, and each model's alarms scale its own Deployment")
 PYTHON

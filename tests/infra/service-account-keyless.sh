@@ -24,6 +24,11 @@
 #     so that sam deploy --parameter-overrides reads back the same JSON;
 #   - before the stack exists: everything but the bindings, and a message
 #     saying they are still to do;
+#   - one stack per model (STACK_NAMES="text-model image-model"): the four
+#     execution roles of both stacks, and only those, are bound, to one
+#     service account through one pool and one provider; while one stack is
+#     not deployed yet, the other's roles are bound, the missing stack is
+#     named, and no binding is removed;
 #   - no `keys create`, and no Secrets Manager call;
 #   - a second run creates nothing twice; a deleted pool is undeleted, and
 #     so is a deleted custom role;
@@ -360,6 +365,62 @@ else
   not_ok "stale: second run: a binding of another role was removed"
 fi
 no_key_no_secret "stale"
+
+echo "# one stack per model: the roles of every stack, sharing one account, pool and provider"
+fresh two-models
+mkdir -p "$FAKE_AWS_STATE/stacks"
+text_up="text-model-ScaleUpRole-AAAA1111BBBB" text_down="text-model-ScaleDownRole-CCCC2222DDDD"
+image_up="image-model-ScaleUpRole-EEEE3333FFFF" image_down="image-model-ScaleDownRole-GGGG4444HHHH"
+member_of() { echo "$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/$1"; }
+# stack_deployed STACK UP_ROLE DOWN_ROLE: the stack exists, with its two roles.
+stack_deployed() {
+  printf '%s\n' "ScaleUpRoleArn arn:aws:iam::$account:role/$2" \
+    "ScaleDownRoleArn arn:aws:iam::$account:role/$3" >"$FAKE_AWS_STATE/stacks/$1"
+}
+# impersonated_by WHAT MEMBER...: workloadIdentityUser is held by exactly these members.
+impersonated_by() {
+  local what="$1"
+  shift
+  if [[ "$(impersonators)" == "$(printf '%s\n' "$@" | sort)" ]]; then
+    ok "$what"
+  else
+    impersonators >"$work/members"
+    not_ok "$what (the members are below)" "$work/members" "$work/out"
+  fi
+}
+stack_deployed text-model "$text_up" "$text_down"
+old_image="$(member_of image-model-ScaleUpRole-OLD000000000)"
+run_script "two models, first run" all
+printf '%s\n' "roles/iam.workloadIdentityUser $old_image" >>"$FAKE_GCLOUD_STATE/iam/sa-policy/$email"
+STACK_NAMES="text-model image-model" run_script "two models, image-model not deployed yet" keyless
+impersonated_by "image-model not deployed yet: text-model's two roles are bound, and no binding is removed" \
+  "$(member_of "$text_up")" "$(member_of "$text_down")" "$old_image"
+if grep -q "NOT DONE YET" "$work/out" && grep -q "image-model: " "$work/out" && ! grep -q "text-model: " "$work/out"; then
+  ok "image-model not deployed yet: the output says NOT DONE YET for image-model, and only for it"
+else
+  not_ok "image-model not deployed yet: the output does not name image-model as still to do" "$work/out"
+fi
+stack_deployed image-model "$image_up" "$image_down"
+STACK_NAMES="text-model,image-model" run_script "two models, both deployed" keyless
+impersonated_by "both deployed: exactly the four execution roles of text-model and image-model may impersonate $email" \
+  "$(member_of "$text_up")" "$(member_of "$text_down")" "$(member_of "$image_up")" "$(member_of "$image_down")"
+for what in "workload-identity-pools create " "providers create-aws " "service-accounts create "; do
+  if [[ "$(call_count "$what")" == 1 ]]; then
+    ok "two models: one '${what% }' for both stacks"
+  else
+    not_ok "two models: '$what' was called $(call_count "$what") times" "$FAKE_GCLOUD_STATE/calls.log"
+  fi
+done
+check_config "two models"
+if grep -qF "$image_up" "$work/out" && grep -qF "$text_down" "$work/out"; then
+  ok "two models: the output lists the roles of both stacks"
+else
+  not_ok "two models: the output does not list every role" "$work/out"
+fi
+STACK_NAMES="text-model" run_script "two models, only text-model named" keyless
+impersonated_by "a stack left out of STACK_NAMES loses its bindings (exactly the stacks named)" \
+  "$(member_of "$text_up")" "$(member_of "$text_down")"
+no_key_no_secret "two models"
 
 echo "# a deleted pool is undeleted, not created again"
 fresh undelete

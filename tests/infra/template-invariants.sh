@@ -64,6 +64,15 @@
 #     empty; its pattern refuses 0;
 #   - the job queue the stack creates is retained (DeletionPolicy and
 #     UpdateReplacePolicy Retain);
+#   - two models, one stack each (docs/deploy.md, "Two models: one stack
+#     each"): the template resolved as the stacks text-model (QueueName
+#     text-jobs, TargetDeployment text-model) and image-model (image-jobs,
+#     image-model) passes every check above under its own name; each
+#     queue's alarms invoke the alias of a function of the same stack whose
+#     TARGET_DEPLOYMENT and TARGET_QUEUES are that model's; each role may
+#     read and re-arm exactly its own stack's alarms, none of the other's;
+#     no name the two stacks create (functions, alarms, queues, log groups,
+#     rule, dashboard) is the same;
 #   - the dashboard: its body, substituted, is JSON; it shows the queue's
 #     visible and in-flight messages, each function's invocations and
 #     errors, every QueueScaler metric for the target in both directions
@@ -122,9 +131,10 @@ class Unresolvable(Exception):
 class Stack:
     """The template resolved for one set of parameter values."""
 
-    def __init__(self, template, params):
+    def __init__(self, template, params, name=STACK):
         self.t = template
         self.params = params
+        self.name = name  # the stack name, AWS::StackName
         self.conditions = {}
 
     @property
@@ -160,7 +170,7 @@ class Stack:
 
     def ref(self, name):
         pseudo = {
-            "AWS::StackName": STACK,
+            "AWS::StackName": self.name,
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
             "AWS::Partition": PARTITION,
@@ -295,7 +305,7 @@ def check(s, problems):
     def bare(fid, value):
         """Names the function without its alias: its ARN, its name, or a Sub of its name."""
         return value in (f"<{fid}.Arn>", f"<Ref {fid}>") or (
-            isinstance(value, str) and re.search(rf":function:{STACK}-{FUNCTIONS[fid]}(:\$LATEST)?$", value))
+            isinstance(value, str) and re.search(rf":function:{s.name}-{FUNCTIONS[fid]}(:\$LATEST)?$", value))
 
     for fid in FUNCTIONS:
         for rid, p in perms:
@@ -683,7 +693,7 @@ def check_dashboard(s, alarms, bad):
     if not dashboards:
         bad("no AWS::CloudWatch::Dashboard")
     for rid, d in dashboards.items():
-        if d.get("DashboardName") != STACK:
+        if d.get("DashboardName") != s.name:
             bad(f"{rid}: DashboardName is {d.get('DashboardName')!r}, not the stack name")
         try:
             body = json.loads(d.get("DashboardBody"))
@@ -918,6 +928,79 @@ def parameter_sets(template):
                                                   "OldestMessageAgeSeconds": "900"}
 
 
+# The deployment guide's two models, one stack each: stack -> (queue, Deployment).
+MODELS = {"text-model": ("text-jobs", "text-model"), "image-model": ("image-jobs", "image-model")}
+# The properties that name a resource in its account and region: two stacks must not share one.
+PHYSICAL_NAMES = {"AWS::Serverless::Function": "FunctionName", "AWS::CloudWatch::Alarm": "AlarmName",
+                  "AWS::SQS::Queue": "QueueName", "AWS::Logs::LogGroup": "LogGroupName",
+                  "AWS::Events::Rule": "Name", "AWS::CloudWatch::Dashboard": "DashboardName"}
+
+
+def queues_watched(alarm):
+    """The QueueName dimensions of an alarm, of its metric or of its metric math's metrics."""
+    dims = list(alarm.get("Dimensions", []))
+    for m in alarm.get("Metrics", []):
+        dims += m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+    return {d.get("Value") for d in dims if d.get("Name") == "QueueName"}
+
+
+def check_two_models(template, base, problems):
+    """Two stacks of the template, one per model: each wired to its own queue and Deployment."""
+    created, granted = {}, {}
+    for stack, (queue, deployment) in MODELS.items():
+        s = Stack(template, {**base, "QueueName": queue, "TargetDeployment": deployment}, name=stack)
+
+        def bad(msg, stack=stack):
+            problems.append(f"two models, stack {stack}: {msg}")
+
+        ok, why = s.rules_accept()
+        if not ok:
+            bad(f"the Rules refuse it: {why}")
+        check(s, found := [])
+        for p in found:
+            bad(p)
+        functions = s.of_type("AWS::Serverless::Function")
+        alarms = s.of_type("AWS::CloudWatch::Alarm")
+        roles = s.of_type("AWS::IAM::Role")
+        for fid, label in FUNCTIONS.items():
+            if fid not in functions:
+                continue
+            env = s.environment(fid)
+            if env.get("TARGET_DEPLOYMENT") != deployment or names(env.get("TARGET_QUEUES")) != [queue]:
+                bad(f"{label} scales {env.get('TARGET_NAMESPACE')}/{env.get('TARGET_DEPLOYMENT')} from "
+                    f"{env.get('TARGET_QUEUES')!r}, not {deployment} from {queue}")
+            invoking = {rid: a for rid, a in alarms.items()
+                        if f"<{fid}.Alias>" in as_list(a.get("AlarmActions", []))}
+            if not any(queues_watched(a) == {queue} for a in invoking.values()):
+                bad(f"no alarm on the queue {queue} invokes {label}")
+            for rid, a in invoking.items():
+                if queues_watched(a) != {queue}:
+                    bad(f"alarm {a.get('AlarmName')} watches {sorted(queues_watched(a))}, not {queue}, "
+                        f"and invokes {label}, which scales {deployment}")
+                if not str(a.get("AlarmName", "")).startswith(f"{stack}-"):
+                    bad(f"alarm {a.get('AlarmName')} invokes {label} but is not named after the stack")
+            statements = role_statements(functions, roles, fid)
+            for action in ("cloudwatch:SetAlarmState", "cloudwatch:DescribeAlarms"):
+                arns = {r for st in statements if action in as_list(st.get("Action", []))
+                        for r in as_list(st.get("Resource", []))}
+                granted[(stack, label, action)] = arns
+                foreign = sorted(r for r in arns if not r.startswith(alarm_arn(f"{stack}-")))
+                if foreign:
+                    bad(f"{label}'s role may {action} on {foreign}, alarms that are not its stack's")
+        for type_, key in PHYSICAL_NAMES.items():
+            for rid, p in s.of_type(type_).items():
+                if isinstance(p.get(key), str):
+                    created.setdefault(f"{type_} {p[key]}", []).append(stack)
+    for name, stacks in created.items():
+        if len(stacks) > 1:
+            problems.append(f"two models: both stacks create {name}; the second stack would fail")
+    for (stack, label, action), arns in granted.items():
+        for (other, other_label, other_action), theirs in granted.items():
+            if other > stack and action == other_action and arns & theirs:
+                problems.append(f"two models: {stack}'s {label} role and {other}'s {other_label} role may "
+                                f"both {action} on {sorted(arns & theirs)}")
+
+
 failed = False
 for path in sys.argv[1:]:
     with open(path) as f:
@@ -940,6 +1023,10 @@ for path in sys.argv[1:]:
         check_one_day(template, dict(parameter_sets(template))["defaults"], problems)
     except (Unresolvable, KeyError, ValueError) as e:
         problems.append(f"cannot check the evaluation windows: {type(e).__name__} {e}")
+    try:
+        check_two_models(template, dict(parameter_sets(template))["defaults"], problems)
+    except (Unresolvable, KeyError, TypeError, AttributeError) as e:
+        problems.append(f"cannot resolve the template as two stacks: {type(e).__name__} {e}")
     try:
         check_heartbeat_defaults(template, problems)
     except (KeyError, ValueError, re.error) as e:

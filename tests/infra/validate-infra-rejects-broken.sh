@@ -12,7 +12,8 @@
 # wake alarm, age alarm, the live queue read, errors alarms, one-day evaluation windows, the heartbeat's and
 # the event age's defaults, the heartbeat's pattern, keyless credentials
 # without Secrets Manager access, exactly one credential, every invoker on the
-# alias live, the job queue retained, ReservedConcurrency, the dashboard), and
+# alias live, the job queue retained, ReservedConcurrency, the dashboard, two
+# models in two stacks), and
 # the checks of the SAM transform's output (sam-transform.sh). The unbroken copies
 # must pass, so a failure comes from the break and not from the copying.
 #
@@ -110,6 +111,21 @@ break_copy template-heartbeat-one-target.yaml template.yaml \
 expect_rejected "template whose heartbeat targets one function" \
   "no enabled EventBridge rule on HeartbeatSchedule targets ScaleDownFunction" \
   INFRA_TEMPLATES="$tmp/template-heartbeat-one-target.yaml"
+
+# Two models, one stack each: every stack would scale the same Deployment.
+break_copy template-one-deployment.yaml template.yaml \
+  's/^        TARGET_DEPLOYMENT: !Ref TargetDeployment$/        TARGET_DEPLOYMENT: model-worker/'
+expect_rejected "template whose stacks all scale model-worker, whatever TargetDeployment says" \
+  "two models, stack text-model: scale-up scales ml/model-worker from 'text-jobs', not text-model" \
+  INFRA_TEMPLATES="$tmp/template-one-deployment.yaml"
+
+# Two models: the high alarm's name does not follow the stack name, so the
+# second stack collides with the first, and both roles re-arm one alarm.
+# shellcheck disable=SC2016 # the template's own ${...}, not the shell's
+break_copy template-shared-alarm-name.yaml template.yaml 's/\${AWS::StackName}-backlog-high/backlog-high/g'
+expect_rejected "template whose two stacks create the same alarm" \
+  "two models: both stacks create AWS::CloudWatch::Alarm backlog-high" \
+  INFRA_TEMPLATES="$tmp/template-shared-alarm-name.yaml"
 
 # A role may read every alarm of the account.
 break_copy template-describe-any-alarm.yaml template.yaml \

@@ -10,6 +10,17 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Lambda's limit on a function's environment: 4 KB for all variables together, names included.
+const LAMBDA_ENVIRONMENT_BYTES: usize = 4096;
+/// An inline table at least this long is near that limit, which may be why it is cut or invalid.
+const NEAR_LAMBDA_ENVIRONMENT_BYTES: usize = 3 * 1024;
+/// Where a table too large for the environment goes: a file in the deployment package.
+const TABLE_IN_THE_PACKAGE: &str =
+    "a table that does not fit in the environment belongs in a file in \
+     the deployment package, beside bootstrap, which Lambda unpacks to /var/task: \
+     `make deploy SCALER_TARGETS_FILE=targets.json` ships it as /var/task/targets.json, and \
+     SCALER_TARGETS=/var/task/targets.json names it";
+
 /// One row of `SCALER_TARGETS`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,11 +127,35 @@ fn table(
         }
     }
     let table = raw.table.value?;
-    let text = if table.starts_with('[') || table.starts_with('{') {
+    let inline = table.starts_with('[') || table.starts_with('{');
+    if inline && table.len() > LAMBDA_ENVIRONMENT_BYTES {
+        problems.add(
+            "SCALER_TARGETS",
+            format!(
+                "is {} bytes of JSON, more than the 4 KB ({LAMBDA_ENVIRONMENT_BYTES} bytes) Lambda \
+                 allows for all environment variables together: {TABLE_IN_THE_PACKAGE}",
+                table.len()
+            ),
+        );
+        return None;
+    }
+    // An inline table near the limit that does not parse may have been cut to fit.
+    let near_limit = inline && table.len() >= NEAR_LAMBDA_ENVIRONMENT_BYTES;
+    let text = if inline {
         table
     } else {
         match read_file(Path::new(&table)) {
             Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.add(
+                    "SCALER_TARGETS",
+                    format!(
+                        "names no file ({table:?}: {e}); {TABLE_IN_THE_PACKAGE} (a JSON value \
+                         starts with '[')"
+                    ),
+                );
+                return None;
+            }
             Err(e) => {
                 problems.add(
                     "SCALER_TARGETS",
@@ -137,7 +172,16 @@ fn table(
                 "SCALER_TARGETS",
                 format!(
                     "is not a valid routing table ({e}); expected a JSON array of \
-                     {{\"alarms\": [..], \"queues\": [..], \"namespace\", \"deployment\", \"max_replicas\", ...}}"
+                     {{\"alarms\": [..], \"queues\": [..], \"namespace\", \"deployment\", \"max_replicas\", ...}}{}",
+                    if near_limit {
+                        format!(
+                            "; at {} bytes it is near Lambda's 4 KB limit on the environment, \
+                             which may have cut it: {TABLE_IN_THE_PACKAGE}",
+                            text.len()
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             );
             return None;
@@ -574,6 +618,62 @@ mod tests {
         assert_eq!(c.routes.targets()[0].deployment, "m");
         let err = load(&with(vars, &[("SCALER_TARGETS", "/nope.json")])).unwrap_err();
         assert!(err.to_string().contains("No such file"), "{err}");
+    }
+
+    #[test]
+    fn a_table_too_large_for_lambdas_environment_says_where_the_file_goes() {
+        let vars: Vec<_> = base()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("TARGET") && !k.ends_with("REPLICAS"))
+            .collect();
+        let row = |i: usize| {
+            format!(
+                r#"{{"alarms":["model-{i}-backlog-high","model-{i}-backlog-low"],"queues":["model-{i}-jobs"],"namespace":"ml","deployment":"model-{i}","max_replicas":4}}"#
+            )
+        };
+        // About twenty targets no longer fit in Lambda's 4 KB of environment.
+        // The test settings are 'static, as the environment is.
+        let big: &'static str =
+            format!("[{}]", (0..30).map(row).collect::<Vec<_>>().join(",")).leak();
+        assert!(big.len() > 4096, "{}", big.len());
+        let err = load(&with(vars.clone(), &[("SCALER_TARGETS", big)])).unwrap_err();
+        assert_eq!(settings(&err), ["SCALER_TARGETS"], "{err}");
+        for says in [
+            &format!("is {} bytes of JSON", big.len()),
+            "4 KB",
+            "SCALER_TARGETS_FILE",
+            "SCALER_TARGETS=/var/task/targets.json",
+        ] {
+            assert!(err.to_string().contains(says), "{says:?} not in: {err}");
+        }
+        // Near the limit and cut short: the error says the limit may be why.
+        let cut = &big[..3500];
+        let err = load(&with(vars.clone(), &[("SCALER_TARGETS", cut)])).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a valid routing table")
+                && err.to_string().contains("near Lambda's 4 KB limit")
+                && err.to_string().contains("/var/task/targets.json"),
+            "{err}"
+        );
+        // A short invalid table is only invalid.
+        let err = load(&with(vars.clone(), &[("SCALER_TARGETS", "[{")])).unwrap_err();
+        assert!(!err.to_string().contains("4 KB"), "{err}");
+        // The file is not where SCALER_TARGETS says: where it must be.
+        let err = load(&with(
+            vars.clone(),
+            &[("SCALER_TARGETS", "/var/task/targets.json")],
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("names no file")
+                && err.to_string().contains("No such file")
+                && err.to_string().contains("beside bootstrap")
+                && err.to_string().contains("SCALER_TARGETS_FILE"),
+            "{err}"
+        );
+        // A file that is there loads, whatever its size.
+        let c = load(&with(vars, &[("SCALER_TARGETS", "/etc/targets.json")])).unwrap();
+        assert_eq!(c.routes.targets().len(), 1);
     }
 
     #[test]
