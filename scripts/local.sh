@@ -46,7 +46,7 @@ write_functions_env "$env_file" \
   TARGET_NAMESPACE=ml TARGET_DEPLOYMENT=model-worker TARGET_QUEUES=model-jobs \
   TARGET_ALARMS=model-worker-backlog-high,model-worker-backlog-low \
   MIN_REPLICAS=2 MAX_REPLICAS=8 MESSAGES_PER_REPLICA=100 \
-  "QUEUE_SCALER_FUNCTION_ARN=$function_arn"
+  "QUEUE_SCALER_FUNCTION_ARN=$function_arn" HEARTBEAT_GRACE_SECONDS=0
 
 env_rel=${env_file#"$root"/}
 step "Ready. Leave this running; in another terminal:"

@@ -82,7 +82,11 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
             })
         }
     };
-    Ok(Scaler::new(direction, config.routes, config.dry_run, api, rearm).with_queues(queues))
+    Ok(
+        Scaler::new(direction, config.routes, config.dry_run, api, rearm)
+            .with_queues(queues)
+            .with_heartbeat_grace(config.heartbeat_grace),
+    )
 }
 
 /// A function whose configuration is invalid. It still re-arms the alarm that invoked it (when

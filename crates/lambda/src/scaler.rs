@@ -136,8 +136,8 @@ impl<K, R, Q> Scaler<K, R, Q> {
         }
     }
 
-    /// Use another heartbeat grace than [`HEARTBEAT_GRACE`]: the simulation runs its minutes
-    /// faster than the wall clock its alarms' timestamps follow.
+    /// Use another heartbeat grace than [`HEARTBEAT_GRACE`] (`HEARTBEAT_GRACE_SECONDS`; the
+    /// simulation runs its minutes faster than the wall clock its alarms' timestamps follow).
     pub fn with_heartbeat_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self

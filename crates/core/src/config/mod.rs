@@ -51,6 +51,9 @@ pub struct Config {
     pub aws: AwsSettings,
     /// `GCP_TOKEN_SCOPES`: the OAuth2 scopes of the Google token.
     pub token_scopes: Vec<String>,
+    /// `HEARTBEAT_GRACE_SECONDS`: the heartbeat leaves an alarm whose state changed more
+    /// recently than this to its own invocation.
+    pub heartbeat_grace: std::time::Duration,
 }
 
 impl Config {
@@ -70,6 +73,17 @@ impl Config {
         let rearm_alarm = problems.bool(&raw.rearm_alarm, true);
         let aws = aws::check(raw.aws, rearm_alarm, key.as_ref(), &mut problems);
         let token_scopes = credentials::token_scopes(&raw.credentials.token_scopes, &mut problems);
+        let heartbeat_grace = match problems.int(&raw.heartbeat_grace) {
+            None => 60,
+            Some(s) if (0..=3600).contains(&s) => s.unsigned_abs(),
+            Some(s) => {
+                problems.add(
+                    raw.heartbeat_grace.name,
+                    format!("{s} is not between 0 and 3600 seconds"),
+                );
+                60
+            }
+        };
         match (cluster, key, routes) {
             (Some(cluster), Some(key), Some(routes)) if problems.is_empty() => Ok(Config {
                 cluster,
@@ -79,6 +93,7 @@ impl Config {
                 rearm_alarm,
                 aws,
                 token_scopes,
+                heartbeat_grace: std::time::Duration::from_secs(heartbeat_grace),
             }),
             _ => Err(problems.into_error()),
         }
@@ -95,6 +110,7 @@ mod tests {
     #[test]
     fn a_minimal_single_target_configuration_loads_with_defaults() {
         let c = load(&base()).unwrap();
+        assert_eq!(c.heartbeat_grace, std::time::Duration::from_secs(60));
         assert!(!c.dry_run);
         assert!(!c.rearm_alarm);
         let Routes::Single(route) = &c.routes else {

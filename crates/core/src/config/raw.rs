@@ -24,6 +24,8 @@ pub(super) struct RawConfig {
     pub(super) dry_run: Setting,
     /// `REARM_ALARM`.
     pub(super) rearm_alarm: Setting,
+    /// `HEARTBEAT_GRACE_SECONDS`.
+    pub(super) heartbeat_grace: Setting,
     /// AWS access.
     pub(super) aws: RawAws,
 }
@@ -141,6 +143,7 @@ impl RawConfig {
             },
             dry_run: get("DRY_RUN"),
             rearm_alarm: get("REARM_ALARM"),
+            heartbeat_grace: get("HEARTBEAT_GRACE_SECONDS"),
             aws: RawAws {
                 region: get_or("AWS_REGION", "AWS_DEFAULT_REGION"),
                 access_key_id: get("AWS_ACCESS_KEY_ID"),
