@@ -56,8 +56,14 @@ pub struct Report<'a> {
 /// Replace the text between [`BEGIN`] and [`END`] in `doc` with `section`; `None` if the
 /// markers are missing.
 pub fn splice(doc: &str, section: &str) -> Option<String> {
-    let start = doc.find(BEGIN)? + BEGIN.len();
-    let end = start + doc[start..].find(END)?;
+    splice_between(doc, BEGIN, END, section)
+}
+
+/// Replace the text between the markers `begin` and `end` in `doc` with `section`; `None` if
+/// they are missing.
+pub fn splice_between(doc: &str, begin: &str, end: &str, section: &str) -> Option<String> {
+    let start = doc.find(begin)? + begin.len();
+    let end = start + doc[start..].find(end)?;
     Some(format!(
         "{}\n{}\n{}",
         &doc[..start],
