@@ -167,7 +167,8 @@ fn kinds_cells(requests: &Requests, per: u64) -> String {
         let n = if kind == "other" {
             requests
                 .iter()
-                .filter(|(k, _)| !KINDS.contains(&k.as_str()))
+                // Requests logged as `other`, and any kind this table has no column for.
+                .filter(|(k, _)| k.as_str() == "other" || !KINDS.contains(&k.as_str()))
                 .map(|(_, n)| n)
                 .sum()
         } else {
