@@ -226,8 +226,14 @@ pub async fn measure(control: &ControlPlane, fleet: Fleet) -> Result<Numbers, Er
 /// The section of `BENCHMARKS.md` between [`BEGIN`] and [`END`]: one row per fleet and beat.
 pub fn section(runs: &[Numbers]) -> String {
     let latency = runs.first().map_or(0, |n| n.fleet.latency.as_millis());
+    // `make bench` runs the release build; a debug build says so.
+    let profile = if cfg!(debug_assertions) {
+        "a debug build"
+    } else {
+        "the release build"
+    };
     let mut out = format!(
-        "The stand-in answers each AWS request after {latency} ms.\n\n\
+        "Measured with {profile}; the stand-in answers each AWS request after {latency} ms.\n\n\
          | fleet | heartbeat | wall time | AWS requests | most AWS requests in flight | cluster requests | targets checked · raised | alarms read |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     );
