@@ -40,6 +40,14 @@ bench: venv bench-build ## benchmarks (start-up, latency, requests, memory, size
 	  --lambda-dir $(BENCH_LAMBDA) --criterion-dir target/criterion \
 	  --work-dir $(BENCH_DIR)/work --out $(BENCH_DIR)/numbers.md \
 	  $(if $(bench_quick),,--update BENCHMARKS.md)
+	target/release/bench-heartbeat $(if $(bench_quick),,--update BENCHMARKS.md)
+
+# Scale-up's heartbeat over 1,000 targets, against local-gke and the AWS stand-in; rewrites its
+# section of BENCHMARKS.md (BENCH_FLAGS=--quick: prints it only).
+.PHONY: bench-heartbeat
+bench-heartbeat:
+	cargo build --release -p queue-scaler-bench --bin bench-heartbeat
+	target/release/bench-heartbeat $(if $(bench_quick),,--update BENCHMARKS.md)
 
 # The other architecture is measured for size only, and only where its Rust target is
 # installed: a missing target leaves its rows "not built" instead of failing the run.
@@ -51,7 +59,7 @@ bench-build: venv
 	  if rustup target list --installed 2>/dev/null | grep -q "^$$( [ $$other = arm64 ] && echo aarch64 || echo x86_64 )-unknown-linux-gnu$$"; then \
 	    $(MAKE) --no-print-directory bench-build-$$other; \
 	  else echo "bench: the Rust target for $$other is not installed; its sizes are not measured"; fi
-	cargo build --release -p queue-scaler-bench --bin bench-harness
+	cargo build --release -p queue-scaler-bench --bin bench-harness --bin bench-heartbeat
 
 .PHONY: bench-build-x86_64 bench-build-arm64
 bench-build-x86_64:

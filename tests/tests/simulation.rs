@@ -10,7 +10,9 @@
 //! zero rule, and one step for a lost answer.
 //!
 //! Each run starts its own moto server; all share the process's control plane, each with its
-//! own deployment. The timelines must also match the ones committed in `docs/simulation/`, which
+//! own deployment. The live-signal scenarios (`docs/live-signal.md`) run the loop with SQS's
+//! metrics late, and the functions once with the alarm's datapoint only and once reading the
+//! queue live; checked against the issue's targets. The timelines must also match the ones committed in `docs/simulation/`, which
 //! `docs/rearm.md` quotes, and the table of the faults in `docs/never-stuck.md` must be the one these runs give:
 //! `make simulate` writes them.
 
@@ -18,6 +20,7 @@ use queue_scaler_core::{AlarmState, Policy};
 use queue_scaler_simulation::control_plane;
 use queue_scaler_simulation::faults::{self, FaultRun};
 use queue_scaler_simulation::live;
+use queue_scaler_simulation::live_signal::{self, Measure};
 use queue_scaler_simulation::model::{FaultKind, Scenario};
 use queue_scaler_simulation::timeline::{RecoveredBy, Summary, Timeline};
 use std::path::Path;
@@ -353,5 +356,64 @@ fn the_fault_scenarios_run_at_the_templates_heartbeat() {
     {
         assert_eq!(s.scenario.heartbeat_every, Some(every), "{}", s.id);
         assert_eq!(s.scenario.period_seconds, 60, "{}", s.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_the_queue_live_meets_the_targets_and_the_docs_show_these_runs() {
+    let control = control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let runs = live::run_live_signal(control, live_signal::scenarios())
+        .await
+        .unwrap_or_else(|e| panic!("a live-signal scenario fails: {e}"));
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/live-signal.md"),
+    )
+    .expect("docs/live-signal.md");
+    for run in &runs {
+        let s = &run.scenario;
+        let (before, after) = (
+            s.measure.of(&run.before, &s.scenario),
+            s.measure.of(&run.after, &s.scenario),
+        );
+        eprintln!("{}: before {before:?}, after {after:?}", s.id);
+        match s.measure {
+            Measure::FirstNewReplica => {
+                assert!(
+                    after.is_some_and(|m| m <= 2),
+                    "{}: the first new replica at most 2 minutes after the first message: {after:?}",
+                    s.id
+                );
+                assert!(
+                    before.is_none_or(|m| m >= 15),
+                    "{}: with the alarm alone, 15 minutes or more: {before:?}",
+                    s.id
+                );
+            }
+            Measure::RemovedDuringBurst | Measure::RemovedWhileBusy => {
+                assert_eq!(after, Some(0), "{}: no replica removed", s.id);
+                assert!(
+                    before.is_some_and(|m| m > 0),
+                    "{}: with the alarm alone, replicas are removed: {before:?}",
+                    s.id
+                );
+            }
+        }
+        for timeline in [&run.before, &run.after] {
+            assert_within_bounds(timeline, &timeline.policy);
+        }
+        assert_file_is(
+            &live_signal::csv_name(s.id),
+            &live_signal::csv(run),
+            "docs/live-signal.md quotes its numbers",
+        );
+        let table = live_signal::table(run);
+        assert!(
+            doc.contains(&table),
+            "the table of {} in docs/live-signal.md differs from these runs: run `make simulate` \
+             and paste its tables into docs/live-signal.md:\n{table}",
+            s.id
+        );
     }
 }

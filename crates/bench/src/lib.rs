@@ -10,6 +10,8 @@
 //! - [`control_plane`]: local-gke in-process (Google's token endpoint, the GKE API and the
 //!   Kubernetes scale API over TLS), and its request log counted by kind.
 //! - [`breakdown`]: the phases of a cold invocation, timed in-process with the same I/O code.
+//! - [`heartbeat`]: scale-up's heartbeat over 1,000 targets, in-process, against local-gke and
+//!   the AWS stand-in, counting requests and the most in flight (`bench-heartbeat`).
 //! - [`measure`]: the scenarios (start-up, cold and warm invocations, 1,000 warm invocations).
 //! - [`sizes`], [`criterion_results`]: the release binaries and zips, and criterion's estimates.
 //! - [`report`]: the Markdown numbers section of `BENCHMARKS.md`; [`stats`]: medians and spread.
@@ -24,6 +26,8 @@ pub mod control_plane;
 pub mod criterion_results;
 #[cfg(feature = "harness")]
 pub mod function;
+#[cfg(feature = "harness")]
+pub mod heartbeat;
 #[cfg(feature = "harness")]
 pub mod measure;
 #[cfg(feature = "harness")]

@@ -56,8 +56,14 @@ pub struct Report<'a> {
 /// Replace the text between [`BEGIN`] and [`END`] in `doc` with `section`; `None` if the
 /// markers are missing.
 pub fn splice(doc: &str, section: &str) -> Option<String> {
-    let start = doc.find(BEGIN)? + BEGIN.len();
-    let end = start + doc[start..].find(END)?;
+    splice_between(doc, BEGIN, END, section)
+}
+
+/// Replace the text between the markers `begin` and `end` in `doc` with `section`; `None` if
+/// they are missing.
+pub fn splice_between(doc: &str, begin: &str, end: &str, section: &str) -> Option<String> {
+    let start = doc.find(begin)? + begin.len();
+    let end = start + doc[start..].find(end)?;
     Some(format!(
         "{}\n{}\n{}",
         &doc[..start],
@@ -161,7 +167,8 @@ fn kinds_cells(requests: &Requests, per: u64) -> String {
         let n = if kind == "other" {
             requests
                 .iter()
-                .filter(|(k, _)| !KINDS.contains(&k.as_str()))
+                // Requests logged as `other`, and any kind this table has no column for.
+                .filter(|(k, _)| k.as_str() == "other" || !KINDS.contains(&k.as_str()))
                 .map(|(_, n)| n)
                 .sum()
         } else {

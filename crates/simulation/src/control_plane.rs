@@ -212,6 +212,16 @@ impl ControlPlane {
         self.admin.clear_requests().await.map_err(admin_failed)
     }
 
+    /// The requests in the log, counted by kind (`ScaleGet`, `ScalePut`, ...).
+    pub async fn request_counts(&self) -> Result<std::collections::BTreeMap<String, usize>, Error> {
+        let requests = self.admin.requests().await.map_err(admin_failed)?;
+        let mut counts = std::collections::BTreeMap::new();
+        for r in requests {
+            *counts.entry(format!("{:?}", r.kind)).or_default() += 1;
+        }
+        Ok(counts)
+    }
+
     /// The statuses of the writes (`PUT`) of a deployment's scale in the request log, in order;
     /// 0 is a request whose connection was dropped.
     pub async fn scale_writes(&self, namespace: &str, name: &str) -> Result<Vec<u16>, Error> {

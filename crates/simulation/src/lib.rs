@@ -8,6 +8,7 @@
 //! - [`event`]: the alarm action's event for a change to ALARM, carrying the alarm's datapoints,
 //!   and the heartbeat's scheduled event.
 //! - [`faults`]: the fault scenarios.
+//! - [`live_signal`]: the scenarios of the live signal, before and after it.
 //! - [`timeline`]: what a run recorded, its CSV, its [`timeline::Summary`], and when a run with
 //!   faults recovered ([`timeline::Recovery`]).
 //! - [`chart`]: the SVG chart of runs side by side.
@@ -17,6 +18,8 @@
 //! - [`control_plane`]: the local control plane (`local-gke`), once per process.
 //! - [`moto`]: `moto_server` as the CloudWatch API, and a SigV4-signed client for it.
 //! - [`proxy`]: a CloudWatch endpoint for the functions that can refuse `SetAlarmState`.
+//! - [`standin`]: SQS's `GetQueueUrl` and `GetQueueAttributes` (and `DescribeAlarms`) served from
+//!   counts the caller sets, for the functions' live reads.
 //! - [`live`]: the environment of a real run: the functions as deployed, in-process.
 
 pub mod chart;
@@ -24,10 +27,12 @@ pub mod control_plane;
 pub mod event;
 pub mod faults;
 pub mod live;
+pub mod live_signal;
 pub mod model;
 pub mod moto;
 pub mod proxy;
 pub mod run;
+pub mod standin;
 pub mod timeline;
 
 use queue_scaler_core::Direction;

@@ -17,14 +17,15 @@
 
 use crate::control_plane::ControlPlane;
 use crate::event::function_arn;
-use crate::model::{AlarmKind, FaultKind};
+use crate::model::{AlarmKind, FaultKind, QueueSample};
 use crate::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use crate::proxy::CloudWatchProxy;
 use crate::run::{Environment, REGION};
+use crate::standin::AwsStandIn;
 use crate::timeline::{Beat, Invocation};
 use crate::{model::Scenario, Error};
 use local_gke::admin_api::Fault;
-use queue_scaler_core::{AlarmState, Config, Direction};
+use queue_scaler_core::{AlarmState, Config, Direction, QueueCounts};
 use queue_scaler_lambda::report::{Checked, Failure, Response};
 use queue_scaler_lambda::scaler::Call;
 use queue_scaler_lambda::{Broken, DeployedScaler};
@@ -65,7 +66,8 @@ pub fn function_env(
     set("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.into());
     set("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_endpoint.into());
     // The model's queue lives in the model, not in moto's SQS: moto refuses the queue at once,
-    // and each decision takes the alarm's datapoint, as the alarm-driven loop modelled here.
+    // and each decision takes the alarm's datapoint, as the alarm-driven loop modelled here. A
+    // scenario with `live_queue` serves it through `crate::standin` instead (`Live::prepare_with`).
     set("AWS_ENDPOINT_URL_SQS", cloudwatch_endpoint.into());
     env
 }
@@ -211,6 +213,8 @@ pub struct Live<'a> {
     up: Function,
     down: Function,
     proxy: Option<CloudWatchProxy>,
+    /// SQS for the functions' live reads, serving the model's queue (`Scenario::live_queue`).
+    sqs: Option<AwsStandIn>,
     /// The reason and reason data each alarm was last put in ALARM with.
     firing: HashMap<AlarmKind, (String, Option<String>)>,
     /// Whether to count the scale writes of each invocation from the request log.
@@ -241,7 +245,7 @@ impl<'a> Live<'a> {
         behaviour: Behaviour,
     ) -> Result<Live<'a>, Error> {
         control
-            .add_deployment(NAMESPACE, deployment, scenario.policy.min)
+            .add_deployment(NAMESPACE, deployment, scenario.starting_replicas())
             .await?;
         let has = |kind: FaultKind| scenario.faults.iter().any(|f| f.kind == kind);
         let proxy = if has(FaultKind::SetAlarmStateRefused) {
@@ -269,7 +273,16 @@ impl<'a> Live<'a> {
                 .await?;
         }
         let endpoint = proxy.as_ref().map_or(moto.endpoint(), |p| p.endpoint());
-        let env = function_env(control, scenario, deployment, endpoint, rearm);
+        let mut env = function_env(control, scenario, deployment, endpoint, rearm);
+        let sqs = if scenario.live_queue {
+            let sqs = AwsStandIn::start(Duration::ZERO).await?;
+            sqs.set_queue(&scenario.queue, QueueCounts::default());
+            env.insert("AWS_ENDPOINT_URL_SQS".into(), sqs.endpoint().to_owned());
+            env.insert("TARGET_QUEUES".into(), scenario.queue.clone());
+            Some(sqs)
+        } else {
+            None
+        };
         let up = start_function(Direction::Up, &own_env(&env, scenario, Direction::Up)).await?;
         let down =
             start_function(Direction::Down, &own_env(&env, scenario, Direction::Down)).await?;
@@ -283,6 +296,7 @@ impl<'a> Live<'a> {
             up,
             down,
             proxy,
+            sqs,
             firing: HashMap::new(),
             track_writes: has(FaultKind::LostAnswer),
         })
@@ -481,6 +495,18 @@ impl Environment for Live<'_> {
         self.control.replicas(NAMESPACE, &self.deployment).await
     }
 
+    async fn queue(&mut self, sample: &QueueSample) -> Result<(), Error> {
+        if let Some(sqs) = &self.sqs {
+            let counts = QueueCounts {
+                visible: sample.visible,
+                in_flight: sample.in_flight,
+                delayed: 0,
+            };
+            sqs.set_queue(&self.scenario.queue, counts);
+        }
+        Ok(())
+    }
+
     async fn alarm_state(&mut self, kind: AlarmKind) -> Result<AlarmState, Error> {
         self.cloudwatch.state(&self.alarm_name(kind)?).await
     }
@@ -570,8 +596,9 @@ impl Environment for Live<'_> {
         match result {
             Ok(Response::Heartbeat(report)) => {
                 let outcomes = report.alarms.iter().filter_map(|a| a.outcome.as_ref());
-                invocation.writes =
-                    u32::try_from(outcomes.filter(|o| o.applied).count()).unwrap_or(u32::MAX);
+                let raised = report.targets.iter().filter(|t| t.applied).count();
+                invocation.writes = u32::try_from(outcomes.filter(|o| o.applied).count() + raised)
+                    .unwrap_or(u32::MAX);
                 Ok(Beat {
                     acted: report
                         .alarms
@@ -685,4 +712,30 @@ pub async fn run_faults(
     runs.extend(own?);
     runs.sort_by_key(|(i, _)| *i);
     Ok(runs.into_iter().map(|(_, run)| run).collect())
+}
+
+/// The live-signal scenarios' runs ([`crate::live_signal`]), one after the other, each on its
+/// own deployments (`{id}-before`, `{id}-after`) and moto. They inject nothing into the control
+/// plane, so they may run beside the fault scenarios.
+pub async fn run_live_signal(
+    control: &ControlPlane,
+    scenarios: Vec<crate::live_signal::LiveScenario>,
+) -> Result<Vec<crate::live_signal::LiveRun>, Error> {
+    let mut runs = Vec::with_capacity(scenarios.len());
+    for scenario in scenarios {
+        let mut both = Vec::with_capacity(2);
+        for (live, name) in [(false, "before"), (true, "after")] {
+            let deployment = format!("{}-{name}", scenario.id);
+            both.push(run(control, &scenario.run_as(live), &deployment, true).await?);
+        }
+        let (Some(after), Some(before)) = (both.pop(), both.pop()) else {
+            continue;
+        };
+        runs.push(crate::live_signal::LiveRun {
+            scenario,
+            before,
+            after,
+        });
+    }
+    Ok(runs)
 }

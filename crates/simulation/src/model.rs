@@ -4,7 +4,12 @@
 //!
 //! The alarms follow CloudWatch's rules: each period the alarm looks at its last
 //! `evaluation_periods` datapoints and is in ALARM when at least `datapoints_to_alarm` of them
-//! breach the threshold; a Lambda action runs only on a change of state. `SetAlarmState` (the
+//! breach the threshold (a missing datapoint does not breach: `TreatMissingData=notBreaching`);
+//! a Lambda action runs only on a change of state.
+//!
+//! The datapoints arrive as SQS publishes its metrics to CloudWatch ([`MetricDelivery`]): one a
+//! minute, some minutes late; none while the queue has been idle for 6 hours; and, when such a
+//! queue wakes, up to 15 minutes late. `SetAlarmState` (the
 //! function's re-arm) changes the state but not the datapoints, so an alarm re-armed to OK goes
 //! back to ALARM at its next evaluation if the window still breaches.
 //!
@@ -171,11 +176,12 @@ impl Fault {
     }
 }
 
-/// An alarm: its configuration, every datapoint it has seen, and its state.
+/// An alarm: its configuration, the datapoints of its latest evaluation window (`None`: missing),
+/// and its state.
 #[derive(Debug, Clone)]
 pub struct Alarm {
     spec: AlarmSpec,
-    datapoints: Vec<f64>,
+    datapoints: Vec<Option<f64>>,
     state: AlarmState,
 }
 
@@ -204,24 +210,37 @@ impl Alarm {
         self.state = state;
     }
 
-    /// Add the datapoint of a period.
+    /// Add the datapoint of a period, published at once.
     pub fn record(&mut self, value: f64) {
-        self.datapoints.push(value);
+        self.datapoints.push(Some(value));
+        let n = self.spec.evaluation_periods;
+        if self.datapoints.len() > n {
+            self.datapoints.drain(..self.datapoints.len() - n);
+        }
     }
 
-    /// The datapoints the next evaluation looks at, oldest first.
-    pub fn window(&self) -> &[f64] {
-        let n = self.spec.evaluation_periods.min(self.datapoints.len());
-        &self.datapoints[self.datapoints.len() - n..]
+    /// Look at the periods of an evaluation, oldest first, as CloudWatch has them now: `None`
+    /// for a datapoint not (yet) published. Fewer than `evaluation_periods`: the run is younger.
+    pub fn observe(&mut self, periods: Vec<Option<f64>>) {
+        self.datapoints = periods;
     }
 
-    /// What CloudWatch concludes from the window: too few datapoints, enough breaching, or not.
+    /// The datapoints the next evaluation looks at, oldest first, without the missing ones.
+    pub fn window(&self) -> Vec<f64> {
+        self.datapoints.iter().flatten().copied().collect()
+    }
+
+    /// What CloudWatch concludes from the window: too few periods, enough breaching, or not.
     pub fn verdict(&self) -> AlarmState {
-        let window = self.window();
-        if window.len() < self.spec.evaluation_periods {
+        if self.datapoints.len() < self.spec.evaluation_periods {
             return AlarmState::InsufficientData;
         }
-        let breaching = window.iter().filter(|v| self.spec.breaches(**v)).count();
+        let breaching = self
+            .datapoints
+            .iter()
+            .flatten()
+            .filter(|v| self.spec.breaches(**v))
+            .count();
         if breaching >= self.spec.datapoints_to_alarm {
             AlarmState::Alarm
         } else {
@@ -239,10 +258,12 @@ impl Alarm {
     }
 }
 
-/// The queue: messages that arrived and no worker has finished yet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The queue: messages that arrived and no worker has finished yet; for long jobs, the periods
+/// each job in flight still needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Queue {
     messages: u64,
+    jobs: Vec<usize>,
 }
 
 /// The queue at the end of one period, as the SQS metrics report it.
@@ -256,6 +277,8 @@ pub struct QueueSample {
     pub visible: u64,
     /// `ApproximateNumberOfMessagesNotVisible`: one per busy worker.
     pub in_flight: u64,
+    /// Jobs whose worker was removed while it held them (long jobs): they are visible again.
+    pub interrupted: u64,
 }
 
 impl QueueSample {
@@ -288,7 +311,138 @@ impl Queue {
             processed,
             visible: self.messages - in_flight,
             in_flight,
+            interrupted: 0,
         }
+    }
+
+    /// One period of long jobs, each taking a worker `job_periods` periods: messages arrive,
+    /// jobs whose worker is gone go back to the queue (visible again), the others advance and
+    /// the finished ones are deleted, and each idle ready worker receives one message.
+    pub fn step_long(&mut self, arrivals: u64, ready: u64, job_periods: usize) -> QueueSample {
+        let ready = usize::try_from(ready).unwrap_or(usize::MAX);
+        let interrupted = self.jobs.len().saturating_sub(ready);
+        self.jobs.truncate(ready);
+        self.messages += arrivals + interrupted as u64;
+        for left in &mut self.jobs {
+            *left = left.saturating_sub(1);
+        }
+        let before = self.jobs.len();
+        self.jobs.retain(|left| *left > 0);
+        let processed = (before - self.jobs.len()) as u64;
+        let free = ready - self.jobs.len();
+        let taken = self.messages.min(free as u64);
+        self.messages -= taken;
+        self.jobs.extend(std::iter::repeat_n(
+            job_periods,
+            usize::try_from(taken).unwrap_or(0),
+        ));
+        QueueSample {
+            arrivals,
+            processed,
+            visible: self.messages,
+            in_flight: self.jobs.len() as u64,
+            interrupted: interrupted as u64,
+        }
+    }
+}
+
+/// How SQS's metrics reach CloudWatch: one datapoint a minute per metric, published `lag`
+/// periods after the period it measures; none once the queue has been idle (no message in it or
+/// arriving) for `stop_after_idle` periods; and when such a queue wakes, the datapoints of its
+/// first `wake_delay` periods are published only `wake_delay` periods after it woke (AWS: "up to
+/// 15 minutes"; the model takes the worst case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricDelivery {
+    /// Periods from the end of a period to its datapoint being in CloudWatch.
+    pub lag: usize,
+    /// Idle periods after which SQS stops publishing: 6 hours.
+    pub stop_after_idle: usize,
+    /// Periods a woken queue's datapoints are late: 15 minutes.
+    pub wake_delay: usize,
+    /// Periods the queue had already been idle when the run starts.
+    pub idle_before: usize,
+}
+
+impl MetricDelivery {
+    /// 6 hours of 60 s periods.
+    pub const SIX_HOURS: usize = 6 * 60;
+
+    /// Every datapoint at once: the delivery the re-arm and fault runs assume.
+    pub fn immediate() -> Self {
+        MetricDelivery {
+            lag: 0,
+            stop_after_idle: Self::SIX_HOURS,
+            wake_delay: 15,
+            idle_before: 0,
+        }
+    }
+
+    /// A queue idle overnight (8 hours before the run), its datapoints `lag` periods late.
+    pub fn idle_overnight(lag: usize) -> Self {
+        MetricDelivery {
+            lag,
+            idle_before: 8 * 60,
+            ..Self::immediate()
+        }
+    }
+}
+
+/// The datapoints SQS has published, and when, following a [`MetricDelivery`].
+#[derive(Debug, Clone)]
+struct Published {
+    delivery: MetricDelivery,
+    /// Idle periods before the current one.
+    idle_for: usize,
+    /// The period the queue last woke after its metrics had stopped.
+    woke_at: Option<usize>,
+    /// For each period so far, when its datapoint is published (`None`: never), and the sample.
+    points: Vec<(Option<usize>, QueueSample)>,
+}
+
+impl Published {
+    fn new(delivery: MetricDelivery) -> Self {
+        Published {
+            delivery,
+            idle_for: delivery.idle_before,
+            woke_at: None,
+            points: Vec::new(),
+        }
+    }
+
+    /// Add the sample of the next period.
+    fn push(&mut self, sample: QueueSample) {
+        let period = self.points.len();
+        let d = self.delivery;
+        let active = sample.arrivals > 0 || sample.backlog() > 0 || sample.processed > 0;
+        let stopped = self.idle_for >= d.stop_after_idle;
+        if stopped && active {
+            self.woke_at = Some(period);
+        }
+        let at = match (stopped, active) {
+            (true, false) => None,
+            _ => {
+                let late = self
+                    .woke_at
+                    .filter(|w| period < w + d.wake_delay)
+                    .map_or(0, |w| w + d.wake_delay);
+                Some((period + d.lag).max(late))
+            }
+        };
+        self.idle_for = if active { 0 } else { self.idle_for + 1 };
+        self.points.push((at, sample));
+    }
+
+    /// The `n` periods an alarm evaluates at the end of period `now`: those ending `lag`
+    /// periods ago, each `None` when its datapoint is not published by `now`.
+    fn window(&self, now: usize, n: usize, metric: Metric) -> Vec<Option<f64>> {
+        let Some(newest) = now.checked_sub(self.delivery.lag) else {
+            return Vec::new();
+        };
+        let oldest = (newest + 1).saturating_sub(n);
+        self.points[oldest..=newest]
+            .iter()
+            .map(|(at, s)| at.filter(|at| *at <= now).map(|_| s.datapoint(metric)))
+            .collect()
     }
 }
 
@@ -329,6 +483,17 @@ pub struct Scenario {
     pub heartbeat_every: Option<usize>,
     /// What goes wrong, and when.
     pub faults: Vec<Fault>,
+    /// How the queue's metrics reach the alarms.
+    pub metrics: MetricDelivery,
+    /// Periods one job takes a replica: 1, a replica finishes `per_replica` messages a period;
+    /// more, long jobs, one at a time per replica (`per_replica` is then unused).
+    pub job_periods: usize,
+    /// Replicas the deployment starts with; `None`: the policy's min.
+    pub initial_replicas: Option<i32>,
+    /// Whether the functions read the queue live (SQS serves the model's counts, and
+    /// `TARGET_QUEUES` names the queue); `false`: their read fails and the alarm's datapoint
+    /// decides, as before the live signal.
+    pub live_queue: bool,
 }
 
 impl Scenario {
@@ -379,6 +544,10 @@ impl Scenario {
                 .unwrap_or_default(),
             heartbeat_every: None,
             faults: Vec::new(),
+            metrics: MetricDelivery::immediate(),
+            job_periods: 1,
+            initial_replicas: None,
+            live_queue: false,
         }
     }
 
@@ -426,6 +595,11 @@ impl Scenario {
             heartbeat_every: Some(HEARTBEAT_EVERY),
             ..burst
         }
+    }
+
+    /// Replicas the deployment starts with.
+    pub fn starting_replicas(&self) -> i32 {
+        self.initial_replicas.unwrap_or(self.policy.min)
     }
 
     /// The alarm of a kind, when the scenario has it.
@@ -477,6 +651,7 @@ pub struct Simulation {
     down: Alarm,
     wake: Option<Alarm>,
     replicas: Vec<i32>,
+    published: Published,
 }
 
 impl Simulation {
@@ -488,6 +663,7 @@ impl Simulation {
             down: Alarm::new(scenario.scale_down.clone()),
             wake: scenario.wake.clone().map(Alarm::new),
             replicas: Vec::new(),
+            published: Published::new(scenario.metrics),
             scenario,
         }
     }
@@ -534,7 +710,8 @@ impl Simulation {
     }
 
     /// Run one period with the replicas the deployment has at its start: messages arrive, the
-    /// ready workers drain them, and both alarms get the period's datapoint.
+    /// ready workers drain them, and each alarm sees the datapoints published by the period's
+    /// end.
     pub fn advance(&mut self, replicas_now: i32) -> (QueueSample, i32) {
         let ready = self.ready_replicas(replicas_now);
         let arrivals = self
@@ -543,16 +720,23 @@ impl Simulation {
             .get(self.period())
             .copied()
             .unwrap_or(0);
-        let sample = self.queue.step(
-            arrivals,
-            u64::try_from(ready).unwrap_or(0),
-            self.scenario.per_replica,
-        );
+        let ready_workers = u64::try_from(ready).unwrap_or(0);
+        let sample = if self.scenario.job_periods > 1 {
+            self.queue
+                .step_long(arrivals, ready_workers, self.scenario.job_periods)
+        } else {
+            self.queue
+                .step(arrivals, ready_workers, self.scenario.per_replica)
+        };
+        let now = self.period();
         self.replicas.push(replicas_now);
-        self.up.record(sample.datapoint(self.up.spec.metric));
-        self.down.record(sample.datapoint(self.down.spec.metric));
-        if let Some(wake) = &mut self.wake {
-            wake.record(sample.datapoint(wake.spec.metric));
+        self.published.push(sample);
+        let published = &self.published;
+        for alarm in [&mut self.up, &mut self.down]
+            .into_iter()
+            .chain(self.wake.as_mut())
+        {
+            alarm.observe(published.window(now, alarm.spec.evaluation_periods, alarm.spec.metric));
         }
         (sample, ready)
     }

@@ -51,24 +51,11 @@ impl CloudWatchProxy {
             refused: AtomicU32::new(0),
             http: reqwest::Client::new(),
         });
-        let serving = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = Arc::clone(&serving);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let shared = Arc::clone(&shared);
-                        async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = serve(
+            listener,
+            Arc::clone(&shared),
+            |shared, request| async move { handle(&shared, request).await },
+        );
         Ok(CloudWatchProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             shared,
@@ -90,6 +77,34 @@ impl CloudWatchProxy {
     pub fn refused(&self) -> u32 {
         self.shared.refused.load(Ordering::SeqCst)
     }
+}
+
+/// Answer every connection to `listener` with `answer(shared, request)`, HTTP/1.1, until the
+/// returned task is aborted.
+pub(crate) fn serve<S, F, Fut>(listener: TcpListener, shared: Arc<S>, answer: F) -> JoinHandle<()>
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let shared = Arc::clone(&shared);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let reply = answer(Arc::clone(&shared), request);
+                    async move { Ok::<_, Infallible>(reply.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
 }
 
 impl Drop for CloudWatchProxy {

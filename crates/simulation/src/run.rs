@@ -8,7 +8,7 @@
 //! moto and the real handlers in [`crate::live`], and an in-memory stand-in in this module's tests.
 
 use crate::event::{heartbeat_event, Firing};
-use crate::model::{AlarmKind, Scenario, Simulation};
+use crate::model::{AlarmKind, QueueSample, Scenario, Simulation};
 use crate::timeline::{AlarmCell, Beat, Invocation, Row, Timeline};
 use crate::Error;
 use queue_scaler_core::{AlarmState, Direction};
@@ -25,6 +25,8 @@ pub trait Environment {
     fn begin_period(&mut self, period: usize) -> impl Future<Output = Result<(), Error>>;
     /// Replicas the deployment has now.
     fn replicas(&mut self) -> impl Future<Output = Result<i32, Error>>;
+    /// The queue as the period left it: what a live read of SQS answers from now on.
+    fn queue(&mut self, sample: &QueueSample) -> impl Future<Output = Result<(), Error>>;
     /// The alarm's state as the CloudWatch API reports it now.
     fn alarm_state(&mut self, kind: AlarmKind) -> impl Future<Output = Result<AlarmState, Error>>;
     /// Record the outcome of an evaluation, as CloudWatch does: the state, its reason and, for
@@ -71,6 +73,7 @@ pub async fn run<E: Environment>(
         env.begin_period(period).await?;
         let replicas_now = env.replicas().await?;
         let (sample, ready_replicas) = sim.advance(replicas_now);
+        env.queue(&sample).await?;
         let mut cells: HashMap<AlarmKind, AlarmCell> = HashMap::new();
         for kind in &kinds {
             let kind = *kind;
@@ -93,10 +96,11 @@ pub async fn run<E: Environment>(
                 );
                 continue;
             };
+            let window = alarm.window();
             let firing = Firing {
                 spec: alarm.spec(),
                 previous: transition.from,
-                window: alarm.window(),
+                window: &window,
                 at: scenario.period_end(period),
                 period_seconds: scenario.period_seconds,
                 queue: &scenario.queue,
@@ -157,6 +161,7 @@ pub async fn run<E: Environment>(
             arrivals: sample.arrivals,
             visible: sample.visible,
             in_flight: sample.in_flight,
+            interrupted: sample.interrupted,
             ready_replicas,
             replicas,
             scale_up: cell(AlarmKind::High).unwrap_or(quiet),
@@ -194,7 +199,7 @@ pub(crate) mod tests {
     impl InMemory {
         pub(crate) fn new(scenario: &Scenario, rearm: bool) -> Self {
             InMemory {
-                replicas: scenario.policy.min,
+                replicas: scenario.starting_replicas(),
                 scenario: scenario.clone(),
                 rearm,
                 states: HashMap::new(),
@@ -235,6 +240,10 @@ pub(crate) mod tests {
 
         async fn replicas(&mut self) -> Result<i32, Error> {
             Ok(self.replicas)
+        }
+
+        async fn queue(&mut self, _sample: &QueueSample) -> Result<(), Error> {
+            Ok(())
         }
 
         async fn alarm_state(&mut self, kind: AlarmKind) -> Result<AlarmState, Error> {

@@ -85,6 +85,8 @@ pub struct Row {
     pub visible: u64,
     /// In-flight messages at its end.
     pub in_flight: u64,
+    /// Long jobs whose replica was removed while it held them (visible again).
+    pub interrupted: u64,
     /// Replicas that took work in it.
     pub ready_replicas: i32,
     /// Replicas the deployment had at its end, after any invocation.
@@ -511,7 +513,13 @@ impl Timeline {
             None => ",,".into(),
         };
         let beat = |b: &Option<Beat>| match b {
-            Some(b) if b.acted == 0 && b.invocation.failed.is_none() => "nothing in ALARM".into(),
+            Some(b) if b.acted == 0 && b.invocation.failed.is_none() && !b.invocation.applied => {
+                "nothing in ALARM".into()
+            }
+            // Scale-up's heartbeat raised a target from its live backlog, no alarm in ALARM.
+            Some(b) if b.acted == 0 && b.invocation.failed.is_none() => {
+                format!("reconciled {}", b.invocation.cell())
+            }
             Some(b) => format!("acted:{} {}", b.acted, b.invocation.cell()),
             None => String::new(),
         };
@@ -584,6 +592,7 @@ mod tests {
             arrivals: 0,
             visible,
             in_flight: 0,
+            interrupted: 0,
             ready_replicas: replicas,
             replicas,
             scale_up: quiet,

@@ -1,5 +1,6 @@
 //! `simulate`: run the backlog burst through the real functions with re-arm on and off, then the
-//! fault scenarios with the functions as they are and as they were; write each run's timeline as
+//! fault scenarios with the functions as they are and as they were, and beside them the
+//! live-signal scenarios with the alarm's datapoint and with the live read; write each run's timeline as
 //! CSV, the charts as SVG, and print the numbers and the table of the faults (docs/never-stuck.md).
 //!
 //! Usage: `simulate [OUTPUT_DIR]` (default: the workspace's `docs/simulation`). Needs
@@ -7,6 +8,7 @@
 
 use queue_scaler_simulation::chart::{render, Panel};
 use queue_scaler_simulation::faults::{self, FaultRun};
+use queue_scaler_simulation::live_signal;
 use queue_scaler_simulation::model::Scenario;
 use queue_scaler_simulation::timeline::Timeline;
 use queue_scaler_simulation::{control_plane, live, workspace_root, Error};
@@ -166,6 +168,23 @@ async fn heartbeat_phases(
     Ok(())
 }
 
+async fn live_signal_scenarios(
+    control: &control_plane::ControlPlane,
+    out: &Path,
+) -> Result<(), Error> {
+    let runs = live::run_live_signal(control, live_signal::scenarios()).await?;
+    let mut tables = String::new();
+    for run in &runs {
+        write(
+            &out.join(live_signal::csv_name(run.scenario.id)),
+            &live_signal::csv(run),
+        )?;
+        let _ = writeln!(tables, "{}", live_signal::table(run));
+    }
+    println!("\nlive-signal scenarios (the tables in docs/live-signal.md):\n\n{tables}");
+    Ok(())
+}
+
 async fn simulate(out: &Path) -> Result<(), Error> {
     let scratch =
         Scratch(std::env::temp_dir().join(format!("queue-scaler-simulate-{}", std::process::id())));
@@ -175,7 +194,13 @@ async fn simulate(out: &Path) -> Result<(), Error> {
         source,
     })?;
     rearm(control, out).await?;
-    fault_scenarios(control, out).await?;
+    // The live-signal runs inject nothing into the control plane: they run beside the faults.
+    let (faults, live) = tokio::join!(
+        fault_scenarios(control, out),
+        live_signal_scenarios(control, out)
+    );
+    faults?;
+    live?;
     println!("wrote {}", out.display());
     drop(scratch);
     Ok(())

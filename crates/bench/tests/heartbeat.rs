@@ -1,0 +1,63 @@
+//! The heartbeat benchmark's loop on a small fleet: 100 targets of one queue, and 25 of four.
+//! Checks the requests it makes and the most in flight; no time.
+
+use queue_scaler_bench::heartbeat::{measure, Fleet};
+use queue_scaler_simulation::control_plane;
+use std::path::Path;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_heartbeat_batches_describe_alarms_and_keeps_at_most_64_requests_in_flight() {
+    let control = control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for fleet in [
+        Fleet {
+            targets: 100,
+            queues_per_target: 1,
+            latency: Duration::from_millis(5),
+        },
+        Fleet {
+            targets: 25,
+            queues_per_target: 4,
+            latency: Duration::from_millis(5),
+        },
+    ] {
+        let n = measure(control, fleet)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let queues = u64::try_from(fleet.queues()).unwrap();
+        let batches = u64::try_from((2 * fleet.targets).div_ceil(100)).unwrap();
+        let count =
+            |b: &queue_scaler_bench::heartbeat::Beat, k: &str| b.aws.get(k).copied().unwrap_or(0);
+        for (beat, urls) in [(&n.cold, queues), (&n.warm, 0)] {
+            assert_eq!(
+                count(beat, "monitoring:DescribeAlarms"),
+                batches,
+                "{beat:?}"
+            );
+            assert_eq!(count(beat, "sqs:GetQueueAttributes"), queues, "{beat:?}");
+            assert_eq!(
+                count(beat, "sqs:GetQueueUrl"),
+                urls,
+                "looked up once: {beat:?}"
+            );
+            assert_eq!(beat.aws_requests(), batches + queues + urls, "{beat:?}");
+            assert!(beat.aws_max_in_flight <= 64, "{beat:?}");
+            assert!(
+                beat.aws_max_in_flight > 1,
+                "the reads run in parallel: {beat:?}"
+            );
+            assert_eq!(
+                (beat.targets, beat.alarms),
+                (fleet.targets, 2 * fleet.targets)
+            );
+        }
+        assert_eq!(
+            n.cold.raised,
+            fleet.targets.div_ceil(10),
+            "every tenth is raised"
+        );
+        assert_eq!(n.warm.raised, 0, "and then has what it needs");
+    }
+}
