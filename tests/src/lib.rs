@@ -89,6 +89,12 @@ pub trait ClusterUnderTest: Sync {
     /// Whether [`ClusterUnderTest::take_requests`] includes the cluster's own requests (the
     /// local control plane records them; a real API server's are not seen).
     fn counts_cluster_requests(&self) -> bool;
+    /// The Events regarding a Deployment (`events.k8s.io/v1`), as
+    /// `fieldSelector=regarding.name=NAME` lists them in its namespace.
+    fn events(&self, namespace: &str, name: &str) -> impl Future<Output = Vec<Value>> + Send;
+    /// Allow, or refuse, the service account `create` on Events in `namespace` (the second rule
+    /// of `infra/gke/rbac.yaml`).
+    fn allow_events(&self, namespace: &str, allowed: bool) -> impl Future<Output = ()> + Send;
 }
 
 /// The local control plane, in-process, and its state directory.
@@ -166,6 +172,22 @@ impl ClusterUnderTest for LocalStack {
 
     async fn take_requests(&self) -> Vec<String> {
         take_request_kinds(&self.admin, |_| true).await
+    }
+
+    async fn events(&self, namespace: &str, name: &str) -> Vec<Value> {
+        admin_ok(self.admin.events(namespace, name).await)
+    }
+
+    async fn allow_events(&self, namespace: &str, allowed: bool) {
+        let grant = local_gke::admin_api::EventGrant {
+            identity: self.var("SCALER_SERVICE_ACCOUNT"),
+            namespace: namespace.to_owned(),
+        };
+        admin_ok(if allowed {
+            self.admin.grant_events(&grant).await
+        } else {
+            self.admin.revoke_events(&grant).await
+        });
     }
 }
 

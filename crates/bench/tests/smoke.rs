@@ -59,22 +59,23 @@ fn the_harness_runs_every_scenario_once_and_writes_the_numbers_section() {
         !section.contains("not measured"),
         "a scenario produced no samples:\n{section}"
     );
-    // Columns: token, sts, impersonate, discovery, scale_get, scale_put, rearm, other, total.
+    // Columns: token, sts, impersonate, discovery, scale_get, scale_put, event, rearm, other,
+    // total.
     for (row, what) in [
         (
-            "| cold, key | 1 | 0 | 0 | 1 | 1 | 1 | 1 | 0 | 5 |",
-            "a cold invocation with a key should fetch a token, discover the cluster, read and write the scale and re-arm",
+            "| cold, key | 1 | 0 | 0 | 1 | 1 | 1 | 1 | 1 | 0 | 6 |",
+            "a cold invocation with a key should fetch a token, discover the cluster, read and write the scale, record its Event and re-arm",
         ),
         (
-            "| warm (second), key | 0 | 0 | 0 | 0 | 1 | 1 | 1 | 0 | 3 |",
+            "| warm (second), key | 0 | 0 | 0 | 0 | 1 | 1 | 1 | 1 | 0 | 4 |",
             "a warm invocation should make no token or discovery request",
         ),
         (
-            "| cold, keyless | 0 | 1 | 1 | 1 | 1 | 1 | 1 | 0 | 6 |",
+            "| cold, keyless | 0 | 1 | 1 | 1 | 1 | 1 | 1 | 1 | 0 | 7 |",
             "a keyless cold invocation should exchange and impersonate once each, then go on as with a key",
         ),
         (
-            "| warm (second), keyless | 0 | 0 | 0 | 0 | 1 | 1 | 1 | 0 | 3 |",
+            "| warm (second), keyless | 0 | 0 | 0 | 0 | 1 | 1 | 1 | 1 | 0 | 4 |",
             "a keyless warm invocation should make no token request",
         ),
     ] {
