@@ -52,6 +52,13 @@ const EVENTS: &[Expect] = &[
         applied: true,
     },
     Expect {
+        file: "alarm-age-of-oldest-message.json",
+        function: "scale-up",
+        from: 3,
+        to: 4,
+        applied: true,
+    },
+    Expect {
         file: "alarm-set-by-set-alarm-state.json",
         function: "scale-up",
         from: 3,
