@@ -89,6 +89,12 @@ pub trait ClusterUnderTest: Sync {
     /// Whether [`ClusterUnderTest::take_requests`] includes the cluster's own requests (the
     /// local control plane records them; a real API server's are not seen).
     fn counts_cluster_requests(&self) -> bool;
+    /// The Events regarding a Deployment (`events.k8s.io/v1`), as
+    /// `fieldSelector=regarding.name=NAME` lists them in its namespace.
+    fn events(&self, namespace: &str, name: &str) -> impl Future<Output = Vec<Value>> + Send;
+    /// Allow, or refuse, the service account `create` on Events in `namespace` (the second rule
+    /// of `infra/gke/rbac.yaml`).
+    fn allow_events(&self, namespace: &str, allowed: bool) -> impl Future<Output = ()> + Send;
 }
 
 /// The local control plane, in-process, and its state directory.
@@ -167,6 +173,22 @@ impl ClusterUnderTest for LocalStack {
     async fn take_requests(&self) -> Vec<String> {
         take_request_kinds(&self.admin, |_| true).await
     }
+
+    async fn events(&self, namespace: &str, name: &str) -> Vec<Value> {
+        admin_ok(self.admin.events(namespace, name).await)
+    }
+
+    async fn allow_events(&self, namespace: &str, allowed: bool) {
+        let grant = local_gke::admin_api::EventGrant {
+            identity: self.var("SCALER_SERVICE_ACCOUNT"),
+            namespace: namespace.to_owned(),
+        };
+        admin_ok(if allowed {
+            self.admin.grant_events(&grant).await
+        } else {
+            self.admin.revoke_events(&grant).await
+        });
+    }
 }
 
 /// The kinds of the requests local-gke logged that `keep` keeps, since the last call; then
@@ -177,9 +199,16 @@ pub async fn take_request_kinds(
 ) -> Vec<String> {
     admin_ok(admin.take_requests().await)
         .into_iter()
-        .filter(|r| keep(r.listener))
+        .filter(|r| keep(r.listener) && !is_refused_queue_read(r))
         .map(|r| r.kind.name().to_owned())
         .collect()
+}
+
+/// The functions' live queue read that [`function_env`] points at the control plane, which
+/// refuses it (404): an SQS JSON-protocol `POST /`. Nothing of Google's or the cluster's is
+/// served at the root, so it is told apart by that alone.
+fn is_refused_queue_read(r: &local_gke::admin_api::RecordedRequest) -> bool {
+    r.method == "POST" && r.path == "/" && r.status == 404
 }
 
 /// `method url` with a bearer token and, optionally, a body of a content type: the status and the

@@ -366,4 +366,54 @@ impl ClusterUnderTest for RealKube {
     async fn take_requests(&self) -> Vec<String> {
         take_request_kinds(&self.local.admin, |listener| listener == Listener::Google).await
     }
+
+    async fn events(&self, namespace: &str, name: &str) -> Vec<Value> {
+        let path =
+            format!("/apis/events.k8s.io/v1/namespaces/{namespace}/events?fieldSelector=regarding.name%3D{name}");
+        let list = self.admin_ok(reqwest::Method::GET, &path, None).await;
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Replaces the Role with one that has, or lacks, its Events rule, then waits until the
+    /// authorizer (which reads RBAC through a cache) answers accordingly.
+    async fn allow_events(&self, namespace: &str, allowed: bool) {
+        let path =
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles/queue-scaler");
+        let mut role = self.admin_ok(reqwest::Method::GET, &path, None).await;
+        let events_rule =
+            json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]});
+        let rules = role["rules"].as_array_mut().expect("the Role has rules");
+        rules.retain(|rule| *rule != events_rule);
+        if allowed {
+            rules.push(events_rule);
+        }
+        self.admin_ok(
+            reqwest::Method::PUT,
+            &path,
+            Some(("application/json", role)),
+        )
+        .await;
+        let review = json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": self.var("SCALER_SERVICE_ACCOUNT"), "resourceAttributes": {
+                "namespace": namespace, "verb": "create", "group": "events.k8s.io", "resource": "events"}},
+        });
+        for _ in 0..100 {
+            let answer = self
+                .admin_ok(
+                    reqwest::Method::POST,
+                    "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                    Some(("application/json", review.clone())),
+                )
+                .await;
+            if answer["status"]["allowed"].as_bool().unwrap_or(false) == allowed {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the authorizer never saw the Role's Events rule {}",
+            if allowed { "added" } else { "removed" }
+        );
+    }
 }

@@ -52,6 +52,13 @@ const EVENTS: &[Expect] = &[
         applied: true,
     },
     Expect {
+        file: "alarm-age-of-oldest-message.json",
+        function: "scale-up",
+        from: 3,
+        to: 4,
+        applied: true,
+    },
+    Expect {
         file: "alarm-set-by-set-alarm-state.json",
         function: "scale-up",
         from: 3,
@@ -141,20 +148,22 @@ pub async fn every_event_file_scales_as_its_alarm_says<C: ClusterUnderTest>(
             e.file
         );
         let requests = cluster.take_requests().await;
+        let on_the_cluster = |k: &&str| k.starts_with("scale") || *k == "event_create";
         let scale_calls: Vec<&str> = requests
             .iter()
             .map(String::as_str)
-            .filter(|k| k.starts_with("scale"))
+            .filter(on_the_cluster)
             .collect();
         let google_calls: Vec<&str> = requests
             .iter()
             .map(String::as_str)
-            .filter(|k| !k.starts_with("scale"))
+            .filter(|k| !on_the_cluster(k))
             .collect();
         if cluster.counts_cluster_requests() {
+            // Each write is followed by its Event.
             let want_scale: &[&str] = match (e.applied, result["state"].as_str()) {
                 (_, Some("OK")) => &[],
-                (true, _) => &["scale_get", "scale_put"],
+                (true, _) => &["scale_get", "scale_put", "event_create"],
                 (false, _) => &["scale_get"],
             };
             assert_eq!(scale_calls, want_scale, "{}: cluster requests", e.file);
@@ -389,6 +398,135 @@ pub async fn dry_run_writes_nothing<C: ClusterUnderTest>(
         "{result}"
     );
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+    assert_eq!(result.get("event"), None, "no write, no Event: {result}");
+}
+
+/// The names of Events.
+fn event_names(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| e["metadata"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The Events regarding the Deployment that are not among `before`.
+async fn new_events<C: ClusterUnderTest>(cluster: &C, before: &[String]) -> Vec<Value> {
+    cluster
+        .events(NS, DEPLOYMENT)
+        .await
+        .into_iter()
+        .filter(|e| {
+            !e["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| before.iter().any(|b| b == n))
+        })
+        .collect()
+}
+
+/// Each write is recorded as a Kubernetes Event on the Deployment, listed by its name: Normal,
+/// `ScaledUp` or `ScaledDown`, its note naming the alarm and `from -> to`, reported by
+/// queue-scaler. Where `create` on Events is refused (403), the scale is applied all the same,
+/// the result is successful and says so; `KUBE_EVENTS=false` records none.
+pub async fn each_write_is_recorded_as_an_event_on_the_deployment<C: ClusterUnderTest>(
+    cluster: &C,
+    cluster_env: &[(String, String)],
+) {
+    let functions = Functions::start(&function_env(cluster_env, &[("MAX_REPLICAS", "8")])).await;
+    let mut seen = event_names(&cluster.events(NS, DEPLOYMENT).await);
+    for (function, file, from, to, reason) in [
+        ("scale-up", "alarm-high-backlog.json", 3, 7, "ScaledUp"),
+        ("scale-down", "alarm-low-backlog.json", 7, 6, "ScaledDown"),
+    ] {
+        cluster.set_replicas(NS, DEPLOYMENT, from).await;
+        let result = functions.invoke_file(function, file).await.ok();
+        assert_eq!(
+            (result["to"].as_i64(), result["applied"].as_bool()),
+            (Some(to.into()), Some(true)),
+            "{result}"
+        );
+        assert_eq!(result["event"], "recorded", "{result}");
+        let events = new_events(cluster, &seen).await;
+        assert_eq!(events.len(), 1, "one Event per write: {events:#?}");
+        let e = &events[0];
+        assert_eq!(
+            (
+                &e["type"],
+                &e["reason"],
+                &e["reportingController"],
+                &e["action"]
+            ),
+            (
+                &json!("Normal"),
+                &json!(reason),
+                &json!("queue-scaler"),
+                &json!("Scale")
+            ),
+            "{e:#}"
+        );
+        assert_eq!(e["regarding"]["kind"], "Deployment", "{e:#}");
+        assert_eq!(e["regarding"]["apiVersion"], "apps/v1", "{e:#}");
+        assert_eq!(
+            (
+                e["regarding"]["namespace"].as_str(),
+                e["regarding"]["name"].as_str()
+            ),
+            (Some(NS), Some(DEPLOYMENT))
+        );
+        assert!(
+            e["regarding"]["uid"]
+                .as_str()
+                .is_some_and(|u| !u.is_empty()),
+            "the Deployment's uid, so kubectl describe lists it: {e:#}"
+        );
+        let note = e["note"].as_str().unwrap_or_default();
+        let alarm = result["alarm"].as_str().unwrap_or_default();
+        assert!(
+            note.contains(&format!("alarm {alarm}")) && note.contains(&format!("{from} -> {to}")),
+            "{note}"
+        );
+        seen.extend(event_names(&events));
+    }
+
+    // Without the Events rule: the scale stands, the invocation succeeds, the result says why.
+    cluster.allow_events(NS, false).await;
+    cluster.set_replicas(NS, DEPLOYMENT, 3).await;
+    let result = functions
+        .invoke_file("scale-up", "alarm-high-backlog.json")
+        .await
+        .ok();
+    cluster.allow_events(NS, true).await;
+    assert_eq!(
+        (result["to"].as_i64(), result["applied"].as_bool()),
+        (Some(7), Some(true)),
+        "{result}"
+    );
+    assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 7);
+    let event = result["event"].as_str().unwrap_or_default();
+    assert!(
+        event.starts_with("failed: ")
+            && event.contains("403")
+            && event.contains("infra/gke/rbac.yaml"),
+        "{result}"
+    );
+    assert!(new_events(cluster, &seen).await.is_empty());
+
+    // KUBE_EVENTS=false: written, not recorded.
+    let off = Functions::start(&function_env(
+        cluster_env,
+        &[("MAX_REPLICAS", "8"), ("KUBE_EVENTS", "false")],
+    ))
+    .await;
+    cluster.set_replicas(NS, DEPLOYMENT, 3).await;
+    let result = off
+        .invoke_file("scale-up", "alarm-high-backlog.json")
+        .await
+        .ok();
+    assert_eq!(
+        (result["applied"].as_bool(), &result["event"]),
+        (Some(true), &json!("off")),
+        "{result}"
+    );
+    assert!(new_events(cluster, &seen).await.is_empty());
 }
 
 /// The event that makes `scale-up` add one step: no backlog datapoint, so `current + 1`.

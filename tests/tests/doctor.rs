@@ -47,6 +47,7 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
         "cluster",
         "identity",
         "access",
+        "events",
         "deployment",
         "taints",
     ] {
@@ -64,10 +65,40 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
     assert!(
         !requests
             .iter()
-            .any(|k| k == "scale_put" || k == "scale_patch"),
+            .any(|k| k == "scale_put" || k == "scale_patch" || k == "event_create"),
         "the doctor writes nothing: {requests:?}"
     );
     assert_eq!(stack.replicas("ml", "model-worker").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_refused_are_a_warning_with_the_rbac_fix_and_the_report_stays_ok() {
+    let stack = LocalStack::start(|_| {}).await;
+    let refused = local_gke::admin_api::EventGrant {
+        identity: scaler(&stack),
+        namespace: "ml".to_owned(),
+    };
+    stack
+        .admin
+        .revoke_events(&refused)
+        .await
+        .expect("Events refused");
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    assert_eq!(
+        report["ok"], true,
+        "scaling works without Events: {report:#}"
+    );
+    let (events, check) = status(&report, "events");
+    assert_eq!(events, "warn", "{report:#}");
+    let fix = check["fix"].as_str().unwrap_or_default();
+    assert!(
+        fix.contains("events.k8s.io") && fix.contains("infra/gke/rbac.yaml"),
+        "{fix}"
+    );
+    assert_eq!(status(&report, "access").0, "pass", "{report:#}");
+    // Turned off, there is nothing to check.
+    let report = doctor(&function_env(&stack.env, &[("KUBE_EVENTS", "false")])).await;
+    assert_eq!(status(&report, "events").0, "skip", "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

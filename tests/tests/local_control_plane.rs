@@ -80,6 +80,12 @@ async fn a_wrong_cluster_ca_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn each_write_is_recorded_as_an_event_on_the_deployment() {
+    let s = stack().await;
+    scenarios::each_write_is_recorded_as_an_event_on_the_deployment(&s, &s.env).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn dry_run_writes_nothing() {
     let s = stack().await;
     scenarios::dry_run_writes_nothing(&s, &s.env).await;

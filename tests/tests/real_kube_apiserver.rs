@@ -71,6 +71,14 @@ async fn every_scenario_holds_against_a_real_kube_apiserver_with_rbac() {
         scenarios::dry_run_writes_nothing(&kube, &env).await
     );
     step!(
+        "an Event on each write",
+        scenarios::each_write_is_recorded_as_an_event_on_the_deployment(&kube, &env).await
+    );
+    step!(
+        "kubectl describe deployment lists the Events",
+        the_events_are_those_kubectl_describe_lists(&kube).await
+    );
+    step!(
         "token without userinfo.email",
         scenarios::a_token_without_the_email_scope_is_refused_and_named(&kube, &env).await
     );
@@ -166,6 +174,38 @@ async fn the_functions_scale_a_cluster_given_by_endpoint_and_ca(kube: &RealKube)
     );
 }
 
+/// `kubectl describe deployment` lists the core Events whose `involvedObject` is the
+/// Deployment, uid included (`searchEvents` in kubectl): the functions' Events are among them.
+async fn the_events_are_those_kubectl_describe_lists(kube: &RealKube) {
+    let (status, deployment) = kube
+        .admin_request(
+            reqwest::Method::GET,
+            &local_gke::deployment_path(NS, DEPLOYMENT),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{deployment}");
+    let uid = deployment["metadata"]["uid"].as_str().expect("a uid");
+    let selector = format!(
+        "involvedObject.kind%3DDeployment,involvedObject.name%3D{DEPLOYMENT},involvedObject.namespace%3D{NS},involvedObject.uid%3D{uid}"
+    );
+    let (status, list) = kube
+        .admin_request(
+            reqwest::Method::GET,
+            &format!("/api/v1/namespaces/{NS}/events?fieldSelector={selector}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        items
+            .iter()
+            .any(|e| e["reportingComponent"] == "queue-scaler" && e["reason"] == "ScaledUp"),
+        "{list:#}"
+    );
+}
+
 /// The doctor, on the cluster `infra/gke` sets up: every check passes or is skipped for a
 /// reason, and it writes nothing.
 async fn the_doctor_passes_with_the_shipped_rbac(kube: &RealKube) {
@@ -184,7 +224,7 @@ async fn the_doctor_passes_with_the_shipped_rbac(kube: &RealKube) {
             .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
             .unwrap_or_else(|| panic!("no check {name:?}: {report:#}"))
     };
-    for name in ["identity", "access", "deployment", "taints"] {
+    for name in ["identity", "access", "events", "deployment", "taints"] {
         assert_eq!(status(name), "pass", "{name}: {report:#}");
     }
     // The shipped RBAC does not let the functions read the Deployment itself.

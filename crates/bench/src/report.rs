@@ -149,13 +149,14 @@ fn memory_row(out: &mut String, name: &str, samples: &[Memory], floor: Option<&[
 }
 
 /// The request kinds shown, in column order: local-gke's names, `rearm`, and the rest.
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "token",
     "sts_token",
     "generate_access_token",
     "discovery",
     "scale_get",
     "scale_put",
+    "event_create",
     "rearm",
     "other",
 ];
@@ -346,7 +347,7 @@ pub fn render(r: &Report<'_>) -> String {
 
     out.push_str("### HTTP requests per invocation, by kind\n\n");
     out.push_str("`token` is the key's JWT-bearer grant; keyless, `sts` is the token exchange and `impersonate` the `generateAccessToken` call.\n\n");
-    out.push_str("| invocation | token | sts | impersonate | discovery | scale_get | scale_put | rearm | other | total | |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| invocation | token | sts | impersonate | discovery | scale_get | scale_put | event | rearm | other | total | |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (name, runs) in [
         ("cold, key", &res.cold_requests),
         ("warm (second), key", &res.warm_requests),
@@ -563,7 +564,7 @@ mod tests {
         .collect();
         assert_eq!(
             kinds_cells(&requests, 10),
-            " 0 | 0 | 0 | 0 | 1 | 1 | 1 | 0 | 3 |"
+            " 0 | 0 | 0 | 0 | 1 | 1 | 0 | 1 | 0 | 3 |"
         );
     }
 }

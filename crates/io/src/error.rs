@@ -63,9 +63,9 @@ pub enum Error {
     #[error("cluster CA is unusable: {0}")]
     ClusterCa(String),
     /// The Kubernetes API answered with a `Status` error.
-    #[error("Kubernetes API refused {verb} on {target}: {} {} ({}){}", status.code, status.reason, status.message, hint(status))]
+    #[error("Kubernetes API refused {verb} on {target}: {} {} ({}){}", status.code, status.reason, status.message, hint(verb, status))]
     Kube {
-        /// `get`, `update` or `patch`.
+        /// `get`, `update`, `patch`, or `create event` (the Event of a write).
         verb: &'static str,
         /// `namespace/name`.
         target: String,
@@ -133,7 +133,13 @@ pub enum Error {
     },
 }
 
-fn hint(status: &KubeStatus) -> &'static str {
+fn hint(verb: &str, status: &KubeStatus) -> &'static str {
+    if verb == crate::kube::scale::CREATE_EVENT {
+        return match status.code {
+            403 => ". Grant the service account create on events in API group events.k8s.io in this namespace (the second rule of infra/gke/rbac.yaml), or set KUBE_EVENTS=false",
+            _ => "",
+        };
+    }
     match status.code {
         401 => ". The cluster did not accept the Google token: check the service account exists and the token has the userinfo.email scope",
         403 if status.message.contains("User \"") && status.message.chars().filter(char::is_ascii_digit).count() > 15 && !status.message.contains('@') => {

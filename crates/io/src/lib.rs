@@ -26,6 +26,6 @@ pub mod sqs;
 pub use aws::{AlarmRearm, AwsClient};
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
-pub use kube::{KubeScaleApi, Scale, ScaleApi};
+pub use kube::{KubeScaleApi, Scale, ScaleApi, ScaleEvent};
 pub use roots::PublicRoots;
 pub use sqs::QueueDepth;

@@ -1,13 +1,14 @@
 //! The doctor: `{"action": "doctor"}` makes a function check its own deployment, with its own
 //! configuration and credentials, from where it runs, before the first alarm fires. Read-only:
-//! it writes no replica count and sets no alarm (the reviews it creates are questions to the
+//! it writes no replica count, no Event, and sets no alarm (the reviews it creates are questions to the
 //! API server, stored nowhere).
 //!
 //! Checks, in order; a failure that leaves nothing to check further ends the list:
 //! configuration, credentials, token, cluster (reachable, certificate verifies), identity (the
 //! email the cluster sees, through `SelfSubjectReview`), for each target its access
 //! (`SelfSubjectAccessReview`: the verbs the functions use allowed, `patch` and `delete` on the
-//! Deployment refused) and its Deployment, the GPU node pool's taints (from `clusters.get`) and
+//! Deployment refused), whether it may record Events (a `warn` when not: scaling works without)
+//! and its Deployment, the GPU node pool's taints (from `clusters.get`) and
 //! the pods' tolerations, and the alarms that should invoke the function.
 //!
 //! Does I/O, through the deployed clients.
@@ -36,11 +37,11 @@ pub struct Report {
 pub struct Check {
     /// What was checked.
     pub name: String,
-    /// `pass`, `fail` or `skip`.
+    /// `pass`, `warn`, `fail` or `skip`.
     pub status: Status,
     /// What was found.
     pub detail: String,
-    /// For a failure: what to change, and where.
+    /// For a failure or a warning: what to change, and where.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
@@ -51,6 +52,8 @@ pub struct Check {
 pub enum Status {
     /// As it should be.
     Pass,
+    /// Scaling works, but something it records is lost: see `fix`. `ok` stays true.
+    Warn,
     /// Not as it should be: see `fix`.
     Fail,
     /// Could not be checked from here: see `detail`.
@@ -72,6 +75,10 @@ impl Report {
 
     fn skip(&mut self, name: impl Into<String>, detail: impl Into<String>) {
         self.push(name, Status::Skip, detail, None);
+    }
+
+    fn warn(&mut self, name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) {
+        self.push(name, Status::Warn, detail, Some(fix.into()));
     }
 
     fn fail(&mut self, name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) {
@@ -106,6 +113,7 @@ impl Report {
         for c in &self.checks {
             let status = match c.status {
                 Status::Pass => "PASS",
+                Status::Warn => "WARN",
                 Status::Fail => "FAIL",
                 Status::Skip => "SKIP",
             };
@@ -138,6 +146,19 @@ fn access_review(target: &Target, verb: &str, subresource: Option<&str>) -> Valu
     if let Some(sub) = subresource {
         attributes["subresource"] = sub.into();
     }
+    review(attributes)
+}
+
+/// `POST selfsubjectaccessreviews` for `create` on Events in a target's namespace (any name:
+/// RBAC cannot limit create by name).
+fn events_review(target: &Target) -> Value {
+    review(json!({
+        "namespace": target.namespace, "verb": "create", "group": "events.k8s.io",
+        "resource": "events",
+    }))
+}
+
+fn review(attributes: Value) -> Value {
     json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
            "spec": {"resourceAttributes": attributes}})
 }
@@ -387,16 +408,11 @@ impl DeployedScaler {
         }
     }
 
-    async fn allowed(
-        &self,
-        target: &Target,
-        verb: &str,
-        sub: Option<&str>,
-    ) -> Result<bool, String> {
-        let body = access_review(target, verb, sub);
+    /// Whether the cluster allows what the review `body` asks.
+    async fn allowed(&self, body: &Value) -> Result<bool, String> {
         match self
             .api
-            .kube_json(http::Method::POST, SSAR_PATH, Some(&body))
+            .kube_json(http::Method::POST, SSAR_PATH, Some(body))
             .await
         {
             Ok((200 | 201, answer)) => Ok(answer
@@ -418,7 +434,7 @@ impl DeployedScaler {
                 Some(s) => format!("{verb} deployments/{s}"),
                 None => format!("{verb} deployments"),
             };
-            match self.allowed(target, verb, sub).await {
+            match self.allowed(&access_review(target, verb, sub)).await {
                 Ok(got) if got == want => {}
                 Ok(got) => wrong.push(format!(
                     "{what} is {}",
@@ -449,12 +465,30 @@ impl DeployedScaler {
         } else {
             report.fail(&name, wrong.join("; "), format!("bind exactly get and update on deployments/scale for {} in namespace {} (infra/gke/rbac.yaml, resourceNames), and nothing more", target.deployment, target.namespace));
         }
+        self.check_events(report, target).await;
         let name = format!("{target}: deployment");
         match self.api.get(target).await {
             Ok(scale) => report.pass(&name, format!("exists, {} replica(s)", scale.spec.replicas)),
             Err(e) if e.kube_code() == Some(404) => report.fail(&name, "not found", format!("{}; if the name is right, create it (infra/gke/model-deployment.yaml)", self.check_the_name(target))),
             Err(e) if e.kube_code() == Some(403) => report.fail(&name, "its scale may not be read (403 Forbidden), so whether it exists cannot be told from here", format!("{}; then see the access check above", self.check_the_name(target))),
             Err(e) => report.fail(&name, Failure::from_io(e).message, "docs/troubleshooting.md"),
+        }
+    }
+
+    /// Whether the Event that records each write may be created in the target's namespace: a
+    /// `warn` when not, since scaling works without it.
+    async fn check_events(&self, report: &mut Report, target: &Target) {
+        let name = format!("{target}: events");
+        let namespace = &target.namespace;
+        if self.events.is_none() {
+            report.skip(&name, "KUBE_EVENTS=false: no Event records a write");
+            return;
+        }
+        let fix = format!("grant create on events in API group events.k8s.io in namespace {namespace} (the second rule of the Role in infra/gke/rbac.yaml), or set KUBE_EVENTS=false");
+        match self.allowed(&events_review(target)).await {
+            Ok(true) => report.pass(&name, format!("create on events (events.k8s.io) allowed in namespace {namespace}: each write is recorded on the Deployment")),
+            Ok(false) => report.warn(&name, format!("create on events (events.k8s.io) refused in namespace {namespace}: scaling works, but no Event will record it"), fix),
+            Err(e) => report.warn(&name, e, fix),
         }
     }
 
@@ -546,7 +580,7 @@ impl DeployedScaler {
         taints: &[Taint],
     ) {
         let name = format!("{target}: tolerates {pool}");
-        match self.allowed(target, "get", None).await {
+        match self.allowed(&access_review(target, "get", None)).await {
             Ok(true) => {}
             Ok(false) => {
                 report.skip(&name, "the identity may not read the Deployment (least privilege), so its pod template cannot be checked; infra/gke/model-deployment.yaml tolerates both taints");
@@ -683,11 +717,16 @@ mod tests {
         r.pass("configuration", "fine");
         r.skip("node pool", "no GKE API");
         assert!(r.ok);
+        r.warn("ml/w: events", "refused", "grant create on events");
+        assert!(r.ok, "a warning leaves the report ok");
+        assert!(r.table().contains("WARN  ml/w: events"), "{}", r.table());
+        assert!(r.table().contains("fix: grant create on events"));
         r.fail("identity", "a number", "add userinfo.email");
         assert!(!r.ok);
         let v = serde_json::to_value(&r).unwrap_or_default();
-        assert_eq!(v["checks"][2]["status"], "fail");
-        assert_eq!(v["checks"][2]["fix"], "add userinfo.email");
+        assert_eq!(v["checks"][2]["status"], "warn");
+        assert_eq!(v["checks"][3]["status"], "fail");
+        assert_eq!(v["checks"][3]["fix"], "add userinfo.email");
         assert!(v["checks"][0].get("fix").is_none());
     }
 }

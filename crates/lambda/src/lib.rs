@@ -58,6 +58,7 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
         alarms = config.routes.alarm_names().len(),
         dry_run = config.dry_run,
         rearm = config.rearm_alarm,
+        kube_events = config.kube_events,
         "queue-scaler started"
     );
     let tokens = Arc::new(GoogleTokens::lazy(
@@ -82,9 +83,16 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
             })
         }
     };
+    // The Events name the function that reported them: its name in Lambda, else which one.
+    let events = config.kube_events.then(|| {
+        config
+            .function_name
+            .unwrap_or_else(|| function_name(direction))
+    });
     Ok(
         Scaler::new(direction, config.routes, config.dry_run, api, rearm)
             .with_queues(queues)
+            .with_events(events)
             .with_heartbeat_grace(config.heartbeat_grace),
     )
 }

@@ -46,8 +46,46 @@ pub struct Outcome {
     pub queue: Option<String>,
     /// Re-reads after 409 Conflict.
     pub conflicts: u32,
+    /// What became of the Event that records the write; absent when nothing was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRecord>,
     /// What became of the re-arm.
     pub rearm: Rearm,
+}
+
+/// The Event that records a write: best effort, reported but never failing the invocation.
+/// In the result: `"recorded"`, `"off"` or `"failed: why"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRecord {
+    /// Created on the Deployment.
+    Recorded,
+    /// `KUBE_EVENTS=false`.
+    Off,
+    /// Refused, failed or too slow; the write stands.
+    Failed(String),
+}
+
+impl EventRecord {
+    /// A failed Event, with the error's causes.
+    pub fn failed(err: &IoError) -> Self {
+        EventRecord::Failed(chain(err))
+    }
+}
+
+impl std::fmt::Display for EventRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventRecord::Recorded => f.write_str("recorded"),
+            EventRecord::Off => f.write_str("off"),
+            EventRecord::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+impl Serialize for EventRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Re-arm's result, reported but never failing the invocation.
@@ -167,6 +205,9 @@ pub struct TargetCheck {
     pub dry_run: bool,
     /// Why, in words.
     pub reason: String,
+    /// What became of the Event that records the write; absent when nothing was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRecord>,
     /// The error, when reading or scaling failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -195,6 +236,7 @@ impl TargetCheck {
             applied: false,
             dry_run,
             reason: String::new(),
+            event: None,
             error: None,
             class: None,
         }
@@ -415,6 +457,9 @@ pub fn outcome_line(outcome: &Outcome, request_id: &str) -> Value {
     line["datapoint"] = outcome.datapoint.into();
     line["dry_run"] = outcome.dry_run.into();
     line["rearm"] = serde_json::to_value(&outcome.rearm).unwrap_or_default();
+    if let Some(event) = &outcome.event {
+        line["event"] = event.to_string().into();
+    }
     line
 }
 

@@ -1,6 +1,6 @@
 //! One invocation, start to finish: event -> signal -> route -> live backlog (the target's
 //! queues, read now) -> read scale -> decide -> write (re-read and decide again on 409, or after
-//! a write whose answer was lost) -> re-arm -> result. All I/O goes through [`ScaleApi`],
+//! a write whose answer was lost) -> an Event on the Deployment (best effort) -> re-arm -> result. All I/O goes through [`ScaleApi`],
 //! [`AlarmRearm`] and [`QueueDepth`], so this runs against fakes in tests.
 //!
 //! The loop must never depend on an event that will not come again (docs/design.md, "Across
@@ -12,7 +12,8 @@
 //! - a write whose answer was lost is checked by reading again, never repeated blindly.
 
 use crate::report::{
-    self, AlarmCheck, Checked, Failure, Heartbeat, Outcome, Rearm, Response, TargetCheck,
+    self, AlarmCheck, Checked, EventRecord, Failure, Heartbeat, Outcome, Rearm, Response,
+    TargetCheck,
 };
 use futures_util::stream::{self, StreamExt as _};
 use queue_scaler_core::alarm::{
@@ -24,7 +25,7 @@ use queue_scaler_core::{
 };
 use queue_scaler_io::retry::{with_backoff, Backoff};
 use queue_scaler_io::{AlarmRearm, QueueDepth};
-use queue_scaler_io::{Error as IoError, ScaleApi};
+use queue_scaler_io::{Error as IoError, ScaleApi, ScaleEvent};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -50,6 +51,28 @@ pub const TARGETS_IN_FLIGHT: usize = 16;
 
 /// Queues of one target read at once.
 pub const QUEUES_IN_FLIGHT: usize = 4;
+
+/// The most time the Event that records a write may take: it is best effort, and the re-arm and
+/// the result must not wait on it.
+pub const EVENT_BUDGET: Duration = Duration::from_secs(2);
+
+/// What made a write, as its Event names it.
+#[derive(Debug, Clone, Copy)]
+enum Trigger<'a> {
+    /// An alarm, fired or found in ALARM by the heartbeat.
+    Alarm(&'a str),
+    /// Scale-up's heartbeat, reconciling a target with its live backlog.
+    Heartbeat,
+}
+
+impl std::fmt::Display for Trigger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trigger::Alarm(name) => write!(f, "alarm {name}"),
+            Trigger::Heartbeat => f.write_str("the heartbeat"),
+        }
+    }
+}
 
 /// What a decision saw of the backlog: the number it decides from, and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +105,8 @@ pub(crate) struct Step {
     applied: bool,
     reason: String,
     conflicts: u32,
+    /// What became of the Event, after a write.
+    event: Option<EventRecord>,
 }
 
 /// A function's state across invocations: what it scales and the clients it uses. `Q` reads
@@ -94,13 +119,16 @@ pub struct Scaler<K, R, Q = R> {
     pub(crate) api: K,
     pub(crate) rearm: Option<R>,
     pub(crate) queues: Option<Q>,
+    /// `reportingInstance` of the Events; `None` when `KUBE_EVENTS=false`.
+    pub(crate) events: Option<String>,
     backoff: Backoff,
     grace: Duration,
 }
 
 impl<K, R> Scaler<K, R, R> {
     /// A scaler; `rearm` is `None` when `REARM_ALARM=false`. It reads no queue until
-    /// [`Scaler::with_queues`] gives it a reader.
+    /// [`Scaler::with_queues`] gives it a reader, and records each write as an Event reported by
+    /// `scale-up` or `scale-down` (see [`Scaler::with_events`]).
     pub fn new(
         direction: Direction,
         routes: Routes,
@@ -115,6 +143,7 @@ impl<K, R> Scaler<K, R, R> {
             api,
             rearm,
             queues: None,
+            events: Some(format!("scale-{direction}")),
             backoff: Backoff::default(),
             grace: HEARTBEAT_GRACE,
         }
@@ -131,6 +160,7 @@ impl<K, R, Q> Scaler<K, R, Q> {
             api: self.api,
             rearm: self.rearm,
             queues,
+            events: self.events,
             backoff: self.backoff,
             grace: self.grace,
         }
@@ -140,6 +170,13 @@ impl<K, R, Q> Scaler<K, R, Q> {
     /// simulation runs its minutes faster than the wall clock its alarms' timestamps follow).
     pub fn with_heartbeat_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// Record each write as an Event reported by `instance` (the function's name), or, with
+    /// `None` (`KUBE_EVENTS=false`), record none.
+    pub fn with_events(mut self, instance: Option<String>) -> Self {
+        self.events = instance;
         self
     }
 
@@ -263,8 +300,9 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         let wake = self.is_wake(signal);
         let threshold = signal.message_threshold();
         let direction = self.direction;
+        let trigger = Trigger::Alarm(&signal.alarm);
         let result = self
-            .scale(target, scale_deadline, |current| {
+            .scale(target, scale_deadline, (trigger, &seen), |current| {
                 let d = if wake {
                     decide_wake(current, seen.backlog, &target.policy)
                 } else {
@@ -336,6 +374,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             datapoint: signal.datapoint,
             queue: signal.queue.clone(),
             conflicts: step.map_or(0, |s| s.conflicts),
+            event: step.and_then(|s| s.event.clone()),
             rearm,
         }
     }
@@ -437,11 +476,13 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times. After a
     /// write whose answer never came, read again: if the replicas already equal what was
     /// written, the write was applied, and nothing is written twice. `decide` turns the replicas
-    /// read into the decision.
+    /// read into the decision. Each write is then recorded as an Event on the Deployment
+    /// ([`Scaler::record`]), naming what `cause` says: the trigger and the backlog seen.
     async fn scale(
         &self,
         target: &Target,
         deadline: Instant,
+        cause: (Trigger<'_>, &Seen),
         decide: impl Fn(i32) -> Decision,
     ) -> Result<Step, IoError> {
         let mut conflicts = 0;
@@ -454,10 +495,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             })
             .await?;
             let current = scale.spec.replicas;
+            let uid = scale.metadata.uid.as_deref();
             if let Some((from, written)) = unanswered {
                 if current == written {
                     tracing::info!(target = %target, replicas = current, "the lost write was applied");
-                    return Ok(Step {
+                    let step = Step {
                         from,
                         to: written,
                         applied: true,
@@ -465,7 +507,9 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                             "set {from} -> {written}; its answer was lost, and reading again shows it applied"
                         ),
                         conflicts,
-                    });
+                        event: None,
+                    };
+                    return Ok(self.record(target, uid, cause, step, deadline).await);
                 }
             }
             let decision = decide(current);
@@ -475,6 +519,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 applied: false,
                 reason: decision.reason.clone(),
                 conflicts,
+                event: None,
             };
             if !decision.changes(current) || self.dry_run {
                 return Ok(step);
@@ -492,10 +537,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             let lost = lost.load(Ordering::SeqCst);
             match written {
                 Ok(_) => {
-                    return Ok(Step {
+                    let step = Step {
                         applied: true,
                         ..step
-                    })
+                    };
+                    return Ok(self.record(target, uid, cause, step, deadline).await);
                 }
                 Err(e) if (lost || e.kube_code() == Some(409)) && rereads < MAX_CONFLICTS => {
                     rereads += 1;
@@ -509,6 +555,50 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Record a write as an Event on the Deployment (`uid` as read), unless `KUBE_EVENTS=false`.
+    /// Best effort: one attempt, within [`EVENT_BUDGET`] and `deadline`; a failure is logged and
+    /// reported in the step, never returned, and the write is never repeated for it.
+    async fn record(
+        &self,
+        target: &Target,
+        uid: Option<&str>,
+        (trigger, seen): (Trigger<'_>, &Seen),
+        step: Step,
+        deadline: Instant,
+    ) -> Step {
+        let Some(instance) = &self.events else {
+            return Step {
+                event: Some(EventRecord::Off),
+                ..step
+            };
+        };
+        let event = ScaleEvent {
+            from: step.from,
+            to: step.to,
+            note: format!(
+                "{trigger}: {}; {} -> {} ({})",
+                seen.backlog, step.from, step.to, step.reason
+            ),
+            instance: instance.clone(),
+            uid: uid.map(str::to_owned),
+            time: chrono::Utc::now(),
+        };
+        let deadline = deadline.min(Instant::now() + EVENT_BUDGET);
+        let record = match tokio::time::timeout_at(deadline, self.api.record(target, &event)).await
+        {
+            Ok(Ok(())) => EventRecord::Recorded,
+            Ok(Err(e)) => EventRecord::failed(&e),
+            Err(_) => EventRecord::Failed("no answer before the deadline".into()),
+        };
+        if let EventRecord::Failed(why) = &record {
+            tracing::warn!(target = %target, error = %why, "recording the Event failed; the scale stands");
+        }
+        Step {
+            event: Some(record),
+            ..step
         }
     }
 
@@ -707,7 +797,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             return check;
         };
         match self
-            .scale(target, deadline, |current| {
+            .scale(target, deadline, (Trigger::Heartbeat, &seen), |current| {
                 decide_reconcile(current, live, &target.policy)
             })
             .await
@@ -717,6 +807,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 to: Some(step.to),
                 applied: step.applied,
                 reason: step.reason,
+                event: step.event,
                 ..check
             },
             Err(e) => {

@@ -1,6 +1,6 @@
 //! The admin API under `/_admin` on the google listener, for tests and the demo: read and set
 //! replicas, inject faults, read the request log, change the token lifetime, set, widen, narrow
-//! and remove grants, replace the node pools, add AWS identities and workload identity users.
+//! and remove grants, allow and refuse Events and list those created, replace the node pools, add AWS identities and workload identity users.
 //! Admin requests are not themselves recorded in the request log. The bodies are the types of
 //! [`crate::admin_api`]. No I/O beyond the shared state.
 
@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::admin_api::{
-    AddedAwsIdentity, AdminGrant, AdminRefusal, DeploymentState, Fault, Grants, NodePools,
-    RequestLog, SetReplicas, TokenLifetime, WorkloadIdentityUser,
+    AddedAwsIdentity, AdminGrant, AdminRefusal, DeploymentState, EventGrant, Events, Fault, Grants,
+    NodePools, RequestLog, SetReplicas, TokenLifetime, WorkloadIdentityUser,
 };
 use crate::app::App;
 use crate::config::{AwsIdentity, Grant};
@@ -45,6 +45,13 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         (&Method::GET, ["grants"]) => Ok(list_grants(app)),
         (&Method::POST, ["grants"]) => add_grant(app, request),
         (&Method::DELETE, ["grants"]) => remove_grant(app, request),
+        (&Method::GET, ["events", namespace, name]) => Ok(list_events(app, namespace, name)),
+        (&Method::DELETE, ["events"]) => {
+            app.state.lock().clear_events();
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+        (&Method::POST, ["event-grants"]) => add_event_grant(app, request),
+        (&Method::DELETE, ["event-grants"]) => remove_event_grant(app, request),
         (&Method::GET, ["node-pools"]) => Ok(node_pools_response(app.state.lock().node_pools())),
         (&Method::PUT, ["node-pools"]) => set_node_pools(app, request),
         (&Method::POST, ["aws-identities"]) => add_aws_identity(app, request),
@@ -230,6 +237,45 @@ fn remove_grant(app: &App, request: &Request) -> Outcome {
                 "no grant for {} on {}/{}",
                 grant.identity, grant.namespace, grant.deployment
             ),
+        ))
+    }
+}
+
+/// The Events regarding one deployment, as `fieldSelector=regarding.name=NAME` lists them in
+/// its namespace.
+fn list_events(app: &App, namespace: &str, name: &str) -> Response {
+    let state = app.state.lock();
+    let events = state
+        .events()
+        .iter()
+        .filter(|e| e["regarding"]["namespace"] == namespace && e["regarding"]["name"] == name)
+        .cloned()
+        .collect();
+    json_response(StatusCode::OK, &Events { events })
+}
+
+/// Lets an identity create Events in a namespace: 204.
+fn add_event_grant(app: &App, request: &Request) -> Outcome {
+    let EventGrant {
+        identity,
+        namespace,
+    } = parse(request)?;
+    app.state.lock().grant_events(&identity, &namespace);
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// Stops an identity creating Events in a namespace: 204, or 404 when it could not.
+fn remove_event_grant(app: &App, request: &Request) -> Outcome {
+    let EventGrant {
+        identity,
+        namespace,
+    } = parse(request)?;
+    if app.state.lock().revoke_events(&identity, &namespace) {
+        Ok(empty_response(StatusCode::NO_CONTENT))
+    } else {
+        Err((
+            StatusCode::NOT_FOUND,
+            format!("{identity} may not create Events in {namespace}"),
         ))
     }
 }

@@ -177,6 +177,26 @@ impl AdminGrant {
     }
 }
 
+/// Who may create Events in which namespace (the Events rule of the Role `infra/gke/rbac.yaml`
+/// ships, which every grant given at start-up comes with): the body of `POST` and `DELETE
+/// /_admin/event-grants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventGrant {
+    /// An email or a numeric id, as the Kubernetes API sees the caller.
+    pub identity: String,
+    /// The namespace it may create Events in.
+    pub namespace: String,
+}
+
+/// `GET /_admin/events/{ns}/{name}` answers with this: the Events created regarding one
+/// deployment, oldest first, as the API server stored them (`events.k8s.io/v1` JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Events {
+    /// The Events.
+    pub events: Vec<serde_json::Value>,
+}
+
 /// `GET /_admin/grants` answers with this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grants {

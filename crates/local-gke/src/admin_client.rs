@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::admin_api::{
-    AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, Fault, Grant, Grants,
-    NodePool, NodePools, RecordedRequest, RequestLog, SetReplicas, TokenLifetime,
-    WorkloadIdentityUser,
+    AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, EventGrant, Events,
+    Fault, Grant, Grants, NodePool, NodePools, RecordedRequest, RequestLog, SetReplicas,
+    TokenLifetime, WorkloadIdentityUser,
 };
 use crate::LocalGke;
 
@@ -219,6 +219,36 @@ impl AdminClient {
     /// `DELETE /grants`: removes a grant (refused with 404 when there is none).
     pub async fn remove_grant(&self, grant: &Grant) -> Result<(), AdminError> {
         self.call_empty(Method::DELETE, "/grants", Some(grant))
+            .await
+    }
+
+    /// `GET /events/{ns}/{name}`: the Events created regarding a deployment, oldest first.
+    pub async fn events(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<serde_json::Value>, AdminError> {
+        let path = format!("/events/{namespace}/{name}");
+        let events: Events = self.call(Method::GET, &path, None::<&()>).await?;
+        Ok(events.events)
+    }
+
+    /// `DELETE /events`: forgets every Event.
+    pub async fn clear_events(&self) -> Result<(), AdminError> {
+        self.call_empty(Method::DELETE, "/events", None::<&()>)
+            .await
+    }
+
+    /// `POST /event-grants`: lets an identity create Events in a namespace.
+    pub async fn grant_events(&self, grant: &EventGrant) -> Result<(), AdminError> {
+        self.call_empty(Method::POST, "/event-grants", Some(grant))
+            .await
+    }
+
+    /// `DELETE /event-grants`: stops an identity creating Events in a namespace (refused with
+    /// 404 when it could not).
+    pub async fn revoke_events(&self, grant: &EventGrant) -> Result<(), AdminError> {
+        self.call_empty(Method::DELETE, "/event-grants", Some(grant))
             .await
     }
 

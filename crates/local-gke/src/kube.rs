@@ -1,11 +1,13 @@
 //! The Kubernetes API on the cluster listener: routes a request to a Deployment's scale
-//! subresource ([`crate::scale`]) or to one of the reviews ([`crate::review`]), and refuses every
+//! subresource ([`crate::scale`]), to the creation of an Event ([`crate::event`]) or to one of
+//! the reviews ([`crate::review`]), and refuses every
 //! other resource request as a kube-apiserver with least-privilege RBAC refuses it. Its errors are
 //! Kubernetes `Status` objects ([`crate::status`]). No I/O beyond the shared state.
 
 use hyper::{Method, StatusCode};
 
 use crate::app::App;
+use crate::event;
 use crate::http::{json_response, Request, Response};
 use crate::rbac::Attributes;
 use crate::request_info::ResourceRequest;
@@ -19,6 +21,9 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
     let outcome = match (&request.method, segments.as_slice()) {
         (_, ["apis", "apps", "v1", "namespaces", namespace, "deployments", name, "scale"]) => {
             scale(app, request, namespace, name).map(|scale| json_response(StatusCode::OK, &scale))
+        }
+        (&Method::POST, ["apis", "events.k8s.io", "v1", "namespaces", namespace, "events"]) => {
+            event::create(app, request, namespace)
         }
         (&Method::POST, ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"]) => {
             review::self_subject_access_review(app, request)
@@ -50,12 +55,7 @@ fn refuse_resource(app: &App, request: &Request, resource: &ResourceRequest<'_>)
         subresource: resource.subresource.unwrap_or_default(),
         name: resource.name.unwrap_or_default(),
     };
-    if app
-        .state
-        .lock()
-        .authorizing_grant(&identity, &attributes)
-        .is_some()
-    {
+    if app.state.lock().allows(&identity, &attributes) {
         Status::method_not_allowed()
     } else {
         Status::forbidden_resource(&identity, resource)

@@ -20,7 +20,7 @@
 //! Modules, from the outside in: `server` binds, serves and wires the handlers to the shared
 //! `app` state; the google listener's handlers are `google` (token endpoint, `clusters.get`,
 //! TokenReview), `federation` (keyless access: `sts`, `sigv4`) and `admin`; the cluster
-//! listener's are `kube` (routing), `scale`, `review`, with their errors in `status` and
+//! listener's are `kube` (routing), `scale`, `event`, `review`, with their errors in `status` and
 //! Google's in `google_error`. No handler module imports another's caller (README: Code layout).
 
 mod admin;
@@ -33,6 +33,7 @@ mod aws_verify;
 pub mod cli;
 pub mod config;
 mod error;
+mod event;
 mod federation;
 mod google;
 mod google_error;

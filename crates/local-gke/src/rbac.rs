@@ -50,6 +50,15 @@ impl GrantRules {
     }
 }
 
+/// Whether the request is the one the Role's second rule allows in its namespace: `create` on
+/// `events` in API group `events.k8s.io`, any name (RBAC cannot limit create by name).
+pub(crate) fn is_event_create(request: &Attributes<'_>) -> bool {
+    request.verb == "create"
+        && request.group == "events.k8s.io"
+        && request.resource == "events"
+        && request.subresource.is_empty()
+}
+
 /// What a request asks to do, as an authorizer sees it (`authorizer.Attributes`); empty
 /// strings for what it does not name.
 #[derive(Debug, Clone, Copy, Default)]

@@ -45,6 +45,9 @@ pub enum RequestKind {
     /// `PATCH` of a deployment's scale.
     #[serde(rename = "scale_patch")]
     ScalePatch,
+    /// `POST` of an `events.k8s.io/v1` Event.
+    #[serde(rename = "event_create")]
+    EventCreate,
     /// `POST /v1/token`: STS's token exchange.
     #[serde(rename = "sts_token")]
     StsToken,
@@ -72,6 +75,7 @@ impl RequestKind {
             RequestKind::ScaleGet => "scale_get",
             RequestKind::ScalePut => "scale_put",
             RequestKind::ScalePatch => "scale_patch",
+            RequestKind::EventCreate => "event_create",
             RequestKind::StsToken => "sts_token",
             RequestKind::GenerateAccessToken => "generate_access_token",
             RequestKind::SelfSubjectAccessReview => "selfsubjectaccessreview",
@@ -107,6 +111,11 @@ impl RequestKind {
                 if method == Method::POST =>
             {
                 RequestKind::SelfSubjectReview
+            }
+            (Listener::Cluster, ["apis", "events.k8s.io", "v1", "namespaces", _, "events"])
+                if method == Method::POST =>
+            {
+                RequestKind::EventCreate
             }
             (
                 Listener::Cluster,
@@ -175,6 +184,18 @@ mod tests {
                 RequestKind::ScalePatch,
             ),
             (Listener::Cluster, Method::DELETE, scale, RequestKind::Other),
+            (
+                Listener::Cluster,
+                Method::POST,
+                "/apis/events.k8s.io/v1/namespaces/ml/events",
+                RequestKind::EventCreate,
+            ),
+            (
+                Listener::Cluster,
+                Method::GET,
+                "/apis/events.k8s.io/v1/namespaces/ml/events",
+                RequestKind::Other,
+            ),
             (
                 Listener::Google,
                 Method::POST,
@@ -250,6 +271,7 @@ mod tests {
             RequestKind::ScaleGet,
             RequestKind::ScalePut,
             RequestKind::ScalePatch,
+            RequestKind::EventCreate,
             RequestKind::StsToken,
             RequestKind::GenerateAccessToken,
             RequestKind::SelfSubjectAccessReview,

@@ -134,15 +134,16 @@ fn resource_decision(app: &App, identity: &str, attributes: &ResourceAttributes)
         subresource: &attributes.subresource,
         name: &attributes.name,
     };
-    match app.state.lock().authorizing_grant(identity, &request) {
-        Some(grant) => json!({
+    if app.state.lock().allows(identity, &request) {
+        json!({
             "allowed": true,
             "reason": format!(
-                "RBAC: allowed by RoleBinding \"{GRANT_ROLE}/{}\" of Role \"{GRANT_ROLE}\" to User {:?}",
-                grant.namespace, grant.identity
+                "RBAC: allowed by RoleBinding \"{GRANT_ROLE}/{}\" of Role \"{GRANT_ROLE}\" to User {identity:?}",
+                attributes.namespace
             ),
-        }),
-        None => json!({"allowed": false}),
+        })
+    } else {
+        json!({"allowed": false})
     }
 }
 
@@ -207,7 +208,7 @@ pub(crate) fn self_subject_review(app: &App, request: &Request) -> Result<Respon
 
 /// Reads a create request's body as kube-apiserver does: JSON (a missing `Content-Type` means
 /// JSON), an object whose `kind` and `apiVersion`, if given, are this resource's.
-fn decode(request: &Request, kind: &str, group: &str) -> Result<Value, Status> {
+pub(crate) fn decode(request: &Request, kind: &str, group: &str) -> Result<Value, Status> {
     if request
         .media_type()
         .is_some_and(|media_type| media_type != JSON)

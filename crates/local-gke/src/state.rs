@@ -14,7 +14,10 @@ use rand::Rng;
 use crate::admin_api::Fault;
 use crate::config::{AwsIdentity, Grant};
 use crate::node_pool::NodePool;
-use crate::rbac::{Attributes, GrantRules};
+use crate::rbac::{is_event_create, Attributes, GrantRules};
+
+/// How many Events are kept: a long simulation creates one per write.
+pub(crate) const EVENTS_KEPT: usize = 10_000;
 use crate::request_log::RecordedRequest;
 
 /// The state, shared between listeners and connections.
@@ -84,6 +87,10 @@ pub(crate) struct State {
     deployments: BTreeMap<(String, String), Deployment>,
     last_resource_version: u64,
     grants: BTreeMap<Grant, GrantRules>,
+    /// Who may create Events in which namespace: (identity, namespace).
+    event_grants: BTreeSet<(String, String)>,
+    /// The Events created, oldest first, at most [`EVENTS_KEPT`].
+    events: Vec<serde_json::Value>,
     node_pools: Vec<NodePool>,
     faults: Vec<Fault>,
     requests: Vec<RecordedRequest>,
@@ -103,6 +110,8 @@ impl fmt::Debug for State {
             .field("workload_identity_users", &self.workload_identity_users)
             .field("deployments", &self.deployments)
             .field("grants", &self.grants)
+            .field("event_grants", &self.event_grants)
+            .field("events", &self.events.len())
             .field("node_pools", &self.node_pools)
             .field("faults", &self.faults)
             .field("requests", &self.requests.len())
@@ -122,6 +131,8 @@ impl State {
             // Real resource versions are etcd revisions: large, and shared by all objects.
             last_resource_version: 1000,
             grants: BTreeMap::new(),
+            event_grants: BTreeSet::new(),
+            events: Vec::new(),
             node_pools: Vec::new(),
             faults: Vec::new(),
             requests: Vec::new(),
@@ -252,9 +263,82 @@ impl State {
         deployment
     }
 
-    /// Lets the grant's identity get, update and patch its deployment's scale.
+    /// Lets the grant's identity get, update and patch its deployment's scale, and create Events
+    /// in its namespace: the two rules of the Role `infra/gke/rbac.yaml` ships.
     pub(crate) fn grant(&mut self, grant: Grant) {
+        self.grant_events(&grant.identity, &grant.namespace);
         self.set_grant(grant, GrantRules::default());
+    }
+
+    /// Lets `identity` create Events in `namespace`.
+    pub(crate) fn grant_events(&mut self, identity: &str, namespace: &str) {
+        self.event_grants
+            .insert((identity.to_owned(), namespace.to_owned()));
+    }
+
+    /// Stops `identity` creating Events in `namespace`; whether it could.
+    pub(crate) fn revoke_events(&mut self, identity: &str, namespace: &str) -> bool {
+        self.event_grants
+            .remove(&(identity.to_owned(), namespace.to_owned()))
+    }
+
+    /// Whether `identity` may do what `request` asks: a grant on its deployment allows it, or
+    /// it creates Events where it may.
+    pub(crate) fn allows(&self, identity: &str, request: &Attributes<'_>) -> bool {
+        self.authorizing_grant(identity, request).is_some()
+            || (is_event_create(request)
+                && self
+                    .event_grants
+                    .contains(&(identity.to_owned(), request.namespace.to_owned())))
+    }
+
+    /// Creates an Event in `namespace`, as the API server stores it: its name (from
+    /// `generateName` when it has none), a uid, a resource version and a creation time. Keeps at
+    /// most [`EVENTS_KEPT`], dropping the oldest. `Err` with the name when one of that name exists.
+    pub(crate) fn create_event(
+        &mut self,
+        namespace: &str,
+        mut event: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let meta = &event["metadata"];
+        let name = match meta["name"].as_str().filter(|n| !n.is_empty()) {
+            Some(name) => name.to_owned(),
+            None => format!(
+                "{}{}",
+                meta["generateName"].as_str().unwrap_or_default(),
+                random_text(5).to_ascii_lowercase()
+            ),
+        };
+        let exists = self.events.iter().any(|e| {
+            e["metadata"]["namespace"] == namespace && e["metadata"]["name"] == name.as_str()
+        });
+        if exists {
+            return Err(name);
+        }
+        self.last_resource_version += 1;
+        let meta = &mut event["metadata"];
+        meta["name"] = name.into();
+        meta["namespace"] = namespace.into();
+        meta["uid"] = random_uid().into();
+        meta["resourceVersion"] = self.last_resource_version.to_string().into();
+        meta["creationTimestamp"] = chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .into();
+        if self.events.len() >= EVENTS_KEPT {
+            self.events.remove(0);
+        }
+        self.events.push(event.clone());
+        Ok(event)
+    }
+
+    /// The Events created, oldest first.
+    pub(crate) fn events(&self) -> &[serde_json::Value] {
+        &self.events
+    }
+
+    /// Forgets every Event.
+    pub(crate) fn clear_events(&mut self) {
+        self.events.clear();
     }
 
     /// Gives the grant's identity exactly `rules` on its deployment, replacing what it had.

@@ -169,6 +169,21 @@ impl Status {
         )
     }
 
+    /// 409: an object of that name exists (`NewAlreadyExists`).
+    pub(crate) fn already_exists(group: &str, resource: &str, name: &str) -> Self {
+        Status::failure(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{resource}.{group} {name:?} already exists"),
+            Some(StatusDetails {
+                name: name.to_owned(),
+                group: group.to_owned(),
+                kind: resource.to_owned(),
+                causes: Vec::new(),
+            }),
+        )
+    }
+
     /// 422: negative replicas.
     pub(crate) fn invalid_replicas(name: &str, replicas: i64) -> Self {
         let body = format!("Invalid value: {replicas}: must be greater than or equal to 0");

@@ -47,6 +47,10 @@ pub struct Config {
     pub dry_run: bool,
     /// `REARM_ALARM`: set the alarm back to OK after acting.
     pub rearm_alarm: bool,
+    /// `KUBE_EVENTS`: record a Kubernetes Event on the Deployment after each write.
+    pub kube_events: bool,
+    /// `AWS_LAMBDA_FUNCTION_NAME`, set by Lambda: who reports the Events.
+    pub function_name: Option<String>,
     /// AWS access for re-arm and Secrets Manager.
     pub aws: AwsSettings,
     /// `GCP_TOKEN_SCOPES`: the OAuth2 scopes of the Google token.
@@ -71,6 +75,7 @@ impl Config {
         let routes = targets::check(raw.targets, &read_file, &mut problems);
         let dry_run = problems.bool(&raw.dry_run, false);
         let rearm_alarm = problems.bool(&raw.rearm_alarm, true);
+        let kube_events = problems.bool(&raw.kube_events, true);
         let aws = aws::check(raw.aws, rearm_alarm, key.as_ref(), &mut problems);
         let token_scopes = credentials::token_scopes(&raw.credentials.token_scopes, &mut problems);
         let heartbeat_grace = match problems.int(&raw.heartbeat_grace) {
@@ -91,6 +96,8 @@ impl Config {
                 routes,
                 dry_run,
                 rearm_alarm,
+                kube_events,
+                function_name: raw.function_name.value,
                 aws,
                 token_scopes,
                 heartbeat_grace: std::time::Duration::from_secs(heartbeat_grace),
@@ -113,6 +120,7 @@ mod tests {
         assert_eq!(c.heartbeat_grace, std::time::Duration::from_secs(60));
         assert!(!c.dry_run);
         assert!(!c.rearm_alarm);
+        assert!(c.kube_events, "Events are recorded unless turned off");
         let Routes::Single(route) = &c.routes else {
             panic!("single target expected")
         };
@@ -134,6 +142,16 @@ mod tests {
                 api_url: DEFAULT_GKE_API_URL.into()
             }
         );
+    }
+
+    #[test]
+    fn kube_events_false_turns_the_events_off_and_a_bad_value_is_named() {
+        let mut settings_off = base();
+        settings_off.push(("KUBE_EVENTS", "false"));
+        assert!(!load(&settings_off).unwrap().kube_events);
+        let mut bad = base();
+        bad.push(("KUBE_EVENTS", "sometimes"));
+        assert!(settings(&load(&bad).unwrap_err()).contains(&"KUBE_EVENTS"));
     }
 
     #[test]

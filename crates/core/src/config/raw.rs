@@ -26,6 +26,10 @@ pub(super) struct RawConfig {
     pub(super) rearm_alarm: Setting,
     /// `HEARTBEAT_GRACE_SECONDS`.
     pub(super) heartbeat_grace: Setting,
+    /// `KUBE_EVENTS`.
+    pub(super) kube_events: Setting,
+    /// `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets: the Events' reporting instance.
+    pub(super) function_name: Setting,
     /// AWS access.
     pub(super) aws: RawAws,
 }
@@ -144,6 +148,8 @@ impl RawConfig {
             dry_run: get("DRY_RUN"),
             rearm_alarm: get("REARM_ALARM"),
             heartbeat_grace: get("HEARTBEAT_GRACE_SECONDS"),
+            kube_events: get("KUBE_EVENTS"),
+            function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
             aws: RawAws {
                 region: get_or("AWS_REGION", "AWS_DEFAULT_REGION"),
                 access_key_id: get("AWS_ACCESS_KEY_ID"),

@@ -6,6 +6,7 @@
 use crate::error::{built, Error, KubeStatus};
 use crate::google::token::TokenSource;
 use crate::kube::cluster;
+use crate::kube::event::{create_event_request, ScaleEvent};
 use crate::roots::PublicRoots;
 use crate::send::{send, Answer};
 use queue_scaler_core::cluster::{ClusterSource, Endpoint};
@@ -44,6 +45,10 @@ pub struct ScaleMeta {
     /// The version read; a write with an older one gets 409 Conflict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_version: Option<String>,
+    /// The Deployment's uid, as read: the Event of a write names it. Never written back, so
+    /// the write's body stays what it was.
+    #[serde(default, skip_serializing)]
+    pub uid: Option<String>,
 }
 
 /// `spec` of a `Scale`.
@@ -106,7 +111,8 @@ pub fn put_scale_request(
     )
 }
 
-/// Reading and writing a Deployment's replica count. The handler is tested with a fake.
+/// Reading and writing a Deployment's replica count, and recording each write as an Event on
+/// it. The handler is tested with a fake.
 pub trait ScaleApi: Send + Sync {
     /// Read the current `Scale`.
     fn get(&self, target: &Target) -> impl Future<Output = Result<Scale, Error>> + Send;
@@ -116,6 +122,12 @@ pub trait ScaleApi: Send + Sync {
         target: &Target,
         scale: &Scale,
     ) -> impl Future<Output = Result<Scale, Error>> + Send;
+    /// Create the Event of one write on the Deployment.
+    fn record(
+        &self,
+        target: &Target,
+        event: &ScaleEvent,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// Where the cluster is, resolved once and kept until a connection to it fails.
@@ -323,17 +335,25 @@ pub fn parse_response(
             detail: format!("not a Scale ({e})"),
         });
     }
+    Err(refused(verb, target, status, body))
+}
+
+/// The verb of [`Error::Kube`] when an Event is refused.
+pub const CREATE_EVENT: &str = "create event";
+
+/// The error of an answer that is not a success, with the `Status` it carries.
+fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Error {
     let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
         code: status,
         reason: String::new(),
         message: String::from_utf8_lossy(body).chars().take(300).collect(),
     });
     parsed.code = status;
-    Err(Error::Kube {
+    Error::Kube {
         verb,
         target: target.to_string(),
         status: parsed,
-    })
+    }
 }
 
 impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
@@ -352,24 +372,32 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
             .await?;
         parse_response("update", target, a.status, &a.body, &a.url)
     }
+
+    async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {
+        let a = self
+            .call("create event", &|base| {
+                create_event_request(base, target, event)
+            })
+            .await?;
+        if (200..300).contains(&a.status) {
+            Ok(())
+        } else {
+            Err(refused(CREATE_EVENT, target, a.status, &a.body))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use queue_scaler_core::Policy;
+    use crate::kube::test_target as target;
 
-    fn target() -> Target {
-        Target {
-            namespace: "ml".into(),
-            deployment: "model-worker".into(),
-            policy: Policy {
-                min: 1,
-                max: 4,
-                step: 1,
-                messages_per_replica: None,
-            },
-        }
+    #[test]
+    fn the_uid_read_is_kept_but_never_written_back() {
+        let read: Scale = serde_json::from_str(SCALE).unwrap();
+        assert_eq!(read.metadata.uid.as_deref(), Some("u"));
+        let body = serde_json::to_value(read.with_replicas(3)).unwrap();
+        assert!(body["metadata"].get("uid").is_none(), "{body}");
     }
 
     const SCALE: &str = r#"{"kind":"Scale","apiVersion":"autoscaling/v1","metadata":{"name":"model-worker","namespace":"ml","uid":"u","resourceVersion":"41","creationTimestamp":"2026-11-28T10:00:00Z"},"spec":{"replicas":2},"status":{"replicas":2,"selector":"app=model-worker"}}"#;

@@ -5,7 +5,7 @@ use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, R
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::retry::Backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth};
-use queue_scaler_io::{Error, KubeStatus, ScaleApi};
+use queue_scaler_io::{Error, KubeStatus, ScaleApi, ScaleEvent};
 use queue_scaler_lambda::report::{Failure, Outcome};
 use queue_scaler_lambda::scaler::Scaler;
 use std::collections::{HashMap, VecDeque};
@@ -30,6 +30,10 @@ pub struct FakeState {
     /// Writes that are applied but whose answer is lost (the connection drops).
     pub lost_answers: u32,
     pub calls: Vec<String>,
+    /// The Events created, in order.
+    pub events: Vec<ScaleEvent>,
+    /// Refuse every Event with this status (403: no RBAC grant for Events).
+    pub event_failure: Option<u16>,
 }
 
 pub fn status(code: u16, verb: &'static str) -> Error {
@@ -56,7 +60,30 @@ impl FakeCluster {
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
     }
+    /// The Events created, as `reason from -> to`.
+    pub fn events(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| format!("{} {} -> {}", e.reason(), e.from, e.to))
+            .collect()
+    }
+    /// The notes of the Events created.
+    pub fn notes(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.events.iter().map(|e| e.note.clone()).collect()
+    }
+    /// Refuse every Event with `code`.
+    pub fn refusing_events(self, code: u16) -> Self {
+        self.state.lock().unwrap().event_failure = Some(code);
+        self
+    }
 }
+
+/// The uid of the fake Deployment, as the scale read gives it.
+pub const UID: &str = "0f5c6d2e-fake-deployment";
 
 impl ScaleApi for FakeCluster {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
@@ -72,6 +99,7 @@ impl ScaleApi for FakeCluster {
                 name: target.deployment.clone(),
                 namespace: target.namespace.clone(),
                 resource_version: Some(s.version.to_string()),
+                uid: Some(UID.into()),
             },
             spec: ScaleSpec {
                 replicas: s.replicas,
@@ -106,6 +134,23 @@ impl ScaleApi for FakeCluster {
             return Err(dropped_answer().await);
         }
         Ok(scale.clone())
+    }
+
+    async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {
+        let mut s = self.state.lock().unwrap();
+        if let Some(code) = s.event_failure {
+            return Err(Error::Kube {
+                verb: "create event",
+                target: target.to_string(),
+                status: KubeStatus {
+                    code,
+                    reason: "Forbidden".into(),
+                    message: "events.events.k8s.io is forbidden".into(),
+                },
+            });
+        }
+        s.events.push(event.clone());
+        Ok(())
     }
 }
 
