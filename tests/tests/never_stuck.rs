@@ -17,6 +17,7 @@ use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
 use queue_scaler_io::aws::AwsClient;
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_tests::scenarios::assert_no_secrets;
 use queue_scaler_tests::{
     aws_env, event, function_arn, function_env, moto, ClusterUnderTest, Functions, LocalStack,
     REGION,
@@ -269,6 +270,7 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
         message.contains("GetSecretValue") && message.contains("ResourceNotFound"),
         "{message}"
     );
+    assert_no_secrets(&message, &stack.env);
 
     let settings = AwsSettings {
         region: Some(REGION.into()),
@@ -292,6 +294,8 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
         .ok();
     assert_eq!(out["applied"], true, "{out}");
     assert_eq!(stack.replicas("ml", "model-worker").await, 4);
+    // The key came from the secret: neither it nor a token reached the output.
+    assert_no_secrets(&functions.log(), &stack.env);
 }
 
 #[tokio::test(flavor = "multi_thread")]
