@@ -19,6 +19,8 @@ pub const DEPLOYMENT: &str = "model-worker";
 pub const UNGRANTED: &str = "other-model";
 /// A deployment the service account was granted, but which does not exist.
 pub const MISSING: &str = "missing-model";
+/// A namespace the service account has no grant in.
+pub const OTHER_NAMESPACE: &str = "other-team";
 
 /// What one event file does: the function it goes to, and replicas before and after.
 struct Expect {
@@ -232,6 +234,9 @@ pub fn assert_no_secrets(log: &str, cluster_env: &[(String, String)]) {
     if let Some(path) = key_file {
         let key: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
             .unwrap_or(Value::Null);
+        if let Some(id) = key["private_key_id"].as_str() {
+            assert!(!log.contains(id), "the key's id reached the log");
+        }
         if let Some(pem) = key["private_key"].as_str() {
             for line in pem.lines().filter(|l| l.len() > 40) {
                 assert!(!log.contains(line), "private key material reached the log");
@@ -243,6 +248,10 @@ pub fn assert_no_secrets(log: &str, cluster_env: &[(String, String)]) {
 fn assert_error(inv: Invocation, error_type: &str, needles: &[&str]) -> String {
     let (t, message) = inv.err();
     assert_eq!(t, error_type, "{message}");
+    assert!(
+        !message.contains("ya29.") && !message.contains("PRIVATE KEY"),
+        "a token or a key reached the error: {message}"
+    );
     for n in needles {
         assert!(message.contains(n), "{n:?} not in: {message}");
     }
@@ -276,6 +285,7 @@ pub async fn an_alarm_without_a_route_changes_nothing<C: ClusterUnderTest>(
         &["no route", "model-worker-backlog-high", "model-jobs"],
     );
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 3);
+    assert_no_secrets(&functions.log(), cluster_env);
 }
 
 /// A Deployment that does not exist: NonRetryable 404 that says what to check.
@@ -295,6 +305,7 @@ pub async fn a_missing_deployment_is_a_clear_error<C: ClusterUnderTest>(
         "NonRetryable",
         &["404", "NotFound", "ml/missing-model", "TARGET_DEPLOYMENT"],
     );
+    assert_no_secrets(&functions.log(), cluster_env);
 }
 
 /// A Deployment the service account was not granted: NonRetryable 403; its replicas stay.
@@ -316,6 +327,7 @@ pub async fn an_ungranted_deployment_is_refused_and_unchanged<C: ClusterUnderTes
         &["403", "Forbidden", "ml/other-model", "deployments/scale"],
     );
     assert_eq!(cluster.replicas(NS, UNGRANTED).await, before);
+    assert_no_secrets(&functions.log(), cluster_env);
 }
 
 /// 503s from the API server: a few are retried away; many are Retryable and change nothing.
@@ -346,6 +358,7 @@ pub async fn server_errors_are_retried_then_reported<C: ClusterUnderTest>(
         &["503"],
     );
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+    assert_no_secrets(&functions.log(), cluster_env);
     true
 }
 
@@ -375,6 +388,7 @@ pub async fn a_wrong_cluster_ca_is_refused<C: ClusterUnderTest>(
         &["TLS verification failed", "GKE_CA_CERT"],
     );
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+    assert_no_secrets(&functions.log(), cluster_env);
 }
 
 /// `DRY_RUN=true`: the result says what would happen; the cluster is not written.
@@ -568,11 +582,13 @@ pub async fn a_token_without_the_email_scope_is_refused_and_named<C: ClusterUnde
         "the hint is about the scope, not the Role: {message}"
     );
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
+    assert_no_secrets(&functions.log(), cluster_env);
 }
 
 /// Least privilege: the service account's own token may read and set the replicas of its
 /// deployment, and nothing else. The cluster refuses (403, with kube's exact `Status`) the scale
-/// of a deployment the Role does not name, reading Secrets or the Deployment itself, and patching
+/// of a deployment the Role does not name or in another namespace, patching or creating its own
+/// scale (verbs the functions never use), reading Secrets or the Deployment itself, and patching
 /// or deleting the Deployment; it does not authenticate (401) a token the token endpoint never
 /// issued. Nothing changes.
 pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderTest>(
@@ -677,10 +693,7 @@ pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderT
         (
             Method::PATCH,
             deployment.clone(),
-            Some((
-                "application/merge-patch+json",
-                json!({"spec": {"replicas": 9}}),
-            )),
+            merge_patch_to_nine(),
             "patch",
             "apps",
             "deployments",
@@ -697,10 +710,57 @@ pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderT
             Some(DEPLOYMENT),
             None,
         ),
+        // Its own scale, but with the verbs the functions never use.
+        (
+            Method::PATCH,
+            scale(DEPLOYMENT),
+            merge_patch_to_nine(),
+            "patch",
+            "apps",
+            "deployments",
+            Some(DEPLOYMENT),
+            Some("scale"),
+        ),
+        (
+            Method::POST,
+            scale(DEPLOYMENT),
+            Some(("application/json", own_scale(NS, 9))),
+            "create",
+            "apps",
+            "deployments",
+            Some(DEPLOYMENT),
+            Some("scale"),
+        ),
+        // A deployment of the same name in another namespace.
+        (
+            Method::GET,
+            local_gke::scale_path(OTHER_NAMESPACE, DEPLOYMENT),
+            None,
+            "get",
+            "apps",
+            "deployments",
+            Some(DEPLOYMENT),
+            Some("scale"),
+        ),
+        (
+            Method::PUT,
+            local_gke::scale_path(OTHER_NAMESPACE, DEPLOYMENT),
+            Some(("application/json", own_scale(OTHER_NAMESPACE, 9))),
+            "update",
+            "apps",
+            "deployments",
+            Some(DEPLOYMENT),
+            Some("scale"),
+        ),
     ];
     for (method, path, body, verb, group, resource, name, subresource) in refused {
         let (status, answer) = kube.request(method.clone(), &path, &token, body).await;
-        let want = forbidden(&email, verb, group, resource, name, subresource);
+        let namespace = path
+            .split("/namespaces/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("{path} names no namespace"));
+        let want = forbidden(&email, namespace, verb, group, resource, name, subresource);
         assert_eq!((status, &answer), (403, &want), "{method} {path}");
     }
 
@@ -719,10 +779,24 @@ pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderT
     assert_eq!(cluster.replicas(NS, UNGRANTED).await, other_before);
 }
 
+/// A JSON merge patch of the replicas to 9, as a request body.
+fn merge_patch_to_nine() -> Option<(&'static str, Value)> {
+    Some((
+        "application/merge-patch+json",
+        json!({"spec": {"replicas": 9}}),
+    ))
+}
+
+/// A `Scale` of `model-worker` in `namespace` with `replicas`, as a write would send it.
+fn own_scale(namespace: &str, replicas: i32) -> Value {
+    json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": DEPLOYMENT, "namespace": namespace}, "spec": {"replicas": replicas}})
+}
+
 /// The `Status` a kube-apiserver answers when RBAC refuses a request (`NewForbidden` and
 /// `forbiddenMessage` in k8s.io/apimachinery and k8s.io/apiserver).
 fn forbidden(
     user: &str,
+    namespace: &str,
     verb: &str,
     group: &str,
     resource: &str,
@@ -735,7 +809,7 @@ fn forbidden(
         format!("{resource}.{group}")
     };
     let full = subresource.map_or_else(|| resource.to_owned(), |s| format!("{resource}/{s}"));
-    let why = format!("User {user:?} cannot {verb} resource {full:?} in API group {group:?} in the namespace {NS:?}");
+    let why = format!("User {user:?} cannot {verb} resource {full:?} in API group {group:?} in the namespace {namespace:?}");
     let message = match name {
         Some(name) => format!("{qualified} {name:?} is forbidden: {why}"),
         None => format!("{qualified} is forbidden: {why}"),

@@ -4,10 +4,10 @@
 //! without `userinfo.email`, a wrong cluster CA, a missing Deployment, a node pool with a
 //! duplicated taint, an alarm that does not exist. The doctor writes nothing.
 
-use local_gke::admin_api::AdminGrant;
+use local_gke::admin_api::{AdminGrant, Fault};
 use local_gke::{NodePool, NodeTaint, TaintEffect};
 use queue_scaler_core::AlarmState;
-use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
 use serde_json::Value;
 
@@ -231,19 +231,15 @@ async fn a_missing_deployment_fails_its_check() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_pool_with_a_duplicated_taint_fails_with_the_node_pool_fix() {
     let stack = LocalStack::start(|_| {}).await;
-    let taint = |key: &str, value: &str| NodeTaint::new(key, value, TaintEffect::NoSchedule);
-    let mut pool = NodePool::default_gpu_pool();
-    pool.config.taints = vec![
-        taint("mlonly", "true"),
-        taint("nvidia.com/gpu", "present"),
-        taint("nvidia.com/gpu", "present"),
-    ];
-    pool.autoscaling = None;
-    stack
-        .admin
-        .set_node_pools(&[pool])
-        .await
-        .expect("the pools replaced");
+    gpu_pool_tainted(
+        &stack,
+        &[
+            ("mlonly", "true"),
+            ("nvidia.com/gpu", "present"),
+            ("nvidia.com/gpu", "present"),
+        ],
+    )
+    .await;
     let report = doctor(&function_env(&stack.env, &[])).await;
     let (s, check) = status(&report, "taints");
     assert_eq!(s, "fail", "{report:#}");
@@ -269,22 +265,7 @@ async fn the_alarms_must_exist_and_invoke_the_function() {
     let moto = MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"));
     let cw = moto.cloudwatch("eu-west-1");
     // The emulator's ARN for every function.
-    cw.query(
-        "PutMetricAlarm",
-        &[
-            ("AlarmName", "qs-backlog-high"),
-            ("ComparisonOperator", "GreaterThanThreshold"),
-            ("EvaluationPeriods", "1"),
-            ("Threshold", "100"),
-            ("Namespace", "AWS/SQS"),
-            ("MetricName", "ApproximateNumberOfMessagesVisible"),
-            ("Period", "60"),
-            ("Statistic", "Maximum"),
-            ("AlarmActions.member.1", "function-arn"),
-        ],
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    put_alarm(&cw, "qs-backlog-high", "function-arn", true).await;
     cw.set_alarm_state("qs-backlog-high", AlarmState::Alarm, "Threshold Crossed")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -315,4 +296,152 @@ async fn the_alarms_must_exist_and_invoke_the_function() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(state, AlarmState::Alarm, "the doctor sets no alarm");
     assert_eq!(stack.replicas("ml", "model-worker").await, 2);
+}
+
+/// The GPU pool, alone, with these `NoSchedule` taints.
+async fn gpu_pool_tainted(stack: &LocalStack, taints: &[(&str, &str)]) {
+    let mut pool = NodePool::default_gpu_pool();
+    pool.config.taints = taints
+        .iter()
+        .map(|(key, value)| NodeTaint::new(key, value, TaintEffect::NoSchedule))
+        .collect();
+    pool.autoscaling = None;
+    stack
+        .admin
+        .set_node_pools(&[pool])
+        .await
+        .expect("the pools replaced");
+}
+
+/// A backlog alarm whose action is `action` (a function's ARN), its actions enabled or not.
+async fn put_alarm(cw: &CloudWatch, name: &str, action: &str, enabled: bool) {
+    cw.query(
+        "PutMetricAlarm",
+        &[
+            ("AlarmName", name),
+            ("ComparisonOperator", "GreaterThanThreshold"),
+            ("EvaluationPeriods", "1"),
+            ("Threshold", "100"),
+            ("Namespace", "AWS/SQS"),
+            ("MetricName", "ApproximateNumberOfMessagesVisible"),
+            ("Period", "60"),
+            ("Statistic", "Maximum"),
+            ("ActionsEnabled", if enabled { "true" } else { "false" }),
+            ("AlarmActions.member.1", action),
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The check named `name` failed, making the report not ok, with `in_detail` in its detail and
+/// `in_fix` in its fix.
+fn assert_fails(report: &Value, name: &str, in_detail: &str, in_fix: &str) {
+    let (s, check) = status(report, name);
+    assert_eq!(
+        (s, &report["ok"]),
+        ("fail", &Value::Bool(false)),
+        "{name}: {report:#}"
+    );
+    let text = |field: &str| check[field].as_str().unwrap_or_default().to_owned();
+    assert!(text("detail").contains(in_detail), "{check}");
+    assert!(text("fix").contains(in_fix), "{check}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_file_that_cannot_be_read_fails_the_credentials_check() {
+    let stack = LocalStack::start(|_| {}).await;
+    let missing = stack.dir.path().join("no-such-key.json");
+    let missing = missing.to_str().expect("a UTF-8 path");
+    let report = doctor(&function_env(
+        &stack.env,
+        &[("GOOGLE_APPLICATION_CREDENTIALS", missing)],
+    ))
+    .await;
+    assert_eq!(status(&report, "configuration").0, "pass", "{report:#}");
+    assert_fails(
+        &report,
+        "credentials",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "README.md",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_setting_fails_the_configuration_naming_it() {
+    let stack = LocalStack::start(|_| {}).await;
+    let report = doctor(&function_env(&stack.env, &[("MAX_REPLICAS", "many")])).await;
+    assert_fails(&report, "configuration", "MAX_REPLICAS", "README.md");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_that_refuses_fails_the_token_check() {
+    let stack = LocalStack::start(|_| {}).await;
+    stack
+        .admin
+        .add_fault(&Fault::status("/token", 50, 400))
+        .await
+        .expect("fault added");
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    assert_eq!(status(&report, "credentials").0, "pass", "{report:#}");
+    assert_fails(&report, "token", "token", "docs/troubleshooting.md");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gpu_pool_without_the_mlonly_taint_fails_with_the_node_pool_fix() {
+    let stack = LocalStack::start(|_| {}).await;
+    gpu_pool_tainted(&stack, &[("nvidia.com/gpu", "present")]).await;
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    assert_fails(
+        &report,
+        "taints",
+        "mlonly=true:NoSchedule is missing",
+        "infra/gke/node-pool.sh",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarms_are_compared_with_the_functions_own_arn() {
+    let stack = LocalStack::start(|_| {}).await;
+    let moto = MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let cw = moto.cloudwatch("eu-west-1");
+    let arn = |function: &str| format!("arn:aws:lambda:eu-west-1:123456789012:function:{function}");
+    put_alarm(&cw, "qs-high", &arn("qs-scale-up"), true).await;
+    put_alarm(&cw, "qs-elsewhere", &arn("someone-elses-function"), true).await;
+    put_alarm(&cw, "qs-paused", &arn("qs-scale-up"), false).await;
+    let report = doctor(&function_env(
+        &stack.env,
+        &[
+            ("REARM_ALARM", "true"),
+            ("TARGET_ALARMS", "qs-high,qs-elsewhere,qs-paused"),
+            ("QUEUE_SCALER_FUNCTION_ARN", &arn("qs-{function}")),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", moto.endpoint()),
+        ],
+    ))
+    .await;
+    // Compared, not waved through: the detail is the comparison's.
+    let (s, check) = status(&report, "alarm qs-high");
+    assert_eq!(s, "pass", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("invokes this function"),
+        "{check}"
+    );
+    assert_fails(
+        &report,
+        "alarm qs-elsewhere",
+        "do not invoke this function",
+        "AlarmActions",
+    );
+    assert_fails(
+        &report,
+        "alarm qs-paused",
+        "its actions are disabled",
+        "enable-alarm-actions",
+    );
 }

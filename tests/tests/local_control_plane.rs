@@ -1,6 +1,7 @@
 //! The end-to-end scenarios against the local control plane: the release binaries under
 //! `cargo lambda watch`, the local token endpoint, GKE API and Kubernetes scale API over TLS.
 
+use local_gke::admin_api::AdminGrant;
 use queue_scaler_tests::{function_env, scenarios, Functions, LocalStack};
 
 /// The cluster the scenarios need: `ml/model-worker` (granted), `ml/other-model` (not granted),
@@ -23,10 +24,16 @@ async fn stack() -> LocalStack {
             .collect();
     })
     .await;
+    let account = s.var("SCALER_SERVICE_ACCOUNT");
     assert!(
-        s.var("SCALER_SERVICE_ACCOUNT").starts_with("queue-scaler@"),
+        account.starts_with("queue-scaler@"),
         "the grants name the service account"
     );
+    // Exactly the verbs of infra/gke/rbac.yaml (local-gke's default grant adds patch).
+    for name in ["model-worker", "missing-model"] {
+        let grant = AdminGrant::new(&account, "ml", name).verbs(["get", "update"]);
+        s.admin.set_grant(&grant).await.expect("grant narrowed");
+    }
     s
 }
 

@@ -17,6 +17,7 @@ use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
 use queue_scaler_io::aws::AwsClient;
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_tests::scenarios::assert_no_secrets;
 use queue_scaler_tests::{
     aws_env, event, function_arn, function_env, moto, ClusterUnderTest, Functions, LocalStack,
     REGION,
@@ -31,6 +32,10 @@ const LOW: &str = "model-worker-backlog-low";
 fn env(stack: &LocalStack, moto: &MotoServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let aws = aws_env(moto);
     let mut all: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // These tests put alarms into ALARM by hand just before the heartbeat, and no alarm invokes
+    // anything by itself here: the heartbeat acts on them at once (its grace is tested in
+    // live_signal.rs).
+    all.push(("HEARTBEAT_GRACE_SECONDS", "0"));
     all.extend_from_slice(extra);
     function_env(&stack.env, &all)
 }
@@ -269,6 +274,7 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
         message.contains("GetSecretValue") && message.contains("ResourceNotFound"),
         "{message}"
     );
+    assert_no_secrets(&message, &stack.env);
 
     let settings = AwsSettings {
         region: Some(REGION.into()),
@@ -292,6 +298,8 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
         .ok();
     assert_eq!(out["applied"], true, "{out}");
     assert_eq!(stack.replicas("ml", "model-worker").await, 4);
+    // The key came from the secret: neither it nor a token reached the output.
+    assert_no_secrets(&functions.log(), &stack.env);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -51,18 +51,24 @@ impl PublicRoots {
     /// their own, which runs only when a CPU would otherwise be idle; see the module
     /// documentation.
     pub fn load() -> PublicRoots {
+        Self::load_in_background().0
+    }
+
+    /// [`Self::load`], and the reading thread, if one could be started (tests join it).
+    fn load_in_background() -> (PublicRoots, Option<std::thread::JoinHandle<()>>) {
         let roots = PublicRoots {
             read: Arc::new(OnceLock::new()),
         };
         let read = Arc::clone(&roots.read);
         // No thread to be had: the first handshake reads them.
-        let _ = std::thread::Builder::new()
+        let reader = std::thread::Builder::new()
             .name("read-roots".into())
             .spawn(move || {
                 yield_to_everything_else();
                 let _ = read.set(read_system_roots().map(Arc::new));
-            });
-        roots
+            })
+            .ok();
+        (roots, reader)
     }
 
     /// The roots in one PEM file, read now (tests, benchmarks).
@@ -277,18 +283,18 @@ mod tests {
 
     #[test]
     fn the_system_roots_are_read_in_the_background_once() {
-        let roots = PublicRoots::load();
+        let (roots, reader) = PublicRoots::load_in_background();
         // Clients are built before the read is known to be over.
         roots.client_builder().unwrap().build().unwrap();
-        // The thread reads them with nobody asking (when a CPU is idle: allow a busy machine).
-        let asked = std::time::Instant::now();
-        while roots.read.get().is_none() {
-            assert!(
-                asked.elapsed() < std::time::Duration::from_secs(30),
-                "the background read never finished"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        // The thread reads them with nobody asking (when a CPU is idle, however long that takes).
+        reader
+            .expect("a thread to read the roots")
+            .join()
+            .expect("the reading thread does not panic");
+        assert!(
+            roots.read.get().is_some(),
+            "the background read ended without setting the roots"
+        );
         let store = roots.store().expect("this machine has CA certificates");
         assert!(!store.is_empty());
         // Read once: a clone sees the same store.

@@ -199,11 +199,14 @@ pub fn sibling_function_arn(direction: Direction, setting: Option<&str>) -> Opti
 /// (`cargo lambda watch`) sends the timeout itself (e.g. 600000): a "deadline" less than a day
 /// after the epoch is read as time from now.
 pub fn time_left(deadline: SystemTime) -> Duration {
+    time_left_at(deadline, SystemTime::now())
+}
+
+/// [`time_left`] as seen at `now`.
+fn time_left_at(deadline: SystemTime, now: SystemTime) -> Duration {
     match deadline.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(relative) if relative < Duration::from_secs(86_400) => relative,
-        _ => deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default(),
+        _ => deadline.duration_since(now).unwrap_or_default(),
     }
 }
 
@@ -287,13 +290,14 @@ mod tests {
 
     #[test]
     fn an_absolute_deadline_counts_from_now() {
-        let left = time_left(SystemTime::now() + Duration::from_secs(30));
-        assert!(
-            left > Duration::from_secs(29) && left <= Duration::from_secs(30),
-            "{left:?}"
+        // A real deadline: milliseconds since the epoch, years after it.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        assert_eq!(
+            time_left_at(now + Duration::from_secs(30), now),
+            Duration::from_secs(30)
         );
         assert_eq!(
-            time_left(SystemTime::now() - Duration::from_secs(5)),
+            time_left_at(now - Duration::from_secs(5), now),
             Duration::ZERO
         );
     }

@@ -374,13 +374,38 @@ impl From<Failure> for Diagnostic {
     }
 }
 
-/// Metric names, all `Count` but `Backlog`.
+/// Metric names of a successful invocation, in the order of its values.
 const METRICS: [&str; 5] = [
     "ReplicasBefore",
     "ReplicasAfter",
     "ReplicasDesired",
     "Backlog",
     "Applied",
+];
+
+/// A re-arm that failed, beside the metrics of a successful invocation.
+const REARM_FAILED: &str = "RearmFailed";
+
+/// A failed invocation, one metric per error class.
+const ERRORS: [(ErrorClass, &str); 3] = [
+    (ErrorClass::Retryable, "ErrorsRetryable"),
+    (ErrorClass::NonRetryable, "ErrorsNonRetryable"),
+    (ErrorClass::Config, "ErrorsConfig"),
+];
+
+/// Every metric name a log line may carry (namespace `QueueScaler`, dimensions `Target` and
+/// `Direction`): the dashboard in `infra/aws/template.yaml` must show each one, and a test holds
+/// it to that.
+pub const EMF_METRICS: [&str; 9] = [
+    METRICS[0],
+    METRICS[1],
+    METRICS[2],
+    METRICS[3],
+    METRICS[4],
+    REARM_FAILED,
+    ERRORS[0].1,
+    ERRORS[1].1,
+    ERRORS[2].1,
 ];
 
 fn emf(target: &str, direction: Direction, metrics: &[(&str, Value)]) -> Value {
@@ -434,7 +459,7 @@ pub fn outcome_line(outcome: &Outcome, request_id: &str) -> Value {
         }
     }
     if matches!(outcome.rearm, Rearm::Failed(_)) {
-        metrics.push(("RearmFailed", Value::from(1)));
+        metrics.push((REARM_FAILED, Value::from(1)));
     }
     let mut line = emf(&target, outcome.direction, &metrics);
     line["level"] = "INFO".into();
@@ -471,11 +496,10 @@ pub fn failure_line(
     failure: &Failure,
     request_id: &str,
 ) -> Value {
-    let metric = match failure.class {
-        ErrorClass::Retryable => "ErrorsRetryable",
-        ErrorClass::NonRetryable => "ErrorsNonRetryable",
-        ErrorClass::Config => "ErrorsConfig",
-    };
+    let metric = ERRORS
+        .iter()
+        .find(|(class, _)| *class == failure.class)
+        .map_or(ERRORS[0].1, |(_, name)| name);
     let mut line = emf(
         target.unwrap_or("-"),
         direction,

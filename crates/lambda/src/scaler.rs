@@ -473,10 +473,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         }
     }
 
-    /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times. After a
-    /// write whose answer never came, read again: if the replicas already equal what was
-    /// written, the write was applied, and nothing is written twice. `decide` turns the replicas
-    /// read into the decision. Each write is then recorded as an Event on the Deployment
+    /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times. A write
+    /// whose answer never came is retried as it was (the same `resourceVersion`: 409 if the
+    /// first was applied), then read again: if the replicas already equal what was written, the
+    /// write was applied, and nothing is written twice. `decide` turns the replicas read into
+    /// the decision. Each write is then recorded as an Event on the Deployment
     /// ([`Scaler::record`]), naming what `cause` says: the trigger and the backlog seen.
     async fn scale(
         &self,

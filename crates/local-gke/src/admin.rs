@@ -1,6 +1,7 @@
 //! The admin API under `/_admin` on the google listener, for tests and the demo: read and set
-//! replicas, inject faults, read the request log, change the token lifetime, set, widen, narrow
-//! and remove grants, allow and refuse Events and list those created, replace the node pools, add AWS identities and workload identity users.
+//! replicas, inject faults, read the request log, change the token lifetime, revoke the tokens
+//! issued, set, widen, narrow and remove grants, allow and refuse Events and list those created,
+//! replace the node pools, add AWS identities and workload identity users.
 //! Admin requests are not themselves recorded in the request log. The bodies are the types of
 //! [`crate::admin_api`]. No I/O beyond the shared state.
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 
 use crate::admin_api::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, DeploymentState, EventGrant, Events, Fault, Grants,
-    NodePools, RequestLog, SetReplicas, TokenLifetime, WorkloadIdentityUser,
+    NodePools, RequestLog, RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
 };
 use crate::app::App;
 use crate::config::{AwsIdentity, Grant};
@@ -42,6 +43,10 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         (&Method::PUT, ["token-lifetime"]) => set_token_lifetime(app, request),
+        (&Method::DELETE, ["tokens"]) => {
+            let revoked = app.state.lock().revoke_tokens();
+            Ok(json_response(StatusCode::OK, &RevokedTokens { revoked }))
+        }
         (&Method::GET, ["grants"]) => Ok(list_grants(app)),
         (&Method::POST, ["grants"]) => add_grant(app, request),
         (&Method::DELETE, ["grants"]) => remove_grant(app, request),

@@ -119,6 +119,13 @@ pub struct TokenLifetime {
     pub seconds: u64,
 }
 
+/// `DELETE /_admin/tokens` answers with this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedTokens {
+    /// How many access tokens were still live when they were revoked.
+    pub revoked: usize,
+}
+
 /// A grant with its rules: the body of `POST /_admin/grants`, its answer, and an entry of
 /// `GET /_admin/grants`. In a request, `verbs` and `resources` left out mean the defaults (get,
 /// update and patch on `deployments/scale`); answers always fill them in, sorted.

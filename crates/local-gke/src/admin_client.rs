@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::admin_api::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, EventGrant, Events,
-    Fault, Grant, Grants, NodePool, NodePools, RecordedRequest, RequestLog, SetReplicas,
-    TokenLifetime, WorkloadIdentityUser,
+    Fault, Grant, Grants, NodePool, NodePools, RecordedRequest, RequestLog, RevokedTokens,
+    SetReplicas, TokenLifetime, WorkloadIdentityUser,
 };
 use crate::LocalGke;
 
@@ -202,6 +202,14 @@ impl AdminClient {
             )
             .await?;
         Ok(())
+    }
+
+    /// `DELETE /tokens`: revokes every token issued so far, as an operator revoking a
+    /// credential would; a client that presents one is refused (401 on the cluster) and must
+    /// get a new one. Answers how many access tokens were live.
+    pub async fn revoke_tokens(&self) -> Result<usize, AdminError> {
+        let revoked: RevokedTokens = self.call(Method::DELETE, "/tokens", None::<&()>).await?;
+        Ok(revoked.revoked)
     }
 
     /// `GET /grants`: every grant, with its rules.

@@ -147,6 +147,16 @@ impl State {
         self.token_lifetime = lifetime;
     }
 
+    /// Revokes every access token and federated token issued so far, live or not: a bearer
+    /// that presents one is refused from now on. Answers how many access tokens were live.
+    pub(crate) fn revoke_tokens(&mut self) -> usize {
+        let now = Instant::now();
+        let live = self.tokens.values().filter(|t| t.expires_at > now).count();
+        self.tokens.clear();
+        self.federated_tokens.clear();
+        live
+    }
+
     /// Issues a new access token for `identity` that lives for the current token lifetime.
     pub(crate) fn issue_token(&mut self, identity: &str, scopes: Vec<String>) -> String {
         self.issue_token_for(identity, scopes, self.token_lifetime)
