@@ -165,12 +165,13 @@ pub async fn measure(control: &ControlPlane, fleet: Fleet) -> Result<Numbers, Er
             "messages_per_replica": 100,
         }));
     }
+    // A table this size (kilobytes per hundred targets) does not fit Lambda's 4 KB environment:
+    // it is a file in the deployment package, as `make deploy SCALER_TARGETS_FILE=...` ships it.
+    let table = serde_json::Value::from(routes).to_string();
+    let table_path = "/var/task/targets.json";
     let mut env: HashMap<String, String> = control.env().iter().cloned().collect();
     for (k, v) in [
-        (
-            "SCALER_TARGETS",
-            serde_json::Value::from(routes).to_string(),
-        ),
+        ("SCALER_TARGETS", table_path.to_owned()),
         ("AWS_REGION", REGION.into()),
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.into()),
         ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY.into()),
@@ -180,8 +181,17 @@ pub async fn measure(control: &ControlPlane, fleet: Fleet) -> Result<Numbers, Er
     ] {
         env.insert(k.into(), v);
     }
-    let config = Config::from_lookup(|k| env.get(k).cloned(), |p| std::fs::read_to_string(p))
-        .map_err(|e| Error::Function(format!("configuration: {e}")))?;
+    let config = Config::from_lookup(
+        |k| env.get(k).cloned(),
+        |p| {
+            if p == std::path::Path::new(table_path) {
+                Ok(table.clone())
+            } else {
+                std::fs::read_to_string(p)
+            }
+        },
+    )
+    .map_err(|e| Error::Function(format!("configuration: {e}")))?;
     let scaler = queue_scaler_lambda::build(Direction::Up, config)
         .await
         .map_err(|e| Error::Function(format!("start-up: {e}")))?;
