@@ -56,6 +56,8 @@ async fn a_revoked_token_is_refreshed_once_and_the_scaling_goes_through() {
             ("token", 200),
             ("scale_get", 200),
             ("scale_put", 200),
+            // The write's Event, with the new token too.
+            ("event_create", 201),
         ]),
         "one 401, one refresh, then the same call again with the new token"
     );
