@@ -11,15 +11,15 @@
 //! Each test starts its own moto server, which its guard stops at the end, also on a panic.
 
 use queue_scaler_core::{AlarmState, Direction};
-use queue_scaler_lambda::report::{outcome_line, Outcome, Rearm};
-use queue_scaler_lambda::DeployedScaler;
+use queue_scaler_lambda::report::lines::outcome_line;
+use queue_scaler_lambda::report::{Outcome, Rearm, Response};
+use queue_scaler_lambda::Function;
 use queue_scaler_simulation::control_plane::{self, ControlPlane};
-use queue_scaler_simulation::live::{build_function, function_env, NAMESPACE};
+use queue_scaler_simulation::live::{build_function, function_env, handle, NAMESPACE};
 use queue_scaler_simulation::model::Scenario;
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer};
 use serde_json::Value;
 use std::path::Path;
-use std::time::Duration;
 
 /// The alarm `events/alarm-high-backlog.json` names; its datapoint is 640 messages.
 const ALARM: &str = "model-worker-backlog-high";
@@ -59,12 +59,7 @@ async fn moto_with_alarm_in_alarm() -> (MotoServer, CloudWatch) {
 
 /// The scale-up function for `ml/{deployment}` (min 2, max 8, 100 messages per replica), in
 /// `region`, re-arming through moto unless `rearm` is false.
-async fn scale_up(
-    moto: &MotoServer,
-    deployment: &str,
-    region: &str,
-    rearm: bool,
-) -> DeployedScaler {
+async fn scale_up(moto: &MotoServer, deployment: &str, region: &str, rearm: bool) -> Function {
     let control = control().await;
     control
         .add_deployment(NAMESPACE, deployment, 2)
@@ -83,12 +78,13 @@ async fn scale_up(
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn invoke(function: &DeployedScaler) -> Outcome {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    function
-        .invoke(&high_backlog_event(), deadline, "rearm-moto-test")
-        .await
-        .unwrap_or_else(|e| panic!("the invocation fails: {e}"))
+async fn invoke(function: &Function) -> Outcome {
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:rearm-moto-scale-up";
+    match handle(function, &high_backlog_event(), "rearm-moto-test", arn).await {
+        Ok(Response::Alarm(outcome)) => outcome,
+        Ok(other) => panic!("not an alarm's outcome: {other:?}"),
+        Err(e) => panic!("the invocation fails: {e}"),
+    }
 }
 
 async fn state(cloudwatch: &CloudWatch) -> (AlarmState, String) {

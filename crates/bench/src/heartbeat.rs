@@ -1,6 +1,7 @@
-//! The heartbeat at scale: scale-up's heartbeat, as deployed (`queue_scaler_lambda::build`, then
-//! `respond` in-process with the scheduled event), over 1,000 targets with one queue and two
-//! alarms each (high and low), and over the same 1,000 queues four to a target, against local-gke for the cluster and a small in-process stand-in
+//! The heartbeat at scale: scale-up's heartbeat, as deployed (`queue_scaler_lambda::Function`,
+//! handling the scheduled event in-process), over 1,000 targets with one queue and two alarms
+//! each (high and low), and over the same 1,000 queues four to a target, against local-gke for
+//! the cluster and a small in-process stand-in
 //! for SQS and CloudWatch (`queue_scaler_simulation::standin`) that answers `GetQueueUrl`,
 //! `GetQueueAttributes` and `DescribeAlarms` after a fixed service latency, and counts requests
 //! and the most in flight at once. Every tenth queue holds 250 messages, so its target (at 2
@@ -12,9 +13,9 @@
 //! I/O: local-gke, the stand-in, all on 127.0.0.1.
 
 use crate::Error;
-use queue_scaler_core::{Config, Direction, QueueCounts};
-use queue_scaler_lambda::report::Response;
-use queue_scaler_lambda::scaler::Call;
+use lambda_runtime::LambdaEvent;
+use queue_scaler_core::{Direction, QueueCounts};
+use queue_scaler_lambda::{Function, Response};
 use queue_scaler_simulation::control_plane::ControlPlane;
 use queue_scaler_simulation::event::{function_arn, heartbeat_event};
 use queue_scaler_simulation::moto::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
@@ -181,7 +182,8 @@ pub async fn measure(control: &ControlPlane, fleet: Fleet) -> Result<Numbers, Er
     ] {
         env.insert(k.into(), v);
     }
-    let config = Config::from_lookup(
+    let function = Function::start(
+        Direction::Up,
         |k| env.get(k).cloned(),
         |p| {
             if p == std::path::Path::new(table_path) {
@@ -191,10 +193,10 @@ pub async fn measure(control: &ControlPlane, fleet: Fleet) -> Result<Numbers, Er
             }
         },
     )
-    .map_err(|e| Error::Function(format!("configuration: {e}")))?;
-    let scaler = queue_scaler_lambda::build(Direction::Up, config)
-        .await
-        .map_err(|e| Error::Function(format!("start-up: {e}")))?;
+    .await;
+    if let Some(failure) = function.broken() {
+        return Err(Error::Function(format!("start-up: {failure}")));
+    }
     let mut beats = Vec::new();
     for n in 0..2 {
         aws.reset_counts();
@@ -204,13 +206,9 @@ pub async fn measure(control: &ControlPlane, fleet: Fleet) -> Result<Numbers, Er
             .map_err(fail("clearing the request log"))?;
         let event = heartbeat_event(chrono::Utc::now(), REGION);
         let request_id = format!("bench-heartbeat-{n}");
-        let call = Call {
-            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
-            request_id: &request_id,
-            function_arn: &up,
-        };
+        let context = queue_scaler_lambda::context(&request_id, &up, Duration::from_secs(60));
         let started = Instant::now();
-        let answer = scaler.respond(&event, call).await;
+        let answer = function.handle(LambdaEvent::new(event, context)).await;
         let wall = started.elapsed();
         let Ok(Response::Heartbeat(report)) = answer else {
             return Err(Error::Function(format!("the heartbeat failed: {answer:?}")));

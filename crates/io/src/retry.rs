@@ -45,44 +45,80 @@ pub async fn with_backoff<T, F, Fut>(
     what: &str,
     backoff: Backoff,
     deadline: Instant,
-    mut op: F,
+    op: F,
 ) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
+    write_with_backoff(what, backoff, deadline, op)
+        .await
+        .map_err(|failed| failed.last)
+}
+
+/// How a write retried by [`write_with_backoff`] failed.
+#[derive(Debug)]
+pub struct WriteFailed {
+    /// The last attempt's error.
+    pub last: Error,
+    /// Whether any attempt's answer was lost ([`Error::may_have_applied`]): the write may have
+    /// been applied even though the last attempt says otherwise (a resent write meets 409 when
+    /// the first one was applied).
+    pub lost: bool,
+}
+
+/// [`with_backoff`] for a write: on failure it says, beside the last error, whether an earlier
+/// attempt's answer was lost, so the caller reads again before deciding anything.
+pub async fn write_with_backoff<T, F, Fut>(
+    what: &str,
+    backoff: Backoff,
+    deadline: Instant,
+    mut op: F,
+) -> Result<T, WriteFailed>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
     let mut attempt = 0;
+    let mut lost = false;
+    let failed = |last: Error, lost: bool| WriteFailed {
+        lost: lost || last.may_have_applied(),
+        last,
+    };
     loop {
         attempt += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
         let result = match tokio::time::timeout(remaining, op()).await {
             Ok(r) => r,
             Err(_) => {
-                return Err(Error::OutOfTime {
+                let last = Error::OutOfTime {
                     what: what.to_owned(),
                     attempts: attempt,
                     last: Box::new(Error::Protocol {
                         url: what.to_owned(),
                         detail: "no answer before the deadline".into(),
                     }),
-                })
+                };
+                return Err(failed(last, lost));
             }
         };
         let err = match result {
             Ok(v) => return Ok(v),
-            Err(e) if !e.is_transient() => return Err(e),
+            Err(e) if !e.is_transient() => return Err(failed(e, lost)),
             Err(e) => e,
         };
+        lost |= err.may_have_applied();
         let delay = backoff.delay(attempt);
         if attempt >= backoff.attempts {
-            return Err(err);
+            return Err(failed(err, lost));
         }
         if Instant::now() + delay >= deadline {
-            return Err(Error::OutOfTime {
+            let last = Error::OutOfTime {
                 what: what.to_owned(),
                 attempts: attempt,
                 last: Box::new(err),
-            });
+            };
+            return Err(failed(last, lost));
         }
         tracing::warn!(what, attempt, delay_ms = delay.as_millis() as u64, error = %err, "transient failure, retrying");
         tokio::time::sleep(delay).await;

@@ -13,9 +13,9 @@
 //!
 //! Does I/O, through the deployed clients.
 
-use crate::report::Failure;
+use crate::report::chain;
 use crate::scaler::Call;
-use crate::DeployedScaler;
+use crate::scaler::DeployedScaler;
 use queue_scaler_core::{DescribedAlarm, Direction, Routes, Target};
 use queue_scaler_io::{Error as IoError, ScaleApi};
 use serde::{Deserialize, Serialize};
@@ -125,12 +125,12 @@ impl Report {
         out
     }
 
-    /// The report of a function whose configuration is invalid.
-    pub fn broken(direction: Direction, failure: &Failure) -> Self {
+    /// The report of a function that could not start, saying why (`problem`).
+    pub fn broken(direction: Direction, problem: &str) -> Self {
         let mut report = Report::new(direction);
         report.fail(
             "configuration",
-            failure.message.clone(),
+            problem.to_owned(),
             "set the settings named above in the function's environment (README.md, Configuration)",
         );
         report
@@ -245,7 +245,7 @@ fn unreachable(e: &IoError) -> bool {
         IoError::OutOfTime { last, .. } => unreachable(last),
         // gcp_auth (the key path) wraps the connection error of the token request.
         IoError::Token { .. } => {
-            let text = crate::report::chain(e);
+            let text = chain(e);
             [
                 "error trying to connect",
                 "Connection refused",
@@ -302,13 +302,13 @@ impl DeployedScaler {
                 account
             }
             Err(e) => {
-                report.fail("credentials", Failure::from_io(e).message, "fix the credential setting named above (README.md, Configuration; keyless: docs/deploy.md)");
+                report.fail("credentials", chain(&e), "fix the credential setting named above (README.md, Configuration; keyless: docs/deploy.md)");
                 return report;
             }
         };
         if let Err(e) = queue_scaler_io::TokenSource::token(tokens.as_ref()).await {
             let fix = token_fix(&e);
-            report.fail("token", Failure::from_io(e).message, fix);
+            report.fail("token", chain(&e), fix);
             return report;
         }
         report.pass(
@@ -328,7 +328,7 @@ impl DeployedScaler {
                 } else {
                     "check GKE_CLUSTER (or GKE_ENDPOINT and GKE_CA_CERT) and that the control plane is reachable from the function".to_owned()
                 };
-                report.fail("cluster", Failure::from_io(e).message, fix);
+                report.fail("cluster", chain(&e), fix);
                 return report;
             }
             Ok((status, body)) => {
@@ -394,7 +394,7 @@ impl DeployedScaler {
                         };
                         report.fail(
                             &check,
-                            format!("reading {queue} failed: {}; decisions fall back to the alarm's datapoint", Failure::from_io(e).message),
+                            format!("reading {queue} failed: {}; decisions fall back to the alarm's datapoint", chain(&e)),
                             fix,
                         );
                         counts.clear();
@@ -422,7 +422,7 @@ impl DeployedScaler {
             Ok((status, answer)) => Err(format!(
                 "SelfSubjectAccessReview answered {status}: {answer}"
             )),
-            Err(e) => Err(Failure::from_io(e).message),
+            Err(e) => Err(chain(&e)),
         }
     }
 
@@ -471,7 +471,7 @@ impl DeployedScaler {
             Ok(scale) => report.pass(&name, format!("exists, {} replica(s)", scale.spec.replicas)),
             Err(e) if e.kube_code() == Some(404) => report.fail(&name, "not found", format!("{}; if the name is right, create it (infra/gke/model-deployment.yaml)", self.check_the_name(target))),
             Err(e) if e.kube_code() == Some(403) => report.fail(&name, "its scale may not be read (403 Forbidden), so whether it exists cannot be told from here", format!("{}; then see the access check above", self.check_the_name(target))),
-            Err(e) => report.fail(&name, Failure::from_io(e).message, "docs/troubleshooting.md"),
+            Err(e) => report.fail(&name, chain(&e), "docs/troubleshooting.md"),
         }
     }
 
@@ -521,7 +521,7 @@ impl DeployedScaler {
             Err(e) => {
                 report.fail(
                     "node pool",
-                    Failure::from_io(e).message,
+                    chain(&e),
                     "grant container.clusters.get (infra/gke/iam-role.yaml)",
                 );
                 return;
@@ -605,7 +605,7 @@ impl DeployedScaler {
                 return;
             }
             Err(e) => {
-                report.skip(&name, Failure::from_io(e).message);
+                report.skip(&name, chain(&e));
                 return;
             }
         };
@@ -654,15 +654,17 @@ impl DeployedScaler {
                 } else {
                     "allow cloudwatch:DescribeAlarms on these alarms for the execution role (infra/aws/template.yaml)".to_owned()
                 };
-                report.fail("alarms", Failure::from_io(e).message, fix);
+                report.fail("alarms", chain(&e), fix);
                 return;
             }
         };
         // One environment for both functions (QUEUE_SCALER_FUNCTION_ARN with `{function}`, as
         // `make local` writes it) names the other function's alarms too.
-        let sibling = crate::sibling_function_arn(
+        let sibling = crate::identity::sibling_function_arn(
             self.direction,
-            std::env::var(crate::FUNCTION_ARN_SETTING).ok().as_deref(),
+            std::env::var(crate::identity::FUNCTION_ARN_SETTING)
+                .ok()
+                .as_deref(),
         );
         for name in names {
             let check = format!("alarm {name}");

@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 #[tokio::test]
 async fn an_alarms_write_is_followed_by_a_scaled_up_event_naming_the_alarm_and_the_backlog() {
+    let cluster = FakeCluster::at(2);
     let s = scaler(
         Direction::Up,
-        FakeCluster::at(2),
+        cluster.clone(),
         Some(FakeAlarms::default()),
         false,
     )
@@ -30,8 +31,8 @@ async fn an_alarms_write_is_followed_by_a_scaled_up_event_naming_the_alarm_and_t
     )]))));
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(7), true));
-    assert_eq!(s.api().events(), ["ScaledUp 2 -> 7"]);
-    let note = &s.api().notes()[0];
+    assert_eq!(cluster.events(), ["ScaledUp 2 -> 7"]);
+    let note = &cluster.notes()[0];
     for part in [
         "alarm model-worker-backlog-high",
         "live backlog 650",
@@ -39,7 +40,7 @@ async fn an_alarms_write_is_followed_by_a_scaled_up_event_naming_the_alarm_and_t
     ] {
         assert!(note.contains(part), "{part:?} not in {note:?}");
     }
-    let event = s.api().state.lock().unwrap().events[0].clone();
+    let event = cluster.state.lock().unwrap().events[0].clone();
     assert_eq!(
         event.uid.as_deref(),
         Some(UID),
@@ -54,62 +55,67 @@ async fn an_alarms_write_is_followed_by_a_scaled_up_event_naming_the_alarm_and_t
 #[tokio::test]
 async fn a_scale_down_is_a_scaled_down_event_and_says_the_backlog_came_from_the_alarm() {
     // No queue reader: the alarm's datapoint stands in, and the note says so.
-    let s = scaler(Direction::Down, FakeCluster::at(5), None, false);
+    let cluster = FakeCluster::at(5);
+    let s = scaler(Direction::Down, cluster.clone(), None, false);
     let out = invoke_file(&s, "alarm-low-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to), (Some(5), Some(4)));
-    assert_eq!(s.api().events(), ["ScaledDown 5 -> 4"]);
-    let note = &s.api().notes()[0];
+    assert_eq!(cluster.events(), ["ScaledDown 5 -> 4"]);
+    let note = &cluster.notes()[0];
     assert!(note.contains("alarm datapoint"), "{note}");
 }
 
 #[tokio::test]
 async fn no_write_no_event() {
     // Already at the maximum: nothing to write.
-    let s = scaler(Direction::Up, FakeCluster::at(8), None, false);
+    let cluster = FakeCluster::at(8);
+    let s = scaler(Direction::Up, cluster.clone(), None, false);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert!(!out.applied);
-    assert!(s.api().events().is_empty());
+    assert!(cluster.events().is_empty());
     assert_eq!(out.event, None);
     assert!(serde_json::to_value(&out).unwrap().get("event").is_none());
     // Not in ALARM: nothing read, nothing written.
     let out = invoke_file(&s, "alarm-ok.json").await.unwrap();
     assert_eq!(out.event, None);
-    assert!(s.api().events().is_empty());
+    assert!(cluster.events().is_empty());
 }
 
 #[tokio::test]
 async fn dry_run_records_no_event() {
-    let s = scaler(Direction::Up, FakeCluster::at(2), None, true);
+    let cluster = FakeCluster::at(2);
+    let s = scaler(Direction::Up, cluster.clone(), None, true);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.to, out.applied), (Some(7), false));
-    assert!(s.api().events().is_empty());
+    assert!(cluster.events().is_empty());
     assert_eq!(out.event, None);
 }
 
 #[tokio::test]
 async fn kube_events_false_writes_the_scale_and_records_no_event() {
-    let s = scaler(Direction::Up, FakeCluster::at(2), None, false).with_events(None);
+    let cluster = FakeCluster::at(2);
+    let s = scaler(Direction::Up, cluster.clone(), None, false).with_events(None);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.to, out.applied), (Some(7), true));
-    assert_eq!(s.api().replicas(), 7);
-    assert!(s.api().events().is_empty());
+    assert_eq!(cluster.replicas(), 7);
+    assert!(cluster.events().is_empty());
     assert_eq!(out.event, Some(EventRecord::Off));
     assert_eq!(serde_json::to_value(&out).unwrap()["event"], "off");
 }
 
 #[tokio::test]
 async fn a_refused_event_leaves_the_scale_applied_the_result_successful_and_writes_once() {
+    let cluster = FakeCluster::at(2);
     let s = scaler(
         Direction::Up,
-        FakeCluster::at(2).refusing_events(403),
+        cluster.clone().refusing_events(403),
         Some(FakeAlarms::default()),
         false,
     );
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(7), true));
-    assert_eq!(s.api().replicas(), 7);
+    assert_eq!(cluster.replicas(), 7);
     assert_eq!(
-        s.api().calls(),
+        cluster.calls(),
         ["get ml/model-worker", "put ml/model-worker 7"],
         "the write is not repeated for the Event"
     );
@@ -136,10 +142,10 @@ async fn a_refused_event_leaves_the_scale_applied_the_result_successful_and_writ
 async fn a_write_whose_answer_was_lost_is_recorded_once_it_is_seen_applied() {
     let cluster = FakeCluster::at(2);
     cluster.state.lock().unwrap().lost_answers = 1;
-    let s = scaler(Direction::Up, cluster, None, false);
+    let s = scaler(Direction::Up, cluster.clone(), None, false);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert!(out.applied);
-    assert_eq!(s.api().events(), ["ScaledUp 2 -> 7"]);
+    assert_eq!(cluster.events(), ["ScaledUp 2 -> 7"]);
     assert_eq!(out.event, Some(EventRecord::Recorded));
 }
 
@@ -157,11 +163,12 @@ async fn the_heartbeats_write_is_recorded_naming_the_heartbeat() {
             ..target()
         },
     });
+    let cluster = FakeCluster::at(0);
     let s = queue_scaler_lambda::scaler::Scaler::new(
         Direction::Up,
         routes,
         false,
-        FakeCluster::at(0),
+        cluster.clone(),
         Some(FakeAlarms::default()),
     )
     .with_queues(Some(FakeQueues::with(&[("model-jobs", 3, 0, 0)])))
@@ -171,19 +178,19 @@ async fn the_heartbeats_write_is_recorded_naming_the_heartbeat() {
         request_id: "hb",
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
-    let response = s.respond(&event("heartbeat.json"), call).await.unwrap();
+    let response = s.handle(&event("heartbeat.json"), call).await.unwrap();
     let Response::Heartbeat(hb) = response else {
         panic!("not a heartbeat: {response:?}")
     };
     assert_eq!(hb.targets[0].event, Some(EventRecord::Recorded));
-    assert_eq!(s.api().events(), ["ScaledUp 0 -> 1"]);
-    let note = &s.api().notes()[0];
+    assert_eq!(cluster.events(), ["ScaledUp 0 -> 1"]);
+    let note = &cluster.notes()[0];
     assert!(
         note.starts_with("the heartbeat: live backlog 3; 0 -> 1"),
         "{note}"
     );
     assert_eq!(
-        s.api().state.lock().unwrap().events[0].instance,
+        cluster.state.lock().unwrap().events[0].instance,
         "qs-scale-up"
     );
 }

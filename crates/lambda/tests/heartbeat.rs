@@ -35,13 +35,13 @@ pub fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) ->
 /// Send `s` the scheduled heartbeat event (`events/heartbeat.json`), as scale-up receives it.
 async fn heartbeat(
     s: &Scaler<FakeCluster, FakeAlarms>,
-) -> Result<Response, queue_scaler_lambda::report::Failure> {
+) -> Result<Response, queue_scaler_lambda::Failure> {
     let call = Call {
         deadline: soon(),
         request_id: "hb",
         function_arn: UP_ARN,
     };
-    s.respond(&event("heartbeat.json"), call).await
+    s.handle(&event("heartbeat.json"), call).await
 }
 
 #[tokio::test]
@@ -71,13 +71,8 @@ async fn the_heartbeat_acts_on_each_of_its_alarms_in_alarm_and_nothing_else() {
         ],
         &[],
     );
-    let s = Scaler::new(
-        Direction::Up,
-        routes,
-        false,
-        FakeCluster::at(2),
-        Some(alarms),
-    );
+    let cluster = FakeCluster::at(2);
+    let s = Scaler::new(Direction::Up, routes, false, cluster.clone(), Some(alarms));
     let Response::Heartbeat(report) = heartbeat(&s).await.unwrap() else {
         panic!("not a heartbeat report");
     };
@@ -105,16 +100,17 @@ async fn the_heartbeat_acts_on_each_of_its_alarms_in_alarm_and_nothing_else() {
     );
     assert_eq!(acted.rearm, Rearm::Done);
     assert_eq!(
-        s.api().calls(),
+        cluster.calls(),
         ["get ml/model-worker", "put ml/model-worker 7"]
     );
 }
 
 #[tokio::test]
 async fn the_heartbeat_without_alarm_names_says_which_setting_to_add() {
+    let cluster = FakeCluster::at(2);
     let s = scaler(
         Direction::Up,
-        FakeCluster::at(2),
+        cluster.clone(),
         Some(FakeAlarms::default()),
         false,
     );
@@ -129,7 +125,7 @@ async fn the_heartbeat_without_alarm_names_says_which_setting_to_add() {
             .contains("TARGET_ALARMS"),
         "{report:?}"
     );
-    assert!(s.api().calls().is_empty());
+    assert!(cluster.calls().is_empty());
 }
 
 #[tokio::test]
@@ -148,10 +144,11 @@ async fn a_heartbeat_whose_action_fails_fails_and_still_rearms() {
         Some(alarms),
     );
     let err = heartbeat(&s).await.unwrap_err();
-    assert_eq!(err.class, ErrorClass::NonRetryable);
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
     assert!(
-        err.message.starts_with("heartbeat: 1 of 1 alarm(s) failed"),
+        err.message()
+            .starts_with("heartbeat: 1 of 1 alarm(s) failed"),
         "{err}"
     );
-    assert!(err.message.contains("set back to OK"), "{err}");
+    assert!(err.message().contains("set back to OK"), "{err}");
 }

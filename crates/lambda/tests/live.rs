@@ -25,17 +25,18 @@ fn live(
 ) -> (
     queue_scaler_lambda::scaler::Scaler<FakeCluster, FakeAlarms, Arc<FakeQueues>>,
     Arc<FakeQueues>,
+    FakeCluster,
 ) {
     let queues = Arc::new(queues);
-    let s = scaler(direction, FakeCluster::at(replicas), None, false)
-        .with_queues(Some(Arc::clone(&queues)));
-    (s, queues)
+    let cluster = FakeCluster::at(replicas);
+    let s = scaler(direction, cluster.clone(), None, false).with_queues(Some(Arc::clone(&queues)));
+    (s, queues, cluster)
 }
 
 #[tokio::test]
 async fn a_live_backlog_overrides_the_alarms_stale_datapoint() {
     // The alarm says 640 (two minutes ago); the queue holds 150 now: 2 replicas are enough.
-    let (s, queues) = live(
+    let (s, queues, _) = live(
         Direction::Up,
         2,
         FakeQueues::with(&[("model-jobs", 120, 30, 9)]),
@@ -55,20 +56,20 @@ async fn a_live_backlog_overrides_the_alarms_stale_datapoint() {
 
 #[tokio::test]
 async fn a_live_backlog_above_the_datapoint_scales_to_what_the_queue_needs() {
-    let (s, _) = live(
+    let (s, _, cluster) = live(
         Direction::Up,
         2,
         FakeQueues::with(&[("model-jobs", 550, 40, 0)]),
     );
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(6), true));
-    assert_eq!(s.api().replicas(), 6);
+    assert_eq!(cluster.replicas(), 6);
 }
 
 #[tokio::test]
 async fn an_age_alarm_scales_by_the_count_read_from_the_queue() {
     // 900 seconds are never read as 900 messages: the queue's 350 need 4 replicas.
-    let (s, _) = live(
+    let (s, _, _) = live(
         Direction::Up,
         2,
         FakeQueues::with(&[("model-jobs", 350, 0, 0)]),
@@ -84,7 +85,7 @@ async fn an_age_alarm_scales_by_the_count_read_from_the_queue() {
 
 #[tokio::test]
 async fn an_age_alarm_whose_queue_cannot_be_read_steps_once() {
-    let (s, _) = live(
+    let (s, _, _) = live(
         Direction::Up,
         2,
         FakeQueues::default().failing("model-jobs", 403),
@@ -101,7 +102,7 @@ async fn an_age_alarm_whose_queue_cannot_be_read_steps_once() {
 
 #[tokio::test]
 async fn the_alarms_datapoint_stands_in_when_sqs_fails_and_the_result_says_so() {
-    let (s, queues) = live(
+    let (s, queues, _) = live(
         Direction::Up,
         2,
         FakeQueues::default().failing("model-jobs", 503),
@@ -122,20 +123,20 @@ async fn the_alarms_datapoint_stands_in_when_sqs_fails_and_the_result_says_so() 
 #[tokio::test]
 async fn no_scale_down_while_a_live_burst_arrives() {
     // The low alarm fired on a minute-old 3; 640 messages arrived since.
-    let (s, _) = live(
+    let (s, _, cluster) = live(
         Direction::Down,
         7,
         FakeQueues::with(&[("model-jobs", 640, 0, 0)]),
     );
     let out = invoke_file(&s, "alarm-low-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(7), Some(7), false));
-    assert_eq!(s.api().replicas(), 7);
+    assert_eq!(cluster.replicas(), 7);
 }
 
 #[tokio::test]
 async fn in_flight_work_keeps_the_replicas_that_hold_it() {
     // Nothing visible, but 500 long jobs in flight: 5 replicas are busy.
-    let (s, _) = live(
+    let (s, _, _) = live(
         Direction::Down,
         5,
         FakeQueues::with(&[("model-jobs", 0, 500, 0)]),
@@ -147,7 +148,7 @@ async fn in_flight_work_keeps_the_replicas_that_hold_it() {
 
 #[tokio::test]
 async fn delayed_messages_are_reported_and_not_counted() {
-    let (s, _) = live(
+    let (s, _, _) = live(
         Direction::Down,
         5,
         FakeQueues::with(&[("model-jobs", 0, 0, 900)]),
@@ -240,11 +241,12 @@ async fn up_heartbeat(
             ..target()
         },
     });
+    let cluster = FakeCluster::at(replicas);
     let s = queue_scaler_lambda::scaler::Scaler::new(
         Direction::Up,
         routes,
         false,
-        FakeCluster::at(replicas),
+        cluster.clone(),
         Some(FakeAlarms {
             described,
             ..Default::default()
@@ -256,9 +258,8 @@ async fn up_heartbeat(
         request_id: "hb",
         function_arn: UP_ARN,
     };
-    let response = s.respond(&event("heartbeat.json"), call).await.unwrap();
-    let replicas = s.api().replicas();
-    (FakeCluster::at(replicas), response)
+    let response = s.handle(&event("heartbeat.json"), call).await.unwrap();
+    (cluster, response)
 }
 
 #[tokio::test]

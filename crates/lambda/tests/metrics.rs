@@ -11,7 +11,7 @@ mod fakes;
 use fakes::*;
 use queue_scaler_core::Direction;
 use queue_scaler_io::ErrorClass;
-use queue_scaler_lambda::report::{failure_line, outcome_line, Failure, EMF_METRICS};
+use queue_scaler_lambda::report::lines::{failure_line, outcome_line, FailedAt, EMF_METRICS};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -58,12 +58,12 @@ fn emitted() -> BTreeSet<String> {
         ErrorClass::NonRetryable,
         ErrorClass::Config,
     ] {
-        let failure = Failure {
-            class,
-            message: "m".into(),
-        };
         for target in [None, Some("ml/model-worker")] {
-            let line = failure_line(Direction::Down, None, target, &failure, "r");
+            let at = FailedAt {
+                alarm: None,
+                target,
+            };
+            let line = failure_line(Direction::Down, at, class, "m", "r");
             assert_eq!(line["Target"], target.unwrap_or("-"), "{line}");
             names.extend(declared(&line));
         }

@@ -75,25 +75,30 @@ async fn near_the_deadline(
     rearm_takes: Duration,
 ) -> (String, Vec<String>, Vec<String>, Duration) {
     let alarms = Arc::new(FakeAlarms::default());
+    let cluster = FakeCluster::at(2);
     let s = Scaler::new(
         Direction::Up,
         single(target(), &[], &[]),
         false,
-        WritesHang(FakeCluster::at(2)),
+        WritesHang(cluster.clone()),
         Some(SlowAlarms {
             took: rearm_takes,
             alarms: Arc::clone(&alarms),
         }),
     );
     let deadline = Instant::now() + left;
-    let failure = s
-        .invoke(&event("alarm-set-by-set-alarm-state.json"), deadline, "r")
+    let failure = invoke_at(&s, &event("alarm-set-by-set-alarm-state.json"), deadline)
         .await
         .unwrap_err();
     let spare = deadline.saturating_duration_since(Instant::now());
     let overran = Instant::now() > deadline;
     assert!(!overran, "the invocation ran past its deadline");
-    assert_eq!(failure.class, ErrorClass::Retryable, "{}", failure.message);
+    assert_eq!(
+        failure.class(),
+        ErrorClass::Retryable,
+        "{}",
+        failure.message()
+    );
     let rearmed = alarms
         .rearmed
         .lock()
@@ -101,7 +106,7 @@ async fn near_the_deadline(
         .iter()
         .map(|(alarm, _)| alarm.clone())
         .collect();
-    (failure.message, s.api().0.calls(), rearmed, spare)
+    (failure.message(), cluster.calls(), rearmed, spare)
 }
 
 #[tokio::test(start_paused = true)]

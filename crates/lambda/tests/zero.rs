@@ -29,26 +29,28 @@ async fn a_wake_alarm_brings_a_target_up_from_zero_and_leaves_a_running_one_alon
     let mut ev = event("alarm-high-backlog.json");
     ev["alarmData"]["alarmName"] = "qs-wake".into();
     let routes = || single(zero_target(), &["qs-high"], &["qs-wake"]);
+    let cluster = FakeCluster::at(0);
     let s = Scaler::new(
         Direction::Up,
         routes(),
         false,
-        FakeCluster::at(0),
+        cluster.clone(),
         Some(FakeAlarms::default()),
     );
-    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    let out = invoke_at(&s, &ev, soon()).await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(0), Some(1), true));
     assert_eq!(out.rearm, Rearm::Done);
+    let cluster = FakeCluster::at(2);
     let s = Scaler::new(
         Direction::Up,
         routes(),
         false,
-        FakeCluster::at(2),
+        cluster.clone(),
         Some(FakeAlarms::default()),
     );
-    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    let out = invoke_at(&s, &ev, soon()).await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(2), false));
-    assert_eq!(s.api().calls(), ["get ml/model-worker"]);
+    assert_eq!(cluster.calls(), ["get ml/model-worker"]);
     // Left in ALARM: re-armed, it would fire every period while any message waits.
     assert_eq!(out.rearm, Rearm::NotNeeded);
 }
@@ -64,7 +66,7 @@ async fn scale_down_keeps_one_replica_while_messages_wait_and_reaches_zero_at_no
         None::<FakeAlarms>,
     );
     // The sample's datapoint is a few messages: keep one.
-    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    let out = invoke_at(&s, &ev, soon()).await.unwrap();
     assert_eq!(
         (out.from, out.to, out.applied),
         (Some(1), Some(1), false),
@@ -73,7 +75,7 @@ async fn scale_down_keeps_one_replica_while_messages_wait_and_reaches_zero_at_no
     );
     ev["alarmData"]["state"]["reasonData"] =
         r#"{"version":"1.0","queryDate":"2026-11-28T13:20:00.000+0000","startDate":"2026-11-28T13:15:00.000+0000","statistic":"Maximum","period":60,"recentDatapoints":[0.0],"threshold":10.0,"evaluatedDatapoints":[{"timestamp":"2026-11-28T13:19:00.000+0000","sampleCount":1.0,"value":0.0}]}"#.into();
-    let out = s.invoke(&ev, soon(), "r").await.unwrap();
+    let out = invoke_at(&s, &ev, soon()).await.unwrap();
     assert_eq!(
         (out.from, out.to, out.applied),
         (Some(1), Some(0), true),

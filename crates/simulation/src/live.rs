@@ -1,5 +1,6 @@
-//! The real path of a run: the two functions as deployed (`queue_scaler_lambda::build`, then
-//! `Scaler::respond` in-process, as the Lambda runtime calls it, with the function's ARN) against
+//! The real path of a run: the two functions as deployed (`queue_scaler_lambda::Function`, started
+//! from the run's environment, then handling each event in-process as the Lambda runtime passes it,
+//! with the function's ARN) against
 //! the local control plane, with the alarms kept in moto, where CloudWatch evaluation (the model),
 //! the functions' re-arm (`SetAlarmState`, SigV4 signed) and the heartbeat's `DescribeAlarms`
 //! meet. Each alarm's `AlarmActions` names the ARN of the function it invokes, and each function
@@ -7,8 +8,9 @@
 //!
 //! A run's faults are injected here ([`FaultKind`]): 503 answers and lost answers through the
 //! control plane's admin API, a refused `SetAlarmState` through [`CloudWatchProxy`], an invalid
-//! configuration by starting the functions from it ([`Broken`], as `queue_scaler_lambda::run`
-//! does) and starting them again from the good one when the fault ends.
+//! configuration by starting the functions from it (a function that could not start, as
+//! `queue_scaler_lambda::run` gives it) and starting them again from the good one when the fault
+//! ends.
 //!
 //! [`Behaviour::Today`] runs the same handlers the way the functions behaved before the loop was
 //! made never stuck; what it emulates, and how, is on [`Behaviour`].
@@ -24,11 +26,11 @@ use crate::run::{Environment, REGION};
 use crate::standin::AwsStandIn;
 use crate::timeline::{Beat, Invocation};
 use crate::{model::Scenario, Error};
+use lambda_runtime::LambdaEvent;
 use local_gke::admin_api::Fault;
-use queue_scaler_core::{AlarmState, Config, Direction, QueueCounts};
-use queue_scaler_lambda::report::{Checked, Failure, Response};
-use queue_scaler_lambda::scaler::Call;
-use queue_scaler_lambda::{Broken, DeployedScaler};
+use queue_scaler_core::{AlarmState, Direction, QueueCounts};
+use queue_scaler_lambda::report::{Checked, Response};
+use queue_scaler_lambda::{Failure, Function};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -69,25 +71,40 @@ pub fn function_env(
     // and each decision takes the alarm's datapoint, as the alarm-driven loop modelled here. A
     // scenario with `live_queue` serves it through `crate::standin` instead (`Live::prepare_with`).
     set("AWS_ENDPOINT_URL_SQS", cloudwatch_endpoint.into());
+    // A simulated minute passes in far less than a real one, while moto stamps the alarms' state
+    // changes with the wall clock: no grace, or every alarm looks fresh to the heartbeat.
+    set("HEARTBEAT_GRACE_SECONDS", "0".into());
     env
 }
 
-/// Build a function from an environment, as its cold start does.
+/// Start a function from an environment, as its cold start does; an error when it could not
+/// start.
 pub async fn build_function(
     direction: Direction,
     env: &HashMap<String, String>,
-) -> Result<DeployedScaler, Error> {
-    let config = Config::from_lookup(|k| env.get(k).cloned(), |p| std::fs::read_to_string(p))
-        .map_err(|e| Error::Function {
+) -> Result<Function, Error> {
+    let function = start_function(direction, env).await;
+    match function.broken() {
+        None => Ok(function),
+        Some(failure) => Err(Error::Function {
             direction,
-            message: e.to_string(),
-        })?;
-    queue_scaler_lambda::build(direction, config)
+            message: failure.to_string(),
+        }),
+    }
+}
+
+/// Handle `event` as the function's runtime would pass it, `request_id` and the function's
+/// `arn` in its context.
+pub async fn handle(
+    function: &Function,
+    event: &Value,
+    request_id: &str,
+    arn: &str,
+) -> Result<Response, Failure> {
+    let context = queue_scaler_lambda::context(request_id, arn, INVOCATION_TIMEOUT);
+    function
+        .handle(LambdaEvent::new(event.clone(), context))
         .await
-        .map_err(|f| Error::Function {
-            direction,
-            message: f.to_string(),
-        })
 }
 
 /// The name of a run's function: `{deployment}-scale-{direction}`.
@@ -157,13 +174,6 @@ impl Behaviour {
     }
 }
 
-/// A function as its container runs it: started, or failed to start on its configuration.
-#[derive(Debug)]
-enum Function {
-    Deployed(Box<DeployedScaler>),
-    Broken(Box<Broken>),
-}
-
 /// The configuration a bad deployment gives the functions: `MAX_REPLICAS` below `MIN_REPLICAS`,
 /// which start-up refuses.
 fn bad_env(good: &HashMap<String, String>, scenario: &Scenario) -> HashMap<String, String> {
@@ -179,26 +189,15 @@ fn bad_env(good: &HashMap<String, String>, scenario: &Scenario) -> HashMap<Strin
     env
 }
 
-/// Start a function from `env` as its container does: a configuration it refuses gives the
-/// [`Broken`] function, which still re-arms the alarm that invoked it.
-async fn start_function(
-    direction: Direction,
-    env: &HashMap<String, String>,
-) -> Result<Function, Error> {
-    match Config::from_lookup(|k| env.get(k).cloned(), |p| std::fs::read_to_string(p)) {
-        Ok(_) => Ok(Function::Deployed(Box::new(
-            // A simulated minute passes in far less than a real one, while moto stamps the
-            // alarms' state changes with the wall clock: no grace, or every alarm looks fresh.
-            build_function(direction, env)
-                .await?
-                .with_heartbeat_grace(std::time::Duration::ZERO),
-        ))),
-        Err(e) => Ok(Function::Broken(Box::new(Broken::new(
-            direction,
-            Failure::config(e),
-            |k| env.get(k).cloned(),
-        )))),
-    }
+/// Start a function from `env` as its container does: a configuration it refuses gives a
+/// function that could not start, which still re-arms the alarm that invoked it.
+async fn start_function(direction: Direction, env: &HashMap<String, String>) -> Function {
+    Function::start(
+        direction,
+        |k| env.get(k).cloned(),
+        |p| std::fs::read_to_string(p),
+    )
+    .await
 }
 
 /// One run's world: its deployment in the control plane, its alarms in moto, its two functions.
@@ -283,9 +282,8 @@ impl<'a> Live<'a> {
         } else {
             None
         };
-        let up = start_function(Direction::Up, &own_env(&env, scenario, Direction::Up)).await?;
-        let down =
-            start_function(Direction::Down, &own_env(&env, scenario, Direction::Down)).await?;
+        let up = start_function(Direction::Up, &own_env(&env, scenario, Direction::Up)).await;
+        let down = start_function(Direction::Down, &own_env(&env, scenario, Direction::Down)).await;
         Ok(Live {
             control,
             cloudwatch,
@@ -323,8 +321,8 @@ impl<'a> Live<'a> {
             if bad {
                 env = bad_env(&env, &self.scenario);
             }
-            let function = start_function(direction, &env).await?;
-            if bad && matches!(function, Function::Deployed(_)) {
+            let function = start_function(direction, &env).await;
+            if bad && function.broken().is_none() {
                 return Err(Error::Function {
                     direction,
                     message: "the bad configuration was accepted".into(),
@@ -398,14 +396,6 @@ impl<'a> Live<'a> {
         }
     }
 
-    fn call_of<'c>(&self, arn: &'c str, request_id: &'c str) -> Call<'c> {
-        Call {
-            deadline: tokio::time::Instant::now() + INVOCATION_TIMEOUT,
-            request_id,
-            function_arn: arn,
-        }
-    }
-
     /// Invoke a function with an alarm event, once; a failure is recorded, not returned.
     async fn call(
         &mut self,
@@ -416,12 +406,7 @@ impl<'a> Live<'a> {
         let arn = function_arn(REGION, &function_name(&self.deployment, direction));
         let request_id = format!("simulation-{}-{direction}-{period}", self.deployment);
         let before = self.control.replicas(NAMESPACE, &self.deployment).await?;
-        let result = match self.function(direction) {
-            Function::Deployed(scaler) => {
-                scaler.respond(event, self.call_of(&arn, &request_id)).await
-            }
-            Function::Broken(broken) => Err(broken.respond(event, &request_id).await),
-        };
+        let result = handle(self.function(direction), event, &request_id, &arn).await;
         match result {
             Ok(Response::Alarm(outcome)) => match (outcome.from, outcome.to) {
                 (Some(from), Some(to)) => Ok(Invocation {
@@ -455,7 +440,7 @@ impl<'a> Live<'a> {
                     to: after,
                     applied: after != before,
                     rearmed: false,
-                    failed: Some(failure.class),
+                    failed: Some(failure.class()),
                     writes: u32::from(after != before),
                 })
             }
@@ -578,12 +563,7 @@ impl Environment for Live<'_> {
             self.deployment
         );
         let before = self.control.replicas(NAMESPACE, &self.deployment).await?;
-        let result = match self.function(direction) {
-            Function::Deployed(scaler) => {
-                scaler.respond(event, self.call_of(&arn, &request_id)).await
-            }
-            Function::Broken(broken) => Err(broken.respond(event, &request_id).await),
-        };
+        let result = handle(self.function(direction), event, &request_id, &arn).await;
         let after = self.control.replicas(NAMESPACE, &self.deployment).await?;
         let mut invocation = Invocation {
             from: before,
@@ -619,7 +599,7 @@ impl Environment for Live<'_> {
                 message: "the heartbeat was answered as a doctor's report".into(),
             }),
             Err(failure) => {
-                invocation.failed = Some(failure.class);
+                invocation.failed = Some(failure.class());
                 Ok(Beat {
                     acted: 0,
                     invocation,

@@ -4,9 +4,11 @@
 //! `doctor up|down` runs it; `doctor --render FILE` (or `-` for stdin) prints a report that a
 //! deployed function returned (`make doctor-remote`).
 
+use lambda_runtime::LambdaEvent;
 use queue_scaler_core::Direction;
 use queue_scaler_lambda::doctor::Report;
-use queue_scaler_lambda::scaler::Call;
+use queue_scaler_lambda::{Function, Response};
+use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -43,19 +45,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The doctor's event, handled as the deployed function handles it; its own ARN comes from
+/// `QUEUE_SCALER_FUNCTION_ARN`, since no runtime passes one.
 async fn run(direction: Direction) -> Report {
-    let setting = std::env::var(queue_scaler_lambda::FUNCTION_ARN_SETTING).ok();
-    let arn = queue_scaler_lambda::own_function_arn("", direction, setting.as_deref());
-    match queue_scaler_lambda::startup(direction).await {
-        Ok(scaler) => {
-            let call = Call {
-                deadline: tokio::time::Instant::now() + Duration::from_secs(60),
-                request_id: "doctor",
-                function_arn: &arn,
-            };
-            scaler.doctor(call).await
-        }
-        Err(failure) => Report::broken(direction, &failure),
+    let function = Function::from_env(direction).await;
+    let context = queue_scaler_lambda::context("doctor", "", Duration::from_secs(60));
+    let event = LambdaEvent::new(json!({"action": "doctor"}), context);
+    match function.handle(event).await {
+        Ok(Response::Doctor(report)) => report,
+        Ok(other) => Report::broken(direction, &format!("not a doctor's report: {other:?}")),
+        Err(failure) => Report::broken(direction, &failure.message()),
     }
 }
 

@@ -6,17 +6,18 @@ use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::retry::Backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth};
 use queue_scaler_io::{Error, KubeStatus, ScaleApi, ScaleEvent};
-use queue_scaler_lambda::report::{Failure, Outcome};
-use queue_scaler_lambda::scaler::Scaler;
+use queue_scaler_lambda::report::{Outcome, Response};
+use queue_scaler_lambda::{Call, Failure, Scaler};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A deployment's scale in memory, with scripted failures per verb.
-#[derive(Default)]
+/// A deployment's scale in memory, with scripted failures per verb. A clone shares the state:
+/// the test keeps one to inspect what the scaler did with the other.
+#[derive(Default, Clone)]
 pub struct FakeCluster {
-    pub state: Mutex<FakeState>,
+    pub state: Arc<Mutex<FakeState>>,
 }
 
 #[derive(Default)]
@@ -347,5 +348,23 @@ pub async fn invoke_file<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     s: &Scaler<C, A, Q>,
     name: &str,
 ) -> Result<Outcome, Failure> {
-    s.invoke(&event(name), soon(), "r").await
+    invoke_at(s, &event(name), soon()).await
+}
+
+/// Invoke with an alarm's `event` through the handler's entry point, `deadline` being the
+/// invocation's; answers the alarm's outcome.
+pub async fn invoke_at<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
+    s: &Scaler<C, A, Q>,
+    event: &serde_json::Value,
+    deadline: Instant,
+) -> Result<Outcome, Failure> {
+    let call = Call {
+        deadline,
+        request_id: "r",
+        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
+    };
+    match s.handle(event, call).await? {
+        Response::Alarm(outcome) => Ok(outcome),
+        other => panic!("not an alarm's outcome: {other:?}"),
+    }
 }

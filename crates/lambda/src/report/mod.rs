@@ -1,0 +1,312 @@
+//! What an invocation reports: the JSON result of an alarm ([`Outcome`]) or of the heartbeat
+//! ([`Heartbeat`]), and ([`lines`]) its log lines in CloudWatch Embedded Metric Format, so the
+//! metrics cost no API call. Why an invocation failed is [`crate::Failure`].
+
+pub mod lines;
+
+use queue_scaler_core::{Backlog, Direction, ErrorClass, QueueCounts};
+use queue_scaler_io::Error as IoError;
+use serde::Serialize;
+
+/// What a decision saw of the backlog: the number it decides from, and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// The number, live or the alarm's.
+    pub backlog: Backlog,
+    /// The live counts summed over the target's queues, when the read succeeded.
+    pub counts: Option<QueueCounts>,
+    /// Why the live read did not stand, when it did not.
+    pub fallback: Option<String>,
+}
+
+/// An error and its sources, joined: `Display` of each level says only its own part.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The result of one invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// The alarm that invoked the function.
+    pub alarm: String,
+    /// The state it moved to.
+    pub state: String,
+    /// `namespace/name`, when the alarm has a route.
+    pub target: Option<String>,
+    /// `up` or `down`.
+    pub direction: Direction,
+    /// Replicas read from the cluster; absent when nothing was read.
+    pub from: Option<i32>,
+    /// Replicas decided: set when `applied`, only reported otherwise (`DRY_RUN`, or no change).
+    pub to: Option<i32>,
+    /// Whether a write reached the cluster.
+    pub applied: bool,
+    /// Whether `DRY_RUN` was on.
+    pub dry_run: bool,
+    /// Why, in words.
+    pub reason: String,
+    /// The backlog decided from: live (visible plus in flight over the target's queues), or
+    /// the alarm's datapoint when the live read failed; see `source`.
+    pub backlog: Option<f64>,
+    /// `live` or `alarm`: where `backlog` came from; absent when nothing was decided.
+    pub source: Option<&'static str>,
+    /// Visible messages over the target's queues, read live.
+    pub visible: Option<u64>,
+    /// Messages in flight (received, not yet deleted), read live.
+    pub in_flight: Option<u64>,
+    /// Delayed messages, read live: reported, not counted.
+    pub delayed: Option<u64>,
+    /// The latest datapoint the alarm carried (a minute or more old; maybe not a count).
+    pub datapoint: Option<f64>,
+    /// The queue the alarm's metric names.
+    pub queue: Option<String>,
+    /// Re-reads after 409 Conflict.
+    pub conflicts: u32,
+    /// What became of the Event that records the write; absent when nothing was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRecord>,
+    /// What became of the re-arm.
+    pub rearm: Rearm,
+}
+
+/// The Event that records a write: best effort, reported but never failing the invocation.
+/// In the result: `"recorded"`, `"off"` or `"failed: why"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRecord {
+    /// Created on the Deployment.
+    Recorded,
+    /// `KUBE_EVENTS=false`.
+    Off,
+    /// Refused, failed or too slow; the write stands.
+    Failed(String),
+}
+
+impl EventRecord {
+    /// A failed Event, with the error's causes.
+    pub fn failed(err: &IoError) -> Self {
+        EventRecord::Failed(chain(err))
+    }
+}
+
+impl std::fmt::Display for EventRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventRecord::Recorded => f.write_str("recorded"),
+            EventRecord::Off => f.write_str("off"),
+            EventRecord::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+impl Serialize for EventRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Re-arm's result, reported but never failing the invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "detail")]
+pub enum Rearm {
+    /// The alarm was set back to OK.
+    Done,
+    /// `REARM_ALARM=false`.
+    Disabled,
+    /// Nothing acted (not ALARM, or `DRY_RUN`).
+    NotNeeded,
+    /// `SetAlarmState` failed; scaling stands.
+    Failed(String),
+}
+
+impl Rearm {
+    /// A failed re-arm, with the error's causes: "request to ... failed" alone would hide the
+    /// connection error behind it.
+    pub fn failed(err: &IoError) -> Self {
+        Rearm::Failed(chain(err))
+    }
+}
+
+/// What an invocation returns: an alarm's outcome, or the heartbeat's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// An alarm event was handled.
+    Alarm(Outcome),
+    /// The heartbeat ran.
+    Heartbeat(Heartbeat),
+    /// The doctor's report.
+    Doctor(crate::doctor::Report),
+}
+
+/// The heartbeat's result: each alarm the routes name, and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Heartbeat {
+    /// Always `true`: tells this result from an alarm's.
+    pub heartbeat: bool,
+    /// `up` or `down`.
+    pub direction: Direction,
+    /// The function's own ARN: alarms whose actions name another are not its own.
+    pub function: String,
+    /// One entry per alarm name in the routes.
+    pub alarms: Vec<AlarmCheck>,
+    /// Scale-up's heartbeat: each target with queues of its own that no alarm acted on, read
+    /// live and woken or raised when its backlog needs more.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetCheck>,
+    /// Why nothing was read, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One alarm, as the heartbeat found it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmCheck {
+    /// The alarm's name.
+    pub alarm: String,
+    /// Its state as `DescribeAlarms` reported it; absent when it does not exist.
+    pub state: Option<String>,
+    /// What the heartbeat did with it.
+    pub checked: Checked,
+    /// The outcome, when it acted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// The error, when acting failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error's class, for the alarm's log line.
+    #[serde(skip)]
+    pub class: Option<ErrorClass>,
+    /// The target acting failed on, for the alarm's log line.
+    #[serde(skip)]
+    pub target: Option<String>,
+}
+
+/// What the heartbeat did with one alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checked {
+    /// In ALARM: acted as if it had just fired.
+    Acted,
+    /// In ALARM, and acting failed.
+    Failed,
+    /// OK or INSUFFICIENT_DATA: nothing to do.
+    NotInAlarm,
+    /// Its actions do not invoke this function (it belongs to the other one).
+    NotThisFunction,
+    /// Its actions are disabled (scaling paused by an operator): left alone.
+    ActionsDisabled,
+    /// No alarm of that name exists: check TARGET_ALARMS or SCALER_TARGETS.
+    Missing,
+    /// In ALARM for less than a minute: left to the invocation its own state change made, so
+    /// the two never step twice.
+    Grace,
+}
+
+/// One target, as scale-up's heartbeat found its queues and what it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetCheck {
+    /// `namespace/name`.
+    pub target: String,
+    /// The live backlog, when the read succeeded.
+    pub backlog: Option<f64>,
+    /// `live`, or `alarm` when the read failed (then nothing is scaled).
+    pub source: &'static str,
+    /// Visible messages.
+    pub visible: Option<u64>,
+    /// Messages in flight.
+    pub in_flight: Option<u64>,
+    /// Delayed messages, not counted.
+    pub delayed: Option<u64>,
+    /// Replicas read, when read.
+    pub from: Option<i32>,
+    /// Replicas decided.
+    pub to: Option<i32>,
+    /// Whether a write reached the cluster.
+    pub applied: bool,
+    /// Whether `DRY_RUN` was on.
+    pub dry_run: bool,
+    /// Why, in words.
+    pub reason: String,
+    /// What became of the Event that records the write; absent when nothing was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventRecord>,
+    /// The error, when reading or scaling failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TargetCheck {
+    /// A target whose queues were read (or not), before anything was decided.
+    pub fn new(target: &queue_scaler_core::Target, seen: &Seen, dry_run: bool) -> Self {
+        let counts = seen.counts;
+        TargetCheck {
+            target: target.to_string(),
+            backlog: seen.backlog.messages(),
+            source: seen.backlog.source(),
+            visible: counts.map(|c| c.visible),
+            in_flight: counts.map(|c| c.in_flight),
+            delayed: counts.map(|c| c.delayed),
+            from: None,
+            to: None,
+            applied: false,
+            dry_run,
+            reason: String::new(),
+            event: None,
+            error: None,
+        }
+    }
+}
+
+impl AlarmCheck {
+    /// An alarm the heartbeat did not act on.
+    pub fn new(alarm: &str, state: Option<&str>, checked: Checked) -> Self {
+        AlarmCheck {
+            alarm: alarm.to_owned(),
+            state: state.map(str::to_owned),
+            checked,
+            outcome: None,
+            error: None,
+            class: None,
+            target: None,
+        }
+    }
+
+    /// An alarm the heartbeat acted on.
+    pub fn acted(outcome: Outcome) -> Self {
+        AlarmCheck {
+            alarm: outcome.alarm.clone(),
+            state: Some(outcome.state.clone()),
+            checked: Checked::Acted,
+            outcome: Some(outcome),
+            error: None,
+            class: None,
+            target: None,
+        }
+    }
+
+    /// An alarm whose action failed: `class: message`, and the target when it was known.
+    pub fn failed(
+        alarm: &str,
+        state: Option<&str>,
+        target: Option<&str>,
+        class: ErrorClass,
+        message: String,
+    ) -> Self {
+        AlarmCheck {
+            error: Some(format!("{class}: {message}")),
+            class: Some(class),
+            target: target.map(str::to_owned),
+            ..AlarmCheck::new(alarm, state, Checked::Failed)
+        }
+    }
+}
