@@ -4,9 +4,10 @@
 //! 1. The direct alarm action (`source: aws.cloudwatch`, `alarmData`), parsed with
 //!    `aws_lambda_events`' CloudWatch alarm types. The backlog is the last of `recentDatapoints`
 //!    inside `state.reasonData`, a JSON *string*.
-//! 2. An SNS notification whose `Message` is the alarm as a JSON string; the backlog is read from
-//!    `NewStateReason` where it can be.
-//! 3. An EventBridge `CloudWatch Alarm State Change` event.
+//! 2. An SNS notification (`aws_lambda_events`' `SnsRecord`) whose `Message` is the alarm as a
+//!    JSON string, read by hand; the backlog is read from `NewStateReason` where it can be.
+//! 3. An EventBridge `CloudWatch Alarm State Change` event (`aws_lambda_events`'
+//!    `EventBridgeEvent`), whose `detail` is the alarm action's `alarmData`.
 //!
 //! Besides alarms, a function takes the heartbeat, an EventBridge `Scheduled Event`
 //! ([`Invocation::Heartbeat`]): it reads its alarms with `DescribeAlarms` and acts on those in
