@@ -2,7 +2,7 @@
 //! the signal each stands for.
 
 use super::event::{checked_backlog, malformed, parse_time, read_reason_data, single};
-use super::{AlarmSignal, AlarmState, EventShape, IntakeError};
+use super::signal::{AlarmSignal, AlarmState, EventShape, IntakeError};
 
 /// An alarm as `DescribeAlarms` reports it, the fields the heartbeat needs.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@
 //! an event is, and the refusals that name a field, are read from the JSON before decoding, so
 //! that an SQS event is named as one and a refusal says which field to fix.
 
-use super::{AlarmSignal, AlarmState, EventShape, IntakeError, Invocation};
+use super::signal::{AlarmSignal, AlarmState, EventShape, IntakeError, Invocation};
 use aws_lambda_events::event::cloudwatch_alarms::{
     CloudWatchAlarm, CloudWatchAlarmData, CloudWatchAlarmState, CloudWatchAlarmStateValue,
 };
@@ -429,7 +429,7 @@ mod tests {
         assert!(msg.contains("CloudWatch alarm action"), "{msg}");
         let err = parse_event_bytes(b"not json").unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
-        assert_eq!(err.class(), crate::ErrorClass::NonRetryable);
+        assert_eq!(err.class(), crate::error::ErrorClass::NonRetryable);
     }
 
     #[test]
