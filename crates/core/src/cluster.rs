@@ -33,36 +33,90 @@ pub struct Endpoint {
     pub ca_pem: Option<String>,
 }
 
+/// Why an endpoint or its CA is refused. The endpoint's variants say it as quoted; the CA's say
+/// it of the CA, without naming it, so the caller can put the setting or field in front.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// The endpoint does not parse as a URL.
+    #[error("{endpoint:?} is not a URL ({reason})")]
+    NotAUrl {
+        /// The endpoint as given, trimmed.
+        endpoint: String,
+        /// Why it does not parse.
+        reason: url::ParseError,
+    },
+    /// The endpoint's scheme is not `https`.
+    #[error("{endpoint:?} must use https://; queue-scaler never talks to a cluster in plain text")]
+    NotHttps {
+        /// The endpoint as given, trimmed.
+        endpoint: String,
+    },
+    /// The endpoint has a path, a query or a user.
+    #[error("{endpoint:?} must be https://host[:port], without a path, query or user")]
+    NotOrigin {
+        /// The endpoint as given, trimmed.
+        endpoint: String,
+    },
+    /// The endpoint names no host.
+    #[error("{endpoint:?} has no host")]
+    NoHost {
+        /// The endpoint as given, trimmed.
+        endpoint: String,
+    },
+    /// The endpoint is an IP address and no CA was given, so no certificate could be checked.
+    #[error(
+        "{endpoint:?} is an IP address, which needs the cluster CA: set GKE_CA_CERT \
+         (masterAuth.clusterCaCertificate from `gcloud container clusters describe`)"
+    )]
+    IpWithoutCa {
+        /// The endpoint as given, trimmed.
+        endpoint: String,
+    },
+    /// The CA is neither PEM nor base64.
+    #[error("is neither PEM nor base64 of PEM ({0})")]
+    CaNotPemOrBase64(base64::DecodeError),
+    /// The CA is base64, of something other than text.
+    #[error("is base64, but not of PEM text")]
+    CaNotText,
+    /// The CA holds no PEM certificate.
+    #[error("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    CaNoCertificate,
+}
+
 impl Endpoint {
     /// Check an endpoint as GKE or a user gives it: `https://host[:port]`, or a bare `host[:port]`
     /// (GKE's `endpoint` field is a bare IP). `ca` is PEM or base64 of PEM, as GKE returns it.
-    pub fn parse(endpoint: &str, ca: Option<&str>) -> Result<Self, String> {
+    pub fn parse(endpoint: &str, ca: Option<&str>) -> Result<Self, EndpointError> {
         let raw = endpoint.trim();
         let with_scheme = if raw.contains("://") {
             raw.to_owned()
         } else {
             format!("https://{raw}")
         };
-        let url =
-            url::Url::parse(&with_scheme).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+        let endpoint = || raw.to_owned();
+        let url = url::Url::parse(&with_scheme).map_err(|reason| EndpointError::NotAUrl {
+            endpoint: endpoint(),
+            reason,
+        })?;
         if url.scheme() != "https" {
-            return Err(format!(
-                "{raw:?} must use https://; queue-scaler never talks to a cluster in plain text"
-            ));
+            return Err(EndpointError::NotHttps {
+                endpoint: endpoint(),
+            });
         }
         if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
-            return Err(format!(
-                "{raw:?} must be https://host[:port], without a path, query or user"
-            ));
+            return Err(EndpointError::NotOrigin {
+                endpoint: endpoint(),
+            });
         }
-        let host = url.host().ok_or_else(|| format!("{raw:?} has no host"))?;
+        let host = url.host().ok_or_else(|| EndpointError::NoHost {
+            endpoint: endpoint(),
+        })?;
         let is_ip = !matches!(host, url::Host::Domain(_));
         let ca_pem = ca.map(decode_ca).transpose()?;
         if is_ip && ca_pem.is_none() {
-            return Err(format!(
-                "{raw:?} is an IP address, which needs the cluster CA: set GKE_CA_CERT \
-                 (masterAuth.clusterCaCertificate from `gcloud container clusters describe`)"
-            ));
+            return Err(EndpointError::IpWithoutCa {
+                endpoint: endpoint(),
+            });
         }
         Ok(Endpoint {
             url: with_scheme.trim_end_matches('/').to_owned(),
@@ -72,7 +126,7 @@ impl Endpoint {
 }
 
 /// Accept a CA as PEM or as base64 of PEM (GKE's `masterAuth.clusterCaCertificate`).
-fn decode_ca(ca: &str) -> Result<String, String> {
+fn decode_ca(ca: &str) -> Result<String, EndpointError> {
     let ca = ca.trim();
     let pem = if ca.starts_with("-----BEGIN") {
         ca.to_owned()
@@ -80,11 +134,46 @@ fn decode_ca(ca: &str) -> Result<String, String> {
         let compact: String = ca.chars().filter(|c| !c.is_whitespace()).collect();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(compact)
-            .map_err(|e| format!("is neither PEM nor base64 of PEM ({e})"))?;
-        String::from_utf8(bytes).map_err(|_| "is base64, but not of PEM text".to_owned())?
+            .map_err(EndpointError::CaNotPemOrBase64)?;
+        String::from_utf8(bytes).map_err(|_| EndpointError::CaNotText)?
     };
     if !pem.contains("-----BEGIN CERTIFICATE-----") {
-        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned());
+        return Err(EndpointError::CaNoCertificate);
     }
     Ok(pem.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_says_what_is_wrong() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let refused = |endpoint: &str, ca: Option<&str>| Endpoint::parse(endpoint, ca).unwrap_err();
+        assert!(matches!(refused("", None), EndpointError::NotAUrl { .. }));
+        assert!(matches!(
+            refused("http://10.0.0.1", None),
+            EndpointError::NotHttps { .. }
+        ));
+        assert!(matches!(
+            refused("https://a.example/x", None),
+            EndpointError::NotOrigin { .. }
+        ));
+        assert!(matches!(
+            refused("34.1.2.3", None),
+            EndpointError::IpWithoutCa { .. }
+        ));
+        let host = "https://a.example";
+        assert!(matches!(
+            refused(host, Some("!!!")),
+            EndpointError::CaNotPemOrBase64(_)
+        ));
+        assert_eq!(refused(host, Some("//79/A==")), EndpointError::CaNotText);
+        assert_eq!(
+            refused(host, Some("bm90IGEgY2VydA==")),
+            EndpointError::CaNoCertificate
+        );
+        assert!(Endpoint::parse("34.1.2.3", Some(pem)).is_ok());
+    }
 }

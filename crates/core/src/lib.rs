@@ -20,7 +20,7 @@ pub mod policy;
 pub mod route;
 
 pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};
-pub use cluster::{ClusterSource, Endpoint};
+pub use cluster::{ClusterSource, Endpoint, EndpointError};
 pub use config::{Config, ConfigError, ConfigProblem, KeySource};
 pub use error::ErrorClass;
 pub use policy::{

@@ -1,10 +1,8 @@
 //! The alarms the heartbeat reads with `DescribeAlarms`: which of them invoke this function, and
 //! the signal each stands for.
 
-use super::event::{
-    checked_backlog, last_recent_datapoint, malformed, parse_time, reason_threshold, single,
-};
-use super::{AlarmSignal, AlarmState, EventShape, IntakeError};
+use super::event::{checked_backlog, malformed, parse_time, read_reason_data, single};
+use super::signal::{AlarmSignal, AlarmState, EventShape, IntakeError};
 
 /// An alarm as `DescribeAlarms` reports it, the fields the heartbeat needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,18 +72,13 @@ pub fn signal_from_described(alarm: &DescribedAlarm) -> Result<AlarmSignal, Inta
             format!("alarm {:?} has state {:?}", alarm.name, alarm.state),
         )
     })?;
-    let datapoint = alarm
+    let (datapoint, reason_threshold) = alarm
         .state_reason_data
         .as_deref()
-        .and_then(last_recent_datapoint);
+        .map_or((None, None), read_reason_data);
     Ok(AlarmSignal {
         datapoint: checked_backlog(&alarm.name, datapoint)?,
-        threshold: alarm.threshold.or_else(|| {
-            alarm
-                .state_reason_data
-                .as_deref()
-                .and_then(reason_threshold)
-        }),
+        threshold: alarm.threshold.or(reason_threshold),
         metrics: alarm.metrics.clone(),
         queue: single(alarm.queues.iter().map(String::as_str)),
         alarm: alarm.name.clone(),

@@ -1,13 +1,30 @@
 //! Parsing events: the heartbeat's `Scheduled Event`, the doctor's action, and an alarm in each
 //! of its three shapes. Also the readers of CloudWatch's values (datapoints, times, queue names)
 //! that the heartbeat's alarms share.
+//!
+//! Each alarm shape is decoded with `aws_lambda_events`' types: the alarm action as a
+//! `CloudWatchAlarm`, EventBridge as an `EventBridgeEvent` whose `detail` is the same
+//! `CloudWatchAlarmData` as the alarm action's `alarmData`, and SNS as an `SnsRecord`. Which shape
+//! an event is, and the refusals that name a field, are read from the JSON before decoding, so
+//! that an SQS event is named as one and a refusal says which field to fix.
 
-use super::{AlarmSignal, AlarmState, EventShape, IntakeError, Invocation};
+use super::signal::{AlarmSignal, AlarmState, EventShape, IntakeError, Invocation};
 use aws_lambda_events::event::cloudwatch_alarms::{
-    CloudWatchAlarm, CloudWatchAlarmStateReasonData, CloudWatchAlarmStateValue,
+    CloudWatchAlarm, CloudWatchAlarmData, CloudWatchAlarmState, CloudWatchAlarmStateValue,
 };
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sns::SnsRecord;
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::Value;
+
+/// An alarm's data as the alarm action and EventBridge carry it. Its `configuration` stays JSON:
+/// the library's `CloudWatchMetricAlarmConfiguration` requires a `metricStat` in every metric,
+/// which a metric-math alarm's expression has not. Its `reasonData` stays the JSON string it is,
+/// read by the same readers as the heartbeat's `StateReasonData`: the library's
+/// `CloudWatchAlarmStateReasonData` takes reason data that lacks one of its metric fields
+/// (`version`, `period`, `threshold`) for a composite alarm's, and drops its datapoints.
+type AlarmData = CloudWatchAlarmData<Value, String>;
 
 /// Parse an event into an [`Invocation`]: the heartbeat's `Scheduled Event`, or an alarm in any
 /// of its three shapes.
@@ -53,8 +70,8 @@ pub fn parse_event(event: &Value) -> Result<AlarmSignal, IntakeError> {
     if obj.contains_key("alarmData") {
         return parse_alarm_action(event);
     }
-    if let Some(records) = obj.get("Records") {
-        return parse_sns(records);
+    if obj.contains_key("Records") {
+        return parse_sns(event);
     }
     let found = match obj.get("detail-type").and_then(Value::as_str) {
         Some(dt) => format!("an EventBridge event of type {dt:?}"),
@@ -95,61 +112,111 @@ pub(super) fn checked_backlog(alarm: &str, value: Option<f64>) -> Result<Option<
     }
 }
 
-/// The direct alarm action, parsed with `aws_lambda_events`' types.
+/// The direct alarm action: a `CloudWatchAlarm`.
 fn parse_alarm_action(event: &Value) -> Result<AlarmSignal, IntakeError> {
     let shape = EventShape::AlarmAction;
-    let alarm: CloudWatchAlarm = serde_json::from_value(event.clone())
-        .map_err(|source| IntakeError::Json { shape, source })?;
+    let alarm: CloudWatchAlarm<Value, String> =
+        Deserialize::deserialize(event).map_err(|source| IntakeError::Json { shape, source })?;
     let data = alarm.alarm_data;
     if data.alarm_name.trim().is_empty() {
         return Err(malformed(shape, "alarmData.alarmName is missing or empty"));
     }
     let state = data
         .state
+        .as_ref()
         .ok_or_else(|| malformed(shape, "alarmData.state is missing"))?;
-    let state_value = match state.value {
-        CloudWatchAlarmStateValue::Ok => AlarmState::Ok,
-        CloudWatchAlarmStateValue::Alarm => AlarmState::Alarm,
-        CloudWatchAlarmStateValue::InsufficientData => AlarmState::InsufficientData,
-        _ => {
-            return Err(malformed(
-                shape,
-                "alarmData.state.value is not OK, ALARM or INSUFFICIENT_DATA",
-            ))
-        }
+    let value = alarm_state(&state.value).ok_or_else(|| {
+        malformed(
+            shape,
+            "alarmData.state.value is not OK, ALARM or INSUFFICIENT_DATA",
+        )
+    })?;
+    signal_from_data(shape, &data, value, state)
+}
+
+/// An EventBridge `CloudWatch Alarm State Change`: an `EventBridgeEvent` whose `detail` is the
+/// alarm's data.
+fn parse_eventbridge(event: &Value) -> Result<AlarmSignal, IntakeError> {
+    let shape = EventShape::EventBridge;
+    let bad_state = || {
+        malformed(
+            shape,
+            "detail.state.value is missing or not OK, ALARM or INSUFFICIENT_DATA",
+        )
     };
-    let (datapoint, threshold) = match &state.reason_data {
-        Some(CloudWatchAlarmStateReasonData::Metric(m)) => {
-            (m.recent_datapoints.last().copied(), Some(m.threshold))
-        }
-        Some(CloudWatchAlarmStateReasonData::Generic(Value::String(s))) => {
-            (last_recent_datapoint(s), reason_threshold(s))
-        }
-        _ => (None, None),
-    };
+    // Read from the JSON first, to name the field: the decoder refuses a missing name or an
+    // unknown state without these words, and takes a missing `state.value` for OK.
+    let detail = event
+        .get("detail")
+        .ok_or_else(|| malformed(shape, "detail is missing"))?;
+    let named = detail
+        .get("alarmName")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty());
+    if !named {
+        return Err(malformed(shape, "detail.alarmName is missing or empty"));
+    }
+    let valued = detail
+        .pointer("/state/value")
+        .and_then(Value::as_str)
+        .and_then(AlarmState::parse);
+    if valued.is_none() {
+        return Err(bad_state());
+    }
+    let event: EventBridgeEvent<AlarmData> =
+        Deserialize::deserialize(event).map_err(|source| IntakeError::Json { shape, source })?;
+    let data = event.detail;
+    let state = data.state.as_ref().ok_or_else(bad_state)?;
+    let value = alarm_state(&state.value).ok_or_else(bad_state)?;
+    signal_from_data(shape, &data, value, state)
+}
+
+fn alarm_state(value: &CloudWatchAlarmStateValue) -> Option<AlarmState> {
+    match value {
+        CloudWatchAlarmStateValue::Ok => Some(AlarmState::Ok),
+        CloudWatchAlarmStateValue::Alarm => Some(AlarmState::Alarm),
+        CloudWatchAlarmStateValue::InsufficientData => Some(AlarmState::InsufficientData),
+        _ => None,
+    }
+}
+
+/// The signal of an alarm's data, whose state the caller has checked: what the alarm action's
+/// `alarmData` and EventBridge's `detail` carry alike.
+fn signal_from_data(
+    shape: EventShape,
+    data: &AlarmData,
+    value: AlarmState,
+    state: &CloudWatchAlarmState<String>,
+) -> Result<AlarmSignal, IntakeError> {
+    let (datapoint, threshold) = state
+        .reason_data
+        .as_deref()
+        .map_or((None, None), read_reason_data);
+    let metrics = data.configuration.get("metrics");
     Ok(AlarmSignal {
         datapoint: checked_backlog(&data.alarm_name, datapoint)?,
         threshold,
-        metrics: metric_names(data.configuration.get("metrics")),
-        queue: queue_from_metrics(data.configuration.get("metrics")),
-        alarm: data.alarm_name,
-        state: state_value,
+        metrics: metric_names(metrics),
+        queue: queue_from_metrics(metrics),
+        alarm: data.alarm_name.clone(),
+        state: value,
         time: Some(state.timestamp),
         shape,
     })
 }
 
-/// `recentDatapoints` read by hand, for reason data that `aws_lambda_events` keeps as a string
-/// (it needs every field of its struct; metric-math alarms may omit some).
-pub(super) fn last_recent_datapoint(reason_data: &str) -> Option<f64> {
-    let v: Value = serde_json::from_str(reason_data).ok()?;
-    v.get("recentDatapoints")?.as_array()?.last()?.as_f64()
-}
-
-/// `threshold` of a state's reason data (a JSON string).
-pub(super) fn reason_threshold(reason_data: &str) -> Option<f64> {
-    let v: Value = serde_json::from_str(reason_data).ok()?;
-    v.get("threshold")?.as_f64()
+/// The newest of `recentDatapoints` and the `threshold` in an alarm state's reason data (a JSON
+/// string), each where it has one.
+pub(super) fn read_reason_data(reason_data: &str) -> (Option<f64>, Option<f64>) {
+    let Ok(v) = serde_json::from_str::<Value>(reason_data) else {
+        return (None, None);
+    };
+    let datapoint = v
+        .get("recentDatapoints")
+        .and_then(Value::as_array)
+        .and_then(|d| d.last())
+        .and_then(Value::as_f64);
+    (datapoint, v.get("threshold").and_then(Value::as_f64))
 }
 
 /// The metric names of an alarm action's or EventBridge event's
@@ -185,10 +252,21 @@ pub(super) fn single<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<Str
     }
 }
 
-fn parse_sns(records: &Value) -> Result<AlarmSignal, IntakeError> {
+/// An SNS notification: an `SnsRecord` whose `Message` is the alarm.
+fn parse_sns(event: &Value) -> Result<AlarmSignal, IntakeError> {
     let shape = EventShape::Sns;
-    let records = records
-        .as_array()
+    let record: SnsRecord = Deserialize::deserialize(one_sns_record(event)?)
+        .map_err(|source| IntakeError::Json { shape, source })?;
+    alarm_from_sns_message(&record.sns.message)
+}
+
+/// The one record of a `Records` event, read from the JSON before decoding: another service's
+/// records (SQS, S3) are named as such, and a refusal names its field.
+fn one_sns_record(event: &Value) -> Result<&Value, IntakeError> {
+    let shape = EventShape::Sns;
+    let records = event
+        .get("Records")
+        .and_then(Value::as_array)
         .ok_or_else(|| malformed(shape, "Records is not an array"))?;
     let [record] = records.as_slice() else {
         return Err(malformed(
@@ -200,9 +278,19 @@ fn parse_sns(records: &Value) -> Result<AlarmSignal, IntakeError> {
         .pointer("/Sns/Message")
         .ok_or_else(|| IntakeError::UnknownShape {
             found: "a Records event that is not from SNS (no Records[0].Sns.Message)".into(),
-        })?
-        .as_str()
-        .ok_or_else(|| malformed(shape, "Records[0].Sns.Message is not a string"))?;
+        })?;
+    if !message.is_string() {
+        return Err(malformed(shape, "Records[0].Sns.Message is not a string"));
+    }
+    Ok(record)
+}
+
+/// The alarm in an SNS `Message`, read by hand. `aws_lambda_events`' `CloudWatchAlarmPayload`
+/// does not fit what CloudWatch sends: its `AlarmDescription` is a `String`, and an alarm without
+/// a description sends `null`; it also requires `AlarmArn`, `Trigger.TreatMissingData` and
+/// `Trigger.EvaluateLowSampleCountPercentile`, which older notifications omit.
+fn alarm_from_sns_message(message: &str) -> Result<AlarmSignal, IntakeError> {
+    let shape = EventShape::Sns;
     let message: Value = serde_json::from_str(message).map_err(|_| {
         malformed(
             shape,
@@ -312,47 +400,6 @@ pub(super) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn parse_eventbridge(event: &Value) -> Result<AlarmSignal, IntakeError> {
-    let shape = EventShape::EventBridge;
-    let detail = event
-        .get("detail")
-        .ok_or_else(|| malformed(shape, "detail is missing"))?;
-    let alarm = detail
-        .get("alarmName")
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| malformed(shape, "detail.alarmName is missing or empty"))?
-        .to_owned();
-    let state = detail
-        .pointer("/state/value")
-        .and_then(Value::as_str)
-        .and_then(AlarmState::parse)
-        .ok_or_else(|| {
-            malformed(
-                shape,
-                "detail.state.value is missing or not OK, ALARM or INSUFFICIENT_DATA",
-            )
-        })?;
-    let reason_data = detail.pointer("/state/reasonData").and_then(Value::as_str);
-    let datapoint = reason_data.and_then(last_recent_datapoint);
-    let threshold = reason_data.and_then(reason_threshold);
-    let time = detail
-        .pointer("/state/timestamp")
-        .and_then(Value::as_str)
-        .or_else(|| event.get("time").and_then(Value::as_str))
-        .and_then(parse_time);
-    Ok(AlarmSignal {
-        datapoint: checked_backlog(&alarm, datapoint)?,
-        threshold,
-        metrics: metric_names(detail.pointer("/configuration/metrics")),
-        queue: queue_from_metrics(detail.pointer("/configuration/metrics")),
-        alarm,
-        state,
-        time,
-        shape,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,7 +429,7 @@ mod tests {
         assert!(msg.contains("CloudWatch alarm action"), "{msg}");
         let err = parse_event_bytes(b"not json").unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
-        assert_eq!(err.class(), crate::ErrorClass::NonRetryable);
+        assert_eq!(err.class(), crate::error::ErrorClass::NonRetryable);
     }
 
     #[test]
@@ -407,12 +454,56 @@ mod tests {
 
     #[test]
     fn negative_datapoint_is_refused() {
-        let ev = json!({"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "a",
-            "state": {"value": "ALARM", "reasonData": "{\"recentDatapoints\":[-3.0]}"}}});
+        // A whole EventBridge event (the library's type decodes no less), with a negative datapoint.
+        let mut ev: Value = serde_json::from_str(include_str!(
+            "../../../../events/eventbridge-alarm-high-backlog.json"
+        ))
+        .unwrap();
+        ev["detail"]["state"]["reasonData"] = "{\"recentDatapoints\":[-3.0]}".into();
         assert!(matches!(
             parse_event(&ev),
             Err(IntakeError::BadDatapoint { .. })
         ));
+    }
+
+    #[test]
+    fn an_sns_alarm_without_a_description_is_read() {
+        // CloudWatch sends `"AlarmDescription": null`, which the library's payload type refuses.
+        let mut ev: Value = serde_json::from_str(include_str!(
+            "../../../../events/sns-alarm-high-backlog.json"
+        ))
+        .unwrap();
+        let message = ev["Records"][0]["Sns"]["Message"].as_str().unwrap();
+        let mut message: Value = serde_json::from_str(message).unwrap();
+        message["AlarmDescription"] = Value::Null;
+        ev["Records"][0]["Sns"]["Message"] = message.to_string().into();
+        let s = parse_event(&ev).unwrap();
+        assert_eq!(
+            (s.alarm.as_str(), s.datapoint),
+            ("model-worker-backlog-high", Some(640.0))
+        );
+    }
+
+    #[test]
+    fn eventbridge_refusals_name_the_field() {
+        let state_change = |detail: Value| {
+            parse_event(&json!({"detail-type": "CloudWatch Alarm State Change", "detail": detail}))
+                .unwrap_err()
+                .to_string()
+        };
+        let missing = parse_event(&json!({"detail-type": "CloudWatch Alarm State Change"}));
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .ends_with("detail is missing"));
+        assert!(state_change(json!({})).contains("detail.alarmName is missing or empty"));
+        for state in [json!({}), json!({"value": "BROKEN"})] {
+            let err = state_change(json!({"alarmName": "a", "state": state}));
+            assert!(
+                err.contains("detail.state.value is missing or not OK"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -4,200 +4,26 @@
 //! 1. The direct alarm action (`source: aws.cloudwatch`, `alarmData`), parsed with
 //!    `aws_lambda_events`' CloudWatch alarm types. The backlog is the last of `recentDatapoints`
 //!    inside `state.reasonData`, a JSON *string*.
-//! 2. An SNS notification whose `Message` is the alarm as a JSON string; the backlog is read from
-//!    `NewStateReason` where it can be.
-//! 3. An EventBridge `CloudWatch Alarm State Change` event.
+//! 2. An SNS notification (`aws_lambda_events`' `SnsRecord`) whose `Message` is the alarm as a
+//!    JSON string, read by hand; the backlog is read from `NewStateReason` where it can be.
+//! 3. An EventBridge `CloudWatch Alarm State Change` event (`aws_lambda_events`'
+//!    `EventBridgeEvent`), whose `detail` is the alarm action's `alarmData`.
 //!
 //! Besides alarms, a function takes the heartbeat, an EventBridge `Scheduled Event`
 //! ([`Invocation::Heartbeat`]): it reads its alarms with `DescribeAlarms` and acts on those in
 //! ALARM, through [`signal_from_described`].
 //!
-//! Here the model (the signal, the state, the shapes, the refusal); `event` parses the events,
-//! and `described` reads the alarms the heartbeat gets from `DescribeAlarms`.
+//! `signal` holds the model (the signal, the state, the shapes, the refusal); `event` parses the
+//! events, and `described` reads the alarms the heartbeat gets from `DescribeAlarms`.
 //!
 //! Pure: no I/O.
 
 mod described;
 mod event;
+mod signal;
 
 pub use described::{signal_from_described, DescribedAlarm};
 pub use event::{parse_event, parse_event_bytes, parse_invocation};
-
-use crate::error::ErrorClass;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use std::fmt;
-
-/// The state an alarm moved to. Only [`AlarmState::Alarm`] makes a function act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AlarmState {
-    /// The metric is back within its threshold.
-    Ok,
-    /// The metric crossed its threshold: act.
-    Alarm,
-    /// CloudWatch has too few datapoints to tell.
-    InsufficientData,
-}
-
-impl fmt::Display for AlarmState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AlarmState::Ok => "OK",
-            AlarmState::Alarm => "ALARM",
-            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
-        })
-    }
-}
-
-impl AlarmState {
-    fn parse(value: &str) -> Option<Self> {
-        match value {
-            "OK" => Some(AlarmState::Ok),
-            "ALARM" => Some(AlarmState::Alarm),
-            "INSUFFICIENT_DATA" => Some(AlarmState::InsufficientData),
-            _ => None,
-        }
-    }
-}
-
-/// Which of the three wirings delivered the alarm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventShape {
-    /// The alarm's own Lambda action.
-    AlarmAction,
-    /// An SNS topic subscribed by the function.
-    Sns,
-    /// An EventBridge rule on `CloudWatch Alarm State Change`.
-    EventBridge,
-    /// Read by the heartbeat with `DescribeAlarms`.
-    Heartbeat,
-}
-
-impl fmt::Display for EventShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EventShape::AlarmAction => "CloudWatch alarm action event",
-            EventShape::Sns => "SNS alarm notification",
-            EventShape::EventBridge => "EventBridge alarm state change event",
-            EventShape::Heartbeat => "alarm read by the heartbeat (DescribeAlarms)",
-        })
-    }
-}
-
-/// One alarm state change, whatever shape it arrived in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlarmSignal {
-    /// The alarm's name, the first key for routing.
-    pub alarm: String,
-    /// The state the alarm moved to.
-    pub state: AlarmState,
-    /// The latest datapoint the alarm evaluated, when the event carries one. A minute or more
-    /// old, and a count of messages only when [`AlarmSignal::counts_messages`].
-    pub datapoint: Option<f64>,
-    /// The alarm's threshold, when the event says.
-    pub threshold: Option<f64>,
-    /// The names of the metrics the alarm watches (one, or each of a metric-math alarm's), when
-    /// the event says.
-    pub metrics: Vec<String>,
-    /// The SQS queue named by the alarm metric's `QueueName` dimension, when exactly one is named.
-    pub queue: Option<String>,
-    /// When the state changed, when the event says.
-    pub time: Option<DateTime<Utc>>,
-    /// The wiring that delivered the event.
-    pub shape: EventShape,
-}
-
-/// SQS's metrics that count messages: an alarm on these (or on math over them) has a datapoint
-/// and a threshold in messages. Any other metric (`ApproximateAgeOfOldestMessage`, in seconds,
-/// or a custom latency) only triggers.
-pub const MESSAGE_COUNT_METRICS: [&str; 3] = [
-    "ApproximateNumberOfMessagesVisible",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-];
-
-impl AlarmSignal {
-    /// Whether the alarm watches a count of the queue's messages: every metric it names is one
-    /// of [`MESSAGE_COUNT_METRICS`]. An event that names no metric is taken at its word, as
-    /// before metric names were read.
-    pub fn counts_messages(&self) -> bool {
-        self.metrics
-            .iter()
-            .all(|m| MESSAGE_COUNT_METRICS.contains(&m.as_str()))
-    }
-
-    /// The datapoint, when it is a count of messages: what the rules may fall back on.
-    pub fn message_datapoint(&self) -> Option<f64> {
-        self.datapoint.filter(|_| self.counts_messages())
-    }
-
-    /// The threshold, when it is a count of messages: what step mode compares the live backlog
-    /// with.
-    pub fn message_threshold(&self) -> Option<f64> {
-        self.threshold.filter(|_| self.counts_messages())
-    }
-}
-
-/// What an event asks a function to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Invocation {
-    /// An alarm changed state.
-    Alarm(AlarmSignal),
-    /// The schedule fired: check the function's alarms and act on those in ALARM.
-    Heartbeat {
-        /// When the schedule fired, when the event says.
-        time: Option<DateTime<Utc>>,
-    },
-    /// `{"action": "doctor"}`: check the deployment, read-only.
-    Doctor,
-}
-
-/// Why an event was refused. Never retryable: the same event fails the same way again.
-#[derive(Debug, thiserror::Error)]
-pub enum IntakeError {
-    /// The payload is none of the three alarm shapes.
-    #[error(
-        "unsupported event: expected a CloudWatch alarm action event (source \"aws.cloudwatch\" with \
-         \"alarmData\"), an SNS notification carrying a CloudWatch alarm (\"Records[].Sns.Message\"), \
-         an EventBridge \"CloudWatch Alarm State Change\" event, or the heartbeat's EventBridge \
-         \"Scheduled Event\"; got {found}"
-    )]
-    UnknownShape {
-        /// A short description of what arrived.
-        found: String,
-    },
-    /// The payload has one of the shapes but a part of it is malformed.
-    #[error("malformed {shape}: {detail}")]
-    Malformed {
-        /// The shape the payload claimed.
-        shape: EventShape,
-        /// What is wrong, naming the field.
-        detail: String,
-    },
-    /// The payload has one of the shapes but its JSON does not fit it.
-    #[error("malformed {shape}")]
-    Json {
-        /// The shape the payload claimed.
-        shape: EventShape,
-        /// The decoder's complaint.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// The datapoint is not a count of messages.
-    #[error("alarm {alarm:?} reports backlog {value}, which is not a count of messages")]
-    BadDatapoint {
-        /// The alarm.
-        alarm: String,
-        /// The value it reported.
-        value: f64,
-    },
-}
-
-impl IntakeError {
-    /// Always [`ErrorClass::NonRetryable`]: the same event is refused the same way again.
-    pub fn class(&self) -> ErrorClass {
-        ErrorClass::NonRetryable
-    }
-}
+pub use signal::{
+    AlarmSignal, AlarmState, EventShape, IntakeError, Invocation, MESSAGE_COUNT_METRICS,
+};

@@ -3,7 +3,7 @@
 
 use super::problem::Problems;
 use super::raw::RawCluster;
-use crate::cluster::{ClusterSource, Endpoint, DEFAULT_GKE_API_URL};
+use crate::cluster::{ClusterSource, Endpoint, EndpointError, DEFAULT_GKE_API_URL};
 
 /// Check the cluster settings: exactly one of `GKE_CLUSTER` and `GKE_ENDPOINT`.
 pub(super) fn check(raw: RawCluster, problems: &mut Problems) -> Option<ClusterSource> {
@@ -55,16 +55,18 @@ pub(super) fn check(raw: RawCluster, problems: &mut Problems) -> Option<ClusterS
         }
         (None, Some(endpoint)) => match Endpoint::parse(&endpoint, ca.as_deref()) {
             Ok(e) => Some(ClusterSource::Direct(e)),
-            Err(message) => {
-                let setting = if message.starts_with("is neither")
-                    || message.starts_with("holds no")
-                    || message.starts_with("is base64")
-                {
-                    "GKE_CA_CERT"
-                } else {
-                    "GKE_ENDPOINT"
+            Err(err) => {
+                let setting = match err {
+                    EndpointError::NotAUrl { .. }
+                    | EndpointError::NotHttps { .. }
+                    | EndpointError::NotOrigin { .. }
+                    | EndpointError::NoHost { .. }
+                    | EndpointError::IpWithoutCa { .. } => "GKE_ENDPOINT",
+                    EndpointError::CaNotPemOrBase64(_)
+                    | EndpointError::CaNotText
+                    | EndpointError::CaNoCertificate => "GKE_CA_CERT",
                 };
-                problems.add(setting, message);
+                problems.add(setting, err.to_string());
                 None
             }
         },

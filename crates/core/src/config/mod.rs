@@ -23,6 +23,8 @@ mod raw;
 mod targets;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tests;
 
 pub use aws::AwsSettings;
 pub use credentials::{KeySource, DEFAULT_TOKEN_SCOPES};
@@ -104,70 +106,5 @@ impl Config {
             }),
             _ => Err(problems.into_error()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::test_support::{base, load, settings};
-    use super::*;
-    use crate::cluster::DEFAULT_GKE_API_URL;
-    use crate::policy::Policy;
-
-    #[test]
-    fn a_minimal_single_target_configuration_loads_with_defaults() {
-        let c = load(&base()).unwrap();
-        assert_eq!(c.heartbeat_grace, std::time::Duration::from_secs(60));
-        assert!(!c.dry_run);
-        assert!(!c.rearm_alarm);
-        assert!(c.kube_events, "Events are recorded unless turned off");
-        let Routes::Single(route) = &c.routes else {
-            panic!("single target expected")
-        };
-        let t = &route.target;
-        assert!(route.alarms.is_empty() && route.wake_alarms.is_empty());
-        assert_eq!(
-            t.policy,
-            Policy {
-                min: 2,
-                max: 4,
-                step: 1,
-                messages_per_replica: None
-            }
-        );
-        assert_eq!(
-            c.cluster,
-            ClusterSource::Discover {
-                cluster: "projects/p/locations/europe-west4/clusters/gpu".into(),
-                api_url: DEFAULT_GKE_API_URL.into()
-            }
-        );
-    }
-
-    #[test]
-    fn kube_events_false_turns_the_events_off_and_a_bad_value_is_named() {
-        let mut settings_off = base();
-        settings_off.push(("KUBE_EVENTS", "false"));
-        assert!(!load(&settings_off).unwrap().kube_events);
-        let mut bad = base();
-        bad.push(("KUBE_EVENTS", "sometimes"));
-        assert!(settings(&load(&bad).unwrap_err()).contains(&"KUBE_EVENTS"));
-    }
-
-    #[test]
-    fn problems_in_different_settings_are_all_listed() {
-        let err = load(&[("DRY_RUN", "maybe"), ("MAX_REPLICAS", "lots")]).unwrap_err();
-        let s = settings(&err);
-        for want in [
-            "GKE_CLUSTER",
-            "GCP_CREDENTIAL_CONFIG",
-            "TARGET_NAMESPACE",
-            "TARGET_DEPLOYMENT",
-            "MAX_REPLICAS",
-            "DRY_RUN",
-        ] {
-            assert!(s.contains(&want), "{want} missing from {s:?}");
-        }
-        assert_eq!(err.class(), crate::ErrorClass::Config);
     }
 }

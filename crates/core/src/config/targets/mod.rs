@@ -1,0 +1,79 @@
+//! The routing settings: a table (`SCALER_TARGETS`, JSON or the path of a JSON file), or one
+//! target for every alarm (`TARGET_NAMESPACE`, `TARGET_DEPLOYMENT`, `MIN_REPLICAS`, ...),
+//! checked into [`Routes`]: Kubernetes names, alarm names, and each target's [`Policy`].
+//!
+//! Here the single target; `table` reads and checks the table, and `checks` holds the checks
+//! both share (names, queues, alarms, the policy's numbers).
+//!
+//! [`Policy`]: crate::policy::Policy
+
+mod checks;
+mod table;
+#[cfg(test)]
+mod tests;
+
+use super::problem::Problems;
+use super::raw::RawTargets;
+use crate::route::{Route, Routes, Target};
+use checks::{alarm_list, check_alarm_names, check_name, check_queues, policy};
+use std::path::Path;
+
+/// Check the routing settings: the table when `SCALER_TARGETS` is set, else the single target.
+/// `read_file` reads `SCALER_TARGETS` when it names a file.
+pub(super) fn check(
+    raw: RawTargets,
+    read_file: &dyn Fn(&Path) -> std::io::Result<String>,
+    problems: &mut Problems,
+) -> Option<Routes> {
+    match &raw.table.value {
+        None => single(raw, problems),
+        Some(_) => table::table(raw, read_file, problems),
+    }
+}
+
+/// One target for every alarm, from the single-target variables.
+fn single(raw: RawTargets, problems: &mut Problems) -> Option<Routes> {
+    let namespace = raw.namespace.value;
+    let deployment = raw.deployment.value;
+    if namespace.is_none() {
+        problems.add(raw.namespace.name, "is required (or give SCALER_TARGETS)");
+    }
+    if deployment.is_none() {
+        problems.add(raw.deployment.name, "is required (or give SCALER_TARGETS)");
+    }
+    if let Some(ns) = &namespace {
+        check_name(problems, raw.namespace.name, ns, 63, false);
+    }
+    if let Some(d) = &deployment {
+        check_name(problems, raw.deployment.name, d, 253, true);
+    }
+    let numbers = [
+        &raw.min_replicas,
+        &raw.max_replicas,
+        &raw.scale_step,
+        &raw.messages_per_replica,
+    ];
+    let [min, max, step, mpr] = numbers.map(|s| problems.int(s));
+    let names = numbers.map(|s| s.name.to_owned());
+    let policy = policy(problems, names, min, max, step, mpr);
+    let alarms = alarm_list(&raw.alarms);
+    let wake_alarms = alarm_list(&raw.wake_alarms);
+    let queues = alarm_list(&raw.queues);
+    check_queues(problems, raw.queues.name, &queues);
+    check_alarm_names(
+        problems,
+        &format!("{}/{}", raw.alarms.name, raw.wake_alarms.name),
+        &alarms,
+        &wake_alarms,
+    );
+    Some(Routes::Single(Route {
+        alarms,
+        queues,
+        wake_alarms,
+        target: Target {
+            namespace: namespace?,
+            deployment: deployment?,
+            policy: policy?,
+        },
+    }))
+}

@@ -1,0 +1,238 @@
+//! The rules: the [`Policy`] a target follows, the [`Direction`] of the function, and the
+//! [`Decision`] each rule makes.
+
+use super::signal::Backlog;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How far a target may be scaled, and how fast.
+///
+/// Built only through configuration, which checks `min <= max`, `step >= 1` and
+/// `messages_per_replica >= 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Fewest replicas scale-down may leave.
+    pub min: i32,
+    /// Most replicas scale-up may set.
+    pub max: i32,
+    /// Replicas added or removed per invocation when the backlog does not ask for more.
+    pub step: i32,
+    /// Messages one replica is expected to handle; with it, the backlog sets a target count.
+    pub messages_per_replica: Option<i32>,
+}
+
+/// Which function is running: they share everything but the direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// `scale-up`: the backlog is too high.
+    Up,
+    /// `scale-down`: the backlog is low.
+    Down,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        })
+    }
+}
+
+/// What [`decide`] chose, and why, in words a person reading a log line understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The absolute replica count to set.
+    pub desired: i32,
+    /// Why that number.
+    pub reason: String,
+}
+
+impl Decision {
+    /// Whether the decision changes anything for the given current count.
+    pub fn changes(&self, current: i32) -> bool {
+        self.desired != current
+    }
+}
+
+/// Replicas the backlog asks for: `ceil(backlog / messages_per_replica)`, saturating at `i32::MAX`.
+fn replicas_for_backlog(backlog: f64, per_replica: i32) -> i32 {
+    let needed = (backlog / f64::from(per_replica)).ceil();
+    if needed >= f64::from(i32::MAX) {
+        i32::MAX
+    } else {
+        // `backlog` is finite and non-negative (intake checks), so `needed` is in 0..i32::MAX.
+        needed as i32
+    }
+}
+
+/// Decide the replica count for one trigger, following the rules of docs/design.md exactly.
+///
+/// `threshold` is the triggering alarm's own threshold when the alarm watches a count of
+/// messages (`None` for an alarm on another metric, or when the event did not say).
+///
+/// - Up, live, with `messages_per_replica`: `clamp(ceil(backlog / mpr), min, max)`; the queue has
+///   the final word, so a drained backlog adds nothing.
+/// - Up, live, step mode: one step while the backlog is above `threshold` (above 0 without one).
+/// - Up from the alarm's datapoint (the live read failed): `clamp(max(current + step,
+///   ceil(datapoint / mpr)), min, max)`: the alarm says the threshold was crossed.
+/// - Down: `clamp(max(ceil(backlog / mpr), current - step), min, max)`; in step mode on a live
+///   backlog, a step only while the backlog is at or below `threshold`.
+/// - Up never lowers, down never raises. Zero only when the backlog is 0 (visible plus in
+///   flight); while any message remains, or nothing says, scale-down keeps at least 1.
+pub fn decide(
+    direction: Direction,
+    current: i32,
+    backlog: Backlog,
+    threshold: Option<f64>,
+    policy: &Policy,
+) -> Decision {
+    let messages = backlog.messages();
+    let from_backlog = match (messages, policy.messages_per_replica) {
+        (Some(b), Some(per)) => Some((per, replicas_for_backlog(b, per))),
+        _ => None,
+    };
+    let stepped = match direction {
+        Direction::Up => current.saturating_add(policy.step),
+        Direction::Down => current.saturating_sub(policy.step),
+    };
+    // Step mode on a live count: the queue, not the alarm's old datapoint, says whether the
+    // threshold is still crossed.
+    let live_step = match (backlog, from_backlog) {
+        (Backlog::Live(n), None) => {
+            let n = n as f64;
+            Some(match (direction, threshold) {
+                (Direction::Up, Some(t)) => (n > t, format!("above the alarm's threshold {t}")),
+                (Direction::Up, None) => (n > 0.0, "above 0".to_owned()),
+                (Direction::Down, Some(t)) => {
+                    (n <= t, format!("at or below the alarm's threshold {t}"))
+                }
+                (Direction::Down, None) => (true, "low, as the alarm says".to_owned()),
+            })
+        }
+        _ => None,
+    };
+    let wanted = match (direction, backlog, from_backlog) {
+        (Direction::Up, Backlog::Live(_), Some((_, n))) => n,
+        (Direction::Up, _, Some((_, n))) | (Direction::Down, _, Some((_, n))) => stepped.max(n),
+        (_, _, None) => match &live_step {
+            Some((false, _)) => current,
+            _ => stepped,
+        },
+    };
+    // Zero: scale-down leaves no replica only when the backlog is known to be 0 (visible plus
+    // in flight). While a message may remain, or nothing says, keep one.
+    let queue_empty = messages == Some(0.0);
+    let floor = if direction == Direction::Down && !queue_empty {
+        policy.min.max(1).min(policy.max)
+    } else {
+        policy.min
+    };
+    let clamped = wanted.clamp(floor, policy.max);
+    let desired = match direction {
+        Direction::Up => clamped.max(current),
+        Direction::Down => clamped.min(current),
+    };
+
+    let mut why = match (from_backlog, &live_step) {
+        (Some((per, n)), _) => match (direction, backlog) {
+            (Direction::Up, Backlog::Live(_)) => {
+                format!("{backlog} at {per} messages per replica needs {n}")
+            }
+            _ => format!(
+                "{backlog} at {per} messages per replica needs {n}; one step {direction} from {current} is {stepped}"
+            ),
+        },
+        (None, Some((crossed, what))) => {
+            if *crossed {
+                format!("{backlog} is {what}: one step {direction} from {current} is {stepped}")
+            } else {
+                format!("{backlog} is no longer {what}: no step {direction}")
+            }
+        }
+        (None, None) => {
+            let basis = match backlog {
+                Backlog::Alarm(None) => "no backlog known".to_owned(),
+                _ => format!("{backlog}, no messages_per_replica"),
+            };
+            format!("{basis}: one step {direction} from {current} is {stepped}")
+        }
+    };
+    if wanted > policy.max {
+        why.push_str(&format!("; capped at max {}", policy.max));
+    } else if wanted < policy.min {
+        why.push_str(&format!("; raised to min {}", policy.min));
+    } else if wanted < floor {
+        why.push_str(&format!(
+            "; kept at {floor}: zero replicas only when the backlog is 0 (it is {})",
+            messages.map_or_else(|| "unknown".to_owned(), |b| b.to_string())
+        ));
+    }
+    if desired != clamped {
+        why.push_str(&format!(
+            "; {} never {} replicas, so stays at {current}",
+            if direction == Direction::Up {
+                "scale-up"
+            } else {
+                "scale-down"
+            },
+            if direction == Direction::Up {
+                "lowers"
+            } else {
+                "raises"
+            }
+        ));
+    }
+    if desired == current {
+        why.push_str("; no change");
+    } else {
+        why.push_str(&format!("; set {current} -> {desired}"));
+    }
+    Decision {
+        desired,
+        reason: why,
+    }
+}
+
+/// Decide for a wake alarm (`visible > 0` for a target whose `min` is 0): it brings a target
+/// up from zero replicas, following the scale-up rule, and leaves a running target alone, since
+/// the backlog alarm scales that.
+pub fn decide_wake(current: i32, backlog: Backlog, policy: &Policy) -> Decision {
+    if current > 0 {
+        return Decision {
+            desired: current,
+            reason: format!(
+                "wake alarm: {current} replica(s) already running, the backlog alarm scales from here; no change"
+            ),
+        };
+    }
+    // A wake alarm watches "any message visible": its threshold is 0.
+    let mut d = decide(Direction::Up, current, backlog, Some(0.0), policy);
+    d.reason.insert_str(0, "wake alarm at zero replicas: ");
+    d
+}
+
+/// What scale-up's heartbeat does for a target whose queues it read, whatever its alarms say:
+/// wake a target at zero replicas while any message waits, and with `messages_per_replica`
+/// raise a target below what its live backlog needs. It never lowers, and otherwise leaves a
+/// running target in step mode to its alarm.
+pub fn decide_reconcile(current: i32, live_backlog: u64, policy: &Policy) -> Decision {
+    if policy.messages_per_replica.is_none() && current > 0 {
+        return Decision {
+            desired: current,
+            reason: format!(
+                "heartbeat: {current} replica(s) running and no messages_per_replica, the backlog alarm steps from here; no change"
+            ),
+        };
+    }
+    let mut d = decide(
+        Direction::Up,
+        current,
+        Backlog::Live(live_backlog),
+        Some(0.0),
+        policy,
+    );
+    d.reason.insert_str(0, "heartbeat: ");
+    d
+}
