@@ -94,7 +94,7 @@ break_copy template-wrong-type.yaml template.yaml \
 expect_rejected "template with a wrong type" "'twice' is not of type" \
   INFRA_TEMPLATES="$tmp/template-wrong-type.yaml"
 
-# The template's invariants (tests/infra/template-invariants.sh): breaks that
+# The template's invariants (tests/infra/template_invariants.py): breaks that
 # cfn-lint accepts, since each resource stays well formed, but that would let
 # the scaling loop stay stuck or hide its failures.
 
