@@ -23,9 +23,14 @@ fmt: ## format the Rust code
 	cargo fmt --all
 
 .PHONY: lint
-lint: ## rustfmt check and clippy on all targets, warnings are errors
+lint: lint-python ## rustfmt check and clippy on all targets, warnings are errors; ruff on the Python
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Every Python file of the repository (ruff skips what .gitignore lists, .venv and target/ too).
+.PHONY: lint-python
+lint-python: venv ## ruff check on the Python files (its default rules)
+	ruff check --no-cache
 
 .PHONY: demo
 demo: venv ## the one-command demo: a backlog alarm scales a local deployment up, a drained queue scales it down

@@ -137,7 +137,7 @@ validate-infra: lint-infra test-sam-transform test-infra test-node-pool test-ser
 .PHONY: lint-infra
 lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, check the GKE grants, shellcheck the scripts
 	cfn-lint --non-zero-exit-code warning -- $(INFRA_TEMPLATES)
-	tests/infra/template-invariants.sh $(INFRA_TEMPLATES)
+	python3 tests/infra/template_invariants.py $(INFRA_TEMPLATES)
 	kubernetes-validate --strict --quiet --kubernetes-version $(KUBERNETES_VERSION) $(INFRA_MANIFESTS)
 	tests/infra/least-privilege.sh $(INFRA_LEAST_PRIVILEGE)
 	shellcheck $(INFRA_SCRIPTS)

@@ -55,14 +55,14 @@ def backlog(name, count):
     client.purge_queue(QueueUrl=url)
     for start in range(0, count, 10):
         entries = [
-            {"Id": str(i), "MessageBody": '{"job": %d}' % (start + i)}
+            {"Id": str(i), "MessageBody": f'{{"job": {start + i}}}'}
             for i in range(min(10, count - start))
         ]
         client.send_message_batch(QueueUrl=url, Entries=entries)
     attributes = client.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
-    print("queue %s: %s message(s) waiting" % (name, attributes["ApproximateNumberOfMessages"]))
+    print(f"queue {name}: {attributes['ApproximateNumberOfMessages']} message(s) waiting")
 
 
 def main(argv):

@@ -4,7 +4,7 @@
 #
 # CloudFormation deploys the transformed template: the versions, the alias
 # `live` and the resources SAM generates from AutoPublishAlias. The source
-# template's checks (template-invariants.sh) read `!Ref FUNCTION.Alias` the
+# template's checks (template_invariants.py) read `!Ref FUNCTION.Alias` the
 # way SAM documents it; this proves what SAM makes of it. For several
 # parameter sets (keyless defaults; MinReplicas 0 with the wake alarm, the
 # age alarm and a failure topic; the key path with an existing queue) it

@@ -15,7 +15,7 @@ pub mod scenarios;
 
 use local_gke::admin_api::{Fault, Listener};
 use local_gke::{scale_path, AdminClient, Config as GkeConfig, LocalGke};
-use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use serde_json::Value;
 use std::future::Future;
 use std::net::TcpListener;
@@ -499,6 +499,31 @@ pub fn aws_env(moto: &MotoServer) -> Vec<(&'static str, String)> {
         ("AWS_ENDPOINT_URL_SQS", moto.endpoint().into()),
         ("REARM_ALARM", "true".into()),
     ]
+}
+
+/// Create a backlog alarm in moto (visible messages of the queue `model-jobs` above 100 for one
+/// 60 s period) whose action invokes `action`, a function's ARN, its actions enabled or not.
+/// moto creates it in OK.
+pub async fn put_alarm(cw: &CloudWatch, name: &str, action: &str, enabled: bool) {
+    cw.query(
+        "PutMetricAlarm",
+        &[
+            ("AlarmName", name),
+            ("ComparisonOperator", "GreaterThanThreshold"),
+            ("EvaluationPeriods", "1"),
+            ("Threshold", "100"),
+            ("Namespace", "AWS/SQS"),
+            ("MetricName", "ApproximateNumberOfMessagesVisible"),
+            ("Dimensions.member.1.Name", "QueueName"),
+            ("Dimensions.member.1.Value", "model-jobs"),
+            ("Period", "60"),
+            ("Statistic", "Maximum"),
+            ("ActionsEnabled", if enabled { "true" } else { "false" }),
+            ("AlarmActions.member.1", action),
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The function's own ARN, as the emulator gives it: read from a heartbeat's report.

@@ -7,8 +7,8 @@
 use local_gke::admin_api::{AdminGrant, Fault};
 use local_gke::{NodePool, NodeTaint, TaintEffect};
 use queue_scaler_core::AlarmState;
-use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
-use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
+use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_tests::{function_env, put_alarm, ClusterUnderTest, Functions, LocalStack};
 use serde_json::Value;
 
 const DOCTOR: &str = r#"{"action": "doctor"}"#;
@@ -311,27 +311,6 @@ async fn gpu_pool_tainted(stack: &LocalStack, taints: &[(&str, &str)]) {
         .set_node_pools(&[pool])
         .await
         .expect("the pools replaced");
-}
-
-/// A backlog alarm whose action is `action` (a function's ARN), its actions enabled or not.
-async fn put_alarm(cw: &CloudWatch, name: &str, action: &str, enabled: bool) {
-    cw.query(
-        "PutMetricAlarm",
-        &[
-            ("AlarmName", name),
-            ("ComparisonOperator", "GreaterThanThreshold"),
-            ("EvaluationPeriods", "1"),
-            ("Threshold", "100"),
-            ("Namespace", "AWS/SQS"),
-            ("MetricName", "ApproximateNumberOfMessagesVisible"),
-            ("Period", "60"),
-            ("Statistic", "Maximum"),
-            ("ActionsEnabled", if enabled { "true" } else { "false" }),
-            ("AlarmActions.member.1", action),
-        ],
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The check named `name` failed, making the report not ok, with `in_detail` in its detail and

@@ -6,7 +6,8 @@
 use queue_scaler_core::AlarmState;
 use queue_scaler_simulation::moto::{MotoServer, Sqs};
 use queue_scaler_tests::{
-    aws_env, function_arn, function_env, moto, ClusterUnderTest, Functions, LocalStack, REGION,
+    aws_env, function_arn, function_env, moto, put_alarm, ClusterUnderTest, Functions, LocalStack,
+    REGION,
 };
 use serde_json::{json, Value};
 
@@ -199,24 +200,7 @@ async fn the_heartbeat_wakes_a_target_at_zero_and_leaves_a_fresh_alarm_alone() {
     // heartbeat leaves it to that invocation, so the two never step twice.
     let arn = function_arn(&functions, "scale-up").await;
     let cw = moto.cloudwatch(REGION);
-    cw.query(
-        "PutMetricAlarm",
-        &[
-            ("AlarmName", high),
-            ("ComparisonOperator", "GreaterThanThreshold"),
-            ("EvaluationPeriods", "1"),
-            ("Threshold", "100"),
-            ("Namespace", "AWS/SQS"),
-            ("MetricName", "ApproximateNumberOfMessagesVisible"),
-            ("Dimensions.member.1.Name", "QueueName"),
-            ("Dimensions.member.1.Value", "model-jobs"),
-            ("Period", "60"),
-            ("Statistic", "Maximum"),
-            ("AlarmActions.member.1", &arn),
-        ],
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    put_alarm(&cw, high, &arn, true).await;
     cw.set_alarm_state(high, AlarmState::Alarm, "Threshold Crossed")
         .await
         .unwrap_or_else(|e| panic!("{e}"));

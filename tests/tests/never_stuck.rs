@@ -19,8 +19,8 @@ use queue_scaler_io::aws::AwsClient;
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use queue_scaler_tests::scenarios::assert_no_secrets;
 use queue_scaler_tests::{
-    aws_env, event, function_arn, function_env, moto, ClusterUnderTest, Functions, LocalStack,
-    REGION,
+    aws_env, event, function_arn, function_env, moto, put_alarm, ClusterUnderTest, Functions,
+    LocalStack, REGION,
 };
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -49,44 +49,14 @@ async fn alarm(
     state: AlarmState,
     backlog: Option<f64>,
 ) {
-    cw.query(
-        "PutMetricAlarm",
-        &[
-            ("AlarmName", name),
-            ("ComparisonOperator", "GreaterThanThreshold"),
-            ("EvaluationPeriods", "1"),
-            ("Threshold", "100"),
-            ("Namespace", "AWS/SQS"),
-            ("MetricName", "ApproximateNumberOfMessagesVisible"),
-            ("Dimensions.member.1.Name", "QueueName"),
-            ("Dimensions.member.1.Value", "model-jobs"),
-            ("Period", "60"),
-            ("Statistic", "Maximum"),
-            ("AlarmActions.member.1", function_arn),
-        ],
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    put_alarm(cw, name, function_arn, true).await;
     // moto creates alarms in OK; set every state explicitly.
-    {
-        let data = backlog
-            .map(|b| {
-                json!({"version": "1.0", "recentDatapoints": [b], "threshold": 100.0}).to_string()
-            })
-            .unwrap_or_default();
-        let state = state.to_string();
-        let mut params = vec![
-            ("AlarmName", name),
-            ("StateValue", state.as_str()),
-            ("StateReason", "Threshold Crossed"),
-        ];
-        if !data.is_empty() {
-            params.push(("StateReasonData", data.as_str()));
-        }
-        cw.query("SetAlarmState", &params)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    let data = backlog.map(|b| {
+        json!({"version": "1.0", "recentDatapoints": [b], "threshold": 100.0}).to_string()
+    });
+    cw.set_alarm_state_with_data(name, state, "Threshold Crossed", data.as_deref())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn state(cw: &CloudWatch, name: &str) -> AlarmState {

@@ -1,94 +1,87 @@
-#!/usr/bin/env bash
-# Checks what cfn-lint cannot: that the SAM template wires the scaling loop so
-# that it can never stay stuck (see docs/never-stuck.md).
-#
-# cfn-lint proves that each resource is well formed; it does not know that the
-# heartbeat must reach both functions, that a role may read exactly the alarms
-# its function is told to read, or that the functions may read their queue
-# and nothing else. This script reads the template, resolves it for several
-# sets of parameters (defaults; MinReplicas 0 with and without the wake alarm;
-# the age alarm; a failure topic; the key path; the DNS endpoint; a reserved
-# concurrency; an existing queue and another target), and checks, for each
-# set:
-#
-#   - an EventBridge rule on HeartbeatSchedule targets each function, and a
-#     Lambda permission lets exactly that rule (events.amazonaws.com) invoke it;
-#   - TARGET_ALARMS / TARGET_WAKE_ALARMS of each function name alarms of the
-#     template that invoke that function (and no alarm invoking it is left
-#     out), each with a Lambda permission for exactly that alarm;
-#   - each role may DescribeAlarms and SetAlarmState on exactly those alarms'
-#     ARNs: no "*", nothing more, nothing less;
-#   - the wake alarm (visible > 0, one period) exists, and is named in
-#     TARGET_WAKE_ALARMS of scale-up, if and only if MinReplicas is 0 and
-#     WakeAlarmEnabled is true (the heartbeat wakes a target at 0 by itself);
-#   - the live queue read: each function has TARGET_QUEUES naming the queue,
-#     and its role may sqs:GetQueueAttributes and sqs:GetQueueUrl on exactly
-#     that queue's ARN (no wildcard);
-#   - scale-down's alarm is metric math summing exactly the queue's
-#     ApproximateNumberOfMessagesVisible and ...NotVisible (visible plus in
-#     flight), below LowThreshold: zero only when no job runs;
-#   - the age alarm (ApproximateAgeOfOldestMessage of the queue above
-#     OldestMessageAgeSeconds) exists if and only if that parameter is given,
-#     invokes scale-up and is in its TARGET_ALARMS (so its role may read and
-#     re-arm it, above);
-#   - each function has an alarm on its AWS/Lambda Errors metric, notifying
-#     the failure topic when one is given;
-#   - each function has an async invoke config with an on-failure destination;
-#   - no AlarmPeriodSeconds x evaluation-periods combination that the
-#     parameter constraints and Rules accept spans more than one day;
-#   - HeartbeatSchedule's AllowedPattern accepts valid rate and cron
-#     expressions and refuses the forms EventBridge refuses (rate(1 minutes),
-#     rate(5 minute), ...); the default HeartbeatSchedule is a rate(...) its
-#     own AllowedPattern accepts, at most one minute (scale-up's heartbeat is what wakes a
-#     target at 0 replicas), at most 2 periods of the default AlarmPeriodSeconds (an alarm
-#     left in ALARM waits up to one interval for it, and the goal is recovery
-#     within 2 periods of a fault's end) and at most 10 minutes (the errors
-#     alarms' 5-minute windows must see it), and the default
-#     MaximumEventAgeSeconds is exactly one of its intervals;
-#   - the Google credentials: keyless (GcpCredentialConfig) gives both
-#     functions GCP_CREDENTIAL_CONFIG and no secret setting, and no role any
-#     Secrets Manager or KMS permission; the key path (ServiceAccountKeySecretArn)
-#     gives them GCP_SERVICE_ACCOUNT_KEY_SECRET and no GCP_CREDENTIAL_CONFIG,
-#     and each role GetSecretValue on exactly that secret (kms:Decrypt only
-#     with ServiceAccountKeySecretKmsKeyArn); the Rules refuse neither and
-#     both, and a KMS key without a secret;
-#   - GKE's DNS endpoint (GkeEndpoint a host name, no GkeCaCert) is accepted,
-#     and the functions get GKE_ENDPOINT and no GKE_CA_CERT; with GkeCluster,
-#     GKE_CLUSTER alone;
-#   - rollback: each function has AutoPublishAlias (a version on each
-#     deployment, and an alias), and every alarm action, rule target and
-#     Lambda permission names that alias (!Ref FUNCTION.Alias), never the
-#     bare function, which would run $LATEST whatever the alias points at;
-#     the async invoke configs are the alias's and DependsOn it;
-#   - ReservedConcurrency reaches both functions when given, neither when
-#     empty; its pattern refuses 0;
-#   - the job queue the stack creates is retained (DeletionPolicy and
-#     UpdateReplacePolicy Retain);
-#   - two models, one stack each (docs/deploy.md, "Two models: one stack
-#     each"): the template resolved as the stacks text-model (QueueName
-#     text-jobs, TargetDeployment text-model) and image-model (image-jobs,
-#     image-model) passes every check above under its own name; each
-#     queue's alarms invoke the alias of a function of the same stack whose
-#     TARGET_DEPLOYMENT and TARGET_QUEUES are that model's; each role may
-#     read and re-arm exactly its own stack's alarms, none of the other's;
-#     no name the two stacks create (functions, alarms, queues, log groups,
-#     rule, dashboard) is the same;
-#   - the dashboard: its body, substituted, is JSON; it shows the queue's
-#     visible and in-flight messages, each function's invocations and
-#     errors, every QueueScaler metric for the target in both directions
-#     (the error metrics also for target "-"), and exactly the stack's
-#     alarms in its alarm widget.
-#
-# Usage: tests/infra/template-invariants.sh TEMPLATE...   (make lint-infra runs it)
-# Needs python3 with PyYAML (the .venv of `make venv`, which cfn-lint brings).
-set -euo pipefail
+#!/usr/bin/env python3
+"""Checks what cfn-lint cannot: that the SAM template wires the scaling loop so
+that it can never stay stuck (see docs/never-stuck.md).
 
-if (($# == 0)); then
-  echo "usage: $0 TEMPLATE..." >&2
-  exit 2
-fi
+cfn-lint proves that each resource is well formed; it does not know that the
+heartbeat must reach both functions, that a role may read exactly the alarms
+its function is told to read, or that the functions may read their queue
+and nothing else. This script reads the template, resolves it for several
+sets of parameters (defaults; MinReplicas 0 with and without the wake alarm;
+the age alarm; a failure topic; the key path; the DNS endpoint; a reserved
+concurrency; an existing queue and another target), and checks, for each
+set:
 
-exec python3 - "$@" <<'PYTHON'
+  - an EventBridge rule on HeartbeatSchedule targets each function, and a
+    Lambda permission lets exactly that rule (events.amazonaws.com) invoke it;
+  - TARGET_ALARMS / TARGET_WAKE_ALARMS of each function name alarms of the
+    template that invoke that function (and no alarm invoking it is left
+    out), each with a Lambda permission for exactly that alarm;
+  - each role may DescribeAlarms and SetAlarmState on exactly those alarms'
+    ARNs: no "*", nothing more, nothing less;
+  - the wake alarm (visible > 0, one period) exists, and is named in
+    TARGET_WAKE_ALARMS of scale-up, if and only if MinReplicas is 0 and
+    WakeAlarmEnabled is true (the heartbeat wakes a target at 0 by itself);
+  - the live queue read: each function has TARGET_QUEUES naming the queue,
+    and its role may sqs:GetQueueAttributes and sqs:GetQueueUrl on exactly
+    that queue's ARN (no wildcard);
+  - scale-down's alarm is metric math summing exactly the queue's
+    ApproximateNumberOfMessagesVisible and ...NotVisible (visible plus in
+    flight), below LowThreshold: zero only when no job runs;
+  - the age alarm (ApproximateAgeOfOldestMessage of the queue above
+    OldestMessageAgeSeconds) exists if and only if that parameter is given,
+    invokes scale-up and is in its TARGET_ALARMS (so its role may read and
+    re-arm it, above);
+  - each function has an alarm on its AWS/Lambda Errors metric, notifying
+    the failure topic when one is given;
+  - each function has an async invoke config with an on-failure destination;
+  - no AlarmPeriodSeconds x evaluation-periods combination that the
+    parameter constraints and Rules accept spans more than one day;
+  - HeartbeatSchedule's AllowedPattern accepts valid rate and cron
+    expressions and refuses the forms EventBridge refuses (rate(1 minutes),
+    rate(5 minute), ...); the default HeartbeatSchedule is a rate(...) its
+    own AllowedPattern accepts, at most one minute (scale-up's heartbeat is what wakes a
+    target at 0 replicas), at most 2 periods of the default AlarmPeriodSeconds (an alarm
+    left in ALARM waits up to one interval for it, and the goal is recovery
+    within 2 periods of a fault's end) and at most 10 minutes (the errors
+    alarms' 5-minute windows must see it), and the default
+    MaximumEventAgeSeconds is exactly one of its intervals;
+  - the Google credentials: keyless (GcpCredentialConfig) gives both
+    functions GCP_CREDENTIAL_CONFIG and no secret setting, and no role any
+    Secrets Manager or KMS permission; the key path (ServiceAccountKeySecretArn)
+    gives them GCP_SERVICE_ACCOUNT_KEY_SECRET and no GCP_CREDENTIAL_CONFIG,
+    and each role GetSecretValue on exactly that secret (kms:Decrypt only
+    with ServiceAccountKeySecretKmsKeyArn); the Rules refuse neither and
+    both, and a KMS key without a secret;
+  - GKE's DNS endpoint (GkeEndpoint a host name, no GkeCaCert) is accepted,
+    and the functions get GKE_ENDPOINT and no GKE_CA_CERT; with GkeCluster,
+    GKE_CLUSTER alone;
+  - rollback: each function has AutoPublishAlias (a version on each
+    deployment, and an alias), and every alarm action, rule target and
+    Lambda permission names that alias (!Ref FUNCTION.Alias), never the
+    bare function, which would run $LATEST whatever the alias points at;
+    the async invoke configs are the alias's and DependsOn it;
+  - ReservedConcurrency reaches both functions when given, neither when
+    empty; its pattern refuses 0;
+  - the job queue the stack creates is retained (DeletionPolicy and
+    UpdateReplacePolicy Retain);
+  - two models, one stack each (docs/deploy.md, "Two models: one stack
+    each"): the template resolved as the stacks text-model (QueueName
+    text-jobs, TargetDeployment text-model) and image-model (image-jobs,
+    image-model) passes every check above under its own name; each
+    queue's alarms invoke the alias of a function of the same stack whose
+    TARGET_DEPLOYMENT and TARGET_QUEUES are that model's; each role may
+    read and re-arm exactly its own stack's alarms, none of the other's;
+    no name the two stacks create (functions, alarms, queues, log groups,
+    rule, dashboard) is the same;
+  - the dashboard: its body, substituted, is JSON; it shows the queue's
+    visible and in-flight messages, each function's invocations and
+    errors, every QueueScaler metric for the target in both directions
+    (the error metrics also for target "-"), and exactly the stack's
+    alarms in its alarm widget.
+
+Usage: python3 tests/infra/template_invariants.py TEMPLATE...   (make lint-infra runs it)
+Needs python3 with PyYAML (the .venv of `make venv`, which cfn-lint brings).
+"""
 import json
 import re
 import sys
@@ -583,14 +576,13 @@ def check_credentials(s, functions, roles, bad):
             if env.get("GCP_CREDENTIAL_CONFIG") != config:
                 bad(f"{label}: keyless, but GCP_CREDENTIAL_CONFIG is not GcpCredentialConfig "
                     f"({env.get('GCP_CREDENTIAL_CONFIG')!r})")
-        elif secret:
-            if env.get("GCP_SERVICE_ACCOUNT_KEY_SECRET") != secret:
-                bad(f"{label}: key path, but GCP_SERVICE_ACCOUNT_KEY_SECRET is not "
-                    f"ServiceAccountKeySecretArn ({env.get('GCP_SERVICE_ACCOUNT_KEY_SECRET')!r})")
+        elif secret and env.get("GCP_SERVICE_ACCOUNT_KEY_SECRET") != secret:
+            bad(f"{label}: key path, but GCP_SERVICE_ACCOUNT_KEY_SECRET is not "
+                f"ServiceAccountKeySecretArn ({env.get('GCP_SERVICE_ACCOUNT_KEY_SECRET')!r})")
 
         statements = role_statements(functions, roles, fid)
 
-        def granted(prefix):
+        def granted(prefix, statements=statements):
             out = []
             for st in statements:
                 for act in as_list(st.get("Action", [])):
@@ -713,7 +705,7 @@ def check_dashboard(s, alarms, bad):
             elif w.get("type") == "alarm":
                 listed += props.get("alarms", [])
 
-        def shows(namespace, name, **dims):
+        def shows(namespace, name, *, metrics=metrics, **dims):
             return any(ns == namespace and n == name and all(got.get(k) == v for k, v in dims.items())
                        for ns, n, got in metrics)
 
@@ -768,7 +760,7 @@ def check_credential_rules(template, params, problems):
     key_json = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----"}'
     if spec.get("NoEcho") not in (None, False, "false"):
         problems.append("GcpCredentialConfig is NoEcho: it holds no secret, and operators need to read it")
-    if not pattern or re.fullmatch(pattern, key_json, re.S):
+    if not pattern or re.fullmatch(pattern, key_json, re.DOTALL):
         problems.append("GcpCredentialConfig accepts a service-account key: its AllowedPattern must "
                         "ask for an external_account configuration")
 
@@ -973,7 +965,7 @@ def check_two_models(template, base, problems):
                         if f"<{fid}.Alias>" in as_list(a.get("AlarmActions", []))}
             if not any(queues_watched(a) == {queue} for a in invoking.values()):
                 bad(f"no alarm on the queue {queue} invokes {label}")
-            for rid, a in invoking.items():
+            for a in invoking.values():
                 if queues_watched(a) != {queue}:
                     bad(f"alarm {a.get('AlarmName')} watches {sorted(queues_watched(a))}, not {queue}, "
                         f"and invokes {label}, which scales {deployment}")
@@ -988,7 +980,7 @@ def check_two_models(template, base, problems):
                 if foreign:
                     bad(f"{label}'s role may {action} on {foreign}, alarms that are not its stack's")
         for type_, key in PHYSICAL_NAMES.items():
-            for rid, p in s.of_type(type_).items():
+            for p in s.of_type(type_).values():
                 if isinstance(p.get(key), str):
                     created.setdefault(f"{type_} {p[key]}", []).append(stack)
     for name, stacks in created.items():
@@ -1001,53 +993,61 @@ def check_two_models(template, base, problems):
                                 f"both {action} on {sorted(arns & theirs)}")
 
 
-failed = False
-for path in sys.argv[1:]:
-    with open(path) as f:
-        template = yaml.load(f, Loader=Loader)
-    problems = []
-    seen = {}  # problem -> the parameter sets it was found with
-    for label, params in parameter_sets(template):
-        found = []
+def main(paths):
+    """Checks each template; 1 when any has a problem, 2 without a template."""
+    if not paths:
+        print("usage: python3 tests/infra/template_invariants.py TEMPLATE...", file=sys.stderr)
+        return 2
+    failed = False
+    for path in paths:
+        with open(path) as f:
+            template = yaml.load(f, Loader=Loader)
+        problems = []
+        seen = {}  # problem -> the parameter sets it was found with
+        for label, params in parameter_sets(template):
+            found = []
+            try:
+                ok, why = Stack(template, params).rules_accept()
+                if not ok:
+                    found.append(f"the Rules refuse a valid parameter set: {why}")
+                check(Stack(template, params), found)
+            except (Unresolvable, KeyError, TypeError, AttributeError) as e:
+                found.append(f"cannot resolve the template: {type(e).__name__} {e}")
+            for p in found:
+                seen.setdefault(p, []).append(label)
+        problems += [f"{p} (with {'; '.join(labels)})" for p, labels in seen.items()]
         try:
-            ok, why = Stack(template, params).rules_accept()
-            if not ok:
-                found.append(f"the Rules refuse a valid parameter set: {why}")
-            check(Stack(template, params), found)
+            check_one_day(template, dict(parameter_sets(template))["defaults"], problems)
+        except (Unresolvable, KeyError, ValueError) as e:
+            problems.append(f"cannot check the evaluation windows: {type(e).__name__} {e}")
+        try:
+            check_two_models(template, dict(parameter_sets(template))["defaults"], problems)
         except (Unresolvable, KeyError, TypeError, AttributeError) as e:
-            found.append(f"cannot resolve the template: {type(e).__name__} {e}")
-        for p in found:
-            seen.setdefault(p, []).append(label)
-    problems += [f"{p} (with {'; '.join(labels)})" for p, labels in seen.items()]
-    try:
-        check_one_day(template, dict(parameter_sets(template))["defaults"], problems)
-    except (Unresolvable, KeyError, ValueError) as e:
-        problems.append(f"cannot check the evaluation windows: {type(e).__name__} {e}")
-    try:
-        check_two_models(template, dict(parameter_sets(template))["defaults"], problems)
-    except (Unresolvable, KeyError, TypeError, AttributeError) as e:
-        problems.append(f"cannot resolve the template as two stacks: {type(e).__name__} {e}")
-    try:
-        check_heartbeat_defaults(template, problems)
-    except (KeyError, ValueError, re.error) as e:
-        problems.append(f"cannot check the heartbeat's defaults: {type(e).__name__} {e}")
-    try:
-        check_schedule_pattern(template, problems)
-    except (KeyError, re.error) as e:
-        problems.append(f"cannot check the heartbeat's pattern: {type(e).__name__} {e}")
-    try:
-        check_reserved_pattern(template, problems)
-    except re.error as e:
-        problems.append(f"cannot check ReservedConcurrency: {type(e).__name__} {e}")
-    try:
-        check_credential_rules(template, dict(parameter_sets(template))["defaults"], problems)
-    except (Unresolvable, KeyError, ValueError, re.error) as e:
-        problems.append(f"cannot check the credential Rules: {type(e).__name__} {e}")
-    for p in dict.fromkeys(problems):
-        print(f"{path}: {p}", file=sys.stderr)
-    if problems:
-        failed = True
-    else:
-        print(f"{path}: template invariants hold")
-sys.exit(1 if failed else 0)
-PYTHON
+            problems.append(f"cannot resolve the template as two stacks: {type(e).__name__} {e}")
+        try:
+            check_heartbeat_defaults(template, problems)
+        except (KeyError, ValueError, re.error) as e:
+            problems.append(f"cannot check the heartbeat's defaults: {type(e).__name__} {e}")
+        try:
+            check_schedule_pattern(template, problems)
+        except (KeyError, re.error) as e:
+            problems.append(f"cannot check the heartbeat's pattern: {type(e).__name__} {e}")
+        try:
+            check_reserved_pattern(template, problems)
+        except re.error as e:
+            problems.append(f"cannot check ReservedConcurrency: {type(e).__name__} {e}")
+        try:
+            check_credential_rules(template, dict(parameter_sets(template))["defaults"], problems)
+        except (Unresolvable, KeyError, ValueError, re.error) as e:
+            problems.append(f"cannot check the credential Rules: {type(e).__name__} {e}")
+        for p in dict.fromkeys(problems):
+            print(f"{path}: {p}", file=sys.stderr)
+        if problems:
+            failed = True
+        else:
+            print(f"{path}: template invariants hold")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
