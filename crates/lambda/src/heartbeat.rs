@@ -14,7 +14,7 @@ use queue_scaler_io::retry::with_backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth, ScaleApi};
 use tokio::time::Instant;
 
-/// Targets scale-up's heartbeat reconciles at once; with [`crate::scaler::QUEUES_IN_FLIGHT`]
+/// Targets scale-up's heartbeat reconciles at once; with `QUEUES_IN_FLIGHT` (the queues of one target read at once)
 /// per target it keeps at most 64 requests in flight.
 pub const TARGETS_IN_FLIGHT: usize = 16;
 

@@ -8,6 +8,8 @@
 //!   ([`queue_scaler_io::ScaleApi`], [`queue_scaler_io::AlarmRearm`],
 //!   [`queue_scaler_io::QueueDepth`]), so it runs against fakes in tests; and the log lines,
 //!   written once from the result.
+//! - `backlog`: what a decision sees, the target's queues read live, or the alarm's datapoint
+//!   standing in when that read fails.
 //! - [`heartbeat`]: the scheduled event, acting on alarms left in ALARM and, for scale-up,
 //!   reconciling each target with its live backlog.
 //! - [`report`]: the JSON results and, in [`report::lines`], the log lines in CloudWatch Embedded
@@ -15,6 +17,7 @@
 //! - [`doctor`]: `{"action": "doctor"}`, the read-only check of a deployment.
 //! - [`identity`]: which function this is, and its own ARN.
 
+mod backlog;
 pub mod doctor;
 pub mod failure;
 pub mod function;

@@ -12,14 +12,13 @@
 //!   event, and scale-up's wakes or raises a target below what its live backlog needs;
 //! - a write whose answer was lost is checked by reading again, never repeated blindly.
 
+use crate::backlog::with_fallback;
 use crate::failure::Failure;
 use crate::report::lines::{self, FailedAt};
-use crate::report::{chain, Checked, EventRecord, Outcome, Rearm, Response, Seen};
-use futures_util::stream::{self, StreamExt as _};
+use crate::report::{Checked, EventRecord, Outcome, Rearm, Response, Seen};
 use queue_scaler_core::alarm::{parse_invocation, Invocation};
 use queue_scaler_core::{
-    decide, decide_wake, AlarmSignal, AlarmState, Backlog, Decision, Direction, QueueCounts,
-    Routes, Target,
+    decide, decide_wake, AlarmSignal, AlarmState, Decision, Direction, Routes, Target,
 };
 use queue_scaler_io::retry::{with_backoff, write_with_backoff, Backoff, WriteFailed};
 use queue_scaler_io::{AlarmRearm, AwsClient, GoogleTokens, KubeScaleApi, QueueDepth};
@@ -36,13 +35,6 @@ pub const MAX_CONFLICTS: u32 = 5;
 
 /// Time kept back from scaling for the re-arm that follows it, also after a failure.
 pub const REARM_RESERVE: Duration = Duration::from_millis(1500);
-
-/// The most time the live read of a target's queues may take, retries included: past it the
-/// alarm's datapoint stands in, and scaling keeps the rest of the invocation's time.
-pub const LIVE_READ_BUDGET: Duration = Duration::from_secs(4);
-
-/// Queues of one target read at once.
-pub const QUEUES_IN_FLIGHT: usize = 4;
 
 /// The most time the Event that records a write may take: it is best effort, and the re-arm and
 /// the result must not wait on it.
@@ -349,59 +341,6 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         }
     }
 
-    /// The live backlog of `queues`, read in parallel under `deadline` (and at most
-    /// [`LIVE_READ_BUDGET`]); when there is none to read, no reader, or a read fails, the
-    /// alarm's `datapoint` stands in and [`Seen::fallback`] says why.
-    pub(crate) async fn read_backlog(
-        &self,
-        queues: &[&str],
-        datapoint: Option<f64>,
-        deadline: Instant,
-    ) -> Seen {
-        let fallback = |why: String| Seen {
-            backlog: Backlog::Alarm(datapoint),
-            counts: None,
-            fallback: Some(why),
-        };
-        if queues.is_empty() {
-            return fallback(
-                "no queue to read (set TARGET_QUEUES, or \"queues\" in SCALER_TARGETS)".into(),
-            );
-        }
-        let Some(reader) = &self.queues else {
-            return fallback(
-                "no AWS access to read the queues (AWS_REGION and credentials)".into(),
-            );
-        };
-        let deadline = deadline.min(Instant::now() + LIVE_READ_BUDGET);
-        let reads = stream::iter(queues.iter().map(|queue| async move {
-            with_backoff("reading the queue", self.backoff, deadline, || {
-                reader.counts(queue)
-            })
-            .await
-            .map_err(|e| (queue, e))
-        }))
-        .buffer_unordered(QUEUES_IN_FLIGHT)
-        .collect::<Vec<_>>()
-        .await;
-        let mut total = QueueCounts::default();
-        for read in reads {
-            match read {
-                Ok(counts) => total = total + counts,
-                Err((queue, e)) => {
-                    let error = chain(&e);
-                    tracing::warn!(queue = %queue, error = %error, "live read failed; the alarm's datapoint stands in");
-                    return fallback(format!("reading queue {queue} failed ({error})"));
-                }
-            }
-        }
-        Seen {
-            backlog: Backlog::Live(total.backlog()),
-            counts: Some(total),
-            fallback: None,
-        }
-    }
-
     /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times. A write
     /// is resent after a transient failure as it was (the same `resourceVersion`: 409 if the
     /// first was applied); when an attempt's answer was lost, the scale is read again, and if
@@ -532,16 +471,6 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             ..step
         }
     }
-}
-
-/// A decision's reason, saying so when the alarm's datapoint stood in for the live read.
-fn with_fallback(mut decision: Decision, seen: &Seen) -> Decision {
-    if let Some(why) = &seen.fallback {
-        decision
-            .reason
-            .push_str(&format!("; from the alarm: {why}"));
-    }
-    decision
 }
 
 /// Write an invocation's log lines, once, from its result: an alarm's line, or the heartbeat's

@@ -1,0 +1,84 @@
+//! What a decision sees of the backlog: the target's queues read live, now, or, when that read
+//! fails, the alarm's datapoint, a minute or more old, standing in (docs/design.md, "Live
+//! signal").
+
+use crate::report::{chain, Seen};
+use crate::scaler::Scaler;
+use futures_util::stream::{self, StreamExt as _};
+use queue_scaler_core::{Backlog, Decision, QueueCounts};
+use queue_scaler_io::retry::with_backoff;
+use queue_scaler_io::QueueDepth;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The most time the live read of a target's queues may take, retries included: past it the
+/// alarm's datapoint stands in, and scaling keeps the rest of the invocation's time.
+pub const LIVE_READ_BUDGET: Duration = Duration::from_secs(4);
+
+/// Queues of one target read at once.
+pub const QUEUES_IN_FLIGHT: usize = 4;
+
+impl<K, R, Q: QueueDepth> Scaler<K, R, Q> {
+    /// The live backlog of `queues`, read in parallel under `deadline` (and at most
+    /// [`LIVE_READ_BUDGET`]); when there is none to read, no reader, or a read fails, the
+    /// alarm's `datapoint` stands in and [`Seen::fallback`] says why.
+    pub(crate) async fn read_backlog(
+        &self,
+        queues: &[&str],
+        datapoint: Option<f64>,
+        deadline: Instant,
+    ) -> Seen {
+        let fallback = |why: String| Seen {
+            backlog: Backlog::Alarm(datapoint),
+            counts: None,
+            fallback: Some(why),
+        };
+        if queues.is_empty() {
+            return fallback(
+                "no queue to read (set TARGET_QUEUES, or \"queues\" in SCALER_TARGETS)".into(),
+            );
+        }
+        let Some(reader) = &self.queues else {
+            return fallback(
+                "no AWS access to read the queues (AWS_REGION and credentials)".into(),
+            );
+        };
+        let deadline = deadline.min(Instant::now() + LIVE_READ_BUDGET);
+        let reads = stream::iter(queues.iter().map(|queue| async move {
+            with_backoff("reading the queue", self.backoff, deadline, || {
+                reader.counts(queue)
+            })
+            .await
+            .map_err(|e| (queue, e))
+        }))
+        .buffer_unordered(QUEUES_IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await;
+        let mut total = QueueCounts::default();
+        for read in reads {
+            match read {
+                Ok(counts) => total = total + counts,
+                Err((queue, e)) => {
+                    let error = chain(&e);
+                    tracing::warn!(queue = %queue, error = %error, "live read failed; the alarm's datapoint stands in");
+                    return fallback(format!("reading queue {queue} failed ({error})"));
+                }
+            }
+        }
+        Seen {
+            backlog: Backlog::Live(total.backlog()),
+            counts: Some(total),
+            fallback: None,
+        }
+    }
+}
+
+/// A decision's reason, saying so when the alarm's datapoint stood in for the live read.
+pub(crate) fn with_fallback(mut decision: Decision, seen: &Seen) -> Decision {
+    if let Some(why) = &seen.fallback {
+        decision
+            .reason
+            .push_str(&format!("; from the alarm: {why}"));
+    }
+    decision
+}
