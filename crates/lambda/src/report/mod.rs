@@ -2,6 +2,7 @@
 //! ([`Heartbeat`]), and ([`lines`]) its log lines in CloudWatch Embedded Metric Format, so the
 //! metrics cost no API call. Why an invocation failed is [`crate::Failure`].
 
+pub mod doctor;
 pub mod lines;
 
 use queue_scaler_core::{Backlog, Direction, ErrorClass, QueueCounts};
@@ -145,7 +146,7 @@ pub enum Response {
     /// The heartbeat ran.
     Heartbeat(Heartbeat),
     /// The doctor's report.
-    Doctor(crate::doctor::Report),
+    Doctor(doctor::Report),
 }
 
 /// The heartbeat's result: each alarm the routes name, and what became of it.
