@@ -5,7 +5,7 @@
 use crate::report::{chain, Seen};
 use crate::scaler::Scaler;
 use futures_util::stream::{self, StreamExt as _};
-use queue_scaler_core::{Backlog, Decision, QueueCounts};
+use queue_scaler_core::{Backlog, QueueCounts};
 use queue_scaler_io::retry::with_backoff;
 use queue_scaler_io::QueueDepth;
 use std::time::Duration;
@@ -71,14 +71,4 @@ impl<K, R, Q: QueueDepth> Scaler<K, R, Q> {
             fallback: None,
         }
     }
-}
-
-/// A decision's reason, saying so when the alarm's datapoint stood in for the live read.
-pub(crate) fn with_fallback(mut decision: Decision, seen: &Seen) -> Decision {
-    if let Some(why) = &seen.fallback {
-        decision
-            .reason
-            .push_str(&format!("; from the alarm: {why}"));
-    }
-    decision
 }

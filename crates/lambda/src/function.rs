@@ -97,10 +97,9 @@ impl Function {
         let doctor = matches!(parse_invocation(&payload), Ok(Invocation::Doctor));
         match (&self.state, doctor) {
             (State::Ready(scaler), true) => Ok(Response::Doctor(scaler.doctor(call).await)),
-            (State::Broken(broken), true) => Ok(Response::Doctor(crate::doctor::Report::broken(
-                self.direction,
-                &broken.failure.message(),
-            ))),
+            (State::Broken(broken), true) => Ok(Response::Doctor(
+                crate::report::doctor::Report::broken(self.direction, &broken.failure.message()),
+            )),
             (State::Ready(scaler), false) => scaler.handle(&payload, call).await,
             (State::Broken(broken), false) => {
                 let result = Err(broken.respond(self.direction, &payload).await);

@@ -12,7 +12,6 @@
 //!   event, and scale-up's wakes or raises a target below what its live backlog needs;
 //! - a write whose answer was lost is checked by reading again, never repeated blindly.
 
-use crate::backlog::with_fallback;
 use crate::failure::Failure;
 use crate::report::lines::{self, FailedAt};
 use crate::report::{Checked, EventRecord, Outcome, Rearm, Response, Seen};
@@ -178,7 +177,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 .await
                 .map(Response::Alarm),
             Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
-            // The deployed function answers it before this (`crate::Function`): it needs the
+            // The deployed function answers it before this (`crate::function::Function`): it needs the
             // real clients.
             Ok(Invocation::Doctor) => Err(Failure::DoctorElsewhere),
             Err(e) => Err(Failure::from(e)),
@@ -471,6 +470,16 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             ..step
         }
     }
+}
+
+/// A decision's reason, saying so when the alarm's datapoint stood in for the live read.
+fn with_fallback(mut decision: Decision, seen: &Seen) -> Decision {
+    if let Some(why) = &seen.fallback {
+        decision
+            .reason
+            .push_str(&format!("; from the alarm: {why}"));
+    }
+    decision
 }
 
 /// Write an invocation's log lines, once, from its result: an alarm's line, or the heartbeat's

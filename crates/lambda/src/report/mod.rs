@@ -1,6 +1,6 @@
 //! What an invocation reports: the JSON result of an alarm ([`Outcome`]) or of the heartbeat
 //! ([`Heartbeat`]), and ([`lines`]) its log lines in CloudWatch Embedded Metric Format, so the
-//! metrics cost no API call. Why an invocation failed is [`crate::Failure`].
+//! metrics cost no API call. Why an invocation failed is [`crate::failure::Failure`].
 
 pub mod doctor;
 pub mod lines;
