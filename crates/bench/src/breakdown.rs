@@ -12,6 +12,7 @@ use queue_scaler_core::cluster::ClusterSource;
 use queue_scaler_core::config::{KeySource, DEFAULT_TOKEN_SCOPES};
 use queue_scaler_core::{Policy, Target};
 use queue_scaler_io::google::key::ServiceAccountKey;
+use queue_scaler_io::http::public_client;
 use queue_scaler_io::kube::cluster;
 use queue_scaler_io::{GoogleTokens, KubeScaleApi, PublicRoots, ScaleApi, TokenSource};
 use std::sync::Arc;
@@ -67,7 +68,7 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     // Waited for here, so that reading them counts in this step as it does at start-up.
     let roots = PublicRoots::load();
     roots.store().map_err(fail("roots"))?;
-    let google = cluster::public_client(&roots).map_err(fail("public client"))?;
+    let google = public_client(&roots).map_err(fail("public client"))?;
     laps.lap(2);
     let endpoint = cluster::discover(
         &google,

@@ -6,7 +6,7 @@
 //! `AWS_SESSION_TOKEN`), read once by the configuration.
 
 use crate::error::{built, Error};
-use crate::send::send;
+use crate::http::{send, AWS_TIMEOUT};
 use crate::sqs;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The function's alarms: re-arm (after acting on an ALARM, set the alarm back to OK) and, for
 /// the heartbeat, reading them. A CloudWatch alarm invokes its action once per state change, so
@@ -192,8 +192,7 @@ impl AwsClient {
         request: http::Request<Vec<u8>>,
     ) -> Result<Vec<u8>, Error> {
         let signed = self.sign_in(region, service, request)?;
-        // AWS answers within a few seconds or not at all: keep the Lambda's time for the rest.
-        let answer = send(&self.http, signed, None, Some(Duration::from_secs(5))).await?;
+        let answer = send(&self.http, signed, None, Some(AWS_TIMEOUT)).await?;
         let (status, body) = (answer.status, answer.body);
         if (200..300).contains(&status) {
             Ok(body)

@@ -62,6 +62,10 @@ pub enum Error {
     /// The cluster CA could not be used.
     #[error("cluster CA is unusable: {0}")]
     ClusterCa(String),
+    /// HTTPS to public endpoints (Google's and AWS's APIs, a GKE DNS endpoint without a CA) is
+    /// unusable: no root certificate could be read, or the client could not be built.
+    #[error("HTTPS to Google's and AWS's APIs is unusable: {0}. Fix: install the system's CA certificates, or set SSL_CERT_FILE to a PEM bundle of the roots to trust (or SSL_CERT_DIR to a folder of them)")]
+    PublicTls(String),
     /// The Kubernetes API answered with a `Status` error.
     #[error("Kubernetes API refused {verb} on {target}: {} {} ({}){}", status.code, status.reason, status.message, hint(verb, status))]
     Kube {
@@ -170,7 +174,7 @@ impl Error {
     /// The retry class docs/design.md assigns to this failure.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Key { .. } | Error::ClusterCa(_) => ErrorClass::Config,
+            Error::Key { .. } | Error::ClusterCa(_) | Error::PublicTls(_) => ErrorClass::Config,
             Error::Token { .. }
             | Error::Transport { .. }
             | Error::Timeout { .. }

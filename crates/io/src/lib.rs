@@ -9,18 +9,18 @@
 //!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`.
 //! - [`sqs`]: the live counts of a target's queues, SQS `GetQueueAttributes` ([`QueueDepth`]).
 //! - [`roots`]: the roots public endpoints are verified against, read once per container.
-//! - [`send`]: the one place requests are sent, with the bearer token marked sensitive and the
-//!   answer's size capped.
+//! - [`http`]: the timeouts, the client for public endpoints, and the one place requests are
+//!   sent, with the bearer token marked sensitive and the answer's size capped.
 //! - [`retry`]: bounded backoff with jitter that stops before the Lambda deadline.
 //! - [`error`]: one error type for all of it, each with its [`ErrorClass`].
 
 pub mod aws;
 pub mod error;
 pub mod google;
+pub mod http;
 pub mod kube;
 pub mod retry;
 pub mod roots;
-pub mod send;
 pub mod sqs;
 
 pub use aws::{AlarmRearm, AwsClient};

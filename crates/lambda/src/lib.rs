@@ -51,7 +51,7 @@ pub async fn build(direction: Direction, config: Config) -> Result<DeployedScale
     // The system's roots are read once, on a thread of their own while start-up goes on, and
     // shared by every client that needs them.
     let roots = PublicRoots::load();
-    let public = queue_scaler_io::kube::cluster::public_client(&roots).map_err(Failure::from_io)?;
+    let public = queue_scaler_io::http::public_client(&roots).map_err(Failure::from_io)?;
     let aws = AwsClient::new(&config.aws, public.clone());
     tracing::info!(
         targets = config.routes.targets().len(),
@@ -118,8 +118,7 @@ impl Broken {
         let (settings, rearm_on) = AwsSettings::from_lookup(lookup);
         let rearm = rearm_on
             .then(|| {
-                let http =
-                    queue_scaler_io::kube::cluster::public_client(&PublicRoots::load()).ok()?;
+                let http = queue_scaler_io::http::public_client(&PublicRoots::load()).ok()?;
                 AwsClient::new(&settings, http)
             })
             .flatten();

@@ -18,7 +18,7 @@
 
 use crate::aws::AwsClient;
 use crate::error::Error;
-use crate::send::{send, Answer};
+use crate::http::{send, Answer};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::time::{Duration, SystemTime};

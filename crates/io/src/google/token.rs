@@ -12,7 +12,7 @@ use crate::aws::AwsClient;
 use crate::error::Error;
 use crate::google::external::ExternalTokens;
 use crate::google::key::{Credentials, ServiceAccountKey};
-use crate::kube::cluster::REQUEST_TIMEOUT;
+use crate::http::REQUEST_TIMEOUT;
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 use queue_scaler_core::config::KeySource;
 use secrecy::{ExposeSecret, SecretString};

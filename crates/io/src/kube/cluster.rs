@@ -1,35 +1,13 @@
 //! The cluster's HTTPS endpoint and CA: given, or read once per container from the GKE API's
-//! `clusters.get`. Also the HTTPS clients: for the cluster, the cluster CA is the only trusted
-//! root; Google's endpoints use the system roots (so `SSL_CERT_FILE` can point at a private CA).
+//! `clusters.get`; and the HTTPS client for the cluster, for which the cluster CA is the only
+//! trusted root (the client for Google's endpoints is [`crate::http::public_client`]).
 
 use crate::error::{built, Error};
+use crate::http::{send, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 use crate::roots::PublicRoots;
-use crate::send::send;
 use queue_scaler_core::cluster::Endpoint;
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::time::Duration;
-
-/// Timeout for one HTTP request; the retry loop bounds the whole by the Lambda deadline.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The container's one client for public endpoints (the GKE API, AWS), trusting `roots` (the
-/// system's, or `SSL_CERT_FILE`), which the container reads once. Plain `http://` is refused by
-/// configuration for Google's endpoints and allowed only for the AWS endpoint overrides used by
-/// tests.
-pub fn public_client(roots: &PublicRoots) -> Result<reqwest::Client, Error> {
-    roots
-        .client_builder()?
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| {
-            Error::ClusterCa(format!(
-                "cannot build the HTTPS client for Google's and AWS's APIs: {e}"
-            ))
-        })
-}
 
 /// A client for the cluster endpoint. With a CA, that CA is the only trusted root; without one
 /// (GKE's DNS endpoint, with a public certificate), `roots`.
@@ -41,7 +19,7 @@ pub fn cluster_client(endpoint: &Endpoint, roots: &PublicRoots) -> Result<reqwes
     let mut builder = builder
         .https_only(true)
         .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
         // The endpoint is an IP or GKE's DNS name; never follow redirects elsewhere with a token.
         .redirect(reqwest::redirect::Policy::none());
     if let Some(pem) = &endpoint.ca_pem {

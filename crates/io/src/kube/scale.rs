@@ -5,10 +5,10 @@
 
 use crate::error::{built, Error, KubeStatus};
 use crate::google::token::TokenSource;
+use crate::http::{send, Answer};
 use crate::kube::cluster;
 use crate::kube::event::{create_event_request, ScaleEvent};
 use crate::roots::PublicRoots;
-use crate::send::{send, Answer};
 use queue_scaler_core::cluster::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};
