@@ -3,7 +3,7 @@
 //! trusted root (the client for Google's endpoints is [`crate::http::public_client`]).
 
 use crate::error::{built, Error};
-use crate::http::{send, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+use crate::http::{send, Answer, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 use crate::roots::PublicRoots;
 use queue_scaler_core::cluster::Endpoint;
 use secrecy::SecretString;
@@ -67,13 +67,16 @@ struct MasterAuth {
     cluster_ca_certificate: String,
 }
 
-/// Read the endpoint and CA of `cluster` from the GKE API.
-pub async fn discover(
+/// Ask the GKE API's `clusters.get` for `cluster`: its answer when it is 200, else
+/// [`Error::Discovery`] with the API's message and what to check. The one place `clusters.get`
+/// is sent and its refusals read: [`discover`] reads the endpoint from the answer, the doctor's
+/// probe the node pools.
+pub async fn get_cluster(
     http: &reqwest::Client,
     api_url: &str,
     cluster: &str,
     token: &SecretString,
-) -> Result<Endpoint, Error> {
+) -> Result<Answer, Error> {
     let answer = send(
         http,
         discovery_request(api_url, cluster)?,
@@ -81,28 +84,44 @@ pub async fn discover(
         None,
     )
     .await?;
-    let (status, body, url) = (answer.status, answer.body, answer.url);
-    if status != 200 {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-        let what = match status {
-            401 => "; the token was refused",
-            403 => "; grant the service account container.clusters.get on this cluster (infra/gke/service-account.sh)",
-            404 => "; check GKE_CLUSTER names an existing cluster",
-            _ => "",
-        };
-        return Err(Error::Discovery {
-            cluster: cluster.to_owned(),
-            status,
-            message: format!("{message}{what}"),
-        });
+    if answer.status != 200 {
+        return Err(refused(cluster, answer.status, &answer.body));
     }
+    Ok(answer)
+}
+
+/// The error of a `clusters.get` that did not answer 200: the API's message (or the start of
+/// the body), and what to check.
+fn refused(cluster: &str, status: u16, body: &[u8]) -> Error {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
+    let what = match status {
+        401 => "; the token was refused",
+        403 => "; grant the service account container.clusters.get on this cluster (infra/gke/service-account.sh)",
+        404 => "; check GKE_CLUSTER names an existing cluster",
+        _ => "",
+    };
+    Error::Discovery {
+        cluster: cluster.to_owned(),
+        status,
+        message: format!("{message}{what}"),
+    }
+}
+
+/// Read the endpoint and CA of `cluster` from the GKE API.
+pub async fn discover(
+    http: &reqwest::Client,
+    api_url: &str,
+    cluster: &str,
+    token: &SecretString,
+) -> Result<Endpoint, Error> {
+    let Answer { body, url, .. } = get_cluster(http, api_url, cluster, token).await?;
     let info: ClusterInfo = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
         url: url.clone(),
         detail: format!("clusters.get answer is not a Cluster ({e})"),
@@ -139,6 +158,26 @@ mod tests {
             r.uri(),
             "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"
         );
+    }
+
+    #[test]
+    fn a_refused_clusters_get_gives_the_apis_message_and_what_to_check() {
+        let body = br#"{"error":{"code":403,"message":"Required \"container.clusters.get\" permission(s) for \"projects/p/locations/l/clusters/c\".","status":"PERMISSION_DENIED"}}"#;
+        let err = refused("projects/p/locations/l/clusters/c", 403, body);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("answered 403: Required \"container.clusters.get\"")
+                && msg.contains("grant the service account container.clusters.get"),
+            "{msg}"
+        );
+        assert_eq!(err.class(), crate::error::ErrorClass::NonRetryable);
+        let err = refused("c", 503, b"upstream unavailable");
+        assert!(
+            err.to_string()
+                .ends_with("answered 503: upstream unavailable"),
+            "{err}"
+        );
+        assert!(err.is_transient());
     }
 
     #[test]

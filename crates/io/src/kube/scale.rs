@@ -295,23 +295,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
             return Ok(None);
         };
         let token = self.tokens.token().await?;
-        let answer = send(
-            &self.google,
-            cluster::discovery_request(api_url, cluster)?,
-            Some(&token),
-            None,
-        )
-        .await?;
-        if answer.status != 200 {
-            return Err(Error::Discovery {
-                cluster: cluster.clone(),
-                status: answer.status,
-                message: String::from_utf8_lossy(&answer.body)
-                    .chars()
-                    .take(200)
-                    .collect(),
-            });
-        }
+        let answer = cluster::get_cluster(&self.google, api_url, cluster, &token).await?;
         serde_json::from_slice(&answer.body)
             .map(Some)
             .map_err(|e| Error::Protocol {
