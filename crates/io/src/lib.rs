@@ -4,7 +4,8 @@
 //! - [`google`]: Google OAuth2 access tokens for the service account, from a key or keyless
 //!   ([`TokenSource`]).
 //! - [`kube`]: the cluster's endpoint and CA (given, or discovered through the GKE API) and the
-//!   Kubernetes `scale` subresource ([`ScaleApi`]).
+//!   Kubernetes `scale` subresource ([`ScaleApi`]), and the doctor's read-only questions
+//!   ([`ClusterProbe`]).
 //! - [`aws`]: SigV4-signed calls to AWS without the SDK: CloudWatch `SetAlarmState` and
 //!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`.
 //! - [`sqs`]: the live counts of a target's queues, SQS `GetQueueAttributes` ([`QueueDepth`]).
@@ -26,6 +27,6 @@ pub mod sqs;
 pub use aws::{AlarmRearm, AwsClient};
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
-pub use kube::{KubeScaleApi, Scale, ScaleApi, ScaleEvent};
+pub use kube::{ClusterProbe, KubeScaleApi, Probed, Scale, ScaleApi, ScaleEvent};
 pub use roots::PublicRoots;
 pub use sqs::QueueDepth;

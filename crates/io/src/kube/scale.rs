@@ -140,8 +140,10 @@ struct Resolved {
 /// The scale subresource on a GKE cluster, over HTTPS, with Google tokens.
 pub struct KubeScaleApi<T> {
     tokens: Arc<T>,
-    source: ClusterSource,
-    google: reqwest::Client,
+    /// Where the cluster is; the probe asks the GKE API about it too.
+    pub(super) source: ClusterSource,
+    /// The client for the GKE API.
+    pub(super) google: reqwest::Client,
     roots: PublicRoots,
     resolved: RwLock<Option<Arc<Resolved>>>,
 }
@@ -155,7 +157,8 @@ impl<T> std::fmt::Debug for KubeScaleApi<T> {
 }
 
 /// Builds a request for the cluster at a base URL.
-type BuildRequest<'a> = &'a (dyn Fn(&str) -> Result<http::Request<Vec<u8>>, Error> + Send + Sync);
+pub(super) type BuildRequest<'a> =
+    &'a (dyn Fn(&str) -> Result<http::Request<Vec<u8>>, Error> + Send + Sync);
 
 impl<T: TokenSource> KubeScaleApi<T> {
     /// Build the API client. A given endpoint's client is built now, so a bad CA is found at
@@ -226,7 +229,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
     /// Send a request with the bearer token; after a 401, refresh the token once and try again.
     /// After a connection failure to a discovered cluster, discover it once more and try again.
     /// `what` names the request in logs.
-    async fn call(&self, what: &str, build: BuildRequest<'_>) -> Result<Answer, Error> {
+    pub(super) async fn call(&self, what: &str, build: BuildRequest<'_>) -> Result<Answer, Error> {
         let cluster = self.cluster().await?;
         match self.call_at(what, &cluster, build).await {
             Err(e) if e.is_connect() && self.forget(&cluster).await => {
@@ -261,47 +264,6 @@ impl<T: TokenSource> KubeScaleApi<T> {
     /// The token source.
     pub fn tokens(&self) -> &Arc<T> {
         &self.tokens
-    }
-
-    /// Any JSON request to the cluster, for the doctor's reviews: the status and the body
-    /// (`Value::Null` when it is not JSON).
-    pub async fn kube_json(
-        &self,
-        method: http::Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<(u16, serde_json::Value), Error> {
-        let bytes = body.map(serde_json::Value::to_string).unwrap_or_default();
-        let build = |base: &str| {
-            let url = format!("{base}{path}");
-            let mut request = http::Request::builder()
-                .method(method.clone())
-                .uri(&url)
-                .header("accept", "application/json");
-            if body.is_some() {
-                request = request.header("content-type", "application/json");
-            }
-            built(&url, request.body(bytes.clone().into_bytes()))
-        };
-        let answer = self.call(path, &build).await?;
-        let value = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
-        Ok((answer.status, value))
-    }
-
-    /// The GKE API's `clusters.get` answer, when the cluster is discovered (`None` with a given
-    /// endpoint: there is no GKE API to ask).
-    pub async fn gke_cluster(&self) -> Result<Option<serde_json::Value>, Error> {
-        let ClusterSource::Discover { cluster, api_url } = &self.source else {
-            return Ok(None);
-        };
-        let token = self.tokens.token().await?;
-        let answer = cluster::get_cluster(&self.google, api_url, cluster, &token).await?;
-        serde_json::from_slice(&answer.body)
-            .map(Some)
-            .map_err(|e| Error::Protocol {
-                url: answer.url,
-                detail: format!("clusters.get answer is not JSON ({e})"),
-            })
     }
 }
 
