@@ -7,8 +7,8 @@
 //!   Kubernetes `scale` subresource ([`ScaleApi`]), and the doctor's read-only questions
 //!   ([`ClusterProbe`]).
 //! - [`aws`]: SigV4-signed calls to AWS without the SDK: CloudWatch `SetAlarmState` and
-//!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`.
-//! - [`sqs`]: the live counts of a target's queues, SQS `GetQueueAttributes` ([`QueueDepth`]).
+//!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`, and SQS
+//!   `GetQueueAttributes`, the live counts of a target's queues ([`QueueDepth`]).
 //! - [`roots`]: the roots public endpoints are verified against, read once per container.
 //! - [`http`]: the timeouts, the client for public endpoints, and the one place requests are
 //!   sent, with the bearer token marked sensitive and the answer's size capped.
@@ -22,11 +22,10 @@ pub mod http;
 pub mod kube;
 pub mod retry;
 pub mod roots;
-pub mod sqs;
 
+pub use aws::sqs::QueueDepth;
 pub use aws::{AlarmRearm, AwsClient};
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
 pub use kube::{ClusterProbe, KubeScaleApi, Probed, Scale, ScaleApi, ScaleEvent};
 pub use roots::PublicRoots;
-pub use sqs::QueueDepth;

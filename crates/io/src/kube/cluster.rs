@@ -188,6 +188,6 @@ mod tests {
         };
         let roots = PublicRoots::load();
         let err = cluster_client(&endpoint, &roots).unwrap_err();
-        assert_eq!(err.class(), crate::ErrorClass::Config, "{err}");
+        assert_eq!(err.class(), crate::error::ErrorClass::Config, "{err}");
     }
 }

@@ -11,24 +11,11 @@
 
 pub mod cluster;
 pub mod event;
+#[cfg(test)]
+mod fixtures;
 pub mod probe;
 pub mod scale;
 
 pub use event::ScaleEvent;
 pub use probe::{ClusterProbe, Probed};
 pub use scale::{KubeScaleApi, Scale, ScaleApi};
-
-/// The target the request builders' tests share: `ml/model-worker`.
-#[cfg(test)]
-pub(crate) fn test_target() -> queue_scaler_core::Target {
-    queue_scaler_core::Target {
-        namespace: "ml".into(),
-        deployment: "model-worker".into(),
-        policy: queue_scaler_core::Policy {
-            min: 1,
-            max: 4,
-            step: 1,
-            messages_per_replica: None,
-        },
-    }
-}

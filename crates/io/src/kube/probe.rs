@@ -330,7 +330,7 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::test_target as target;
+    use crate::kube::fixtures::test_target as target;
 
     #[test]
     fn an_access_review_asks_about_exactly_the_attributes_given() {

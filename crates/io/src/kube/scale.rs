@@ -3,7 +3,7 @@
 //! with the service account's bearer token to the cluster, discovered once per container and
 //! discovered again after a connection to it fails.
 
-use crate::error::{built, Error, KubeStatus};
+use crate::error::{built, Error, KubeStatus, CREATE_EVENT};
 use crate::google::token::TokenSource;
 use crate::http::{send, Answer};
 use crate::kube::cluster;
@@ -284,9 +284,6 @@ pub fn parse_response(
     Err(refused(verb, target, status, body))
 }
 
-/// The verb of [`Error::Kube`] when an Event is refused.
-pub const CREATE_EVENT: &str = "create event";
-
 /// The error of an answer that is not a success, with the `Status` it carries.
 fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Error {
     let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
@@ -336,7 +333,7 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::test_target as target;
+    use crate::kube::fixtures::test_target as target;
 
     #[test]
     fn the_uid_read_is_kept_but_never_written_back() {
@@ -379,7 +376,7 @@ mod tests {
         let body = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps \"model-worker\" not found","reason":"NotFound","details":{"name":"model-worker","group":"apps","kind":"deployments"},"code":404}"#;
         let err = parse_response("get", &target(), 404, body, "u").unwrap_err();
         assert_eq!(err.kube_code(), Some(404));
-        assert_eq!(err.class(), crate::ErrorClass::NonRetryable);
+        assert_eq!(err.class(), crate::error::ErrorClass::NonRetryable);
         let msg = err.to_string();
         assert!(
             msg.contains("NotFound")
@@ -401,7 +398,7 @@ mod tests {
     #[test]
     fn a_request_that_cannot_be_built_is_a_configuration_error_not_an_empty_request() {
         let err = get_scale_request("https://bad host", &target()).unwrap_err();
-        assert_eq!(err.class(), crate::ErrorClass::Config, "{err}");
+        assert_eq!(err.class(), crate::error::ErrorClass::Config, "{err}");
         assert!(err.to_string().contains("bad host"), "{err}");
     }
 
@@ -409,7 +406,7 @@ mod tests {
     fn conflicts_and_server_errors_are_retryable() {
         for code in [409, 429, 500, 503] {
             let err = parse_response("update", &target(), code, b"{}", "u").unwrap_err();
-            assert_eq!(err.class(), crate::ErrorClass::Retryable, "{code}");
+            assert_eq!(err.class(), crate::error::ErrorClass::Retryable, "{code}");
         }
     }
 }

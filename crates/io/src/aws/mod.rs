@@ -1,23 +1,24 @@
 //! SigV4-signed calls to the AWS APIs queue-scaler uses, without the AWS SDK:
-//! CloudWatch `SetAlarmState` and `DescribeAlarms` (query protocol) and Secrets Manager
-//! `GetSecretValue` (JSON protocol). The signer is `aws-sigv4`, the SDK's own; the requests are built as plain values.
+//! CloudWatch `SetAlarmState` and `DescribeAlarms` (query protocol), Secrets Manager
+//! `GetSecretValue` (JSON protocol), and SQS ([`sqs`]). The signer is `aws-sigv4`, the SDK's own; the requests are built as plain values.
 //!
 //! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`), read once by the configuration.
 
 use crate::error::{built, Error};
 use crate::http::{send, AWS_TIMEOUT};
-use crate::sqs;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use queue_scaler_core::config::AwsSettings;
-use queue_scaler_core::{DescribedAlarm, QueueCounts};
+use queue_scaler_core::DescribedAlarm;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+pub mod sqs;
 
 /// The function's alarms: re-arm (after acting on an ALARM, set the alarm back to OK) and, for
 /// the heartbeat, reading them. A CloudWatch alarm invokes its action once per state change, so
@@ -206,56 +207,6 @@ impl AwsClient {
         }
     }
 
-    /// The live counts of `queue`, a name in this client's account and region or a queue URL:
-    /// SQS `GetQueueAttributes`, after a `GetQueueUrl` the first time a name is read.
-    pub async fn queue_counts(&self, queue: &str) -> Result<QueueCounts, Error> {
-        let url = self.queue_url(queue).await?;
-        let (endpoint, region) = if self.sqs_overridden {
-            (self.sqs_endpoint.clone(), self.region.clone())
-        } else {
-            (
-                sqs::queue_url_origin(&url).unwrap_or_else(|| self.sqs_endpoint.clone()),
-                sqs::queue_url_region(&url).unwrap_or_else(|| self.region.clone()),
-            )
-        };
-        let request = sqs::get_queue_attributes_request(&endpoint, &url)?;
-        let body = self
-            .send_in(&region, "sqs", "GetQueueAttributes", request)
-            .await?;
-        sqs::parse_queue_attributes(&body).map_err(|detail| Error::Protocol {
-            url: endpoint,
-            detail,
-        })
-    }
-
-    /// A queue's URL: the entry itself when it is one, else looked up by name once per
-    /// container.
-    async fn queue_url(&self, queue: &str) -> Result<String, Error> {
-        if queue.contains("://") {
-            return Ok(queue.to_owned());
-        }
-        let known = self
-            .queue_urls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(queue)
-            .cloned();
-        if let Some(url) = known {
-            return Ok(url);
-        }
-        let request = sqs::get_queue_url_request(&self.sqs_endpoint, queue)?;
-        let body = self.send("sqs", "GetQueueUrl", request).await?;
-        let url = sqs::parse_queue_url(&body).map_err(|detail| Error::Protocol {
-            url: self.sqs_endpoint.clone(),
-            detail,
-        })?;
-        self.queue_urls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(queue.to_owned(), url.clone());
-        Ok(url)
-    }
-
     /// CloudWatch `SetAlarmState`: move `alarm` to `OK` with `reason`.
     pub async fn set_alarm_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
         let request = set_alarm_state_request(&self.cloudwatch_endpoint, alarm, "OK", reason)?;
@@ -310,17 +261,6 @@ impl AwsClient {
     ) -> Result<Vec<u8>, Error> {
         let request = secretsmanager_request(&self.secretsmanager_endpoint, action, body)?;
         self.send("secretsmanager", action, request).await
-    }
-
-    /// Any SQS JSON-protocol action at this client's SQS endpoint, signed: the answer's body.
-    /// For the tests' and the demo's own calls (`CreateQueue`, `SendMessageBatch`).
-    pub async fn sqs_json(
-        &self,
-        action: &'static str,
-        body: &serde_json::Value,
-    ) -> Result<Vec<u8>, Error> {
-        let request = sqs::sqs_request(&self.sqs_endpoint, action, body)?;
-        self.send("sqs", action, request).await
     }
 
     /// Secrets Manager `GetSecretValue`: the secret's string.
