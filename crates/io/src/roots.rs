@@ -26,7 +26,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 /// The roots, being read or read; cloning shares them.
@@ -71,8 +71,9 @@ impl PublicRoots {
         (roots, reader)
     }
 
-    /// The roots in one PEM file, read now (tests, benchmarks).
-    pub fn from_pem_file(path: &Path) -> PublicRoots {
+    /// The roots in one PEM file, read now.
+    #[cfg(test)]
+    fn from_pem_file(path: &std::path::Path) -> PublicRoots {
         Self::read_now(read_file(
             Some(path.to_owned()),
             &path.display().to_string(),

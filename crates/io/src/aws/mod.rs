@@ -117,8 +117,10 @@ impl AwsClient {
         &self.region
     }
 
-    /// Sign `request` for `service` in this client's region with SigV4 (for keyless, a
-    /// `GetCallerIdentity` request that Google sends, never this client).
+    /// Sign `request` for `service` in this client's region with SigV4 and the function's
+    /// credentials, without sending it: keyless signs the `GetCallerIdentity` request that
+    /// Google sends, never this client. Requests are built as plain values
+    /// ([`cloudwatch_query_request`], [`secretsmanager_request`], [`sqs::sqs_request`]).
     pub fn sign_request(
         &self,
         service: &str,
@@ -241,9 +243,8 @@ impl AwsClient {
         Ok(alarms)
     }
 
-    /// Any CloudWatch query-protocol action, signed: the answer's XML body. For the tests'
-    /// and the simulation's own calls (`PutMetricAlarm`, `DescribeAlarms`).
-    pub async fn cloudwatch_query(
+    /// A CloudWatch query-protocol action, signed: the answer's XML body.
+    async fn cloudwatch_query(
         &self,
         action: &'static str,
         params: &[(&str, &str)],
@@ -252,19 +253,8 @@ impl AwsClient {
         self.send("monitoring", action, request).await
     }
 
-    /// Any Secrets Manager JSON-protocol action, signed: the answer's body. For the tests' own
-    /// calls (`CreateSecret`).
-    pub async fn secretsmanager_json(
-        &self,
-        action: &'static str,
-        body: &serde_json::Value,
-    ) -> Result<Vec<u8>, Error> {
-        let request = secretsmanager_request(&self.secretsmanager_endpoint, action, body)?;
-        self.send("secretsmanager", action, request).await
-    }
-
-    /// Secrets Manager `GetSecretValue`: the secret's string.
-    pub async fn get_secret_string(&self, secret_id: &str) -> Result<SecretString, Error> {
+    /// Secrets Manager `GetSecretValue`: the secret's string (a key kept there).
+    pub(crate) async fn get_secret_string(&self, secret_id: &str) -> Result<SecretString, Error> {
         let request = get_secret_value_request(&self.secretsmanager_endpoint, secret_id)?;
         let body = self
             .send("secretsmanager", "GetSecretValue", request)

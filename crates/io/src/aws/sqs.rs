@@ -37,7 +37,7 @@ impl QueueDepth for AwsClient {
 impl AwsClient {
     /// The live counts of `queue`, a name in this client's account and region or a queue URL:
     /// SQS `GetQueueAttributes`, after a `GetQueueUrl` the first time a name is read.
-    pub async fn queue_counts(&self, queue: &str) -> Result<QueueCounts, Error> {
+    async fn queue_counts(&self, queue: &str) -> Result<QueueCounts, Error> {
         let url = self.queue_url(queue).await?;
         let (endpoint, region) = if self.sqs_overridden {
             (self.sqs_endpoint.clone(), self.region.clone())
@@ -83,17 +83,6 @@ impl AwsClient {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(queue.to_owned(), url.clone());
         Ok(url)
-    }
-
-    /// Any SQS JSON-protocol action at this client's SQS endpoint, signed: the answer's body.
-    /// For the tests' and the demo's own calls (`CreateQueue`, `SendMessageBatch`).
-    pub async fn sqs_json(
-        &self,
-        action: &'static str,
-        body: &serde_json::Value,
-    ) -> Result<Vec<u8>, Error> {
-        let request = sqs_request(&self.sqs_endpoint, action, body)?;
-        self.send("sqs", action, request).await
     }
 }
 
