@@ -23,8 +23,9 @@ pub mod kube;
 pub mod retry;
 pub mod roots;
 
+pub use aws::cloudwatch::AlarmRearm;
 pub use aws::sqs::QueueDepth;
-pub use aws::{AlarmRearm, AwsClient};
+pub use aws::AwsClient;
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
 pub use kube::{ClusterProbe, KubeScaleApi, Probed, Scale, ScaleApi, ScaleEvent};
