@@ -13,16 +13,13 @@
 
 use local_gke::admin_api::Fault;
 use local_gke::{scale_path, ExternalCluster};
-use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
-use queue_scaler_io::aws::AwsClient;
-use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_simulation::moto::{CloudWatch, MotoServer};
 use queue_scaler_tests::scenarios::assert_no_secrets;
 use queue_scaler_tests::{
     aws_env, event, function_arn, function_env, moto, put_alarm, ClusterUnderTest, Functions,
     LocalStack, REGION,
 };
-use secrecy::SecretString;
 use serde_json::{json, Value};
 
 /// The alarms the sample events name.
@@ -246,20 +243,10 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
     );
     assert_no_secrets(&message, &stack.env);
 
-    let settings = AwsSettings {
-        region: Some(REGION.into()),
-        access_key_id: Some(ACCESS_KEY_ID.into()),
-        secret_access_key: Some(SecretString::from(SECRET_ACCESS_KEY.to_owned())),
-        secretsmanager_endpoint: Some(moto.endpoint().to_owned()),
-        ..AwsSettings::default()
-    };
-    let aws = AwsClient::new(&settings, reqwest::Client::new()).expect("settings are complete");
-    aws.secretsmanager_json(
-        "CreateSecret",
-        &json!({"Name": "queue-scaler-key", "SecretString": key}),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    moto.secrets(REGION)
+        .create_secret("queue-scaler-key", &key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // The same process reads it now: start-up failures are not kept.
     let out: Value = functions

@@ -4,7 +4,7 @@
 //! - reading the roots as the function does, once (`queue_scaler_io::PublicRoots::read_system_now`,
 //!   the read `PublicRoots::load` runs in the background, here on the spot: the system's CA
 //!   bundle file, or `SSL_CERT_FILE` naming one CA), and
-//!   building an HTTPS client from them (`queue_scaler_io::kube::cluster::public_client`);
+//!   building an HTTPS client from them (`queue_scaler_io::http::public_client`);
 //!   beside it, reqwest's own native roots, which read the bundle file and every file of the
 //!   certificate directory;
 //! - building `gcp_auth`'s service-account provider (parses the RSA key, builds its own client,
@@ -100,7 +100,7 @@ fn startup(c: &mut Criterion) {
         roots.store().expect("roots");
         group.bench_function(
             format!("HTTPS client build from read roots, {label}"),
-            |b| b.iter(|| queue_scaler_io::kube::cluster::public_client(&roots).expect("a client")),
+            |b| b.iter(|| queue_scaler_io::http::public_client(&roots).expect("a client")),
         );
         group.bench_function(
             format!("reqwest client build with its native roots, {label}"),

@@ -11,7 +11,7 @@ use crate::Error;
 use queue_scaler_core::cluster::ClusterSource;
 use queue_scaler_core::config::{KeySource, DEFAULT_TOKEN_SCOPES};
 use queue_scaler_core::{Policy, Target};
-use queue_scaler_io::google::key::ServiceAccountKey;
+use queue_scaler_io::http::public_client;
 use queue_scaler_io::kube::cluster;
 use queue_scaler_io::{GoogleTokens, KubeScaleApi, PublicRoots, ScaleApi, TokenSource};
 use std::sync::Arc;
@@ -52,22 +52,26 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
             messages_per_replica: None,
         },
     };
+    // The token source takes the container's public client, which the key path does not use:
+    // it is built before the clock starts, and again in its own step below.
+    let tokens_client = public_client(&PublicRoots::read_system_now()).map_err(fail("client"))?;
     let mut laps = Laps::start();
 
-    let key = ServiceAccountKey::load(&KeySource::File(key_file), None)
-        .await
-        .map_err(fail("key"))?;
-    let tokens = Arc::new(
-        GoogleTokens::new(key, DEFAULT_TOKEN_SCOPES.map(String::from).to_vec())
-            .map_err(fail("token provider"))?,
-    );
+    // As the function does on its first invocation: read the key and build the provider.
+    let tokens = Arc::new(GoogleTokens::lazy(
+        KeySource::File(key_file),
+        None,
+        tokens_client,
+        DEFAULT_TOKEN_SCOPES.map(String::from).to_vec(),
+    ));
+    tokens.account().await.map_err(fail("key"))?;
     laps.lap(0);
     let token = tokens.token().await.map_err(fail("token"))?;
     laps.lap(1);
     // Waited for here, so that reading them counts in this step as it does at start-up.
     let roots = PublicRoots::load();
     roots.store().map_err(fail("roots"))?;
-    let google = cluster::public_client(&roots).map_err(fail("public client"))?;
+    let google = public_client(&roots).map_err(fail("public client"))?;
     laps.lap(2);
     let endpoint = cluster::discover(
         &google,

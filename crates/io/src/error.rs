@@ -51,7 +51,7 @@ pub enum Error {
     #[error("Workload Identity Federation: {step} answered {status}: {message}{}", if hint.is_empty() { String::new() } else { format!(". Fix: {hint}") })]
     Federation {
         /// The step that was refused.
-        step: crate::google::external::Step,
+        step: FederationStep,
         /// HTTP status.
         status: u16,
         /// Google's error code and message.
@@ -62,6 +62,10 @@ pub enum Error {
     /// The cluster CA could not be used.
     #[error("cluster CA is unusable: {0}")]
     ClusterCa(String),
+    /// HTTPS to public endpoints (Google's and AWS's APIs, a GKE DNS endpoint without a CA) is
+    /// unusable: no root certificate could be read, or the client could not be built.
+    #[error("HTTPS to Google's and AWS's APIs is unusable: {0}. Fix: install the system's CA certificates, or set SSL_CERT_FILE to a PEM bundle of the roots to trust (or SSL_CERT_DIR to a folder of them)")]
+    PublicTls(String),
     /// The Kubernetes API answered with a `Status` error.
     #[error("Kubernetes API refused {verb} on {target}: {} {} ({}){}", status.code, status.reason, status.message, hint(verb, status))]
     Kube {
@@ -133,8 +137,31 @@ pub enum Error {
     },
 }
 
+/// The verb of [`Error::Kube`] when an Event is refused.
+pub const CREATE_EVENT: &str = "create event";
+
+/// The steps of Workload Identity Federation that call Google (keyless).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederationStep {
+    /// The token exchange at Google's STS.
+    Exchange,
+    /// `generateAccessToken`.
+    Impersonation,
+}
+
+impl std::fmt::Display for FederationStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FederationStep::Exchange => "the token exchange at Google STS",
+            FederationStep::Impersonation => {
+                "impersonating the service account (generateAccessToken)"
+            }
+        })
+    }
+}
+
 fn hint(verb: &str, status: &KubeStatus) -> &'static str {
-    if verb == crate::kube::scale::CREATE_EVENT {
+    if verb == CREATE_EVENT {
         return match status.code {
             403 => ". Grant the service account create on events in API group events.k8s.io in this namespace (the second rule of infra/gke/rbac.yaml), or set KUBE_EVENTS=false",
             _ => "",
@@ -170,7 +197,7 @@ impl Error {
     /// The retry class docs/design.md assigns to this failure.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Key { .. } | Error::ClusterCa(_) => ErrorClass::Config,
+            Error::Key { .. } | Error::ClusterCa(_) | Error::PublicTls(_) => ErrorClass::Config,
             Error::Token { .. }
             | Error::Transport { .. }
             | Error::Timeout { .. }

@@ -4,28 +4,29 @@
 //! - [`google`]: Google OAuth2 access tokens for the service account, from a key or keyless
 //!   ([`TokenSource`]).
 //! - [`kube`]: the cluster's endpoint and CA (given, or discovered through the GKE API) and the
-//!   Kubernetes `scale` subresource ([`ScaleApi`]).
+//!   Kubernetes `scale` subresource ([`ScaleApi`]), and the doctor's read-only questions
+//!   ([`ClusterProbe`]).
 //! - [`aws`]: SigV4-signed calls to AWS without the SDK: CloudWatch `SetAlarmState` and
-//!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`.
-//! - [`sqs`]: the live counts of a target's queues, SQS `GetQueueAttributes` ([`QueueDepth`]).
+//!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`, and SQS
+//!   `GetQueueAttributes`, the live counts of a target's queues ([`QueueDepth`]).
 //! - [`roots`]: the roots public endpoints are verified against, read once per container.
-//! - [`send`]: the one place requests are sent, with the bearer token marked sensitive and the
-//!   answer's size capped.
+//! - [`http`]: the timeouts, the client for public endpoints, and the one place requests are
+//!   sent, with the bearer token marked sensitive and the answer's size capped.
 //! - [`retry`]: bounded backoff with jitter that stops before the Lambda deadline.
 //! - [`error`]: one error type for all of it, each with its [`ErrorClass`].
 
 pub mod aws;
 pub mod error;
 pub mod google;
+pub mod http;
 pub mod kube;
 pub mod retry;
 pub mod roots;
-pub mod send;
-pub mod sqs;
 
-pub use aws::{AlarmRearm, AwsClient};
+pub use aws::cloudwatch::AlarmRearm;
+pub use aws::sqs::QueueDepth;
+pub use aws::AwsClient;
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
-pub use kube::{KubeScaleApi, Scale, ScaleApi, ScaleEvent};
+pub use kube::{ClusterProbe, KubeScaleApi, Probed, Scale, ScaleApi, ScaleEvent};
 pub use roots::PublicRoots;
-pub use sqs::QueueDepth;

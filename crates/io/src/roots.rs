@@ -26,7 +26,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 /// The roots, being read or read; cloning shares them.
@@ -71,8 +71,9 @@ impl PublicRoots {
         (roots, reader)
     }
 
-    /// The roots in one PEM file, read now (tests, benchmarks).
-    pub fn from_pem_file(path: &Path) -> PublicRoots {
+    /// The roots in one PEM file, read now.
+    #[cfg(test)]
+    fn from_pem_file(path: &std::path::Path) -> PublicRoots {
         Self::read_now(read_file(
             Some(path.to_owned()),
             &path.display().to_string(),
@@ -99,7 +100,7 @@ impl PublicRoots {
         self.read
             .get_or_init(|| read_system_roots().map(Arc::new))
             .clone()
-            .map_err(Error::ClusterCa)
+            .map_err(Error::PublicTls)
     }
 
     /// A client builder whose TLS trusts exactly these roots, over TLS 1.2 and 1.3, offering
@@ -113,7 +114,7 @@ impl PublicRoots {
         });
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::ClusterCa(format!("cannot configure TLS: {e}")))?
+            .map_err(|e| Error::PublicTls(format!("cannot configure TLS: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
@@ -173,8 +174,7 @@ fn read_file(file: Option<PathBuf>, from: &str) -> Result<RootCertStore, String>
     if valid == 0 {
         let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
         return Err(format!(
-            "no usable root certificate in {from} ({invalid} unparsable{}{}); install the \
-             system's CA certificates or set SSL_CERT_FILE to a PEM bundle",
+            "no usable root certificate in {from} ({invalid} unparsable{}{})",
             if errors.is_empty() { "" } else { ": " },
             errors.join("; ")
         ));
@@ -270,6 +270,15 @@ mod tests {
             .to_string();
         assert!(err.contains("no usable root certificate"), "{err}");
         assert!(err.contains("SSL_CERT_FILE"), "{err}");
+    }
+
+    #[test]
+    fn unusable_roots_are_a_configuration_error_of_the_public_client_not_of_the_cluster_ca() {
+        let file = temp_file("none.pem", "");
+        let err = PublicRoots::from_pem_file(&file).store().unwrap_err();
+        assert!(matches!(err, Error::PublicTls(_)), "{err:?}");
+        assert_eq!(err.class(), crate::error::ErrorClass::Config);
+        assert!(!err.to_string().contains("cluster CA"), "{err}");
     }
 
     #[test]

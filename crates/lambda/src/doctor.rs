@@ -18,34 +18,32 @@ pub use crate::report::doctor::{Check, Report, Status};
 use crate::scaler::Call;
 use crate::scaler::DeployedScaler;
 use queue_scaler_core::{DescribedAlarm, Routes, Target};
-use queue_scaler_io::{Error as IoError, ScaleApi};
-
-use serde_json::{json, Value};
+use queue_scaler_io::kube::probe::{NodePool, ResourceAttributes, Toleration};
+use queue_scaler_io::{ClusterProbe, Error as IoError, Probed, ScaleApi};
 
 /// `POST selfsubjectaccessreviews` for one verb on a target's Deployment (or its scale).
-fn access_review(target: &Target, verb: &str, subresource: Option<&str>) -> Value {
-    let mut attributes = json!({
-        "namespace": target.namespace, "verb": verb, "group": "apps",
-        "resource": "deployments", "name": target.deployment,
-    });
-    if let Some(sub) = subresource {
-        attributes["subresource"] = sub.into();
+fn access_review(target: &Target, verb: &str, subresource: Option<&str>) -> ResourceAttributes {
+    ResourceAttributes {
+        namespace: target.namespace.clone(),
+        verb: verb.to_owned(),
+        group: "apps".to_owned(),
+        resource: "deployments".to_owned(),
+        subresource: subresource.map(str::to_owned),
+        name: Some(target.deployment.clone()),
     }
-    review(attributes)
 }
 
 /// `POST selfsubjectaccessreviews` for `create` on Events in a target's namespace (any name:
 /// RBAC cannot limit create by name).
-fn events_review(target: &Target) -> Value {
-    review(json!({
-        "namespace": target.namespace, "verb": "create", "group": "events.k8s.io",
-        "resource": "events",
-    }))
-}
-
-fn review(attributes: Value) -> Value {
-    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-           "spec": {"resourceAttributes": attributes}})
+fn events_review(target: &Target) -> ResourceAttributes {
+    ResourceAttributes {
+        namespace: target.namespace.clone(),
+        verb: "create".to_owned(),
+        group: "events.k8s.io".to_owned(),
+        resource: "events".to_owned(),
+        subresource: None,
+        name: None,
+    }
 }
 
 /// The verbs the functions use, which must be allowed, and those they do not, which must not.
@@ -56,16 +54,12 @@ const ACCESS: [(&str, Option<&str>, bool); 4] = [
     ("delete", None, false),
 ];
 
-const SSAR_PATH: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
-const SSR_PATH: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
-
 /// Whether `tolerations` tolerate `taint` (`key`, `value`, `effect` as Kubernetes writes them).
-fn tolerates(tolerations: &[Value], key: &str, value: &str, effect: &str) -> bool {
+fn tolerates(tolerations: &[Toleration], key: &str, value: &str, effect: &str) -> bool {
     tolerations.iter().any(|t| {
-        let s = |f: &str| t.get(f).and_then(Value::as_str).unwrap_or_default();
-        let key_ok = s("key").is_empty() && s("operator") == "Exists" || s("key") == key;
-        let value_ok = s("operator") == "Exists" || s("value") == value;
-        let effect_ok = s("effect").is_empty() || s("effect") == effect;
+        let key_ok = t.key.is_empty() && t.operator == "Exists" || t.key == key;
+        let value_ok = t.operator == "Exists" || t.value == value;
+        let effect_ok = t.effect.is_empty() || t.effect == effect;
         key_ok && value_ok && effect_ok
     })
 }
@@ -87,34 +81,19 @@ fn kube_effect(gke: &str) -> String {
 type Taint = (String, String, String);
 
 /// The taints of the node pools that run GPU work (accelerators, or the `mlonly` label), by pool.
-fn gpu_pools(cluster: &Value) -> Vec<(String, Vec<Taint>)> {
-    cluster["nodePools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| {
-            p.pointer("/config/accelerators")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty())
-                || p.pointer("/config/labels/mlonly").is_some()
-        })
+fn gpu_pools(cluster: &[NodePool]) -> Vec<(String, Vec<Taint>)> {
+    cluster
+        .iter()
+        .filter(|p| !p.config.accelerators.is_empty() || p.config.labels.contains_key("mlonly"))
         .map(|p| {
             let taints = p
-                .pointer("/config/taints")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    let s = |f: &str| {
-                        t.get(f)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned()
-                    };
-                    (s("key"), s("value"), kube_effect(&s("effect")))
-                })
+                .config
+                .taints
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone(), kube_effect(&t.effect)))
                 .collect();
-            (p["name"].as_str().unwrap_or("?").to_owned(), taints)
+            let name = if p.name.is_empty() { "?" } else { &p.name };
+            (name.to_owned(), taints)
         })
         .collect()
 }
@@ -201,12 +180,7 @@ impl DeployedScaler {
             format!("Google issued an access token for {account}"),
         );
 
-        let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
-        match self
-            .api
-            .kube_json(http::Method::POST, SSR_PATH, Some(&review))
-            .await
-        {
+        match self.api.identity().await {
             Err(e) => {
                 let fix = if unreachable(&e) {
                     format!("{}; a GKE control plane behind authorized networks does not admit Lambda's addresses: use its DNS endpoint. Check GKE_CLUSTER (or GKE_ENDPOINT) names this cluster", UNREACHABLE_FIX)
@@ -216,29 +190,25 @@ impl DeployedScaler {
                 report.fail("cluster", chain(&e), fix);
                 return report;
             }
-            Ok((status, body)) => {
+            Ok(answer) => {
                 report.pass(
                     "cluster",
                     "reachable, and its certificate verifies against the cluster CA",
                 );
-                let user = body
-                    .pointer("/status/userInfo/username")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                match status {
-                    200 | 201 if user == account => report.pass("identity", format!("the cluster sees {user}")),
-                    200 | 201 if !user.contains('@') => report.fail(
+                match answer {
+                    Probed::Answered(user) if user == account => report.pass("identity", format!("the cluster sees {user}")),
+                    Probed::Answered(user) if !user.contains('@') => report.fail(
                         "identity",
                         format!("the cluster sees {user:?}, a number, not {account}"),
                         "add https://www.googleapis.com/auth/userinfo.email to GCP_TOKEN_SCOPES (or unset it): RBAC bindings name the email",
                     ),
-                    200 | 201 => report.fail("identity", format!("the cluster sees {user}, not {account}"), "use the credentials of the service account that infra/gke/rbac.yaml binds"),
-                    404 => report.skip("identity", "the API server offers no SelfSubjectReview (Kubernetes before 1.28)"),
-                    401 => {
+                    Probed::Answered(user) => report.fail("identity", format!("the cluster sees {user}, not {account}"), "use the credentials of the service account that infra/gke/rbac.yaml binds"),
+                    Probed::Other { status: 404, .. } => report.skip("identity", "the API server offers no SelfSubjectReview (Kubernetes before 1.28)"),
+                    Probed::Other { status: 401, .. } => {
                         report.fail("identity", "the cluster refused the token (401)", "check the service account exists and the token has the userinfo.email scope");
                         return report;
                     }
-                    other => report.fail("identity", format!("SelfSubjectReview answered {other}: {body}"), "docs/troubleshooting.md"),
+                    Probed::Other { status: other, body } => report.fail("identity", format!("SelfSubjectReview answered {other}: {body}"), "docs/troubleshooting.md"),
                 }
             }
         }
@@ -293,18 +263,14 @@ impl DeployedScaler {
         }
     }
 
-    /// Whether the cluster allows what the review `body` asks.
-    async fn allowed(&self, body: &Value) -> Result<bool, String> {
-        match self
-            .api
-            .kube_json(http::Method::POST, SSAR_PATH, Some(body))
-            .await
-        {
-            Ok((200 | 201, answer)) => Ok(answer
-                .pointer("/status/allowed")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)),
-            Ok((status, answer)) => Err(format!(
+    /// Whether the cluster allows what `attributes` describe.
+    async fn allowed(&self, attributes: &ResourceAttributes) -> Result<bool, String> {
+        match self.api.allows(attributes).await {
+            Ok(Probed::Answered(allowed)) => Ok(allowed),
+            Ok(Probed::Other {
+                status,
+                body: answer,
+            }) => Err(format!(
                 "SelfSubjectAccessReview answered {status}: {answer}"
             )),
             Err(e) => Err(chain(&e)),
@@ -397,7 +363,7 @@ impl DeployedScaler {
     }
 
     async fn check_node_pools(&self, report: &mut Report, targets: &[&Target]) {
-        let cluster = match self.api.gke_cluster().await {
+        let cluster = match self.api.node_pools().await {
             Ok(Some(cluster)) => cluster,
             Ok(None) => {
                 report.skip("node pool", "GKE_ENDPOINT is given, so the GKE API (clusters.get) is not asked; set GKE_CLUSTER to check the node pools");
@@ -476,16 +442,9 @@ impl DeployedScaler {
                 return;
             }
         }
-        let path = format!(
-            "/apis/apps/v1/namespaces/{}/deployments/{}",
-            target.namespace, target.deployment
-        );
-        let spec = match self.api.kube_json(http::Method::GET, &path, None).await {
-            Ok((200, d)) => d
-                .pointer("/spec/template/spec")
-                .cloned()
-                .unwrap_or(Value::Null),
-            Ok((status, _)) => {
+        let spec = match self.api.placement(target).await {
+            Ok(Probed::Answered(placement)) => placement,
+            Ok(Probed::Other { status, .. }) => {
                 report.skip(&name, format!("reading the Deployment answered {status}"));
                 return;
             }
@@ -494,16 +453,16 @@ impl DeployedScaler {
                 return;
             }
         };
-        let tolerations: Vec<Value> = spec["tolerations"].as_array().cloned().unwrap_or_default();
+        let tolerations = &spec.tolerations;
         let mut missing: Vec<String> = taints
             .iter()
-            .filter(|(k, v, e)| !tolerates(&tolerations, k, v, e))
+            .filter(|(k, v, e)| !tolerates(tolerations, k, v, e))
             .map(|(k, v, e)| format!("{k}={v}:{e}"))
             .collect();
-        if !tolerates(&tolerations, "nvidia.com/gpu", "present", "NoSchedule") {
+        if !tolerates(tolerations, "nvidia.com/gpu", "present", "NoSchedule") {
             missing.push("nvidia.com/gpu (added by GKE)".into());
         }
-        let selects = spec.pointer("/nodeSelector/mlonly").and_then(Value::as_str) == Some("true");
+        let selects = spec.node_selector.get("mlonly").map(String::as_str) == Some("true");
         if missing.is_empty() && selects {
             report.pass(
                 &name,
@@ -568,13 +527,15 @@ impl DeployedScaler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn tolerations_follow_kubernetes_matching() {
-        let t = vec![
-            json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}),
-            json!({"key": "mlonly", "operator": "Equal", "value": "true", "effect": "NoSchedule"}),
-        ];
+        let t: Vec<Toleration> = serde_json::from_value(json!([
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "mlonly", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+        ]))
+        .unwrap_or_default();
         assert!(tolerates(&t, "nvidia.com/gpu", "present", "NoSchedule"));
         assert!(tolerates(&t, "mlonly", "true", "NoSchedule"));
         assert!(!tolerates(&t, "mlonly", "false", "NoSchedule"));
@@ -585,11 +546,12 @@ mod tests {
 
     #[test]
     fn gpu_pools_are_those_with_accelerators_or_our_label() {
-        let cluster = json!({"nodePools": [
+        let cluster: Vec<NodePool> = serde_json::from_value(json!([
             {"name": "default", "config": {}},
             {"name": "gpu", "config": {"accelerators": [{"acceleratorCount": "1"}],
               "taints": [{"key": "mlonly", "value": "true", "effect": "NO_SCHEDULE"}]}}
-        ]});
+        ]))
+        .unwrap_or_default();
         let pools = gpu_pools(&cluster);
         assert_eq!(pools.len(), 1);
         assert_eq!(

@@ -129,7 +129,7 @@ fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure
     // The system's roots are read once, on a thread of their own while start-up goes on, and
     // shared by every client that needs them.
     let roots = PublicRoots::load();
-    let public = queue_scaler_io::kube::cluster::public_client(&roots).map_err(Failure::Startup)?;
+    let public = queue_scaler_io::http::public_client(&roots).map_err(Failure::Startup)?;
     let aws = AwsClient::new(&config.aws, public.clone());
     tracing::info!(
         targets = config.routes.targets().len(),
@@ -185,8 +185,7 @@ impl Broken {
         let (settings, rearm_on) = AwsSettings::from_lookup(lookup);
         let rearm = rearm_on
             .then(|| {
-                let http =
-                    queue_scaler_io::kube::cluster::public_client(&PublicRoots::load()).ok()?;
+                let http = queue_scaler_io::http::public_client(&PublicRoots::load()).ok()?;
                 AwsClient::new(&settings, http)
             })
             .flatten();

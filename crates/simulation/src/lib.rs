@@ -70,6 +70,14 @@ pub enum Error {
         /// Status and error code, or the transport error.
         detail: String,
     },
+    /// A Secrets Manager call to moto failed.
+    #[error("Secrets Manager {action} failed: {detail}")]
+    SecretsManager {
+        /// The API action.
+        action: &'static str,
+        /// Status and error code, or the transport error.
+        detail: String,
+    },
     /// An SQS call to moto failed.
     #[error("SQS {action} failed: {detail}")]
     Sqs {

@@ -1,8 +1,9 @@
 //! A real CloudWatch API on 127.0.0.1: `moto_server` (from the project's `.venv`, installed by
 //! `make venv`), started on a free port and stopped when its [`MotoServer`] guard is dropped,
-//! also when a test panics. And a client for the calls the tests and the simulation make to it
-//! (`PutMetricAlarm` with actions, `SetAlarmState` with reason data, `DescribeAlarms`), signed by
-//! the functions' own [`AwsClient`].
+//! also when a test panics. And clients for the calls the tests and the simulation make to it
+//! (`PutMetricAlarm` with actions, `SetAlarmState` with reason data, `DescribeAlarms`; SQS queues
+//! and messages; a Secrets Manager secret): each request built with the functions' own request
+//! builders and signed by their own signer ([`AwsClient::sign_request`]), then sent here.
 //!
 //! moto keeps its state per region, and takes the region from the SigV4 credential scope of
 //! each request: an alarm created with a client for one region is not found with another's.
@@ -13,6 +14,9 @@ use crate::model::{AlarmSpec, Metric};
 use crate::Error;
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
+use queue_scaler_io::aws::cloudwatch::cloudwatch_query_request;
+use queue_scaler_io::aws::secrets::secretsmanager_request;
+use queue_scaler_io::aws::sqs::sqs_request;
 use queue_scaler_io::aws::AwsClient;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -120,39 +124,119 @@ impl MotoServer {
     pub fn sqs(&self, region: &str) -> Sqs {
         Sqs::new(&self.endpoint, region)
     }
+
+    /// A Secrets Manager client for `region`.
+    pub fn secrets(&self, region: &str) -> SecretsManager {
+        SecretsManager::new(&self.endpoint, region)
+    }
+}
+
+/// The functions' own SigV4 signer, for one service and region, and a client that sends what it
+/// signed to the API at `endpoint`.
+#[derive(Debug, Clone)]
+struct Signed {
+    aws: AwsClient,
+    http: reqwest::Client,
+    endpoint: String,
+    service: &'static str,
+}
+
+impl Signed {
+    fn new(endpoint: &str, region: &str, service: &'static str) -> Self {
+        let settings = AwsSettings {
+            region: Some(region.to_owned()),
+            access_key_id: Some(ACCESS_KEY_ID.to_owned()),
+            secret_access_key: Some(SecretString::from(SECRET_ACCESS_KEY.to_owned())),
+            ..AwsSettings::default()
+        };
+        let http = reqwest::Client::new();
+        Signed {
+            aws: AwsClient::new(&settings, http.clone()).expect("region and credentials are set"),
+            http,
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            service,
+        }
+    }
+
+    /// Sign `request` and send it: the answer's body, or what went wrong (its status and body).
+    async fn send(
+        &self,
+        request: Result<http::Request<Vec<u8>>, queue_scaler_io::Error>,
+    ) -> Result<Vec<u8>, String> {
+        let signed = request
+            .and_then(|r| self.aws.sign_request(self.service, r))
+            .map_err(|e| e.to_string())?;
+        let request = reqwest::Request::try_from(signed).map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(body.to_vec())
+        } else {
+            Err(format!(
+                "answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ))
+        }
+    }
+}
+
+/// Secrets Manager's JSON protocol, signed for one region: a key secret the functions read.
+#[derive(Debug, Clone)]
+pub struct SecretsManager {
+    api: Signed,
+}
+
+impl SecretsManager {
+    /// A client for the Secrets Manager API at `endpoint`, signing for `region`.
+    pub fn new(endpoint: &str, region: &str) -> Self {
+        SecretsManager {
+            api: Signed::new(endpoint, region, "secretsmanager"),
+        }
+    }
+
+    /// `CreateSecret`: a string secret `name` holding `value`.
+    pub async fn create_secret(&self, name: &str, value: &str) -> Result<(), Error> {
+        let body = serde_json::json!({ "Name": name, "SecretString": value });
+        self.api
+            .send(secretsmanager_request(
+                &self.api.endpoint,
+                "CreateSecret",
+                &body,
+            ))
+            .await
+            .map(drop)
+            .map_err(|detail| Error::SecretsManager {
+                action: "CreateSecret",
+                detail,
+            })
+    }
 }
 
 /// SQS's JSON protocol, signed for one region: the queues the functions read live.
 #[derive(Debug, Clone)]
 pub struct Sqs {
-    aws: AwsClient,
+    api: Signed,
 }
 
 impl Sqs {
     /// A client for the SQS API at `endpoint`, signing for `region`.
     pub fn new(endpoint: &str, region: &str) -> Self {
-        let settings = AwsSettings {
-            region: Some(region.to_owned()),
-            access_key_id: Some(ACCESS_KEY_ID.to_owned()),
-            secret_access_key: Some(SecretString::from(SECRET_ACCESS_KEY.to_owned())),
-            sqs_endpoint: Some(endpoint.trim_end_matches('/').to_owned()),
-            ..AwsSettings::default()
-        };
         Sqs {
-            aws: AwsClient::new(&settings, reqwest::Client::new())
-                .expect("region and credentials are set"),
+            api: Signed::new(endpoint, region, "sqs"),
         }
     }
 
     async fn call(&self, action: &'static str, body: Value) -> Result<Value, Error> {
         let answer = self
-            .aws
-            .sqs_json(action, &body)
+            .api
+            .send(sqs_request(&self.api.endpoint, action, &body))
             .await
-            .map_err(|e| Error::Sqs {
-                action,
-                detail: e.to_string(),
-            })?;
+            .map_err(|detail| Error::Sqs { action, detail })?;
         Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
     }
 
@@ -246,23 +330,15 @@ pub struct AlarmStatus {
 /// CloudWatch's query protocol, signed for one region.
 #[derive(Debug, Clone)]
 pub struct CloudWatch {
-    aws: AwsClient,
+    api: Signed,
     region: String,
 }
 
 impl CloudWatch {
     /// A client for the CloudWatch API at `endpoint`, signing for `region`.
     pub fn new(endpoint: &str, region: &str) -> Self {
-        let settings = AwsSettings {
-            region: Some(region.to_owned()),
-            access_key_id: Some(ACCESS_KEY_ID.to_owned()),
-            secret_access_key: Some(SecretString::from(SECRET_ACCESS_KEY.to_owned())),
-            cloudwatch_endpoint: Some(endpoint.trim_end_matches('/').to_owned()),
-            ..AwsSettings::default()
-        };
         CloudWatch {
-            aws: AwsClient::new(&settings, reqwest::Client::new())
-                .expect("region and credentials are set"),
+            api: Signed::new(endpoint, region, "monitoring"),
             region: region.to_owned(),
         }
     }
@@ -447,14 +523,12 @@ impl CloudWatch {
     }
 
     async fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Error> {
+        let request = cloudwatch_query_request(&self.api.endpoint, action, params);
         let body = self
-            .aws
-            .cloudwatch_query(action, params)
+            .api
+            .send(request)
             .await
-            .map_err(|e| Error::CloudWatch {
-                action,
-                detail: e.to_string(),
-            })?;
+            .map_err(|detail| Error::CloudWatch { action, detail })?;
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 }

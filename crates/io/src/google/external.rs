@@ -17,8 +17,8 @@
 //! The subject token, the federated token and the access token are secrets: never printed.
 
 use crate::aws::AwsClient;
-use crate::error::Error;
-use crate::send::{send, Answer};
+use crate::error::{Error, FederationStep};
+use crate::http::{send, Answer};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::time::{Duration, SystemTime};
@@ -249,40 +249,22 @@ struct ImpersonationAnswer {
 }
 
 /// What to fix after a refusal, by step and answer.
-fn hint(step: Step, status: u16, body: &str) -> &'static str {
+fn hint(step: FederationStep, status: u16, body: &str) -> &'static str {
     match step {
-        Step::Exchange if body.contains("invalid_target") => {
+        FederationStep::Exchange if body.contains("invalid_target") => {
             "the audience names no enabled workload identity pool provider: check the pool and its AWS provider exist and the audience in the credential configuration is theirs (infra/gke/service-account.sh keyless)"
         }
-        Step::Exchange if status == 400 || status == 401 || status == 403 => {
+        FederationStep::Exchange if status == 400 || status == 401 || status == 403 => {
             "Google could not verify the signed AWS identity: check the provider's AWS account id matches this account, that AWS_REGION is the function's region, and the function's clock"
         }
-        Step::Impersonation if status == 403 => {
+        FederationStep::Impersonation if status == 403 => {
             "the AWS role is not allowed to impersonate the service account: grant roles/iam.workloadIdentityUser (or iam.serviceAccountTokenCreator) on it to principalSet://iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL/attribute.aws_role/arn:aws:sts::ACCOUNT:assumed-role/ROLE for the function's execution role (infra/gke/service-account.sh keyless)"
         }
-        Step::Impersonation if status == 404 => {
+        FederationStep::Impersonation if status == 404 => {
             "the service account in service_account_impersonation_url does not exist"
         }
-        Step::Impersonation if status == 401 => "the federated token was refused",
+        FederationStep::Impersonation if status == 401 => "the federated token was refused",
         _ => "",
-    }
-}
-
-/// The steps that call Google.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// The token exchange at Google's STS.
-    Exchange,
-    /// `generateAccessToken`.
-    Impersonation,
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Step::Exchange => "the token exchange at Google STS",
-            Step::Impersonation => "impersonating the service account (generateAccessToken)",
-        })
     }
 }
 
@@ -306,7 +288,7 @@ fn google_message(body: &[u8]) -> String {
     String::from_utf8_lossy(body).chars().take(200).collect()
 }
 
-fn refused(step: Step, answer: &Answer) -> Error {
+fn refused(step: FederationStep, answer: &Answer) -> Error {
     let message = google_message(&answer.body);
     Error::Federation {
         step,
@@ -379,7 +361,7 @@ impl ExternalTokens {
         )
         .await?;
         if answer.status != 200 {
-            return Err(refused(Step::Exchange, &answer));
+            return Err(refused(FederationStep::Exchange, &answer));
         }
         let federated: StsAnswer =
             serde_json::from_slice(&answer.body).map_err(|e| Error::Protocol {
@@ -390,7 +372,7 @@ impl ExternalTokens {
         let request = impersonation_request(&self.account, &self.scopes)?;
         let answer = send(&self.http, request, Some(&federated), None).await?;
         if answer.status != 200 {
-            return Err(refused(Step::Impersonation, &answer));
+            return Err(refused(FederationStep::Impersonation, &answer));
         }
         let token: ImpersonationAnswer =
             serde_json::from_slice(&answer.body).map_err(|e| Error::Protocol {
@@ -547,7 +529,7 @@ mod tests {
             url: "u".into(),
         };
         let e = refused(
-            Step::Exchange,
+            FederationStep::Exchange,
             &answer(
                 400,
                 r#"{"error":"invalid_target","error_description":"The target service indicated by the \"audience\" parameters is invalid."}"#,
@@ -560,9 +542,9 @@ mod tests {
                 && msg.contains("pool"),
             "{msg}"
         );
-        assert_eq!(e.class(), crate::ErrorClass::NonRetryable);
+        assert_eq!(e.class(), crate::error::ErrorClass::NonRetryable);
         let e = refused(
-            Step::Impersonation,
+            FederationStep::Impersonation,
             &answer(
                 403,
                 r#"{"error":{"code":403,"message":"Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).","status":"PERMISSION_DENIED"}}"#,
@@ -575,7 +557,7 @@ mod tests {
                 && msg.contains("PERMISSION_DENIED"),
             "{msg}"
         );
-        let e = refused(Step::Exchange, &answer(503, "{}"));
+        let e = refused(FederationStep::Exchange, &answer(503, "{}"));
         assert!(e.is_transient());
     }
 }

@@ -72,18 +72,6 @@ impl ServiceAccountKey {
             origin: origin.to_owned(),
         })
     }
-
-    /// Load the key from wherever the configuration says; an `external_account` configuration
-    /// there is refused (use [`Credentials::load`]).
-    pub async fn load(source: &KeySource, aws: Option<&AwsClient>) -> Result<Self, Error> {
-        match Credentials::load(source, aws).await? {
-            Credentials::Key(key) => Ok(key),
-            Credentials::External(account) => Err(Error::Key {
-                origin: account.origin,
-                detail: "is an external_account configuration, not a service-account key".into(),
-            }),
-        }
-    }
 }
 
 /// The Google credentials a function uses: a service-account key, or (keyless) an AWS-sourced

@@ -12,7 +12,7 @@ use crate::aws::AwsClient;
 use crate::error::Error;
 use crate::google::external::ExternalTokens;
 use crate::google::key::{Credentials, ServiceAccountKey};
-use crate::kube::cluster::REQUEST_TIMEOUT;
+use crate::http::REQUEST_TIMEOUT;
 use gcp_auth::{CustomServiceAccount, TokenProvider};
 use queue_scaler_core::config::KeySource;
 use secrecy::{ExposeSecret, SecretString};
@@ -54,7 +54,8 @@ impl Loaded {
 pub struct GoogleTokens {
     source: KeySource,
     aws: Option<AwsClient>,
-    http: Option<reqwest::Client>,
+    /// The container's client for Google's endpoints: keyless tokens are fetched with it.
+    http: reqwest::Client,
     scopes: Vec<String>,
     loaded: RwLock<Option<Loaded>>,
 }
@@ -69,26 +70,11 @@ impl std::fmt::Debug for GoogleTokens {
 }
 
 impl GoogleTokens {
-    /// Tokens for a key that is already loaded. Fails if the private key cannot sign.
-    pub fn new(key: ServiceAccountKey, scopes: Vec<String>) -> Result<Self, Error> {
-        let provider = Self::key_provider(&key)?;
-        let source = KeySource::Inline(key.json.clone());
-        Ok(GoogleTokens {
-            source,
-            aws: None,
-            http: None,
-            scopes,
-            loaded: RwLock::new(Some(Loaded {
-                account: key.client_email.clone(),
-                key: Some(Arc::new(key)),
-                provider: Provider::Key(provider),
-            })),
-        })
-    }
-
     /// Tokens for the credentials at `source`, loaded on first use. `aws` reads a Secrets
     /// Manager secret and, keyless, signs the AWS identity; `http` is the container's client for
-    /// Google's endpoints (keyless). No I/O here.
+    /// Google's endpoints ([`crate::http::public_client`]), with which keyless tokens are
+    /// fetched. The only constructor: every token source trusts the configured roots. No I/O
+    /// here.
     pub fn lazy(
         source: KeySource,
         aws: Option<AwsClient>,
@@ -98,7 +84,7 @@ impl GoogleTokens {
         GoogleTokens {
             source,
             aws,
-            http: Some(http),
+            http,
             scopes,
             loaded: RwLock::new(None),
         }
@@ -130,8 +116,8 @@ impl GoogleTokens {
                              metadata service is never asked)"
                         .into(),
                 })?;
-                let http = self.http.clone().unwrap_or_default();
-                let tokens = ExternalTokens::new(account, aws, http, self.scopes.clone());
+                let tokens =
+                    ExternalTokens::new(account, aws, self.http.clone(), self.scopes.clone());
                 Ok(Loaded {
                     account: tokens.service_account().to_owned(),
                     key: None,

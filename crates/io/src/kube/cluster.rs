@@ -1,35 +1,13 @@
 //! The cluster's HTTPS endpoint and CA: given, or read once per container from the GKE API's
-//! `clusters.get`. Also the HTTPS clients: for the cluster, the cluster CA is the only trusted
-//! root; Google's endpoints use the system roots (so `SSL_CERT_FILE` can point at a private CA).
+//! `clusters.get`; and the HTTPS client for the cluster, for which the cluster CA is the only
+//! trusted root (the client for Google's endpoints is [`crate::http::public_client`]).
 
 use crate::error::{built, Error};
+use crate::http::{send, Answer, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 use crate::roots::PublicRoots;
-use crate::send::send;
 use queue_scaler_core::cluster::Endpoint;
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::time::Duration;
-
-/// Timeout for one HTTP request; the retry loop bounds the whole by the Lambda deadline.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The container's one client for public endpoints (the GKE API, AWS), trusting `roots` (the
-/// system's, or `SSL_CERT_FILE`), which the container reads once. Plain `http://` is refused by
-/// configuration for Google's endpoints and allowed only for the AWS endpoint overrides used by
-/// tests.
-pub fn public_client(roots: &PublicRoots) -> Result<reqwest::Client, Error> {
-    roots
-        .client_builder()?
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| {
-            Error::ClusterCa(format!(
-                "cannot build the HTTPS client for Google's and AWS's APIs: {e}"
-            ))
-        })
-}
 
 /// A client for the cluster endpoint. With a CA, that CA is the only trusted root; without one
 /// (GKE's DNS endpoint, with a public certificate), `roots`.
@@ -41,7 +19,7 @@ pub fn cluster_client(endpoint: &Endpoint, roots: &PublicRoots) -> Result<reqwes
     let mut builder = builder
         .https_only(true)
         .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
         // The endpoint is an IP or GKE's DNS name; never follow redirects elsewhere with a token.
         .redirect(reqwest::redirect::Policy::none());
     if let Some(pem) = &endpoint.ca_pem {
@@ -89,13 +67,16 @@ struct MasterAuth {
     cluster_ca_certificate: String,
 }
 
-/// Read the endpoint and CA of `cluster` from the GKE API.
-pub async fn discover(
+/// Ask the GKE API's `clusters.get` for `cluster`: its answer when it is 200, else
+/// [`Error::Discovery`] with the API's message and what to check. The one place `clusters.get`
+/// is sent and its refusals read: [`discover`] reads the endpoint from the answer, the doctor's
+/// probe the node pools.
+pub async fn get_cluster(
     http: &reqwest::Client,
     api_url: &str,
     cluster: &str,
     token: &SecretString,
-) -> Result<Endpoint, Error> {
+) -> Result<Answer, Error> {
     let answer = send(
         http,
         discovery_request(api_url, cluster)?,
@@ -103,28 +84,44 @@ pub async fn discover(
         None,
     )
     .await?;
-    let (status, body, url) = (answer.status, answer.body, answer.url);
-    if status != 200 {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-        let what = match status {
-            401 => "; the token was refused",
-            403 => "; grant the service account container.clusters.get on this cluster (infra/gke/service-account.sh)",
-            404 => "; check GKE_CLUSTER names an existing cluster",
-            _ => "",
-        };
-        return Err(Error::Discovery {
-            cluster: cluster.to_owned(),
-            status,
-            message: format!("{message}{what}"),
-        });
+    if answer.status != 200 {
+        return Err(refused(cluster, answer.status, &answer.body));
     }
+    Ok(answer)
+}
+
+/// The error of a `clusters.get` that did not answer 200: the API's message (or the start of
+/// the body), and what to check.
+fn refused(cluster: &str, status: u16, body: &[u8]) -> Error {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
+    let what = match status {
+        401 => "; the token was refused",
+        403 => "; grant the service account container.clusters.get on this cluster (infra/gke/service-account.sh)",
+        404 => "; check GKE_CLUSTER names an existing cluster",
+        _ => "",
+    };
+    Error::Discovery {
+        cluster: cluster.to_owned(),
+        status,
+        message: format!("{message}{what}"),
+    }
+}
+
+/// Read the endpoint and CA of `cluster` from the GKE API.
+pub async fn discover(
+    http: &reqwest::Client,
+    api_url: &str,
+    cluster: &str,
+    token: &SecretString,
+) -> Result<Endpoint, Error> {
+    let Answer { body, url, .. } = get_cluster(http, api_url, cluster, token).await?;
     let info: ClusterInfo = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
         url: url.clone(),
         detail: format!("clusters.get answer is not a Cluster ({e})"),
@@ -164,6 +161,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_clusters_get_gives_the_apis_message_and_what_to_check() {
+        let body = br#"{"error":{"code":403,"message":"Required \"container.clusters.get\" permission(s) for \"projects/p/locations/l/clusters/c\".","status":"PERMISSION_DENIED"}}"#;
+        let err = refused("projects/p/locations/l/clusters/c", 403, body);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("answered 403: Required \"container.clusters.get\"")
+                && msg.contains("grant the service account container.clusters.get"),
+            "{msg}"
+        );
+        assert_eq!(err.class(), crate::error::ErrorClass::NonRetryable);
+        let err = refused("c", 503, b"upstream unavailable");
+        assert!(
+            err.to_string()
+                .ends_with("answered 503: upstream unavailable"),
+            "{err}"
+        );
+        assert!(err.is_transient());
+    }
+
+    #[test]
     fn a_ca_that_is_not_a_certificate_is_a_configuration_error() {
         let endpoint = Endpoint {
             url: "https://10.0.0.1".into(),
@@ -171,6 +188,6 @@ mod tests {
         };
         let roots = PublicRoots::load();
         let err = cluster_client(&endpoint, &roots).unwrap_err();
-        assert_eq!(err.class(), crate::ErrorClass::Config, "{err}");
+        assert_eq!(err.class(), crate::error::ErrorClass::Config, "{err}");
     }
 }

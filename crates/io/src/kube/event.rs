@@ -115,7 +115,7 @@ pub fn create_event_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::test_target as target;
+    use crate::kube::fixtures::test_target as target;
 
     fn event(from: i32, to: i32) -> ScaleEvent {
         ScaleEvent {

@@ -4,27 +4,18 @@
 //!   client that trusts only that CA.
 //! - [`scale`]: the Kubernetes `deployments/{name}/scale` subresource ([`ScaleApi`]); requests are
 //!   built as plain values first.
+//! - [`probe`]: the doctor's read-only questions ([`ClusterProbe`]): who the cluster sees,
+//!   what it allows, where a Deployment's pods may run, the node pools' taints.
 //! - [`event`]: the Event (`events.k8s.io/v1`) that records a write on its Deployment, built as a
 //!   plain value; [`ScaleApi::record`] sends it.
 
 pub mod cluster;
 pub mod event;
+#[cfg(test)]
+mod fixtures;
+pub mod probe;
 pub mod scale;
 
 pub use event::ScaleEvent;
+pub use probe::{ClusterProbe, Probed};
 pub use scale::{KubeScaleApi, Scale, ScaleApi};
-
-/// The target the request builders' tests share: `ml/model-worker`.
-#[cfg(test)]
-pub(crate) fn test_target() -> queue_scaler_core::Target {
-    queue_scaler_core::Target {
-        namespace: "ml".into(),
-        deployment: "model-worker".into(),
-        policy: queue_scaler_core::Policy {
-            min: 1,
-            max: 4,
-            step: 1,
-            messages_per_replica: None,
-        },
-    }
-}

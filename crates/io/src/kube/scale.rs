@@ -3,12 +3,12 @@
 //! with the service account's bearer token to the cluster, discovered once per container and
 //! discovered again after a connection to it fails.
 
-use crate::error::{built, Error, KubeStatus};
+use crate::error::{built, Error, KubeStatus, CREATE_EVENT};
 use crate::google::token::TokenSource;
+use crate::http::{send, Answer};
 use crate::kube::cluster;
 use crate::kube::event::{create_event_request, ScaleEvent};
 use crate::roots::PublicRoots;
-use crate::send::{send, Answer};
 use queue_scaler_core::cluster::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};
@@ -140,8 +140,10 @@ struct Resolved {
 /// The scale subresource on a GKE cluster, over HTTPS, with Google tokens.
 pub struct KubeScaleApi<T> {
     tokens: Arc<T>,
-    source: ClusterSource,
-    google: reqwest::Client,
+    /// Where the cluster is; the probe asks the GKE API about it too.
+    pub(super) source: ClusterSource,
+    /// The client for the GKE API.
+    pub(super) google: reqwest::Client,
     roots: PublicRoots,
     resolved: RwLock<Option<Arc<Resolved>>>,
 }
@@ -155,7 +157,8 @@ impl<T> std::fmt::Debug for KubeScaleApi<T> {
 }
 
 /// Builds a request for the cluster at a base URL.
-type BuildRequest<'a> = &'a (dyn Fn(&str) -> Result<http::Request<Vec<u8>>, Error> + Send + Sync);
+pub(super) type BuildRequest<'a> =
+    &'a (dyn Fn(&str) -> Result<http::Request<Vec<u8>>, Error> + Send + Sync);
 
 impl<T: TokenSource> KubeScaleApi<T> {
     /// Build the API client. A given endpoint's client is built now, so a bad CA is found at
@@ -226,7 +229,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
     /// Send a request with the bearer token; after a 401, refresh the token once and try again.
     /// After a connection failure to a discovered cluster, discover it once more and try again.
     /// `what` names the request in logs.
-    async fn call(&self, what: &str, build: BuildRequest<'_>) -> Result<Answer, Error> {
+    pub(super) async fn call(&self, what: &str, build: BuildRequest<'_>) -> Result<Answer, Error> {
         let cluster = self.cluster().await?;
         match self.call_at(what, &cluster, build).await {
             Err(e) if e.is_connect() && self.forget(&cluster).await => {
@@ -262,63 +265,6 @@ impl<T: TokenSource> KubeScaleApi<T> {
     pub fn tokens(&self) -> &Arc<T> {
         &self.tokens
     }
-
-    /// Any JSON request to the cluster, for the doctor's reviews: the status and the body
-    /// (`Value::Null` when it is not JSON).
-    pub async fn kube_json(
-        &self,
-        method: http::Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<(u16, serde_json::Value), Error> {
-        let bytes = body.map(serde_json::Value::to_string).unwrap_or_default();
-        let build = |base: &str| {
-            let url = format!("{base}{path}");
-            let mut request = http::Request::builder()
-                .method(method.clone())
-                .uri(&url)
-                .header("accept", "application/json");
-            if body.is_some() {
-                request = request.header("content-type", "application/json");
-            }
-            built(&url, request.body(bytes.clone().into_bytes()))
-        };
-        let answer = self.call(path, &build).await?;
-        let value = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
-        Ok((answer.status, value))
-    }
-
-    /// The GKE API's `clusters.get` answer, when the cluster is discovered (`None` with a given
-    /// endpoint: there is no GKE API to ask).
-    pub async fn gke_cluster(&self) -> Result<Option<serde_json::Value>, Error> {
-        let ClusterSource::Discover { cluster, api_url } = &self.source else {
-            return Ok(None);
-        };
-        let token = self.tokens.token().await?;
-        let answer = send(
-            &self.google,
-            cluster::discovery_request(api_url, cluster)?,
-            Some(&token),
-            None,
-        )
-        .await?;
-        if answer.status != 200 {
-            return Err(Error::Discovery {
-                cluster: cluster.clone(),
-                status: answer.status,
-                message: String::from_utf8_lossy(&answer.body)
-                    .chars()
-                    .take(200)
-                    .collect(),
-            });
-        }
-        serde_json::from_slice(&answer.body)
-            .map(Some)
-            .map_err(|e| Error::Protocol {
-                url: answer.url,
-                detail: format!("clusters.get answer is not JSON ({e})"),
-            })
-    }
 }
 
 /// Turn an API server answer into a `Scale` or an error carrying its `Status`.
@@ -337,9 +283,6 @@ pub fn parse_response(
     }
     Err(refused(verb, target, status, body))
 }
-
-/// The verb of [`Error::Kube`] when an Event is refused.
-pub const CREATE_EVENT: &str = "create event";
 
 /// The error of an answer that is not a success, with the `Status` it carries.
 fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Error {
@@ -390,7 +333,7 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::test_target as target;
+    use crate::kube::fixtures::test_target as target;
 
     #[test]
     fn the_uid_read_is_kept_but_never_written_back() {
@@ -433,7 +376,7 @@ mod tests {
         let body = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps \"model-worker\" not found","reason":"NotFound","details":{"name":"model-worker","group":"apps","kind":"deployments"},"code":404}"#;
         let err = parse_response("get", &target(), 404, body, "u").unwrap_err();
         assert_eq!(err.kube_code(), Some(404));
-        assert_eq!(err.class(), crate::ErrorClass::NonRetryable);
+        assert_eq!(err.class(), crate::error::ErrorClass::NonRetryable);
         let msg = err.to_string();
         assert!(
             msg.contains("NotFound")
@@ -455,7 +398,7 @@ mod tests {
     #[test]
     fn a_request_that_cannot_be_built_is_a_configuration_error_not_an_empty_request() {
         let err = get_scale_request("https://bad host", &target()).unwrap_err();
-        assert_eq!(err.class(), crate::ErrorClass::Config, "{err}");
+        assert_eq!(err.class(), crate::error::ErrorClass::Config, "{err}");
         assert!(err.to_string().contains("bad host"), "{err}");
     }
 
@@ -463,7 +406,7 @@ mod tests {
     fn conflicts_and_server_errors_are_retryable() {
         for code in [409, 429, 500, 503] {
             let err = parse_response("update", &target(), code, b"{}", "u").unwrap_err();
-            assert_eq!(err.class(), crate::ErrorClass::Retryable, "{code}");
+            assert_eq!(err.class(), crate::error::ErrorClass::Retryable, "{code}");
         }
     }
 }

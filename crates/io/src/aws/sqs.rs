@@ -3,7 +3,7 @@
 //! container with `GetQueueUrl`; a queue given by URL (another account or region) is used as it
 //! is, and its region is read from its host. The requests are built as plain values.
 
-use crate::aws::AwsClient;
+use crate::aws::{json_protocol_request, AwsClient};
 use crate::error::Error;
 use queue_scaler_core::QueueCounts;
 use std::future::Future;
@@ -34,13 +34,65 @@ impl QueueDepth for AwsClient {
     }
 }
 
+impl AwsClient {
+    /// The live counts of `queue`, a name in this client's account and region or a queue URL:
+    /// SQS `GetQueueAttributes`, after a `GetQueueUrl` the first time a name is read.
+    async fn queue_counts(&self, queue: &str) -> Result<QueueCounts, Error> {
+        let url = self.queue_url(queue).await?;
+        let (endpoint, region) = if self.sqs_overridden {
+            (self.sqs_endpoint.clone(), self.region.clone())
+        } else {
+            (
+                queue_url_origin(&url).unwrap_or_else(|| self.sqs_endpoint.clone()),
+                queue_url_region(&url).unwrap_or_else(|| self.region.clone()),
+            )
+        };
+        let request = get_queue_attributes_request(&endpoint, &url)?;
+        let body = self
+            .send_in(&region, "sqs", "GetQueueAttributes", request)
+            .await?;
+        parse_queue_attributes(&body).map_err(|detail| Error::Protocol {
+            url: endpoint,
+            detail,
+        })
+    }
+
+    /// A queue's URL: the entry itself when it is one, else looked up by name once per
+    /// container.
+    async fn queue_url(&self, queue: &str) -> Result<String, Error> {
+        if queue.contains("://") {
+            return Ok(queue.to_owned());
+        }
+        let known = self
+            .queue_urls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(queue)
+            .cloned();
+        if let Some(url) = known {
+            return Ok(url);
+        }
+        let request = get_queue_url_request(&self.sqs_endpoint, queue)?;
+        let body = self.send("sqs", "GetQueueUrl", request).await?;
+        let url = parse_queue_url(&body).map_err(|detail| Error::Protocol {
+            url: self.sqs_endpoint.clone(),
+            detail,
+        })?;
+        self.queue_urls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(queue.to_owned(), url.clone());
+        Ok(url)
+    }
+}
+
 /// An SQS JSON-protocol request: `AmazonSQS.{action}` in `x-amz-target`, `body` as JSON.
 pub fn sqs_request(
     endpoint: &str,
     action: &str,
     body: &serde_json::Value,
 ) -> Result<http::Request<Vec<u8>>, Error> {
-    crate::aws::json_protocol_request(endpoint, "1.0", &format!("AmazonSQS.{action}"), body)
+    json_protocol_request(endpoint, "1.0", &format!("AmazonSQS.{action}"), body)
 }
 
 /// `GetQueueAttributes` for the three counts of the queue at `queue_url`.

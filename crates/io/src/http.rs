@@ -1,10 +1,39 @@
-//! Sending a request that was built as a plain value: the one place that turns an
-//! `http::Request` into a reqwest call, adds the bearer token (marked sensitive, so it is never
-//! printed), and reads the answer. Does I/O.
+//! HTTP: the timeouts, the container's one client for public endpoints, and sending.
+//!
+//! - [`public_client`]: the HTTPS client for Google's and AWS's APIs, trusting the roots the
+//!   container reads once ([`PublicRoots`]).
+//! - [`send`]: the one place that turns a request built as a plain value (`http::Request`) into
+//!   a reqwest call, adds the bearer token (marked sensitive, so it is never printed), and reads
+//!   the answer, at most [`MAX_ANSWER_BYTES`] of it. Does I/O.
 
 use crate::error::Error;
+use crate::roots::PublicRoots;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
+
+/// Timeout for one HTTP request; the retry loop bounds the whole by the Lambda deadline.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Timeout for a connection to be made (TCP and TLS), within [`REQUEST_TIMEOUT`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Timeout for one AWS call: AWS answers within a few seconds or not at all, so the rest of the
+/// Lambda's time is kept for what comes after.
+pub const AWS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The container's one client for public endpoints (the GKE API, AWS), trusting `roots` (the
+/// system's, or `SSL_CERT_FILE`), which the container reads once. Plain `http://` is refused by
+/// configuration for Google's endpoints and allowed only for the AWS endpoint overrides used by
+/// tests.
+pub fn public_client(roots: &PublicRoots) -> Result<reqwest::Client, Error> {
+    roots
+        .client_builder()?
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::PublicTls(format!("cannot build the client: {e}")))
+}
 
 /// An answer: its status and body, and the URL it came from (for errors; no token in it).
 #[derive(Debug)]
