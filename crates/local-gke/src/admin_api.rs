@@ -1,17 +1,18 @@
 //! The bodies of the admin API (`/_admin/...` on the google listener), as types: local-gke's
 //! handlers read and write them, and `AdminClient` (feature `admin-client`) sends and reads the
-//! same ones, so the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
-//! ([`NodePool`]), a grant's key ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too.
-//! No I/O.
+//! same ones, so the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the
+//! node pools ([`NodePool`]), a Deployment's scheduling fields ([`PodScheduling`]), a grant's key
+//! ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too. No I/O.
 
 use hyper::Method;
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::{AwsIdentity, Grant};
+pub use crate::deployment::{PodScheduling, Toleration};
 pub use crate::node_pool::NodePool;
 pub use crate::request_log::{Listener, RecordedRequest, RequestKind};
 
-/// `GET` and `PUT /_admin/deployments/{ns}/{name}` answer with this.
+/// `GET` and `PUT /_admin/deployments/{ns}/{name}`, and `PUT .../scheduling`, answer with this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentState {

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::admin_api::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, EventGrant, Events,
-    Fault, Grant, Grants, NodePool, NodePools, RecordedRequest, RequestLog, RevokedTokens,
-    SetReplicas, TokenLifetime, WorkloadIdentityUser,
+    Fault, Grant, Grants, NodePool, NodePools, PodScheduling, RecordedRequest, RequestLog,
+    RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
 };
 use crate::LocalGke;
 
@@ -158,6 +158,18 @@ impl AdminClient {
         let path = format!("/deployments/{namespace}/{name}");
         self.call(Method::PUT, &path, Some(&SetReplicas { replicas }))
             .await
+    }
+
+    /// `PUT /deployments/{ns}/{name}/scheduling`: replaces the tolerations and node selector of a
+    /// deployment's pod template (refused with 404 when there is no such deployment).
+    pub async fn set_scheduling(
+        &self,
+        namespace: &str,
+        name: &str,
+        scheduling: &PodScheduling,
+    ) -> Result<DeploymentState, AdminError> {
+        let path = format!("/deployments/{namespace}/{name}/scheduling");
+        self.call(Method::PUT, &path, Some(scheduling)).await
     }
 
     /// `POST /faults`: fails the next requests the fault matches; answers the fault as taken.

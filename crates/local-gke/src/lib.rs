@@ -10,7 +10,9 @@
 //!   request, and IAM Credentials' `generateAccessToken`) and an admin API for tests;
 //! - on the "cluster" listener: the Kubernetes `deployments/scale` subresource, with bearer
 //!   authentication, per-deployment grants and optimistic concurrency, answering with the same
-//!   bodies and `Status` errors as a real kube-apiserver; and `SelfSubjectAccessReview` and
+//!   bodies and `Status` errors as a real kube-apiserver; a read of the Deployment itself (its
+//!   pod template's tolerations and node selector), for a grant that allows it; and
+//!   `SelfSubjectAccessReview` and
 //!   `SelfSubjectReview`, which tell a caller what those grants allow it and who it is.
 //!
 //! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
@@ -20,7 +22,7 @@
 //! Modules, from the outside in: `server` binds, serves and wires the handlers to the shared
 //! `app` state; the google listener's handlers are `google` (token endpoint, `clusters.get`,
 //! TokenReview), `federation` (keyless access: `sts`, `sigv4`) and `admin`; the cluster
-//! listener's are `kube` (routing), `scale`, `event`, `review`, with their errors in `status` and
+//! listener's are `kube` (routing), `scale`, `deployment`, `event`, `review`, with their errors in `status` and
 //! Google's in `google_error`. No handler module imports another's caller (README: Code layout).
 
 mod admin;
@@ -32,6 +34,7 @@ mod assertion;
 mod aws_verify;
 pub mod cli;
 pub mod config;
+mod deployment;
 mod error;
 mod event;
 mod federation;
