@@ -5,7 +5,7 @@
 //! duplicated taint, `clusters.get` refused, pods that do not tolerate the GPU pool, an alarm
 //! that does not exist. The doctor writes nothing.
 
-use local_gke::admin_api::{AdminGrant, Fault, PodScheduling, Toleration};
+use local_gke::admin::{AdminGrant, Fault, PodScheduling, Toleration};
 use local_gke::{NodePool, NodeTaint, TaintEffect};
 use queue_scaler_core::AlarmState;
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
@@ -80,7 +80,7 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
 #[tokio::test(flavor = "multi_thread")]
 async fn events_refused_are_a_warning_with_the_rbac_fix_and_the_report_stays_ok() {
     let stack = LocalStack::start(|_| {}).await;
-    let refused = local_gke::admin_api::EventGrant {
+    let refused = local_gke::admin::EventGrant {
         identity: scaler(&stack),
         namespace: "ml".to_owned(),
     };

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use rand::Rng;
 
-use crate::admin_api::Fault;
 use crate::config::{AwsIdentity, Grant};
-use crate::deployment::PodScheduling;
-use crate::node_pool::NodePool;
-use crate::rbac::{is_event_create, Attributes, GrantRules};
+use crate::model::fault::Fault;
+use crate::model::node_pool::NodePool;
+use crate::model::rbac::{is_event_create, Attributes, GrantRules};
+use crate::model::scheduling::PodScheduling;
 
 /// How many Events are kept: a long simulation creates one per write.
 pub(crate) const EVENTS_KEPT: usize = 10_000;
-use crate::request_log::RecordedRequest;
+use crate::model::request_log::RecordedRequest;
 
 /// The state, shared between listeners and connections.
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Fallible, Harness, Scaler, TestResult};
-use local_gke::admin_api::{AdminGrant, Listener, RequestKind};
+use local_gke::admin::{AdminGrant, Listener, RequestKind};
 use local_gke::{deployment_path, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{Fallible, Scaler, TestResult};
-use local_gke::admin_api::{AdminGrant, PodScheduling, Toleration};
+use local_gke::admin::{AdminGrant, PodScheduling, Toleration};
 use local_gke::deployment_path;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Fallible, Harness, Scaler, TestResult};
-use local_gke::admin_api::AdminGrant;
+use local_gke::admin::AdminGrant;
 use local_gke::{deployment_path, scale_path, Config, Grant, CLOUD_PLATFORM_SCOPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

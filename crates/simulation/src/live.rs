@@ -24,7 +24,7 @@ use crate::run::{Environment, REGION};
 use crate::standin::AwsStandIn;
 use crate::timeline::{Beat, Invocation};
 use crate::{model::Scenario, Error};
-use local_gke::admin_api::Fault;
+use local_gke::admin::Fault;
 use queue_scaler_core::{AlarmState, Config, Direction, QueueCounts};
 use queue_scaler_lambda::report::{Checked, Failure, Response};
 use queue_scaler_lambda::scaler::Call;

@@ -1,20 +1,26 @@
 //! The Kubernetes API on the cluster listener: routes a request to a Deployment's scale
-//! subresource ([`crate::scale`]), to a read of the Deployment itself ([`crate::deployment`]),
-//! to the creation of an Event ([`crate::event`]) or to one of the reviews ([`crate::review`]),
-//! and refuses every other resource request as a kube-apiserver with least-privilege RBAC
-//! refuses it. Its errors are
-//! Kubernetes `Status` objects ([`crate::status`]). No I/O beyond the shared state.
+//! subresource (`scale`), to a read of the Deployment itself (`deployment`), to the creation of
+//! an Event (`event`) or to one of the reviews (`review`), and refuses every other resource
+//! request (read as kube's `request_info` reads it) as a kube-apiserver with least-privilege RBAC
+//! refuses it. Its errors are Kubernetes `Status` objects (`status`). No I/O beyond the shared
+//! state.
+
+mod deployment;
+mod event;
+mod request_info;
+mod review;
+mod scale;
+mod status;
 
 use hyper::{Method, StatusCode};
 
+use request_info::ResourceRequest;
+use scale::scale;
+use status::Status;
+
 use crate::app::App;
 use crate::http::{json_response, Request, Response};
-use crate::rbac::Attributes;
-use crate::request_info::ResourceRequest;
-use crate::review;
-use crate::scale::scale;
-use crate::status::Status;
-use crate::{deployment, event};
+use crate::model::rbac::Attributes;
 
 /// Serves one request to the cluster listener.
 pub(crate) fn handle(app: &App, request: &Request) -> Response {

@@ -7,11 +7,11 @@ use hyper::Method;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::status::Status;
 use crate::app::App;
 use crate::http::Request;
-use crate::rbac::Attributes;
+use crate::model::rbac::Attributes;
 use crate::state::Deployment;
-use crate::status::Status;
 
 const JSON: &str = "application/json";
 const MERGE_PATCH: &str = "application/merge-patch+json";

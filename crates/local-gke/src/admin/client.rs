@@ -1,5 +1,5 @@
 //! [`AdminClient`]: local-gke's admin API from the outside, one method per endpoint, with the
-//! bodies of [`crate::admin_api`]. Tests, the benchmarks and the simulation use it, never their
+//! bodies of [`crate::admin`]. Tests, the benchmarks and the simulation use it, never their
 //! own requests. Behind the `admin-client` feature, so the `local-gke` binary does not carry an
 //! HTTP client. Does I/O: HTTPS requests to the google listener.
 
@@ -10,12 +10,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admin_api::{
+use super::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, EventGrant, Events,
     Fault, Grant, Grants, NodePool, NodePools, PodScheduling, RecordedRequest, RequestLog,
     RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
 };
-use crate::LocalGke;
 
 /// A client of local-gke's admin API (`LOCAL_GKE_ADMIN_URL`, `https://127.0.0.1:GPORT/_admin`),
 /// trusting only local-gke's google CA. Every method is one endpoint; a refusal is an
@@ -86,13 +85,6 @@ impl AdminError {
             AdminError::Refused { status, .. } => Some(*status),
             _ => None,
         }
-    }
-}
-
-impl LocalGke {
-    /// A client of this local-gke's admin API.
-    pub fn admin_client(&self) -> Result<AdminClient, AdminError> {
-        AdminClient::new(&self.admin_url(), self.google_ca_pem())
     }
 }
 

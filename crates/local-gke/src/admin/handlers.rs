@@ -1,9 +1,9 @@
-//! The admin API under `/_admin` on the google listener, for tests and the demo: read and set
-//! replicas, set a Deployment's tolerations and node selector, inject faults, read the request log, change the token lifetime, revoke the tokens
-//! issued, set, widen, narrow and remove grants, allow and refuse Events and list those created,
-//! replace the node pools, add AWS identities and workload identity users.
-//! Admin requests are not themselves recorded in the request log. The bodies are the types of
-//! [`crate::admin_api`]. No I/O beyond the shared state.
+//! The admin API's handlers, under `/_admin` on the google listener: read and set replicas, set a
+//! Deployment's tolerations and node selector, inject faults, read the request log, change the
+//! token lifetime, revoke the tokens issued, set, widen, narrow and remove grants, allow and
+//! refuse Events and list those created, replace the node pools, add AWS identities and workload
+//! identity users. Admin requests are not themselves recorded in the request log. The bodies are
+//! the types of [`crate::admin`]. No I/O beyond the shared state.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::admin_api::{
+use super::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, DeploymentState, EventGrant, Events, Fault, Grants,
     NodePools, PodScheduling, RequestLog, RevokedTokens, SetReplicas, TokenLifetime,
     WorkloadIdentityUser,
@@ -19,8 +19,8 @@ use crate::admin_api::{
 use crate::app::App;
 use crate::config::{AwsIdentity, Grant};
 use crate::http::{empty_response, json_response, Request, Response};
-use crate::node_pool::{validate_node_pools, NodePool};
-use crate::rbac::GrantRules;
+use crate::model::node_pool::{validate_node_pools, NodePool};
+use crate::model::rbac::GrantRules;
 use crate::state::Deployment;
 
 /// Serves `/_admin/{rest...}`.

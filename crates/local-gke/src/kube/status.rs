@@ -5,8 +5,8 @@
 use hyper::StatusCode;
 use serde::Serialize;
 
+use super::request_info::ResourceRequest;
 use crate::http::{json_response, Response};
-use crate::request_info::ResourceRequest;
 
 /// A `v1` Status, the body of every Kubernetes API error.
 #[derive(Debug, Serialize)]
