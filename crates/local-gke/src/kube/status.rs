@@ -267,17 +267,6 @@ impl Status {
         )
     }
 
-    /// 415: a patch in a media type kube's router does not know at all, refused before the
-    /// resource sees it: a bare "415: Unsupported Media Type".
-    pub(crate) fn unknown_patch_type() -> Self {
-        Status::failure(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "415: Unsupported Media Type".to_owned(),
-            Some(StatusDetails::default()),
-        )
-    }
-
     /// The error for a fault injected with this status code.
     pub(crate) fn injected(code: StatusCode) -> Self {
         let (reason, message) = match code.as_u16() {
