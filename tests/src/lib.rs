@@ -13,7 +13,7 @@
 pub mod real_kube;
 pub mod scenarios;
 
-use local_gke::admin_api::{Fault, Listener};
+use local_gke::admin::{Fault, Listener};
 use local_gke::{scale_path, AdminClient, Config as GkeConfig, LocalGke};
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use serde_json::Value;
@@ -179,7 +179,7 @@ impl ClusterUnderTest for LocalStack {
     }
 
     async fn allow_events(&self, namespace: &str, allowed: bool) {
-        let grant = local_gke::admin_api::EventGrant {
+        let grant = local_gke::admin::EventGrant {
             identity: self.var("SCALER_SERVICE_ACCOUNT"),
             namespace: namespace.to_owned(),
         };
@@ -207,7 +207,7 @@ pub async fn take_request_kinds(
 /// The functions' live queue read that [`function_env`] points at the control plane, which
 /// refuses it (404): an SQS JSON-protocol `POST /`. Nothing of Google's or the cluster's is
 /// served at the root, so it is told apart by that alone.
-fn is_refused_queue_read(r: &local_gke::admin_api::RecordedRequest) -> bool {
+fn is_refused_queue_read(r: &local_gke::admin::RecordedRequest) -> bool {
     r.method == "POST" && r.path == "/" && r.status == 404
 }
 

@@ -19,7 +19,7 @@ use crate::scenarios::{DEPLOYMENT, MISSING, NS, UNGRANTED};
 use crate::{
     env_var, read_env_file, take_request_kinds, workspace_root, ClusterUnderTest, LocalStack,
 };
-use local_gke::admin_api::Listener;
+use local_gke::admin::Listener;
 use local_gke::{scale_path, ExternalCluster};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,10 @@
 //! a healthy deployment passes, and each way a deployment can be wrong fails its check with a
 //! fix: an RBAC binding removed, a role that also grants `patch` on the Deployment, a token
 //! without `userinfo.email`, a wrong cluster CA, a missing Deployment, a node pool with a
-//! duplicated taint, an alarm that does not exist. The doctor writes nothing.
+//! duplicated taint, `clusters.get` refused, pods that do not tolerate the GPU pool, an alarm
+//! that does not exist. The doctor writes nothing.
 
-use local_gke::admin_api::{AdminGrant, Fault};
+use local_gke::admin::{AdminGrant, Fault, PodScheduling, Toleration};
 use local_gke::{NodePool, NodeTaint, TaintEffect};
 use queue_scaler_core::AlarmState;
 use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
@@ -15,6 +16,11 @@ const DOCTOR: &str = r#"{"action": "doctor"}"#;
 
 async fn doctor(env: &[(String, String)]) -> Value {
     let functions = Functions::start(env).await;
+    doctor_on(&functions).await
+}
+
+/// The doctor's report from functions already running (a warm container the second time).
+async fn doctor_on(functions: &Functions) -> Value {
     let event: Value = serde_json::from_str(DOCTOR).expect("JSON");
     functions.invoke("scale-up", &event).await.ok()
 }
@@ -74,7 +80,7 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
 #[tokio::test(flavor = "multi_thread")]
 async fn events_refused_are_a_warning_with_the_rbac_fix_and_the_report_stays_ok() {
     let stack = LocalStack::start(|_| {}).await;
-    let refused = local_gke::admin_api::EventGrant {
+    let refused = local_gke::admin::EventGrant {
         identity: scaler(&stack),
         namespace: "ml".to_owned(),
     };
@@ -423,4 +429,118 @@ async fn alarms_are_compared_with_the_functions_own_arn() {
         "its actions are disabled",
         "enable-alarm-actions",
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clusters_get_refused_after_discovery_fails_the_node_pool_check_with_the_iam_fix() {
+    let stack = LocalStack::start(|_| {}).await;
+    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    // The first doctor discovers the cluster through clusters.get, and the container keeps the
+    // endpoint it found.
+    let report = doctor_on(&functions).await;
+    assert_eq!(status(&report, "taints").0, "pass", "{report:#}");
+    stack.take_requests().await;
+    // Then container.clusters.get is taken away from the service account: Google refuses the
+    // next clusters.get, which is the doctor's read of the node pools in the warm container.
+    let clusters_get = format!("/v1/{}", stack.gke.cluster_name());
+    stack
+        .admin
+        .add_fault(&Fault::status(&clusters_get, 1, 403))
+        .await
+        .expect("fault added");
+    let report = doctor_on(&functions).await;
+    assert_eq!(
+        status(&report, "cluster").0,
+        "pass",
+        "the endpoint found before is kept: {report:#}"
+    );
+    assert_fails(
+        &report,
+        "node pool",
+        "403",
+        "grant container.clusters.get (infra/gke/iam-role.yaml)",
+    );
+    let requests = stack.take_requests().await;
+    assert_eq!(
+        requests.iter().filter(|k| *k == "discovery").count(),
+        1,
+        "one clusters.get, the refused one: {requests:?}"
+    );
+}
+
+/// A grant that also lets the service account read its Deployment: get and update on the scale
+/// and on the Deployment (one rule in local-gke; patch and delete stay refused), so the doctor's
+/// tolerations check runs instead of being skipped.
+async fn allow_reading_the_deployment(stack: &LocalStack) {
+    let grant = AdminGrant::new(&scaler(stack), "ml", "model-worker")
+        .verbs(["get", "update"])
+        .resources(["deployments/scale", "deployments"]);
+    stack
+        .admin
+        .set_grant(&grant)
+        .await
+        .expect("the grant widened");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_that_tolerate_the_gpu_pool_pass_and_pods_that_do_not_fail_with_the_manifest_fix() {
+    let stack = LocalStack::start(|_| {}).await;
+    allow_reading_the_deployment(&stack).await;
+    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    stack.take_requests().await;
+    // By default the Deployment's pod template is infra/gke/model-deployment.yaml's.
+    let report = doctor_on(&functions).await;
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(status(&report, "access").0, "pass", "{report:#}");
+    let (s, check) = status(&report, "tolerates");
+    assert_eq!(s, "pass", "{report:#}");
+    assert_eq!(
+        check["detail"],
+        "tolerates every taint of the pool and selects mlonly=true"
+    );
+    let requests = stack.take_requests().await;
+    assert!(
+        requests.iter().any(|k| k == "deployment_get"),
+        "the Deployment was read: {requests:?}"
+    );
+
+    // Without the mlonly toleration and the node selector.
+    let only_gpu = PodScheduling {
+        node_selector: Default::default(),
+        tolerations: vec![Toleration::exists("nvidia.com/gpu", "NoSchedule")],
+    };
+    let report = doctor_with_scheduling(&stack, &functions, &only_gpu).await;
+    assert_fails(
+        &report,
+        "tolerates",
+        "does not tolerate mlonly=true:NoSchedule; does not select mlonly=true",
+        "infra/gke/model-deployment.yaml",
+    );
+    // GKE's own taint on GPU nodes, untolerated: named as the pool carries it and as GKE adds it.
+    let only_mlonly = PodScheduling {
+        tolerations: vec![Toleration::equal("mlonly", "true", "NoSchedule")],
+        ..PodScheduling::default()
+    };
+    let report = doctor_with_scheduling(&stack, &functions, &only_mlonly).await;
+    assert_fails(
+        &report,
+        "tolerates",
+        "does not tolerate nvidia.com/gpu=present:NoSchedule, nvidia.com/gpu (added by GKE)",
+        "tolerate nvidia.com/gpu with operator Exists",
+    );
+    assert_eq!(stack.replicas("ml", "model-worker").await, 2);
+}
+
+/// The doctor's report once the Deployment's pod template has these scheduling fields.
+async fn doctor_with_scheduling(
+    stack: &LocalStack,
+    functions: &Functions,
+    scheduling: &PodScheduling,
+) -> Value {
+    stack
+        .admin
+        .set_scheduling("ml", "model-worker", scheduling)
+        .await
+        .expect("the pod template changed");
+    doctor_on(functions).await
 }

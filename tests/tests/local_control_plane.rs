@@ -1,7 +1,7 @@
 //! The end-to-end scenarios against the local control plane: the release binaries under
 //! `cargo lambda watch`, the local token endpoint, GKE API and Kubernetes scale API over TLS.
 
-use local_gke::admin_api::AdminGrant;
+use local_gke::admin::AdminGrant;
 use queue_scaler_tests::{function_env, scenarios, Functions, LocalStack};
 
 /// The cluster the scenarios need: `ml/model-worker` (granted), `ml/other-model` (not granted),

@@ -11,7 +11,7 @@
 //! - a discovered endpoint that stops answering is discovered again;
 //! - zero replicas only when the queue is empty, and a wake alarm brings one back.
 
-use local_gke::admin_api::Fault;
+use local_gke::admin::Fault;
 use local_gke::{scale_path, ExternalCluster};
 use queue_scaler_core::AlarmState;
 use queue_scaler_simulation::moto::{CloudWatch, MotoServer};

@@ -3,7 +3,7 @@
 //! refreshed once and the call made again; a second 401, with the fresh token, is refused as
 //! NonRetryable and nothing is written. Neither path puts a token or the key in the output.
 
-use local_gke::admin_api::{Fault, Listener};
+use local_gke::admin::{Fault, Listener};
 use local_gke::scale_path;
 use queue_scaler_tests::scenarios::{assert_no_secrets, DEPLOYMENT, NS};
 use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};

@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::config::{Config, ExternalCluster};
 use crate::http::Request;
-use crate::request_log::{Listener, RecordedRequest, RequestKind};
+use crate::model::request_log::{Listener, RecordedRequest, RequestKind};
 use crate::service_account::ServiceAccount;
 use crate::state::Shared;
 

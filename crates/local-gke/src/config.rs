@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::node_pool::NodePool;
+use crate::model::node_pool::NodePool;
 
 /// Everything [`crate::LocalGke::start`] needs to know.
 #[derive(Debug, Clone)]

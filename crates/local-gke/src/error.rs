@@ -48,5 +48,5 @@ pub enum Error {
     ClusterEndpoint(String),
     /// The configured node pools are not a cluster's (no name, a name twice, limits out of order).
     #[error("invalid node pools")]
-    NodePools(#[source] crate::node_pool::InvalidNodePools),
+    NodePools(#[source] crate::model::node_pool::InvalidNodePools),
 }

@@ -10,59 +10,58 @@
 //!   request, and IAM Credentials' `generateAccessToken`) and an admin API for tests;
 //! - on the "cluster" listener: the Kubernetes `deployments/scale` subresource, with bearer
 //!   authentication, per-deployment grants and optimistic concurrency, answering with the same
-//!   bodies and `Status` errors as a real kube-apiserver; and `SelfSubjectAccessReview` and
+//!   bodies and `Status` errors as a real kube-apiserver; a read of the Deployment itself (its
+//!   pod template's tolerations and node selector), for a grant that allows it; and
+//!   `SelfSubjectAccessReview` and
 //!   `SelfSubjectReview`, which tell a caller what those grants allow it and who it is.
 //!
 //! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
 //! scaler at it. Tests start it in-process with [`LocalGke::start`], and set its state and inject
 //! faults through the admin API with `AdminClient` (feature `admin-client`).
 //!
-//! Modules, from the outside in: `server` binds, serves and wires the handlers to the shared
-//! `app` state; the google listener's handlers are `google` (token endpoint, `clusters.get`,
-//! TokenReview), `federation` (keyless access: `sts`, `sigv4`) and `admin`; the cluster
-//! listener's are `kube` (routing), `scale`, `event`, `review`, with their errors in `status` and
-//! Google's in `google_error`. No handler module imports another's caller (README: Code layout).
+//! The tree shows the layers, each importing only those below it:
+//!
+//! - at the top, what runs it: `main` and `cli` (the binary), `config` and `error`, `server`
+//!   (binds both listeners, serves each connection, applies injected faults, routes each request
+//!   to the handlers of what it is for, records it), `state_dir` and `tls`;
+//! - the handlers, one folder per thing served: `google/` (the token endpoint, `clusters.get`,
+//!   TokenReview; Google's error shape), `federation/` (keyless access: STS's exchange, what AWS
+//!   checks of the signed request, SigV4, impersonation), `kube/` (the cluster listener: the scale
+//!   subresource, the Deployment, Events, the self reviews, kube's `Status`) and `admin/` (the
+//!   admin API: its handlers, its public bodies, `AdminClient`). A handler folder imports no other,
+//!   except `federation/` answering with `google/`'s error shape;
+//! - what every handler shares: `app` (configuration, service account, state), `state`, the
+//!   `service_account`, `http` and `paths`;
+//! - at the bottom, `model/`: the plain data the state holds and the admin API carries (grants and
+//!   RBAC's rules, node pools, pod scheduling, faults, the request log), which imports nothing
+//!   else of the crate.
 
-mod admin;
-pub mod admin_api;
-#[cfg(feature = "admin-client")]
-mod admin_client;
+pub mod admin;
 mod app;
-mod assertion;
-mod aws_verify;
 pub mod cli;
 pub mod config;
 mod error;
-mod event;
 mod federation;
 mod google;
-mod google_error;
 mod http;
 mod kube;
-pub mod node_pool;
+mod model;
 mod paths;
-mod rbac;
-mod request_info;
-mod request_log;
-mod review;
-mod scale;
 mod server;
 mod service_account;
-mod sigv4;
 mod state;
 mod state_dir;
-mod status;
-mod sts;
 mod tls;
 
 #[cfg(feature = "admin-client")]
-pub use admin_client::{AdminClient, AdminError};
+pub use admin::{AdminClient, AdminError};
 pub use config::{
     aws_role_of, AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, WorkloadIdentity,
 };
 pub use error::Error;
-pub use node_pool::{
-    AcceleratorConfig, NodeConfig, NodePool, NodePoolAutoscaling, NodeTaint, TaintEffect,
+pub use model::node_pool::{
+    AcceleratorConfig, InvalidNodePools, NodeConfig, NodePool, NodePoolAutoscaling, NodeTaint,
+    TaintEffect,
 };
 pub use paths::{deployment_path, scale_path};
 pub use server::LocalGke;

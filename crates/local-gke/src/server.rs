@@ -1,6 +1,7 @@
 //! Runs local-gke: generates its keys, binds the two HTTPS listeners on 127.0.0.1, serves each
-//! connection (HTTP/2 or HTTP/1.1), applies injected faults, hands each request to its
-//! listener's handlers ([`crate::google`], [`crate::kube`]) and records it. The state directory
+//! connection (HTTP/2 or HTTP/1.1), applies injected faults, routes each request to the handlers
+//! of what it is for ([`crate::google`], [`crate::federation`] and [`crate::admin`] on the google
+//! listener, [`crate::kube`] on the cluster listener) and records it. The state directory
 //! is written by [`crate::state_dir`]. This is where the I/O is, with the state directory.
 
 use std::fmt;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::StatusCode;
+use hyper::{Method, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
@@ -22,11 +23,11 @@ use tracing::{debug, warn};
 use crate::app::{AdvertisedCluster, App};
 use crate::config::{AwsIdentity, Config, ExternalCluster, Grant, WorkloadIdentity};
 use crate::http::{json_response, Request, Response};
-use crate::request_log::Listener;
+use crate::model::request_log::Listener;
 use crate::service_account::ServiceAccount;
 use crate::state::{Shared, State};
 use crate::tls::ServingTls;
-use crate::{google, kube, Error};
+use crate::{admin, federation, google, kube, Error};
 
 /// The largest request body read; scale bodies and assertions are a few kilobytes.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -115,7 +116,8 @@ impl LocalGke {
         for grant in &config.grants {
             state.grant(grant.clone());
         }
-        crate::node_pool::validate_node_pools(&config.node_pools).map_err(Error::NodePools)?;
+        crate::model::node_pool::validate_node_pools(&config.node_pools)
+            .map_err(Error::NodePools)?;
         state.set_node_pools(config.node_pools.clone());
 
         let app = Arc::new(App::new(
@@ -167,6 +169,12 @@ impl LocalGke {
     /// The admin API's base URL.
     pub fn admin_url(&self) -> String {
         format!("{}/_admin", self.app.google_url)
+    }
+
+    /// A client of this local-gke's admin API.
+    #[cfg(feature = "admin-client")]
+    pub fn admin_client(&self) -> Result<admin::AdminClient, admin::AdminError> {
+        admin::AdminClient::new(&self.admin_url(), self.google_ca_pem())
     }
 
     /// The TokenReview webhook's URL.
@@ -334,7 +342,7 @@ async fn handle(
                 body: body.to_bytes(),
             };
             match listener {
-                Listener::Google => google::handle(&app, &request),
+                Listener::Google => google_listener(&app, &request),
                 Listener::Cluster => kube::handle(&app, &request),
             }
         }
@@ -351,4 +359,18 @@ async fn handle(
     }
     app.record(listener, &method, &path, response.status().as_u16());
     Ok(response)
+}
+
+/// The google listener's routes: keyless access (STS's exchange and IAM Credentials'
+/// `generateAccessToken`), the admin API, and Google's own endpoints for everything else.
+fn google_listener(app: &App, request: &Request) -> Response {
+    let segments = request.segments();
+    match (&request.method, segments.as_slice()) {
+        (&Method::POST, ["v1", "token"]) => federation::sts_token(app, request),
+        (&Method::POST, ["v1", "projects", _, "serviceAccounts", name]) => {
+            federation::generate_access_token(app, request, name)
+        }
+        (_, ["_admin", rest @ ..]) => admin::handle(app, request, rest),
+        _ => google::handle(app, request),
+    }
 }

@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use rand::Rng;
 
-use crate::admin_api::Fault;
 use crate::config::{AwsIdentity, Grant};
-use crate::node_pool::NodePool;
-use crate::rbac::{is_event_create, Attributes, GrantRules};
+use crate::model::fault::Fault;
+use crate::model::node_pool::NodePool;
+use crate::model::rbac::{is_event_create, Attributes, GrantRules};
+use crate::model::scheduling::PodScheduling;
 
 /// How many Events are kept: a long simulation creates one per write.
 pub(crate) const EVENTS_KEPT: usize = 10_000;
-use crate::request_log::RecordedRequest;
+use crate::model::request_log::RecordedRequest;
 
 /// The state, shared between listeners and connections.
 #[derive(Clone, Debug)]
@@ -68,13 +69,17 @@ pub(crate) enum TokenProblem {
     Expired,
 }
 
-/// A deployment as the scale subresource sees it.
+/// A deployment as its scale subresource and the Deployment object show it.
 #[derive(Debug, Clone)]
 pub(crate) struct Deployment {
     pub replicas: i32,
     pub resource_version: u64,
+    /// `metadata.generation`: 1 at creation, one more for each change of its spec.
+    pub generation: i64,
     pub uid: String,
     pub creation_timestamp: String,
+    /// The scheduling fields of its pod template.
+    pub scheduling: PodScheduling,
 }
 
 /// Everything that changes while local-gke runs.
@@ -249,7 +254,8 @@ impl State {
             .get(&(namespace.to_owned(), name.to_owned()))
     }
 
-    /// Sets a deployment's replicas, creating it if absent, and gives it a new resource version.
+    /// Sets a deployment's replicas, creating it if absent (with the shipped manifest's
+    /// scheduling), and gives it a new resource version.
     pub(crate) fn set_replicas(
         &mut self,
         namespace: &str,
@@ -264,13 +270,36 @@ impl State {
             .or_insert_with(|| Deployment {
                 replicas,
                 resource_version,
+                generation: 1,
                 uid: random_uid(),
                 creation_timestamp: chrono::Utc::now()
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                scheduling: PodScheduling::default(),
             });
+        if deployment.replicas != replicas {
+            deployment.generation += 1;
+        }
         deployment.replicas = replicas;
         deployment.resource_version = resource_version;
         deployment
+    }
+
+    /// Replaces the scheduling fields of an existing deployment's pod template, a change of its
+    /// spec: a new resource version and generation. `None` when there is no such deployment.
+    pub(crate) fn set_scheduling(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        scheduling: PodScheduling,
+    ) -> Option<&Deployment> {
+        let deployment = self
+            .deployments
+            .get_mut(&(namespace.to_owned(), name.to_owned()))?;
+        self.last_resource_version += 1;
+        deployment.resource_version = self.last_resource_version;
+        deployment.generation += 1;
+        deployment.scheduling = scheduling;
+        Some(deployment)
     }
 
     /// Lets the grant's identity get, update and patch its deployment's scale, and create Events

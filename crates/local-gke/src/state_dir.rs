@@ -22,7 +22,7 @@ impl LocalGke {
             "universe_domain": "googleapis.com",
             "type": "external_account",
             "audience": self.workload_identity_audience(),
-            "subject_token_type": crate::sts::AWS4_REQUEST_TOKEN_TYPE,
+            "subject_token_type": crate::federation::sts::AWS4_REQUEST_TOKEN_TYPE,
             "token_url": self.sts_url(),
             "credential_source": {
                 "environment_id": "aws1",

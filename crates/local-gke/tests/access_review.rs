@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Fallible, Harness, Scaler, TestResult};
-use local_gke::admin_api::{AdminGrant, Listener, RequestKind};
+use local_gke::admin::{AdminGrant, Listener, RequestKind};
 use local_gke::{deployment_path, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -217,8 +217,8 @@ async fn a_grant_that_also_covers_deployments_shows_patch_allowed() -> TestResul
     assert!(can(&scaler, &deployment_attributes("get")).await?);
     assert!(!can(&scaler, &deployment_attributes("delete")).await?);
     assert!(can(&scaler, &scale_attributes("update")).await?);
-    // The request itself is now authorized; local-gke serves no Deployment object, so it is
-    // refused as a method the server does not serve, not as forbidden.
+    // The request itself is now authorized; local-gke serves only reads of the Deployment
+    // object, so it is refused as a method the server does not serve, not as forbidden.
     let (status, body) = patch_deployment(&scaler).await?;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
     assert_eq!(body["reason"], "MethodNotAllowed");

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Harness, Scaler, TestResult};
-use local_gke::admin_api::{AdminGrant, Listener, RequestKind};
+use local_gke::admin::{AdminGrant, Listener, RequestKind};
 use local_gke::scale_path;
 use reqwest::{Method, StatusCode};
 use serde_json::json;

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Harness, Scaler, TestResult, JWT_BEARER};
-use local_gke::admin_api::{Fault, RequestKind};
+use local_gke::admin::{Fault, RequestKind};
 use local_gke::scale_path;
 use reqwest::{Certificate, Client, Method, StatusCode};
 use serde_json::json;

@@ -63,7 +63,7 @@ async fn gcp_auth_gets_a_token_from_the_key_file_that_opens_gke_and_the_cluster(
     let log = harness.admin.requests().await?;
     let token_requests = log
         .iter()
-        .filter(|r| r.kind == local_gke::admin_api::RequestKind::Token)
+        .filter(|r| r.kind == local_gke::admin::RequestKind::Token)
         .count();
     assert_eq!(token_requests, 1, "{log:?}");
     Ok(())

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Scaler, TestResult};
-use local_gke::admin_api::{EventGrant, RequestKind};
+use local_gke::admin::{EventGrant, RequestKind};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

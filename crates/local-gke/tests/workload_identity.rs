@@ -11,7 +11,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use common::{Fallible, Harness, TempDir, TestResult};
-use local_gke::admin_api::{Fault, RequestKind};
+use local_gke::admin::{Fault, RequestKind};
 use local_gke::config::{
     TEST_AWS_ACCESS_KEY_ID, TEST_AWS_ROLE_ARN, TEST_AWS_SECRET_ACCESS_KEY, TEST_AWS_SESSION_TOKEN,
 };

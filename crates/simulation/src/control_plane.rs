@@ -10,7 +10,7 @@
 //! Does I/O: a thread, sockets, one file (the CA), the process environment.
 
 use crate::Error;
-use local_gke::admin_api::{AdminGrant, Fault, RequestKind};
+use local_gke::admin::{AdminGrant, Fault, RequestKind};
 use local_gke::{scale_path, AdminClient, AdminError, Config as GkeConfig, LocalGke};
 use std::path::Path;
 use tokio::sync::{oneshot, OnceCell};

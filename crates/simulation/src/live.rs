@@ -27,7 +27,7 @@ use crate::standin::AwsStandIn;
 use crate::timeline::{Beat, Invocation};
 use crate::{model::Scenario, Error};
 use lambda_runtime::LambdaEvent;
-use local_gke::admin_api::Fault;
+use local_gke::admin::Fault;
 use queue_scaler_core::{AlarmState, Direction, QueueCounts};
 use queue_scaler_lambda::report::{Checked, Response};
 use queue_scaler_lambda::{Failure, Function};

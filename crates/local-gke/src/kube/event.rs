@@ -7,12 +7,12 @@
 use hyper::StatusCode;
 use serde_json::Value;
 
+use super::request_info::ResourceRequest;
+use super::review::decode;
+use super::status::Status;
 use crate::app::App;
 use crate::http::{json_response, Request, Response};
-use crate::rbac::Attributes;
-use crate::request_info::ResourceRequest;
-use crate::review::decode;
-use crate::status::Status;
+use crate::model::rbac::Attributes;
 
 const GROUP: &str = "events.k8s.io";
 const KIND: &str = "Event";

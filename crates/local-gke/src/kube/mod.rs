@@ -1,19 +1,26 @@
 //! The Kubernetes API on the cluster listener: routes a request to a Deployment's scale
-//! subresource ([`crate::scale`]), to the creation of an Event ([`crate::event`]) or to one of
-//! the reviews ([`crate::review`]), and refuses every
-//! other resource request as a kube-apiserver with least-privilege RBAC refuses it. Its errors are
-//! Kubernetes `Status` objects ([`crate::status`]). No I/O beyond the shared state.
+//! subresource (`scale`), to a read of the Deployment itself (`deployment`), to the creation of
+//! an Event (`event`) or to one of the reviews (`review`), and refuses every other resource
+//! request (read as kube's `request_info` reads it) as a kube-apiserver with least-privilege RBAC
+//! refuses it. Its errors are Kubernetes `Status` objects (`status`). No I/O beyond the shared
+//! state.
+
+mod deployment;
+mod event;
+mod request_info;
+mod review;
+mod scale;
+mod status;
 
 use hyper::{Method, StatusCode};
 
+use request_info::ResourceRequest;
+use scale::scale;
+use status::Status;
+
 use crate::app::App;
-use crate::event;
 use crate::http::{json_response, Request, Response};
-use crate::rbac::Attributes;
-use crate::request_info::ResourceRequest;
-use crate::review;
-use crate::scale::scale;
-use crate::status::Status;
+use crate::model::rbac::Attributes;
 
 /// Serves one request to the cluster listener.
 pub(crate) fn handle(app: &App, request: &Request) -> Response {
@@ -21,6 +28,10 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
     let outcome = match (&request.method, segments.as_slice()) {
         (_, ["apis", "apps", "v1", "namespaces", namespace, "deployments", name, "scale"]) => {
             scale(app, request, namespace, name).map(|scale| json_response(StatusCode::OK, &scale))
+        }
+        (&Method::GET, ["apis", "apps", "v1", "namespaces", namespace, "deployments", name]) => {
+            deployment::get(app, request, namespace, name)
+                .map(|deployment| json_response(StatusCode::OK, &deployment))
         }
         (&Method::POST, ["apis", "events.k8s.io", "v1", "namespaces", namespace, "events"]) => {
             event::create(app, request, namespace)
@@ -42,7 +53,7 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
 }
 
 /// 401 without a live token; 403 unless a grant allows the request. A request a (widened) grant
-/// allows is for a resource local-gke does not serve (the Deployment itself): 405.
+/// allows is for what local-gke does not serve (a write or delete of the Deployment itself): 405.
 fn refuse_resource(app: &App, request: &Request, resource: &ResourceRequest<'_>) -> Status {
     let Some(identity) = app.bearer_identity(request) else {
         return Status::unauthorized();

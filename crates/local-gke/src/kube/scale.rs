@@ -1,20 +1,19 @@
-//! A Deployment's scale subresource on the cluster listener: `GET`, `PUT` and `PATCH` (JSON merge
-//! patch) of `/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale`, with bearer
-//! authentication, per-deployment grants and resourceVersion preconditions, answering
+//! A Deployment's scale subresource on the cluster listener: `GET` and `PUT` of
+//! `/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale`, the two requests the functions send,
+//! with bearer authentication, per-deployment grants and resourceVersion preconditions, answering
 //! `autoscaling/v1` Scale bodies. No I/O beyond the shared state.
 
 use hyper::Method;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::status::Status;
 use crate::app::App;
 use crate::http::Request;
-use crate::rbac::Attributes;
+use crate::model::rbac::Attributes;
 use crate::state::Deployment;
-use crate::status::Status;
 
 const JSON: &str = "application/json";
-const MERGE_PATCH: &str = "application/merge-patch+json";
 
 /// Reads or writes a deployment's scale, checking what a kube-apiserver checks in its order:
 /// authentication, authorization, media type, body, existence, validation, preconditions.
@@ -24,9 +23,10 @@ pub(crate) fn scale(
     namespace: &str,
     name: &str,
 ) -> Result<Scale, Status> {
-    // Authorization comes before routing in a kube-apiserver, so a method the subresource does
-    // not serve is refused as a verb the identity is not granted (403), or, if a grant covers
-    // that verb too, as a method the subresource does not serve (405).
+    // Authorization comes before routing in a kube-apiserver, so a method not served here is
+    // refused as a verb the identity is not granted (403), or, if a grant covers that verb too,
+    // as a method not served (405): `PATCH`, which a kube-apiserver serves but the functions never
+    // send, and `POST` and `DELETE`, which it does not serve either.
     let verb = match request.method {
         Method::GET => "get",
         Method::PUT => "update",
@@ -50,36 +50,20 @@ pub(crate) fn scale(
     if state.authorizing_grant(&identity, &attributes).is_none() {
         return Err(Status::forbidden(&identity, verb, namespace, name));
     }
-    if !matches!(request.method, Method::GET | Method::PUT | Method::PATCH) {
+    if !matches!(request.method, Method::GET | Method::PUT) {
         return Err(Status::method_not_allowed());
     }
 
-    let update = match request.method {
-        Method::PUT => {
-            require_media_type(request, &[JSON])?;
-            let body: Value = serde_json::from_slice(&request.body)
-                .map_err(|e| Status::cannot_handle_as_scale(&e.to_string()))?;
-            ScaleUpdate::from_value(&body)?
-        }
-        Method::PATCH => {
-            require_patch_type(request)?;
-            let patch: Value = serde_json::from_slice(&request.body)
-                .map_err(|e| Status::bad_request(format!("error decoding patch: {e}")))?;
-            let current = state
-                .deployment(namespace, name)
-                .ok_or_else(|| Status::not_found(name))?;
-            let mut merged = serde_json::to_value(Scale::of(namespace, name, current))
-                .map_err(|e| Status::bad_request(e.to_string()))?;
-            merge_patch(&mut merged, &patch);
-            ScaleUpdate::from_value(&merged)?
-        }
-        _ => {
-            let current = state
-                .deployment(namespace, name)
-                .ok_or_else(|| Status::not_found(name))?;
-            return Ok(Scale::of(namespace, name, current));
-        }
-    };
+    if request.method == Method::GET {
+        let current = state
+            .deployment(namespace, name)
+            .ok_or_else(|| Status::not_found(name))?;
+        return Ok(Scale::of(namespace, name, current));
+    }
+    require_media_type(request, &[JSON])?;
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| Status::cannot_handle_as_scale(&e.to_string()))?;
+    let update = ScaleUpdate::from_value(&body)?;
 
     if update.name != name {
         return Err(Status::bad_request(format!(
@@ -118,25 +102,6 @@ fn require_media_type(request: &Request, accepted: &[&str]) -> Result<(), Status
     match request.media_type() {
         Some(media_type) if accepted.contains(&media_type.as_str()) => Ok(()),
         _ => Err(Status::unsupported_media_type(accepted)),
-    }
-}
-
-/// Only JSON merge patch is served. The other patch types a kube-apiserver knows are refused
-/// with the list of what is accepted; anything else is refused, as kube's router does, with a
-/// bare "415: Unsupported Media Type".
-fn require_patch_type(request: &Request) -> Result<(), Status> {
-    const KUBE_PATCH_TYPES: [&str; 4] = [
-        "application/json-patch+json",
-        MERGE_PATCH,
-        "application/strategic-merge-patch+json",
-        "application/apply-patch+yaml",
-    ];
-    match request.media_type().as_deref() {
-        Some(MERGE_PATCH) => Ok(()),
-        Some(known) if KUBE_PATCH_TYPES.contains(&known) => {
-            Err(Status::unsupported_media_type(&[MERGE_PATCH]))
-        }
-        _ => Err(Status::unknown_patch_type()),
     }
 }
 
@@ -200,26 +165,6 @@ impl ScaleUpdate {
     }
 }
 
-/// Applies a JSON merge patch (RFC 7386) to `target`.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(target) = target {
-        for (key, value) in patch {
-            if value.is_null() {
-                target.remove(key);
-            } else {
-                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-    }
-}
-
 /// An `autoscaling/v1` Scale, as the scale subresource returns it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -280,20 +225,6 @@ impl Scale {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn a_merge_patch_replaces_values_adds_keys_and_removes_nulls() {
-        let mut target =
-            json!({"metadata": {"name": "w", "resourceVersion": "7"}, "spec": {"replicas": 1}});
-        merge_patch(
-            &mut target,
-            &json!({"metadata": {"resourceVersion": null}, "spec": {"replicas": 4}, "x": 1}),
-        );
-        assert_eq!(
-            target,
-            json!({"metadata": {"name": "w"}, "spec": {"replicas": 4}, "x": 1})
-        );
-    }
 
     #[test]
     fn a_scale_body_without_replicas_means_zero_and_empty_resource_version_is_unconditional() {

@@ -1,17 +1,27 @@
-//! The bodies of the admin API (`/_admin/...` on the google listener), as types: local-gke's
-//! handlers read and write them, and `AdminClient` (feature `admin-client`) sends and reads the
-//! same ones, so the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
-//! ([`NodePool`]), a grant's key ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too.
-//! No I/O.
+//! The admin API (`/_admin/...` on the google listener), for tests, the benchmarks, the simulation
+//! and the demo. Its bodies are the public types here: its handlers (`handlers`) read and write
+//! them, and [`AdminClient`] (feature `admin-client`, `client`) sends and reads the same ones, so
+//! the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
+//! ([`NodePool`]), a Deployment's scheduling fields ([`PodScheduling`]), a fault ([`Fault`]), a
+//! grant's key ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too. No I/O here.
 
-use hyper::Method;
+#[cfg(feature = "admin-client")]
+mod client;
+mod handlers;
+
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::{AwsIdentity, Grant};
-pub use crate::node_pool::NodePool;
-pub use crate::request_log::{Listener, RecordedRequest, RequestKind};
+#[cfg(feature = "admin-client")]
+pub use client::{AdminClient, AdminError};
+pub(crate) use handlers::handle;
 
-/// `GET` and `PUT /_admin/deployments/{ns}/{name}` answer with this.
+pub use crate::config::{AwsIdentity, Grant};
+pub use crate::model::fault::Fault;
+pub use crate::model::node_pool::NodePool;
+pub use crate::model::request_log::{Listener, RecordedRequest, RequestKind};
+pub use crate::model::scheduling::{PodScheduling, Toleration};
+
+/// `GET` and `PUT /_admin/deployments/{ns}/{name}`, and `PUT .../scheduling`, answer with this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentState {
@@ -26,83 +36,6 @@ pub struct DeploymentState {
 pub struct SetReplicas {
     /// At least 0.
     pub replicas: i32,
-}
-
-/// A failure to inject into the next `count` requests for `path` (and `method`, if given): the
-/// body of `POST /_admin/faults`, and its answer.
-///
-/// ```
-/// # use local_gke::admin_api::Fault;
-/// let path = local_gke::scale_path("ml", "model-worker");
-/// let two_unavailable_writes = Fault {
-///     method: Some("PUT".to_owned()),
-///     count: 2,
-///     status: Some(503),
-///     ..Fault::new(&path)
-/// };
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fault {
-    /// The exact request path, without the query.
-    pub path: String,
-    /// Only requests with this method; any method when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
-    /// How many requests to fail.
-    #[serde(default = "one")]
-    pub count: u32,
-    /// Answer with this status instead of serving the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Wait this long first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_ms: Option<u64>,
-    /// Close the connection without answering.
-    #[serde(default)]
-    pub drop: bool,
-    /// Serve the request (a write is applied), then close the connection without sending the
-    /// answer: a write whose answer was lost.
-    #[serde(default)]
-    pub apply_then_drop: bool,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Fault {
-    /// The next request to `path`, by any method, once, with nothing injected yet: set a
-    /// `status`, a `delay_ms`, `drop` or `apply_then_drop` (local-gke refuses a fault without).
-    pub fn new(path: &str) -> Self {
-        Fault {
-            path: path.to_owned(),
-            method: None,
-            count: 1,
-            status: None,
-            delay_ms: None,
-            drop: false,
-            apply_then_drop: false,
-        }
-    }
-
-    /// The next `count` requests to `path`, by any method, answered with `status`.
-    pub fn status(path: &str, count: u32, status: u16) -> Self {
-        Fault {
-            count,
-            status: Some(status),
-            ..Fault::new(path)
-        }
-    }
-
-    /// Whether the fault still applies to this request.
-    pub(crate) fn matches(&self, method: &Method, path: &str) -> bool {
-        self.count > 0
-            && self.path == path
-            && self
-                .method
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))
-    }
 }
 
 /// `GET /_admin/requests` answers with this.

@@ -1,9 +1,13 @@
-//! The Google side, on the google listener: the OAuth2 token endpoint (`POST /token`), the GKE
-//! API's `clusters.get` (with the node pools), and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which
-//! a real kube-apiserver can authenticate the tokens issued here. Keyless access (STS's
-//! `POST /v1/token` and IAM Credentials' `generateAccessToken`) goes to [`crate::federation`],
-//! `/_admin/...` to [`crate::admin`]. Errors have Google's shapes ([`crate::google_error`]). No I/O
-//! beyond the shared state.
+//! The Google side, on the google listener: the OAuth2 token endpoint (`POST /token`, its
+//! JWT-bearer assertions checked in `assertion`), the GKE API's `clusters.get` (with the node
+//! pools), and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which a real
+//! kube-apiserver can authenticate the tokens issued here. Errors have Google's shapes (`error`,
+//! which keyless access answers with too). The server routes the listener's other paths to
+//! keyless access ([`crate::federation`]) and the admin API ([`crate::admin`]). No I/O beyond the
+//! shared state.
+
+mod assertion;
+pub(crate) mod error;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -11,13 +15,13 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
+use assertion::{check_token_request, Expected};
+use error::{error, UNAUTHENTICATED_MESSAGE};
+
 use crate::app::App;
-use crate::assertion::{check_token_request, Expected};
-use crate::google_error::{error, UNAUTHENTICATED_MESSAGE};
 use crate::http::{json_response, Request, Response};
 use crate::service_account::CLOUD_PLATFORM_SCOPE;
 use crate::state::TokenProblem;
-use crate::{admin, federation};
 
 /// Serves one request to the google listener.
 pub(crate) fn handle(app: &App, request: &Request) -> Response {
@@ -28,11 +32,6 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
             get_cluster(app, request, project, location, cluster)
         }
         (&Method::POST, ["tokenreview"]) => token_review(app, request),
-        (&Method::POST, ["v1", "token"]) => federation::sts_token(app, request),
-        (&Method::POST, ["v1", "projects", _, "serviceAccounts", name]) => {
-            federation::generate_access_token(app, request, name)
-        }
-        (_, ["_admin", rest @ ..]) => admin::handle(app, request, rest),
         _ => error(StatusCode::NOT_FOUND, "Requested entity was not found."),
     }
 }

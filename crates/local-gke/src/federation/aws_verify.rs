@@ -8,8 +8,8 @@ use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::sigv4::{self, Authorization, SignedRequest};
 use crate::config::AwsIdentity;
-use crate::sigv4::{self, Authorization, SignedRequest};
 
 /// How far the request's `x-amz-date` may be from now, either way, as AWS allows.
 const MAX_CLOCK_SKEW_MINUTES: i64 = 15;

@@ -1,5 +1,5 @@
 //! [`AdminClient`]: local-gke's admin API from the outside, one method per endpoint, with the
-//! bodies of [`crate::admin_api`]. Tests, the benchmarks and the simulation use it, never their
+//! bodies of [`crate::admin`]. Tests, the benchmarks and the simulation use it, never their
 //! own requests. Behind the `admin-client` feature, so the `local-gke` binary does not carry an
 //! HTTP client. Does I/O: HTTPS requests to the google listener.
 
@@ -10,12 +10,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admin_api::{
+use super::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, EventGrant, Events,
-    Fault, Grant, Grants, NodePool, NodePools, RecordedRequest, RequestLog, RevokedTokens,
-    SetReplicas, TokenLifetime, WorkloadIdentityUser,
+    Fault, Grant, Grants, NodePool, NodePools, PodScheduling, RecordedRequest, RequestLog,
+    RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
 };
-use crate::LocalGke;
 
 /// A client of local-gke's admin API (`LOCAL_GKE_ADMIN_URL`, `https://127.0.0.1:GPORT/_admin`),
 /// trusting only local-gke's google CA. Every method is one endpoint; a refusal is an
@@ -89,13 +88,6 @@ impl AdminError {
     }
 }
 
-impl LocalGke {
-    /// A client of this local-gke's admin API.
-    pub fn admin_client(&self) -> Result<AdminClient, AdminError> {
-        AdminClient::new(&self.admin_url(), self.google_ca_pem())
-    }
-}
-
 impl AdminClient {
     /// A client of the admin API at `admin_url`, trusting only `google_ca_pem` (the google
     /// listener's CA, `google-ca.pem` in the state directory).
@@ -158,6 +150,18 @@ impl AdminClient {
         let path = format!("/deployments/{namespace}/{name}");
         self.call(Method::PUT, &path, Some(&SetReplicas { replicas }))
             .await
+    }
+
+    /// `PUT /deployments/{ns}/{name}/scheduling`: replaces the tolerations and node selector of a
+    /// deployment's pod template (refused with 404 when there is no such deployment).
+    pub async fn set_scheduling(
+        &self,
+        namespace: &str,
+        name: &str,
+        scheduling: &PodScheduling,
+    ) -> Result<DeploymentState, AdminError> {
+        let path = format!("/deployments/{namespace}/{name}/scheduling");
+        self.call(Method::PUT, &path, Some(scheduling)).await
     }
 
     /// `POST /faults`: fails the next requests the fault matches; answers the fault as taken.

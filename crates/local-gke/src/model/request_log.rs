@@ -45,6 +45,9 @@ pub enum RequestKind {
     /// `PATCH` of a deployment's scale.
     #[serde(rename = "scale_patch")]
     ScalePatch,
+    /// `GET` of a Deployment itself.
+    #[serde(rename = "deployment_get")]
+    DeploymentGet,
     /// `POST` of an `events.k8s.io/v1` Event.
     #[serde(rename = "event_create")]
     EventCreate,
@@ -75,6 +78,7 @@ impl RequestKind {
             RequestKind::ScaleGet => "scale_get",
             RequestKind::ScalePut => "scale_put",
             RequestKind::ScalePatch => "scale_patch",
+            RequestKind::DeploymentGet => "deployment_get",
             RequestKind::EventCreate => "event_create",
             RequestKind::StsToken => "sts_token",
             RequestKind::GenerateAccessToken => "generate_access_token",
@@ -116,6 +120,11 @@ impl RequestKind {
                 if method == Method::POST =>
             {
                 RequestKind::EventCreate
+            }
+            (Listener::Cluster, ["apis", "apps", "v1", "namespaces", _, "deployments", _])
+                if method == Method::GET =>
+            {
+                RequestKind::DeploymentGet
             }
             (
                 Listener::Cluster,
@@ -184,6 +193,18 @@ mod tests {
                 RequestKind::ScalePatch,
             ),
             (Listener::Cluster, Method::DELETE, scale, RequestKind::Other),
+            (
+                Listener::Cluster,
+                Method::GET,
+                "/apis/apps/v1/namespaces/ml/deployments/w",
+                RequestKind::DeploymentGet,
+            ),
+            (
+                Listener::Cluster,
+                Method::PATCH,
+                "/apis/apps/v1/namespaces/ml/deployments/w",
+                RequestKind::Other,
+            ),
             (
                 Listener::Cluster,
                 Method::POST,

@@ -5,8 +5,8 @@
 use hyper::StatusCode;
 use serde::Serialize;
 
+use super::request_info::ResourceRequest;
 use crate::http::{json_response, Response};
-use crate::request_info::ResourceRequest;
 
 /// A `v1` Status, the body of every Kubernetes API error.
 #[derive(Debug, Serialize)]
@@ -264,17 +264,6 @@ impl Status {
                 accepted.join(", ")
             ),
             None,
-        )
-    }
-
-    /// 415: a patch in a media type kube's router does not know at all, refused before the
-    /// resource sees it: a bare "415: Unsupported Media Type".
-    pub(crate) fn unknown_patch_type() -> Self {
-        Status::failure(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            "415: Unsupported Media Type".to_owned(),
-            Some(StatusDetails::default()),
         )
     }
 

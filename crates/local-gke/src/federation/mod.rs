@@ -5,18 +5,23 @@
 //! impersonated token is an ordinary access token of the service account. No I/O beyond the
 //! shared state.
 
+mod aws_verify;
+mod sigv4;
+pub(crate) mod sts;
+
 use std::time::Duration;
 
 use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
+use sts::{check_exchange, ExchangeRequest, Expected, Refusal, ACCESS_TOKEN_TYPE};
+
 use crate::app::App;
-use crate::google_error;
+use crate::google::error as google_error;
 use crate::http::{json_response, Request, Response};
 use crate::service_account::CLOUD_PLATFORM_SCOPE;
 use crate::state::TokenProblem;
-use crate::sts::{check_exchange, ExchangeRequest, Expected, Refusal, ACCESS_TOKEN_TYPE};
 
 /// The longest lifetime `generateAccessToken` grants without the organisation policy that
 /// extends it.

@@ -1,9 +1,9 @@
-//! The admin API under `/_admin` on the google listener, for tests and the demo: read and set
-//! replicas, inject faults, read the request log, change the token lifetime, revoke the tokens
-//! issued, set, widen, narrow and remove grants, allow and refuse Events and list those created,
-//! replace the node pools, add AWS identities and workload identity users.
-//! Admin requests are not themselves recorded in the request log. The bodies are the types of
-//! [`crate::admin_api`]. No I/O beyond the shared state.
+//! The admin API's handlers, under `/_admin` on the google listener: read and set replicas, set a
+//! Deployment's tolerations and node selector, inject faults, read the request log, change the
+//! token lifetime, revoke the tokens issued, set, widen, narrow and remove grants, allow and
+//! refuse Events and list those created, replace the node pools, add AWS identities and workload
+//! identity users. Admin requests are not themselves recorded in the request log. The bodies are
+//! the types of [`crate::admin`]. No I/O beyond the shared state.
 
 use std::time::Duration;
 
@@ -11,15 +11,16 @@ use hyper::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::admin_api::{
+use super::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, DeploymentState, EventGrant, Events, Fault, Grants,
-    NodePools, RequestLog, RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
+    NodePools, PodScheduling, RequestLog, RevokedTokens, SetReplicas, TokenLifetime,
+    WorkloadIdentityUser,
 };
 use crate::app::App;
 use crate::config::{AwsIdentity, Grant};
 use crate::http::{empty_response, json_response, Request, Response};
-use crate::node_pool::{validate_node_pools, NodePool};
-use crate::rbac::GrantRules;
+use crate::model::node_pool::{validate_node_pools, NodePool};
+use crate::model::rbac::GrantRules;
 use crate::state::Deployment;
 
 /// Serves `/_admin/{rest...}`.
@@ -28,6 +29,9 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         (&Method::GET, ["deployments", namespace, name]) => get_deployment(app, namespace, name),
         (&Method::PUT, ["deployments", namespace, name]) => {
             set_deployment(app, request, namespace, name)
+        }
+        (&Method::PUT, ["deployments", namespace, name, "scheduling"]) => {
+            set_scheduling(app, request, namespace, name)
         }
         (&Method::POST, ["faults"]) => add_fault(app, request),
         (&Method::DELETE, ["faults"]) => {
@@ -102,6 +106,25 @@ fn set_deployment(app: &App, request: &Request, namespace: &str, name: &str) -> 
     Ok(deployment_response(
         state.set_replicas(namespace, name, replicas),
     ))
+}
+
+/// Replaces the scheduling fields of a deployment's pod template, as an operator's edit of its
+/// manifest would: 404 when there is no such deployment, 400 for fields kube-apiserver refuses.
+fn set_scheduling(app: &App, request: &Request, namespace: &str, name: &str) -> Outcome {
+    let scheduling: PodScheduling = parse(request)?;
+    scheduling
+        .check()
+        .map_err(|problem| (StatusCode::BAD_REQUEST, problem))?;
+    let mut state = app.state.lock();
+    let deployment = state
+        .set_scheduling(namespace, name, scheduling)
+        .ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("no deployment {namespace}/{name}"),
+            )
+        })?;
+    Ok(deployment_response(deployment))
 }
 
 fn add_fault(app: &App, request: &Request) -> Outcome {

@@ -15,10 +15,10 @@ use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::status::Status;
 use crate::app::App;
 use crate::http::{json_response, Request, Response};
-use crate::rbac::Attributes;
-use crate::status::Status;
+use crate::model::rbac::Attributes;
 
 const JSON: &str = "application/json";
 const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";

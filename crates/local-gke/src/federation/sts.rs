@@ -1,7 +1,7 @@
 //! Checks a token exchange the way Google's Security Token Service does for a workload identity
 //! pool's AWS provider (RFC 8693): grant and token types, the audience, the scopes, and the
 //! subject token, a serialized AWS `GetCallerIdentity` request. That request is then verified as
-//! AWS would answer it ([`crate::aws_verify`]: known access key, session token, date within 15
+//! AWS would answer it ([`super::aws_verify`]: known access key, session token, date within 15
 //! minutes, SigV4 signature), since Google hands it to AWS; the caller's ARN is what AWS would
 //! return. Each refusal carries
 //! Google STS's OAuth2 error code and description. Pure: the caller passes the clock.
@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::aws_verify::{caller_arn, AwsError, Received};
+use super::aws_verify::{caller_arn, AwsError, Received};
+use super::sigv4::Authorization;
 use crate::config::AwsIdentity;
 use crate::service_account::CLOUD_PLATFORM_SCOPE;
-use crate::sigv4::Authorization;
 
 /// RFC 8693's grant type.
 pub(crate) const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
