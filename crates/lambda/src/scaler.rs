@@ -177,8 +177,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 .await
                 .map(Response::Alarm),
             Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
-            // The deployed function answers it before this (`crate::function::Function`): it needs the
-            // real clients.
+            // `crate::function::Function` answers it before this: it needs the real clients.
             Ok(Invocation::Doctor) => Err(Failure::DoctorElsewhere),
             Err(e) => Err(Failure::from(e)),
         };
