@@ -1,6 +1,6 @@
 //! Re-arm against a real CloudWatch API: `moto_server` on 127.0.0.1 (from `make venv`), reached
 //! through `AWS_ENDPOINT_URL_CLOUDWATCH`. The scale-up function runs in-process as deployed
-//! (`queue_scaler_lambda::build`, then `Scaler::invoke` with `events/alarm-high-backlog.json`)
+//! (`Function::start`, then `Function::handle` with `events/alarm-high-backlog.json`)
 //! against the local control plane.
 //!
 //! moto keeps alarms per region and reads the region from the SigV4 credential scope, so these

@@ -1,9 +1,9 @@
 //! The pure core of queue-scaler: everything that can be decided without I/O.
 //!
 //! - [`alarm`] turns the three event shapes a CloudWatch alarm can arrive in into one [`AlarmSignal`].
-//! - [`route`] finds the target (namespace, deployment, policy) for a signal.
-//! - [`policy`] holds the scaling rules: [`decide`] is a pure function of the signal, the current
-//!   replica count and the policy.
+//! - [`policy`] holds the scaling rules: [`Routes`] finds the target (namespace, deployment,
+//!   policy) for a signal, and [`decide`] is a pure function of the signal, the current replica
+//!   count and the policy.
 //! - [`cluster`] says where the cluster is: its GKE path, or a checked [`Endpoint`] and CA.
 //! - [`config`] reads the configuration from a lookup function into a checked [`Config`].
 //! - [`error`] holds the [`ErrorClass`] every error carries: its own errors (intake, routing,
@@ -17,13 +17,12 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod policy;
-pub mod route;
 
 pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};
 pub use cluster::{ClusterSource, Endpoint, EndpointError};
 pub use config::{Config, ConfigError, ConfigProblem, KeySource};
 pub use error::ErrorClass;
 pub use policy::{
-    decide, decide_reconcile, decide_wake, Backlog, Decision, Direction, Policy, QueueCounts,
+    decide, decide_reconcile, decide_wake, queue_name, Backlog, Decision, Direction, Policy,
+    QueueCounts, Route, RouteError, Routes, Target,
 };
-pub use route::{queue_name, Route, RouteError, Routes, Target};

@@ -10,9 +10,9 @@
 //!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`, and SQS
 //!   `GetQueueAttributes`, the live counts of a target's queues ([`QueueDepth`]).
 //! - [`roots`]: the roots public endpoints are verified against, read once per container.
-//! - [`http`]: the timeouts, the client for public endpoints, and the one place requests are
-//!   sent, with the bearer token marked sensitive and the answer's size capped.
-//! - [`retry`]: bounded backoff with jitter that stops before the Lambda deadline.
+//! - [`http`]: sending: the timeouts, the client for public endpoints, the one place requests
+//!   are sent (the bearer token marked sensitive, the answer's size capped), AWS's SigV4
+//!   signing, and bounded backoff with jitter that stops before the Lambda deadline.
 //! - [`error`]: one error type for all of it, each with its [`ErrorClass`].
 
 pub mod aws;
@@ -20,7 +20,6 @@ pub mod error;
 pub mod google;
 pub mod http;
 pub mod kube;
-pub mod retry;
 pub mod roots;
 
 pub use aws::cloudwatch::AlarmRearm;

@@ -13,10 +13,10 @@
 //!
 //! Does I/O, through the deployed clients.
 
+use crate::function::DeployedScaler;
+use crate::invocation::Call;
 use crate::report::chain;
 pub use crate::report::doctor::{Check, Report, Status};
-use crate::scaler::Call;
-use crate::scaler::DeployedScaler;
 use queue_scaler_core::{DescribedAlarm, Routes, Target};
 use queue_scaler_io::kube::probe::{NodePool, ResourceAttributes, Toleration};
 use queue_scaler_io::{ClusterProbe, Error as IoError, Probed, ScaleApi};
@@ -218,7 +218,8 @@ impl DeployedScaler {
         }
         self.check_node_pools(&mut report, &targets).await;
         self.check_queues(&mut report).await;
-        self.check_alarms(&mut report, call.function_arn).await;
+        self.check_alarms(&mut report, &self.own_arn(call.function_arn))
+            .await;
         report
     }
 
@@ -504,12 +505,8 @@ impl DeployedScaler {
         };
         // One environment for both functions (QUEUE_SCALER_FUNCTION_ARN with `{function}`, as
         // `make local` writes it) names the other function's alarms too.
-        let sibling = crate::identity::sibling_function_arn(
-            self.direction,
-            std::env::var(crate::identity::FUNCTION_ARN_SETTING)
-                .ok()
-                .as_deref(),
-        );
+        let sibling =
+            crate::identity::sibling_function_arn(self.direction, self.own_arn.as_deref());
         for name in names {
             let check = format!("alarm {name}");
             match described.iter().find(|a| a.name == name) {

@@ -1,5 +1,6 @@
-//! A function as deployed, from start-up to each invocation: the one way in, for the binaries
-//! and for every tool ([`Function::handle`]).
+//! What a function is made of, and how it starts: the [`Function`] as deployed, ready or broken,
+//! and the [`Scaler`] it runs, with its clients. Each invocation is handled in
+//! [`crate::invocation`] ([`Function::handle`], the one way in).
 //!
 //! Start-up reads and checks the configuration and builds the clients, once per container, with
 //! no network: the key (maybe from Secrets Manager), the token and the cluster's discovery happen
@@ -9,30 +10,34 @@
 //! re-arming the alarm that invoked it.
 
 use crate::failure::Failure;
-use crate::identity::{function_name, own_function_arn, FUNCTION_ARN_SETTING};
-use crate::report::{Rearm, Response};
-use crate::scaler::{Call, DeployedScaler, Scaler};
-use lambda_runtime::{service_fn, Context, LambdaEvent};
-use queue_scaler_core::alarm::{parse_event, parse_invocation, Invocation};
+use crate::identity::{function_name, FUNCTION_ARN_SETTING};
+use crate::report::Rearm;
+use lambda_runtime::Context;
+use queue_scaler_core::alarm::parse_event;
 use queue_scaler_core::config::AwsSettings;
-use queue_scaler_core::{AlarmState, Config, Direction};
+use queue_scaler_core::{AlarmState, Config, Direction, Routes};
 use queue_scaler_io::aws::AwsClient;
+use queue_scaler_io::http::Backoff;
 use queue_scaler_io::{GoogleTokens, KubeScaleApi, PublicRoots};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Time kept back from the Lambda deadline to report a result or an error.
-pub const DEADLINE_MARGIN: Duration = Duration::from_millis(750);
+/// The scaler as deployed: Google tokens, the GKE cluster, CloudWatch re-arm and SQS.
+pub type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
+
+/// An alarm whose state changed less than this long ago is left by the heartbeat to its own
+/// invocation, so the two never step twice for one crossing.
+pub const HEARTBEAT_GRACE: Duration = Duration::from_secs(60);
 
 /// A function as deployed: ready to scale, or broken by its configuration.
 #[derive(Debug)]
 pub struct Function {
-    direction: Direction,
-    state: State,
+    pub(crate) direction: Direction,
+    pub(crate) state: State,
 }
 
 #[derive(Debug)]
-enum State {
+pub(crate) enum State {
     Ready(Box<DeployedScaler>),
     Broken(Broken),
 }
@@ -57,7 +62,7 @@ impl Function {
         read: impl Fn(&std::path::Path) -> std::io::Result<String>,
     ) -> Self {
         let started = match Config::from_lookup(&lookup, read) {
-            Ok(config) => build(direction, config),
+            Ok(config) => build(direction, config, lookup(FUNCTION_ARN_SETTING)),
             Err(e) => Err(Failure::from(e)),
         };
         let state = match started {
@@ -77,36 +82,101 @@ impl Function {
             State::Broken(broken) => Some(&broken.failure),
         }
     }
+}
 
-    /// Handle one invocation as the runtime passes it: an alarm in any of its shapes, the
-    /// heartbeat, or `{"action": "doctor"}`. Writes the invocation's log lines.
-    pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Response, Failure> {
-        let LambdaEvent { payload, context } = event;
-        let remaining = time_left(context.deadline());
-        let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
-        let function_arn = own_function_arn(
-            &context.invoked_function_arn,
-            self.direction,
-            std::env::var(FUNCTION_ARN_SETTING).ok().as_deref(),
-        );
-        let call = Call {
-            deadline,
-            request_id: &context.request_id,
-            function_arn: &function_arn,
-        };
-        let doctor = matches!(parse_invocation(&payload), Ok(Invocation::Doctor));
-        match (&self.state, doctor) {
-            (State::Ready(scaler), true) => Ok(Response::Doctor(scaler.doctor(call).await)),
-            (State::Broken(broken), true) => Ok(Response::Doctor(
-                crate::report::doctor::Report::broken(self.direction, &broken.failure.message()),
-            )),
-            (State::Ready(scaler), false) => scaler.handle(&payload, call).await,
-            (State::Broken(broken), false) => {
-                let result = Err(broken.respond(self.direction, &payload).await);
-                crate::scaler::log(self.direction, &result, call.request_id);
-                result
-            }
+/// A function's state across invocations: what it scales and the clients it uses. `Q` reads
+/// the queues live; without one (no AWS access), every decision uses the alarm's datapoint.
+#[derive(Debug)]
+pub struct Scaler<K, R, Q = R> {
+    pub(crate) direction: Direction,
+    pub(crate) routes: Routes,
+    pub(crate) dry_run: bool,
+    pub(crate) api: K,
+    pub(crate) rearm: Option<R>,
+    pub(crate) queues: Option<Q>,
+    /// `reportingInstance` of the Events; `None` when `KUBE_EVENTS=false`.
+    pub(crate) events: Option<String>,
+    pub(crate) backoff: Backoff,
+    pub(crate) grace: Duration,
+    /// `QUEUE_SCALER_FUNCTION_ARN`: the function's own ARN where the runtime passes none.
+    pub(crate) own_arn: Option<String>,
+}
+
+impl<K, R> Scaler<K, R, R> {
+    /// A scaler; `rearm` is `None` when `REARM_ALARM=false`. It reads no queue until
+    /// [`Scaler::with_queues`] gives it a reader, and records each write as an Event reported by
+    /// `scale-up` or `scale-down` (see [`Scaler::with_events`]).
+    pub fn new(
+        direction: Direction,
+        routes: Routes,
+        dry_run: bool,
+        api: K,
+        rearm: Option<R>,
+    ) -> Self {
+        Scaler {
+            direction,
+            routes,
+            dry_run,
+            api,
+            rearm,
+            queues: None,
+            events: Some(format!("scale-{direction}")),
+            backoff: Backoff::default(),
+            grace: HEARTBEAT_GRACE,
+            own_arn: None,
         }
+    }
+}
+
+impl<K, R, Q> Scaler<K, R, Q> {
+    /// Read the queues live with `queues` (`None`: no AWS access, the alarm's datapoint decides).
+    pub fn with_queues<Q2>(self, queues: Option<Q2>) -> Scaler<K, R, Q2> {
+        Scaler {
+            direction: self.direction,
+            routes: self.routes,
+            dry_run: self.dry_run,
+            api: self.api,
+            rearm: self.rearm,
+            queues,
+            events: self.events,
+            backoff: self.backoff,
+            grace: self.grace,
+            own_arn: self.own_arn,
+        }
+    }
+
+    /// Use another heartbeat grace than [`HEARTBEAT_GRACE`] (`HEARTBEAT_GRACE_SECONDS`; the
+    /// simulation runs its minutes faster than the wall clock its alarms' timestamps follow).
+    pub fn with_heartbeat_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Record each write as an Event reported by `instance` (the function's name), or, with
+    /// `None` (`KUBE_EVENTS=false`), record none.
+    pub fn with_events(mut self, instance: Option<String>) -> Self {
+        self.events = instance;
+        self
+    }
+
+    /// Name the function's own ARN where the runtime passes none (`QUEUE_SCALER_FUNCTION_ARN`,
+    /// `{function}` standing for `scale-up` or `scale-down`): the heartbeat and the doctor
+    /// keep the alarms whose actions invoke it.
+    pub fn with_own_arn(mut self, setting: Option<String>) -> Self {
+        self.own_arn = setting;
+        self
+    }
+
+    /// This function's own ARN, from what the runtime passed (`invoked`) and
+    /// [`Scaler::with_own_arn`].
+    pub(crate) fn own_arn(&self, invoked: &str) -> String {
+        crate::identity::own_function_arn(invoked, self.direction, self.own_arn.as_deref())
+    }
+
+    /// Use another backoff (tests make it short).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 }
 
@@ -124,8 +194,13 @@ pub fn context(request_id: &str, function_arn: &str, timeout: Duration) -> Conte
 }
 
 /// Build the deployed scaler from a checked configuration: the token source (its key is loaded
-/// on first use), the cluster client and the AWS client. No I/O.
-fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
+/// on first use), the cluster client and the AWS client; `own_arn` is
+/// `QUEUE_SCALER_FUNCTION_ARN`. No I/O.
+fn build(
+    direction: Direction,
+    config: Config,
+    own_arn: Option<String>,
+) -> Result<DeployedScaler, Failure> {
     // The system's roots are read once, on a thread of their own while start-up goes on, and
     // shared by every client that needs them.
     let roots = PublicRoots::load();
@@ -165,7 +240,8 @@ fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure
         Scaler::new(direction, config.routes, config.dry_run, api, rearm)
             .with_queues(queues)
             .with_events(events)
-            .with_heartbeat_grace(config.heartbeat_grace),
+            .with_heartbeat_grace(config.heartbeat_grace)
+            .with_own_arn(own_arn),
     )
 }
 
@@ -173,9 +249,9 @@ fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure
 /// settings allow), so the alarm keeps firing every evaluation while the backlog persists, and
 /// the first invocation after the configuration is fixed acts at once.
 #[derive(Debug)]
-struct Broken {
+pub(crate) struct Broken {
     /// Why it could not start, reported by every invocation.
-    failure: Arc<Failure>,
+    pub(crate) failure: Arc<Failure>,
     rearm: Option<AwsClient>,
 }
 
@@ -196,7 +272,7 @@ impl Broken {
     }
 
     /// The start-up problem; for an ALARM event, after re-arming its alarm.
-    async fn respond(&self, direction: Direction, event: &serde_json::Value) -> Failure {
+    pub(crate) async fn respond(&self, direction: Direction, event: &serde_json::Value) -> Failure {
         let signal = parse_event(event).ok();
         let mut rearm = Rearm::NotNeeded;
         if let (Some(signal), Some(aws)) = (&signal, &self.rearm) {
@@ -218,28 +294,11 @@ impl Broken {
     }
 }
 
-/// Time left until the invocation's deadline.
-///
-/// Lambda sends the deadline as milliseconds since the epoch. The runtime emulator
-/// (`cargo lambda watch`) sends the timeout itself (e.g. 600000): a "deadline" less than a day
-/// after the epoch is read as time from now.
-pub fn time_left(deadline: SystemTime) -> Duration {
-    time_left_at(deadline, SystemTime::now())
-}
-
-/// [`time_left`] as seen at `now`.
-fn time_left_at(deadline: SystemTime, now: SystemTime) -> Duration {
-    match deadline.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(relative) if relative < Duration::from_secs(86_400) => relative,
-        _ => deadline.duration_since(now).unwrap_or_default(),
-    }
-}
-
 /// Log lines as `lambda_runtime`'s default subscriber writes them (level from
 /// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`). Not the
 /// runtime's own `init_default_subscriber`, because it writes colour codes even when stdout is
 /// not a terminal, and CloudWatch's text format would show them.
-fn init_logging() {
+pub(crate) fn init_logging() {
     use std::io::IsTerminal as _;
     use tracing_subscriber::{filter::LevelFilter, EnvFilter};
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
@@ -261,58 +320,5 @@ fn init_logging() {
         builder.json().init();
     } else {
         builder.init();
-    }
-}
-
-/// Run a function: start up, then serve invocations until the runtime stops.
-///
-/// A configuration problem does not crash the process: every invocation returns it as a `Config`
-/// error, so it shows in the invoke result and the logs, with every problem listed.
-pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
-    init_logging();
-    let function = Arc::new(Function::from_env(direction).await);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let function = Arc::clone(&function);
-        async move { function.handle(event).await }
-    }))
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_absolute_deadline_counts_from_now() {
-        // A real deadline: milliseconds since the epoch, years after it.
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
-        assert_eq!(
-            time_left_at(now + Duration::from_secs(30), now),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            time_left_at(now - Duration::from_secs(5), now),
-            Duration::ZERO
-        );
-    }
-
-    #[test]
-    fn the_emulators_relative_deadline_is_the_time_left() {
-        let left = time_left(SystemTime::UNIX_EPOCH + Duration::from_millis(600_000));
-        assert_eq!(left, Duration::from_secs(600));
-    }
-
-    #[test]
-    fn a_tools_context_has_its_deadline_ahead() {
-        let context = context(
-            "r",
-            "arn:aws:lambda:r:1:function:f",
-            Duration::from_secs(30),
-        );
-        let left = time_left(context.deadline());
-        assert!(
-            left > Duration::from_secs(25) && left <= Duration::from_secs(30),
-            "{left:?}"
-        );
     }
 }

@@ -2,26 +2,27 @@
 //! name and acts on each one still in ALARM as if it had just fired, catching a failed re-arm or
 //! a dropped event; scale-up's then reads every target's queues and wakes or raises a target
 //! below what its live backlog needs. Its log lines are written from its report
-//! ([`crate::scaler::log`]).
+//! ([`crate::report::lines::log`]).
 
 use crate::failure::Failure;
+use crate::function::Scaler;
+use crate::invocation::{Call, Trigger};
 use crate::report::{chain, AlarmCheck, Checked, Heartbeat, TargetCheck};
-use crate::scaler::{Call, Scaler, Trigger};
 use futures_util::stream::{self, StreamExt as _};
 use queue_scaler_core::alarm::signal_from_described;
 use queue_scaler_core::{decide_reconcile, AlarmState, Backlog, Direction, Route};
-use queue_scaler_io::retry::with_backoff;
+use queue_scaler_io::http::with_backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth, ScaleApi};
 use tokio::time::Instant;
 
-/// Targets scale-up's heartbeat reconciles at once; with `QUEUES_IN_FLIGHT` (the queues of one target read at once)
-/// per target it keeps at most 64 requests in flight.
+/// Targets scale-up's heartbeat reconciles at once; with [`crate::invocation::QUEUES_IN_FLIGHT`] (the queues of one
+/// target read at once) per target it keeps at most 64 requests in flight.
 pub const TARGETS_IN_FLIGHT: usize = 16;
 
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// The heartbeat: read the alarms the routes name, keep those whose actions invoke this
     /// function, and act on each one in ALARM as if it had just fired (re-arm included), unless
-    /// its state changed less than [`crate::scaler::HEARTBEAT_GRACE`] ago (its own invocation acts on it).
+    /// its state changed less than [`crate::HEARTBEAT_GRACE`] ago (its own invocation acts on it).
     /// Scale-up's heartbeat then reads every target's queues and wakes or raises a target below
     /// what its live backlog needs ([`decide_reconcile`]). Fails when reading the alarms fails
     /// or any action does.
@@ -29,7 +30,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         let mut report = Heartbeat {
             heartbeat: true,
             direction: self.direction,
-            function: call.function_arn.to_owned(),
+            function: self.own_arn(call.function_arn),
             alarms: Vec::new(),
             targets: Vec::new(),
             note: None,
@@ -103,7 +104,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     .push(AlarmCheck::new(name, state, Checked::ActionsDisabled));
                 continue;
             }
-            if !alarm.invokes(call.function_arn) {
+            // The function's own ARN, as the report names it.
+            if !alarm.invokes(&report.function) {
                 report
                     .alarms
                     .push(AlarmCheck::new(name, state, Checked::NotThisFunction));

@@ -11,7 +11,7 @@ mod fakes;
 use fakes::*;
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use queue_scaler_lambda::report::{EventRecord, Rearm, Response};
-use queue_scaler_lambda::scaler::Call;
+use queue_scaler_lambda::Call;
 use std::sync::Arc;
 
 #[tokio::test]
@@ -164,7 +164,7 @@ async fn the_heartbeats_write_is_recorded_naming_the_heartbeat() {
         },
     });
     let cluster = FakeCluster::at(0);
-    let s = queue_scaler_lambda::scaler::Scaler::new(
+    let s = queue_scaler_lambda::Scaler::new(
         Direction::Up,
         routes,
         false,

@@ -11,7 +11,7 @@ use fakes::*;
 use queue_scaler_core::{DescribedAlarm, Direction};
 use queue_scaler_io::ErrorClass;
 use queue_scaler_lambda::report::{Checked, Rearm, Response};
-use queue_scaler_lambda::scaler::{Call, Scaler};
+use queue_scaler_lambda::{Call, Scaler};
 
 const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
 const DOWN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-down";

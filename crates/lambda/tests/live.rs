@@ -11,7 +11,7 @@ mod fakes;
 use fakes::*;
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
 use queue_scaler_lambda::report::{Checked, Response};
-use queue_scaler_lambda::scaler::Call;
+use queue_scaler_lambda::Call;
 use std::sync::Arc;
 
 const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
@@ -23,7 +23,7 @@ fn live(
     replicas: i32,
     queues: FakeQueues,
 ) -> (
-    queue_scaler_lambda::scaler::Scaler<FakeCluster, FakeAlarms, Arc<FakeQueues>>,
+    queue_scaler_lambda::Scaler<FakeCluster, FakeAlarms, Arc<FakeQueues>>,
     Arc<FakeQueues>,
     FakeCluster,
 ) {
@@ -182,7 +182,7 @@ async fn two_queues_add_up_for_one_target() {
         ("text-jobs", 250, 50, 0),
         ("text-jobs-priority", 90, 10, 1),
     ]));
-    let s = queue_scaler_lambda::scaler::Scaler::new(
+    let s = queue_scaler_lambda::Scaler::new(
         Direction::Up,
         two_queue_target(2),
         false,
@@ -206,7 +206,7 @@ async fn two_queues_add_up_for_one_target() {
 async fn one_failed_queue_of_two_is_no_live_backlog() {
     // Half a sum would understate the backlog: the alarm's datapoint stands in.
     let queues = FakeQueues::with(&[("text-jobs", 10, 0, 0)]).failing("text-jobs-priority", 403);
-    let s = queue_scaler_lambda::scaler::Scaler::new(
+    let s = queue_scaler_lambda::Scaler::new(
         Direction::Down,
         two_queue_target(1),
         false,
@@ -242,7 +242,7 @@ async fn up_heartbeat(
         },
     });
     let cluster = FakeCluster::at(replicas);
-    let s = queue_scaler_lambda::scaler::Scaler::new(
+    let s = queue_scaler_lambda::Scaler::new(
         Direction::Up,
         routes,
         false,

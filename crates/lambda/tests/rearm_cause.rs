@@ -11,7 +11,7 @@ use fakes::*;
 use queue_scaler_core::{DescribedAlarm, Direction};
 use queue_scaler_io::{AlarmRearm, Error};
 use queue_scaler_lambda::report::Rearm;
-use queue_scaler_lambda::scaler::Scaler;
+use queue_scaler_lambda::Scaler;
 
 /// A CloudWatch that cannot be reached: every call is refused at connect.
 struct Unreachable;

@@ -13,7 +13,7 @@ use fakes::*;
 use queue_scaler_core::{DescribedAlarm, Direction, QueueCounts, Target};
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error, ErrorClass, ScaleApi, ScaleEvent};
-use queue_scaler_lambda::scaler::{Scaler, REARM_RESERVE};
+use queue_scaler_lambda::{Scaler, REARM_RESERVE};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;

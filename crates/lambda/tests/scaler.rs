@@ -9,10 +9,10 @@ mod fakes;
 
 use fakes::*;
 use queue_scaler_core::Direction;
-use queue_scaler_io::retry::Backoff;
+use queue_scaler_io::http::Backoff;
 use queue_scaler_io::ErrorClass;
 use queue_scaler_lambda::report::Rearm;
-use queue_scaler_lambda::scaler::Scaler;
+use queue_scaler_lambda::Scaler;
 use std::time::Duration;
 
 #[tokio::test]

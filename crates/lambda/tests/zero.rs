@@ -10,7 +10,7 @@ mod fakes;
 use fakes::*;
 use queue_scaler_core::{Direction, Policy, Target};
 use queue_scaler_lambda::report::Rearm;
-use queue_scaler_lambda::scaler::Scaler;
+use queue_scaler_lambda::Scaler;
 
 fn zero_target() -> Target {
     Target {

@@ -31,7 +31,7 @@ pub use credentials::{KeySource, DEFAULT_TOKEN_SCOPES};
 pub use problem::{ConfigError, ConfigProblem};
 
 use crate::cluster::ClusterSource;
-use crate::route::Routes;
+use crate::policy::Routes;
 use problem::Problems;
 use raw::RawConfig;
 use std::path::Path;

@@ -4,7 +4,7 @@ use super::test_support::{base, load, settings};
 use crate::cluster::ClusterSource;
 use crate::cluster::DEFAULT_GKE_API_URL;
 use crate::policy::Policy;
-use crate::route::Routes;
+use crate::policy::Routes;
 
 #[test]
 fn a_minimal_single_target_configuration_loads_with_defaults() {

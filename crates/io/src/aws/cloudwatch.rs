@@ -213,7 +213,7 @@ mod tests {
     fn signing_adds_sigv4_headers_for_the_region_and_service() {
         let client = example_client();
         let signed = client
-            .sign(
+            .sign_request(
                 "monitoring",
                 set_alarm_state_request("https://x", "a", "OK", "r").unwrap(),
             )

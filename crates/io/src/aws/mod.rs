@@ -1,5 +1,5 @@
-//! SigV4-signed calls to the AWS APIs queue-scaler uses, without the AWS SDK: [`AwsClient`],
-//! its signing and sending, here; each API in its own module, which adds its calls to it:
+//! SigV4-signed calls to the AWS APIs queue-scaler uses, without the AWS SDK: [`AwsClient`]
+//! here; each API in its own module, which adds its calls to it:
 //!
 //! - [`cloudwatch`]: `SetAlarmState` and `DescribeAlarms` (query protocol), behind
 //!   [`cloudwatch::AlarmRearm`].
@@ -7,21 +7,19 @@
 //! - [`sqs`]: SQS `GetQueueAttributes` and `GetQueueUrl` (JSON protocol), behind
 //!   [`sqs::QueueDepth`].
 //!
-//! The signer is `aws-sigv4`, the SDK's own; the requests are built as plain values.
+//! The requests are built as plain values; [`crate::http::AwsSender`] signs (with `aws-sigv4`,
+//! the SDK's own signer) and sends them.
 //!
 //! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`), read once by the configuration.
 
 use crate::error::{built, Error};
-use crate::http::{send, AWS_TIMEOUT};
+use crate::http::AwsSender;
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use queue_scaler_core::config::AwsSettings;
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 pub mod cloudwatch;
 pub mod secrets;
@@ -30,9 +28,9 @@ pub mod sqs;
 /// A client for AWS APIs in one region.
 #[derive(Clone)]
 pub struct AwsClient {
-    http: reqwest::Client,
+    /// Signs with the function's credentials and sends.
+    sender: AwsSender,
     region: String,
-    credentials: Credentials,
     cloudwatch_endpoint: String,
     secretsmanager_endpoint: String,
     /// The regional SQS endpoint, or `AWS_ENDPOINT_URL_SQS`.
@@ -89,9 +87,8 @@ impl AwsClient {
                 .unwrap_or_else(|| format!("https://sqs.{region}.{suffix}")),
             sqs_overridden: settings.sqs_endpoint.is_some(),
             queue_urls: Arc::default(),
-            http,
+            sender: AwsSender::new(http, credentials),
             region,
-            credentials,
         })
     }
 
@@ -110,87 +107,19 @@ impl AwsClient {
         service: &str,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Request<Vec<u8>>, Error> {
-        self.sign(service, request)
+        self.sender.sign(&self.region, service, request)
     }
 
-    fn sign(
-        &self,
-        service: &str,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<http::Request<Vec<u8>>, Error> {
-        self.sign_in(&self.region, service, request)
-    }
-
-    /// Sign for `region`, which is this client's except for a queue URL of another region.
-    fn sign_in(
-        &self,
-        region: &str,
-        service: &str,
-        mut request: http::Request<Vec<u8>>,
-    ) -> Result<http::Request<Vec<u8>>, Error> {
-        let identity = self.credentials.clone().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name(service)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| Error::Signing(e.to_string()))?
-            .into();
-        let headers = request
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.as_str(),
-                    v.to_str().map_err(|e| Error::Signing(e.to_string()))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let signable = SignableRequest::new(
-            request.method().as_str(),
-            request.uri().to_string(),
-            headers.into_iter(),
-            SignableBody::Bytes(request.body()),
-        )
-        .map_err(|e| Error::Signing(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| Error::Signing(e.to_string()))?
-            .into_parts();
-        instructions.apply_to_request_http1x(&mut request);
-        Ok(request)
-    }
-
+    /// Sign and send `request` to `service` in this client's region.
     async fn send(
         &self,
         service: &'static str,
         action: &'static str,
         request: http::Request<Vec<u8>>,
     ) -> Result<Vec<u8>, Error> {
-        self.send_in(&self.region, service, action, request).await
-    }
-
-    async fn send_in(
-        &self,
-        region: &str,
-        service: &'static str,
-        action: &'static str,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<Vec<u8>, Error> {
-        let signed = self.sign_in(region, service, request)?;
-        let answer = send(&self.http, signed, None, Some(AWS_TIMEOUT)).await?;
-        let (status, body) = (answer.status, answer.body);
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(Error::Aws {
-                service,
-                action,
-                status,
-                message: aws_error_message(&body),
-            })
-        }
+        self.sender
+            .send(&self.region, service, action, request)
+            .await
     }
 }
 
@@ -220,35 +149,6 @@ pub(crate) fn json_protocol_request(
             .header("x-amz-target", target)
             .body(body.to_string().into_bytes()),
     )
-}
-
-/// AWS error bodies are XML (query protocol) or JSON; keep the code and message, nothing else.
-fn aws_error_message(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-        let code = v
-            .get("__type")
-            .or_else(|| v.get("code"))
-            .and_then(|c| c.as_str())
-            .unwrap_or("");
-        let msg = v
-            .get("message")
-            .or_else(|| v.get("Message"))
-            .and_then(|c| c.as_str())
-            .unwrap_or("");
-        return format!("{code} {msg}").trim().to_owned();
-    }
-    let tag = |name: &str| {
-        let open = format!("<{name}>");
-        let start = text.find(&open)? + open.len();
-        let end = text[start..].find('<')? + start;
-        Some(text[start..end].to_owned())
-    };
-    match (tag("Code"), tag("Message")) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        (Some(c), None) => c,
-        _ => text.chars().take(200).collect(),
-    }
 }
 
 /// A client with AWS's documentation example credentials and a session token, in eu-west-1
@@ -292,17 +192,6 @@ mod tests {
         assert_eq!(
             client.sqs_endpoint,
             "https://sqs.cn-north-1.amazonaws.com.cn"
-        );
-    }
-
-    #[test]
-    fn aws_errors_keep_code_and_message() {
-        let xml = b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed</Message></Error></ErrorResponse>";
-        assert_eq!(aws_error_message(xml), "AccessDenied: not allowed");
-        let json = br#"{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#;
-        assert_eq!(
-            aws_error_message(json),
-            "ResourceNotFoundException Secrets Manager can't find the specified secret."
         );
     }
 }

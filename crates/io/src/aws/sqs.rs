@@ -49,7 +49,8 @@ impl AwsClient {
         };
         let request = get_queue_attributes_request(&endpoint, &url)?;
         let body = self
-            .send_in(&region, "sqs", "GetQueueAttributes", request)
+            .sender
+            .send(&region, "sqs", "GetQueueAttributes", request)
             .await?;
         parse_queue_attributes(&body).map_err(|detail| Error::Protocol {
             url: endpoint,

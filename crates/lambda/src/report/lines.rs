@@ -1,8 +1,9 @@
 //! The log lines of an invocation, one JSON object each, in CloudWatch Embedded Metric Format:
 //! the metrics are read from the lines, so they cost no API call. Built here as values, printed
-//! once per invocation by [`crate::scaler::log`].
+//! once per invocation by [`log`].
 
-use super::{Checked, Heartbeat, Outcome, Rearm, TargetCheck};
+use super::{Checked, Heartbeat, Outcome, Rearm, Response, TargetCheck};
+use crate::failure::Failure;
 use queue_scaler_core::{Direction, ErrorClass};
 use serde_json::{json, Value};
 
@@ -209,4 +210,60 @@ pub fn target_check_line(check: &TargetCheck, direction: Direction, request_id: 
 /// level.
 pub(crate) fn print(line: &Value) {
     println!("{line}");
+}
+
+/// Write an invocation's log lines, once, from its result: an alarm's line, or the heartbeat's
+/// (a line per alarm it acted on and per target it scaled or failed on, then its summary), or
+/// the failure's, with `Errors.<class>` as a metric.
+pub(crate) fn log(direction: Direction, result: &Result<Response, Failure>, request_id: &str) {
+    let heartbeat = match result {
+        Ok(Response::Heartbeat(report)) => Some(report),
+        Err(Failure::Heartbeat { report, .. }) => Some(&**report),
+        _ => None,
+    };
+    if let Some(report) = heartbeat {
+        for alarm in &report.alarms {
+            if let Some(outcome) = &alarm.outcome {
+                print(&outcome_line(outcome, request_id));
+            } else if let (Checked::Failed, Some(class), Some(error)) =
+                (alarm.checked, alarm.class, &alarm.error)
+            {
+                let at = FailedAt {
+                    alarm: Some((&alarm.alarm, alarm.state.as_deref().unwrap_or("-"))),
+                    target: alarm.target.as_deref(),
+                };
+                let prefix = format!("{class}: ");
+                let message = error.strip_prefix(&prefix).unwrap_or(error);
+                print(&failure_line(direction, at, class, message, request_id));
+            }
+        }
+        for check in report
+            .targets
+            .iter()
+            .filter(|c| c.applied || c.error.is_some())
+        {
+            print(&target_check_line(check, direction, request_id));
+        }
+        print(&heartbeat_line(report, request_id));
+        return;
+    }
+    match result {
+        Ok(Response::Alarm(outcome)) => print(&outcome_line(outcome, request_id)),
+        Ok(Response::Heartbeat(_) | Response::Doctor(_)) => {}
+        Err(failure) => {
+            let (alarm, state) = failure.alarm().unzip();
+            let at = FailedAt {
+                alarm: alarm.zip(state.as_deref()),
+                target: failure.target(),
+            };
+            let message = failure.message();
+            print(&failure_line(
+                direction,
+                at,
+                failure.class(),
+                &message,
+                request_id,
+            ));
+        }
+    }
 }

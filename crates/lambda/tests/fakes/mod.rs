@@ -2,8 +2,8 @@
 //! every call they receive, for the tests to check.
 
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, Routes, Target};
+use queue_scaler_io::http::Backoff;
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
-use queue_scaler_io::retry::Backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth};
 use queue_scaler_io::{Error, KubeStatus, ScaleApi, ScaleEvent};
 use queue_scaler_lambda::report::{Outcome, Response};

@@ -14,7 +14,7 @@ mod tests;
 
 use super::problem::Problems;
 use super::raw::RawTargets;
-use crate::route::{Route, Routes, Target};
+use crate::policy::{Route, Routes, Target};
 use checks::{alarm_list, check_alarm_names, check_name, check_queues, policy};
 use std::path::Path;
 

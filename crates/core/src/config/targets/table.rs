@@ -4,7 +4,7 @@
 use super::checks::{check_alarm_names, check_name, check_queues, policy};
 use crate::config::problem::Problems;
 use crate::config::raw::RawTargets;
-use crate::route::{Route, Routes, Target};
+use crate::policy::{Route, Routes, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -164,7 +164,7 @@ pub(super) fn table(
         let queue_names: Vec<String> = row
             .queues
             .iter()
-            .map(|q| crate::route::queue_name(q).to_owned())
+            .map(|q| crate::policy::queue_name(q).to_owned())
             .collect();
         for (kind, names) in [
             ("alarm", &row.alarms),

@@ -3,7 +3,7 @@
 
 use crate::config::test_support::{base, load, settings, with};
 use crate::policy::Policy;
-use crate::route::Routes;
+use crate::policy::Routes;
 
 #[test]
 fn target_queues_are_names_or_queue_urls() {

@@ -1,32 +1,39 @@
-//! One alarm, start to finish: event -> signal -> route -> live backlog (the target's queues,
-//! read now) -> read scale -> decide -> write (read and decide again on 409; read again after a
-//! write whose answer was lost) -> an Event on the Deployment (best effort) -> re-arm -> result,
-//! and its log line. All I/O goes through [`ScaleApi`], [`AlarmRearm`] and [`QueueDepth`], so this
-//! runs against fakes in tests. The heartbeat, the other event a function takes, is in
-//! [`crate::heartbeat`].
+//! One invocation, from the event to the write: [`run`], the runtime loop, and
+//! [`Function::handle`], the one way in, for the binaries and every tool; then an alarm: event ->
+//! signal -> route -> live backlog (the target's queues, read now) -> read scale -> decide ->
+//! write (read and decide again on 409; read again after a write whose answer was lost) -> an
+//! Event on the Deployment (best effort) -> re-arm -> result, and its log line. All I/O goes
+//! through [`ScaleApi`], [`AlarmRearm`] and [`QueueDepth`], so this runs against fakes in tests
+//! ([`Scaler::handle`]). How a function starts is in [`crate::function`]; the heartbeat, the
+//! other event a function takes, in [`crate::heartbeat`]; the doctor in [`crate::doctor`].
 //!
 //! The loop must never depend on an event that will not come again (docs/design.md, "Across
 //! invocations: never stuck"), so:
 //! - the alarm is re-armed after a failure too: its next evaluation is the retry;
 //! - the heartbeat acts on each alarm still in ALARM, catching a failed re-arm or a dropped
 //!   event, and scale-up's wakes or raises a target below what its live backlog needs;
-//! - a write whose answer was lost is checked by reading again, never repeated blindly.
+//! - a write whose answer was lost is sent again only under the same resourceVersion (a copy
+//!   of an applied write meets 409), then checked by reading again: never applied twice.
 
 use crate::failure::Failure;
-use crate::report::lines::{self, FailedAt};
-use crate::report::{Checked, EventRecord, Outcome, Rearm, Response, Seen};
-use queue_scaler_core::alarm::{parse_invocation, Invocation};
+use crate::function::{Function, Scaler, State};
+use crate::report::lines::log;
+use crate::report::{chain, EventRecord, Outcome, Rearm, Response, Seen};
+use futures_util::stream::{self, StreamExt as _};
+use lambda_runtime::{service_fn, LambdaEvent};
+use queue_scaler_core::alarm::{parse_invocation, IntakeError, Invocation};
 use queue_scaler_core::{
-    decide, decide_wake, AlarmSignal, AlarmState, Decision, Direction, Routes, Target,
+    decide, decide_wake, AlarmSignal, AlarmState, Backlog, Decision, Direction, QueueCounts, Target,
 };
-use queue_scaler_io::retry::{with_backoff, write_with_backoff, Backoff, WriteFailed};
-use queue_scaler_io::{AlarmRearm, AwsClient, GoogleTokens, KubeScaleApi, QueueDepth};
+use queue_scaler_io::http::{with_backoff, write_with_backoff, WriteFailed};
+use queue_scaler_io::{AlarmRearm, QueueDepth};
 use queue_scaler_io::{Error as IoError, ScaleApi, ScaleEvent};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-/// The scaler as deployed: Google tokens, the GKE cluster, CloudWatch re-arm and SQS.
-pub type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
+/// Time kept back from the Lambda deadline to report a result or an error.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(750);
 
 /// How many times a write that meets 409 Conflict (or gets no answer) is re-read and decided
 /// again.
@@ -39,9 +46,12 @@ pub const REARM_RESERVE: Duration = Duration::from_millis(1500);
 /// the result must not wait on it.
 pub const EVENT_BUDGET: Duration = Duration::from_secs(2);
 
-/// An alarm whose state changed less than this long ago is left by the heartbeat to its own
-/// invocation, so the two never step twice for one crossing.
-pub const HEARTBEAT_GRACE: Duration = Duration::from_secs(60);
+/// The most time the live read of a target's queues may take, retries included: past it the
+/// alarm's datapoint stands in, and scaling keeps the rest of the invocation's time.
+pub const LIVE_READ_BUDGET: Duration = Duration::from_secs(4);
+
+/// Queues of one target read at once.
+pub const QUEUES_IN_FLIGHT: usize = 4;
 
 /// What made a write, as its Event names it.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +79,8 @@ pub struct Call<'a> {
     pub deadline: Instant,
     /// The Lambda request id, for log lines.
     pub request_id: &'a str,
-    /// The invoked function's ARN (qualified or not).
+    /// The invoked function's ARN as the runtime passes it (qualified or not; a placeholder
+    /// under the emulator, where `QUEUE_SCALER_FUNCTION_ARN` names it).
     pub function_arn: &'a str,
 }
 
@@ -85,99 +96,73 @@ pub(crate) struct Step {
     pub(crate) event: Option<EventRecord>,
 }
 
-/// A function's state across invocations: what it scales and the clients it uses. `Q` reads
-/// the queues live; without one (no AWS access), every decision uses the alarm's datapoint.
-#[derive(Debug)]
-pub struct Scaler<K, R, Q = R> {
-    pub(crate) direction: Direction,
-    pub(crate) routes: Routes,
-    pub(crate) dry_run: bool,
-    pub(crate) api: K,
-    pub(crate) rearm: Option<R>,
-    pub(crate) queues: Option<Q>,
-    /// `reportingInstance` of the Events; `None` when `KUBE_EVENTS=false`.
-    pub(crate) events: Option<String>,
-    pub(crate) backoff: Backoff,
-    pub(crate) grace: Duration,
+/// Run a function: start up, then serve invocations until the runtime stops.
+///
+/// A configuration problem does not crash the process: every invocation returns it as a `Config`
+/// error, so it shows in the invoke result and the logs, with every problem listed.
+pub async fn run(direction: Direction) -> Result<(), lambda_runtime::Error> {
+    crate::function::init_logging();
+    let function = Arc::new(Function::from_env(direction).await);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let function = Arc::clone(&function);
+        async move { function.handle(event).await }
+    }))
+    .await
 }
 
-impl<K, R> Scaler<K, R, R> {
-    /// A scaler; `rearm` is `None` when `REARM_ALARM=false`. It reads no queue until
-    /// [`Scaler::with_queues`] gives it a reader, and records each write as an Event reported by
-    /// `scale-up` or `scale-down` (see [`Scaler::with_events`]).
-    pub fn new(
-        direction: Direction,
-        routes: Routes,
-        dry_run: bool,
-        api: K,
-        rearm: Option<R>,
-    ) -> Self {
-        Scaler {
-            direction,
-            routes,
-            dry_run,
-            api,
-            rearm,
-            queues: None,
-            events: Some(format!("scale-{direction}")),
-            backoff: Backoff::default(),
-            grace: HEARTBEAT_GRACE,
+impl Function {
+    /// Handle one invocation as the runtime passes it: an alarm in any of its shapes, the
+    /// heartbeat, or `{"action": "doctor"}`. Writes the invocation's log lines.
+    pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Response, Failure> {
+        let LambdaEvent { payload, context } = event;
+        let remaining = time_left(context.deadline());
+        let call = Call {
+            deadline: Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN),
+            request_id: &context.request_id,
+            function_arn: &context.invoked_function_arn,
+        };
+        match (&self.state, parse_invocation(&payload)) {
+            (State::Ready(scaler), Ok(Invocation::Doctor)) => {
+                Ok(Response::Doctor(scaler.doctor(call).await))
+            }
+            (State::Ready(scaler), invocation) => scaler.invoke(invocation, call).await,
+            (State::Broken(broken), Ok(Invocation::Doctor)) => Ok(Response::Doctor(
+                crate::report::doctor::Report::broken(self.direction, &broken.failure.message()),
+            )),
+            (State::Broken(broken), _) => {
+                let result = Err(broken.respond(self.direction, &payload).await);
+                log(self.direction, &result, call.request_id);
+                result
+            }
         }
-    }
-}
-
-impl<K, R, Q> Scaler<K, R, Q> {
-    /// Read the queues live with `queues` (`None`: no AWS access, the alarm's datapoint decides).
-    pub fn with_queues<Q2>(self, queues: Option<Q2>) -> Scaler<K, R, Q2> {
-        Scaler {
-            direction: self.direction,
-            routes: self.routes,
-            dry_run: self.dry_run,
-            api: self.api,
-            rearm: self.rearm,
-            queues,
-            events: self.events,
-            backoff: self.backoff,
-            grace: self.grace,
-        }
-    }
-
-    /// Use another heartbeat grace than [`HEARTBEAT_GRACE`] (`HEARTBEAT_GRACE_SECONDS`; the
-    /// simulation runs its minutes faster than the wall clock its alarms' timestamps follow).
-    pub fn with_heartbeat_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// Record each write as an Event reported by `instance` (the function's name), or, with
-    /// `None` (`KUBE_EVENTS=false`), record none.
-    pub fn with_events(mut self, instance: Option<String>) -> Self {
-        self.events = instance;
-        self
-    }
-
-    /// Use another backoff (tests make it short).
-    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
     }
 }
 
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// Handle any event the function takes (an alarm in any of its shapes, or the heartbeat),
-    /// and write its log lines.
+    /// and write its log lines: what [`Function::handle`] does once it is running, for a scaler
+    /// on any clients (tests run it on fakes).
     pub async fn handle(
         &self,
         event: &serde_json::Value,
         call: Call<'_>,
     ) -> Result<Response, Failure> {
-        let result = match parse_invocation(event) {
+        self.invoke(parse_invocation(event), call).await
+    }
+
+    /// [`Scaler::handle`], the event read.
+    pub(crate) async fn invoke(
+        &self,
+        invocation: Result<Invocation, IntakeError>,
+        call: Call<'_>,
+    ) -> Result<Response, Failure> {
+        let result = match invocation {
             Ok(Invocation::Alarm(signal)) => self
                 .alarm(&signal, call.deadline)
                 .await
                 .map(Response::Alarm),
             Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
-            // `crate::function::Function` answers it before this: it needs the real clients.
+            // `Function::handle` answers it before this: it needs the real clients.
             Ok(Invocation::Doctor) => Err(Failure::DoctorElsewhere),
             Err(e) => Err(Failure::from(e)),
         };
@@ -261,6 +246,59 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 Ok(self.outcome(signal, Some(target), Some((&step, &seen)), reason, rearm))
             }
             Err(e) => Err(failed(e, rearm)),
+        }
+    }
+
+    /// The live backlog of `queues`, read in parallel under `deadline` (and at most
+    /// [`LIVE_READ_BUDGET`]); when there is none to read, no reader, or a read fails, the
+    /// alarm's `datapoint` stands in and [`Seen::fallback`] says why.
+    pub(crate) async fn read_backlog(
+        &self,
+        queues: &[&str],
+        datapoint: Option<f64>,
+        deadline: Instant,
+    ) -> Seen {
+        let fallback = |why: String| Seen {
+            backlog: Backlog::Alarm(datapoint),
+            counts: None,
+            fallback: Some(why),
+        };
+        if queues.is_empty() {
+            return fallback(
+                "no queue to read (set TARGET_QUEUES, or \"queues\" in SCALER_TARGETS)".into(),
+            );
+        }
+        let Some(reader) = &self.queues else {
+            return fallback(
+                "no AWS access to read the queues (AWS_REGION and credentials)".into(),
+            );
+        };
+        let deadline = deadline.min(Instant::now() + LIVE_READ_BUDGET);
+        let reads = stream::iter(queues.iter().map(|queue| async move {
+            with_backoff("reading the queue", self.backoff, deadline, || {
+                reader.counts(queue)
+            })
+            .await
+            .map_err(|e| (queue, e))
+        }))
+        .buffer_unordered(QUEUES_IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await;
+        let mut total = QueueCounts::default();
+        for read in reads {
+            match read {
+                Ok(counts) => total = total + counts,
+                Err((queue, e)) => {
+                    let error = chain(&e);
+                    tracing::warn!(queue = %queue, error = %error, "live read failed; the alarm's datapoint stands in");
+                    return fallback(format!("reading queue {queue} failed ({error})"));
+                }
+            }
+        }
+        Seen {
+            backlog: Backlog::Live(total.backlog()),
+            counts: Some(total),
+            fallback: None,
         }
     }
 
@@ -481,60 +519,59 @@ fn with_fallback(mut decision: Decision, seen: &Seen) -> Decision {
     decision
 }
 
-/// Write an invocation's log lines, once, from its result: an alarm's line, or the heartbeat's
-/// (a line per alarm it acted on and per target it scaled or failed on, then its summary), or
-/// the failure's, with `Errors.<class>` as a metric.
-pub(crate) fn log(direction: Direction, result: &Result<Response, Failure>, request_id: &str) {
-    let heartbeat = match result {
-        Ok(Response::Heartbeat(report)) => Some(report),
-        Err(Failure::Heartbeat { report, .. }) => Some(&**report),
-        _ => None,
-    };
-    if let Some(report) = heartbeat {
-        for alarm in &report.alarms {
-            if let Some(outcome) = &alarm.outcome {
-                lines::print(&lines::outcome_line(outcome, request_id));
-            } else if let (Checked::Failed, Some(class), Some(error)) =
-                (alarm.checked, alarm.class, &alarm.error)
-            {
-                let at = FailedAt {
-                    alarm: Some((&alarm.alarm, alarm.state.as_deref().unwrap_or("-"))),
-                    target: alarm.target.as_deref(),
-                };
-                let prefix = format!("{class}: ");
-                let message = error.strip_prefix(&prefix).unwrap_or(error);
-                lines::print(&lines::failure_line(
-                    direction, at, class, message, request_id,
-                ));
-            }
-        }
-        for check in report
-            .targets
-            .iter()
-            .filter(|c| c.applied || c.error.is_some())
-        {
-            lines::print(&lines::target_check_line(check, direction, request_id));
-        }
-        lines::print(&lines::heartbeat_line(report, request_id));
-        return;
+/// Time left until the invocation's deadline.
+///
+/// Lambda sends the deadline as milliseconds since the epoch. The runtime emulator
+/// (`cargo lambda watch`) sends the timeout itself (e.g. 600000): a "deadline" less than a day
+/// after the epoch is read as time from now.
+pub fn time_left(deadline: SystemTime) -> Duration {
+    time_left_at(deadline, SystemTime::now())
+}
+
+/// [`time_left`] as seen at `now`.
+fn time_left_at(deadline: SystemTime, now: SystemTime) -> Duration {
+    match deadline.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(relative) if relative < Duration::from_secs(86_400) => relative,
+        _ => deadline.duration_since(now).unwrap_or_default(),
     }
-    match result {
-        Ok(Response::Alarm(outcome)) => lines::print(&lines::outcome_line(outcome, request_id)),
-        Ok(Response::Heartbeat(_) | Response::Doctor(_)) => {}
-        Err(failure) => {
-            let (alarm, state) = failure.alarm().unzip();
-            let at = FailedAt {
-                alarm: alarm.zip(state.as_deref()),
-                target: failure.target(),
-            };
-            let message = failure.message();
-            lines::print(&lines::failure_line(
-                direction,
-                at,
-                failure.class(),
-                &message,
-                request_id,
-            ));
-        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::function::context;
+
+    #[test]
+    fn an_absolute_deadline_counts_from_now() {
+        // A real deadline: milliseconds since the epoch, years after it.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        assert_eq!(
+            time_left_at(now + Duration::from_secs(30), now),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            time_left_at(now - Duration::from_secs(5), now),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn the_emulators_relative_deadline_is_the_time_left() {
+        let left = time_left(SystemTime::UNIX_EPOCH + Duration::from_millis(600_000));
+        assert_eq!(left, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_tools_context_has_its_deadline_ahead() {
+        let context = context(
+            "r",
+            "arn:aws:lambda:r:1:function:f",
+            Duration::from_secs(30),
+        );
+        let left = time_left(context.deadline());
+        assert!(
+            left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
     }
 }
