@@ -23,9 +23,10 @@ fmt: ## format the Rust code
 	cargo fmt --all
 
 .PHONY: lint
-lint: lint-python ## rustfmt check and clippy on all targets, warnings are errors; ruff on the Python
+lint: lint-python ## rustfmt check, clippy on all targets and rustdoc's links, warnings are errors; ruff on the Python
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 # Every Python file of the repository (ruff skips what .gitignore lists, .venv and target/ too).
 .PHONY: lint-python

@@ -6,7 +6,7 @@
 //! - [`send`]: the one place that turns a request built as a plain value (`http::Request`) into
 //!   a reqwest call, adds the bearer token (marked sensitive, so it is never printed), and reads
 //!   the answer, at most [`MAX_ANSWER_BYTES`] of it. Does I/O.
-//! - [`AwsSender`]: an AWS request signed with SigV4 (`aws-sigv4`, the SDK's own signer) and
+//! - `AwsSender`: an AWS request signed with SigV4 (`aws-sigv4`, the SDK's own signer) and
 //!   the function's credentials, sent, and an error answer read into [`Error::Aws`].
 //! - [`with_backoff`] and [`write_with_backoff`]: bounded retries with exponential backoff and
 //!   full jitter, stopping early enough to return before the Lambda deadline. Only

@@ -135,7 +135,7 @@ fn token_fix(e: &IoError) -> String {
 
 impl DeployedScaler {
     /// Check this function's deployment, read-only.
-    pub async fn doctor(&self, call: Call<'_>) -> Report {
+    pub(crate) async fn doctor(&self, call: Call<'_>) -> Report {
         let mut report = Report::new(self.direction);
         let targets = self.routes.targets();
         report.pass(

@@ -1,5 +1,5 @@
 //! What a function is made of, and how it starts: the [`Function`] as deployed, ready or broken,
-//! and the [`Scaler`] it runs, with its clients. Each invocation is handled in
+//! and the `Scaler` it runs, with its clients. Each invocation is handled in
 //! [`crate::invocation`] ([`Function::handle`], the one way in).
 //!
 //! Start-up reads and checks the configuration and builds the clients, once per container, with
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// The scaler as deployed: Google tokens, the GKE cluster, CloudWatch re-arm and SQS.
-pub type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
+pub(crate) type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
 
 /// An alarm whose state changed less than this long ago is left by the heartbeat to its own
 /// invocation, so the two never step twice for one crossing.
@@ -87,7 +87,7 @@ impl Function {
 /// A function's state across invocations: what it scales and the clients it uses. `Q` reads
 /// the queues live; without one (no AWS access), every decision uses the alarm's datapoint.
 #[derive(Debug)]
-pub struct Scaler<K, R, Q = R> {
+pub(crate) struct Scaler<K, R, Q = R> {
     pub(crate) direction: Direction,
     pub(crate) routes: Routes,
     pub(crate) dry_run: bool,
@@ -106,7 +106,7 @@ impl<K, R> Scaler<K, R, R> {
     /// A scaler; `rearm` is `None` when `REARM_ALARM=false`. It reads no queue until
     /// [`Scaler::with_queues`] gives it a reader, and records each write as an Event reported by
     /// `scale-up` or `scale-down` (see [`Scaler::with_events`]).
-    pub fn new(
+    pub(crate) fn new(
         direction: Direction,
         routes: Routes,
         dry_run: bool,
@@ -130,7 +130,7 @@ impl<K, R> Scaler<K, R, R> {
 
 impl<K, R, Q> Scaler<K, R, Q> {
     /// Read the queues live with `queues` (`None`: no AWS access, the alarm's datapoint decides).
-    pub fn with_queues<Q2>(self, queues: Option<Q2>) -> Scaler<K, R, Q2> {
+    pub(crate) fn with_queues<Q2>(self, queues: Option<Q2>) -> Scaler<K, R, Q2> {
         Scaler {
             direction: self.direction,
             routes: self.routes,
@@ -147,14 +147,14 @@ impl<K, R, Q> Scaler<K, R, Q> {
 
     /// Use another heartbeat grace than [`HEARTBEAT_GRACE`] (`HEARTBEAT_GRACE_SECONDS`; the
     /// simulation runs its minutes faster than the wall clock its alarms' timestamps follow).
-    pub fn with_heartbeat_grace(mut self, grace: Duration) -> Self {
+    pub(crate) fn with_heartbeat_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
     /// Record each write as an Event reported by `instance` (the function's name), or, with
     /// `None` (`KUBE_EVENTS=false`), record none.
-    pub fn with_events(mut self, instance: Option<String>) -> Self {
+    pub(crate) fn with_events(mut self, instance: Option<String>) -> Self {
         self.events = instance;
         self
     }
@@ -162,7 +162,7 @@ impl<K, R, Q> Scaler<K, R, Q> {
     /// Name the function's own ARN where the runtime passes none (`QUEUE_SCALER_FUNCTION_ARN`,
     /// `{function}` standing for `scale-up` or `scale-down`): the heartbeat and the doctor
     /// keep the alarms whose actions invoke it.
-    pub fn with_own_arn(mut self, setting: Option<String>) -> Self {
+    pub(crate) fn with_own_arn(mut self, setting: Option<String>) -> Self {
         self.own_arn = setting;
         self
     }
@@ -174,7 +174,8 @@ impl<K, R, Q> Scaler<K, R, Q> {
     }
 
     /// Use another backoff (tests make it short).
-    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
     }

@@ -2,7 +2,7 @@
 //! name and acts on each one still in ALARM as if it had just fired, catching a failed re-arm or
 //! a dropped event; scale-up's then reads every target's queues and wakes or raises a target
 //! below what its live backlog needs. Its log lines are written from its report
-//! ([`crate::report::lines::log`]).
+//! (`report::lines::log`).
 
 use crate::failure::Failure;
 use crate::function::Scaler;
@@ -22,7 +22,7 @@ pub const TARGETS_IN_FLIGHT: usize = 16;
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// The heartbeat: read the alarms the routes name, keep those whose actions invoke this
     /// function, and act on each one in ALARM as if it had just fired (re-arm included), unless
-    /// its state changed less than [`crate::HEARTBEAT_GRACE`] ago (its own invocation acts on it).
+    /// its state changed less than [`crate::function::HEARTBEAT_GRACE`] ago (its own invocation acts on it).
     /// Scale-up's heartbeat then reads every target's queues and wakes or raises a target below
     /// what its live backlog needs ([`decide_reconcile`]). Fails when reading the alarms fails
     /// or any action does.

@@ -4,7 +4,7 @@
 //! write (read and decide again on 409; read again after a write whose answer was lost) -> an
 //! Event on the Deployment (best effort) -> re-arm -> result, and its log line. All I/O goes
 //! through [`ScaleApi`], [`AlarmRearm`] and [`QueueDepth`], so this runs against fakes in tests
-//! ([`Scaler::handle`]). How a function starts is in [`crate::function`]; the heartbeat, the
+//! (the crate's `tests` module). How a function starts is in [`crate::function`]; the heartbeat, the
 //! other event a function takes, in [`crate::heartbeat`]; the doctor in [`crate::doctor`].
 //!
 //! The loop must never depend on an event that will not come again (docs/design.md, "Across
@@ -74,7 +74,7 @@ impl std::fmt::Display for Trigger<'_> {
 /// What one invocation is: when it must be done, its request id, and the function's own ARN
 /// (the heartbeat keeps the alarms whose actions invoke it).
 #[derive(Debug, Clone, Copy)]
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     /// When the function must have returned, less a margin.
     pub deadline: Instant,
     /// The Lambda request id, for log lines.
@@ -141,8 +141,9 @@ impl Function {
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// Handle any event the function takes (an alarm in any of its shapes, or the heartbeat),
     /// and write its log lines: what [`Function::handle`] does once it is running, for a scaler
-    /// on any clients (tests run it on fakes).
-    pub async fn handle(
+    /// on the fakes of the crate's tests.
+    #[cfg(test)]
+    pub(crate) async fn handle(
         &self,
         event: &serde_json::Value,
         call: Call<'_>,

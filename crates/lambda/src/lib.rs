@@ -6,7 +6,7 @@
 //!   (or the alarm's datapoint standing in when that read fails), the decision, the write and
 //!   its Event, the re-arm. It runs over the narrow I/O traits ([`queue_scaler_io::ScaleApi`],
 //!   [`queue_scaler_io::AlarmRearm`], [`queue_scaler_io::QueueDepth`]), so it runs against
-//!   fakes in tests ([`Scaler::handle`]).
+//!   fakes in the crate's tests.
 //! - [`function`]: what a function is made of and how it starts: the configuration, the
 //!   clients built once, no network; a function whose configuration is invalid answers every
 //!   invocation with why.
@@ -26,8 +26,11 @@ pub mod identity;
 pub mod invocation;
 pub mod report;
 
+#[cfg(test)]
+mod tests;
+
 pub use failure::Failure;
-pub use function::{context, DeployedScaler, Function, Scaler, HEARTBEAT_GRACE};
-pub use invocation::{run, Call, MAX_CONFLICTS, REARM_RESERVE};
+pub use function::{context, Function};
+pub use invocation::run;
 pub use queue_scaler_core::Direction;
 pub use report::{Rearm, Response};

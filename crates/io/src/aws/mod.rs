@@ -7,7 +7,7 @@
 //! - [`sqs`]: SQS `GetQueueAttributes` and `GetQueueUrl` (JSON protocol), behind
 //!   [`sqs::QueueDepth`].
 //!
-//! The requests are built as plain values; [`crate::http::AwsSender`] signs (with `aws-sigv4`,
+//! The requests are built as plain values; `http::AwsSender` signs (with `aws-sigv4`,
 //! the SDK's own signer) and sends them.
 //!
 //! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,

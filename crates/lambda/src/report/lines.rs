@@ -1,6 +1,6 @@
 //! The log lines of an invocation, one JSON object each, in CloudWatch Embedded Metric Format:
 //! the metrics are read from the lines, so they cost no API call. Built here as values, printed
-//! once per invocation by [`log`].
+//! once per invocation by `log`.
 
 use super::{Checked, Heartbeat, Outcome, Rearm, Response, TargetCheck};
 use crate::failure::Failure;

@@ -1,17 +1,11 @@
 //! A re-arm that fails on the network keeps its cause: the result's `rearm.detail` names the
 //! connection error, not only "request to ... failed", as the heartbeat's error does.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::function::Scaler;
+use crate::report::Rearm;
 use queue_scaler_core::{DescribedAlarm, Direction};
 use queue_scaler_io::{AlarmRearm, Error};
-use queue_scaler_lambda::report::Rearm;
-use queue_scaler_lambda::Scaler;
 
 /// A CloudWatch that cannot be reached: every call is refused at connect.
 struct Unreachable;

@@ -1,18 +1,12 @@
 //! The handler against fakes of its two I/O traits, one invocation at a time: what it reads,
 //! decides, writes and re-arms, and that it writes nothing after a failure.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::function::Scaler;
+use crate::report::Rearm;
 use queue_scaler_core::Direction;
 use queue_scaler_io::http::Backoff;
 use queue_scaler_io::ErrorClass;
-use queue_scaler_lambda::report::Rearm;
-use queue_scaler_lambda::Scaler;
 use std::time::Duration;
 
 #[tokio::test]

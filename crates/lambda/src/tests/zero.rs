@@ -1,16 +1,10 @@
 //! Zero replicas, against the same fakes: a wake alarm brings a target up from zero, and
 //! scale-down reaches zero only when no message waits.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::function::Scaler;
+use crate::report::Rearm;
 use queue_scaler_core::{Direction, Policy, Target};
-use queue_scaler_lambda::report::Rearm;
-use queue_scaler_lambda::Scaler;
 
 fn zero_target() -> Target {
     Target {

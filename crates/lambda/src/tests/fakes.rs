@@ -1,13 +1,15 @@
 //! The fakes of the handler's three I/O traits, and the fixtures its tests share. The fakes record
 //! every call they receive, for the tests to check.
 
+use crate::function::Scaler;
+use crate::invocation::Call;
+use crate::report::{Outcome, Response};
+use crate::Failure;
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, Routes, Target};
 use queue_scaler_io::http::Backoff;
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::{AlarmRearm, QueueDepth};
 use queue_scaler_io::{Error, KubeStatus, ScaleApi, ScaleEvent};
-use queue_scaler_lambda::report::{Outcome, Response};
-use queue_scaler_lambda::{Call, Failure, Scaler};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

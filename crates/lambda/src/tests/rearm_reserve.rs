@@ -3,17 +3,12 @@
 //! clock is tokio's paused one: the time these tests see is the handler's own, whatever the
 //! machine's load, and they assert what happened and in which order, never how fast.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::function::Scaler;
+use crate::invocation::REARM_RESERVE;
 use queue_scaler_core::{DescribedAlarm, Direction, QueueCounts, Target};
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error, ErrorClass, ScaleApi, ScaleEvent};
-use queue_scaler_lambda::{Scaler, REARM_RESERVE};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -2,16 +2,10 @@
 //! alarm's datapoint stands in only when that read fails. Scale-up's heartbeat reconciles every
 //! target from its queues, and leaves an alarm that just changed to its own invocation.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::invocation::Call;
+use crate::report::{Checked, Response};
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
-use queue_scaler_lambda::report::{Checked, Response};
-use queue_scaler_lambda::Call;
 use std::sync::Arc;
 
 const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
@@ -23,7 +17,7 @@ fn live(
     replicas: i32,
     queues: FakeQueues,
 ) -> (
-    queue_scaler_lambda::Scaler<FakeCluster, FakeAlarms, Arc<FakeQueues>>,
+    crate::function::Scaler<FakeCluster, FakeAlarms, Arc<FakeQueues>>,
     Arc<FakeQueues>,
     FakeCluster,
 ) {
@@ -182,7 +176,7 @@ async fn two_queues_add_up_for_one_target() {
         ("text-jobs", 250, 50, 0),
         ("text-jobs-priority", 90, 10, 1),
     ]));
-    let s = queue_scaler_lambda::Scaler::new(
+    let s = crate::function::Scaler::new(
         Direction::Up,
         two_queue_target(2),
         false,
@@ -206,7 +200,7 @@ async fn two_queues_add_up_for_one_target() {
 async fn one_failed_queue_of_two_is_no_live_backlog() {
     // Half a sum would understate the backlog: the alarm's datapoint stands in.
     let queues = FakeQueues::with(&[("text-jobs", 10, 0, 0)]).failing("text-jobs-priority", 403);
-    let s = queue_scaler_lambda::Scaler::new(
+    let s = crate::function::Scaler::new(
         Direction::Down,
         two_queue_target(1),
         false,
@@ -242,7 +236,7 @@ async fn up_heartbeat(
         },
     });
     let cluster = FakeCluster::at(replicas);
-    let s = queue_scaler_lambda::Scaler::new(
+    let s = crate::function::Scaler::new(
         Direction::Up,
         routes,
         false,

@@ -1,17 +1,12 @@
 //! The heartbeat, against the same fakes: it re-evaluates every alarm it names that is in ALARM,
 //! so a lost invocation or a failed re-arm never leaves the loop stuck.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::function::Scaler;
+use crate::invocation::Call;
+use crate::report::{Checked, Rearm, Response};
 use queue_scaler_core::{DescribedAlarm, Direction};
 use queue_scaler_io::ErrorClass;
-use queue_scaler_lambda::report::{Checked, Rearm, Response};
-use queue_scaler_lambda::{Call, Scaler};
 
 const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
 const DOWN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-down";
@@ -33,9 +28,7 @@ pub fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) ->
 }
 
 /// Send `s` the scheduled heartbeat event (`events/heartbeat.json`), as scale-up receives it.
-async fn heartbeat(
-    s: &Scaler<FakeCluster, FakeAlarms>,
-) -> Result<Response, queue_scaler_lambda::Failure> {
+async fn heartbeat(s: &Scaler<FakeCluster, FakeAlarms>) -> Result<Response, crate::Failure> {
     let call = Call {
         deadline: soon(),
         request_id: "hb",

@@ -2,16 +2,10 @@
 //! write (an alarm's, a lost write's, the heartbeat's), none follows no write, `DRY_RUN` or
 //! `KUBE_EVENTS=false`, and a refused Event leaves the scale applied and the result successful.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::invocation::Call;
+use crate::report::{EventRecord, Rearm, Response};
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
-use queue_scaler_lambda::report::{EventRecord, Rearm, Response};
-use queue_scaler_lambda::Call;
 use std::sync::Arc;
 
 #[tokio::test]
@@ -164,7 +158,7 @@ async fn the_heartbeats_write_is_recorded_naming_the_heartbeat() {
         },
     });
     let cluster = FakeCluster::at(0);
-    let s = queue_scaler_lambda::Scaler::new(
+    let s = crate::function::Scaler::new(
         Direction::Up,
         routes,
         false,

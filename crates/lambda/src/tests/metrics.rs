@@ -2,16 +2,10 @@
 //! dashboard in `infra/aws/template.yaml` shows exactly those: a metric renamed on one side
 //! only would leave a graph empty.
 
-#![allow(clippy::unwrap_used)] // a failed lock or a bad fixture should fail the test loudly
-
-// Each test file uses some of the shared fakes and fixtures, not all.
-#[allow(dead_code)]
-mod fakes;
-
-use fakes::*;
+use super::fakes::*;
+use crate::report::lines::{failure_line, outcome_line, FailedAt, EMF_METRICS};
 use queue_scaler_core::Direction;
 use queue_scaler_io::ErrorClass;
-use queue_scaler_lambda::report::lines::{failure_line, outcome_line, FailedAt, EMF_METRICS};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

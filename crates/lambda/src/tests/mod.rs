@@ -1,0 +1,16 @@
+//! The handler against fakes of its I/O traits ([`fakes`]), driven through [`crate::function::Scaler`],
+//! the scaler a [`crate::Function`] runs, on any clients: one invocation (`scaler.rs`), the
+//! Events of writes (`events.rs`), the live read (`live.rs`), the heartbeat (`heartbeat.rs`),
+//! the re-arm's cause and reserve (`rearm_cause.rs`, `rearm_reserve.rs`), zero replicas
+//! (`zero.rs`) and the log lines' metrics (`metrics.rs`). In the crate, so the scaler and its
+//! builders need not be public for them.
+
+mod events;
+mod fakes;
+mod heartbeat;
+mod live;
+mod metrics;
+mod rearm_cause;
+mod rearm_reserve;
+mod scaler;
+mod zero;
