@@ -380,8 +380,27 @@ setup_keyless() {
         --description="AWS Lambda functions of queue-scaler" ;;
   esac
 
+  # The attribute condition: only the stacks' execution roles may exchange a
+  # token at all, whatever else holds an identity in the account (bindings
+  # alone would still let any role of the account get a federated token).
+  # With a stack whose roles could not be read, the provider's condition is
+  # left as it is, so that stack keeps its access.
+  local assumed=() condition="" quoted
+  for arn in "${roles[@]}"; do
+    role_member "$arn"
+    quoted="'${member##*/attribute.aws_role/}'"
+    [[ " ${assumed[*]} " == *" $quoted "* ]] || assumed+=("$quoted")
+  done
+  if (( ${#assumed[@]} )); then
+    condition="attribute.aws_role in [$(IFS=,; echo "${assumed[*]}" | sed "s/','/', '/g")]"
+  fi
   local provider_flags=(--workload-identity-pool="$POOL_ID" "${pool_flags[@]}")
   local provider_settings=(--account-id="$AWS_ACCOUNT_ID" --attribute-mapping="$ATTRIBUTE_MAPPING")
+  if [[ -n "$condition" ]] && (( ! ${#missing[@]} )); then
+    provider_settings+=(--attribute-condition="$condition")
+  elif (( ${#missing[@]} )); then
+    echo "the provider's attribute condition is left as it is: the roles of some stacks could not be read" >&2
+  fi
   case "$(state_of gcloud iam workload-identity-pools providers describe "$PROVIDER_ID" "${provider_flags[@]}")" in
     ACTIVE)
       echo "provider $PROVIDER_ID exists: setting its AWS account and attribute mapping" >&2

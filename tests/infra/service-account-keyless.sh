@@ -445,6 +445,10 @@ fi
 SCALE_UP_ROLE_ARN="arn:aws:iam::$account:role/$long_role" SCALE_DOWN_ROLE_ARN="arn:aws:iam::$account:role/$long_role" \
   STACK_NAME="$long_stack" run_script "long stack" all
 check_mapping "long stack" "$long_role" "$long_stack-scale-down"
+# The call log quotes as printf %q does: "attribute.aws_role\ in\ \[\'ARN\'\]".
+condition_logged="attribute\\.aws_role\\\\ in\\\\ \\\\\\[\\\\'arn:aws:sts::$account:assumed-role/$long_role\\\\'\\\\\\]( |\$)"
+called "long stack" "the provider's attribute condition admits exactly the stack's execution role" \
+  "^iam workload-identity-pools providers (create|update)-aws aws-lambda .*--attribute-condition=$condition_logged"
 called "long stack" "the role is bound by its assumed-role ARN" \
   "^iam service-accounts add-iam-policy-binding $email .*--member=$pool_prefix/attribute.aws_role/arn:aws:sts::$account:assumed-role/$long_role "
 

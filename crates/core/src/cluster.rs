@@ -63,6 +63,19 @@ pub enum EndpointError {
         /// The endpoint as given, trimmed.
         endpoint: String,
     },
+    /// The endpoint is a host name other than a GKE DNS endpoint: the token would go to a host
+    /// no cluster owns.
+    #[error(
+        "{endpoint:?} names host {host:?}: a cluster endpoint is an IP address (with GKE_CA_CERT) \
+         or GKE's DNS endpoint (*.gke.goog, `gcloud container clusters describe` \
+         controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint); the access token is sent nowhere else"
+    )]
+    HostNotGke {
+        /// The endpoint as given, trimmed.
+        endpoint: String,
+        /// Its host.
+        host: String,
+    },
     /// The endpoint is an IP address and no CA was given, so no certificate could be checked.
     #[error(
         "{endpoint:?} is an IP address, which needs the cluster CA: set GKE_CA_CERT \
@@ -111,6 +124,16 @@ impl Endpoint {
         let host = url.host().ok_or_else(|| EndpointError::NoHost {
             endpoint: endpoint(),
         })?;
+        if let url::Host::Domain(name) = host {
+            let name = name.to_ascii_lowercase();
+            let gke = name.ends_with(".gke.goog") || name == "localhost";
+            if !gke {
+                return Err(EndpointError::HostNotGke {
+                    endpoint: endpoint(),
+                    host: name,
+                });
+            }
+        }
         let is_ip = !matches!(host, url::Host::Domain(_));
         let ca_pem = ca.map(decode_ca).transpose()?;
         if is_ip && ca_pem.is_none() {
@@ -160,11 +183,20 @@ mod tests {
             refused("https://a.example/x", None),
             EndpointError::NotOrigin { .. }
         ));
+        for look_alike in [
+            "https://a.example",
+            "https://gke-abc.europe-west4.gke.goog.evil.example",
+        ] {
+            assert!(
+                matches!(refused(look_alike, None), EndpointError::HostNotGke { .. }),
+                "{look_alike}"
+            );
+        }
         assert!(matches!(
             refused("34.1.2.3", None),
             EndpointError::IpWithoutCa { .. }
         ));
-        let host = "https://a.example";
+        let host = "https://gke-a.europe-west4.gke.goog";
         assert!(matches!(
             refused(host, Some("!!!")),
             EndpointError::CaNotPemOrBase64(_)

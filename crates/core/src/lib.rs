@@ -6,6 +6,8 @@
 //!   count and the policy.
 //! - [`cluster`] says where the cluster is: its GKE path, or a checked [`Endpoint`] and CA.
 //! - [`config`] reads the configuration from a lookup function into a checked [`Config`].
+//! - [`hosts`] is the allow-list of where a signed request or a token may go, and the rule
+//!   that a queue an event names is a name, never an address.
 //! - [`error`] holds the [`ErrorClass`] every error carries: its own errors (intake, routing,
 //!   configuration) each tell theirs with `class()`, as `queue-scaler-io`'s do.
 //!
@@ -16,6 +18,7 @@ pub mod alarm;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod hosts;
 pub mod policy;
 
 pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};

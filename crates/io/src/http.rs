@@ -67,6 +67,19 @@ pub async fn send(
     timeout: Option<Duration>,
 ) -> Result<Answer, Error> {
     let url = request.uri().to_string();
+    // Nothing leaves in plain text but to this machine (the local stand-ins): a signed request
+    // or a token over http:// elsewhere is refused before it is sent.
+    if request.uri().scheme_str() != Some("https") {
+        let loopback =
+            url::Url::parse(&url).is_ok_and(|u| queue_scaler_core::hosts::is_loopback(&u));
+        if !loopback {
+            return Err(Error::Request {
+                url,
+                detail: "plain http:// is sent only to 127.0.0.1, ::1 or localhost; use https://"
+                    .into(),
+            });
+        }
+    }
     let transport = |source| Error::Transport {
         url: url.clone(),
         source,

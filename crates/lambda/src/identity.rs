@@ -26,6 +26,18 @@ pub fn own_function_arn(invoked: &str, direction: Direction, setting: Option<&st
     }
 }
 
+/// The account and region of a Lambda function ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`),
+/// each `None` where the ARN does not say (the emulator's placeholder).
+pub(crate) fn arn_account_region(arn: &str) -> (Option<&str>, Option<&str>) {
+    match arn.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "lambda", region, account, "function", ..] => (
+            Some(*account).filter(|a| !a.is_empty()),
+            Some(*region).filter(|r| !r.is_empty()),
+        ),
+        _ => (None, None),
+    }
+}
+
 /// The other function's ARN, when `setting` (`QUEUE_SCALER_FUNCTION_ARN`) names both through
 /// `{function}`: an alarm of the other function is then expected among the alarms one shared
 /// environment names.
@@ -42,6 +54,15 @@ pub fn sibling_function_arn(direction: Direction, setting: Option<&str>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_arn_gives_its_account_and_region_and_a_placeholder_neither() {
+        assert_eq!(
+            arn_account_region("arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up:live"),
+            (Some("123456789012"), Some("eu-west-1"))
+        );
+        assert_eq!(arn_account_region("function-arn"), (None, None));
+    }
 
     #[test]
     fn the_runtimes_arn_wins_and_the_setting_names_the_function_elsewhere() {

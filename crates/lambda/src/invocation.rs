@@ -158,10 +158,13 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         call: Call<'_>,
     ) -> Result<Response, Failure> {
         let result = match invocation {
-            Ok(Invocation::Alarm(signal)) => self
-                .alarm(&signal, call.deadline)
-                .await
-                .map(Response::Alarm),
+            Ok(Invocation::Alarm(signal)) => match self.foreign(&signal, call) {
+                Some(refused) => Err(refused),
+                None => self
+                    .alarm(&signal, call.deadline)
+                    .await
+                    .map(Response::Alarm),
+            },
             Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
             // `Function::handle` answers it before this: it needs the real clients.
             Ok(Invocation::Doctor) => Err(Failure::DoctorElsewhere),
@@ -169,6 +172,22 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         };
         log(self.direction, &result, call.request_id);
         result
+    }
+
+    /// The refusal of an alarm from another account or region than the function's own (its
+    /// ARN says which): nothing is written and nothing re-armed.
+    fn foreign(&self, signal: &AlarmSignal, call: Call<'_>) -> Option<Failure> {
+        let own = self.own_arn(call.function_arn);
+        let (account, region) = crate::identity::arn_account_region(&own);
+        let (found, own) = signal.foreign(account, region)?;
+        Some(Failure::Route {
+            alarm: signal.alarm.clone(),
+            source: queue_scaler_core::RouteError::Foreign {
+                alarm: signal.alarm.clone(),
+                found,
+                own,
+            },
+        })
     }
 
     /// One signal: route, scale, re-arm (also after a failure), and the outcome.

@@ -1,7 +1,9 @@
 //! The alarms the heartbeat reads with `DescribeAlarms`: which of them invoke this function, and
 //! the signal each stands for.
 
-use super::event::{checked_backlog, malformed, parse_time, read_reason_data, single};
+use super::event::{
+    checked_backlog, checked_queue, malformed, parse_time, read_reason_data, single,
+};
 use super::signal::{AlarmSignal, AlarmState, EventShape, IntakeError};
 
 /// An alarm as `DescribeAlarms` reports it, the fields the heartbeat needs.
@@ -80,7 +82,10 @@ pub fn signal_from_described(alarm: &DescribedAlarm) -> Result<AlarmSignal, Inta
         datapoint: checked_backlog(&alarm.name, datapoint)?,
         threshold: alarm.threshold.or(reason_threshold),
         metrics: alarm.metrics.clone(),
-        queue: single(alarm.queues.iter().map(String::as_str)),
+        queue: checked_queue(&alarm.name, single(alarm.queues.iter().map(String::as_str)))?,
+        // DescribeAlarms reads this function's own account and region.
+        account: None,
+        region: None,
         alarm: alarm.name.clone(),
         state,
         time: alarm.state_updated.as_deref().and_then(parse_time),

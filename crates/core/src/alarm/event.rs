@@ -102,6 +102,35 @@ pub(super) fn malformed(shape: EventShape, detail: impl Into<String>) -> IntakeE
     }
 }
 
+/// The queue an event names, checked: a queue name, never an address.
+pub(super) fn checked_queue(
+    alarm: &str,
+    queue: Option<String>,
+) -> Result<Option<String>, IntakeError> {
+    match queue {
+        Some(q) if !crate::hosts::is_queue_name(&q) => Err(IntakeError::QueueNotName {
+            alarm: alarm.to_owned(),
+            value: q,
+        }),
+        other => Ok(other),
+    }
+}
+
+/// The account and region of an alarm ARN (`arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME`).
+pub(super) fn arn_account_region(arn: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(parts) = arn.map(|a| a.split(':').collect::<Vec<_>>()) else {
+        return (None, None);
+    };
+    match parts.as_slice() {
+        ["arn", _, "cloudwatch", region, account, ..]
+            if !region.is_empty() && !account.is_empty() =>
+        {
+            (Some((*account).to_owned()), Some((*region).to_owned()))
+        }
+        _ => (None, None),
+    }
+}
+
 pub(super) fn checked_backlog(alarm: &str, value: Option<f64>) -> Result<Option<f64>, IntakeError> {
     match value {
         Some(v) if !v.is_finite() || v < 0.0 => Err(IntakeError::BadDatapoint {
@@ -131,7 +160,12 @@ fn parse_alarm_action(event: &Value) -> Result<AlarmSignal, IntakeError> {
             "alarmData.state.value is not OK, ALARM or INSUFFICIENT_DATA",
         )
     })?;
-    signal_from_data(shape, &data, value, state)
+    let (arn_account, arn_region) =
+        arn_account_region(event.get("alarmArn").and_then(Value::as_str));
+    let mut signal = signal_from_data(shape, &data, value, state)?;
+    signal.account = arn_account.or(alarm.account_id);
+    signal.region = arn_region.or(alarm.region);
+    Ok(signal)
 }
 
 /// An EventBridge `CloudWatch Alarm State Change`: an `EventBridgeEvent` whose `detail` is the
@@ -163,12 +197,20 @@ fn parse_eventbridge(event: &Value) -> Result<AlarmSignal, IntakeError> {
     if valued.is_none() {
         return Err(bad_state());
     }
+    let alarm_arn = event
+        .pointer("/resources/0")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let event: EventBridgeEvent<AlarmData> =
         Deserialize::deserialize(event).map_err(|source| IntakeError::Json { shape, source })?;
     let data = event.detail;
     let state = data.state.as_ref().ok_or_else(bad_state)?;
     let value = alarm_state(&state.value).ok_or_else(bad_state)?;
-    signal_from_data(shape, &data, value, state)
+    let (arn_account, arn_region) = arn_account_region(alarm_arn.as_deref());
+    let mut signal = signal_from_data(shape, &data, value, state)?;
+    signal.account = arn_account.or(event.account);
+    signal.region = arn_region.or(event.region);
+    Ok(signal)
 }
 
 fn alarm_state(value: &CloudWatchAlarmStateValue) -> Option<AlarmState> {
@@ -197,7 +239,9 @@ fn signal_from_data(
         datapoint: checked_backlog(&data.alarm_name, datapoint)?,
         threshold,
         metrics: metric_names(metrics),
-        queue: queue_from_metrics(metrics),
+        queue: checked_queue(&data.alarm_name, queue_from_metrics(metrics))?,
+        account: None,
+        region: None,
         alarm: data.alarm_name.clone(),
         state: value,
         time: Some(state.timestamp),
@@ -343,6 +387,14 @@ fn alarm_from_sns_message(message: &str) -> Result<AlarmSignal, IntakeError> {
         )
         .map(str::to_owned)
         .collect();
+    let (arn_account, sns_region) =
+        arn_account_region(message.get("AlarmArn").and_then(Value::as_str));
+    let sns_account = arn_account.or_else(|| {
+        message
+            .get("AWSAccountId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     let time = message
         .get("StateChangeTime")
         .and_then(Value::as_str)
@@ -351,7 +403,9 @@ fn alarm_from_sns_message(message: &str) -> Result<AlarmSignal, IntakeError> {
         datapoint: checked_backlog(&alarm, datapoint)?,
         threshold,
         metrics,
-        queue: trigger.and_then(queue_from_trigger),
+        queue: checked_queue(&alarm, trigger.and_then(queue_from_trigger))?,
+        account: sns_account,
+        region: sns_region,
         alarm,
         state,
         time,

@@ -81,7 +81,14 @@ pub struct AlarmSignal {
     /// the event says.
     pub metrics: Vec<String>,
     /// The SQS queue named by the alarm metric's `QueueName` dimension, when exactly one is named.
+    /// Always a queue name (checked at intake), never an address: it is read in the function's
+    /// own account and region.
     pub queue: Option<String>,
+    /// The AWS account the alarm belongs to, when the event says (its ARN, or the shape's own
+    /// account field).
+    pub account: Option<String>,
+    /// The AWS region the alarm lives in, when the event says.
+    pub region: Option<String>,
     /// When the state changed, when the event says.
     pub time: Option<DateTime<Utc>>,
     /// The wiring that delivered the event.
@@ -110,6 +117,28 @@ impl AlarmSignal {
     /// The datapoint, when it is a count of messages: what the rules may fall back on.
     pub fn message_datapoint(&self) -> Option<f64> {
         self.datapoint.filter(|_| self.counts_messages())
+    }
+
+    /// Why the alarm is not this function's, when its event names an account or region other
+    /// than `own_account` / `own_region` (each compared only where both sides are known): the
+    /// event's and the function's, as the error says them.
+    pub fn foreign(
+        &self,
+        own_account: Option<&str>,
+        own_region: Option<&str>,
+    ) -> Option<(String, String)> {
+        let differs = |found: Option<&str>, own: Option<&str>| matches!((found, own), (Some(f), Some(o)) if f != o);
+        let account_differs = differs(self.account.as_deref(), own_account);
+        let region_differs = differs(self.region.as_deref(), own_region);
+        (account_differs || region_differs).then(|| {
+            let say = |a: Option<&str>, r: Option<&str>| {
+                format!("account {} in {}", a.unwrap_or("?"), r.unwrap_or("?"))
+            };
+            (
+                say(self.account.as_deref(), self.region.as_deref()),
+                say(own_account, own_region),
+            )
+        })
     }
 
     /// The threshold, when it is a count of messages: what step mode compares the live backlog
@@ -163,6 +192,17 @@ pub enum IntakeError {
         /// The decoder's complaint.
         #[source]
         source: serde_json::Error,
+    },
+    /// The alarm's `QueueName` dimension is not an SQS queue name: an event names a queue, never
+    /// an address, and nothing is sent for it.
+    #[error(
+        "alarm {alarm:?} names queue {value:?}, which is not an SQS queue name (1 to 80 letters, digits, '-' or '_', optionally ending in .fifo); an event's queue is a name in this account and region, never a URL: nothing was read or written"
+    )]
+    QueueNotName {
+        /// The alarm.
+        alarm: String,
+        /// The value its event gave.
+        value: String,
     },
     /// The datapoint is not a count of messages.
     #[error("alarm {alarm:?} reports backlog {value}, which is not a count of messages")]

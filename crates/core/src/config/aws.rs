@@ -6,6 +6,7 @@
 use super::credentials::KeySource;
 use super::problem::Problems;
 use super::raw::{RawAws, RawConfig, Setting};
+use crate::hosts::is_loopback;
 use secrecy::SecretString;
 use std::fmt;
 
@@ -132,16 +133,6 @@ pub(super) fn endpoint(setting: Setting, problems: &mut Problems) -> Option<Stri
             problems.add(setting.name, format!("{v:?} is not an http(s) URL"));
             None
         }
-    }
-}
-
-/// Whether a URL's host is this machine.
-pub(super) fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 

@@ -4,6 +4,7 @@
 use super::problem::Problems;
 use super::raw::RawCluster;
 use crate::cluster::{ClusterSource, Endpoint, EndpointError, DEFAULT_GKE_API_URL};
+use crate::hosts::{check_url, Service};
 
 /// Check the cluster settings: exactly one of `GKE_CLUSTER` and `GKE_ENDPOINT`.
 pub(super) fn check(raw: RawCluster, problems: &mut Problems) -> Option<ClusterSource> {
@@ -44,9 +45,8 @@ pub(super) fn check(raw: RawCluster, problems: &mut Problems) -> Option<ClusterS
             if ca.is_some() {
                 problems.add("GKE_CA_CERT", "is only used with GKE_ENDPOINT; with GKE_CLUSTER the CA is read from the GKE API");
             }
-            match url::Url::parse(&api_url) {
-                Ok(u) if u.scheme() == "https" => {}
-                _ => problems.add("GKE_API_URL", format!("{api_url:?} is not an https:// URL")),
+            if let Err(e) = check_url(&api_url, Service::GkeApi) {
+                problems.add("GKE_API_URL", e.to_string());
             }
             well_formed.then(|| ClusterSource::Discover {
                 cluster,
@@ -61,6 +61,7 @@ pub(super) fn check(raw: RawCluster, problems: &mut Problems) -> Option<ClusterS
                     | EndpointError::NotHttps { .. }
                     | EndpointError::NotOrigin { .. }
                     | EndpointError::NoHost { .. }
+                    | EndpointError::HostNotGke { .. }
                     | EndpointError::IpWithoutCa { .. } => "GKE_ENDPOINT",
                     EndpointError::CaNotPemOrBase64(_)
                     | EndpointError::CaNotText

@@ -73,7 +73,7 @@ impl Config {
         // Checked in this order, which is the order the problems are listed in.
         let mut problems = Problems::default();
         let cluster = cluster::check(raw.cluster, &mut problems);
-        let key = credentials::key(&raw.credentials, &mut problems);
+        let key = credentials::key(&raw.credentials, &read_file, &mut problems);
         let routes = targets::check(raw.targets, &read_file, &mut problems);
         let dry_run = problems.bool(&raw.dry_run, false);
         let rearm_alarm = problems.bool(&raw.rearm_alarm, true);

@@ -25,6 +25,8 @@ fn signal(alarm: &str, queue: Option<&str>) -> AlarmSignal {
         threshold: None,
         metrics: Vec::new(),
         queue: queue.map(Into::into),
+        account: None,
+        region: None,
         time: None,
         shape: EventShape::AlarmAction,
     }
@@ -102,9 +104,9 @@ fn unrouted_alarm_is_named_in_the_error() {
 }
 
 #[test]
-fn single_target_takes_every_alarm() {
+fn single_target_without_alarm_lists_takes_every_alarm() {
     let routes = Routes::Single(Route {
-        alarms: vec!["only-high".into()],
+        alarms: vec![],
         queues: vec![],
         wake_alarms: vec![],
         target: target("only"),
@@ -116,7 +118,47 @@ fn single_target_takes_every_alarm() {
             .to_string(),
         "ml/only"
     );
-    assert_eq!(routes.alarm_names(), ["only-high"]);
+}
+
+#[test]
+fn single_target_with_an_alarm_list_refuses_an_alarm_outside_it() {
+    let routes = Routes::Single(Route {
+        alarms: vec!["only-high".into()],
+        queues: vec![],
+        wake_alarms: vec!["only-wake".into()],
+        target: target("only"),
+    });
+    assert_eq!(
+        routes
+            .resolve(&signal("only-high", None))
+            .unwrap()
+            .to_string(),
+        "ml/only"
+    );
+    assert_eq!(
+        routes
+            .resolve(&signal("only-wake", None))
+            .unwrap()
+            .to_string(),
+        "ml/only"
+    );
+    let err = routes.resolve(&signal("anything", None)).unwrap_err();
+    assert!(matches!(err, RouteError::NotListed { .. }), "{err}");
+    assert!(
+        err.to_string().contains("\"anything\"") && err.to_string().contains("TARGET_ALARMS"),
+        "{err}"
+    );
+    assert_eq!(err.class(), ErrorClass::NonRetryable);
+    assert_eq!(routes.alarm_names(), ["only-high", "only-wake"]);
+}
+
+#[test]
+fn a_queue_never_leads_an_unlisted_alarm_to_an_entry_with_alarms_of_its_own() {
+    // a-jobs is model-a's queue, but model-a lists its alarms: the list is closed.
+    let err = table()
+        .resolve(&signal("a-other", Some("a-jobs")))
+        .unwrap_err();
+    assert!(matches!(err, RouteError::NoRoute { .. }), "{err}");
 }
 
 #[test]

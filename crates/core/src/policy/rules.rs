@@ -54,17 +54,43 @@ pub enum Routes {
     Table(Vec<Route>),
 }
 
-/// An alarm that leads nowhere. Not retryable: configuration must change.
+/// An alarm that may not act here. Not retryable: configuration (or the event's sender) must
+/// change.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "no route for alarm {alarm:?}{}: add the alarm name (or its queue) to a target in SCALER_TARGETS",
-    queue.as_ref().map(|q| format!(" (queue {q:?})")).unwrap_or_default()
-)]
-pub struct RouteError {
-    /// The alarm's name.
-    pub alarm: String,
-    /// The queue its metric names, if any.
-    pub queue: Option<String>,
+pub enum RouteError {
+    /// No route names the alarm, nor its queue.
+    #[error(
+        "no route for alarm {alarm:?}{}: add the alarm name (or its queue) to a target in SCALER_TARGETS",
+        queue.as_ref().map(|q| format!(" (queue {q:?})")).unwrap_or_default()
+    )]
+    NoRoute {
+        /// The alarm's name.
+        alarm: String,
+        /// The queue its metric names, if any.
+        queue: Option<String>,
+    },
+    /// The single target's alarm list (`TARGET_ALARMS`, `TARGET_WAKE_ALARMS`) is set and does
+    /// not name this alarm: a closed list, so an event cannot make the function act on (or
+    /// re-arm) any alarm it names.
+    #[error(
+        "alarm {alarm:?} is not in TARGET_ALARMS or TARGET_WAKE_ALARMS: add it there if it should scale this target; nothing was written and the alarm was not re-armed"
+    )]
+    NotListed {
+        /// The alarm's name.
+        alarm: String,
+    },
+    /// The event comes from another account or region than the function's own.
+    #[error(
+        "alarm {alarm:?} comes from {found}, not this function's {own}: an alarm of another account or region never scales this target; nothing was written"
+    )]
+    Foreign {
+        /// The alarm's name.
+        alarm: String,
+        /// The event's account and region.
+        found: String,
+        /// The function's own.
+        own: String,
+    },
 }
 
 impl RouteError {
@@ -101,20 +127,35 @@ impl Routes {
         self.resolve_route(signal).map(|r| &r.target)
     }
 
-    /// The route for a signal: by alarm name first, then by queue name.
+    /// The route for a signal: by alarm name first, then by queue name. Alarm lists are closed:
+    /// with the single target's lists set, an alarm outside them is refused; in a table, a
+    /// queue leads only to an entry that lists no alarms of its own.
     pub fn resolve_route(&self, signal: &AlarmSignal) -> Result<&Route, RouteError> {
+        let named =
+            |r: &Route| r.alarms.contains(&signal.alarm) || r.wake_alarms.contains(&signal.alarm);
         match self {
-            Routes::Single(route) => Ok(route),
+            Routes::Single(route) => {
+                let listed = route.alarms.is_empty() && route.wake_alarms.is_empty();
+                if listed || named(route) {
+                    Ok(route)
+                } else {
+                    Err(RouteError::NotListed {
+                        alarm: signal.alarm.clone(),
+                    })
+                }
+            }
             Routes::Table(routes) => routes
                 .iter()
-                .find(|r| r.alarms.contains(&signal.alarm) || r.wake_alarms.contains(&signal.alarm))
+                .find(|r| named(r))
                 .or_else(|| {
                     let queue = signal.queue.as_deref()?;
-                    routes
-                        .iter()
-                        .find(|r| r.queues.iter().any(|q| queue_name(q) == queue))
+                    routes.iter().find(|r| {
+                        r.alarms.is_empty()
+                            && r.wake_alarms.is_empty()
+                            && r.queues.iter().any(|q| queue_name(q) == queue)
+                    })
                 })
-                .ok_or_else(|| RouteError {
+                .ok_or_else(|| RouteError::NoRoute {
                     alarm: signal.alarm.clone(),
                     queue: signal.queue.clone(),
                 }),

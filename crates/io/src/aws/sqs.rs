@@ -5,6 +5,7 @@
 
 use crate::aws::{json_protocol_request, AwsClient};
 use crate::error::Error;
+use queue_scaler_core::hosts::{check_url, is_loopback, Service};
 use queue_scaler_core::QueueCounts;
 use std::future::Future;
 
@@ -42,10 +43,13 @@ impl AwsClient {
         let (endpoint, region) = if self.sqs_overridden {
             (self.sqs_endpoint.clone(), self.region.clone())
         } else {
-            (
-                queue_url_origin(&url).unwrap_or_else(|| self.sqs_endpoint.clone()),
-                queue_url_region(&url).unwrap_or_else(|| self.region.clone()),
-            )
+            // A queue URL's own host answers for its region, but only an SQS host of the
+            // allow-list (or loopback): anything else is read at the client's own endpoint.
+            match (queue_url_origin(&url), queue_url_region(&url)) {
+                (Some(origin), Some(region)) => (origin, region),
+                (Some(origin), None) if is_loopback_url(&url) => (origin, self.region.clone()),
+                _ => (self.sqs_endpoint.clone(), self.region.clone()),
+            }
         };
         let request = get_queue_attributes_request(&endpoint, &url)?;
         let body = self
@@ -150,14 +154,18 @@ pub fn parse_queue_url(body: &[u8]) -> Result<String, String> {
         .ok_or_else(|| "GetQueueUrl answer has no QueueUrl".to_owned())
 }
 
-/// The region of an SQS queue URL's host: `sqs.REGION.amazonaws.com[.cn]` or the legacy
-/// `REGION.queue.amazonaws.com`; `None` for any other host (a local endpoint).
+/// The region of an SQS queue URL's host: exactly `sqs.REGION.amazonaws.com[.cn]` or the legacy
+/// `REGION.queue.amazonaws.com[.cn]`, over https; `None` for any other host (a local endpoint, or
+/// a look-alike such as `sqs.us-east-1.amazonaws.com.evil.example`).
 pub fn queue_url_region(queue_url: &str) -> Option<String> {
-    let host = url::Url::parse(queue_url).ok()?.host_str()?.to_owned();
+    let u = check_url(queue_url, Service::Sqs).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    if !Service::Sqs.is_host(&host) {
+        return None;
+    }
     let labels: Vec<&str> = host.split('.').collect();
     match labels.as_slice() {
-        ["sqs", region, "amazonaws", "com", ..] => Some((*region).to_owned()),
-        [region, "queue", "amazonaws", "com", ..] => Some((*region).to_owned()),
+        ["sqs", region, ..] | [region, "queue", ..] => Some((*region).to_owned()),
         _ => None,
     }
 }
@@ -167,6 +175,11 @@ pub fn queue_url_region(queue_url: &str) -> Option<String> {
 pub fn queue_url_origin(queue_url: &str) -> Option<String> {
     let u = url::Url::parse(queue_url).ok()?;
     Some(u.origin().ascii_serialization())
+}
+
+/// Whether a queue URL names this machine (a local stand-in).
+fn is_loopback_url(queue_url: &str) -> bool {
+    url::Url::parse(queue_url).is_ok_and(|u| is_loopback(&u))
 }
 
 #[cfg(test)]
@@ -239,5 +252,13 @@ mod tests {
             Some("eu-west-1")
         );
         assert_eq!(queue_url_region("http://127.0.0.1:5000/1/jobs"), None);
+        assert_eq!(
+            queue_url_region("https://sqs.us-east-1.amazonaws.com.evil.example/1/jobs"),
+            None
+        );
+        assert_eq!(
+            queue_url_region("http://sqs.us-east-1.amazonaws.com/1/jobs"),
+            None
+        );
     }
 }

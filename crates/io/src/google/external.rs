@@ -19,6 +19,7 @@
 use crate::aws::AwsClient;
 use crate::error::{Error, FederationStep};
 use crate::http::{send, Answer};
+use queue_scaler_core::hosts::{check_url, Service};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::time::{Duration, SystemTime};
@@ -86,13 +87,17 @@ impl ExternalAccount {
         if raw.kind.as_deref() != Some("external_account") {
             return Err(bad("\"type\" is not \"external_account\"".into()));
         }
-        let https = |name: &str, value: Option<String>| -> Result<String, Error> {
-            match value {
-                Some(v) if v.starts_with("https://") => Ok(v),
-                Some(v) => Err(bad(format!("{name} {v:?} is not an https:// URL"))),
-                None => Err(bad(format!("{name} is missing"))),
-            }
-        };
+        // Every URL is allow-listed: whoever can change this file must not choose where the
+        // signed GetCallerIdentity or the federated token goes.
+        let https =
+            |name: &str, value: Option<String>, service: Service| -> Result<String, Error> {
+                match value {
+                    Some(v) => check_url(&v, service)
+                        .map(|_| v)
+                        .map_err(|e| bad(format!("{name}: {e}"))),
+                    None => Err(bad(format!("{name} is missing"))),
+                }
+            };
         let audience = raw
             .audience
             .filter(|a| a.starts_with("//iam.googleapis.com/") && a.contains("/providers/"))
@@ -124,17 +129,19 @@ impl ExternalAccount {
                     .regional_cred_verification_url
                     .unwrap_or_else(|| DEFAULT_VERIFICATION_URL.to_owned()),
             ),
+            Service::AwsSts,
         )?;
-        let token_url = https("token_url", raw.token_url)?;
+        let token_url = https("token_url", raw.token_url, Service::GoogleSts)?;
+        if raw.service_account_impersonation_url.is_none() {
+            return Err(bad("service_account_impersonation_url is missing: create the configuration with \
+                 --service-account=EMAIL, so GKE sees the service account's email and its RBAC applies"
+                .into()));
+        }
         let impersonation_url = https(
             "service_account_impersonation_url",
             raw.service_account_impersonation_url,
-        )
-        .map_err(|_| {
-            bad("service_account_impersonation_url is missing: create the configuration with \
-                 --service-account=EMAIL, so GKE sees the service account's email and its RBAC applies"
-                .into())
-        })?;
+            Service::GoogleIamCredentials,
+        )?;
         let service_account = impersonation_url
             .rsplit_once("/serviceAccounts/")
             .and_then(|(_, rest)| rest.strip_suffix(":generateAccessToken"))
@@ -424,6 +431,60 @@ mod tests {
             "https://sts.eu-west-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
         );
         assert!(!format!("{account:?}").contains("169.254"));
+    }
+
+    #[test]
+    fn a_configuration_whose_urls_name_another_host_is_refused_naming_the_field_and_host() {
+        let cases = [
+            (
+                "https://sts.googleapis.com/v1/token",
+                "https://sts.googleapis.com.evil.example/v1/token",
+                "token_url",
+            ),
+            (
+                "https://iamcredentials.googleapis.com/",
+                "https://evil.example/",
+                "service_account_impersonation_url",
+            ),
+            (
+                "https://sts.{region}.amazonaws.com?",
+                "https://sts.{region}.amazonaws.com.evil.example?",
+                "regional_cred_verification_url",
+            ),
+            (
+                "https://sts.googleapis.com/v1/token",
+                "http://sts.googleapis.com/v1/token",
+                "token_url",
+            ),
+        ];
+        for (good, bad, field) in cases {
+            let config = CONFIG.replace(good, bad);
+            assert_ne!(config, CONFIG, "{good} is in the sample");
+            let err =
+                ExternalAccount::parse(&config, "GCP_SERVICE_ACCOUNT_KEY_SECRET (s)").unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains(field) && msg.contains("GCP_SERVICE_ACCOUNT_KEY_SECRET"),
+                "{msg}"
+            );
+            assert_eq!(err.class(), crate::error::ErrorClass::Config, "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_key_whose_token_uri_is_not_googles_is_refused() {
+        for uri in [
+            "https://oauth2.googleapis.com.evil.example/token",
+            "http://oauth2.googleapis.com/token",
+        ] {
+            let json = format!(
+                r#"{{"type":"service_account","client_email":"s@p.iam.gserviceaccount.com","private_key":"HUSH","token_uri":"{uri}"}}"#
+            );
+            let err = crate::google::key::ServiceAccountKey::parse(SecretString::from(json), "X")
+                .unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("token_uri") && !msg.contains("HUSH"), "{msg}");
+        }
     }
 
     #[test]

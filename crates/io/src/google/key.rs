@@ -6,6 +6,7 @@ use crate::aws::AwsClient;
 use crate::error::Error;
 use crate::google::external::ExternalAccount;
 use queue_scaler_core::config::KeySource;
+use queue_scaler_core::hosts::{check_url, Service};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -62,9 +63,14 @@ impl ServiceAccountKey {
         if fields.private_key.is_none() {
             return Err(bad("no private_key"));
         }
+        // The signed assertion goes to the key's token_uri: only Google's (or a local stand-in).
         match fields.token_uri.as_deref() {
-            Some(u) if u.starts_with("https://") => {}
-            _ => return Err(bad("token_uri is missing or not https://")),
+            Some(u) => {
+                if let Err(e) = check_url(u, Service::GoogleOAuth2) {
+                    return Err(bad(&format!("token_uri: {e}")));
+                }
+            }
+            None => return Err(bad("token_uri is missing")),
         }
         Ok(ServiceAccountKey {
             json,

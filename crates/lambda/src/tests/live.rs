@@ -157,7 +157,10 @@ async fn delayed_messages_are_reported_and_not_counted() {
 
 fn two_queue_target(min: i32) -> Routes {
     Routes::Single(Route {
-        alarms: vec!["qs-high".into()],
+        alarms: vec![
+            "model-worker-backlog-high".into(),
+            "model-worker-backlog-low".into(),
+        ],
         queues: vec!["text-jobs".into(), "text-jobs-priority".into()],
         wake_alarms: vec![],
         target: Target {

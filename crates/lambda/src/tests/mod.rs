@@ -13,4 +13,5 @@ mod metrics;
 mod rearm_cause;
 mod rearm_reserve;
 mod scaler;
+mod trust;
 mod zero;

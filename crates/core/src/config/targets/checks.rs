@@ -1,9 +1,9 @@
 //! The checks the single target and the table share: the policy's numbers, SQS queue entries,
 //! CloudWatch alarm names and Kubernetes names, each problem naming its setting.
 
-use crate::config::aws::is_loopback;
 use crate::config::problem::Problems;
 use crate::config::raw::Setting;
+use crate::hosts::{check_url, is_queue_name, Service};
 use crate::policy::Policy;
 
 /// Check a policy's numbers; `names` are the settings they came from (min, max, step, messages
@@ -67,41 +67,36 @@ pub(super) fn policy(
 }
 
 /// SQS queue entries: a name (1 to 80 letters, digits, `-` or `_`, `.fifo` allowed at the end),
-/// or a queue URL `https://HOST/ACCOUNT/NAME` (plain `http://` only to this machine, for tests).
+/// or a queue URL `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` on an allow-listed SQS host
+/// (plain `http://` only to this machine, for tests): a signed request goes nowhere else.
 pub(super) fn check_queues(problems: &mut Problems, at: &str, queues: &[String]) {
-    fn is_name(name: &str) -> bool {
-        let base = name.strip_suffix(".fifo").unwrap_or(name);
-        (1..=80).contains(&name.len())
-            && base
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && !base.is_empty()
-    }
     for entry in queues {
-        let ok = if entry.contains("://") {
-            match url::Url::parse(entry) {
-                Ok(u) => {
-                    let scheme_ok =
-                        u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u));
-                    let segments: Vec<&str> =
-                        u.path_segments().map(Iterator::collect).unwrap_or_default();
-                    scheme_ok
-                        && u.query().is_none()
-                        && matches!(segments.as_slice(), [account, name] if !account.is_empty() && is_name(name))
-                }
-                Err(_) => false,
+        if !entry.contains("://") {
+            if !is_queue_name(entry) {
+                problems.add(
+                    at,
+                    format!(
+                        "{entry:?} is neither an SQS queue name (1 to 80 letters, digits, '-' or '_', \
+                         optionally ending in .fifo) nor a queue URL https://sqs.REGION.amazonaws.com/ACCOUNT/NAME"
+                    ),
+                );
             }
-        } else {
-            is_name(entry)
-        };
-        if !ok {
-            problems.add(
-                at,
-                format!(
-                    "{entry:?} is neither an SQS queue name (1 to 80 letters, digits, '-' or '_', \
-                     optionally ending in .fifo) nor a queue URL https://sqs.REGION.amazonaws.com/ACCOUNT/NAME"
-                ),
-            );
+            continue;
+        }
+        match check_url(entry, Service::Sqs) {
+            Ok(u) => {
+                let segments: Vec<&str> =
+                    u.path_segments().map(Iterator::collect).unwrap_or_default();
+                let shaped = u.query().is_none()
+                    && matches!(segments.as_slice(), [account, name] if !account.is_empty() && is_queue_name(name));
+                if !shaped {
+                    problems.add(
+                        at,
+                        format!("{entry:?} is not a queue URL https://sqs.REGION.amazonaws.com/ACCOUNT/NAME"),
+                    );
+                }
+            }
+            Err(e) => problems.add(at, e.to_string()),
         }
     }
 }
