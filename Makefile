@@ -97,12 +97,18 @@ release-binaries: ## build the release binaries the end-to-end tests run under c
 	cargo build --release -p queue-scaler-lambda
 	cargo build --release -p local-gke
 
+# Each patch under tests/mutations/ breaks one behaviour on purpose; its test must then fail.
+.PHONY: mutants
+mutants: ## apply each deliberate break under tests/mutations/, show its test fail, restore the tree: make mutants [ONLY=name]
+	scripts/mutants.sh $(ONLY)
+
 .PHONY: check-links
 check-links: ## every relative link and #anchor in README.md, BENCHMARKS.md and docs/*.md resolves
 	tests/infra/check-doc-links.sh
 
 .PHONY: test
 test: venv lint check-links validate-infra kube-binaries release-binaries test-local ## the whole test suite: lint, infra validation, the local loop of docs/local.md, unit, integration and end-to-end tests
+	scripts/mutants.sh --check
 	cargo test --workspace --all-targets
 
 include mk/*.mk
