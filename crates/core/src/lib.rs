@@ -4,6 +4,9 @@
 //! - [`policy`] holds the scaling rules: [`Routes`] finds the target (namespace, deployment,
 //!   policy) for a signal, and [`decide`] is a pure function of the signal, the current replica
 //!   count and the policy.
+//! - [`capacity`] holds the rules of a GPU node pool the targets share: its GPUs, each target's
+//!   need, the max-min fair split of a short pool, the cap on a raise, and the bookings of the
+//!   pool's Lease.
 //! - [`cluster`] says where the cluster is: its GKE path, or a checked [`Endpoint`] and CA.
 //! - [`config`] reads the configuration from a lookup function into a checked [`Config`].
 //! - [`hosts`] is the allow-list of where a signed request or a token may go, and the rule
@@ -15,6 +18,7 @@
 //! `queue-scaler-io` and `queue-scaler-lambda`.
 
 pub mod alarm;
+pub mod capacity;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -22,6 +26,11 @@ pub mod hosts;
 pub mod policy;
 
 pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};
+pub use capacity::{
+    cap_raise, capacity_limited, fair_shares, pool_gpus, rebalance_step, target_need, CapReason,
+    Capped, MinsDoNotFit, NodePoolSize, Pause, PoolAccelerator, PoolAutoscaling, PoolGpus,
+    PoolMember,
+};
 pub use cluster::{ClusterSource, Endpoint, EndpointError};
 pub use config::{Config, ConfigError, ConfigProblem, KeySource};
 pub use error::ErrorClass;

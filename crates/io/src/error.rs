@@ -140,6 +140,9 @@ pub enum Error {
 /// The verb of [`Error::Kube`] when an Event is refused.
 pub const CREATE_EVENT: &str = "create event";
 
+/// The verbs of [`Error::Kube`] when a pool's Lease is refused.
+pub const LEASE_VERBS: [&str; 2] = ["get lease", "update lease"];
+
 /// The steps of Workload Identity Federation that call Google (keyless).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FederationStep {
@@ -164,6 +167,13 @@ fn hint(verb: &str, status: &KubeStatus) -> &'static str {
     if verb == CREATE_EVENT {
         return match status.code {
             403 => ". Grant the service account create on events in API group events.k8s.io in this namespace (the second rule of infra/gke/rbac.yaml), or set KUBE_EVENTS=false",
+            _ => "",
+        };
+    }
+    if LEASE_VERBS.contains(&verb) {
+        return match status.code {
+            403 => ". Grant the service account get and update on the pool's Lease (the Lease rule of infra/gke/rbac.yaml, resourceNames queue-scaler-pool-POOL)",
+            404 => ". Create the pool's Lease, queue-scaler-pool-POOL, in the namespace of the pool's first target (infra/gke/pool-lease.yaml)",
             _ => "",
         };
     }

@@ -27,5 +27,5 @@ pub use aws::sqs::QueueDepth;
 pub use aws::AwsClient;
 pub use error::{Error, ErrorClass, KubeStatus};
 pub use google::{GoogleTokens, TokenSource};
-pub use kube::{ClusterProbe, KubeScaleApi, Probed, Scale, ScaleApi, ScaleEvent};
+pub use kube::{ClusterProbe, KubeScaleApi, Lease, Probed, Scale, ScaleApi, ScaleEvent};
 pub use roots::PublicRoots;

@@ -100,6 +100,8 @@ pub(crate) struct Scaler<K, R, Q = R> {
     pub(crate) grace: Duration,
     /// `QUEUE_SCALER_FUNCTION_ARN`: the function's own ARN where the runtime passes none.
     pub(crate) own_arn: Option<String>,
+    /// Which targets share which GPU pool; empty: capacity is off.
+    pub(crate) pools: queue_scaler_core::capacity::Pools,
 }
 
 impl<K, R> Scaler<K, R, R> {
@@ -124,6 +126,7 @@ impl<K, R> Scaler<K, R, R> {
             backoff: Backoff::default(),
             grace: HEARTBEAT_GRACE,
             own_arn: None,
+            pools: queue_scaler_core::capacity::Pools::default(),
         }
     }
 }
@@ -142,6 +145,7 @@ impl<K, R, Q> Scaler<K, R, Q> {
             backoff: self.backoff,
             grace: self.grace,
             own_arn: self.own_arn,
+            pools: self.pools,
         }
     }
 
@@ -171,6 +175,12 @@ impl<K, R, Q> Scaler<K, R, Q> {
     /// [`Scaler::with_own_arn`].
     pub(crate) fn own_arn(&self, invoked: &str) -> String {
         crate::identity::own_function_arn(invoked, self.direction, self.own_arn.as_deref())
+    }
+
+    /// Cap raises by the GPU pools the targets share (`pool`, `pool_gpus`, ...).
+    pub(crate) fn with_pools(mut self, pools: queue_scaler_core::capacity::Pools) -> Self {
+        self.pools = pools;
+        self
     }
 
     /// Use another backoff (tests make it short).
@@ -242,7 +252,8 @@ fn build(
             .with_queues(queues)
             .with_events(events)
             .with_heartbeat_grace(config.heartbeat_grace)
-            .with_own_arn(own_arn),
+            .with_own_arn(own_arn)
+            .with_pools(config.pools),
     )
 }
 

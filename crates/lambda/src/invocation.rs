@@ -94,6 +94,8 @@ pub(crate) struct Step {
     pub(crate) conflicts: u32,
     /// What became of the Event, after a write.
     pub(crate) event: Option<EventRecord>,
+    /// The GPU pool a raise was capped by, when the target shares one.
+    pub(crate) capacity: Option<crate::report::Capacity>,
 }
 
 /// Run a function: start up, then serve invocations until the runtime stops.
@@ -352,6 +354,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             queue: signal.queue.clone(),
             conflicts: step.map_or(0, |s| s.conflicts),
             event: step.and_then(|s| s.event.clone()),
+            capacity: step.and_then(|s| s.capacity.clone()).map(Box::new),
             rearm,
         }
     }
@@ -436,12 +439,19 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                         ),
                         conflicts,
                         event: None,
+                        capacity: None,
                     };
                     return Ok(self.record(target, uid, cause, step, deadline).await);
                 }
             }
-            // Decide.
-            let decision = decide(current);
+            // Decide; a raise on a shared GPU pool is capped by it, and booked.
+            let mut decision = decide(current);
+            let mut capacity = None;
+            if decision.desired > current && !self.dry_run {
+                (decision, capacity) = self
+                    .pool_gate(target, &scale, decision, cause.1, deadline)
+                    .await?;
+            }
             let step = Step {
                 from: current,
                 to: decision.desired,
@@ -449,6 +459,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 reason: decision.reason.clone(),
                 conflicts,
                 event: None,
+                capacity,
             };
             if !decision.changes(current) || self.dry_run {
                 return Ok(step);

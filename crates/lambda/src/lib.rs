@@ -10,6 +10,8 @@
 //! - [`function`]: what a function is made of and how it starts: the configuration, the
 //!   clients built once, no network; a function whose configuration is invalid answers every
 //!   invocation with why.
+//! - `pool`: the pool gate: a raise on a shared GPU node pool capped by it and booked on its
+//!   Lease.
 //! - [`heartbeat`]: the scheduled event, acting on alarms left in ALARM and, for scale-up,
 //!   reconciling each target with its live backlog.
 //! - [`report`]: the JSON results and, in [`report::lines`], the log lines in CloudWatch Embedded
@@ -24,6 +26,7 @@ pub mod function;
 pub mod heartbeat;
 pub mod identity;
 pub mod invocation;
+mod pool;
 pub mod report;
 
 #[cfg(test)]

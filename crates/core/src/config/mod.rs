@@ -18,6 +18,7 @@
 mod aws;
 mod cluster;
 mod credentials;
+mod pools;
 mod problem;
 mod raw;
 mod targets;
@@ -45,6 +46,8 @@ pub struct Config {
     pub key: KeySource,
     /// What each alarm scales.
     pub routes: Routes,
+    /// Which targets share which GPU node pool; empty: capacity is off.
+    pub pools: crate::capacity::Pools,
     /// `DRY_RUN`: decide and report, write nothing.
     pub dry_run: bool,
     /// `REARM_ALARM`: set the alarm back to OK after acting.
@@ -74,7 +77,11 @@ impl Config {
         let mut problems = Problems::default();
         let cluster = cluster::check(raw.cluster, &mut problems);
         let key = credentials::key(&raw.credentials, &read_file, &mut problems);
-        let routes = targets::check(raw.targets, &read_file, &mut problems);
+        let routes =
+            targets::check(raw.targets, &read_file, &mut problems).map(|(routes, claims)| {
+                let pools = pools::check(claims, &routes, &mut problems);
+                (routes, pools)
+            });
         let dry_run = problems.bool(&raw.dry_run, false);
         let rearm_alarm = problems.bool(&raw.rearm_alarm, true);
         let kube_events = problems.bool(&raw.kube_events, true);
@@ -92,18 +99,21 @@ impl Config {
             }
         };
         match (cluster, key, routes) {
-            (Some(cluster), Some(key), Some(routes)) if problems.is_empty() => Ok(Config {
-                cluster,
-                key,
-                routes,
-                dry_run,
-                rearm_alarm,
-                kube_events,
-                function_name: raw.function_name.value,
-                aws,
-                token_scopes,
-                heartbeat_grace: std::time::Duration::from_secs(heartbeat_grace),
-            }),
+            (Some(cluster), Some(key), Some((routes, pools))) if problems.is_empty() => {
+                Ok(Config {
+                    cluster,
+                    key,
+                    routes,
+                    pools,
+                    dry_run,
+                    rearm_alarm,
+                    kube_events,
+                    function_name: raw.function_name.value,
+                    aws,
+                    token_scopes,
+                    heartbeat_grace: std::time::Duration::from_secs(heartbeat_grace),
+                })
+            }
             _ => Err(problems.into_error()),
         }
     }

@@ -82,6 +82,12 @@ pub(super) struct RawTargets {
     pub(super) wake_alarms: Setting,
     /// `TARGET_QUEUES`.
     pub(super) queues: Setting,
+    /// `TARGET_POOL`.
+    pub(super) pool: Setting,
+    /// `TARGET_GPUS_PER_REPLICA`.
+    pub(super) gpus_per_replica: Setting,
+    /// `TARGET_POOL_GPUS`.
+    pub(super) pool_gpus: Setting,
 }
 
 /// The AWS settings, with their fallbacks already applied.
@@ -144,6 +150,9 @@ impl RawConfig {
                 alarms: get("TARGET_ALARMS"),
                 wake_alarms: get("TARGET_WAKE_ALARMS"),
                 queues: get("TARGET_QUEUES"),
+                pool: get("TARGET_POOL"),
+                gpus_per_replica: get("TARGET_GPUS_PER_REPLICA"),
+                pool_gpus: get("TARGET_POOL_GPUS"),
             },
             dry_run: get("DRY_RUN"),
             rearm_alarm: get("REARM_ALARM"),

@@ -6,6 +6,7 @@
 //!   built as plain values first.
 //! - [`probe`]: the doctor's read-only questions ([`ClusterProbe`]): who the cluster sees,
 //!   what it allows, where a Deployment's pods may run, the node pools' taints.
+//! - [`lease`]: the Lease that serialises raises on a shared GPU pool, built as plain values.
 //! - [`event`]: the Event (`events.k8s.io/v1`) that records a write on its Deployment, built as a
 //!   plain value; [`ScaleApi::record`] sends it.
 
@@ -13,9 +14,11 @@ pub mod cluster;
 pub mod event;
 #[cfg(test)]
 mod fixtures;
+pub mod lease;
 pub mod probe;
 pub mod scale;
 
 pub use event::ScaleEvent;
+pub use lease::Lease;
 pub use probe::{ClusterProbe, Probed};
 pub use scale::{KubeScaleApi, Scale, ScaleApi};

@@ -3,11 +3,12 @@
 //! with the service account's bearer token to the cluster, discovered once per container and
 //! discovered again after a connection to it fails.
 
-use crate::error::{built, Error, KubeStatus, CREATE_EVENT};
+use crate::error::{built, Error, KubeStatus, CREATE_EVENT, LEASE_VERBS};
 use crate::google::token::TokenSource;
 use crate::http::{send, Answer};
 use crate::kube::cluster;
 use crate::kube::event::{create_event_request, ScaleEvent};
+use crate::kube::lease::{get_lease_request, parse_lease, put_lease_request, Lease};
 use crate::roots::PublicRoots;
 use queue_scaler_core::cluster::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
@@ -128,6 +129,15 @@ pub trait ScaleApi: Send + Sync {
         target: &Target,
         event: &ScaleEvent,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Read the Lease of a shared GPU pool.
+    fn get_lease(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Lease, Error>> + Send;
+    /// Write the Lease back; the server checks its `resourceVersion` (409 when another raise
+    /// booked first).
+    fn put_lease(&self, lease: &Lease) -> impl Future<Output = Result<Lease, Error>> + Send;
 }
 
 /// Where the cluster is, resolved once and kept until a connection to it fails.
@@ -314,6 +324,29 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
             })
             .await?;
         parse_response("update", target, a.status, &a.body, &a.url)
+    }
+
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
+        let a = self
+            .call(LEASE_VERBS[0], &|base| {
+                get_lease_request(base, namespace, name)
+            })
+            .await?;
+        parse_lease(
+            LEASE_VERBS[0],
+            &format!("{namespace}/{name}"),
+            a.status,
+            &a.body,
+            &a.url,
+        )
+    }
+
+    async fn put_lease(&self, lease: &Lease) -> Result<Lease, Error> {
+        let a = self
+            .call(LEASE_VERBS[1], &|base| put_lease_request(base, lease))
+            .await?;
+        let target = format!("{}/{}", lease.metadata.namespace, lease.metadata.name);
+        parse_lease(LEASE_VERBS[1], &target, a.status, &a.body, &a.url)
     }
 
     async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {

@@ -76,8 +76,64 @@ pub struct Outcome {
     /// What became of the Event that records the write; absent when nothing was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<EventRecord>,
+    /// The GPU pool the target shares, when it is on one: its GPUs, what it left free for this
+    /// target, the target's share, and the cap that held a raise back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Box<Capacity>>,
     /// What became of the re-arm.
     pub rearm: Rearm,
+}
+
+/// What a raise saw of its GPU pool (docs/design.md, "GPU capacity").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Capacity {
+    /// The node pool's name.
+    pub pool: String,
+    /// Its GPUs; absent when unknown (capacity off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u64>,
+    /// Replicas of this target the pool has room for, after what the others hold or booked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free: Option<u32>,
+    /// This target's max-min fair share of the pool, in replicas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<u32>,
+    /// The cap that held the raise below what the backlog asked for: `free` or `share`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capped_by: Option<queue_scaler_core::capacity::CapReason>,
+    /// Why capacity is off, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub off: Option<String>,
+}
+
+impl Capacity {
+    /// Capacity off for `pool`, and why.
+    pub(crate) fn off(pool: &str, why: &str) -> Self {
+        Capacity {
+            pool: pool.to_owned(),
+            gpus: None,
+            free: None,
+            share: None,
+            capped_by: None,
+            off: Some(why.to_owned()),
+        }
+    }
+
+    /// What a capped raise saw.
+    pub(crate) fn from_cap(
+        pool: &str,
+        gpus: u64,
+        capped: &queue_scaler_core::capacity::Capped,
+    ) -> Self {
+        Capacity {
+            pool: pool.to_owned(),
+            gpus: Some(gpus),
+            free: Some(capped.free_replicas),
+            share: Some(capped.share),
+            capped_by: capped.limited_by,
+            off: None,
+        }
+    }
 }
 
 /// The Event that records a write: best effort, reported but never failing the invocation.

@@ -9,7 +9,7 @@ use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, R
 use queue_scaler_io::http::Backoff;
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::{AlarmRearm, QueueDepth};
-use queue_scaler_io::{Error, KubeStatus, ScaleApi, ScaleEvent};
+use queue_scaler_io::{Error, KubeStatus, Lease, ScaleApi, ScaleEvent};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -137,6 +137,23 @@ impl ScaleApi for FakeCluster {
             return Err(dropped_answer().await);
         }
         Ok(scale.clone())
+    }
+
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
+        Err(Error::Kube {
+            verb: "get lease",
+            target: format!("{namespace}/{name}"),
+            status: KubeStatus {
+                code: 404,
+                reason: "NotFound".into(),
+                message: "this fake has no pool".into(),
+            },
+        })
+    }
+
+    async fn put_lease(&self, lease: &Lease) -> Result<Lease, Error> {
+        self.get_lease(&lease.metadata.namespace, &lease.metadata.name)
+            .await
     }
 
     async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {

@@ -10,6 +10,7 @@ mod fakes;
 mod heartbeat;
 mod live;
 mod metrics;
+mod pool;
 mod rearm_cause;
 mod rearm_reserve;
 mod scaler;

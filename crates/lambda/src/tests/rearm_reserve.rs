@@ -8,7 +8,7 @@ use crate::function::Scaler;
 use crate::invocation::REARM_RESERVE;
 use queue_scaler_core::{DescribedAlarm, Direction, QueueCounts, Target};
 use queue_scaler_io::kube::scale::Scale;
-use queue_scaler_io::{AlarmRearm, Error, ErrorClass, ScaleApi, ScaleEvent};
+use queue_scaler_io::{AlarmRearm, Error, ErrorClass, Lease, ScaleApi, ScaleEvent};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -35,6 +35,12 @@ impl ScaleApi for WritesHang {
     }
     async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {
         self.0.record(target, event).await
+    }
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
+        self.0.get_lease(namespace, name).await
+    }
+    async fn put_lease(&self, lease: &Lease) -> Result<Lease, Error> {
+        self.0.put_lease(lease).await
     }
 }
 

@@ -12,6 +12,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+use super::pools::PoolClaim;
 use super::problem::Problems;
 use super::raw::RawTargets;
 use crate::policy::{Route, Routes, Target};
@@ -19,12 +20,13 @@ use checks::{alarm_list, check_alarm_names, check_name, check_queues, policy};
 use std::path::Path;
 
 /// Check the routing settings: the table when `SCALER_TARGETS` is set, else the single target.
-/// `read_file` reads `SCALER_TARGETS` when it names a file.
+/// `read_file` reads `SCALER_TARGETS` when it names a file. With the routes, what each route's
+/// settings say of its GPU pool, one claim per route, for `config::pools` to check.
 pub(super) fn check(
     raw: RawTargets,
     read_file: &dyn Fn(&Path) -> std::io::Result<String>,
     problems: &mut Problems,
-) -> Option<Routes> {
+) -> Option<(Routes, Vec<PoolClaim>)> {
     match &raw.table.value {
         None => single(raw, problems),
         Some(_) => table::table(raw, read_file, problems),
@@ -32,7 +34,16 @@ pub(super) fn check(
 }
 
 /// One target for every alarm, from the single-target variables.
-fn single(raw: RawTargets, problems: &mut Problems) -> Option<Routes> {
+fn single(raw: RawTargets, problems: &mut Problems) -> Option<(Routes, Vec<PoolClaim>)> {
+    let claim = PoolClaim {
+        at: format!(
+            "{}/{}/{}",
+            raw.pool.name, raw.gpus_per_replica.name, raw.pool_gpus.name
+        ),
+        pool: raw.pool.value.clone(),
+        gpus_per_replica: problems.int(&raw.gpus_per_replica),
+        pool_gpus: problems.int(&raw.pool_gpus),
+    };
     let namespace = raw.namespace.value;
     let deployment = raw.deployment.value;
     if namespace.is_none() {
@@ -66,7 +77,7 @@ fn single(raw: RawTargets, problems: &mut Problems) -> Option<Routes> {
         &alarms,
         &wake_alarms,
     );
-    Some(Routes::Single(Route {
+    let route = Route {
         alarms,
         queues,
         wake_alarms,
@@ -75,5 +86,6 @@ fn single(raw: RawTargets, problems: &mut Problems) -> Option<Routes> {
             deployment: deployment?,
             policy: policy?,
         },
-    }))
+    };
+    Some((Routes::Single(route), vec![claim]))
 }

@@ -2,6 +2,7 @@
 //! deployment package when it does not fit in Lambda's environment.
 
 use super::checks::{check_alarm_names, check_name, check_queues, policy};
+use crate::config::pools::PoolClaim;
 use crate::config::problem::Problems;
 use crate::config::raw::RawTargets;
 use crate::policy::{Route, Routes, Target};
@@ -39,6 +40,12 @@ struct RawRoute {
     scale_step: Option<i64>,
     #[serde(default)]
     messages_per_replica: Option<i64>,
+    #[serde(default)]
+    pool: Option<String>,
+    #[serde(default)]
+    gpus_per_replica: Option<i64>,
+    #[serde(default)]
+    pool_gpus: Option<i64>,
 }
 
 /// The routing table, `SCALER_TARGETS`: given as JSON, or the path of a file holding it.
@@ -46,7 +53,7 @@ pub(super) fn table(
     raw: RawTargets,
     read_file: &dyn Fn(&Path) -> std::io::Result<String>,
     problems: &mut Problems,
-) -> Option<Routes> {
+) -> Option<(Routes, Vec<PoolClaim>)> {
     for setting in [
         &raw.namespace,
         &raw.deployment,
@@ -57,6 +64,9 @@ pub(super) fn table(
         &raw.alarms,
         &raw.wake_alarms,
         &raw.queues,
+        &raw.pool,
+        &raw.gpus_per_replica,
+        &raw.pool_gpus,
     ] {
         if setting.value.is_some() {
             problems.add(
@@ -135,6 +145,7 @@ pub(super) fn table(
     }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut routes = Vec::new();
+    let mut claims = Vec::new();
     let mut all_ok = true;
     for (i, row) in rows.into_iter().enumerate() {
         let at = format!("SCALER_TARGETS[{i}]");
@@ -196,18 +207,26 @@ pub(super) fn table(
             row.messages_per_replica,
         );
         match policy {
-            Some(policy) if problems.len() == before => routes.push(Route {
-                alarms: row.alarms,
-                queues: row.queues,
-                wake_alarms: row.wake_alarms,
-                target: Target {
-                    namespace: row.namespace,
-                    deployment: row.deployment,
-                    policy,
-                },
-            }),
+            Some(policy) if problems.len() == before => {
+                claims.push(PoolClaim {
+                    at: at.clone(),
+                    pool: row.pool,
+                    gpus_per_replica: row.gpus_per_replica,
+                    pool_gpus: row.pool_gpus,
+                });
+                routes.push(Route {
+                    alarms: row.alarms,
+                    queues: row.queues,
+                    wake_alarms: row.wake_alarms,
+                    target: Target {
+                        namespace: row.namespace,
+                        deployment: row.deployment,
+                        policy,
+                    },
+                });
+            }
             _ => all_ok = false,
         }
     }
-    all_ok.then_some(Routes::Table(routes))
+    all_ok.then_some((Routes::Table(routes), claims))
 }

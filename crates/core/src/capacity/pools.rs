@@ -1,0 +1,67 @@
+//! Which targets share which node pool, as configured (`TARGET_POOL`, `TARGET_GPUS_PER_REPLICA`,
+//! `TARGET_POOL_GPUS`, or a table entry's `pool`, `gpus_per_replica` and `pool_gpus`), and the
+//! Lease that serialises raises on each pool. Pure.
+
+use crate::policy::Target;
+
+/// One target's place on a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolEntry {
+    /// The target, `namespace/name`.
+    pub target: String,
+    /// The pool's name (GKE's node pool name).
+    pub pool: String,
+    /// GPUs one replica takes (the pod template's `nvidia.com/gpu` limit), at least 1.
+    pub gpus_per_replica: u32,
+    /// The pool's GPUs as configured, where `clusters.get` is not read; `None`: unknown.
+    pub pool_gpus: Option<u64>,
+}
+
+/// Every target's pool: one stack, one routing table, so a decision sees every target on its
+/// pool. Built only by configuration, which checks that the entries of one pool agree on its
+/// GPUs and that their mins fit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pools {
+    entries: Vec<PoolEntry>,
+}
+
+/// The prefix of the Lease that serialises the raises on a pool: `queue-scaler-pool-{pool}`.
+pub const POOL_LEASE_PREFIX: &str = "queue-scaler-pool-";
+
+impl Pools {
+    /// The pools of these entries, in the routing table's order.
+    pub fn new(entries: Vec<PoolEntry>) -> Self {
+        Pools { entries }
+    }
+
+    /// Whether no target is on a pool (capacity is off).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The pool entry of `target`, when it is on one.
+    pub fn entry(&self, target: &Target) -> Option<&PoolEntry> {
+        let key = target.to_string();
+        self.entries.iter().find(|e| e.target == key)
+    }
+
+    /// The entries of `pool`, in table order.
+    pub fn members(&self, pool: &str) -> Vec<&PoolEntry> {
+        self.entries.iter().filter(|e| e.pool == pool).collect()
+    }
+
+    /// The pool's GPUs as configured (the first entry that says).
+    pub fn configured_gpus(&self, pool: &str) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter(|e| e.pool == pool)
+            .find_map(|e| e.pool_gpus)
+    }
+
+    /// The Lease of `pool`: its namespace (the pool's first target's) and name.
+    pub fn lease(&self, pool: &str) -> Option<(String, String)> {
+        let first = self.entries.iter().find(|e| e.pool == pool)?;
+        let namespace = first.target.split('/').next()?.to_owned();
+        Some((namespace, format!("{POOL_LEASE_PREFIX}{pool}")))
+    }
+}

@@ -1,0 +1,216 @@
+//! The pool gate: a raise of a target on a shared GPU node pool is capped at what the pool can
+//! run, split by need when the pool is short, and booked on the pool's Lease before it is
+//! written (docs/design.md, "GPU capacity: the pool the models share").
+//!
+//! For one raise: read the pool's Lease (what the raises in flight booked); read what every other
+//! target on the pool holds (its scale) and its live backlog; decide each target's need and the
+//! max-min fair shares; cap the raise ([`cap_raise`]); book the capped count on the Lease with
+//! its `resourceVersion`. Of two raises run at once, the second's booking meets 409 Conflict,
+//! and it reads again: it then sees the first's booking, so the pool is never overbooked. A
+//! lowering never books: it can only free GPUs.
+
+use crate::function::Scaler;
+use crate::report::{Capacity, Seen};
+use futures_util::future::join_all;
+use queue_scaler_core::capacity::{
+    cap_raise, fair_shares, target_need, Bookings, PoolMember, BOOKINGS_ANNOTATION,
+};
+use queue_scaler_core::{Backlog, Decision, Target};
+use queue_scaler_io::http::with_backoff;
+use queue_scaler_io::kube::scale::Scale;
+use queue_scaler_io::{AlarmRearm, Error as IoError, QueueDepth, ScaleApi};
+use tokio::time::Instant;
+
+/// How many times a booking that meets 409 Conflict is read and decided again.
+pub(crate) const MAX_BOOKING_CONFLICTS: u32 = 8;
+
+/// What a target holds: `max(spec.replicas, status.replicas)`, since a donor's GPU is free only
+/// once its pod is gone.
+pub(crate) fn held(scale: &Scale) -> u32 {
+    let spec = scale.spec.replicas.max(0).unsigned_abs();
+    let status = scale
+        .status
+        .get("replicas")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    spec.max(status)
+}
+
+impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
+    /// Cap `decision`, a raise of `target` from `scale` as read, by the pool it shares, and book
+    /// it. Without a pool (or without its size) the decision passes, and the report says why
+    /// capacity is off. A booking that keeps meeting conflicts is a retryable error: nothing is
+    /// written, and the alarm or the heartbeat tries again.
+    pub(crate) async fn pool_gate(
+        &self,
+        target: &Target,
+        scale: &Scale,
+        decision: Decision,
+        seen: &Seen,
+        deadline: Instant,
+    ) -> Result<(Decision, Option<Capacity>), IoError> {
+        let Some(entry) = self.pools.entry(target) else {
+            return Ok((decision, None));
+        };
+        let pool = entry.pool.clone();
+        let Some(gpus) = self.pools.configured_gpus(&pool) else {
+            let capacity = Capacity::off(
+                &pool,
+                "capacity is off: the pool's GPUs are unknown (set pool_gpus, or TARGET_POOL_GPUS)",
+            );
+            return Ok((decision, Some(capacity)));
+        };
+        let Some((namespace, lease_name)) = self.pools.lease(&pool) else {
+            return Ok((decision, None));
+        };
+        let me_key = target.to_string();
+        let current = held(scale);
+        let desired = decision.desired.max(0).unsigned_abs();
+        let mut conflicts = 0;
+        loop {
+            let mut lease =
+                with_backoff("reading the pool's Lease", self.backoff, deadline, || {
+                    self.api.get_lease(&namespace, &lease_name)
+                })
+                .await?;
+            let mut bookings = Bookings::parse(
+                lease
+                    .metadata
+                    .annotations
+                    .get(BOOKINGS_ANNOTATION)
+                    .map(String::as_str),
+            );
+            let now = chrono::Utc::now();
+            let members = self
+                .pool_members(&pool, target, current, seen, deadline)
+                .await?;
+            let me = members
+                .iter()
+                .position(|(key, _)| *key == me_key)
+                .unwrap_or_default();
+            let members: Vec<PoolMember> = members
+                .into_iter()
+                .map(|(key, m)| PoolMember {
+                    holds: bookings.holds(&key, m.holds, now),
+                    ..m
+                })
+                .collect();
+            let shares = match fair_shares(gpus, &members) {
+                Ok(shares) => shares,
+                Err(e) => {
+                    // Configuration checks that the mins fit; a pool size changed under a
+                    // running function still must not overbook: raise nothing.
+                    let capacity = Capacity::off(&pool, &e.to_string());
+                    return Ok((
+                        Decision {
+                            desired: current as i32,
+                            reason: format!("{}; not raised: {e}", decision.reason),
+                        },
+                        Some(capacity),
+                    ));
+                }
+            };
+            let Some(capped) = cap_raise(me, &members, &shares, gpus, desired) else {
+                return Ok((decision, None));
+            };
+            let capacity = Capacity::from_cap(&pool, gpus, &capped);
+            let mut reason = decision.reason.clone();
+            if let Some(why) = capped.limited_by {
+                reason.push_str(&format!(
+                    "; capped at {} by pool {pool} ({gpus} GPUs, share {}): {why}",
+                    capped.to, capped.share
+                ));
+            }
+            let to = i32::try_from(capped.to).unwrap_or(i32::MAX);
+            if capped.to <= current {
+                return Ok((
+                    Decision {
+                        desired: to.max(scale.spec.replicas),
+                        reason,
+                    },
+                    Some(capacity),
+                ));
+            }
+            bookings.book(&me_key, capped.to, now);
+            lease
+                .metadata
+                .annotations
+                .insert(BOOKINGS_ANNOTATION.to_owned(), bookings.to_annotation());
+            match self.api.put_lease(&lease).await {
+                Ok(_) => {
+                    return Ok((
+                        Decision {
+                            desired: to,
+                            reason,
+                        },
+                        Some(capacity),
+                    ))
+                }
+                Err(e) if e.kube_code() == Some(409) && conflicts < MAX_BOOKING_CONFLICTS => {
+                    conflicts += 1;
+                    tracing::info!(pool = %pool, conflicts, "another raise booked the pool first: reading again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Every target on `pool`, as the split sees it: `namespace/name` and its member, `me`
+    /// (`target`) from what was read, the others read now (their scale and live backlog, in
+    /// parallel).
+    async fn pool_members(
+        &self,
+        pool: &str,
+        target: &Target,
+        current: u32,
+        seen: &Seen,
+        deadline: Instant,
+    ) -> Result<Vec<(String, PoolMember)>, IoError> {
+        let entries = self.pools.members(pool);
+        let reads = entries.iter().map(|entry| async move {
+            let route = self
+                .routes
+                .routes()
+                .iter()
+                .find(|r| r.target.to_string() == entry.target);
+            let Some(route) = route else {
+                return Ok(None);
+            };
+            let other = &route.target;
+            let (holds, backlog, visible) = if other == target {
+                (current, seen.backlog, seen.counts.map(|c| c.visible))
+            } else {
+                let scale = with_backoff(
+                    "reading a pool peer's scale",
+                    self.backoff,
+                    deadline,
+                    || self.api.get(other),
+                )
+                .await?;
+                let queues: Vec<&str> = route.queues.iter().map(String::as_str).collect();
+                let peer = self.read_backlog(&queues, None, deadline).await;
+                (held(&scale), peer.backlog, peer.counts.map(|c| c.visible))
+            };
+            let policy = &other.policy;
+            let need = target_need(policy, holds, backlog, None);
+            let member = PoolMember {
+                min: policy.min.max(0).unsigned_abs(),
+                max: policy.max.max(0).unsigned_abs(),
+                need,
+                holds,
+                gpus_per_replica: entry.gpus_per_replica,
+                paused: false,
+                waiting: matches!(backlog, Backlog::Live(_)) && visible.unwrap_or(0) >= 1,
+            };
+            Ok::<_, IoError>(Some((entry.target.clone(), member)))
+        });
+        let mut members = Vec::new();
+        for read in join_all(reads).await {
+            if let Some(m) = read? {
+                members.push(m);
+            }
+        }
+        Ok(members)
+    }
+}

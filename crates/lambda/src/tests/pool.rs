@@ -1,0 +1,302 @@
+//! Two models on one GPU pool, against a fake cluster that holds both Deployments and the pool's
+//! Lease (with the API server's compare-and-swap on `resourceVersion`): every raise is capped at
+//! what the pool can run, a short pool is split by need, and two raises run at once never
+//! overbook it. The race is made, not hoped for: the fake holds the first two Lease reads until
+//! both invocations have read it, so both decide from the same version and one booking must meet
+//! 409 Conflict.
+
+use super::fakes::*;
+use crate::function::Scaler;
+use crate::invocation::Call;
+use crate::report::{Outcome, Response};
+use queue_scaler_core::capacity::{CapReason, PoolEntry, Pools};
+use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
+use queue_scaler_io::kube::lease::LeaseMeta;
+use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
+use queue_scaler_io::{Error, KubeStatus, Lease, ScaleApi, ScaleEvent};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Barrier;
+
+/// Both Deployments and the pool's Lease, in memory. A clone shares the state.
+#[derive(Clone, Default)]
+struct FakePool {
+    state: Arc<Mutex<PoolState>>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// `namespace/name` -> (spec.replicas, resourceVersion).
+    deployments: HashMap<String, (i32, u64)>,
+    lease: Option<(BTreeMap<String, String>, u64)>,
+    /// The Lease reads still to hold at the barrier.
+    held_reads: usize,
+    barrier: Option<Arc<Barrier>>,
+    lease_conflicts: u32,
+    lease_writes: u32,
+}
+
+fn conflict(verb: &'static str, target: String) -> Error {
+    Error::Kube {
+        verb,
+        target,
+        status: KubeStatus {
+            code: 409,
+            reason: "Conflict".into(),
+            message: "the object has been modified".into(),
+        },
+    }
+}
+
+impl FakePool {
+    fn new(text: i32, image: i32) -> Self {
+        let pool = FakePool::default();
+        {
+            let mut s = pool.state.lock().unwrap();
+            s.deployments.insert("ml/text-model".into(), (text, 1));
+            s.deployments.insert("ml/image-model".into(), (image, 1));
+            s.lease = Some((BTreeMap::new(), 1));
+        }
+        pool
+    }
+
+    /// Hold the next `reads` Lease reads until that many have read.
+    fn racing(self, reads: usize) -> Self {
+        {
+            let mut s = self.state.lock().unwrap();
+            s.held_reads = reads;
+            s.barrier = Some(Arc::new(Barrier::new(reads)));
+        }
+        self
+    }
+
+    fn replicas(&self, name: &str) -> i32 {
+        self.state.lock().unwrap().deployments[&format!("ml/{name}")].0
+    }
+}
+
+impl ScaleApi for FakePool {
+    async fn get(&self, target: &Target) -> Result<Scale, Error> {
+        let s = self.state.lock().unwrap();
+        let (replicas, version) = s.deployments[&target.to_string()];
+        Ok(Scale {
+            api_version: "autoscaling/v1".into(),
+            kind: "Scale".into(),
+            metadata: ScaleMeta {
+                name: target.deployment.clone(),
+                namespace: target.namespace.clone(),
+                resource_version: Some(version.to_string()),
+                uid: None,
+            },
+            spec: ScaleSpec { replicas },
+            status: serde_json::json!({ "replicas": replicas }),
+        })
+    }
+
+    async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
+        let mut s = self.state.lock().unwrap();
+        let entry = s.deployments.get_mut(&target.to_string()).unwrap();
+        if scale.metadata.resource_version.as_deref() != Some(&entry.1.to_string()) {
+            return Err(conflict("update", target.to_string()));
+        }
+        *entry = (scale.spec.replicas, entry.1 + 1);
+        Ok(scale.clone())
+    }
+
+    async fn record(&self, _target: &Target, _event: &ScaleEvent) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
+        let (lease, barrier) = {
+            let mut s = self.state.lock().unwrap();
+            let (annotations, version) = s.lease.clone().expect("the pool's Lease exists");
+            let barrier = (s.held_reads > 0).then(|| s.barrier.clone()).flatten();
+            s.held_reads = s.held_reads.saturating_sub(1);
+            let lease = Lease {
+                api_version: "coordination.k8s.io/v1".into(),
+                kind: "Lease".into(),
+                metadata: LeaseMeta {
+                    name: name.into(),
+                    namespace: namespace.into(),
+                    resource_version: Some(version.to_string()),
+                    annotations,
+                },
+                spec: serde_json::json!({}),
+            };
+            (lease, barrier)
+        };
+        if let Some(barrier) = barrier {
+            barrier.wait().await;
+        }
+        Ok(lease)
+    }
+
+    async fn put_lease(&self, lease: &Lease) -> Result<Lease, Error> {
+        let mut s = self.state.lock().unwrap();
+        let version = s.lease.as_ref().map_or(0, |l| l.1);
+        if lease.metadata.resource_version.as_deref() != Some(&version.to_string()) {
+            s.lease_conflicts += 1;
+            return Err(conflict("update lease", lease.metadata.name.clone()));
+        }
+        s.lease = Some((lease.metadata.annotations.clone(), version + 1));
+        s.lease_writes += 1;
+        Ok(lease.clone())
+    }
+}
+
+fn model(name: &str, mpr: i32) -> Route {
+    Route {
+        alarms: vec![format!("{name}-high")],
+        queues: vec![format!("{name}-jobs")],
+        wake_alarms: vec![],
+        target: Target {
+            namespace: "ml".into(),
+            deployment: format!("{name}-model"),
+            policy: Policy {
+                min: 0,
+                max: 4,
+                step: 1,
+                messages_per_replica: Some(mpr),
+            },
+        },
+    }
+}
+
+/// The team's pool: 2 to 4 nodes of one GPU, both models at one GPU per replica.
+fn pools(gpus: Option<u64>) -> Pools {
+    let entry = |name: &str| PoolEntry {
+        target: format!("ml/{name}-model"),
+        pool: "gpu-pool".into(),
+        gpus_per_replica: 1,
+        pool_gpus: gpus,
+    };
+    Pools::new(vec![entry("text"), entry("image")])
+}
+
+fn scaler(
+    cluster: FakePool,
+    queues: Arc<FakeQueues>,
+    gpus: Option<u64>,
+) -> Scaler<FakePool, FakeAlarms, Arc<FakeQueues>> {
+    let routes = Routes::Table(vec![model("text", 100), model("image", 50)]);
+    Scaler::new(Direction::Up, routes, false, cluster, None::<FakeAlarms>)
+        .with_queues(Some(queues))
+        .with_pools(pools(gpus))
+}
+
+async fn fire<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>, alarm: &str) -> Outcome {
+    let mut event = event("alarm-high-backlog.json");
+    event["alarmData"]["alarmName"] = alarm.into();
+    let call = Call {
+        deadline: soon(),
+        request_id: "r",
+        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
+    };
+    match s.handle(&event, call).await {
+        Ok(Response::Alarm(outcome)) => outcome,
+        other => panic!("{alarm}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn two_raises_at_once_never_book_more_gpus_than_the_pool_has() {
+    // text: 500 visible (needs 4). image: nothing visible but 200 in flight (needs 4, not
+    // waiting). Decided alone from the same read, text would take 3 and image 2: five GPUs.
+    for round in 0..20 {
+        let cluster = FakePool::new(1, 1).racing(2);
+        let queues = Arc::new(FakeQueues::with(&[
+            ("text-jobs", 500, 0, 0),
+            ("image-jobs", 0, 200, 0),
+        ]));
+        let text = scaler(cluster.clone(), Arc::clone(&queues), Some(4));
+        let image = scaler(cluster.clone(), Arc::clone(&queues), Some(4));
+        let (t, i) = tokio::join!(fire(&text, "text-high"), fire(&image, "image-high"));
+        let held = cluster.replicas("text-model") + cluster.replicas("image-model");
+        assert!(
+            held <= 4,
+            "round {round}: {held} GPUs asked of 4: {t:?} {i:?}"
+        );
+        let s = cluster.state.lock().unwrap();
+        assert!(
+            s.lease_conflicts >= 1,
+            "round {round}: the race was not made"
+        );
+        assert!(t.capacity.is_some() && i.capacity.is_some());
+    }
+}
+
+#[tokio::test]
+async fn both_busy_models_split_the_pool_two_and_two() {
+    let cluster = FakePool::new(1, 1);
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 900, 0, 0),
+    ]));
+    let s = scaler(cluster.clone(), queues, Some(4));
+    let out = fire(&s, "text-high").await;
+    assert_eq!((out.from, out.to), (Some(1), Some(2)), "{}", out.reason);
+    let capacity = out.capacity.unwrap();
+    assert_eq!(capacity.capped_by, Some(CapReason::Share));
+    assert_eq!((capacity.gpus, capacity.share), (Some(4), Some(2)));
+    assert!(out.reason.contains("pool gpu-pool"), "{}", out.reason);
+    let out = fire(&s, "image-high").await;
+    assert_eq!((out.from, out.to), (Some(1), Some(2)));
+    // Nothing more for either while the other waits at its share.
+    let out = fire(&s, "text-high").await;
+    assert_eq!(out.to, Some(2));
+    assert!(!out.applied);
+    assert_eq!(
+        cluster.replicas("text-model") + cluster.replicas("image-model"),
+        4
+    );
+}
+
+#[tokio::test]
+async fn an_idle_model_leaves_the_whole_pool_to_the_busy_one() {
+    let cluster = FakePool::new(1, 0);
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 0, 0, 0),
+    ]));
+    let out = fire(&scaler(cluster.clone(), queues, Some(4)), "text-high").await;
+    assert_eq!((out.from, out.to, out.applied), (Some(1), Some(4), true));
+    assert_eq!(out.capacity.unwrap().capped_by, None);
+}
+
+#[tokio::test]
+async fn a_pool_of_unknown_size_caps_nothing_and_says_capacity_is_off() {
+    let cluster = FakePool::new(1, 3);
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 900, 0, 0),
+    ]));
+    let out = fire(&scaler(cluster.clone(), queues, None), "text-high").await;
+    assert_eq!(out.to, Some(4));
+    let capacity = out.capacity.unwrap();
+    assert!(capacity.off.unwrap().contains("pool_gpus"));
+    assert_eq!(cluster.state.lock().unwrap().lease_writes, 0);
+}
+
+#[tokio::test]
+async fn a_lowering_never_books_the_pool() {
+    let cluster = FakePool::new(4, 0);
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 0, 0, 0),
+        ("image-jobs", 0, 0, 0),
+    ]));
+    let routes = Routes::Table(vec![model("text", 100), model("image", 50)]);
+    let s = Scaler::new(
+        Direction::Down,
+        routes,
+        false,
+        cluster.clone(),
+        None::<FakeAlarms>,
+    )
+    .with_queues(Some(queues))
+    .with_pools(pools(Some(4)));
+    let out = fire(&s, "text-high").await;
+    assert_eq!((out.from, out.to), (Some(4), Some(3)));
+    assert!(out.capacity.is_none());
+    assert_eq!(cluster.state.lock().unwrap().lease_writes, 0);
+}
