@@ -3,7 +3,10 @@
 //! what the pool can run, a short pool is split by need, and two raises run at once never
 //! overbook it. The race is made, not hoped for: the fake holds the first two Lease reads until
 //! both invocations have read it, so both decide from the same version and one booking must meet
-//! 409 Conflict.
+//! 409 Conflict; and it holds the first scale write until the other invocation writes too (or
+//! has decided to write nothing), so a raise that did not book would write from a stale read.
+//! The clock is tokio's paused one: that hold ends when the other invocation is done, whatever
+//! the machine's load.
 
 use super::fakes::*;
 use crate::function::Scaler;
@@ -32,6 +35,9 @@ struct PoolState {
     /// The Lease reads still to hold at the barrier.
     held_reads: usize,
     barrier: Option<Arc<Barrier>>,
+    /// The scale writes still to hold until the other invocation writes too (or gives up).
+    held_writes: usize,
+    write_barrier: Option<Arc<Barrier>>,
     lease_conflicts: u32,
     lease_writes: u32,
 }
@@ -66,6 +72,8 @@ impl FakePool {
             let mut s = self.state.lock().unwrap();
             s.held_reads = reads;
             s.barrier = Some(Arc::new(Barrier::new(reads)));
+            s.held_writes = reads;
+            s.write_barrier = Some(Arc::new(Barrier::new(reads)));
         }
         self
     }
@@ -94,6 +102,17 @@ impl ScaleApi for FakePool {
     }
 
     async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
+        let barrier = {
+            let mut s = self.state.lock().unwrap();
+            let barrier = (s.held_writes > 0).then(|| s.write_barrier.clone()).flatten();
+            s.held_writes = s.held_writes.saturating_sub(1);
+            barrier
+        };
+        if let Some(barrier) = barrier {
+            // The other invocation may decide to write nothing: then this wait ends when the
+            // paused clock, with nothing else to run, reaches the timeout.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), barrier.wait()).await;
+        }
         let mut s = self.state.lock().unwrap();
         let entry = s.deployments.get_mut(&target.to_string()).unwrap();
         if scale.metadata.resource_version.as_deref() != Some(&entry.1.to_string()) {
@@ -199,7 +218,7 @@ async fn fire<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>, alarm: &s
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn two_raises_at_once_never_book_more_gpus_than_the_pool_has() {
     // text: 500 visible (needs 4). image: nothing visible but 200 in flight (needs 4, not
     // waiting). Decided alone from the same read, text would take 3 and image 2: five GPUs.
