@@ -42,7 +42,7 @@ INFRA_TEMPLATES ?= infra/aws/template.yaml
 INFRA_MANIFESTS ?= $(filter-out infra/gke/iam-role.yaml,$(wildcard infra/gke/*.yaml))
 INFRA_SCRIPTS   ?= $(wildcard infra/aws/*.sh infra/gke/*.sh tests/infra/*.sh scripts/*.sh)
 # The grants of the GKE side, checked for exactly what the functions use.
-INFRA_LEAST_PRIVILEGE ?= infra/gke/iam-role.yaml infra/gke/rbac.yaml
+INFRA_LEAST_PRIVILEGE ?= infra/gke/iam-role.yaml infra/gke/rbac.yaml infra/gke/pool-lease.yaml
 
 LAMBDA_BINARIES := scale-up scale-down
 region_flag = $(if $(AWS_REGION),--region $(AWS_REGION))

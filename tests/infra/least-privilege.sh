@@ -6,6 +6,9 @@
 #     resourceNames; create on events (events.k8s.io), which RBAC cannot limit
 #     by name; no other rule, verb, resource or wildcard. Its RoleBinding
 #     binds that Role;
+#   - the pool's Lease (infra/gke/pool-lease.yaml): the Lease itself, and a
+#     Role with exactly get and update on leases (coordination.k8s.io) named
+#     as the Lease of that file, and its RoleBinding;
 #   - the custom IAM role (infra/gke/iam-role.yaml): exactly
 #     container.clusters.get and container.clusters.connect, stage GA.
 #
@@ -35,6 +38,8 @@ import yaml
 # Deployments, and record an Event after each write.
 SCALE = {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update"]}
 EVENTS = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
+# A shared GPU pool: book each raise on the pool's Lease, by name.
+LEASE = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "update"]}
 # Google IAM: authenticate to the cluster (and read its endpoint and CA),
 # through the IP or the DNS endpoint.
 IAM_PERMISSIONS = {"container.clusters.get", "container.clusters.connect"}
@@ -76,7 +81,30 @@ def check_role(role, problems):
     return name
 
 
+def check_pool(documents, problems):
+    leases = [d.get("metadata", {}).get("name") for d in documents if d.get("kind") == "Lease"]
+    roles = [d for d in documents if d.get("kind") == "Role"]
+    for role in roles:
+        name = role.get("metadata", {}).get("name")
+        rules = role.get("rules") or []
+        if len(rules) != 1 or not all(same(rules[0].get(k), v) for k, v in LEASE.items()):
+            problems.append(f"Role {name}: must grant exactly get and update on leases (coordination.k8s.io), got {rules}")
+        elif sorted(rules[0].get("resourceNames") or []) != sorted(leases):
+            problems.append(f"Role {name}: the leases rule must name exactly the Lease of this file {leases}, "
+                            f"not {rules[0].get('resourceNames')}")
+    if not leases or any(not n.startswith("queue-scaler-pool-") for n in leases):
+        problems.append(f"the Lease must be named queue-scaler-pool-POOL, got {leases}")
+    names = [r.get("metadata", {}).get("name") for r in roles]
+    for b in (d for d in documents if d.get("kind") == "RoleBinding"):
+        ref = b.get("roleRef", {})
+        if ref.get("kind") != "Role" or ref.get("name") not in names:
+            problems.append(f"RoleBinding {b.get('metadata', {}).get('name')}: binds {ref}, not the Role of this file")
+
+
 def check_rbac(documents, problems):
+    if any(d.get("kind") == "Lease" for d in documents):
+        check_pool(documents, problems)
+        return
     roles = [d for d in documents if d.get("kind") == "Role"]
     bindings = [d for d in documents if d.get("kind") == "RoleBinding"]
     others = [d.get("kind") for d in documents if d.get("kind") not in ("Role", "RoleBinding")]

@@ -28,6 +28,7 @@ cp "$root/infra/aws/template.yaml" "$tmp/template.yaml"
 cp "$root/infra/gke/model-deployment.yaml" "$tmp/model-deployment.yaml"
 cp "$root/infra/gke/rbac.yaml" "$tmp/rbac.yaml"
 cp "$root/infra/gke/iam-role.yaml" "$tmp/iam-role.yaml"
+cp "$root/infra/gke/pool-lease.yaml" "$tmp/pool-lease.yaml"
 cp "$root/infra/gke/node-pool.sh" "$tmp/node-pool.sh"
 
 passed=0
@@ -49,8 +50,8 @@ not_ok() {
 
 # The control: unbroken copies pass, so a failure below comes from the break.
 if lint lint-infra INFRA_TEMPLATES="$tmp/template.yaml" \
-  INFRA_MANIFESTS="$tmp/model-deployment.yaml $tmp/rbac.yaml" \
-  INFRA_LEAST_PRIVILEGE="$tmp/iam-role.yaml $tmp/rbac.yaml" \
+  INFRA_MANIFESTS="$tmp/model-deployment.yaml $tmp/rbac.yaml $tmp/pool-lease.yaml" \
+  INFRA_LEAST_PRIVILEGE="$tmp/iam-role.yaml $tmp/rbac.yaml $tmp/pool-lease.yaml" \
   INFRA_SCRIPTS="$tmp/node-pool.sh"; then
   ok "unbroken copies pass"
 else
@@ -447,6 +448,19 @@ edit:    /^    resourceNames: \["model-worker"\]$/d
 check:   INFRA_LEAST_PRIVILEGE
 case:    role on the scale of every deployment
 refusal: the deployments/scale rule names no Deployment (resourceNames)
+
+# The pool's Lease: a grant wider than get and update, or on every Lease.
+from:    pool-lease.yaml
+edit:    s/^    verbs: \["get", "update"\]$/    verbs: ["get", "update", "delete"]/
+check:   INFRA_LEAST_PRIVILEGE
+case:    pool role that may also delete the Lease
+refusal: must grant exactly get and update on leases (coordination.k8s.io)
+
+from:    pool-lease.yaml
+edit:    /^    resourceNames: \["queue-scaler-pool-gpu-pool"\]$/d
+check:   INFRA_LEAST_PRIVILEGE
+case:    pool role on every Lease of the namespace
+refusal: the leases rule must name exactly the Lease of this file
 
 # Google IAM: the custom role may also list every cluster.
 from:    iam-role.yaml
