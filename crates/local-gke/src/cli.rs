@@ -8,8 +8,8 @@ use clap::Parser;
 use url::Url;
 
 use crate::config::{
-    AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, WorkloadIdentity, DEFAULT_POOL,
-    DEFAULT_PROJECT_NUMBER, DEFAULT_PROVIDER,
+    AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, LeaseGrant, LeaseSeed,
+    WorkloadIdentity, DEFAULT_POOL, DEFAULT_PROJECT_NUMBER, DEFAULT_PROVIDER,
 };
 use crate::Error;
 
@@ -45,6 +45,16 @@ pub struct Args {
     /// service account's email may scale every --deployment).
     #[arg(long = "grant", value_name = "IDENTITY=NS/NAME")]
     pub grants: Vec<Grant>,
+
+    /// A coordination.k8s.io/v1 Lease the Kubernetes API holds, with an empty spec
+    /// (repeatable; default none).
+    #[arg(long = "lease", value_name = "NS/NAME")]
+    pub leases: Vec<LeaseSeed>,
+
+    /// Who may get and update which Lease; IDENTITY is an email or a numeric id (repeatable;
+    /// default: the service account's email may get and update every --lease).
+    #[arg(long = "lease-grant", value_name = "IDENTITY=NS/NAME")]
+    pub lease_grants: Vec<LeaseGrant>,
 
     /// The expires_in, in seconds, of issued access tokens.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
@@ -121,6 +131,8 @@ impl Args {
                 self.deployments
             },
             grants: self.grants,
+            leases: self.leases,
+            lease_grants: self.lease_grants,
             node_pools: defaults.node_pools,
             token_lifetime: Duration::from_secs(self.token_lifetime),
             external_cluster,
@@ -155,6 +167,7 @@ mod tests {
         assert_eq!(config.cluster, "gpu-cluster");
         assert_eq!(config.deployments, Config::default().deployments);
         assert!(config.grants.is_empty());
+        assert!(config.leases.is_empty() && config.lease_grants.is_empty());
         assert_eq!(config.token_lifetime, Duration::from_secs(3600));
         assert!(config.external_cluster.is_none());
         let defaults = WorkloadIdentity::default();
@@ -205,6 +218,24 @@ mod tests {
         .into_config()?;
         assert_eq!(config.deployments.len(), 2);
         assert_eq!(config.grants.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn leases_and_lease_grants_repeat() -> Result<(), Box<dyn std::error::Error>> {
+        let config = parse(&[
+            "--state-dir=s",
+            "--lease=ml/gpu-pool",
+            "--lease=ml/cpu-pool",
+            "--lease-grant=someone@example.com=ml/gpu-pool",
+        ])?
+        .into_config()?;
+        assert_eq!(config.leases.len(), 2);
+        assert_eq!(
+            config.lease_grants,
+            [LeaseGrant::new("someone@example.com", "ml", "gpu-pool")]
+        );
+        assert!(parse(&["--state-dir=s", "--lease=gpu-pool"]).is_err());
         Ok(())
     }
 

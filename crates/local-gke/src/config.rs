@@ -1,7 +1,7 @@
 //! What a local-gke instance serves: the cluster's name, the deployments it holds, who may scale
-//! them, how long tokens live, and the workload identity pool (its AWS provider, the AWS
-//! identities it recognises and who may impersonate the service account). Parsing of the
-//! command-line forms lives here too. No I/O.
+//! them, the Leases it holds and who may use them, how long tokens live, and the workload identity
+//! pool (its AWS provider, the AWS identities it recognises and who may impersonate the service
+//! account). Parsing of the command-line forms lives here too. No I/O.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,6 +24,12 @@ pub struct Config {
     pub deployments: Vec<DeploymentSeed>,
     /// Who may scale what. Empty: the service account's email may scale every seeded deployment.
     pub grants: Vec<Grant>,
+    /// The `coordination.k8s.io/v1` Leases the Kubernetes API holds at start, with an empty
+    /// spec. Default: none.
+    pub leases: Vec<LeaseSeed>,
+    /// Who may use which Lease. Empty: the service account's email may `get` and `update` every
+    /// seeded Lease.
+    pub lease_grants: Vec<LeaseGrant>,
     /// The node pools `clusters.get` reports. Default: [`NodePool::default_gpu_pool`].
     pub node_pools: Vec<NodePool>,
     /// The `expires_in` of issued access tokens.
@@ -47,6 +53,8 @@ impl Default for Config {
                 replicas: 2,
             }],
             grants: Vec::new(),
+            leases: Vec::new(),
+            lease_grants: Vec::new(),
             node_pools: vec![NodePool::default_gpu_pool()],
             token_lifetime: Duration::from_secs(3600),
             external_cluster: None,
@@ -278,6 +286,61 @@ pub struct Grant {
     pub deployment: String,
 }
 
+/// A `coordination.k8s.io/v1` Lease held at start, with an empty spec: `NS/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSeed {
+    /// The Lease's namespace.
+    pub namespace: String,
+    /// The Lease's name.
+    pub name: String,
+}
+
+/// Permission for one identity to use one named Lease, as a Role rule with
+/// `apiGroups: ["coordination.k8s.io"]`, `resources: ["leases"]`, `resourceNames: [LEASE]` and
+/// `verbs` would give it (bound to the identity as a User): the body of `POST` and `DELETE
+/// /_admin/lease-grants`, and `IDENTITY=NS/NAME` on the command line. `verbs` left out means
+/// `get` and `update` (what a compare and swap needs); answers always fill them in, sorted.
+///
+/// ```
+/// # use local_gke::LeaseGrant;
+/// let cas = LeaseGrant::new("scaler@p.iam.gserviceaccount.com", "ml", "gpu-pool");
+/// let read_only = cas.clone().verbs(["get"]);
+/// let may_create_by_put = cas.verbs(["get", "update", "create"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseGrant {
+    /// An email or a numeric id, as the Kubernetes API sees the caller.
+    pub identity: String,
+    /// The Lease's namespace.
+    pub namespace: String,
+    /// The Lease's name.
+    pub lease: String,
+    /// Kubernetes verbs (`get`, `update`, `create`, ... or `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbs: Option<Vec<String>>,
+}
+
+impl LeaseGrant {
+    /// The default grant: `get` and `update` on the Lease.
+    pub fn new(identity: &str, namespace: &str, lease: &str) -> Self {
+        LeaseGrant {
+            identity: identity.to_owned(),
+            namespace: namespace.to_owned(),
+            lease: lease.to_owned(),
+            verbs: None,
+        }
+    }
+
+    /// The same grant with these verbs.
+    pub fn verbs<const N: usize>(self, verbs: [&str; N]) -> Self {
+        LeaseGrant {
+            verbs: Some(verbs.map(str::to_owned).to_vec()),
+            ..self
+        }
+    }
+}
+
 /// A cluster outside local-gke (for example a real kube-apiserver) to advertise in `clusters.get`.
 #[derive(Clone)]
 pub struct ExternalCluster {
@@ -315,6 +378,9 @@ pub enum ParseError {
     /// Not `IDENTITY=NS/NAME`.
     #[error("expected IDENTITY=NS/NAME, got {0:?}")]
     Grant(String),
+    /// Not `NS/NAME`.
+    #[error("expected NS/NAME, got {0:?}")]
+    Lease(String),
     /// Not `ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]=ARN`.
     #[error("expected ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]=arn:…, got {0:?}")]
     AwsIdentity(String),
@@ -366,6 +432,30 @@ impl FromStr for Grant {
             namespace,
             deployment,
         })
+    }
+}
+
+impl FromStr for LeaseSeed {
+    type Err = ParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (namespace, name) =
+            namespace_and_name(text).ok_or_else(|| ParseError::Lease(text.to_owned()))?;
+        Ok(LeaseSeed { namespace, name })
+    }
+}
+
+impl FromStr for LeaseGrant {
+    type Err = ParseError;
+
+    /// `IDENTITY=NS/NAME`, as a deployment's [`Grant`]: the default verbs.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let Grant {
+            identity,
+            namespace,
+            deployment,
+        } = text.parse()?;
+        Ok(LeaseGrant::new(&identity, &namespace, &deployment))
     }
 }
 
@@ -446,6 +536,29 @@ mod tests {
         for text in ["=ml/w", "someone", "someone=ml", "someone=/w"] {
             assert!(text.parse::<Grant>().is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_lease_seed_is_a_namespace_and_a_name_and_a_lease_grant_reads_as_a_grant() {
+        assert_eq!(
+            "ml/gpu-pool".parse(),
+            Ok(LeaseSeed {
+                namespace: "ml".to_owned(),
+                name: "gpu-pool".to_owned()
+            })
+        );
+        for text in ["gpu-pool", "ml/", "/gpu-pool", "ml/a/b"] {
+            assert!(text.parse::<LeaseSeed>().is_err(), "{text}");
+        }
+        assert_eq!(
+            "scaler@p.iam.gserviceaccount.com=ml/gpu-pool".parse(),
+            Ok(LeaseGrant::new(
+                "scaler@p.iam.gserviceaccount.com",
+                "ml",
+                "gpu-pool"
+            ))
+        );
+        assert!("=ml/gpu-pool".parse::<LeaseGrant>().is_err());
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! - on the "cluster" listener: the Kubernetes `deployments/scale` subresource, with bearer
 //!   authentication, per-deployment grants and optimistic concurrency, answering with the same
 //!   bodies and `Status` errors as a real kube-apiserver; a read of the Deployment itself (its
-//!   pod template's tolerations and node selector), for a grant that allows it; and
-//!   `SelfSubjectAccessReview` and
+//!   pod template's tolerations and node selector), for a grant that allows it; `GET` and `PUT`
+//!   of `coordination.k8s.io/v1` Leases, with per-Lease grants and kube-apiserver's compare and
+//!   swap on the resource version; and `SelfSubjectAccessReview` and
 //!   `SelfSubjectReview`, which tell a caller what those grants allow it and who it is.
 //!
 //! The binary (`local-gke`) writes a service-account key file and an `env` file that point the
@@ -27,14 +28,14 @@
 //! - the handlers, one folder per thing served: `google/` (the token endpoint, `clusters.get`,
 //!   TokenReview; Google's error shape), `federation/` (keyless access: STS's exchange, what AWS
 //!   checks of the signed request, SigV4, impersonation), `kube/` (the cluster listener: the scale
-//!   subresource, the Deployment, Events, the self reviews, kube's `Status`) and `admin/` (the
-//!   admin API: its handlers, its public bodies, `AdminClient`). A handler folder imports no other,
-//!   except `federation/` answering with `google/`'s error shape;
+//!   subresource, the Deployment, Leases, Events, the self reviews, kube's `Status`) and `admin/`
+//!   (the admin API: its handlers, its public bodies, `AdminClient`). A handler folder imports no
+//!   other, except `federation/` answering with `google/`'s error shape;
 //! - what every handler shares: `app` (configuration, service account, state), `state`, the
 //!   `service_account`, `http` and `paths`;
 //! - at the bottom, `model/`: the plain data the state holds and the admin API carries (grants and
-//!   RBAC's rules, node pools, pod scheduling, faults, the request log), which imports nothing
-//!   else of the crate.
+//!   RBAC's rules, Leases and their compare and swap, node pools, pod scheduling, faults, the
+//!   request log), which imports nothing else of the crate.
 
 pub mod admin;
 mod app;
@@ -56,13 +57,14 @@ mod tls;
 #[cfg(feature = "admin-client")]
 pub use admin::{AdminClient, AdminError};
 pub use config::{
-    aws_role_of, AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, WorkloadIdentity,
+    aws_role_of, AwsIdentity, Config, DeploymentSeed, ExternalCluster, Grant, LeaseGrant,
+    LeaseSeed, WorkloadIdentity,
 };
 pub use error::Error;
 pub use model::node_pool::{
     AcceleratorConfig, InvalidNodePools, NodeConfig, NodePool, NodePoolAutoscaling, NodeTaint,
     TaintEffect,
 };
-pub use paths::{deployment_path, scale_path};
+pub use paths::{deployment_path, lease_path, scale_path};
 pub use server::LocalGke;
 pub use service_account::{ServiceAccount, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};

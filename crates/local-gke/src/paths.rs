@@ -12,6 +12,11 @@ pub fn deployment_path(namespace: &str, name: &str) -> String {
     format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
 }
 
+/// `/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}`: a Lease.
+pub fn lease_path(namespace: &str, name: &str) -> String {
+    format!("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -25,6 +30,14 @@ mod tests {
         assert_eq!(
             deployment_path("ml", "model-worker"),
             "/apis/apps/v1/namespaces/ml/deployments/model-worker"
+        );
+    }
+
+    #[test]
+    fn a_lease_is_in_the_coordination_group() {
+        assert_eq!(
+            lease_path("ml", "gpu-pool"),
+            "/apis/coordination.k8s.io/v1/namespaces/ml/leases/gpu-pool"
         );
     }
 }

@@ -21,8 +21,9 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::app::{AdvertisedCluster, App};
-use crate::config::{AwsIdentity, Config, ExternalCluster, Grant, WorkloadIdentity};
+use crate::config::{AwsIdentity, Config, ExternalCluster, Grant, LeaseGrant, WorkloadIdentity};
 use crate::http::{json_response, Request, Response};
+use crate::model::lease::LeaseContent;
 use crate::model::request_log::Listener;
 use crate::service_account::ServiceAccount;
 use crate::state::{Shared, State};
@@ -115,6 +116,18 @@ impl LocalGke {
         }
         for grant in &config.grants {
             state.grant(grant.clone());
+        }
+        for seed in &config.leases {
+            state.put_lease(&seed.namespace, &seed.name, LeaseContent::default());
+        }
+        if config.lease_grants.is_empty() {
+            for seed in &config.leases {
+                let email = service_account.email();
+                state.grant_lease(&LeaseGrant::new(email, &seed.namespace, &seed.name));
+            }
+        }
+        for grant in &config.lease_grants {
+            state.grant_lease(grant);
         }
         crate::model::node_pool::validate_node_pools(&config.node_pools)
             .map_err(Error::NodePools)?;

@@ -1,7 +1,8 @@
 //! The in-memory state both listeners share: issued access tokens and federated tokens,
-//! deployments and their resource versions, grants, the AWS identities and workload identity
-//! users of keyless access, pending faults and the request log. One mutex guards it all; handlers are
-//! short and never hold it across an await. No I/O.
+//! deployments and Leases (kept by [`crate::model::lease`]) with the resource versions they share,
+//! grants, the AWS identities and workload identity users of keyless access, pending faults and
+//! the request log. One mutex guards it all; handlers are short and never hold it across an
+//! await. No I/O.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -11,10 +12,11 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use rand::Rng;
 
-use crate::config::{AwsIdentity, Grant};
+use crate::config::{AwsIdentity, Grant, LeaseGrant};
 use crate::model::fault::Fault;
+use crate::model::lease::{Lease, LeaseBody, LeaseContent, Leases, Refusal, Stamp, Written};
 use crate::model::node_pool::NodePool;
-use crate::model::rbac::{is_event_create, Attributes, GrantRules};
+use crate::model::rbac::{is_event_create, Attributes, GrantRules, LeaseRules};
 use crate::model::scheduling::PodScheduling;
 
 /// How many Events are kept: a long simulation creates one per write.
@@ -90,8 +92,12 @@ pub(crate) struct State {
     aws_identities: BTreeMap<String, AwsIdentity>,
     workload_identity_users: BTreeSet<String>,
     deployments: BTreeMap<(String, String), Deployment>,
+    leases: Leases,
+    /// The resource version of the last write of any object, deployment, Lease or Event.
     last_resource_version: u64,
     grants: BTreeMap<Grant, GrantRules>,
+    /// Who may do what on which Lease: (identity, namespace, Lease).
+    lease_grants: BTreeMap<(String, String, String), LeaseRules>,
     /// Who may create Events in which namespace: (identity, namespace).
     event_grants: BTreeSet<(String, String)>,
     /// The Events created, oldest first, at most [`EVENTS_KEPT`].
@@ -114,7 +120,9 @@ impl fmt::Debug for State {
             )
             .field("workload_identity_users", &self.workload_identity_users)
             .field("deployments", &self.deployments)
+            .field("leases", &self.leases)
             .field("grants", &self.grants)
+            .field("lease_grants", &self.lease_grants)
             .field("event_grants", &self.event_grants)
             .field("events", &self.events.len())
             .field("node_pools", &self.node_pools)
@@ -133,9 +141,11 @@ impl State {
             aws_identities: BTreeMap::new(),
             workload_identity_users: BTreeSet::new(),
             deployments: BTreeMap::new(),
+            leases: Leases::default(),
             // Real resource versions are etcd revisions: large, and shared by all objects.
             last_resource_version: 1000,
             grants: BTreeMap::new(),
+            lease_grants: BTreeMap::new(),
             event_grants: BTreeSet::new(),
             events: Vec::new(),
             node_pools: Vec::new(),
@@ -302,6 +312,50 @@ impl State {
         Some(deployment)
     }
 
+    pub(crate) fn lease(&self, namespace: &str, name: &str) -> Option<&Lease> {
+        self.leases.get(namespace, name)
+    }
+
+    /// What the next write stamps: the next resource version, a new uid and the time.
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            resource_version: self.last_resource_version + 1,
+            uid: random_uid(),
+            now: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    /// Creates a Lease or replaces its content, unconditionally (the admin API's write), with a
+    /// new resource version.
+    pub(crate) fn put_lease(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        content: LeaseContent,
+    ) -> (&Lease, Written) {
+        let stamp = self.stamp();
+        self.last_resource_version = stamp.resource_version;
+        self.leases.replace(namespace, name, content, stamp)
+    }
+
+    /// A Kubernetes `PUT` of a Lease: its compare and swap, or its create on update when there is
+    /// none and `may_create`. A write takes the next resource version; a refusal takes none.
+    pub(crate) fn update_lease(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        body: LeaseBody,
+        may_create: bool,
+    ) -> Result<(&Lease, Written), Refusal> {
+        let stamp = self.stamp();
+        let next = stamp.resource_version;
+        let written = self
+            .leases
+            .update(namespace, name, body, may_create, stamp)?;
+        self.last_resource_version = next;
+        Ok(written)
+    }
+
     /// Lets the grant's identity get, update and patch its deployment's scale, and create Events
     /// in its namespace: the two rules of the Role `infra/gke/rbac.yaml` ships.
     pub(crate) fn grant(&mut self, grant: Grant) {
@@ -321,10 +375,56 @@ impl State {
             .remove(&(identity.to_owned(), namespace.to_owned()))
     }
 
-    /// Whether `identity` may do what `request` asks: a grant on its deployment allows it, or
-    /// it creates Events where it may.
+    /// Gives the grant's identity exactly its verbs (by default `get` and `update`) on its
+    /// Lease, replacing what it had there; answers the rules now granted.
+    pub(crate) fn grant_lease(&mut self, grant: &LeaseGrant) -> &LeaseRules {
+        let rules = match &grant.verbs {
+            Some(verbs) => LeaseRules {
+                verbs: verbs.iter().cloned().collect(),
+            },
+            None => LeaseRules::default(),
+        };
+        let key = (
+            grant.identity.clone(),
+            grant.namespace.clone(),
+            grant.lease.clone(),
+        );
+        let entry = self.lease_grants.entry(key).or_default();
+        *entry = rules;
+        entry
+    }
+
+    /// Removes `identity`'s grant on the Lease; whether there was one.
+    pub(crate) fn revoke_lease_grant(
+        &mut self,
+        identity: &str,
+        namespace: &str,
+        lease: &str,
+    ) -> bool {
+        let key = (identity.to_owned(), namespace.to_owned(), lease.to_owned());
+        self.lease_grants.remove(&key).is_some()
+    }
+
+    /// Every grant on a Lease, by (identity, namespace, Lease).
+    pub(crate) fn lease_grants(
+        &self,
+    ) -> impl Iterator<Item = (&(String, String, String), &LeaseRules)> {
+        self.lease_grants.iter()
+    }
+
+    /// Whether `identity` may do what `request` asks: a grant on its deployment or on the
+    /// Lease named allows it, or it creates Events where it may.
     pub(crate) fn allows(&self, identity: &str, request: &Attributes<'_>) -> bool {
+        let lease_key = (
+            identity.to_owned(),
+            request.namespace.to_owned(),
+            request.name.to_owned(),
+        );
         self.authorizing_grant(identity, request).is_some()
+            || self
+                .lease_grants
+                .get(&lease_key)
+                .is_some_and(|rules| rules.allow(request.name, request))
             || (is_event_create(request)
                 && self
                     .event_grants
@@ -623,6 +723,89 @@ mod tests {
         assert!(state
             .authorizing_grant("a@p", &scale_request("get", "w"))
             .is_none());
+    }
+
+    fn lease_request<'a>(verb: &'a str, name: &'a str) -> Attributes<'a> {
+        Attributes {
+            verb,
+            group: "coordination.k8s.io",
+            namespace: "ml",
+            resource: "leases",
+            subresource: "",
+            name,
+        }
+    }
+
+    #[test]
+    fn a_lease_grant_allows_its_verbs_on_its_lease_only() {
+        let mut state = State::new(Duration::from_secs(60));
+        state.grant(grant("a@p"));
+        assert!(!state.allows("a@p", &lease_request("get", "gpu-pool")));
+        state.grant_lease(&LeaseGrant::new("a@p", "ml", "gpu-pool"));
+        assert!(state.allows("a@p", &lease_request("get", "gpu-pool")));
+        assert!(state.allows("a@p", &lease_request("update", "gpu-pool")));
+        for (identity, request) in [
+            ("a@p", lease_request("create", "gpu-pool")),
+            ("a@p", lease_request("get", "other-pool")),
+            ("a@p", lease_request("list", "")),
+            ("b@p", lease_request("get", "gpu-pool")),
+            (
+                "a@p",
+                Attributes {
+                    namespace: "default",
+                    ..lease_request("get", "gpu-pool")
+                },
+            ),
+            (
+                "a@p",
+                Attributes {
+                    group: "coordination.k8s.io.example",
+                    ..lease_request("get", "gpu-pool")
+                },
+            ),
+        ] {
+            assert!(!state.allows(identity, &request), "{identity} {request:?}");
+        }
+        // A lease grant is not a deployment grant of that name, nor the other way round.
+        assert!(state
+            .authorizing_grant("a@p", &scale_request("get", "gpu-pool"))
+            .is_none());
+        assert!(!state.allows("a@p", &lease_request("get", "w")));
+        assert!(state.revoke_lease_grant("a@p", "ml", "gpu-pool"));
+        assert!(!state.revoke_lease_grant("a@p", "ml", "gpu-pool"));
+        assert!(!state.allows("a@p", &lease_request("get", "gpu-pool")));
+    }
+
+    #[test]
+    fn lease_and_deployment_writes_share_one_resource_version_counter() {
+        let mut state = State::new(Duration::from_secs(60));
+        let deployment = state.set_replicas("ml", "w", 1).resource_version;
+        let (lease, _) = state.put_lease("ml", "gpu-pool", LeaseContent::default());
+        let created = lease.resource_version;
+        let body = LeaseBody {
+            name: "gpu-pool".to_owned(),
+            resource_version: created.to_string(),
+            ..LeaseBody::default()
+        };
+        let stale = LeaseBody {
+            resource_version: deployment.to_string(),
+            ..body.clone()
+        };
+        assert_eq!(
+            state.update_lease("ml", "gpu-pool", stale, false).err(),
+            Some(Refusal::Stale)
+        );
+        let (lease, written) = state
+            .update_lease("ml", "gpu-pool", body, false)
+            .expect("at the stored version");
+        assert_eq!(written, Written::Updated);
+        let updated = lease.resource_version;
+        let after = state.set_replicas("ml", "w", 2).resource_version;
+        // The refused write took no version.
+        assert_eq!(
+            [deployment + 1, created + 1, updated + 1],
+            [created, updated, after]
+        );
     }
 
     #[test]

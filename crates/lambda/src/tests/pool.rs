@@ -104,7 +104,9 @@ impl ScaleApi for FakePool {
     async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
         let barrier = {
             let mut s = self.state.lock().unwrap();
-            let barrier = (s.held_writes > 0).then(|| s.write_barrier.clone()).flatten();
+            let barrier = (s.held_writes > 0)
+                .then(|| s.write_barrier.clone())
+                .flatten();
             s.held_writes = s.held_writes.saturating_sub(1);
             barrier
         };

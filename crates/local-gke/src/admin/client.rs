@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, EventGrant, Events,
-    Fault, Grant, Grants, NodePool, NodePools, PodScheduling, RecordedRequest, RequestLog,
-    RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
+    Fault, Grant, Grants, LeaseGrant, LeaseGrants, NodePool, NodePools, PodScheduling,
+    RecordedRequest, RequestLog, RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
 };
 
 /// A client of local-gke's admin API (`LOCAL_GKE_ADMIN_URL`, `https://127.0.0.1:GPORT/_admin`),
@@ -162,6 +162,47 @@ impl AdminClient {
     ) -> Result<DeploymentState, AdminError> {
         let path = format!("/deployments/{namespace}/{name}/scheduling");
         self.call(Method::PUT, &path, Some(scheduling)).await
+    }
+
+    /// `GET /leases/{ns}/{name}`: a Lease, as the Kubernetes API serves it (refused with 404 when
+    /// there is no such Lease).
+    pub async fn lease(&self, namespace: &str, name: &str) -> Result<Value, AdminError> {
+        let path = format!("/leases/{namespace}/{name}");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// `PUT /leases/{ns}/{name}`: creates a Lease or replaces its `annotations`, `labels` and
+    /// `spec` (given at the top of `lease`, or as a Lease's `metadata` and `spec`; `{}` for an
+    /// empty Lease), unconditionally, as an operator would, with a new resource version; answers
+    /// the Lease as the Kubernetes API serves it. Refused with 400 for what kube-apiserver would
+    /// refuse (a `renewTime` without six fractional digits, a `leaseDurationSeconds` of 0...).
+    pub async fn put_lease(
+        &self,
+        namespace: &str,
+        name: &str,
+        lease: &Value,
+    ) -> Result<Value, AdminError> {
+        let path = format!("/leases/{namespace}/{name}");
+        self.call(Method::PUT, &path, Some(lease)).await
+    }
+
+    /// `GET /lease-grants`: every grant on a Lease, with its verbs.
+    pub async fn lease_grants(&self) -> Result<Vec<LeaseGrant>, AdminError> {
+        let grants: LeaseGrants = self.call(Method::GET, "/lease-grants", None::<&()>).await?;
+        Ok(grants.grants)
+    }
+
+    /// `POST /lease-grants`: lets an identity use a Lease (by default `get` and `update`),
+    /// replacing the grant it had there; answers the grant with its verbs filled in.
+    pub async fn grant_lease(&self, grant: &LeaseGrant) -> Result<LeaseGrant, AdminError> {
+        self.call(Method::POST, "/lease-grants", Some(grant)).await
+    }
+
+    /// `DELETE /lease-grants`: removes an identity's grant on a Lease (refused with 404 when there
+    /// is none); the grant's verbs are ignored.
+    pub async fn revoke_lease_grant(&self, grant: &LeaseGrant) -> Result<(), AdminError> {
+        self.call_empty(Method::DELETE, "/lease-grants", Some(grant))
+            .await
     }
 
     /// `POST /faults`: fails the next requests the fault matches; answers the fault as taken.

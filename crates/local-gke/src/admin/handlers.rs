@@ -1,9 +1,10 @@
 //! The admin API's handlers, under `/_admin` on the google listener: read and set replicas, set a
 //! Deployment's tolerations and node selector, inject faults, read the request log, change the
-//! token lifetime, revoke the tokens issued, set, widen, narrow and remove grants, allow and
-//! refuse Events and list those created, replace the node pools, add AWS identities and workload
-//! identity users. Admin requests are not themselves recorded in the request log. The bodies are
-//! the types of [`crate::admin`]. No I/O beyond the shared state.
+//! token lifetime, revoke the tokens issued, set, widen, narrow and remove grants, create, replace
+//! and read Leases and grant or revoke their use, allow and refuse Events and list those created,
+//! replace the node pools, add AWS identities and workload identity users. Admin requests are not
+//! themselves recorded in the request log. The bodies are the types of [`crate::admin`]. No I/O
+//! beyond the shared state.
 
 use std::time::Duration;
 
@@ -13,14 +14,15 @@ use serde_json::Value;
 
 use super::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, DeploymentState, EventGrant, Events, Fault, Grants,
-    NodePools, PodScheduling, RequestLog, RevokedTokens, SetReplicas, TokenLifetime,
+    LeaseGrants, NodePools, PodScheduling, RequestLog, RevokedTokens, SetReplicas, TokenLifetime,
     WorkloadIdentityUser,
 };
 use crate::app::App;
-use crate::config::{AwsIdentity, Grant};
+use crate::config::{AwsIdentity, Grant, LeaseGrant};
 use crate::http::{empty_response, json_response, Request, Response};
+use crate::model::lease::{create_problems, update_problems, LeaseBody, LeaseContent};
 use crate::model::node_pool::{validate_node_pools, NodePool};
-use crate::model::rbac::GrantRules;
+use crate::model::rbac::{GrantRules, LeaseRules};
 use crate::state::Deployment;
 
 /// Serves `/_admin/{rest...}`.
@@ -33,6 +35,11 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         (&Method::PUT, ["deployments", namespace, name, "scheduling"]) => {
             set_scheduling(app, request, namespace, name)
         }
+        (&Method::GET, ["leases", namespace, name]) => get_lease(app, namespace, name),
+        (&Method::PUT, ["leases", namespace, name]) => put_lease(app, request, namespace, name),
+        (&Method::GET, ["lease-grants"]) => Ok(list_lease_grants(app)),
+        (&Method::POST, ["lease-grants"]) => add_lease_grant(app, request),
+        (&Method::DELETE, ["lease-grants"]) => remove_lease_grant(app, request),
         (&Method::POST, ["faults"]) => add_fault(app, request),
         (&Method::DELETE, ["faults"]) => {
             app.state.lock().clear_faults();
@@ -125,6 +132,160 @@ fn set_scheduling(app: &App, request: &Request, namespace: &str, name: &str) -> 
             )
         })?;
     Ok(deployment_response(deployment))
+}
+
+/// A Lease as the Kubernetes API serves it: 404 when there is none.
+fn get_lease(app: &App, namespace: &str, name: &str) -> Outcome {
+    let state = app.state.lock();
+    let lease = state.lease(namespace, name).ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            format!("no lease {namespace}/{name}"),
+        )
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &lease.to_json(namespace, name),
+    ))
+}
+
+/// The fields of `PUT /_admin/leases/{ns}/{name}`'s body: `annotations`, `labels` and `spec`,
+/// at the top or as a Lease's `metadata` and `spec` (its other metadata is ignored).
+const LEASE_FIELDS: [&str; 6] = [
+    "annotations",
+    "labels",
+    "spec",
+    "metadata",
+    "kind",
+    "apiVersion",
+];
+
+/// Creates a Lease or replaces its labels, annotations and spec, unconditionally, as an operator
+/// would; no body is an empty Lease. Refused (400) for what the API server would refuse.
+fn put_lease(app: &App, request: &Request, namespace: &str, name: &str) -> Outcome {
+    let bad_request = |message: String| (StatusCode::BAD_REQUEST, message);
+    let content = if request.body.iter().all(u8::is_ascii_whitespace) {
+        LeaseContent::default()
+    } else {
+        let Value::Object(mut body) = parse(request)? else {
+            return Err(bad_request(
+                "expected an object: {\"annotations\"?, \"labels\"?, \"spec\"?}, or a Lease"
+                    .to_owned(),
+            ));
+        };
+        if let Some(field) = body.keys().find(|k| !LEASE_FIELDS.contains(&k.as_str())) {
+            return Err(bad_request(format!(
+                "unknown field {field:?}: use {}",
+                LEASE_FIELDS.join(", ")
+            )));
+        }
+        let mut metadata = match body.remove("metadata") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(metadata)) => metadata,
+            Some(_) => return Err(bad_request("metadata must be an object".to_owned())),
+        };
+        for field in ["annotations", "labels"] {
+            if let Some(value) = body.remove(field) {
+                if metadata.contains_key(field) {
+                    return Err(bad_request(format!(
+                        "{field} given twice, at the top and in metadata"
+                    )));
+                }
+                metadata.insert(field.to_owned(), value);
+            }
+        }
+        body.insert("metadata".to_owned(), Value::Object(metadata));
+        LeaseBody::decode(&body)
+            .map_err(|e| bad_request(format!("not a Lease: {e}")))?
+            .content
+    };
+    let mut state = app.state.lock();
+    let problems = match state.lease(namespace, name) {
+        Some(_) => update_problems(&content),
+        None => create_problems(name, &content),
+    };
+    if !problems.is_empty() {
+        let problems: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.body))
+            .collect();
+        return Err(bad_request(format!(
+            "kube-apiserver would refuse this Lease: {}",
+            problems.join(", ")
+        )));
+    }
+    let (lease, _) = state.put_lease(namespace, name, content);
+    Ok(json_response(
+        StatusCode::OK,
+        &lease.to_json(namespace, name),
+    ))
+}
+
+/// A grant on a Lease as the admin API answers it: its verbs filled in, sorted.
+fn listed_lease_grant(key: &(String, String, String), rules: &LeaseRules) -> LeaseGrant {
+    let (identity, namespace, lease) = key;
+    LeaseGrant {
+        verbs: Some(rules.verbs.iter().cloned().collect()),
+        ..LeaseGrant::new(identity, namespace, lease)
+    }
+}
+
+fn list_lease_grants(app: &App) -> Response {
+    let state = app.state.lock();
+    let grants = state
+        .lease_grants()
+        .map(|(key, rules)| listed_lease_grant(key, rules))
+        .collect();
+    json_response(StatusCode::OK, &LeaseGrants { grants })
+}
+
+/// Sets an identity's grant on a Lease, replacing any it had there: by default `get` and
+/// `update`.
+fn add_lease_grant(app: &App, request: &Request) -> Outcome {
+    let grant: LeaseGrant = parse(request)?;
+    let invalid = |message: String| Err((StatusCode::BAD_REQUEST, message));
+    if grant.identity.is_empty() || grant.namespace.is_empty() || grant.lease.is_empty() {
+        return invalid("identity, namespace and lease must not be empty".to_owned());
+    }
+    if let Some(verbs) = &grant.verbs {
+        if verbs.is_empty() {
+            return invalid("verbs must not be empty: DELETE the grant to remove it".to_owned());
+        }
+        if let Some(verb) = verbs.iter().find(|v| !KUBE_VERBS.contains(&v.as_str())) {
+            return invalid(format!(
+                "unknown verb {verb:?}: use {}",
+                KUBE_VERBS.join(", ")
+            ));
+        }
+    }
+    let mut state = app.state.lock();
+    let rules = state.grant_lease(&grant).clone();
+    let key = (grant.identity, grant.namespace, grant.lease);
+    Ok(json_response(
+        StatusCode::CREATED,
+        &listed_lease_grant(&key, &rules),
+    ))
+}
+
+/// Removes an identity's grant on a Lease (its verbs, if given, are ignored): 204, or 404 when
+/// there is none.
+fn remove_lease_grant(app: &App, request: &Request) -> Outcome {
+    let grant: LeaseGrant = parse(request)?;
+    let removed =
+        app.state
+            .lock()
+            .revoke_lease_grant(&grant.identity, &grant.namespace, &grant.lease);
+    if removed {
+        Ok(empty_response(StatusCode::NO_CONTENT))
+    } else {
+        Err((
+            StatusCode::NOT_FOUND,
+            format!(
+                "no grant for {} on lease {}/{}",
+                grant.identity, grant.namespace, grant.lease
+            ),
+        ))
+    }
 }
 
 fn add_fault(app: &App, request: &Request) -> Outcome {

@@ -3,7 +3,8 @@
 //! them, and [`AdminClient`] (feature `admin-client`, `client`) sends and reads the same ones, so
 //! the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
 //! ([`NodePool`]), a Deployment's scheduling fields ([`PodScheduling`]), a fault ([`Fault`]), a
-//! grant's key ([`Grant`]) and an AWS identity ([`AwsIdentity`]) are bodies too. No I/O here.
+//! grant's key ([`Grant`]), a grant on a Lease ([`LeaseGrant`]) and an AWS identity
+//! ([`AwsIdentity`]) are bodies too; Leases travel as the API server's own JSON. No I/O here.
 
 #[cfg(feature = "admin-client")]
 mod client;
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use client::{AdminClient, AdminError};
 pub(crate) use handlers::handle;
 
-pub use crate::config::{AwsIdentity, Grant};
+pub use crate::config::{AwsIdentity, Grant, LeaseGrant};
 pub use crate::model::fault::Fault;
 pub use crate::model::node_pool::NodePool;
 pub use crate::model::request_log::{Listener, RecordedRequest, RequestKind};
@@ -142,6 +143,13 @@ pub struct Events {
 pub struct Grants {
     /// Every grant, in order of identity, namespace and deployment.
     pub grants: Vec<AdminGrant>,
+}
+
+/// `GET /_admin/lease-grants` answers with this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseGrants {
+    /// Every grant on a Lease, with its verbs, in order of identity, namespace and Lease.
+    pub grants: Vec<LeaseGrant>,
 }
 
 /// `GET` and `PUT /_admin/node-pools` answer with this; `PUT` takes it too (or the bare list).

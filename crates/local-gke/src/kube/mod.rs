@@ -1,12 +1,13 @@
 //! The Kubernetes API on the cluster listener: routes a request to a Deployment's scale
-//! subresource (`scale`), to a read of the Deployment itself (`deployment`), to the creation of
-//! an Event (`event`) or to one of the reviews (`review`), and refuses every other resource
-//! request (read as kube's `request_info` reads it) as a kube-apiserver with least-privilege RBAC
-//! refuses it. Its errors are Kubernetes `Status` objects (`status`). No I/O beyond the shared
-//! state.
+//! subresource (`scale`), to a read of the Deployment itself (`deployment`), to a read or update
+//! of a Lease (`lease`), to the creation of an Event (`event`) or to one of the reviews
+//! (`review`), and refuses every other resource request (read as kube's `request_info` reads it)
+//! as a kube-apiserver with least-privilege RBAC refuses it. Its errors are Kubernetes `Status`
+//! objects (`status`). No I/O beyond the shared state.
 
 mod deployment;
 mod event;
+mod lease;
 mod request_info;
 mod review;
 mod scale;
@@ -33,6 +34,15 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
             deployment::get(app, request, namespace, name)
                 .map(|deployment| json_response(StatusCode::OK, &deployment))
         }
+        (
+            &Method::GET,
+            ["apis", "coordination.k8s.io", "v1", "namespaces", namespace, "leases", name],
+        ) => lease::get(app, request, namespace, name)
+            .map(|lease| json_response(StatusCode::OK, &lease)),
+        (
+            &Method::PUT,
+            ["apis", "coordination.k8s.io", "v1", "namespaces", namespace, "leases", name],
+        ) => lease::update(app, request, namespace, name),
         (&Method::POST, ["apis", "events.k8s.io", "v1", "namespaces", namespace, "events"]) => {
             event::create(app, request, namespace)
         }
@@ -53,7 +63,8 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
 }
 
 /// 401 without a live token; 403 unless a grant allows the request. A request a (widened) grant
-/// allows is for what local-gke does not serve (a write or delete of the Deployment itself): 405.
+/// allows is for what local-gke does not serve (a write or delete of the Deployment itself, a
+/// patch or delete of a Lease): 405.
 fn refuse_resource(app: &App, request: &Request, resource: &ResourceRequest<'_>) -> Status {
     let Some(identity) = app.bearer_identity(request) else {
         return Status::unauthorized();

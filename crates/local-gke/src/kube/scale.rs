@@ -7,7 +7,7 @@ use hyper::Method;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::status::Status;
+use super::status::{Status, OPTIMISTIC_LOCK_MESSAGE};
 use crate::app::App;
 use crate::http::Request;
 use crate::model::rbac::Attributes;
@@ -94,9 +94,6 @@ pub(crate) fn scale(
     let updated = state.set_replicas(namespace, name, replicas);
     Ok(Scale::of(namespace, name, updated))
 }
-
-const OPTIMISTIC_LOCK_MESSAGE: &str =
-    "the object has been modified; please apply your changes to the latest version and try again";
 
 fn require_media_type(request: &Request, accepted: &[&str]) -> Result<(), Status> {
     match request.media_type() {

@@ -8,6 +8,10 @@ use serde::Serialize;
 use super::request_info::ResourceRequest;
 use crate::http::{json_response, Response};
 
+/// The cause of a 409 for a stale resourceVersion (`OptimisticLockErrorMsg`).
+pub(crate) const OPTIMISTIC_LOCK_MESSAGE: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
 /// A `v1` Status, the body of every Kubernetes API error.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,12 +74,27 @@ impl Status {
 
     /// The details of an error about a deployment, which kube reports as `deployments.apps`.
     fn deployment_details(name: &str) -> Option<StatusDetails> {
+        Status::resource_details("apps", "deployments", name)
+    }
+
+    /// The details of an error about a named object of a resource (`kind` is the resource, as
+    /// `NewNotFound`, `NewConflict` and `NewForbidden` report it).
+    fn resource_details(group: &str, resource: &str, name: &str) -> Option<StatusDetails> {
         Some(StatusDetails {
             name: name.to_owned(),
-            group: "apps".to_owned(),
-            kind: "deployments".to_owned(),
+            group: group.to_owned(),
+            kind: resource.to_owned(),
             causes: Vec::new(),
         })
+    }
+
+    /// `{resource}.{group}`, as kube qualifies a resource in its messages.
+    fn qualified(group: &str, resource: &str) -> String {
+        if group.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource}.{group}")
+        }
     }
 
     /// 401: no bearer token, or one that is unknown or expired.
@@ -117,11 +136,7 @@ impl Status {
             "User {identity:?} cannot {} resource {resource:?} in API group {:?} {scope}",
             request.verb, request.group
         );
-        let qualified = if request.group.is_empty() {
-            request.resource.to_owned()
-        } else {
-            format!("{}.{}", request.resource, request.group)
-        };
+        let qualified = Status::qualified(request.group, request.resource);
         let message = match request.name {
             Some(name) => format!("{qualified} {name:?} is forbidden: {reason}"),
             None => format!("{qualified} is forbidden: {reason}"),
@@ -146,6 +161,84 @@ impl Status {
             "NotFound",
             format!("deployments.apps {name:?} not found"),
             Status::deployment_details(name),
+        )
+    }
+
+    /// 404: no such object of this resource (`NewNotFound`).
+    pub(crate) fn not_found_in(group: &str, resource: &str, name: &str) -> Self {
+        Status::failure(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{} {name:?} not found", Status::qualified(group, resource)),
+            Status::resource_details(group, resource, name),
+        )
+    }
+
+    /// 403 with the authorizer's own reason (`NewForbidden`), as a create on update that the
+    /// caller may not create is refused; RBAC gives an empty reason, so the message ends in
+    /// `is forbidden: `.
+    pub(crate) fn forbidden_in(group: &str, resource: &str, name: &str, reason: &str) -> Self {
+        Status::failure(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "{} {name:?} is forbidden: {reason}",
+                Status::qualified(group, resource)
+            ),
+            Status::resource_details(group, resource, name),
+        )
+    }
+
+    /// 409: a precondition of a write to this object does not hold (`NewConflict`).
+    pub(crate) fn conflict_in(group: &str, resource: &str, name: &str, cause: &str) -> Self {
+        Status::failure(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} {name:?}: {cause}",
+                Status::qualified(group, resource)
+            ),
+            Status::resource_details(group, resource, name),
+        )
+    }
+
+    /// 422: a named object that fails validation (`NewInvalid` of `{kind}.{group}`), one cause of
+    /// reason `FieldValueInvalid` per `(field, body)`; the message joins them as Go's aggregate
+    /// error does (`[a, b]` for more than one).
+    pub(crate) fn invalid_named(
+        group: &str,
+        kind: &str,
+        name: &str,
+        problems: &[(&str, &str)],
+    ) -> Self {
+        let errors: Vec<String> = problems
+            .iter()
+            .map(|(field, body)| format!("{field}: {body}"))
+            .collect();
+        let aggregate = match errors.as_slice() {
+            [one] => one.clone(),
+            _ => format!("[{}]", errors.join(", ")),
+        };
+        Status::failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!(
+                "{} {name:?} is invalid: {aggregate}",
+                Status::qualified(group, kind)
+            ),
+            Some(StatusDetails {
+                name: name.to_owned(),
+                group: group.to_owned(),
+                kind: kind.to_owned(),
+                causes: problems
+                    .iter()
+                    .map(|(field, body)| StatusCause {
+                        reason: "FieldValueInvalid",
+                        message: (*body).to_owned(),
+                        field: (*field).to_owned(),
+                    })
+                    .collect(),
+            }),
         )
     }
 
@@ -321,6 +414,37 @@ mod tests {
                 "code": 403
             })
         );
+    }
+
+    #[test]
+    fn an_object_invalid_in_two_ways_reads_like_kube_apiserver() {
+        let status = Status::invalid_named(
+            "coordination.k8s.io",
+            "Lease",
+            "gpu-pool",
+            &[
+                (
+                    "spec.leaseDurationSeconds",
+                    "Invalid value: 0: must be greater than 0",
+                ),
+                (
+                    "spec.leaseTransitions",
+                    "Invalid value: -1: must be greater than or equal to 0",
+                ),
+            ],
+        );
+        let status = serde_json::to_value(status).expect("serializable");
+        assert_eq!(
+            status["message"],
+            "Lease.coordination.k8s.io \"gpu-pool\" is invalid: [spec.leaseDurationSeconds: \
+             Invalid value: 0: must be greater than 0, spec.leaseTransitions: Invalid value: -1: \
+             must be greater than or equal to 0]"
+        );
+        assert_eq!(
+            status["details"]["causes"][1]["field"],
+            "spec.leaseTransitions"
+        );
+        assert_eq!(status["code"], 422);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Authorization as Kubernetes RBAC decides it for the rules a grant stands for: what a request
-//! asks to do ([`Attributes`]) and what a grant allows ([`GrantRules`]). No I/O.
+//! asks to do ([`Attributes`]), what a grant on a deployment allows ([`GrantRules`]) and what a
+//! grant on a Lease allows ([`LeaseRules`]). No I/O.
 
 use std::collections::BTreeSet;
+
+use super::lease;
 
 /// The verbs a grant lets its identity use on which resources of its deployment (all in the
 /// `apps` group, and only on the one deployment named, as `resourceNames` restricts a rule).
@@ -47,6 +50,43 @@ impl GrantRules {
                     && r.strip_prefix("*/") == Some(request.subresource))
         });
         request.group == "apps" && verb && resource && request.name == name
+    }
+}
+
+/// The verbs a grant on a Lease covers by default: what the scaler needs for its compare and
+/// swap (a read, then a `PUT` at the version read).
+pub(crate) const DEFAULT_LEASE_VERBS: [&str; 2] = ["get", "update"];
+
+/// The verbs a grant lets its identity use on one named Lease: a Role rule with
+/// `apiGroups: ["coordination.k8s.io"]`, `resources: ["leases"]` and `resourceNames: [NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeaseRules {
+    pub verbs: BTreeSet<String>,
+}
+
+impl Default for LeaseRules {
+    fn default() -> Self {
+        LeaseRules {
+            verbs: DEFAULT_LEASE_VERBS
+                .iter()
+                .map(|v| (*v).to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl LeaseRules {
+    /// RBAC's `RuleAllows` for that rule: the group `coordination.k8s.io`, the resource `leases`
+    /// without a subresource, the verb listed (or `*`), and the name the Lease's (so neither a
+    /// list nor a create by `POST`, which carry no name, is allowed; a create by `PUT` is, if
+    /// `create` is listed).
+    pub(crate) fn allow(&self, lease: &str, request: &Attributes<'_>) -> bool {
+        let verb = self.verbs.contains("*") || self.verbs.contains(request.verb);
+        request.group == lease::GROUP
+            && request.resource == lease::RESOURCE
+            && request.subresource.is_empty()
+            && verb
+            && request.name == lease
     }
 }
 

@@ -48,6 +48,12 @@ pub enum RequestKind {
     /// `GET` of a Deployment itself.
     #[serde(rename = "deployment_get")]
     DeploymentGet,
+    /// `GET` of a `coordination.k8s.io/v1` Lease.
+    #[serde(rename = "lease_get")]
+    LeaseGet,
+    /// `PUT` of a `coordination.k8s.io/v1` Lease: its update (or create on update).
+    #[serde(rename = "lease_update")]
+    LeaseUpdate,
     /// `POST` of an `events.k8s.io/v1` Event.
     #[serde(rename = "event_create")]
     EventCreate,
@@ -79,6 +85,8 @@ impl RequestKind {
             RequestKind::ScalePut => "scale_put",
             RequestKind::ScalePatch => "scale_patch",
             RequestKind::DeploymentGet => "deployment_get",
+            RequestKind::LeaseGet => "lease_get",
+            RequestKind::LeaseUpdate => "lease_update",
             RequestKind::EventCreate => "event_create",
             RequestKind::StsToken => "sts_token",
             RequestKind::GenerateAccessToken => "generate_access_token",
@@ -128,6 +136,14 @@ impl RequestKind {
             }
             (
                 Listener::Cluster,
+                ["apis", "coordination.k8s.io", "v1", "namespaces", _, "leases", _],
+            ) => match *method {
+                Method::GET => RequestKind::LeaseGet,
+                Method::PUT => RequestKind::LeaseUpdate,
+                _ => RequestKind::Other,
+            },
+            (
+                Listener::Cluster,
                 ["apis", "apps", "v1", "namespaces", _, "deployments", _, "scale"],
             ) => match *method {
                 Method::GET => RequestKind::ScaleGet,
@@ -170,6 +186,7 @@ mod tests {
     #[test]
     fn requests_are_classified_by_listener_method_and_path() {
         let scale = "/apis/apps/v1/namespaces/ml/deployments/w/scale";
+        let lease = "/apis/coordination.k8s.io/v1/namespaces/ml/leases/gpu-pool";
         let cases = [
             (Listener::Google, Method::POST, "/token", RequestKind::Token),
             (
@@ -193,6 +210,16 @@ mod tests {
                 RequestKind::ScalePatch,
             ),
             (Listener::Cluster, Method::DELETE, scale, RequestKind::Other),
+            (Listener::Cluster, Method::GET, lease, RequestKind::LeaseGet),
+            (Listener::Cluster, Method::PUT, lease, RequestKind::LeaseUpdate),
+            (Listener::Cluster, Method::PATCH, lease, RequestKind::Other),
+            (Listener::Google, Method::GET, lease, RequestKind::Other),
+            (
+                Listener::Cluster,
+                Method::GET,
+                "/apis/coordination.k8s.io/v1/namespaces/ml/leases",
+                RequestKind::Other,
+            ),
             (
                 Listener::Cluster,
                 Method::GET,
@@ -292,6 +319,9 @@ mod tests {
             RequestKind::ScaleGet,
             RequestKind::ScalePut,
             RequestKind::ScalePatch,
+            RequestKind::DeploymentGet,
+            RequestKind::LeaseGet,
+            RequestKind::LeaseUpdate,
             RequestKind::EventCreate,
             RequestKind::StsToken,
             RequestKind::GenerateAccessToken,

@@ -14,7 +14,8 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use local_gke::{
-    scale_path, AdminClient, Config, LocalGke, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE,
+    lease_path, scale_path, AdminClient, Config, LocalGke, CLOUD_PLATFORM_SCOPE,
+    USERINFO_EMAIL_SCOPE,
 };
 use reqwest::{Certificate, Client, Method, StatusCode};
 use rsa::pkcs1v15::SigningKey;
@@ -212,6 +213,32 @@ impl Harness {
         body: &Value,
     ) -> Fallible<(StatusCode, Value)> {
         let path = scale_path(namespace, name);
+        let body = ("application/json", body.to_string());
+        self.cluster_request(Method::PUT, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// GETs a Lease; returns the status and the JSON body.
+    pub async fn get_lease(
+        &self,
+        namespace: &str,
+        name: &str,
+        token: &str,
+    ) -> Fallible<(StatusCode, Value)> {
+        let path = lease_path(namespace, name);
+        self.cluster_request(Method::GET, &path, Some(token), None)
+            .await
+    }
+
+    /// PUTs a Lease body; returns the status and the JSON body.
+    pub async fn put_lease(
+        &self,
+        namespace: &str,
+        name: &str,
+        token: &str,
+        body: &Value,
+    ) -> Fallible<(StatusCode, Value)> {
+        let path = lease_path(namespace, name);
         let body = ("application/json", body.to_string());
         self.cluster_request(Method::PUT, &path, Some(token), Some(body))
             .await
