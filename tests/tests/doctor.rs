@@ -544,3 +544,58 @@ async fn doctor_with_scheduling(
         .expect("the pod template changed");
     doctor_on(functions).await
 }
+
+/// A target on a shared GPU pool: the pool's size against what its targets may ask for, and its
+/// Lease (there, `get` and `update` allowed), as the functions book each raise on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gpu_pool_is_checked_for_its_size_and_its_lease() {
+    let pool = [("TARGET_POOL", "gpu-pool"), ("TARGET_POOL_GPUS", "4")];
+    // The Lease seeded, and granted to the service account (local-gke's default for a seed).
+    let stack = LocalStack::start(|config| {
+        config.leases.push(local_gke::LeaseSeed {
+            namespace: "ml".into(),
+            name: "queue-scaler-pool-gpu-pool".into(),
+        });
+    })
+    .await;
+    let report = doctor(&function_env(&stack.env, &pool)).await;
+    assert_eq!(
+        status(&report, "GPU pool gpu-pool:").0,
+        "pass",
+        "{report:#}"
+    );
+    let (state, check) = status(&report, "GPU pool gpu-pool");
+    assert_eq!(state, "pass", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("4 GPUs")),
+        "{check}"
+    );
+    // Targets that may ask for more than the pool has: a warning with the numbers.
+    let mut wide = pool.to_vec();
+    wide.push(("MAX_REPLICAS", "8"));
+    let report = doctor(&function_env(&stack.env, &wide)).await;
+    let (state, check) = status(&report, "GPU pool gpu-pool");
+    assert_eq!(state, "warn", "{report:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ask for 8")),
+        "{check}"
+    );
+    assert_eq!(report["ok"], true, "a warning is not a failure: {report:#}");
+
+    // No Lease: no raise on the pool can be booked.
+    let bare = LocalStack::start(|_| {}).await;
+    let report = doctor(&function_env(&bare.env, &pool)).await;
+    let (state, check) = status(&report, "GPU pool gpu-pool: lease");
+    assert_eq!(state, "fail", "{report:#}");
+    assert!(
+        check["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("infra/gke/pool-lease.yaml")),
+        "{check}"
+    );
+    assert_eq!(report["ok"], false);
+}

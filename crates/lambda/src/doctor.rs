@@ -217,10 +217,98 @@ impl DeployedScaler {
             self.check_target(&mut report, target).await;
         }
         self.check_node_pools(&mut report, &targets).await;
+        self.check_gpu_pools(&mut report).await;
         self.check_queues(&mut report).await;
         self.check_alarms(&mut report, &self.own_arn(call.function_arn))
             .await;
         report
+    }
+
+    /// Each GPU pool the targets share: its size against what its targets may ask for together
+    /// (their `max` times their GPUs per replica: more is a `warn`, raises are then capped and
+    /// split), and its Lease: there, and `get` and `update` allowed (else a `fail`: no raise on
+    /// the pool can be booked).
+    async fn check_gpu_pools(&self, report: &mut Report) {
+        let mut pools: Vec<&str> = Vec::new();
+        for route in self.routes.routes() {
+            if let Some(entry) = self.pools.entry(&route.target) {
+                if !pools.contains(&entry.pool.as_str()) {
+                    pools.push(&entry.pool);
+                }
+            }
+        }
+        for pool in pools {
+            let name = format!("GPU pool {pool}");
+            let members = self.pools.members(pool);
+            let asked: u64 = members
+                .iter()
+                .filter_map(|e| {
+                    let route = self
+                        .routes
+                        .routes()
+                        .iter()
+                        .find(|r| r.target.to_string() == e.target)?;
+                    Some(
+                        u64::from(route.target.policy.max.max(0).unsigned_abs())
+                            * u64::from(e.gpus_per_replica),
+                    )
+                })
+                .sum();
+            match self.pools.configured_gpus(pool) {
+                None => report.warn(
+                    &name,
+                    format!("its GPUs are unknown, so capacity is off: its {} target(s) may ask for {asked} GPUs together, uncapped", members.len()),
+                    "set pool_gpus in SCALER_TARGETS (or TARGET_POOL_GPUS): the pool's maximum nodes times GPUs per node",
+                ),
+                Some(gpus) if asked > gpus => report.warn(
+                    &name,
+                    format!("{gpus} GPUs; its {} target(s) may ask for {asked} together (max_replicas times GPUs per replica): raises are capped at what it can run and a short pool is split by need", members.len()),
+                    "nothing, if intended; else lower max_replicas, or size the pool (infra/gke/node-pool.sh)",
+                ),
+                Some(gpus) => report.pass(
+                    &name,
+                    format!("{gpus} GPUs; its {} target(s) may ask for {asked} together", members.len()),
+                ),
+            }
+            let Some((namespace, lease)) = self.pools.lease(pool) else {
+                continue;
+            };
+            let check = format!("GPU pool {pool}: lease");
+            let fix = format!("apply infra/gke/pool-lease.yaml for pool {pool} in namespace {namespace} (the Lease {lease} and get and update on it)");
+            let mut refused = Vec::new();
+            for verb in ["get", "update"] {
+                let attributes = ResourceAttributes {
+                    namespace: namespace.clone(),
+                    verb: verb.to_owned(),
+                    group: "coordination.k8s.io".to_owned(),
+                    resource: "leases".to_owned(),
+                    subresource: None,
+                    name: Some(lease.clone()),
+                };
+                match self.allowed(&attributes).await {
+                    Ok(true) => {}
+                    Ok(false) => refused.push(verb),
+                    Err(e) => {
+                        refused.push(verb);
+                        tracing::warn!(error = %e, "access review of the pool's Lease failed");
+                    }
+                }
+            }
+            if !refused.is_empty() {
+                report.fail(&check, format!("{} on the Lease {namespace}/{lease} refused: no raise on the pool can be booked", refused.join(" and ")), fix);
+                continue;
+            }
+            match self.api.get_lease(&namespace, &lease).await {
+                Ok(_) => report.pass(
+                    &check,
+                    format!("{namespace}/{lease} exists; get and update allowed"),
+                ),
+                Err(e) if e.kube_code() == Some(404) => {
+                    report.fail(&check, format!("{namespace}/{lease} does not exist"), fix)
+                }
+                Err(e) => report.fail(&check, chain(&e), fix),
+            }
+        }
     }
 
     /// Each target's own queues can be read live, with their counts now.

@@ -10,7 +10,7 @@ use crate::invocation::{Call, Trigger};
 use crate::report::{chain, AlarmCheck, Checked, Heartbeat, TargetCheck};
 use futures_util::stream::{self, StreamExt as _};
 use queue_scaler_core::alarm::signal_from_described;
-use queue_scaler_core::{decide_reconcile, AlarmState, Backlog, Direction, Route};
+use queue_scaler_core::{decide_reconcile, AlarmState, Backlog, Decision, Direction, Route};
 use queue_scaler_io::http::with_backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth, ScaleApi};
 use tokio::time::Instant;
@@ -189,10 +189,31 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             );
             return (check, None);
         };
+        // A donor on a short pool gives up one step while another target waits below its share.
+        let donor = match self.rebalance(target, deadline).await {
+            Ok(donor) => donor,
+            Err(source) => {
+                check.error = Some(chain(&source));
+                let failure = Failure::Reconcile {
+                    target: target.to_string(),
+                    source,
+                };
+                return (check, Some(failure));
+            }
+        };
         match self
-            .scale(target, deadline, (Trigger::Heartbeat, &seen), |current| {
-                decide_reconcile(current, live, &target.policy)
-            })
+            .scale(
+                target,
+                deadline,
+                (Trigger::Heartbeat, &seen),
+                |current| match &donor {
+                    Some((to, reason)) if *to < current => Decision {
+                        desired: *to,
+                        reason: reason.clone(),
+                    },
+                    _ => decide_reconcile(current, live, &target.policy),
+                },
+            )
             .await
         {
             Ok(step) => (

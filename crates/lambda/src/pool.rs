@@ -13,7 +13,7 @@ use crate::function::Scaler;
 use crate::report::{Capacity, Seen};
 use futures_util::future::join_all;
 use queue_scaler_core::capacity::{
-    cap_raise, fair_shares, target_need, Bookings, PoolMember, BOOKINGS_ANNOTATION,
+    cap_raise, fair_shares, rebalance_step, target_need, Bookings, PoolMember, BOOKINGS_ANNOTATION,
 };
 use queue_scaler_core::{Backlog, Decision, Target};
 use queue_scaler_io::http::with_backoff;
@@ -83,7 +83,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             );
             let now = chrono::Utc::now();
             let members = self
-                .pool_members(&pool, target, current, seen, deadline)
+                .pool_members(&pool, Some((target, current, seen)), deadline)
                 .await?;
             let me = members
                 .iter()
@@ -156,15 +156,13 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         }
     }
 
-    /// Every target on `pool`, as the split sees it: `namespace/name` and its member, `me`
-    /// (`target`) from what was read, the others read now (their scale and live backlog, in
-    /// parallel).
+    /// Every target on `pool`, as the split sees it: `namespace/name` and its member; `me` (a
+    /// target, what it holds and the backlog it saw) from what was read, the others read now
+    /// (their scale and live backlog, in parallel).
     async fn pool_members(
         &self,
         pool: &str,
-        target: &Target,
-        current: u32,
-        seen: &Seen,
+        me: Option<(&Target, u32, &Seen)>,
         deadline: Instant,
     ) -> Result<Vec<(String, PoolMember)>, IoError> {
         let entries = self.pools.members(pool);
@@ -178,20 +176,21 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 return Ok(None);
             };
             let other = &route.target;
-            let (holds, backlog, visible) = if other == target {
-                (current, seen.backlog, seen.counts.map(|c| c.visible))
-            } else {
-                let scale = with_backoff(
-                    "reading a pool peer's scale",
-                    self.backoff,
-                    deadline,
-                    || self.api.get(other),
-                )
-                .await?;
-                let queues: Vec<&str> = route.queues.iter().map(String::as_str).collect();
-                let peer = self.read_backlog(&queues, None, deadline).await;
-                (held(&scale), peer.backlog, peer.counts.map(|c| c.visible))
-            };
+            let (holds, backlog, visible) =
+                if let Some((_, current, seen)) = me.filter(|(target, _, _)| *target == other) {
+                    (current, seen.backlog, seen.counts.map(|c| c.visible))
+                } else {
+                    let scale = with_backoff(
+                        "reading a pool peer's scale",
+                        self.backoff,
+                        deadline,
+                        || self.api.get(other),
+                    )
+                    .await?;
+                    let queues: Vec<&str> = route.queues.iter().map(String::as_str).collect();
+                    let peer = self.read_backlog(&queues, None, deadline).await;
+                    (held(&scale), peer.backlog, peer.counts.map(|c| c.visible))
+                };
             let policy = &other.policy;
             let need = target_need(policy, holds, backlog, None);
             let member = PoolMember {
@@ -212,5 +211,51 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             }
         }
         Ok(members)
+    }
+}
+
+impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
+    /// Scale-up's heartbeat, for a target on a pool of known size (`POOL_REBALANCE`, on by
+    /// default): while another target waits below its share, a target above its own gives up
+    /// one step, never below `max(share, min)`. The count to lower it to and why, or `None`.
+    pub(crate) async fn rebalance(
+        &self,
+        target: &Target,
+        deadline: Instant,
+    ) -> Result<Option<(i32, String)>, IoError> {
+        if !self.pools.rebalance {
+            return Ok(None);
+        }
+        let Some(entry) = self.pools.entry(target) else {
+            return Ok(None);
+        };
+        let pool = entry.pool.clone();
+        let Some(gpus) = self.pools.configured_gpus(&pool) else {
+            return Ok(None);
+        };
+        let members = self.pool_members(&pool, None, deadline).await?;
+        let me_key = target.to_string();
+        let Some(me) = members.iter().position(|(key, _)| *key == me_key) else {
+            return Ok(None);
+        };
+        let (keys, members): (Vec<String>, Vec<PoolMember>) = members.into_iter().unzip();
+        let Ok(shares) = fair_shares(gpus, &members) else {
+            return Ok(None);
+        };
+        let waiting = (0..members.len()).find(|&i| {
+            i != me && members[i].waiting && !members[i].paused && members[i].holds < shares[i]
+        });
+        let Some(waiting) = waiting else {
+            return Ok(None);
+        };
+        let step = target.policy.step.max(1).unsigned_abs();
+        let Some(to) = rebalance_step(&members[me], shares[me], step, false) else {
+            return Ok(None);
+        };
+        let reason = format!(
+            "heartbeat: pool {pool} ({gpus} GPUs) is short and {} waits below its share ({} of {}); {me_key} gives up one step toward its share {}: {} -> {to}",
+            keys[waiting], members[waiting].holds, shares[waiting], shares[me], members[me].holds
+        );
+        Ok(Some((i32::try_from(to).unwrap_or(i32::MAX), reason)))
     }
 }

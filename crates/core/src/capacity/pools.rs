@@ -23,6 +23,9 @@ pub struct PoolEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pools {
     entries: Vec<PoolEntry>,
+    /// `POOL_REBALANCE`: scale-up's heartbeat lowers a target above its share, one step per
+    /// beat, while another waits below its own.
+    pub rebalance: bool,
 }
 
 /// The prefix of the Lease that serialises the raises on a pool: `queue-scaler-pool-{pool}`.
@@ -31,7 +34,16 @@ pub const POOL_LEASE_PREFIX: &str = "queue-scaler-pool-";
 impl Pools {
     /// The pools of these entries, in the routing table's order.
     pub fn new(entries: Vec<PoolEntry>) -> Self {
-        Pools { entries }
+        Pools {
+            entries,
+            rebalance: true,
+        }
+    }
+
+    /// The same pools, rebalanced by the heartbeat or not (`POOL_REBALANCE`).
+    pub fn with_rebalance(mut self, rebalance: bool) -> Self {
+        self.rebalance = rebalance;
+        self
     }
 
     /// Whether no target is on a pool (capacity is off).

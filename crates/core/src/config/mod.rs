@@ -85,6 +85,7 @@ impl Config {
         let dry_run = problems.bool(&raw.dry_run, false);
         let rearm_alarm = problems.bool(&raw.rearm_alarm, true);
         let kube_events = problems.bool(&raw.kube_events, true);
+        let rebalance = problems.bool(&raw.pool_rebalance, true);
         let aws = aws::check(raw.aws, rearm_alarm, key.as_ref(), &mut problems);
         let token_scopes = credentials::token_scopes(&raw.credentials.token_scopes, &mut problems);
         let heartbeat_grace = match problems.int(&raw.heartbeat_grace) {
@@ -104,7 +105,7 @@ impl Config {
                     cluster,
                     key,
                     routes,
-                    pools,
+                    pools: pools.with_rebalance(rebalance),
                     dry_run,
                     rearm_alarm,
                     kube_events,

@@ -28,6 +28,8 @@ pub(super) struct RawConfig {
     pub(super) heartbeat_grace: Setting,
     /// `KUBE_EVENTS`.
     pub(super) kube_events: Setting,
+    /// `POOL_REBALANCE`.
+    pub(super) pool_rebalance: Setting,
     /// `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets: the Events' reporting instance.
     pub(super) function_name: Setting,
     /// AWS access.
@@ -158,6 +160,7 @@ impl RawConfig {
             rearm_alarm: get("REARM_ALARM"),
             heartbeat_grace: get("HEARTBEAT_GRACE_SECONDS"),
             kube_events: get("KUBE_EVENTS"),
+            pool_rebalance: get("POOL_REBALANCE"),
             function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
             aws: RawAws {
                 region: get_or("AWS_REGION", "AWS_DEFAULT_REGION"),

@@ -321,3 +321,66 @@ async fn a_lowering_never_books_the_pool() {
     assert!(out.capacity.is_none());
     assert_eq!(cluster.state.lock().unwrap().lease_writes, 0);
 }
+
+async fn beat<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>) -> crate::report::Heartbeat {
+    let call = Call {
+        deadline: soon(),
+        request_id: "r",
+        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
+    };
+    match s.handle(&event("heartbeat.json"), call).await {
+        Ok(Response::Heartbeat(report)) => report,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_heartbeat_lowers_a_donor_one_step_per_beat_before_the_waiting_model_is_raised() {
+    // text holds the whole pool; image's queue fills up.
+    let cluster = FakePool::new(4, 0);
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 300, 0, 0),
+    ]));
+    let s = scaler(cluster.clone(), queues, Some(4));
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let report = beat(&s).await;
+        let text = cluster.replicas("text-model");
+        let image = cluster.replicas("image-model");
+        assert!(text + image <= 4, "{text} + {image} GPUs of 4: {report:?}");
+        seen.push((text, image));
+    }
+    assert_eq!(
+        seen,
+        [(3, 1), (2, 2), (2, 2)],
+        "one step per beat, down to the share"
+    );
+}
+
+#[tokio::test]
+async fn without_rebalance_the_donor_keeps_what_it_holds() {
+    let cluster = FakePool::new(4, 0);
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 300, 0, 0),
+    ]));
+    let routes = Routes::Table(vec![model("text", 100), model("image", 50)]);
+    let s = Scaler::new(
+        Direction::Up,
+        routes,
+        false,
+        cluster.clone(),
+        None::<FakeAlarms>,
+    )
+    .with_queues(Some(queues))
+    .with_pools(pools(Some(4)).with_rebalance(false));
+    beat(&s).await;
+    assert_eq!(
+        (
+            cluster.replicas("text-model"),
+            cluster.replicas("image-model")
+        ),
+        (4, 0)
+    );
+}
