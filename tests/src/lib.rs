@@ -11,6 +11,7 @@
 //! Does I/O: processes, sockets and files.
 
 pub mod real_kube;
+pub mod real_pool;
 pub mod scenarios;
 
 use local_gke::admin::{Fault, Listener};

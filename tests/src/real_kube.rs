@@ -59,8 +59,8 @@ pub struct RealKube {
     pub url: String,
     /// The API server's version, e.g. `v1.34.4`.
     pub version: String,
-    admin_token: String,
-    admin: reqwest::Client,
+    pub(crate) admin_token: String,
+    pub(crate) admin: reqwest::Client,
     // Last, so it is dropped last: the cluster outlives every client of it.
     _control_plane: ControlPlane,
 }
@@ -187,7 +187,7 @@ impl RealKube {
     }
 
     /// The same, which must succeed.
-    async fn admin_ok(
+    pub(crate) async fn admin_ok(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -199,6 +199,29 @@ impl RealKube {
             "{method} {path}: {status} {value}"
         );
         value
+    }
+
+    /// Wait until the authorizer (which reads RBAC through a cache) answers `allowed` for the
+    /// service account and `attributes` (a SubjectAccessReview's `resourceAttributes`).
+    pub(crate) async fn wait_for_authorizer(&self, attributes: Value, allowed: bool) {
+        let review = json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": self.var("SCALER_SERVICE_ACCOUNT"), "resourceAttributes": attributes},
+        });
+        for _ in 0..100 {
+            let answer = self
+                .admin_ok(
+                    reqwest::Method::POST,
+                    "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                    Some(("application/json", review.clone())),
+                )
+                .await;
+            if answer["status"]["allowed"].as_bool().unwrap_or(false) == allowed {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the authorizer never answered allowed={allowed} for {review}");
     }
 
     /// Create the objects of `infra/gke` the way `kubectl create -f` would, with the placeholders
@@ -289,14 +312,14 @@ async fn kube_up(
 }
 
 /// The objects of a YAML file of the workspace, as JSON.
-fn manifest(path: &str) -> Vec<Value> {
+pub(crate) fn manifest(path: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(workspace_root().join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     yaml_documents(&text, path)
 }
 
 /// Every document of a multi-document YAML text (documents separated by `---` lines), as JSON.
-fn yaml_documents(text: &str, origin: &str) -> Vec<Value> {
+pub(crate) fn yaml_documents(text: &str, origin: &str) -> Vec<Value> {
     let mut documents = vec![String::new()];
     for line in text.lines() {
         if line.trim_end() == "---" {
@@ -319,7 +342,7 @@ fn yaml_documents(text: &str, origin: &str) -> Vec<Value> {
 /// Where an object is created: `/api/v1[/namespaces/NS]/KINDs` or
 /// `/apis/GROUP/VERSION[/namespaces/NS]/KINDs` (the plural of every kind applied here is its
 /// lower-case name and an s).
-fn collection_path(object: &Value) -> String {
+pub(crate) fn collection_path(object: &Value) -> String {
     let api_version = object["apiVersion"].as_str().expect("apiVersion");
     let kind = object["kind"].as_str().expect("kind");
     let prefix = if api_version.contains('/') {
@@ -393,27 +416,8 @@ impl ClusterUnderTest for RealKube {
             Some(("application/json", role)),
         )
         .await;
-        let review = json!({
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-            "spec": {"user": self.var("SCALER_SERVICE_ACCOUNT"), "resourceAttributes": {
-                "namespace": namespace, "verb": "create", "group": "events.k8s.io", "resource": "events"}},
-        });
-        for _ in 0..100 {
-            let answer = self
-                .admin_ok(
-                    reqwest::Method::POST,
-                    "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                    Some(("application/json", review.clone())),
-                )
-                .await;
-            if answer["status"]["allowed"].as_bool().unwrap_or(false) == allowed {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the authorizer never saw the Role's Events rule {}",
-            if allowed { "added" } else { "removed" }
-        );
+        let attributes = json!({
+            "namespace": namespace, "verb": "create", "group": "events.k8s.io", "resource": "events"});
+        self.wait_for_authorizer(attributes, allowed).await;
     }
 }

@@ -8,6 +8,7 @@
 //! builds the servers (or `KUBE_BIN_DIR` names them); the test builds them itself if needed.
 
 use queue_scaler_tests::real_kube::RealKube;
+use queue_scaler_tests::real_pool;
 use queue_scaler_tests::scenarios::{self, DEPLOYMENT, NS};
 use queue_scaler_tests::{function_env, ClusterUnderTest, Functions};
 use std::time::Instant;
@@ -116,6 +117,14 @@ async fn every_scenario_holds_against_a_real_kube_apiserver_with_rbac() {
     step!(
         "doctor",
         the_doctor_passes_with_the_shipped_rbac(&kube).await
+    );
+
+    // Two models on one 4-GPU pool, their high alarms fired at once, round after round: a
+    // watch of the Deployments sees every count the API server stored, and their sum never
+    // passes the pool's GPUs.
+    step!(
+        "two models racing on one pool",
+        two_models_racing_on_one_pool_never_hold_more_than_it_has(&kube).await
     );
 
     // Only here: the endpoint and CA given directly, without the GKE API.
@@ -233,5 +242,88 @@ async fn the_doctor_passes_with_the_shipped_rbac(kube: &RealKube) {
         kube.replicas(NS, DEPLOYMENT).await,
         3,
         "the doctor writes nothing"
+    );
+}
+
+/// The team's pool: 4 GPUs, `text-model` and `image-model` at one GPU per replica, in one
+/// routing table. Each round sets both to one replica, forgets the Lease's bookings, and fires
+/// both high alarms at once, each at its own function (two warm containers). No queue is read
+/// here (SQS answers 404), so the alarm's datapoint stands in: each asks for its maximum, 4.
+/// The API server's own compare-and-swap on the Lease serialises the two bookings, and the
+/// watch proves the sum of what both hold never passed 4 at any resourceVersion.
+async fn two_models_racing_on_one_pool_never_hold_more_than_it_has(kube: &RealKube) {
+    const MODELS: [&str; 2] = ["text-model", "image-model"];
+    const ROUNDS: usize = 20;
+    kube.share_a_pool("gpu-pool", &MODELS).await;
+    let table = serde_json::json!([
+        {"alarms": ["text-high"], "namespace": NS, "deployment": "text-model", "min_replicas": 1,
+         "max_replicas": 4, "messages_per_replica": 100, "pool": "gpu-pool", "pool_gpus": 4},
+        {"alarms": ["image-high"], "namespace": NS, "deployment": "image-model", "min_replicas": 1,
+         "max_replicas": 4, "messages_per_replica": 100, "pool": "gpu-pool"}
+    ])
+    .to_string();
+    let env = function_env(
+        &kube.env,
+        &[
+            ("SCALER_TARGETS", &table),
+            ("TARGET_NAMESPACE", ""),
+            ("TARGET_DEPLOYMENT", ""),
+            ("MIN_REPLICAS", ""),
+            ("MAX_REPLICAS", ""),
+            ("MESSAGES_PER_REPLICA", ""),
+        ],
+    );
+    let (a, b) = tokio::join!(Functions::start(&env), Functions::start(&env));
+    let held = kube.watch_held(&MODELS).await;
+    let mut capped = 0;
+    for round in 0..ROUNDS {
+        for model in MODELS {
+            kube.set_replicas(NS, model, 1).await;
+        }
+        kube.clear_bookings("gpu-pool").await;
+        let (text_alarm, image_alarm) = (
+            real_pool::high_alarm("text-high"),
+            real_pool::high_alarm("image-high"),
+        );
+        let (text, image) = tokio::join!(
+            a.invoke("scale-up", &text_alarm),
+            b.invoke("scale-up", &image_alarm)
+        );
+        let (text, image) = (text.ok(), image.ok());
+        let sum = kube.replicas(NS, "text-model").await + kube.replicas(NS, "image-model").await;
+        assert!(
+            sum <= 4,
+            "round {round}: {sum} GPUs held of 4: {text} {image}"
+        );
+        assert_eq!(
+            sum, 4,
+            "round {round}: the pool is used whole: {text} {image}"
+        );
+        for out in [&text, &image] {
+            assert_eq!(out["capacity"]["pool"], "gpu-pool", "{out}");
+            capped += usize::from(out["capacity"]["capped_by"].is_string());
+        }
+    }
+    // Let the watch catch up with the last write.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let held = held.lock().expect("the watch's record").clone();
+    assert!(
+        held.sums.len() >= ROUNDS * 2,
+        "the watch saw {} changes in {ROUNDS} rounds",
+        held.sums.len()
+    );
+    for (version, sum) in &held.sums {
+        assert!(
+            *sum <= 4,
+            "at resourceVersion {version} the two models held {sum} GPUs of 4"
+        );
+    }
+    assert!(
+        capped >= ROUNDS,
+        "every round capped at least one raise ({capped} in {ROUNDS} rounds)"
+    );
+    eprintln!(
+        "real kube-apiserver: {ROUNDS} rounds of racing raises on one 4-GPU pool, {} stored counts, none above 4",
+        held.sums.len()
     );
 }

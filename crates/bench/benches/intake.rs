@@ -36,9 +36,11 @@ fn routes() -> Routes {
         })
         .collect();
     routes.push(Route {
+        // Alarm lists are closed: every sample alarm is named.
         alarms: vec![
             "model-worker-backlog-high".into(),
             "model-worker-backlog-low".into(),
+            "model-worker-oldest-message-age".into(),
         ],
         queues: vec!["model-jobs".into()],
         wake_alarms: vec![],

@@ -5,7 +5,8 @@
 //!
 //! [`ScaleApi`]: super::ScaleApi
 
-use crate::error::{built, Error, KubeStatus};
+use crate::error::{built, Error};
+use crate::kube::scale::refused_on;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -97,17 +98,7 @@ pub fn parse_lease(
             detail: format!("not a Lease ({e})"),
         });
     }
-    let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
-        code: status,
-        reason: String::new(),
-        message: String::from_utf8_lossy(body).chars().take(300).collect(),
-    });
-    parsed.code = status;
-    Err(Error::Kube {
-        verb,
-        target: target.to_owned(),
-        status: parsed,
-    })
+    Err(refused_on(verb, target.to_owned(), status, body))
 }
 
 #[cfg(test)]

@@ -296,6 +296,12 @@ pub fn parse_response(
 
 /// The error of an answer that is not a success, with the `Status` it carries.
 fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Error {
+    refused_on(verb, target.to_string(), status, body)
+}
+
+/// The error of an answer about `target` (`namespace/name` of any object) that is not a
+/// success, with the `Status` it carries.
+pub(super) fn refused_on(verb: &'static str, target: String, status: u16, body: &[u8]) -> Error {
     let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
         code: status,
         reason: String::new(),
@@ -304,7 +310,7 @@ fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Err
     parsed.code = status;
     Error::Kube {
         verb,
-        target: target.to_string(),
+        target,
         status: parsed,
     }
 }

@@ -1,0 +1,179 @@
+//! Two models on one GPU pool in the real kube-apiserver: their Deployments, the Role extended
+//! to them, the pool's Lease and its grant from `infra/gke/pool-lease.yaml`, and a watch of the
+//! namespace's Deployments that records every replica count the API server stored, in order.
+//!
+//! Does I/O: requests to the API server as its administrator.
+
+use crate::real_kube::{collection_path, manifest, yaml_documents, RealKube};
+use crate::scenarios::NS;
+use crate::workspace_root;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// What the watch saw: after each change, the replicas of every Deployment it follows, summed.
+#[derive(Debug, Clone, Default)]
+pub struct Held {
+    /// The sum of the watched Deployments' `spec.replicas` after each event, with its
+    /// `resourceVersion`.
+    pub sums: Vec<(String, i64)>,
+}
+
+impl RealKube {
+    /// Create `models` (copies of the model Deployment at one replica), add them to the Role's
+    /// scale rule, and apply `infra/gke/pool-lease.yaml` for `pool`; wait until the authorizer
+    /// lets the service account update the Lease.
+    pub async fn share_a_pool(&self, pool: &str, models: &[&str]) {
+        let model = manifest("infra/gke/model-deployment.yaml").remove(0);
+        for name in models {
+            let mut copy = model.clone();
+            copy["metadata"]["name"] = json!(name);
+            for labels in [
+                "/metadata/labels",
+                "/spec/selector/matchLabels",
+                "/spec/template/metadata/labels",
+            ] {
+                copy.pointer_mut(labels).expect("the manifest has labels")
+                    ["app.kubernetes.io/name"] = json!(name);
+            }
+            self.admin_ok(
+                reqwest::Method::POST,
+                &collection_path(&copy),
+                Some(("application/json", copy)),
+            )
+            .await;
+        }
+        let role_path =
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles/queue-scaler");
+        let mut role = self.admin_ok(reqwest::Method::GET, &role_path, None).await;
+        let names = role["rules"][0]["resourceNames"]
+            .as_array_mut()
+            .expect("the Role names its Deployments");
+        names.extend(models.iter().map(|m| json!(m)));
+        self.admin_ok(
+            reqwest::Method::PUT,
+            &role_path,
+            Some(("application/json", role)),
+        )
+        .await;
+        let text = std::fs::read_to_string(workspace_root().join("infra/gke/pool-lease.yaml"))
+            .expect("infra/gke/pool-lease.yaml")
+            .replace(
+                "queue-scaler@PROJECT_ID.iam.gserviceaccount.com",
+                &self.var("SCALER_SERVICE_ACCOUNT"),
+            )
+            .replace(
+                "queue-scaler-pool-gpu-pool",
+                &format!("queue-scaler-pool-{pool}"),
+            );
+        for object in yaml_documents(&text, "infra/gke/pool-lease.yaml") {
+            self.admin_ok(
+                reqwest::Method::POST,
+                &collection_path(&object),
+                Some(("application/json", object)),
+            )
+            .await;
+        }
+        let attributes = json!({
+            "namespace": NS, "verb": "update", "group": "coordination.k8s.io",
+            "resource": "leases", "name": format!("queue-scaler-pool-{pool}")});
+        self.wait_for_authorizer(attributes, true).await;
+    }
+
+    /// Forget every booking on the pool's Lease, as after the bookings' time to live.
+    pub async fn clear_bookings(&self, pool: &str) {
+        let path =
+            format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/queue-scaler-pool-{pool}");
+        let mut lease = self.admin_ok(reqwest::Method::GET, &path, None).await;
+        lease["metadata"]["annotations"] = json!({});
+        self.admin_ok(
+            reqwest::Method::PUT,
+            &path,
+            Some(("application/json", lease)),
+        )
+        .await;
+    }
+
+    /// Watch the Deployments `models` of the namespace from now on: every change the API server
+    /// stores is recorded, in order, as the sum of their replicas. Ends when the cluster stops.
+    pub async fn watch_held(&self, models: &[&str]) -> Arc<Mutex<Held>> {
+        let list = self
+            .admin_ok(
+                reqwest::Method::GET,
+                &format!("/apis/apps/v1/namespaces/{NS}/deployments"),
+                None,
+            )
+            .await;
+        let mut replicas: BTreeMap<String, i64> = BTreeMap::new();
+        for item in list["items"].as_array().into_iter().flatten() {
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            if models.contains(&name) {
+                replicas.insert(
+                    name.to_owned(),
+                    item["spec"]["replicas"].as_i64().unwrap_or(0),
+                );
+            }
+        }
+        let version = list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("0")
+            .to_owned();
+        let url = format!(
+            "{}/apis/apps/v1/namespaces/{NS}/deployments?watch=true&resourceVersion={version}",
+            self.url
+        );
+        let mut response = self
+            .admin
+            .get(&url)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("watch: {e}"));
+        assert!(
+            response.status().is_success(),
+            "watch: {}",
+            response.status()
+        );
+        let held = Arc::new(Mutex::new(Held::default()));
+        let record = Arc::clone(&held);
+        let models: Vec<String> = models.iter().map(|m| (*m).to_owned()).collect();
+        tokio::spawn(async move {
+            let mut buffer = Vec::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                buffer.extend_from_slice(&chunk);
+                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    let Ok(event) = serde_json::from_slice::<Value>(&line) else {
+                        continue;
+                    };
+                    let object = &event["object"];
+                    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+                    if !models.iter().any(|m| m == name) {
+                        continue;
+                    }
+                    replicas.insert(
+                        name.to_owned(),
+                        object["spec"]["replicas"].as_i64().unwrap_or(0),
+                    );
+                    let version = object["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or_default();
+                    let sum = replicas.values().sum();
+                    record
+                        .lock()
+                        .expect("the watch's record")
+                        .sums
+                        .push((version.to_owned(), sum));
+                }
+            }
+        });
+        held
+    }
+}
+
+/// The one scale event of a model's high alarm: `alarm-high-backlog.json` named `alarm`.
+pub fn high_alarm(alarm: &str) -> Value {
+    let mut event = crate::event("alarm-high-backlog.json");
+    event["alarmData"]["alarmName"] = json!(alarm);
+    event
+}
