@@ -447,9 +447,9 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             // Decide; a raise on a shared GPU pool is capped by it, and booked.
             let mut decision = decide(current);
             let mut capacity = None;
-            if decision.desired > current && !self.dry_run {
+            if decision.desired > current {
                 (decision, capacity) = self
-                    .pool_gate(target, &scale, decision, cause.1, deadline)
+                    .pool_gate(target, &scale, decision, cause.1, deadline, !self.dry_run)
                     .await?;
             }
             let step = Step {

@@ -24,6 +24,14 @@ use tokio::time::Instant;
 /// How many times a booking that meets 409 Conflict is read and decided again.
 pub(crate) const MAX_BOOKING_CONFLICTS: u32 = 8;
 
+/// No raise: `spec` stays, for `reason`.
+fn no_raise(spec: i32, reason: &str) -> Decision {
+    Decision {
+        desired: spec,
+        reason: reason.to_owned(),
+    }
+}
+
 /// What a target holds: `max(spec.replicas, status.replicas)`, since a donor's GPU is free only
 /// once its pod is gone.
 pub(crate) fn held(scale: &Scale) -> u32 {
@@ -42,6 +50,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// it. Without a pool (or without its size) the decision passes, and the report says why
     /// capacity is off. A booking that keeps meeting conflicts is a retryable error: nothing is
     /// written, and the alarm or the heartbeat tries again.
+    ///
+    /// With `book` false (`DRY_RUN`), the cap is decided and reported, but nothing is booked.
     pub(crate) async fn pool_gate(
         &self,
         target: &Target,
@@ -49,6 +59,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         decision: Decision,
         seen: &Seen,
         deadline: Instant,
+        book: bool,
     ) -> Result<(Decision, Option<Capacity>), IoError> {
         let Some(entry) = self.pools.entry(target) else {
             return Ok((decision, None));
@@ -66,6 +77,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         };
         let me_key = target.to_string();
         let current = held(scale);
+        let spec = scale.spec.replicas;
         let desired = decision.desired.max(0).unsigned_abs();
         let mut conflicts = 0;
         loop {
@@ -85,10 +97,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             let members = self
                 .pool_members(&pool, Some((target, current, seen)), deadline)
                 .await?;
-            let me = members
-                .iter()
-                .position(|(key, _)| *key == me_key)
-                .unwrap_or_default();
+            let Some(me) = members.iter().position(|(key, _)| *key == me_key) else {
+                // The pool's entries come from the routes: a target on a pool is among them.
+                let capacity = Capacity::off(&pool, "the target is not among its pool's targets");
+                return Ok((no_raise(spec, &decision.reason), Some(capacity)));
+            };
             let members: Vec<PoolMember> = members
                 .into_iter()
                 .map(|(key, m)| PoolMember {
@@ -102,13 +115,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     // Configuration checks that the mins fit; a pool size changed under a
                     // running function still must not overbook: raise nothing.
                     let capacity = Capacity::off(&pool, &e.to_string());
-                    return Ok((
-                        Decision {
-                            desired: current as i32,
-                            reason: format!("{}; not raised: {e}", decision.reason),
-                        },
-                        Some(capacity),
-                    ));
+                    let reason = format!("{}; not raised: {e}", decision.reason);
+                    return Ok((no_raise(spec, &reason), Some(capacity)));
                 }
             };
             let Some(capped) = cap_raise(me, &members, &shares, gpus, desired) else {
@@ -123,10 +131,15 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 ));
             }
             let to = i32::try_from(capped.to).unwrap_or(i32::MAX);
-            if capped.to <= current {
+            // Nothing above what is set: no write, so no booking (a count still held by pods
+            // that are going is not raised back).
+            if to <= spec {
+                return Ok((no_raise(spec, &reason), Some(capacity)));
+            }
+            if !book {
                 return Ok((
                     Decision {
-                        desired: to.max(scale.spec.replicas),
+                        desired: to,
                         reason,
                     },
                     Some(capacity),

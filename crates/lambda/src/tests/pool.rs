@@ -384,3 +384,27 @@ async fn without_rebalance_the_donor_keeps_what_it_holds() {
         (4, 0)
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_reports_the_cap_and_books_nothing() {
+    let cluster = FakePool::new(1, 1);
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 900, 0, 0),
+    ]));
+    let routes = Routes::Table(vec![model("text", 100), model("image", 50)]);
+    let s = Scaler::new(
+        Direction::Up,
+        routes,
+        true,
+        cluster.clone(),
+        None::<FakeAlarms>,
+    )
+    .with_queues(Some(queues))
+    .with_pools(pools(Some(4)));
+    let out = fire(&s, "text-high").await;
+    assert_eq!((out.from, out.to, out.applied), (Some(1), Some(2), false));
+    assert_eq!(out.capacity.unwrap().capped_by, Some(CapReason::Share));
+    assert_eq!(cluster.state.lock().unwrap().lease_writes, 0);
+    assert_eq!(cluster.replicas("text-model"), 1);
+}
