@@ -5,7 +5,7 @@
 # mutant survives (its test passed) or a patch no longer applies; the tree is restored on every
 # path, interruption included. With --check, only checks that each patch still applies.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 # --check: only that every patch still applies and names its test (quick; part of make test).
 if [[ "${1:-}" == --check ]]; then

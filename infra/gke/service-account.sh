@@ -385,14 +385,17 @@ setup_keyless() {
   # alone would still let any role of the account get a federated token).
   # With a stack whose roles could not be read, the provider's condition is
   # left as it is, so that stack keeps its access.
-  local assumed=() condition="" quoted
+  local assumed=() condition="" quoted joined=""
   for arn in "${roles[@]}"; do
     role_member "$arn"
     quoted="'${member##*/attribute.aws_role/}'"
     [[ " ${assumed[*]} " == *" $quoted "* ]] || assumed+=("$quoted")
   done
-  if (( ${#assumed[@]} )); then
-    condition="attribute.aws_role in [$(IFS=,; echo "${assumed[*]}" | sed "s/','/', '/g")]"
+  for quoted in "${assumed[@]}"; do
+    joined+="${joined:+, }$quoted"
+  done
+  if [[ -n "$joined" ]]; then
+    condition="attribute.aws_role in [$joined]"
   fi
   local provider_flags=(--workload-identity-pool="$POOL_ID" "${pool_flags[@]}")
   local provider_settings=(--account-id="$AWS_ACCOUNT_ID" --attribute-mapping="$ATTRIBUTE_MAPPING")
