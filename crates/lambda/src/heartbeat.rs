@@ -223,6 +223,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     applied: step.applied,
                     reason: step.reason,
                     event: step.event,
+                    capacity: step.capacity.map(Box::new),
                     ..check
                 },
                 None,

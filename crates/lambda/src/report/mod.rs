@@ -297,6 +297,9 @@ pub struct TargetCheck {
     /// What became of the Event that records the write; absent when nothing was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<EventRecord>,
+    /// The GPU pool a raise was capped by, when the target shares one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Box<Capacity>>,
     /// The error, when reading or scaling failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -319,6 +322,7 @@ impl TargetCheck {
             dry_run,
             reason: String::new(),
             event: None,
+            capacity: None,
             error: None,
         }
     }

@@ -356,6 +356,14 @@ async fn the_heartbeat_lowers_a_donor_one_step_per_beat_before_the_waiting_model
         [(3, 1), (2, 2), (2, 2)],
         "one step per beat, down to the share"
     );
+    let report = beat(&s).await;
+    let image = report
+        .targets
+        .iter()
+        .find(|t| t.target == "ml/image-model")
+        .unwrap();
+    let share = image.capacity.as_ref().and_then(|c| c.share);
+    assert_eq!(share, Some(2), "{report:?}");
 }
 
 #[tokio::test]
