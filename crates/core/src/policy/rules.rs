@@ -135,8 +135,9 @@ impl Routes {
             |r: &Route| r.alarms.contains(&signal.alarm) || r.wake_alarms.contains(&signal.alarm);
         match self {
             Routes::Single(route) => {
-                let listed = route.alarms.is_empty() && route.wake_alarms.is_empty();
-                if listed || named(route) {
+                // No alarm list: every alarm scales the single target.
+                let open = route.alarms.is_empty() && route.wake_alarms.is_empty();
+                if open || named(route) {
                     Ok(route)
                 } else {
                     Err(RouteError::NotListed {
