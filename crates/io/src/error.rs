@@ -137,6 +137,22 @@ pub enum Error {
     },
 }
 
+/// The error of an answer about `target` (`namespace/name` of any object) that is not a
+/// success, with the `Status` it carries.
+pub(crate) fn kube_refusal(verb: &'static str, target: String, status: u16, body: &[u8]) -> Error {
+    let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
+        code: status,
+        reason: String::new(),
+        message: String::from_utf8_lossy(body).chars().take(300).collect(),
+    });
+    parsed.code = status;
+    Error::Kube {
+        verb,
+        target,
+        status: parsed,
+    }
+}
+
 /// The verb of [`Error::Kube`] when an Event is refused.
 pub const CREATE_EVENT: &str = "create event";
 

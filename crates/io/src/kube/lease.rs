@@ -5,8 +5,7 @@
 //!
 //! [`ScaleApi`]: super::ScaleApi
 
-use crate::error::{built, Error};
-use crate::kube::scale::refused_on;
+use crate::error::{built, kube_refusal, Error};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -98,7 +97,7 @@ pub fn parse_lease(
             detail: format!("not a Lease ({e})"),
         });
     }
-    Err(refused_on(verb, target.to_owned(), status, body))
+    Err(kube_refusal(verb, target.to_owned(), status, body))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! with the service account's bearer token to the cluster, discovered once per container and
 //! discovered again after a connection to it fails.
 
-use crate::error::{built, Error, KubeStatus, CREATE_EVENT, LEASE_VERBS};
+use crate::error::{built, kube_refusal, Error, CREATE_EVENT, LEASE_VERBS};
 use crate::google::token::TokenSource;
 use crate::http::{send, Answer};
 use crate::kube::cluster;
@@ -296,23 +296,7 @@ pub fn parse_response(
 
 /// The error of an answer that is not a success, with the `Status` it carries.
 fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Error {
-    refused_on(verb, target.to_string(), status, body)
-}
-
-/// The error of an answer about `target` (`namespace/name` of any object) that is not a
-/// success, with the `Status` it carries.
-pub(super) fn refused_on(verb: &'static str, target: String, status: u16, body: &[u8]) -> Error {
-    let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
-        code: status,
-        reason: String::new(),
-        message: String::from_utf8_lossy(body).chars().take(300).collect(),
-    });
-    parsed.code = status;
-    Error::Kube {
-        verb,
-        target,
-        status: parsed,
-    }
+    kube_refusal(verb, target.to_string(), status, body)
 }
 
 impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
