@@ -72,12 +72,14 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             );
             return Ok((decision, Some(capacity)));
         };
-        let Some((namespace, lease_name)) = self.pools.lease(&pool) else {
-            return Ok((decision, None));
-        };
         let me_key = target.to_string();
         let current = held(scale);
         let spec = scale.spec.replicas;
+        // A pool with a target has a Lease; never raise uncapped if that were not so.
+        let Some((namespace, lease_name)) = self.pools.lease(&pool) else {
+            let capacity = Capacity::off(&pool, "the pool has no Lease");
+            return Ok((no_raise(spec, &decision.reason), Some(capacity)));
+        };
         let desired = decision.desired.max(0).unsigned_abs();
         let mut conflicts = 0;
         loop {
@@ -120,7 +122,10 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 }
             };
             let Some(capped) = cap_raise(me, &members, &shares, gpus, desired) else {
-                return Ok((decision, None));
+                // One share per member, and `me` among them: this cannot fail; if it did, the
+                // safe answer is no raise.
+                let capacity = Capacity::off(&pool, "the pool's split could not be decided");
+                return Ok((no_raise(spec, &decision.reason), Some(capacity)));
             };
             let capacity = Capacity::from_cap(&pool, gpus, &capped);
             let mut reason = decision.reason.clone();
