@@ -290,6 +290,28 @@ fn status_class(code: u16) -> ErrorClass {
 }
 
 /// Turn an `http` builder's failure into [`Error::Request`].
+/// A request to `url` whose body is `body` as JSON (`accept` and `content-type` JSON); a body
+/// that cannot be written or a request that cannot be built is [`Error::Request`].
+pub(crate) fn json_request(
+    method: http::Method,
+    url: &str,
+    body: &impl serde::Serialize,
+) -> Result<http::Request<Vec<u8>>, Error> {
+    let body = serde_json::to_vec(body).map_err(|e| Error::Request {
+        url: url.to_owned(),
+        detail: e.to_string(),
+    })?;
+    built(
+        url,
+        http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("accept", "application/json")
+            .header("content-type", "application/json")
+            .body(body),
+    )
+}
+
 pub(crate) fn built(
     url: &str,
     request: Result<http::Request<Vec<u8>>, http::Error>,

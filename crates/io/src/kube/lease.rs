@@ -5,7 +5,7 @@
 //!
 //! [`ScaleApi`]: super::ScaleApi
 
-use crate::error::{built, kube_refusal, Error};
+use crate::error::{built, json_request, kube_refusal, Error};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -69,17 +69,7 @@ pub fn put_lease_request(base: &str, lease: &Lease) -> Result<http::Request<Vec<
         "{base}{}?fieldManager=queue-scaler",
         lease_path(&lease.metadata.namespace, &lease.metadata.name)
     );
-    let body = serde_json::to_vec(lease).map_err(|e| Error::Request {
-        url: url.clone(),
-        detail: e.to_string(),
-    })?;
-    built(
-        &url,
-        http::Request::put(&url)
-            .header("accept", "application/json")
-            .header("content-type", "application/json")
-            .body(body),
-    )
+    json_request(http::Method::PUT, &url, lease)
 }
 
 /// Turn an answer into a Lease, or an error carrying its `Status` (`verb` is `get lease` or

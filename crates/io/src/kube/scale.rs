@@ -3,7 +3,7 @@
 //! with the service account's bearer token to the cluster, discovered once per container and
 //! discovered again after a connection to it fails.
 
-use crate::error::{built, kube_refusal, Error, CREATE_EVENT, LEASE_VERBS};
+use crate::error::{built, json_request, kube_refusal, Error, CREATE_EVENT, LEASE_VERBS};
 use crate::google::token::TokenSource;
 use crate::http::{send, Answer};
 use crate::kube::cluster;
@@ -99,17 +99,7 @@ pub fn put_scale_request(
     scale: &Scale,
 ) -> Result<http::Request<Vec<u8>>, Error> {
     let url = format!("{base}{}", scale_path(target));
-    let body = serde_json::to_vec(scale).map_err(|e| Error::Request {
-        url: url.clone(),
-        detail: e.to_string(),
-    })?;
-    built(
-        &url,
-        http::Request::put(&url)
-            .header("accept", "application/json")
-            .header("content-type", "application/json")
-            .body(body),
-    )
+    json_request(http::Method::PUT, &url, scale)
 }
 
 /// Reading and writing a Deployment's replica count, and recording each write as an Event on
