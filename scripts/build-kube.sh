@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Build the pinned kube-apiserver and etcd used by the local integration tests.
+# Build the pinned kube-apiserver, kube-scheduler, kube-controller-manager and etcd used by the
+# local integration tests.
 #
 # Usage: scripts/build-kube.sh [--force]
 #
 # Builds from the Go module in tools/kube/ (versions pinned in its go.mod,
 # checksums in its go.sum) into .tools/bin/ at the repo root:
 #   .tools/bin/kube-apiserver
+#   .tools/bin/kube-scheduler
+#   .tools/bin/kube-controller-manager
 #   .tools/bin/etcd
 #   .tools/bin/kube.stamp   (what was built: versions + hash of the inputs)
 # If the stamp matches the current inputs the binaries are reused and nothing
@@ -33,7 +36,7 @@ command -v go >/dev/null || { echo "build-kube: go not found in PATH" >&2; exit 
 
 # Build recipe version: bump when the flags below change in a way that should
 # invalidate previously built binaries.
-recipe=1
+recipe=2
 
 cd "$mod"
 export CGO_ENABLED=0
@@ -42,7 +45,10 @@ export GOFLAGS=-mod=readonly   # go.sum is committed; never rewrite it here
 kube_version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 etcd_version="$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
 go_version="$(go env GOVERSION)"
-inputs_hash="$(cat go.mod go.sum cmd/kube-apiserver/main.go cmd/etcd/main.go | sha256sum | cut -d' ' -f1)"
+commands=(kube-apiserver kube-scheduler kube-controller-manager etcd)
+mains=()
+for c in "${commands[@]}"; do mains+=("cmd/$c/main.go"); done
+inputs_hash="$(cat go.mod go.sum "${mains[@]}" | sha256sum | cut -d' ' -f1)"
 
 want="recipe=$recipe
 kubernetes=$kube_version
@@ -52,9 +58,14 @@ goos=$(go env GOOS)
 goarch=$(go env GOARCH)
 inputs=$inputs_hash"
 
-if [[ $force -eq 0 && -x "$bin/kube-apiserver" && -x "$bin/etcd" && -f "$stamp" ]] \
+all_built() {
+  local c
+  for c in "${commands[@]}"; do [[ -x "$bin/$c" ]] || return 1; done
+}
+
+if [[ $force -eq 0 && -f "$stamp" ]] && all_built \
    && [[ "$(cat "$stamp")" == "$want" ]]; then
-  echo "build-kube: reusing kube-apiserver $kube_version and etcd $etcd_version in $bin ($((SECONDS - start))s)" >&2
+  echo "build-kube: reusing kube-apiserver, kube-scheduler, kube-controller-manager $kube_version and etcd $etcd_version in $bin ($((SECONDS - start))s)" >&2
   echo "$bin"
   exit 0
 fi
@@ -70,16 +81,15 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.gitTreeState=clean"
 done
 
-echo "build-kube: building kube-apiserver $kube_version and etcd $etcd_version with $go_version (slow the first time)..." >&2
+echo "build-kube: building kube-apiserver, kube-scheduler, kube-controller-manager $kube_version and etcd $etcd_version with $go_version (slow the first time)..." >&2
 mkdir -p "$bin"
 tmp="$(mktemp -d "$bin/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
 go mod download
-go build -trimpath -ldflags "$ldflags" -o "$tmp/" ./cmd/kube-apiserver ./cmd/etcd
+go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${commands[@]/#/./cmd/}"
 
-mv -f "$tmp/kube-apiserver" "$bin/kube-apiserver"
-mv -f "$tmp/etcd" "$bin/etcd"
+for c in "${commands[@]}"; do mv -f "$tmp/$c" "$bin/$c"; done
 printf '%s\n' "$want" > "$stamp"
 
 elapsed=$((SECONDS - start))

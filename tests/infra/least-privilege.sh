@@ -2,10 +2,10 @@
 # Checks that the GKE side grants exactly what the functions use, no more:
 #
 #   - a Kubernetes Role (infra/gke/rbac.yaml): get and update on
-#     deployments/scale (apps), only for the Deployments named in
-#     resourceNames; create on events (events.k8s.io), which RBAC cannot limit
-#     by name; no other rule, verb, resource or wildcard. Its RoleBinding
-#     binds that Role;
+#     deployments/scale (apps), and get on deployments (apps), each only for
+#     the Deployments named in resourceNames, the same in both; create on
+#     events (events.k8s.io), which RBAC cannot limit by name; no other rule,
+#     verb, resource or wildcard. Its RoleBinding binds that Role;
 #   - the pool's Lease (infra/gke/pool-lease.yaml): the Lease itself, and a
 #     Role with exactly get and update on leases (coordination.k8s.io) named
 #     as the Lease of that file, and its RoleBinding;
@@ -17,7 +17,7 @@
 #
 # Usage: tests/infra/least-privilege.sh [--deployments NAME[,NAME...]] FILE...
 #   (make lint-infra runs it on INFRA_LEAST_PRIVILEGE)
-#   --deployments  the Role's deployments/scale rule must name exactly these
+#   --deployments  the Role's two deployments rules must name exactly these
 #                  Deployments (resourceNames), no more and no fewer: the
 #                  deployment guide's two models, text-model and image-model
 #                  (tests/infra/deploy-guide-render.sh)
@@ -37,6 +37,8 @@ import yaml
 # What the functions do in the cluster: read and set the scale of their
 # Deployments, and record an Event after each write.
 SCALE = {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update"]}
+# Read the Deployment itself: its scale, ready replicas, pause annotations and GPUs in one GET.
+READ = {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}
 EVENTS = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
 # A shared GPU pool: book each raise on the pool's Lease, by name.
 LEASE = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "update"]}
@@ -56,27 +58,30 @@ DEPLOYMENTS = None
 def check_role(role, problems):
     name = role.get("metadata", {}).get("name")
     rules = role.get("rules") or []
-    scale = [r for r in rules if all(same(r.get(k), v) for k, v in SCALE.items())]
     events = [r for r in rules if all(same(r.get(k), v) for k, v in EVENTS.items())]
-    if len(scale) != 1:
-        problems.append(f"Role {name}: no rule grants exactly get and update on deployments/scale (apps)")
-    elif not scale[0].get("resourceNames") or "*" in scale[0]["resourceNames"]:
-        problems.append(f"Role {name}: the deployments/scale rule names no Deployment (resourceNames): "
-                        "it would reach every Deployment of the namespace")
-    elif DEPLOYMENTS is not None and sorted(scale[0]["resourceNames"]) != sorted(DEPLOYMENTS):
-        named = scale[0]["resourceNames"]
-        missing = sorted(set(DEPLOYMENTS) - set(named))
-        extra = sorted(set(named) - set(DEPLOYMENTS))
-        problems.append(f"Role {name}: the deployments/scale rule names {named}, not exactly {sorted(DEPLOYMENTS)}"
-                        + (f"; the functions cannot scale {missing}" if missing else "")
-                        + (f"; it also reaches {extra}" if extra else ""))
+    named_rules = []
+    for want, what in ((SCALE, "get and update on deployments/scale"), (READ, "get on deployments")):
+        found = [r for r in rules if all(same(r.get(k), v) for k, v in want.items())]
+        named_rules += found
+        if len(found) != 1:
+            problems.append(f"Role {name}: no rule grants exactly {what} (apps)")
+        elif not found[0].get("resourceNames") or "*" in found[0]["resourceNames"]:
+            problems.append(f"Role {name}: the {what} rule names no Deployment (resourceNames): "
+                            "it would reach every Deployment of the namespace")
+        elif DEPLOYMENTS is not None and sorted(found[0]["resourceNames"]) != sorted(DEPLOYMENTS):
+            named = found[0]["resourceNames"]
+            missing = sorted(set(DEPLOYMENTS) - set(named))
+            extra = sorted(set(named) - set(DEPLOYMENTS))
+            problems.append(f"Role {name}: the {what} rule names {named}, not exactly {sorted(DEPLOYMENTS)}"
+                            + (f"; the functions cannot reach {missing}" if missing else "")
+                            + (f"; it also reaches {extra}" if extra else ""))
     if len(events) != 1:
         problems.append(f"Role {name}: no rule grants exactly create on events (events.k8s.io): "
                         "the functions record an Event after each write")
     elif events[0].get("resourceNames"):
         problems.append(f"Role {name}: the events rule has resourceNames, which never match a create")
     for r in rules:
-        if r not in scale and r not in events:
+        if r not in named_rules and r not in events:
             problems.append(f"Role {name}: a rule the functions do not need: {r}")
     return name
 

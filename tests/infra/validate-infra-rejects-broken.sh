@@ -447,7 +447,13 @@ from:    rbac.yaml
 edit:    /^    resourceNames: \["model-worker"\]$/d
 check:   INFRA_LEAST_PRIVILEGE
 case:    role on the scale of every deployment
-refusal: the deployments/scale rule names no Deployment (resourceNames)
+refusal: the get and update on deployments/scale rule names no Deployment (resourceNames)
+
+from:    rbac.yaml
+edit:    s/^    verbs: \["get"\]$/    verbs: ["get", "list", "watch"]/
+check:   INFRA_LEAST_PRIVILEGE
+case:    role that may list and watch every deployment
+refusal: no rule grants exactly get on deployments (apps)
 
 # The pool's Lease: a grant wider than get and update, or on every Lease.
 from:    pool-lease.yaml

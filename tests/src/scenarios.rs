@@ -150,7 +150,8 @@ pub async fn every_event_file_scales_as_its_alarm_says<C: ClusterUnderTest>(
             e.file
         );
         let requests = cluster.take_requests().await;
-        let on_the_cluster = |k: &&str| k.starts_with("scale") || *k == "event_create";
+        let on_the_cluster =
+            |k: &&str| k.starts_with("scale") || matches!(*k, "deployment_get" | "event_create");
         let scale_calls: Vec<&str> = requests
             .iter()
             .map(String::as_str)
@@ -165,8 +166,8 @@ pub async fn every_event_file_scales_as_its_alarm_says<C: ClusterUnderTest>(
             // Each write is followed by its Event.
             let want_scale: &[&str] = match (e.applied, result["state"].as_str()) {
                 (_, Some("OK")) => &[],
-                (true, _) => &["scale_get", "scale_put", "event_create"],
-                (false, _) => &["scale_get"],
+                (true, _) => &["deployment_get", "scale_put", "event_create"],
+                (false, _) => &["deployment_get"],
             };
             assert_eq!(scale_calls, want_scale, "{}: cluster requests", e.file);
         }

@@ -81,7 +81,7 @@ async fn scale_up(moto: &MotoServer, deployment: &str, region: &str, rearm: bool
 async fn invoke(function: &Function) -> Outcome {
     let arn = "arn:aws:lambda:eu-west-1:123456789012:function:rearm-moto-scale-up";
     match handle(function, &high_backlog_event(), "rearm-moto-test", arn).await {
-        Ok(Response::Alarm(outcome)) => outcome,
+        Ok(Response::Alarm(outcome)) => *outcome,
         Ok(other) => panic!("not an alarm's outcome: {other:?}"),
         Err(e) => panic!("the invocation fails: {e}"),
     }

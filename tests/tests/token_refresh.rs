@@ -4,7 +4,7 @@
 //! NonRetryable and nothing is written. Neither path puts a token or the key in the output.
 
 use local_gke::admin::{Fault, Listener};
-use local_gke::scale_path;
+use local_gke::deployment_path;
 use queue_scaler_tests::scenarios::{assert_no_secrets, DEPLOYMENT, NS};
 use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
 use serde_json::json;
@@ -52,9 +52,9 @@ async fn a_revoked_token_is_refreshed_once_and_the_scaling_goes_through() {
     assert_eq!(
         token_and_scale_requests(&stack).await,
         pairs(&[
-            ("scale_get", 401),
+            ("deployment_get", 401),
             ("token", 200),
-            ("scale_get", 200),
+            ("deployment_get", 200),
             ("scale_put", 200),
             // The write's Event, with the new token too.
             ("event_create", 201),
@@ -69,7 +69,7 @@ async fn a_revoked_token_is_refreshed_once_and_the_scaling_goes_through() {
 async fn a_second_401_after_the_refresh_is_refused_and_writes_nothing() {
     let stack = LocalStack::start(|_| {}).await;
     let functions = Functions::start(&function_env(&stack.env, &[])).await;
-    let rejected = Fault::status(&scale_path(NS, DEPLOYMENT), 2, 401);
+    let rejected = Fault::status(&deployment_path(NS, DEPLOYMENT), 2, 401);
     stack.admin.add_fault(&rejected).await.expect("fault added");
 
     let (error_type, message) = functions.invoke_file("scale-up", ONE_STEP_UP).await.err();
@@ -83,9 +83,9 @@ async fn a_second_401_after_the_refresh_is_refused_and_writes_nothing() {
         requests,
         pairs(&[
             ("token", 200),
-            ("scale_get", 401),
+            ("deployment_get", 401),
             ("token", 200),
-            ("scale_get", 401),
+            ("deployment_get", 401),
         ]),
         "one refresh, no third try, no write"
     );

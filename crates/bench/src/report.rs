@@ -154,7 +154,7 @@ const KINDS: [&str; 9] = [
     "sts_token",
     "generate_access_token",
     "discovery",
-    "scale_get",
+    "deployment_get",
     "scale_put",
     "event_create",
     "rearm",
@@ -347,7 +347,7 @@ pub fn render(r: &Report<'_>) -> String {
 
     out.push_str("### HTTP requests per invocation, by kind\n\n");
     out.push_str("`token` is the key's JWT-bearer grant; keyless, `sts` is the token exchange and `impersonate` the `generateAccessToken` call. `event` is the Event recorded after the write; `other` is the queue read (`GetQueueAttributes`), which the bench's control plane refuses at once, so the alarm's datapoint decides.\n\n");
-    out.push_str("| invocation | token | sts | impersonate | discovery | scale_get | scale_put | event | rearm | other | total | |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| invocation | token | sts | impersonate | discovery | deployment_get | scale_put | event | rearm | other | total | |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (name, runs) in [
         ("cold, key", &res.cold_requests),
         ("warm (second), key", &res.warm_requests),
@@ -556,7 +556,7 @@ mod tests {
     #[test]
     fn request_counts_are_shown_per_invocation() {
         let requests: Requests = [
-            ("scale_get".to_owned(), 10),
+            ("deployment_get".to_owned(), 10),
             ("scale_put".to_owned(), 10),
             ("rearm".to_owned(), 10),
         ]

@@ -59,13 +59,13 @@ fn the_harness_runs_every_scenario_once_and_writes_the_numbers_section() {
         !section.contains("not measured"),
         "a scenario produced no samples:\n{section}"
     );
-    // Columns: token, sts, impersonate, discovery, scale_get, scale_put, event, rearm, other,
+    // Columns: token, sts, impersonate, discovery, deployment_get, scale_put, event, rearm, other,
     // total. `other` is the queue read, which the bench's SQS endpoint refuses at once (no SQS
     // there).
     for (row, what) in [
         (
             "| cold, key | 1 | 0 | 0 | 1 | 1 | 1 | 1 | 1 | 1 | 7 |",
-            "a cold invocation with a key should fetch a token, discover the cluster, read and write the scale, record its Event and re-arm",
+            "a cold invocation with a key should fetch a token, discover the cluster, read the Deployment, write the scale, record its Event and re-arm",
         ),
         (
             "| warm (second), key | 0 | 0 | 0 | 0 | 1 | 1 | 1 | 1 | 1 | 5 |",

@@ -406,6 +406,7 @@ impl DeployedScaler {
             report.fail(&name, wrong.join("; "), format!("bind exactly get and update on deployments/scale for {} in namespace {} (infra/gke/rbac.yaml, resourceNames), and nothing more", target.deployment, target.namespace));
         }
         self.check_events(report, target).await;
+        self.check_deployment_read(report, target).await;
         let name = format!("{target}: deployment");
         match self.api.get(target).await {
             Ok(scale) => report.pass(&name, format!("exists, {} replica(s)", scale.spec.replicas)),
@@ -428,6 +429,19 @@ impl DeployedScaler {
         match self.allowed(&events_review(target)).await {
             Ok(true) => report.pass(&name, format!("create on events (events.k8s.io) allowed in namespace {namespace}: each write is recorded on the Deployment")),
             Ok(false) => report.warn(&name, format!("create on events (events.k8s.io) refused in namespace {namespace}: scaling works, but no Event will record it"), fix),
+            Err(e) => report.warn(&name, e, fix),
+        }
+    }
+
+    /// Whether the Deployment itself may be read (`get` on deployments, by name): its GET
+    /// replaces the scale's, and gives the pause annotations, ready replicas (capacity-limited)
+    /// and GPUs per replica. A `warn` when not, since scaling works from the scale alone.
+    async fn check_deployment_read(&self, report: &mut Report, target: &Target) {
+        let name = format!("{target}: deployment read");
+        let fix = format!("grant get on deployments for {} in namespace {} (the first rule of the Role in infra/gke/rbac.yaml)", target.deployment, target.namespace);
+        match self.allowed(&access_review(target, "get", None)).await {
+            Ok(true) => report.pass(&name, "get on the Deployment allowed: its pause annotations, ready replicas and GPUs per replica are read with its scale"),
+            Ok(false) => report.warn(&name, "get on the Deployment refused: the scale is read instead, so the pause annotations, capacity-limited and the Deployment's GPUs per replica are not seen", fix),
             Err(e) => report.warn(&name, e, fix),
         }
     }

@@ -224,6 +224,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     reason: step.reason,
                     event: step.event,
                     capacity: step.capacity.map(Box::new),
+                    paused: step.paused,
                     ..check
                 },
                 None,

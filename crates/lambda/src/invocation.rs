@@ -18,10 +18,11 @@
 use crate::failure::Failure;
 use crate::function::{Function, Scaler, State};
 use crate::report::lines::log;
-use crate::report::{chain, EventRecord, Outcome, Rearm, Response, Seen};
+use crate::report::{chain, EventRecord, Limited, Outcome, Rearm, Response, Seen};
 use futures_util::stream::{self, StreamExt as _};
 use lambda_runtime::{service_fn, LambdaEvent};
 use queue_scaler_core::alarm::{parse_invocation, IntakeError, Invocation};
+use queue_scaler_core::capacity::{capacity_limited, Pause};
 use queue_scaler_core::{
     decide, decide_wake, AlarmSignal, AlarmState, Backlog, Decision, Direction, QueueCounts, Target,
 };
@@ -94,8 +95,26 @@ pub(crate) struct Step {
     pub(crate) conflicts: u32,
     /// What became of the Event, after a write.
     pub(crate) event: Option<EventRecord>,
-    /// The GPU pool a raise was capped by, when the target shares one.
+    /// The GPU pool a raise was capped by, when the target shares one; whether the target is
+    /// capacity-limited.
     pub(crate) capacity: Option<crate::report::Capacity>,
+    /// The pause annotation that held the target, when one did.
+    pub(crate) paused: Option<String>,
+}
+
+impl Step {
+    /// A raise refused because the target's replicas stay unready.
+    pub(crate) fn is_limited(&self) -> bool {
+        self.capacity.as_ref().is_some_and(|c| c.limited.is_some())
+    }
+}
+
+/// What a read scale decided: the decision, what it saw of capacity, and the pause that held
+/// it.
+struct Decided {
+    decision: Decision,
+    capacity: Option<crate::report::Capacity>,
+    paused: Option<String>,
 }
 
 /// Run a function: start up, then serve invocations until the runtime stops.
@@ -165,7 +184,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 None => self
                     .alarm(&signal, call.deadline)
                     .await
-                    .map(Response::Alarm),
+                    .map(|outcome| Response::Alarm(Box::new(outcome))),
             },
             Ok(Invocation::Heartbeat { .. }) => self.heartbeat(call).await.map(Response::Heartbeat),
             // `Function::handle` answers it before this: it needs the real clients.
@@ -355,6 +374,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             conflicts: step.map_or(0, |s| s.conflicts),
             event: step.and_then(|s| s.event.clone()),
             capacity: step.and_then(|s| s.capacity.clone()).map(Box::new),
+            paused: step.and_then(|s| s.paused.clone()),
             rearm,
         }
     }
@@ -440,18 +460,21 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                         conflicts,
                         event: None,
                         capacity: None,
+                        paused: None,
                     };
                     return Ok(self.record(target, uid, cause, step, deadline).await);
                 }
             }
-            // Decide; a raise on a shared GPU pool is capped by it, and booked.
-            let mut decision = decide(current);
-            let mut capacity = None;
-            if decision.desired > current {
-                (decision, capacity) = self
-                    .pool_gate(target, &scale, decision, cause.1, deadline, !self.dry_run)
-                    .await?;
-            }
+            // Decide: the operator's pause first, then the backlog; a raise of a target whose
+            // replicas stay unready is refused, and one on a shared GPU pool is capped by it,
+            // and booked.
+            let Decided {
+                decision,
+                capacity,
+                paused,
+            } = self
+                .decide_on(target, &scale, &decide, cause.1, deadline)
+                .await?;
             let step = Step {
                 from: current,
                 to: decision.desired,
@@ -460,7 +483,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 conflicts,
                 event: None,
                 capacity,
+                paused,
             };
+            if step.is_limited() && !self.dry_run {
+                return Ok(self.record(target, uid, cause, step, deadline).await);
+            }
             if !decision.changes(current) || self.dry_run {
                 return Ok(step);
             }
@@ -495,7 +522,106 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         }
     }
 
-    /// Record a write as an Event on the Deployment (`uid` as read), unless `KUBE_EVENTS=false`.
+    /// Decide from a read scale. The Deployment's pause annotations come first: `paused` writes
+    /// nothing, `paused-replicas` writes its count whatever the backlog says. Then `decide`; a
+    /// raise of a capacity-limited target is refused (its replicas asked for stay unready), and
+    /// one on a shared GPU pool goes through [`Scaler::pool_gate`].
+    async fn decide_on(
+        &self,
+        target: &Target,
+        scale: &queue_scaler_io::kube::scale::Scale,
+        decide: &impl Fn(i32) -> Decision,
+        seen: &Seen,
+        deadline: Instant,
+    ) -> Result<Decided, IoError> {
+        let current = scale.spec.replicas;
+        let pause = scale.deployment.as_ref().map_or(Pause::Off, |facts| {
+            Pause::from_annotations(|key| facts.annotation(key))
+        });
+        match pause {
+            Pause::Off => {}
+            Pause::Paused { .. } => {
+                return Ok(Decided {
+                    decision: Decision {
+                        desired: current,
+                        reason: format!("paused: {pause}"),
+                    },
+                    capacity: None,
+                    paused: Some(pause.to_string()),
+                })
+            }
+            Pause::Replicas(n) => {
+                let n = i32::try_from(n).unwrap_or(i32::MAX);
+                let reason = if n == current {
+                    format!("paused: {pause}, and it has them")
+                } else {
+                    format!("paused: {pause}: set {current} -> {n}, then held")
+                };
+                return Ok(Decided {
+                    decision: Decision { desired: n, reason },
+                    capacity: None,
+                    paused: Some(pause.to_string()),
+                });
+            }
+        }
+        let decision = decide(current);
+        if decision.desired <= current {
+            return Ok(Decided {
+                decision,
+                capacity: None,
+                paused: None,
+            });
+        }
+        if let Some(limited) = self.limited(scale) {
+            let pool = self.pools.entry(target).map(|e| e.pool.as_str());
+            let reason = format!(
+                "{}; not raised: capacity-limited, {} of {} replicas ready more than {} s after the last write ({}); the cluster cannot place more",
+                decision.reason, limited.ready, limited.replicas, limited.pending_seconds, limited.since
+            );
+            return Ok(Decided {
+                decision: Decision {
+                    desired: current,
+                    reason,
+                },
+                capacity: Some(crate::report::Capacity::limited(pool, limited)),
+                paused: None,
+            });
+        }
+        let (decision, capacity) = self
+            .pool_gate(target, scale, decision, seen, deadline, !self.dry_run)
+            .await?;
+        Ok(Decided {
+            decision,
+            capacity,
+            paused: None,
+        })
+    }
+
+    /// Whether `scale`'s target is capacity-limited: fewer replicas ready than asked for, for
+    /// longer than `CAPACITY_PENDING_SECONDS` after queue-scaler's last write to its scale.
+    /// Unknown (never limited) where the Deployment could not be read.
+    fn limited(&self, scale: &queue_scaler_io::kube::scale::Scale) -> Option<Limited> {
+        let facts = scale.deployment.as_ref()?;
+        let written = facts.last_scale_write?;
+        let spec = scale.spec.replicas.max(0).unsigned_abs();
+        let pending = self.pools.pending_seconds;
+        capacity_limited(
+            facts.ready_replicas,
+            spec,
+            Some(written),
+            chrono::Utc::now(),
+            pending,
+        )
+        .then(|| Limited {
+            ready: facts.ready_replicas,
+            replicas: scale.spec.replicas,
+            since: written.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            pending_seconds: pending,
+        })
+    }
+
+    /// Record a write as an Event on the Deployment (`uid` as read), unless `KUBE_EVENTS=false`;
+    /// a raise refused as capacity-limited as a Warning Event.
     /// Best effort: one attempt, within [`EVENT_BUDGET`] and `deadline`; a failure is logged and
     /// reported in the step, never returned, and the write is never repeated for it.
     async fn record(
@@ -512,16 +638,26 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 ..step
             };
         };
+        let limited = step.is_limited() && !step.applied;
+        let note = if limited {
+            format!(
+                "{trigger}: {}; not raised from {}: {}",
+                seen.backlog, step.from, step.reason
+            )
+        } else {
+            format!(
+                "{trigger}: {}; {} -> {} ({})",
+                seen.backlog, step.from, step.to, step.reason
+            )
+        };
         let event = ScaleEvent {
             from: step.from,
             to: step.to,
-            note: format!(
-                "{trigger}: {}; {} -> {} ({})",
-                seen.backlog, step.from, step.to, step.reason
-            ),
+            note,
             instance: instance.clone(),
             uid: uid.map(str::to_owned),
             time: chrono::Utc::now(),
+            limited,
         };
         let deadline = deadline.min(Instant::now() + EVENT_BUDGET);
         let record = match tokio::time::timeout_at(deadline, self.api.record(target, &event)).await

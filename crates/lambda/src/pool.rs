@@ -45,6 +45,26 @@ pub(crate) fn held(scale: &Scale) -> u32 {
     spec.max(status)
 }
 
+/// A replica's GPUs: the Deployment's `nvidia.com/gpu` limit where it was read, else the
+/// configured value.
+fn gpus_per_replica(scale: &Scale, configured: u32) -> u32 {
+    scale
+        .deployment
+        .as_ref()
+        .and_then(|facts| facts.gpus_per_replica)
+        .filter(|&gpus| gpus > 0)
+        .unwrap_or(configured)
+}
+
+/// Whether an operator holds the target (its Deployment's pause annotations): it counts as
+/// what it holds and never donates.
+fn paused(scale: &Scale) -> bool {
+    scale.deployment.as_ref().is_some_and(|facts| {
+        queue_scaler_core::capacity::Pause::from_annotations(|key| facts.annotation(key))
+            .is_paused()
+    })
+}
+
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// Cap `decision`, a raise of `target` from `scale` as read, by the pool it shares, and book
     /// it. Without a pool (or without its size) the decision passes, and the report says why
@@ -73,7 +93,6 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             return Ok((decision, Some(capacity)));
         };
         let me_key = target.to_string();
-        let current = held(scale);
         let spec = scale.spec.replicas;
         // A pool with a target has a Lease; never raise uncapped if that were not so.
         let Some((namespace, lease_name)) = self.pools.lease(&pool) else {
@@ -97,7 +116,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             );
             let now = chrono::Utc::now();
             let members = self
-                .pool_members(&pool, Some((target, current, seen)), deadline)
+                .pool_members(&pool, Some((target, scale, seen)), deadline)
                 .await?;
             let Some(me) = members.iter().position(|(key, _)| *key == me_key) else {
                 // The pool's entries come from the routes: a target on a pool is among them.
@@ -175,12 +194,13 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     }
 
     /// Every target on `pool`, as the split sees it: `namespace/name` and its member; `me` (a
-    /// target, what it holds and the backlog it saw) from what was read, the others read now
-    /// (their scale and live backlog, in parallel).
+    /// target, its scale as read and the backlog it saw) from what was read, the others read now
+    /// (their Deployment and live backlog, in parallel). What each holds, its GPUs per replica
+    /// and its pause come from its Deployment where it could be read.
     async fn pool_members(
         &self,
         pool: &str,
-        me: Option<(&Target, u32, &Seen)>,
+        me: Option<(&Target, &Scale, &Seen)>,
         deadline: Instant,
     ) -> Result<Vec<(String, PoolMember)>, IoError> {
         let entries = self.pools.members(pool);
@@ -194,9 +214,9 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 return Ok(None);
             };
             let other = &route.target;
-            let (holds, backlog, visible) =
-                if let Some((_, current, seen)) = me.filter(|(target, _, _)| *target == other) {
-                    (current, seen.backlog, seen.counts.map(|c| c.visible))
+            let (scale, backlog, visible) =
+                if let Some((_, scale, seen)) = me.filter(|(target, _, _)| *target == other) {
+                    (scale.clone(), seen.backlog, seen.counts.map(|c| c.visible))
                 } else {
                     let scale = with_backoff(
                         "reading a pool peer's scale",
@@ -207,8 +227,9 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     .await?;
                     let queues: Vec<&str> = route.queues.iter().map(String::as_str).collect();
                     let peer = self.read_backlog(&queues, None, deadline).await;
-                    (held(&scale), peer.backlog, peer.counts.map(|c| c.visible))
+                    (scale, peer.backlog, peer.counts.map(|c| c.visible))
                 };
+            let holds = held(&scale);
             let policy = &other.policy;
             let need = target_need(policy, holds, backlog, None);
             let member = PoolMember {
@@ -216,8 +237,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 max: policy.max.max(0).unsigned_abs(),
                 need,
                 holds,
-                gpus_per_replica: entry.gpus_per_replica,
-                paused: false,
+                gpus_per_replica: gpus_per_replica(&scale, entry.gpus_per_replica),
+                paused: paused(&scale),
                 waiting: matches!(backlog, Backlog::Live(_)) && visible.unwrap_or(0) >= 1,
             };
             Ok::<_, IoError>(Some((entry.target.clone(), member)))

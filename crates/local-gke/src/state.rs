@@ -704,6 +704,7 @@ mod tests {
                 resources: ["deployments/scale", "deployments"]
                     .map(str::to_owned)
                     .into(),
+                read_deployment: false,
             },
         );
         assert!(state.authorizing_grant("a@p", &patch_deployment).is_some());
@@ -712,6 +713,7 @@ mod tests {
             GrantRules {
                 verbs: ["*"].map(str::to_owned).into(),
                 resources: ["*/scale"].map(str::to_owned).into(),
+                read_deployment: false,
             },
         );
         assert!(state.authorizing_grant("a@p", &patch_deployment).is_none());

@@ -104,6 +104,16 @@ async fn the_default_grant_allows_get_update_and_patch_on_the_scale_with_rbacs_r
 }
 
 #[tokio::test]
+async fn the_default_grant_reads_the_deployment_itself_as_the_shipped_role_does() -> TestResult {
+    let scaler = Scaler::start().await?;
+    assert!(can(&scaler, &deployment_attributes("get")).await?);
+    let mut other = deployment_attributes("get");
+    other["name"] = json!("other-worker");
+    assert!(!can(&scaler, &other).await?);
+    Ok(())
+}
+
+#[tokio::test]
 async fn everything_else_is_denied_without_a_reason() -> TestResult {
     let scaler = Scaler::start().await?;
     let mut other_name = scale_attributes("get");
@@ -117,7 +127,6 @@ async fn everything_else_is_denied_without_a_reason() -> TestResult {
     let denied = [
         deployment_attributes("patch"),
         deployment_attributes("delete"),
-        deployment_attributes("get"),
         deployment_attributes("update"),
         scale_attributes("delete"),
         scale_attributes("create"),

@@ -1,6 +1,6 @@
 //! A read of the Deployment itself on the cluster listener, as a real kube-apiserver answers it:
-//! refused under the default grant (the shipped Role gives no `get` on `deployments`), and, for a
-//! grant that allows it, an `apps/v1` Deployment that agrees with its scale subresource, whose pod
+//! allowed under the default grant (the shipped Role gives `get` on the named Deployment),
+//! refused under a grant on the scale alone, and an `apps/v1` Deployment that agrees with its scale subresource, whose pod
 //! template carries the tolerations and node selector the admin API sets.
 
 mod common;
@@ -30,9 +30,15 @@ async fn allow_reading_the_deployment(scaler: &Scaler) -> TestResult {
 }
 
 #[tokio::test]
-async fn the_default_grant_may_not_read_the_deployment_and_no_token_is_unauthorized() -> TestResult
-{
+async fn a_grant_on_the_scale_alone_may_not_read_the_deployment_and_no_token_is_unauthorized(
+) -> TestResult {
     let scaler = Scaler::start().await?;
+    let (status, body) = get_deployment(&scaler, "model-worker").await?;
+    assert_eq!(status, StatusCode::OK, "the default grant reads it: {body}");
+    let scale_only = AdminGrant::new(scaler.email(), "ml", "model-worker")
+        .verbs(["get", "update"])
+        .resources(["deployments/scale"]);
+    scaler.admin.set_grant(&scale_only).await?;
     let (status, body) = get_deployment(&scaler, "model-worker").await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(

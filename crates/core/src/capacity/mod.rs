@@ -46,6 +46,6 @@ pub use member::PoolMember;
 pub use need::target_need;
 pub use pause::{Pause, PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION};
 pub use pool::{pool_gpus, NodePoolSize, PoolAccelerator, PoolAutoscaling, PoolGpus};
-pub use pools::{PoolEntry, Pools, POOL_LEASE_PREFIX};
+pub use pools::{PoolEntry, Pools, DEFAULT_PENDING_SECONDS, POOL_LEASE_PREFIX};
 pub use rebalance::rebalance_step;
 pub use share::{fair_shares, MinsDoNotFit};

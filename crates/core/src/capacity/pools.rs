@@ -20,16 +20,32 @@ pub struct PoolEntry {
 /// Every target's pool: one stack, one routing table, so a decision sees every target on its
 /// pool. Built only by configuration, which checks that the entries of one pool agree on its
 /// GPUs and that their mins fit.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pools {
     entries: Vec<PoolEntry>,
     /// `POOL_REBALANCE`: scale-up's heartbeat lowers a target above its share, one step per
     /// beat, while another waits below its own.
     pub rebalance: bool,
+    /// `CAPACITY_PENDING_SECONDS`: how long ready replicas may stay below the spec after a
+    /// scale write before the target is capacity-limited and no longer raised. It applies to
+    /// every target, on a pool or not: a stockout leaves any GPU pod Pending.
+    pub pending_seconds: u64,
 }
+
+/// `CAPACITY_PENDING_SECONDS` unset: 15 minutes, long enough for a GPU node to be added and
+/// its driver installed.
+pub const DEFAULT_PENDING_SECONDS: u64 = 900;
 
 /// The prefix of the Lease that serialises the raises on a pool: `queue-scaler-pool-{pool}`.
 pub const POOL_LEASE_PREFIX: &str = "queue-scaler-pool-";
+
+impl Default for Pools {
+    /// No pool: capacity is off, but a target may still be capacity-limited, after the default
+    /// wait.
+    fn default() -> Self {
+        Pools::new(Vec::new())
+    }
+}
 
 impl Pools {
     /// The pools of these entries, in the routing table's order.
@@ -37,7 +53,14 @@ impl Pools {
         Pools {
             entries,
             rebalance: true,
+            pending_seconds: DEFAULT_PENDING_SECONDS,
         }
+    }
+
+    /// The same pools, with `CAPACITY_PENDING_SECONDS`.
+    pub fn with_pending_seconds(mut self, seconds: u64) -> Self {
+        self.pending_seconds = seconds;
+        self
     }
 
     /// The same pools, rebalanced by the heartbeat or not (`POOL_REBALANCE`).

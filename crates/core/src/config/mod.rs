@@ -88,6 +88,17 @@ impl Config {
         let rebalance = problems.bool(&raw.pool_rebalance, true);
         let aws = aws::check(raw.aws, rearm_alarm, key.as_ref(), &mut problems);
         let token_scopes = credentials::token_scopes(&raw.credentials.token_scopes, &mut problems);
+        let capacity_pending = match problems.int(&raw.capacity_pending) {
+            None => crate::capacity::DEFAULT_PENDING_SECONDS,
+            Some(s) if (1..=86_400).contains(&s) => s.unsigned_abs(),
+            Some(s) => {
+                problems.add(
+                    raw.capacity_pending.name,
+                    format!("{s} is not between 1 and 86400 seconds"),
+                );
+                crate::capacity::DEFAULT_PENDING_SECONDS
+            }
+        };
         let heartbeat_grace = match problems.int(&raw.heartbeat_grace) {
             None => 60,
             Some(s) if (0..=3600).contains(&s) => s.unsigned_abs(),
@@ -105,7 +116,9 @@ impl Config {
                     cluster,
                     key,
                     routes,
-                    pools: pools.with_rebalance(rebalance),
+                    pools: pools
+                        .with_rebalance(rebalance)
+                        .with_pending_seconds(capacity_pending),
                     dry_run,
                     rearm_alarm,
                     kube_events,

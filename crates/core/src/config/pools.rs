@@ -203,6 +203,21 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_before_capacity_limited_defaults_to_fifteen_minutes_and_is_checked() {
+        let default = load(&base()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(default.pools.pending_seconds, 900);
+        let set = load(&with(base(), &[("CAPACITY_PENDING_SECONDS", "120")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.pools.pending_seconds, 120);
+        for bad in ["0", "-5", "soon", "86401"] {
+            let err = load(&with(base(), &[("CAPACITY_PENDING_SECONDS", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("CAPACITY_PENDING_SECONDS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn without_a_pool_capacity_is_off() {
         assert!(load(&base())
             .unwrap_or_else(|e| panic!("{e}"))

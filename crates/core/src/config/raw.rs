@@ -30,6 +30,8 @@ pub(super) struct RawConfig {
     pub(super) kube_events: Setting,
     /// `POOL_REBALANCE`.
     pub(super) pool_rebalance: Setting,
+    /// `CAPACITY_PENDING_SECONDS`.
+    pub(super) capacity_pending: Setting,
     /// `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets: the Events' reporting instance.
     pub(super) function_name: Setting,
     /// AWS access.
@@ -161,6 +163,7 @@ impl RawConfig {
             heartbeat_grace: get("HEARTBEAT_GRACE_SECONDS"),
             kube_events: get("KUBE_EVENTS"),
             pool_rebalance: get("POOL_REBALANCE"),
+            capacity_pending: get("CAPACITY_PENDING_SECONDS"),
             function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
             aws: RawAws {
                 region: get_or("AWS_REGION", "AWS_DEFAULT_REGION"),

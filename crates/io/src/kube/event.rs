@@ -34,12 +34,17 @@ pub struct ScaleEvent {
     pub uid: Option<String>,
     /// When the write was applied.
     pub time: chrono::DateTime<chrono::Utc>,
+    /// A raise refused because the target is capacity-limited (its replicas stay unready):
+    /// a `Warning` Event, `CapacityLimited`, with `from` and `to` equal.
+    pub limited: bool,
 }
 
 impl ScaleEvent {
-    /// `ScaledUp` or `ScaledDown`.
+    /// `ScaledUp` or `ScaledDown`; `CapacityLimited` for a raise the cluster could not place.
     pub fn reason(&self) -> &'static str {
-        if self.to > self.from {
+        if self.limited {
+            "CapacityLimited"
+        } else if self.to > self.from {
             "ScaledUp"
         } else {
             "ScaledDown"
@@ -71,7 +76,7 @@ impl ScaleEvent {
             "kind": "Event",
             "metadata": {"name": self.name(target), "namespace": target.namespace},
             "eventTime": self.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "type": "Normal",
+            "type": if self.limited { "Warning" } else { "Normal" },
             "reason": self.reason(),
             "action": ACTION,
             "note": truncated(&self.note, NOTE_LIMIT),
@@ -127,6 +132,7 @@ mod tests {
             time: chrono::DateTime::parse_from_rfc3339("2026-11-28T10:00:00.123456789Z")
                 .map(|t| t.with_timezone(&chrono::Utc))
                 .unwrap_or_default(),
+            limited: false,
         }
     }
 
@@ -182,6 +188,18 @@ mod tests {
             body["regarding"],
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "ml", "name": "model-worker"})
         );
+    }
+
+    #[test]
+    fn a_raise_the_cluster_could_not_place_is_a_capacity_limited_warning() {
+        let e = ScaleEvent {
+            limited: true,
+            ..event(4, 4)
+        };
+        let body = e.body(&target());
+        assert_eq!(body["type"], "Warning");
+        assert_eq!(body["reason"], "CapacityLimited");
+        assert_eq!(event(2, 7).body(&target())["type"], "Normal");
     }
 
     #[test]

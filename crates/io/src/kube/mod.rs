@@ -2,6 +2,8 @@
 //!
 //! - [`cluster`]: the endpoint and CA, given or discovered through the GKE API, and the HTTPS
 //!   client that trusts only that CA.
+//! - [`deployment`]: the Deployment as the scaler reads it: its scale, and what the scale does
+//!   not say ([`DeploymentFacts`]: readiness, pause annotations, GPUs, the last write's time).
 //! - [`scale`]: the Kubernetes `deployments/{name}/scale` subresource ([`ScaleApi`]); requests are
 //!   built as plain values first.
 //! - [`probe`]: the doctor's read-only questions ([`ClusterProbe`]): who the cluster sees,
@@ -11,6 +13,7 @@
 //!   plain value; [`ScaleApi::record`] sends it.
 
 pub mod cluster;
+pub mod deployment;
 pub mod event;
 #[cfg(test)]
 mod fixtures;
@@ -18,6 +21,7 @@ pub mod lease;
 pub mod probe;
 pub mod scale;
 
+pub use deployment::DeploymentFacts;
 pub use event::ScaleEvent;
 pub use lease::Lease;
 pub use probe::{ClusterProbe, Probed};

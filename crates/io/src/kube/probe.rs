@@ -7,6 +7,7 @@
 use crate::error::{built, Error};
 use crate::google::token::TokenSource;
 use crate::kube::cluster;
+use crate::kube::deployment::deployment_request;
 use crate::kube::scale::KubeScaleApi;
 use queue_scaler_core::cluster::ClusterSource;
 use queue_scaler_core::Target;
@@ -178,20 +179,6 @@ pub fn access_review_request(
     )
 }
 
-/// `GET` a target's Deployment.
-pub fn deployment_request(base: &str, target: &Target) -> Result<http::Request<Vec<u8>>, Error> {
-    let url = format!(
-        "{base}/apis/apps/v1/namespaces/{}/deployments/{}",
-        target.namespace, target.deployment
-    );
-    built(
-        &url,
-        http::Request::get(&url)
-            .header("accept", "application/json")
-            .body(Vec::new()),
-    )
-}
-
 /// Read an answer: `T` from a body whose status is one of `ok` (`T`'s default where the body
 /// does not hold one), else the status and the body.
 fn read<T: serde::de::DeserializeOwned + Default>(
@@ -330,7 +317,6 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::fixtures::test_target as target;
 
     #[test]
     fn an_access_review_asks_about_exactly_the_attributes_given() {
@@ -360,12 +346,6 @@ mod tests {
         assert_eq!(
             r.uri(),
             "https://10.0.0.1/apis/authentication.k8s.io/v1/selfsubjectreviews"
-        );
-        let r = deployment_request("https://10.0.0.1", &target()).unwrap();
-        assert_eq!(r.method(), http::Method::GET);
-        assert_eq!(
-            r.uri(),
-            "https://10.0.0.1/apis/apps/v1/namespaces/ml/deployments/model-worker"
         );
     }
 

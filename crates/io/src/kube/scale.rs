@@ -1,12 +1,16 @@
 //! The Kubernetes `apps/v1` `deployments/{name}/scale` subresource: requests built as plain
 //! values ([`get_scale_request`], [`put_scale_request`]), and [`KubeScaleApi`], which sends them
 //! with the service account's bearer token to the cluster, discovered once per container and
-//! discovered again after a connection to it fails.
+//! discovered again after a connection to it fails. The scale is read from the Deployment
+//! itself ([`crate::kube::deployment`]) where `get` on it is allowed.
 
 use crate::error::{built, json_request, kube_refusal, Error, CREATE_EVENT, LEASE_VERBS};
 use crate::google::token::TokenSource;
 use crate::http::{send, Answer};
 use crate::kube::cluster;
+use crate::kube::deployment::{
+    deployment_request, parse_deployment, DeploymentFacts, FIELD_MANAGER,
+};
 use crate::kube::event::{create_event_request, ScaleEvent};
 use crate::kube::lease::{get_lease_request, parse_lease, put_lease_request, Lease};
 use crate::roots::PublicRoots;
@@ -32,6 +36,11 @@ pub struct Scale {
     /// What the server reports; kept as sent.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub status: serde_json::Value,
+    /// What the Deployment says beyond its scale, when the scale was read from the Deployment
+    /// (`None` after a read of the subresource, where `get` on the Deployment is refused).
+    /// Never written.
+    #[serde(skip)]
+    pub deployment: Option<DeploymentFacts>,
 }
 
 /// The part of `ObjectMeta` a scale write needs.
@@ -69,6 +78,7 @@ impl Scale {
             metadata: self.metadata.clone(),
             spec: ScaleSpec { replicas },
             status: serde_json::Value::Null,
+            deployment: None,
         }
     }
 }
@@ -92,13 +102,14 @@ pub fn get_scale_request(base: &str, target: &Target) -> Result<http::Request<Ve
     )
 }
 
-/// `PUT` a `Scale` with its `resourceVersion`.
+/// `PUT` a `Scale` with its `resourceVersion`, as field manager [`FIELD_MANAGER`]: the write's
+/// time is then in the Deployment's `managedFields`.
 pub fn put_scale_request(
     base: &str,
     target: &Target,
     scale: &Scale,
 ) -> Result<http::Request<Vec<u8>>, Error> {
-    let url = format!("{base}{}", scale_path(target));
+    let url = format!("{base}{}?fieldManager={FIELD_MANAGER}", scale_path(target));
     json_request(http::Method::PUT, &url, scale)
 }
 
@@ -146,6 +157,9 @@ pub struct KubeScaleApi<T> {
     pub(super) google: reqwest::Client,
     roots: PublicRoots,
     resolved: RwLock<Option<Arc<Resolved>>>,
+    /// Targets whose Deployment `get` was refused (403): their scale is read instead, for as
+    /// long as the container lives.
+    scale_only: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl<T> std::fmt::Debug for KubeScaleApi<T> {
@@ -183,6 +197,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
             google: public,
             roots,
             resolved: RwLock::new(resolved),
+            scale_only: std::sync::Mutex::default(),
         })
     }
 
@@ -290,7 +305,30 @@ fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Err
 }
 
 impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
+    /// The Deployment's `GET`: its scale and [`DeploymentFacts`] in one round trip. Where that
+    /// `get` is refused (403: a Role that grants only the scale), the refusal is remembered for
+    /// the container and the scale subresource is read, as before, without the facts.
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
+        let key = target.to_string();
+        let scale_only = self
+            .scale_only
+            .lock()
+            .is_ok_and(|refused| refused.contains(&key));
+        if !scale_only {
+            let a = self
+                .call("get deployment", &|base| deployment_request(base, target))
+                .await?;
+            if (200..300).contains(&a.status) {
+                return parse_deployment(&a.body, &a.url);
+            }
+            if a.status != 403 {
+                return Err(refused("get", target, a.status, &a.body));
+            }
+            tracing::warn!(target = %target, "get on the Deployment is refused: reading its scale instead, without GPUs per replica, pause annotations or readiness (grant get on deployments for it: infra/gke/rbac.yaml)");
+            if let Ok(mut refused) = self.scale_only.lock() {
+                refused.insert(key);
+            }
+        }
         let a = self
             .call("get scale", &|base| get_scale_request(base, target))
             .await?;
@@ -375,6 +413,10 @@ mod tests {
         let r = put_scale_request("https://10.0.0.1", &target(), &read.with_replicas(3))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.method(), http::Method::PUT);
+        assert_eq!(
+            r.uri(),
+            "https://10.0.0.1/apis/apps/v1/namespaces/ml/deployments/model-worker/scale?fieldManager=queue-scaler"
+        );
         assert_eq!(r.headers()["content-type"], "application/json");
         let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(

@@ -2,7 +2,7 @@
 //! the metrics are read from the lines, so they cost no API call. Built here as values, printed
 //! once per invocation by `log`.
 
-use super::{Checked, Heartbeat, Outcome, Rearm, Response, TargetCheck};
+use super::{Capacity, Checked, Heartbeat, Outcome, Rearm, Response, TargetCheck};
 use crate::failure::Failure;
 use queue_scaler_core::{Direction, ErrorClass};
 use serde_json::{json, Value};
@@ -19,6 +19,9 @@ const METRICS: [&str; 5] = [
 /// A re-arm that failed, beside the metrics of a successful invocation.
 const REARM_FAILED: &str = "RearmFailed";
 
+/// A raise refused because the target is capacity-limited (its replicas stay unready).
+const CAPACITY_LIMITED: &str = "CapacityLimited";
+
 /// A failed invocation, one metric per error class.
 const ERRORS: [(ErrorClass, &str); 3] = [
     (ErrorClass::Retryable, "ErrorsRetryable"),
@@ -29,13 +32,14 @@ const ERRORS: [(ErrorClass, &str); 3] = [
 /// Every metric name a log line may carry (namespace `QueueScaler`, dimensions `Target` and
 /// `Direction`): the dashboard in `infra/aws/template.yaml` must show each one, and a test holds
 /// it to that.
-pub const EMF_METRICS: [&str; 9] = [
+pub const EMF_METRICS: [&str; 10] = [
     METRICS[0],
     METRICS[1],
     METRICS[2],
     METRICS[3],
     METRICS[4],
     REARM_FAILED,
+    CAPACITY_LIMITED,
     ERRORS[0].1,
     ERRORS[1].1,
     ERRORS[2].1,
@@ -88,6 +92,9 @@ pub fn outcome_line(outcome: &Outcome, request_id: &str) -> Value {
     if matches!(outcome.rearm, Rearm::Failed(_)) {
         metrics.push((REARM_FAILED, Value::from(1)));
     }
+    if is_limited(outcome.capacity.as_deref()) {
+        metrics.push((CAPACITY_LIMITED, Value::from(1)));
+    }
     let mut line = emf(&target, outcome.direction, &metrics);
     line["level"] = "INFO".into();
     line["message"] = if outcome.applied {
@@ -112,7 +119,26 @@ pub fn outcome_line(outcome: &Outcome, request_id: &str) -> Value {
     if let Some(event) = &outcome.event {
         line["event"] = event.to_string().into();
     }
+    capacity_fields(
+        &mut line,
+        outcome.capacity.as_deref(),
+        outcome.paused.as_deref(),
+    );
     line
+}
+
+fn is_limited(capacity: Option<&Capacity>) -> bool {
+    capacity.is_some_and(|c| c.limited.is_some())
+}
+
+/// The capacity a decision saw and the pause that held it, on a log line, when there were.
+fn capacity_fields(line: &mut Value, capacity: Option<&Capacity>, paused: Option<&str>) {
+    if let Some(capacity) = capacity {
+        line["capacity"] = serde_json::to_value(capacity).unwrap_or_default();
+    }
+    if let Some(paused) = paused {
+        line["paused"] = paused.into();
+    }
 }
 
 /// What a failed invocation's log line names: the alarm and its state, and the target, when
@@ -176,14 +202,14 @@ pub fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
 
 /// The log line of a target scale-up's heartbeat scaled, or failed to.
 pub fn target_check_line(check: &TargetCheck, direction: Direction, request_id: &str) -> Value {
-    let mut line = emf(
-        &check.target,
-        direction,
-        &[
-            ("Applied", Value::from(u8::from(check.applied))),
-            ("Backlog", check.backlog.map_or(Value::Null, Value::from)),
-        ],
-    );
+    let mut metrics = vec![
+        ("Applied", Value::from(u8::from(check.applied))),
+        ("Backlog", check.backlog.map_or(Value::Null, Value::from)),
+    ];
+    if is_limited(check.capacity.as_deref()) {
+        metrics.push((CAPACITY_LIMITED, Value::from(1)));
+    }
+    let mut line = emf(&check.target, direction, &metrics);
     line["level"] = if check.error.is_some() {
         "ERROR"
     } else {
@@ -199,6 +225,11 @@ pub fn target_check_line(check: &TargetCheck, direction: Direction, request_id: 
     line["from"] = check.from.into();
     line["to"] = check.to.into();
     line["reason"] = check.reason.as_str().into();
+    capacity_fields(
+        &mut line,
+        check.capacity.as_deref(),
+        check.paused.as_deref(),
+    );
     if let Some(e) = &check.error {
         line["error"] = e.as_str().into();
     }

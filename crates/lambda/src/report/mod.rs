@@ -80,15 +80,22 @@ pub struct Outcome {
     /// target, the target's share, and the cap that held a raise back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Box<Capacity>>,
+    /// Why nothing but what an operator set is written, when the Deployment's pause
+    /// annotations hold it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
     /// What became of the re-arm.
     pub rearm: Rearm,
 }
 
-/// What a raise saw of its GPU pool (docs/design.md, "GPU capacity").
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// What a decision saw of GPU capacity (docs/design.md, "GPU capacity"): the pool a raise was
+/// capped by, when the target shares one, and whether the target is capacity-limited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Capacity {
-    /// The node pool's name.
-    pub pool: String,
+    /// The node pool's name; absent for a target on no configured pool (it may still be
+    /// capacity-limited: a stockout leaves any GPU pod Pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
     /// Its GPUs; absent when unknown (capacity off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpus: Option<u64>,
@@ -104,18 +111,33 @@ pub struct Capacity {
     /// Why capacity is off, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub off: Option<String>,
+    /// Present when the target is capacity-limited: replicas asked for stay unready, so it is
+    /// not raised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limited: Option<Limited>,
+}
+
+/// A capacity-limited target: fewer replicas ready than asked for, longer than
+/// `CAPACITY_PENDING_SECONDS` after queue-scaler's last write to its scale.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Limited {
+    /// Ready replicas (`status.readyReplicas`).
+    pub ready: u32,
+    /// Replicas asked for (`spec.replicas`).
+    pub replicas: i32,
+    /// queue-scaler's last write to the scale (`managedFields`), RFC 3339.
+    pub since: String,
+    /// `CAPACITY_PENDING_SECONDS`.
+    pub pending_seconds: u64,
 }
 
 impl Capacity {
     /// Capacity off for `pool`, and why.
     pub(crate) fn off(pool: &str, why: &str) -> Self {
         Capacity {
-            pool: pool.to_owned(),
-            gpus: None,
-            free: None,
-            share: None,
-            capped_by: None,
+            pool: Some(pool.to_owned()),
             off: Some(why.to_owned()),
+            ..Capacity::default()
         }
     }
 
@@ -126,12 +148,21 @@ impl Capacity {
         capped: &queue_scaler_core::capacity::Capped,
     ) -> Self {
         Capacity {
-            pool: pool.to_owned(),
+            pool: Some(pool.to_owned()),
             gpus: Some(gpus),
             free: Some(capped.free_replicas),
             share: Some(capped.share),
             capped_by: capped.limited_by,
-            off: None,
+            ..Capacity::default()
+        }
+    }
+
+    /// A capacity-limited target, on `pool` when it is on one.
+    pub(crate) fn limited(pool: Option<&str>, limited: Limited) -> Self {
+        Capacity {
+            pool: pool.map(str::to_owned),
+            limited: Some(limited),
+            ..Capacity::default()
         }
     }
 }
@@ -198,7 +229,7 @@ impl Rearm {
 #[serde(untagged)]
 pub enum Response {
     /// An alarm event was handled.
-    Alarm(Outcome),
+    Alarm(Box<Outcome>),
     /// The heartbeat ran.
     Heartbeat(Heartbeat),
     /// The doctor's report.
@@ -297,9 +328,14 @@ pub struct TargetCheck {
     /// What became of the Event that records the write; absent when nothing was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<EventRecord>,
-    /// The GPU pool a raise was capped by, when the target shares one.
+    /// The GPU pool a raise was capped by, when the target shares one; whether the target is
+    /// capacity-limited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Box<Capacity>>,
+    /// Why nothing but what an operator set is written, when the Deployment's pause
+    /// annotations hold it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
     /// The error, when reading or scaling failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -323,6 +359,7 @@ impl TargetCheck {
             reason: String::new(),
             event: None,
             capacity: None,
+            paused: None,
             error: None,
         }
     }

@@ -8,6 +8,7 @@ use crate::Failure;
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, Routes, Target};
 use queue_scaler_io::http::Backoff;
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
+use queue_scaler_io::kube::DeploymentFacts;
 use queue_scaler_io::{AlarmRearm, QueueDepth};
 use queue_scaler_io::{Error, KubeStatus, Lease, ScaleApi, ScaleEvent};
 use std::collections::{HashMap, VecDeque};
@@ -37,6 +38,9 @@ pub struct FakeState {
     pub events: Vec<ScaleEvent>,
     /// Refuse every Event with this status (403: no RBAC grant for Events).
     pub event_failure: Option<u16>,
+    /// What the Deployment says beyond its scale; `None`: the scale is read, as where `get`
+    /// on the Deployment is refused.
+    pub facts: Option<DeploymentFacts>,
 }
 
 pub fn status(code: u16, verb: &'static str) -> Error {
@@ -59,6 +63,11 @@ impl FakeCluster {
     }
     pub fn replicas(&self) -> i32 {
         self.state.lock().unwrap().replicas
+    }
+    /// The Deployment's facts, read with its scale.
+    pub fn with_facts(self, facts: DeploymentFacts) -> Self {
+        self.state.lock().unwrap().facts = Some(facts);
+        self
     }
     pub fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
@@ -108,6 +117,7 @@ impl ScaleApi for FakeCluster {
                 replicas: s.replicas,
             },
             status: serde_json::Value::Null,
+            deployment: s.facts.clone(),
         };
         if let Some(r) = s.concurrent_writes.pop_front() {
             s.replicas = r;
@@ -383,7 +393,7 @@ pub async fn invoke_at<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
     match s.handle(event, call).await? {
-        Response::Alarm(outcome) => Ok(outcome),
+        Response::Alarm(outcome) => Ok(*outcome),
         other => panic!("not an alarm's outcome: {other:?}"),
     }
 }

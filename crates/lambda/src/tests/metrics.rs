@@ -30,8 +30,8 @@ fn declared(line: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Every metric the functions emit: an invocation that scaled but whose re-arm failed, and a
-/// failure of each class.
+/// Every metric the functions emit: an invocation that scaled but whose re-arm failed, a raise
+/// refused as capacity-limited, and a failure of each class.
 fn emitted() -> BTreeSet<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -47,6 +47,18 @@ fn emitted() -> BTreeSet<String> {
         .unwrap();
     assert!(outcome.applied, "{outcome:?}");
     let mut names: BTreeSet<String> = declared(&outcome_line(&outcome, "r")).into_iter().collect();
+    // A raise refused as capacity-limited: 2 of 4 ready, an hour after the write.
+    let limited = FakeCluster::at(4).with_facts(queue_scaler_io::kube::DeploymentFacts {
+        ready_replicas: 2,
+        last_scale_write: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
+        ..Default::default()
+    });
+    let s = scaler(Direction::Up, limited, None, false);
+    let outcome = rt
+        .block_on(invoke_file(&s, "alarm-high-backlog.json"))
+        .unwrap();
+    assert!(outcome.capacity.is_some(), "{outcome:?}");
+    names.extend(declared(&outcome_line(&outcome, "r")));
     for class in [
         ErrorClass::Retryable,
         ErrorClass::NonRetryable,

@@ -5,6 +5,7 @@
 //! (`zero.rs`) and the log lines' metrics (`metrics.rs`). In the crate, so the scaler and its
 //! builders need not be public for them.
 
+mod cluster_side;
 mod events;
 mod fakes;
 mod heartbeat;

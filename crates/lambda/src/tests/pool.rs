@@ -98,6 +98,7 @@ impl ScaleApi for FakePool {
             },
             spec: ScaleSpec { replicas },
             status: serde_json::json!({ "replicas": replicas }),
+            deployment: None,
         })
     }
 
@@ -215,7 +216,7 @@ async fn fire<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>, alarm: &s
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
     match s.handle(&event, call).await {
-        Ok(Response::Alarm(outcome)) => outcome,
+        Ok(Response::Alarm(outcome)) => *outcome,
         other => panic!("{alarm}: {other:?}"),
     }
 }

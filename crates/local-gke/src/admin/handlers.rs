@@ -376,6 +376,7 @@ fn grant_rules(request: &AdminGrant) -> Result<GrantRules, (StatusCode, String)>
             ));
         }
         rules.resources = resources.iter().cloned().collect();
+        rules.read_deployment = false;
     }
     if rules.verbs.is_empty() || rules.resources.is_empty() {
         return invalid(

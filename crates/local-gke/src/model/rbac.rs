@@ -12,9 +12,14 @@ use super::lease;
 pub(crate) struct GrantRules {
     pub verbs: BTreeSet<String>,
     pub resources: BTreeSet<String>,
+    /// `get` on the Deployment itself, as the shipped Role's rule on `deployments` (by name)
+    /// allows: the default grant has it beside the verbs on the scale; a grant whose resources
+    /// are given has exactly what they say.
+    pub read_deployment: bool,
 }
 
-/// The verbs a grant covers by default: what the scaler may need on `deployments/scale`.
+/// The verbs a grant covers by default: what the scaler may need on `deployments/scale` (and
+/// `get` on the Deployment itself: [`GrantRules::read_deployment`]).
 pub(crate) const DEFAULT_GRANT_VERBS: [&str; 3] = ["get", "update", "patch"];
 /// The resource a grant covers by default.
 pub(crate) const DEFAULT_GRANT_RESOURCE: &str = "deployments/scale";
@@ -27,6 +32,7 @@ impl Default for GrantRules {
                 .map(|v| (*v).to_owned())
                 .collect(),
             resources: BTreeSet::from([DEFAULT_GRANT_RESOURCE.to_owned()]),
+            read_deployment: true,
         }
     }
 }
@@ -49,7 +55,11 @@ impl GrantRules {
                 || (!request.subresource.is_empty()
                     && r.strip_prefix("*/") == Some(request.subresource))
         });
-        request.group == "apps" && verb && resource && request.name == name
+        let read = self.read_deployment
+            && request.verb == "get"
+            && request.resource == "deployments"
+            && request.subresource.is_empty();
+        request.group == "apps" && (verb && resource || read) && request.name == name
     }
 }
 

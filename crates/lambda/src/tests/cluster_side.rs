@@ -1,0 +1,206 @@
+//! What the Deployment itself says, read with its scale, against the fakes: the pause
+//! annotations an operator sets (both functions and the heartbeat honour them), and
+//! capacity-limited, a target whose replicas stay unready long after a write, which is not
+//! raised again and is reported (result, log line, metric, Warning Event).
+
+use super::fakes::*;
+use crate::invocation::Call;
+use crate::report::lines::outcome_line;
+use crate::report::Response;
+use queue_scaler_core::capacity::{PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION};
+use queue_scaler_core::Direction;
+use queue_scaler_io::kube::DeploymentFacts;
+use std::sync::Arc;
+
+/// A Deployment with these annotations, all its replicas ready.
+fn annotated(pairs: &[(&str, &str)]) -> DeploymentFacts {
+    DeploymentFacts {
+        annotations: pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ready_replicas: 100,
+        ..DeploymentFacts::default()
+    }
+}
+
+/// A Deployment with `ready` replicas ready, queue-scaler's last write `ago` seconds back.
+fn pending(ready: u32, ago: i64) -> DeploymentFacts {
+    DeploymentFacts {
+        ready_replicas: ready,
+        last_scale_write: Some(chrono::Utc::now() - chrono::Duration::seconds(ago)),
+        ..DeploymentFacts::default()
+    }
+}
+
+fn puts(cluster: &FakeCluster) -> Vec<String> {
+    cluster
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("put"))
+        .collect()
+}
+
+#[tokio::test]
+async fn paused_true_writes_nothing_in_either_direction_and_says_why() {
+    for (direction, file) in [
+        (Direction::Up, "alarm-high-backlog.json"),
+        (Direction::Down, "alarm-low-backlog.json"),
+    ] {
+        let cluster = FakeCluster::at(4).with_facts(annotated(&[(PAUSED_ANNOTATION, "true")]));
+        let s = scaler(
+            direction,
+            cluster.clone(),
+            Some(FakeAlarms::default()),
+            false,
+        );
+        let out = invoke_file(&s, file).await.unwrap();
+        assert_eq!((out.from, out.to, out.applied), (Some(4), Some(4), false));
+        let paused = out.paused.clone().unwrap_or_default();
+        assert!(paused.contains(PAUSED_ANNOTATION), "{paused}");
+        assert!(out.reason.starts_with("paused"), "{}", out.reason);
+        assert!(puts(&cluster).is_empty(), "{:?}", cluster.calls());
+        assert!(cluster.events().is_empty());
+        let line = outcome_line(&out, "r");
+        assert_eq!(line["paused"], paused.as_str(), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn paused_replicas_writes_its_count_once_whatever_the_backlog_then_holds() {
+    // A high backlog would raise 3 to 8; the operator holds the Deployment at 1, below min.
+    let cluster = FakeCluster::at(3).with_facts(annotated(&[(PAUSED_REPLICAS_ANNOTATION, "1")]));
+    let s = scaler(
+        Direction::Up,
+        cluster.clone(),
+        Some(FakeAlarms::default()),
+        false,
+    );
+    let first = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert_eq!(
+        (first.from, first.to, first.applied),
+        (Some(3), Some(1), true)
+    );
+    assert!(first.paused.is_some());
+    let second = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert_eq!(
+        (second.from, second.to, second.applied),
+        (Some(1), Some(1), false)
+    );
+    assert_eq!(puts(&cluster), ["put ml/model-worker 1"]);
+}
+
+#[tokio::test]
+async fn a_pause_that_cannot_be_read_means_paused() {
+    for pairs in [
+        [(PAUSED_ANNOTATION, "yes please")],
+        [(PAUSED_REPLICAS_ANNOTATION, "two")],
+    ] {
+        let cluster = FakeCluster::at(3).with_facts(annotated(&pairs));
+        let s = scaler(Direction::Up, cluster.clone(), None, false);
+        let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+        assert!(!out.applied, "{pairs:?}: {out:?}");
+        assert!(puts(&cluster).is_empty());
+        assert!(out.paused.unwrap_or_default().contains("paused"));
+    }
+}
+
+#[tokio::test]
+async fn paused_false_scales_as_usual() {
+    let cluster = FakeCluster::at(3).with_facts(annotated(&[(PAUSED_ANNOTATION, "false")]));
+    let s = scaler(Direction::Up, cluster.clone(), None, false);
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert!(out.applied, "{out:?}");
+    assert_eq!(out.paused, None);
+}
+
+#[tokio::test]
+async fn the_heartbeat_honours_the_pause_too() {
+    let cluster = FakeCluster::at(2).with_facts(annotated(&[(PAUSED_ANNOTATION, "true")]));
+    let s = scaler(
+        Direction::Up,
+        cluster.clone(),
+        Some(FakeAlarms::default()),
+        false,
+    )
+    .with_queues(Some(Arc::new(FakeQueues::with(&[(
+        "model-jobs",
+        900,
+        0,
+        0,
+    )]))));
+    let call = Call {
+        deadline: soon(),
+        request_id: "hb",
+        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
+    };
+    let Response::Heartbeat(report) = s.handle(&event("heartbeat.json"), call).await.unwrap()
+    else {
+        panic!("not a heartbeat report");
+    };
+    let check = &report.targets[0];
+    assert!(!check.applied, "{check:?}");
+    assert!(check.paused.is_some(), "{check:?}");
+    assert!(puts(&cluster).is_empty(), "{:?}", cluster.calls());
+}
+
+#[tokio::test]
+async fn a_capacity_limited_target_is_not_raised_and_is_reported_everywhere() {
+    // 4 asked for, 2 ready, an hour after the write: the pool cannot place more.
+    let cluster = FakeCluster::at(4).with_facts(pending(2, 3600));
+    let s = scaler(
+        Direction::Up,
+        cluster.clone(),
+        Some(FakeAlarms::default()),
+        false,
+    );
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert_eq!((out.from, out.to, out.applied), (Some(4), Some(4), false));
+    assert!(out.reason.contains("capacity-limited"), "{}", out.reason);
+    let result = serde_json::to_value(&out).unwrap();
+    let limited = &result["capacity"]["limited"];
+    assert_eq!(
+        (
+            &limited["ready"],
+            &limited["replicas"],
+            &limited["pending_seconds"]
+        ),
+        (&2.into(), &4.into(), &900.into()),
+        "{result}"
+    );
+    assert!(puts(&cluster).is_empty(), "{:?}", cluster.calls());
+    assert_eq!(cluster.events(), ["CapacityLimited 4 -> 4"]);
+    let line = outcome_line(&out, "r");
+    assert_eq!(line["CapacityLimited"], 1, "{line}");
+    assert!(line["capacity"]["limited"].is_object(), "{line}");
+}
+
+#[tokio::test]
+async fn replicas_pending_within_the_wait_are_not_limited_yet() {
+    let cluster = FakeCluster::at(4).with_facts(pending(2, 60));
+    let s = scaler(Direction::Up, cluster.clone(), None, false);
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert!(out.applied, "{out:?}");
+    assert!(out.capacity.is_none(), "{out:?}");
+    assert_eq!(outcome_line(&out, "r").get("CapacityLimited"), None);
+}
+
+#[tokio::test]
+async fn a_capacity_limited_target_is_still_lowered() {
+    let cluster = FakeCluster::at(5).with_facts(pending(2, 3600));
+    let s = scaler(Direction::Down, cluster.clone(), None, false);
+    let out = invoke_file(&s, "alarm-low-backlog.json").await.unwrap();
+    assert_eq!((out.from, out.to, out.applied), (Some(5), Some(4), true));
+}
+
+#[tokio::test]
+async fn without_the_deployments_facts_nothing_is_paused_or_limited() {
+    // Where `get` on the Deployment is refused, the scale is read: no annotations, no readiness.
+    let cluster = FakeCluster::at(4);
+    let s = scaler(Direction::Up, cluster.clone(), None, false);
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert!(
+        out.applied && out.paused.is_none() && out.capacity.is_none(),
+        "{out:?}"
+    );
+}
