@@ -41,6 +41,13 @@
 #                           never cached, so a rejected token is re-asked.
 #   KUBE_APISERVER_ARGS     extra kube-apiserver flags (word-split)
 #   KUBE_APISERVER_V        kube-apiserver log verbosity (default 1)
+#   KUBE_SCHEDULING=1       also start kube-scheduler and kube-controller-manager
+#                           (the deployment, replicaset and serviceaccount
+#                           controllers only: no node-lifecycle controller, so
+#                           Node objects without a kubelet are never marked
+#                           NotReady or evicted), as the cluster administrator,
+#                           no leader election, no serving port. They are listed
+#                           in DIR/pids and logs/ like the others.
 # Stop with: scripts/kube-down.sh DIR
 set -euo pipefail
 
@@ -102,7 +109,7 @@ started_pids=()
 cleanup_on_error() {
   local rc=$?
   if [[ $rc -ne 0 ]]; then
-    local logs=("$dir/logs/etcd.log" "$dir/logs/kube-apiserver.log")
+    local logs=("$dir/logs/etcd.log" "$dir/logs/kube-apiserver.log" "$dir/logs/kube-scheduler.log" "$dir/logs/kube-controller-manager.log")
     [[ -s "$pki/sa.pub" ]] || logs=("$dir/logs/openssl.log")  # died making certs
     for f in "${logs[@]}"; do
       [[ -s "$f" ]] || continue
@@ -341,5 +348,32 @@ ETCD_URL=$etcd_url
 KUBE_DIR=$dir
 EOF
 mv "$dir/env.tmp" "$dir/env"
+
+# ---- kube-scheduler and kube-controller-manager (KUBE_SCHEDULING=1) ---------
+if [[ "${KUBE_SCHEDULING:-0}" == 1 ]]; then
+  kc="$dir/admin.kubeconfig"
+  for b in kube-scheduler kube-controller-manager; do
+    [[ -x "$bin/$b" ]] || die "missing $bin/$b"
+  done
+  "$bin/kube-scheduler" --kubeconfig="$kc" --authentication-kubeconfig="$kc" \
+    --authorization-kubeconfig="$kc" --leader-elect=false --secure-port=0 --v=1 \
+    </dev/null >"$dir/logs/kube-scheduler.log" 2>&1 &
+  started_pids+=("$!")
+  echo "kube-scheduler $!" >> "$dir/pids"
+  "$bin/kube-controller-manager" --kubeconfig="$kc" --authentication-kubeconfig="$kc" \
+    --authorization-kubeconfig="$kc" --leader-elect=false --secure-port=0 \
+    --controllers=deployment-controller,replicaset-controller,serviceaccount-controller \
+    --use-service-account-credentials=false --v=1 \
+    </dev/null >"$dir/logs/kube-controller-manager.log" 2>&1 &
+  started_pids+=("$!")
+  echo "kube-controller-manager $!" >> "$dir/pids"
+  synced() { [[ "$(grep -c 'Caches are synced' "$dir/logs/kube-controller-manager.log" 2>/dev/null)" -ge 2 ]]; }
+  for _ in $(seq "$((timeout_s * 10))"); do synced && break; sleep 0.1; done
+  synced || die "kube-controller-manager did not sync its caches in ${timeout_s}s"
+  for pid in "${started_pids[@]: -2}"; do
+    kill -0 "$pid" 2>/dev/null || die "kube-scheduler or kube-controller-manager exited"
+  done
+  log "kube-scheduler and kube-controller-manager up"
+fi
 
 log "kube-apiserver $kube_version ready at $kube_url (pid $api_pid) after ${SECONDS}s; env in $dir/env"

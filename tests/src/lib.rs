@@ -12,6 +12,7 @@
 
 pub mod real_kube;
 pub mod real_pool;
+pub mod real_scheduler;
 pub mod scenarios;
 
 use local_gke::admin::{Fault, Listener};

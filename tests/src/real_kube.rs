@@ -122,6 +122,12 @@ impl RealKube {
     /// Build (or reuse) the binaries, start local-gke and the API server, wait until it is ready
     /// and apply the manifests.
     pub async fn start() -> RealKube {
+        RealKube::start_with(false).await
+    }
+
+    /// [`RealKube::start`], and with `scheduling`, kube-scheduler and kube-controller-manager
+    /// too (see [`crate::real_scheduler`]).
+    pub async fn start_with(scheduling: bool) -> RealKube {
         let bin = kube_binaries();
         let local = LocalStack::start(|_| {}).await;
         let dir = tempfile::Builder::new()
@@ -134,6 +140,7 @@ impl RealKube {
             &bin,
             &local.var("LOCAL_GKE_TOKENREVIEW_URL"),
             &local.var("SSL_CERT_FILE"),
+            scheduling,
         )
         .await;
         let var = |name: &str| env_var(&kube_env, name);
@@ -237,15 +244,18 @@ impl RealKube {
             .replace("queue-scaler@PROJECT_ID.iam.gserviceaccount.com", &email);
         for mut object in yaml_documents(&rbac, "infra/gke/rbac.yaml") {
             if object["kind"] == "Role" {
-                let names = object["rules"][0]["resourceNames"]
-                    .as_array_mut()
-                    .expect("the Role names its deployments");
-                assert_eq!(
-                    names,
-                    &vec![json!(DEPLOYMENT)],
-                    "infra/gke/rbac.yaml: resourceNames"
-                );
-                names.push(json!(MISSING));
+                // Both rules on the Deployments (its scale, and itself) name the same ones.
+                for rule in 0..2 {
+                    let names = object["rules"][rule]["resourceNames"]
+                        .as_array_mut()
+                        .expect("the Role names its deployments");
+                    assert_eq!(
+                        names,
+                        &vec![json!(DEPLOYMENT)],
+                        "infra/gke/rbac.yaml: resourceNames"
+                    );
+                    names.push(json!(MISSING));
+                }
             }
             objects.push(object);
         }
@@ -287,6 +297,7 @@ async fn kube_up(
     bin: &Path,
     webhook_url: &str,
     webhook_ca: &str,
+    scheduling: bool,
 ) -> Vec<(String, String)> {
     let script = workspace_root().join("scripts/kube-up.sh");
     let log = dir.join("kube-up.log");
@@ -296,6 +307,7 @@ async fn kube_up(
         .arg(webhook_url)
         .arg(webhook_ca)
         .env("KUBE_BIN_DIR", bin)
+        .env("KUBE_SCHEDULING", if scheduling { "1" } else { "0" })
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("log"))
         .stderr(log_file)

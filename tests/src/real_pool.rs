@@ -21,8 +21,8 @@ pub struct Held {
 
 impl RealKube {
     /// Create `models` (copies of the model Deployment at one replica), add them to the Role's
-    /// scale rule, and apply `infra/gke/pool-lease.yaml` for `pool`; wait until the authorizer
-    /// lets the service account update the Lease.
+    /// rules on Deployments, and apply `infra/gke/pool-lease.yaml` for `pool`; wait until the
+    /// authorizer lets the service account update the Lease and read each model.
     pub async fn share_a_pool(&self, pool: &str, models: &[&str]) {
         let model = manifest("infra/gke/model-deployment.yaml").remove(0);
         for name in models {
@@ -46,10 +46,11 @@ impl RealKube {
         let role_path =
             format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles/queue-scaler");
         let mut role = self.admin_ok(reqwest::Method::GET, &role_path, None).await;
-        let names = role["rules"][0]["resourceNames"]
-            .as_array_mut()
-            .expect("the Role names its Deployments");
-        names.extend(models.iter().map(|m| json!(m)));
+        for rule in role["rules"].as_array_mut().into_iter().flatten() {
+            if let Some(names) = rule["resourceNames"].as_array_mut() {
+                names.extend(models.iter().map(|m| json!(m)));
+            }
+        }
         self.admin_ok(
             reqwest::Method::PUT,
             &role_path,
@@ -78,6 +79,13 @@ impl RealKube {
             "namespace": NS, "verb": "update", "group": "coordination.k8s.io",
             "resource": "leases", "name": format!("queue-scaler-pool-{pool}")});
         self.wait_for_authorizer(attributes, true).await;
+        // A function refused the Deployment's read reads the scale for the rest of its
+        // container's life: let the authorizer see the new names first.
+        for name in models {
+            let attributes = json!({"namespace": NS, "verb": "get", "group": "apps",
+                                    "resource": "deployments", "name": name});
+            self.wait_for_authorizer(attributes, true).await;
+        }
     }
 
     /// Forget every booking on the pool's Lease, as after the bookings' time to live.

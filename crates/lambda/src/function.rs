@@ -102,6 +102,10 @@ pub(crate) struct Scaler<K, R, Q = R> {
     pub(crate) own_arn: Option<String>,
     /// Which targets share which GPU pool; empty: capacity is off.
     pub(crate) pools: queue_scaler_core::capacity::Pools,
+    /// When this container last wrote each target's scale (`namespace/name`): one source of a
+    /// write's time for capacity-limited.
+    pub(crate) written:
+        std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
 }
 
 impl<K, R> Scaler<K, R, R> {
@@ -127,6 +131,7 @@ impl<K, R> Scaler<K, R, R> {
             grace: HEARTBEAT_GRACE,
             own_arn: None,
             pools: queue_scaler_core::capacity::Pools::default(),
+            written: std::sync::Mutex::default(),
         }
     }
 }
@@ -146,6 +151,7 @@ impl<K, R, Q> Scaler<K, R, Q> {
             grace: self.grace,
             own_arn: self.own_arn,
             pools: self.pools,
+            written: self.written,
         }
     }
 

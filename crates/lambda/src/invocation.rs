@@ -499,6 +499,9 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             .await;
             match written {
                 Ok(_) => {
+                    if let Ok(mut written) = self.written.lock() {
+                        written.insert(target.to_string(), chrono::Utc::now());
+                    }
                     let step = Step {
                         applied: true,
                         ..step
@@ -572,7 +575,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 paused: None,
             });
         }
-        if let Some(limited) = self.limited(scale) {
+        if let Some(limited) = self.limited(target, scale, deadline).await {
             let pool = self.pools.entry(target).map(|e| e.pool.as_str());
             let reason = format!(
                 "{}; not raised: capacity-limited, {} of {} replicas ready more than {} s after the last write ({}); the cluster cannot place more",
@@ -600,10 +603,28 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// Whether `scale`'s target is capacity-limited: fewer replicas ready than asked for, for
     /// longer than `CAPACITY_PENDING_SECONDS` after queue-scaler's last write to its scale.
     /// Unknown (never limited) where the Deployment could not be read.
-    fn limited(&self, scale: &queue_scaler_io::kube::scale::Scale) -> Option<Limited> {
+    ///
+    /// The write's time: the latest of its `managedFields` time (which the API server does not
+    /// set for a write to the `scale` subresource, as of Kubernetes 1.34), the pool's record of
+    /// the target's last raise (read only when replicas are unready), and this container's own
+    /// last write of the target. With none known, it is not limited.
+    async fn limited(
+        &self,
+        target: &Target,
+        scale: &queue_scaler_io::kube::scale::Scale,
+        deadline: Instant,
+    ) -> Option<Limited> {
         let facts = scale.deployment.as_ref()?;
-        let written = facts.last_scale_write?;
         let spec = scale.spec.replicas.max(0).unsigned_abs();
+        if facts.ready_replicas >= spec {
+            return None;
+        }
+        let remembered = self.written_at(target);
+        let raised = self.raised_at(target, deadline).await;
+        let written = [facts.last_scale_write, raised, remembered]
+            .into_iter()
+            .flatten()
+            .max()?;
         let pending = self.pools.pending_seconds;
         capacity_limited(
             facts.ready_replicas,
@@ -618,6 +639,12 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             since: written.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             pending_seconds: pending,
         })
+    }
+
+    /// This container's last write of `target`'s scale, when it made one.
+    fn written_at(&self, target: &Target) -> Option<chrono::DateTime<chrono::Utc>> {
+        let written = self.written.lock().ok()?;
+        written.get(&target.to_string()).copied()
     }
 
     /// Record a write as an Event on the Deployment (`uid` as read), unless `KUBE_EVENTS=false`;

@@ -13,7 +13,8 @@ use crate::function::Scaler;
 use crate::report::{Capacity, Seen};
 use futures_util::future::join_all;
 use queue_scaler_core::capacity::{
-    cap_raise, fair_shares, rebalance_step, target_need, Bookings, PoolMember, BOOKINGS_ANNOTATION,
+    cap_raise, fair_shares, rebalance_step, target_need, Bookings, PoolMember, Raised,
+    BOOKINGS_ANNOTATION, RAISED_ANNOTATION,
 };
 use queue_scaler_core::{Backlog, Decision, Target};
 use queue_scaler_io::http::with_backoff;
@@ -170,10 +171,17 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 ));
             }
             bookings.book(&me_key, capped.to, now);
-            lease
-                .metadata
-                .annotations
-                .insert(BOOKINGS_ANNOTATION.to_owned(), bookings.to_annotation());
+            let mut raised = Raised::parse(
+                lease
+                    .metadata
+                    .annotations
+                    .get(RAISED_ANNOTATION)
+                    .map(String::as_str),
+            );
+            raised.0.insert(me_key.clone(), now);
+            let annotations = &mut lease.metadata.annotations;
+            annotations.insert(BOOKINGS_ANNOTATION.to_owned(), bookings.to_annotation());
+            annotations.insert(RAISED_ANNOTATION.to_owned(), raised.to_annotation());
             match self.api.put_lease(&lease).await {
                 Ok(_) => {
                     return Ok((
@@ -254,6 +262,30 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
 }
 
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
+    /// When `target`'s last raise was booked on its pool's Lease, for a target on a pool. A
+    /// Lease that cannot be read gives no time (never capacity-limited from it).
+    pub(crate) async fn raised_at(
+        &self,
+        target: &Target,
+        deadline: Instant,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let entry = self.pools.entry(target)?;
+        let (namespace, name) = self.pools.lease(&entry.pool)?;
+        let lease = with_backoff("reading the pool's Lease", self.backoff, deadline, || {
+            self.api.get_lease(&namespace, &name)
+        })
+        .await
+        .ok()?;
+        let raised = Raised::parse(
+            lease
+                .metadata
+                .annotations
+                .get(RAISED_ANNOTATION)
+                .map(String::as_str),
+        );
+        raised.0.get(&target.to_string()).copied()
+    }
+
     /// Scale-up's heartbeat, for a target on a pool of known size (`POOL_REBALANCE`, on by
     /// default): while another target waits below its share, a target above its own gives up
     /// one step, never below `max(share, min)`. The count to lower it to and why, or `None`.

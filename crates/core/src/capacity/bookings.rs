@@ -11,6 +11,31 @@ use std::collections::BTreeMap;
 /// The Lease annotation that holds the bookings, as JSON.
 pub const BOOKINGS_ANNOTATION: &str = "queue-scaler.io/bookings";
 
+/// The Lease annotation that records, for each target, when its last raise was booked (and
+/// written just after), as JSON: kept past the bookings' time to live, since the API server does
+/// not time a write to the `scale` subresource in `managedFields`. A target whose replicas stay
+/// unready that long after it is capacity-limited.
+pub const RAISED_ANNOTATION: &str = "queue-scaler.io/raised";
+
+/// When each target's last raise was booked, by target (`namespace/name`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Raised(pub BTreeMap<String, DateTime<Utc>>);
+
+impl Raised {
+    /// Read the annotation's JSON; an absent or unreadable one records nothing.
+    pub fn parse(annotation: Option<&str>) -> Raised {
+        annotation
+            .and_then(|a| serde_json::from_str(a).ok())
+            .unwrap_or_default()
+    }
+
+    /// The annotation's JSON.
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
 /// How long a booking counts: past it, a raise whose write never came no longer holds GPUs.
 pub const BOOKING_TTL: Duration = Duration::seconds(120);
 
@@ -92,6 +117,14 @@ mod tests {
             !b.0.contains_key("ml/text-model"),
             "expired bookings are dropped"
         );
+    }
+
+    #[test]
+    fn the_raise_times_round_trip_and_garbage_records_nothing() {
+        let mut r = Raised::default();
+        r.0.insert("ml/text-model".into(), at(7));
+        assert_eq!(Raised::parse(Some(&r.to_annotation())), r);
+        assert_eq!(Raised::parse(Some("[1, 2]")), Raised::default());
     }
 
     #[test]

@@ -39,7 +39,9 @@ mod share;
 #[cfg(test)]
 mod tests;
 
-pub use bookings::{Booking, Bookings, BOOKINGS_ANNOTATION, BOOKING_TTL};
+pub use bookings::{
+    Booking, Bookings, Raised, BOOKINGS_ANNOTATION, BOOKING_TTL, RAISED_ANNOTATION,
+};
 pub use cap::{cap_raise, CapReason, Capped};
 pub use limited::capacity_limited;
 pub use member::PoolMember;

@@ -204,3 +204,32 @@ async fn without_the_deployments_facts_nothing_is_paused_or_limited() {
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn without_a_time_in_managed_fields_this_containers_own_write_dates_the_wait() {
+    // The API server leaves the time out of a `scale` write's managedFields entry: the
+    // container's own last write stands in. A wait of 0 s makes the second alarm late enough.
+    let facts = DeploymentFacts {
+        ready_replicas: 2,
+        ..DeploymentFacts::default()
+    };
+    let cluster = FakeCluster::at(2).with_facts(facts);
+    let s = scaler(Direction::Up, cluster.clone(), None, false)
+        .with_pools(queue_scaler_core::capacity::Pools::default().with_pending_seconds(0));
+    let first = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert_eq!(
+        (first.from, first.to, first.applied),
+        (Some(2), Some(7), true)
+    );
+    let second = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert!(!second.applied, "{second:?}");
+    assert!(second.capacity.and_then(|c| c.limited).is_some());
+    // Another container never wrote it: no time known, so not limited.
+    let fresh = scaler(Direction::Up, cluster.clone(), None, false)
+        .with_pools(queue_scaler_core::capacity::Pools::default().with_pending_seconds(0));
+    cluster.state.lock().unwrap().replicas = 2;
+    let out = invoke_file(&fresh, "alarm-high-backlog.json")
+        .await
+        .unwrap();
+    assert!(out.applied, "{out:?}");
+}
