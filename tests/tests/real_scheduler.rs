@@ -136,7 +136,7 @@ async fn a_stockout_is_reported_and_not_piled_on(
 
     // Past CAPACITY_PENDING_SECONDS with a pod still Pending: capacity-limited.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let out = up
+    let out = other
         .invoke("scale-up", &high_alarm("text-high", 640))
         .await
         .ok();
