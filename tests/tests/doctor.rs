@@ -63,8 +63,11 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
         status(&report, "identity").1["detail"],
         format!("the cluster sees {}", scaler(&stack))
     );
-    // Least privilege: the identity may not read the Deployment, so its tolerations are skipped.
-    assert_eq!(status(&report, "tolerates").0, "skip", "{report:#}");
+    // The shipped Role reads the Deployment (by name): its tolerations and the pool its
+    // nodeSelector lands on are checked under least privilege.
+    for name in ["Deployment read", "tolerates", "GPU pool"] {
+        assert_eq!(status(&report, name).0, "pass", "{name}: {report:#}");
+    }
     // REARM_ALARM=false here: no alarms to read.
     assert_eq!(status(&report, "alarms").0, "skip", "{report:#}");
     let requests = stack.take_requests().await;
@@ -468,9 +471,9 @@ async fn clusters_get_refused_after_discovery_fails_the_node_pool_check_with_the
     );
 }
 
-/// A grant that also lets the service account read its Deployment: get and update on the scale
-/// and on the Deployment (one rule in local-gke; patch and delete stay refused), so the doctor's
-/// tolerations check runs instead of being skipped.
+/// A grant written out, that lets the service account read its Deployment: get and update on the
+/// scale and on the Deployment (one rule in local-gke; patch and delete stay refused), as the
+/// default grant reads it too.
 async fn allow_reading_the_deployment(stack: &LocalStack) {
     let grant = AdminGrant::new(&scaler(stack), "ml", "model-worker")
         .verbs(["get", "update"])
@@ -527,6 +530,22 @@ async fn pods_that_tolerate_the_gpu_pool_pass_and_pods_that_do_not_fail_with_the
         "tolerates",
         "does not tolerate nvidia.com/gpu=present:NoSchedule, nvidia.com/gpu (added by GKE)",
         "tolerate nvidia.com/gpu with operator Exists",
+    );
+    // Pods that select a pool without GPUs land on no GPU pool.
+    let elsewhere = PodScheduling {
+        node_selector: [(
+            "cloud.google.com/gke-nodepool".to_owned(),
+            "default-pool".to_owned(),
+        )]
+        .into(),
+        ..only_mlonly.clone()
+    };
+    let report = doctor_with_scheduling(&stack, &functions, &elsewhere).await;
+    assert_fails(
+        &report,
+        "GPU pool",
+        "matches no GPU pool",
+        "cloud.google.com/gke-nodepool",
     );
     assert_eq!(stack.replicas("ml", "model-worker").await, 2);
 }

@@ -239,7 +239,7 @@ async fn the_doctor_passes_with_the_shipped_rbac(kube: &RealKube) {
         "identity",
         "access",
         "events",
-        "deployment read",
+        "Deployment read",
         "deployment",
         "taints",
         "tolerates",

@@ -254,18 +254,18 @@ impl DeployedScaler {
                     )
                 })
                 .sum();
-            match self.pools.configured_gpus(pool) {
-                None => report.warn(
+            match self.pool_size(pool, true).await {
+                crate::pool::PoolSize::Off(why) => report.warn(
                     &name,
-                    format!("its GPUs are unknown, so capacity is off: its {} target(s) may ask for {asked} GPUs together, uncapped", members.len()),
-                    "set pool_gpus in SCALER_TARGETS (or TARGET_POOL_GPUS): the pool's maximum nodes times GPUs per node",
+                    format!("capacity is off ({why}): its {} target(s) may ask for {asked} GPUs together, uncapped", members.len()),
+                    "set GKE_CLUSTER so the pool's size is read from clusters.get, or set pool_gpus in SCALER_TARGETS (or TARGET_POOL_GPUS): the pool's maximum nodes times GPUs per node",
                 ),
-                Some(gpus) if asked > gpus => report.warn(
+                crate::pool::PoolSize::Gpus(gpus) if asked > gpus => report.warn(
                     &name,
                     format!("{gpus} GPUs; its {} target(s) may ask for {asked} together (max_replicas times GPUs per replica): raises are capped at what it can run and a short pool is split by need", members.len()),
                     "nothing, if intended; else lower max_replicas, or size the pool (infra/gke/node-pool.sh)",
                 ),
-                Some(gpus) => report.pass(
+                crate::pool::PoolSize::Gpus(gpus) => report.pass(
                     &name,
                     format!("{gpus} GPUs; its {} target(s) may ask for {asked} together", members.len()),
                 ),
@@ -437,7 +437,7 @@ impl DeployedScaler {
     /// replaces the scale's, and gives the pause annotations, ready replicas (capacity-limited)
     /// and GPUs per replica. A `warn` when not, since scaling works from the scale alone.
     async fn check_deployment_read(&self, report: &mut Report, target: &Target) {
-        let name = format!("{target}: deployment read");
+        let name = format!("{target}: Deployment read");
         let fix = format!("grant get on deployments for {} in namespace {} (the first rule of the Role in infra/gke/rbac.yaml)", target.deployment, target.namespace);
         match self.allowed(&access_review(target, "get", None)).await {
             Ok(true) => report.pass(&name, "get on the Deployment allowed: its pause annotations, ready replicas and GPUs per replica are read with its scale"),
@@ -523,6 +523,44 @@ impl DeployedScaler {
             for target in targets {
                 self.check_tolerations(report, target, pool, taints).await;
             }
+        }
+        for target in targets {
+            self.check_pool_match(report, target, &cluster).await;
+        }
+    }
+
+    /// The GPU pool a target's pods land on: the one GPU pool whose labels (and GKE's
+    /// `cloud.google.com/gke-nodepool`) match every key of its Deployment's `nodeSelector`. None
+    /// or several fail; so does a configured pool that is not that one, since its cap would count
+    /// GPUs the pods never use.
+    async fn check_pool_match(&self, report: &mut Report, target: &Target, cluster: &[NodePool]) {
+        let name = format!("{target}: GPU pool");
+        let placement = match self.api.placement(target).await {
+            Ok(Probed::Answered(placement)) => placement,
+            Ok(Probed::Other { status, .. }) => {
+                report.skip(&name, format!("reading the Deployment answered {status}"));
+                return;
+            }
+            Err(e) => {
+                report.skip(&name, chain(&e));
+                return;
+            }
+        };
+        let matched: Vec<&str> = cluster
+            .iter()
+            .filter(|p| {
+                !p.config.accelerators.is_empty() && p.selected_by(&placement.node_selector)
+            })
+            .map(|p| p.name.as_str())
+            .collect();
+        let configured = self.pools.entry(target).map(|e| e.pool.as_str());
+        let selector = format!("{:?}", placement.node_selector);
+        match (matched.as_slice(), configured) {
+            ([one], Some(pool)) if *one == pool => report.pass(&name, format!("its nodeSelector {selector} matches GPU pool {pool}, its configured pool")),
+            ([one], None) => report.pass(&name, format!("its nodeSelector {selector} matches GPU pool {one}; no pool is configured, so its raises are not capped by it")),
+            ([one], Some(pool)) => report.fail(&name, format!("its nodeSelector {selector} matches GPU pool {one}, but it is configured on pool {pool}"), format!("set its pool to {one} (TARGET_POOL, or \"pool\" in SCALER_TARGETS)")),
+            ([], _) => report.fail(&name, format!("its nodeSelector {selector} matches no GPU pool: its pods would never land on a GPU"), "select the GPU pool's label (mlonly: \"true\", infra/gke/model-deployment.yaml) or its name (cloud.google.com/gke-nodepool)"),
+            (several, _) => report.fail(&name, format!("its nodeSelector {selector} matches several GPU pools ({}): which one its pods land on is up to the scheduler, so no cap can count them", several.join(", ")), "select exactly one pool, e.g. by cloud.google.com/gke-nodepool: POOL"),
         }
     }
 

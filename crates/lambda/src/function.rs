@@ -106,6 +106,9 @@ pub(crate) struct Scaler<K, R, Q = R> {
     /// write's time for capacity-limited.
     pub(crate) written:
         std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// The cluster's node pools as `clusters.get` last told them, kept for the container; the
+    /// heartbeat reads them afresh. `None` until first read.
+    pub(crate) node_pools: tokio::sync::RwLock<Option<crate::pool::NodePools>>,
 }
 
 impl<K, R> Scaler<K, R, R> {
@@ -132,6 +135,7 @@ impl<K, R> Scaler<K, R, R> {
             own_arn: None,
             pools: queue_scaler_core::capacity::Pools::default(),
             written: std::sync::Mutex::default(),
+            node_pools: tokio::sync::RwLock::default(),
         }
     }
 }
@@ -152,6 +156,7 @@ impl<K, R, Q> Scaler<K, R, Q> {
             own_arn: self.own_arn,
             pools: self.pools,
             written: self.written,
+            node_pools: self.node_pools,
         }
     }
 

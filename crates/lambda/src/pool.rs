@@ -18,9 +18,23 @@ use queue_scaler_core::capacity::{
 };
 use queue_scaler_core::{Backlog, Decision, Target};
 use queue_scaler_io::http::with_backoff;
+use queue_scaler_io::kube::probe::NodePool;
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error as IoError, QueueDepth, ScaleApi};
 use tokio::time::Instant;
+
+/// The node pools `clusters.get` gave, or why there are none: the GKE API is not asked
+/// (`GKE_ENDPOINT`: `None`), or the read failed (the error's text).
+pub(crate) type NodePools = Result<Option<std::sync::Arc<Vec<NodePool>>>, String>;
+
+/// A pool's size as the decision uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PoolSize {
+    /// This many GPUs, read from `clusters.get` or configured.
+    Gpus(u64),
+    /// Capacity is off for the pool, and why (its size is unknown, or it has no accelerators).
+    Off(String),
+}
 
 /// How many times a booking that meets 409 Conflict is read and decided again.
 pub(crate) const MAX_BOOKING_CONFLICTS: u32 = 8;
@@ -86,12 +100,12 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             return Ok((decision, None));
         };
         let pool = entry.pool.clone();
-        let Some(gpus) = self.pools.configured_gpus(&pool) else {
-            let capacity = Capacity::off(
-                &pool,
-                "capacity is off: the pool's GPUs are unknown (set pool_gpus, or TARGET_POOL_GPUS)",
-            );
-            return Ok((decision, Some(capacity)));
+        let gpus = match self.pool_size(&pool, false).await {
+            PoolSize::Gpus(gpus) => gpus,
+            PoolSize::Off(why) => {
+                let capacity = Capacity::off(&pool, &format!("capacity is off: {why}"));
+                return Ok((decision, Some(capacity)));
+            }
         };
         let me_key = target.to_string();
         let spec = scale.spec.replicas;
@@ -262,6 +276,58 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
 }
 
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
+    /// The GPUs of `pool`: read from `clusters.get` (the autoscaling maximum times the GPUs per
+    /// node) where the GKE API is asked, else the configured `pool_gpus`. The node pools are read
+    /// once per container; `fresh` (the heartbeat) reads them again. A pool the cluster lists
+    /// without accelerators is not a GPU pool: no cap. A failed read falls back to the
+    /// configured size, and is tried again next time.
+    pub(crate) async fn pool_size(&self, pool: &str, fresh: bool) -> PoolSize {
+        use queue_scaler_core::capacity::{pool_gpus, PoolGpus};
+        let cached = if fresh {
+            None
+        } else {
+            self.node_pools.read().await.clone()
+        };
+        let read = match cached {
+            Some(read) => read,
+            None => {
+                let read = match self.api.pool_sizes().await {
+                    Ok(pools) => Ok(pools.map(std::sync::Arc::new)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "clusters.get failed: the configured pool size stands in");
+                        Err(e.to_string())
+                    }
+                };
+                if read.is_ok() {
+                    *self.node_pools.write().await = Some(read.clone());
+                }
+                read
+            }
+        };
+        let configured = self.pools.configured_gpus(pool);
+        let listed = match &read {
+            Ok(Some(pools)) => pools.iter().find(|p| p.name == pool).map(NodePool::size),
+            _ => None,
+        };
+        match (listed.map(|size| pool_gpus(&size)), configured) {
+            (Some(PoolGpus::Gpus(gpus)), _) | (None, Some(gpus)) => PoolSize::Gpus(gpus),
+            (Some(PoolGpus::NotGpuPool), _) => PoolSize::Off(format!(
+                "node pool {pool} has no accelerators: not a GPU pool, no cap"
+            )),
+            (None, None) => PoolSize::Off(match read {
+                Ok(Some(_)) => format!(
+                    "the cluster has no node pool {pool}, and no pool_gpus (or TARGET_POOL_GPUS) is set"
+                ),
+                Ok(None) => {
+                    "the pool's GPUs are unknown (set pool_gpus, or TARGET_POOL_GPUS)".to_owned()
+                }
+                Err(e) => format!(
+                    "clusters.get failed ({e}), and no pool_gpus (or TARGET_POOL_GPUS) is set"
+                ),
+            }),
+        }
+    }
+
     /// When `target`'s last raise was booked on its pool's Lease, for a target on a pool. A
     /// Lease that cannot be read gives no time (never capacity-limited from it).
     pub(crate) async fn raised_at(
@@ -301,7 +367,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             return Ok(None);
         };
         let pool = entry.pool.clone();
-        let Some(gpus) = self.pools.configured_gpus(&pool) else {
+        let PoolSize::Gpus(gpus) = self.pool_size(&pool, true).await else {
             return Ok(None);
         };
         let members = self.pool_members(&pool, None, deadline).await?;

@@ -13,6 +13,7 @@ use crate::kube::deployment::{
 };
 use crate::kube::event::{create_event_request, ScaleEvent};
 use crate::kube::lease::{get_lease_request, parse_lease, put_lease_request, Lease};
+use crate::kube::probe::{ClusterProbe, NodePool};
 use crate::roots::PublicRoots;
 use queue_scaler_core::cluster::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
@@ -139,6 +140,11 @@ pub trait ScaleApi: Send + Sync {
     /// Write the Lease back; the server checks its `resourceVersion` (409 when another raise
     /// booked first).
     fn put_lease(&self, lease: &Lease) -> impl Future<Output = Result<Lease, Error>> + Send;
+    /// The cluster's node pools from `clusters.get` (their sizes, labels), or `None` where the
+    /// GKE API is not asked (`GKE_ENDPOINT`, or a fake).
+    fn pool_sizes(&self) -> impl Future<Output = Result<Option<Vec<NodePool>>, Error>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Where the cluster is, resolved once and kept until a connection to it fails.
@@ -365,6 +371,10 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
             .await?;
         let target = format!("{}/{}", lease.metadata.namespace, lease.metadata.name);
         parse_lease(LEASE_VERBS[1], &target, a.status, &a.body, &a.url)
+    }
+
+    async fn pool_sizes(&self) -> Result<Option<Vec<NodePool>>, Error> {
+        ClusterProbe::node_pools(self).await
     }
 
     async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {

@@ -15,7 +15,9 @@ use crate::report::{Outcome, Response};
 use queue_scaler_core::capacity::{CapReason, PoolEntry, Pools};
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use queue_scaler_io::kube::lease::LeaseMeta;
+use queue_scaler_io::kube::probe::{parse_node_pools, NodePool};
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
+use queue_scaler_io::kube::DeploymentFacts;
 use queue_scaler_io::{Error, KubeStatus, Lease, ScaleApi, ScaleEvent};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -40,6 +42,10 @@ struct PoolState {
     write_barrier: Option<Arc<Barrier>>,
     lease_conflicts: u32,
     lease_writes: u32,
+    /// What `clusters.get` says of the node pools; `None`: not asked (`GKE_ENDPOINT`).
+    node_pools: Option<Vec<NodePool>>,
+    /// What each Deployment says beyond its scale (its annotations), by `namespace/name`.
+    facts: HashMap<String, DeploymentFacts>,
 }
 
 fn conflict(verb: &'static str, target: String) -> Error {
@@ -98,7 +104,7 @@ impl ScaleApi for FakePool {
             },
             spec: ScaleSpec { replicas },
             status: serde_json::json!({ "replicas": replicas }),
-            deployment: None,
+            deployment: s.facts.get(&target.to_string()).cloned(),
         })
     }
 
@@ -152,6 +158,10 @@ impl ScaleApi for FakePool {
             barrier.wait().await;
         }
         Ok(lease)
+    }
+
+    async fn pool_sizes(&self) -> Result<Option<Vec<NodePool>>, Error> {
+        Ok(self.state.lock().unwrap().node_pools.clone())
     }
 
     async fn put_lease(&self, lease: &Lease) -> Result<Lease, Error> {
@@ -416,4 +426,85 @@ async fn a_dry_run_reports_the_cap_and_books_nothing() {
     assert_eq!(out.capacity.unwrap().capped_by, Some(CapReason::Share));
     assert_eq!(cluster.state.lock().unwrap().lease_writes, 0);
     assert_eq!(cluster.replicas("text-model"), 1);
+}
+
+/// The cluster's node pools, as `clusters.get` answers: `gpu-pool` as given, and a CPU pool.
+fn cluster_pools(gpu_pool: &str) -> Vec<NodePool> {
+    let body = format!(
+        r#"{{"nodePools":[{gpu_pool},{{"name":"default","initialNodeCount":3,"locations":["a"]}}]}}"#
+    );
+    parse_node_pools(body.as_bytes(), "u").unwrap()
+}
+
+#[tokio::test]
+async fn where_the_gke_api_is_asked_the_cluster_says_the_pools_size() {
+    // The pool autoscales to 2 nodes of one GPU; nothing is configured.
+    let cluster = FakePool::new(1, 0);
+    cluster.state.lock().unwrap().node_pools = Some(cluster_pools(
+        r#"{"name":"gpu-pool","locations":["a"],"autoscaling":{"enabled":true,"maxNodeCount":2},
+            "config":{"accelerators":[{"acceleratorCount":"1"}]}}"#,
+    ));
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 0, 0, 0),
+    ]));
+    let out = fire(&scaler(cluster.clone(), queues, None), "text-high").await;
+    assert_eq!((out.from, out.to), (Some(1), Some(2)), "{}", out.reason);
+    let capacity = out.capacity.unwrap();
+    assert_eq!(capacity.gpus, Some(2));
+    assert_eq!(capacity.capped_by, Some(CapReason::Free));
+}
+
+#[tokio::test]
+async fn a_pool_the_cluster_lists_without_accelerators_is_not_capped() {
+    let cluster = FakePool::new(1, 0);
+    cluster.state.lock().unwrap().node_pools = Some(cluster_pools(
+        r#"{"name":"gpu-pool","locations":["a"],"autoscaling":{"enabled":true,"maxNodeCount":2}}"#,
+    ));
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 0, 0, 0),
+    ]));
+    let out = fire(&scaler(cluster.clone(), queues, Some(4)), "text-high").await;
+    assert_eq!(out.to, Some(4));
+    let off = out.capacity.unwrap().off.unwrap_or_default();
+    assert!(off.contains("not a GPU pool"), "{off}");
+}
+
+#[tokio::test]
+async fn a_paused_model_never_gives_a_gpu_to_the_other() {
+    // text holds the whole pool, held there by its operator; image's queue fills up.
+    let cluster = FakePool::new(4, 0);
+    let mut annotations = BTreeMap::new();
+    annotations.insert("queue-scaler.io/paused".to_owned(), "true".to_owned());
+    cluster.state.lock().unwrap().facts.insert(
+        "ml/text-model".into(),
+        DeploymentFacts {
+            annotations,
+            ready_replicas: 4,
+            ..DeploymentFacts::default()
+        },
+    );
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 300, 0, 0),
+    ]));
+    let s = scaler(cluster.clone(), queues, Some(4));
+    for _ in 0..2 {
+        let report = beat(&s).await;
+        let text = report
+            .targets
+            .iter()
+            .find(|t| t.target == "ml/text-model")
+            .unwrap();
+        assert!(text.paused.is_some(), "{report:?}");
+    }
+    assert_eq!(
+        (
+            cluster.replicas("text-model"),
+            cluster.replicas("image-model")
+        ),
+        (4, 0),
+        "paused text keeps the pool; image gets no GPU it does not have"
+    );
 }
