@@ -235,25 +235,30 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         } else {
             deadline
         };
-        let seen = self
-            .read_backlog(
-                &route.live_queues(Some(signal)),
-                signal.message_datapoint(),
-                scale_deadline,
-            )
-            .await;
+        // The live read and the Deployment's read overlap: neither waits for the other.
+        let queues = route.live_queues(Some(signal));
+        let (seen, first_read) = tokio::join!(
+            self.read_backlog(&queues, signal.message_datapoint(), scale_deadline),
+            self.read_scale(target, scale_deadline)
+        );
         let threshold = signal.message_threshold();
         let direction = self.direction;
         let trigger = Trigger::Alarm(&signal.alarm);
         let result = self
-            .scale(target, scale_deadline, (trigger, &seen), |current| {
-                let d = if wake {
-                    decide_wake(current, seen.backlog, &target.policy)
-                } else {
-                    decide(direction, current, seen.backlog, threshold, &target.policy)
-                };
-                with_fallback(d, &seen)
-            })
+            .scale_from(
+                target,
+                scale_deadline,
+                (trigger, &seen),
+                Some(first_read),
+                |current| {
+                    let d = if wake {
+                        decide_wake(current, seen.backlog, &target.policy)
+                    } else {
+                        decide(direction, current, seen.backlog, threshold, &target.policy)
+                    };
+                    with_fallback(d, &seen)
+                },
+            )
             .await;
         let failed = |source, rearm| Failure::Scale {
             alarm: signal.alarm.clone(),
@@ -434,16 +439,42 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         cause: (Trigger<'_>, &Seen),
         decide: impl Fn(i32) -> Decision,
     ) -> Result<Step, IoError> {
+        self.scale_from(target, deadline, cause, None, decide).await
+    }
+
+    /// Read the target's Deployment (its scale), with backoff, within `deadline`.
+    async fn read_scale(
+        &self,
+        target: &Target,
+        deadline: Instant,
+    ) -> Result<queue_scaler_io::kube::scale::Scale, IoError> {
+        with_backoff("reading the scale", self.backoff, deadline, || {
+            self.api.get(target)
+        })
+        .await
+    }
+
+    /// [`Scaler::scale`], whose first read was already made (`first`, made while the queues
+    /// were read); a read again after a conflict or a lost answer is made here.
+    pub(crate) async fn scale_from(
+        &self,
+        target: &Target,
+        deadline: Instant,
+        cause: (Trigger<'_>, &Seen),
+        first: Option<Result<queue_scaler_io::kube::scale::Scale, IoError>>,
+        decide: impl Fn(i32) -> Decision,
+    ) -> Result<Step, IoError> {
+        let mut first = first;
         let mut conflicts = 0;
         let mut rereads = 0;
         // (replicas read before, replicas written) of a write whose answer was lost.
         let mut unanswered: Option<(i32, i32)> = None;
         loop {
-            // Read.
-            let scale = with_backoff("reading the scale", self.backoff, deadline, || {
-                self.api.get(target)
-            })
-            .await?;
+            // Read (the first read may have been made already).
+            let scale = match first.take() {
+                Some(read) => read?,
+                None => self.read_scale(target, deadline).await?,
+            };
             let current = scale.spec.replicas;
             let uid = scale.metadata.uid.as_deref();
             // Verify a write whose answer was lost.

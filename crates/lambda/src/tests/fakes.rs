@@ -41,6 +41,8 @@ pub struct FakeState {
     /// What the Deployment says beyond its scale; `None`: the scale is read, as where `get`
     /// on the Deployment is refused.
     pub facts: Option<DeploymentFacts>,
+    /// When each read was made (tokio's clock).
+    pub read_at: Vec<Instant>,
 }
 
 pub fn status(code: u16, verb: &'static str) -> Error {
@@ -101,6 +103,7 @@ impl ScaleApi for FakeCluster {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
         let mut s = self.state.lock().unwrap();
         s.calls.push(format!("get {target}"));
+        s.read_at.push(Instant::now());
         if let Some(code) = s.get_failures.pop_front() {
             return Err(status(code, "get"));
         }
@@ -204,6 +207,8 @@ pub async fn dropped_answer() -> Error {
 pub struct FakeQueues {
     pub counts: Mutex<HashMap<String, Result<QueueCounts, u16>>>,
     pub reads: Mutex<Vec<String>>,
+    /// How long each read takes to answer.
+    pub latency: Mutex<Duration>,
 }
 
 impl FakeQueues {
@@ -238,6 +243,10 @@ impl FakeQueues {
 impl QueueDepth for FakeQueues {
     async fn counts(&self, queue: &str) -> Result<QueueCounts, Error> {
         self.reads.lock().unwrap().push(queue.into());
+        let latency = *self.latency.lock().unwrap();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         match self.counts.lock().unwrap().get(queue) {
             Some(Ok(c)) => Ok(*c),
             Some(Err(status)) => Err(Error::Aws {

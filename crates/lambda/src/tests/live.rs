@@ -381,3 +381,26 @@ fn heartbeat_alarm(name: &str) -> DescribedAlarm {
         ..DescribedAlarm::default()
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_deployments_read_does_not_wait_for_the_queues() {
+    // SQS answers after 3 s; the cluster is read at once, beside it.
+    let cluster = FakeCluster::at(2);
+    let queues = FakeQueues::with(&[("model-jobs", 600, 50, 0)]);
+    *queues.latency.lock().unwrap() = std::time::Duration::from_secs(3);
+    let s = scaler(Direction::Up, cluster.clone(), None, false)
+        .with_queues(Some(std::sync::Arc::new(queues)));
+    let start = tokio::time::Instant::now();
+    let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+    assert_eq!(
+        (out.from, out.to, out.applied),
+        (Some(2), Some(7), true),
+        "{out:?}"
+    );
+    let first_read = cluster.state.lock().unwrap().read_at[0];
+    assert!(
+        first_read - start < std::time::Duration::from_secs(1),
+        "the Deployment was read {:?} after the start, after the queues",
+        first_read - start
+    );
+}
