@@ -4,7 +4,8 @@
 #
 # It starts, on 127.0.0.1 only:
 #   - local-gke: Google's token endpoint, the GKE API and a Kubernetes scale API, over TLS,
-#     holding the deployment ml/model-worker at 2 replicas;
+#     holding the deployment ml/model-worker at 2 replicas on the GPU pool gpu-pool (2 to 4
+#     nodes of one GPU, as the GKE API tells it), and the pool's Lease;
 #   - moto: a local CloudWatch and SQS API holding the two alarms, so re-arm (SetAlarmState) is
 #     real, and the job queue model-jobs, filled before each step with what its alarm saw;
 #   - cargo lambda watch: the release builds of scale-up and scale-down under the Lambda
@@ -26,7 +27,7 @@ logs=$state
 
 build_release
 rm -rf "$state"; mkdir -p "$state"
-start_local_gke "$state" --deployment ml/model-worker=2
+start_local_gke "$state" --deployment ml/model-worker=2 --lease ml/queue-scaler-pool-gpu-pool
 
 step "Starting a local CloudWatch and SQS API (moto) with the two alarms in ALARM"
 start_moto
@@ -39,13 +40,14 @@ step "Starting scale-up and scale-down under the Lambda runtime emulator (cargo 
 invoke_port=$(free_port)
 LOCAL_AUTH=${DEMO_AUTH:-keyless} write_functions_env "$state/functions.env" \
   TARGET_NAMESPACE=ml TARGET_DEPLOYMENT=model-worker TARGET_QUEUES=model-jobs \
-  MIN_REPLICAS=2 MAX_REPLICAS=8 MESSAGES_PER_REPLICA=100
+  MIN_REPLICAS=2 MAX_REPLICAS=8 MESSAGES_PER_REPLICA=100 TARGET_POOL=gpu-pool
 setsid "$venv/cargo-lambda" lambda watch --release --ignore-changes --quiet \
   --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --env-file "$state/functions.env" \
   --manifest-path "$root/crates/lambda/Cargo.toml" >"$state/functions.log" 2>&1 &
 pids+=($!)
 wait_for 120 "cargo lambda watch" curl -s -o /dev/null "http://127.0.0.1:$invoke_port/"
-echo "  policy: min 2, max 8, one replica per 100 waiting messages, scale-down one step at a time"
+echo "  policy: min 2, max 8, one replica per 100 waiting messages, scale-down one step at a time,"
+echo "  on the GPU pool gpu-pool: 4 GPUs at most, one per replica"
 echo "  Google credentials: $auth_note"
 
 invoke() { # invoke FUNCTION EVENT_FILE
@@ -64,16 +66,18 @@ invoke() { # invoke FUNCTION EVENT_FILE
   fi
   "$venv/python" -c 'import json,sys; r=json.loads(sys.argv[1]); print("  backlog read live from SQS: %g (visible %s + in flight %s; delayed %s), source: %s; the alarm saw %g\n  result: %s %s -> %s, applied=%s\n  reason: %s\n  re-arm: %s" % (r["backlog"], r["visible"], r["in_flight"], r["delayed"], r["source"], r["datapoint"], r["target"], r["from"], r["to"], r["applied"], r["reason"], r["rearm"]["status"]))' "$out"
   local after; after=$(replicas ml/model-worker)
-  printf '  replicas after:  %s%s%s   (alarm now %s)\n' "$green" "$after" "$reset" "$(alarm_state "$alarm")"
+  printf '  replicas after:  %s%s%s   (%s; alarm now %s)\n' "$green" "$after" "$reset" "$(pods ml/model-worker)" "$(alarm_state "$alarm")"
 }
 
 invoke scale-up "$root/events/alarm-high-backlog.json"
-[ "$(replicas ml/model-worker)" = 7 ] || fail "scale-up should have set 7 replicas (640 messages / 100 per replica)"
+[ "$(replicas ml/model-worker)" = 4 ] || fail "scale-up should have set 4 replicas (640 messages need 7; the GPU pool runs 4)"
+[ "$(pods ml/model-worker)" = "4 running, 0 pending" ] || fail "every replica asked for should run: $(pods ml/model-worker)"
 invoke scale-down "$root/events/alarm-low-backlog.json"
 invoke scale-down "$root/events/alarm-low-backlog.json"
-[ "$(replicas ml/model-worker)" = 5 ] || fail "two scale-downs should have left 5 replicas (one step each)"
+[ "$(replicas ml/model-worker)" = 2 ] || fail "two scale-downs should have left 2 replicas (one step each)"
 
 step "Done"
-echo "  The backlog of 640 messages raised ml/model-worker from 2 to 7 replicas in one step;"
-echo "  the drained queue lowered it one replica per alarm (7 -> 6 -> 5), and each alarm was"
-echo "  re-armed to OK so a backlog that persists fires again. Logs: ${state#"$root"/}/*.log"
+echo "  The backlog of 640 messages needed 7 replicas; the GPU pool runs 4, so ml/model-worker"
+echo "  went from 2 to 4 in one step, all 4 running and none Pending. The drained queue lowered"
+echo "  it one replica per alarm (4 -> 3 -> 2), and each alarm was re-armed to OK so a backlog"
+echo "  that persists fires again. Logs: ${state#"$root"/}/*.log"

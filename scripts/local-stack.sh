@@ -75,6 +75,8 @@ start_local_gke() { # start_local_gke DIR [LOCAL-GKE ARGS...]
 
 admin() { curl -fsS --cacert "$SSL_CERT_FILE" "$@"; }
 replicas() { admin "$LOCAL_GKE_ADMIN_URL/deployments/$1" | "$venv/python" -c 'import json,sys; print(json.load(sys.stdin)["replicas"])'; }
+# What the GPU pool does with a Deployment's pods: "N running, M pending".
+pods() { admin "$LOCAL_GKE_ADMIN_URL/deployments/$1" | "$venv/python" -c 'import json,sys; d=json.load(sys.stdin); print("%d running, %d pending" % (d["running"], d["pending"]))'; }
 
 start_moto() {
   local port

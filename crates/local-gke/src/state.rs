@@ -4,6 +4,7 @@
 //! the request log. One mutex guards it all; handlers are short and never hold it across an
 //! await. No I/O.
 
+use crate::model::gpu_pool::{place, Demand};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -82,6 +83,19 @@ pub(crate) struct Deployment {
     pub creation_timestamp: String,
     /// The scheduling fields of its pod template.
     pub scheduling: PodScheduling,
+    /// Its pods' `nvidia.com/gpu` limit, as the shipped manifest's: 1.
+    pub gpus_per_replica: u32,
+    /// Its pods the GPU pool runs (bound and Ready); the rest of `replicas` are Pending.
+    pub running: u32,
+    /// When its oldest Pending pod was created (a resource version), if one is.
+    pub waiting_since: Option<u64>,
+}
+
+impl Deployment {
+    /// Its pods waiting for a GPU.
+    pub(crate) fn pending(&self) -> u32 {
+        self.replicas.max(0).unsigned_abs().saturating_sub(self.running)
+    }
 }
 
 /// Everything that changes while local-gke runs.
@@ -285,13 +299,65 @@ impl State {
                 creation_timestamp: chrono::Utc::now()
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 scheduling: PodScheduling::default(),
+                gpus_per_replica: 1,
+                running: 0,
+                waiting_since: None,
             });
         if deployment.replicas != replicas {
             deployment.generation += 1;
         }
         deployment.replicas = replicas;
         deployment.resource_version = resource_version;
-        deployment
+        self.reschedule();
+        let key = (namespace.to_owned(), name.to_owned());
+        &self.deployments[&key]
+    }
+
+    /// The GPUs of the cluster's GPU pool: its most nodes times the GPUs on each, for the first
+    /// pool with accelerators; `None` without one.
+    fn pool_gpus(&self) -> Option<u64> {
+        let pool = self
+            .node_pools
+            .iter()
+            .find(|p| !p.config.accelerators.is_empty())?;
+        let per_node: i64 = pool
+            .config
+            .accelerators
+            .iter()
+            .map(|a| a.accelerator_count)
+            .sum();
+        let nodes = pool.autoscaling.as_ref().map_or(1, |a| a.max_node_count);
+        u64::try_from(per_node.max(0))
+            .ok()
+            .map(|g| g * u64::try_from(nodes.max(0)).unwrap_or(0))
+    }
+
+    /// Place every Deployment's pods on the GPU pool again, after a change of replicas or of the
+    /// pool ([`crate::model::gpu_pool::place`]).
+    fn reschedule(&mut self) {
+        let demand = self
+            .deployments
+            .iter()
+            .map(|(key, d)| {
+                let want = Demand {
+                    replicas: d.replicas.max(0).unsigned_abs(),
+                    gpus_per_replica: d.gpus_per_replica,
+                    running: d.running,
+                    waiting_since: d.waiting_since,
+                };
+                (key.clone(), want)
+            })
+            .collect();
+        let placed = place(self.pool_gpus(), &demand);
+        let now = self.last_resource_version;
+        for (key, d) in &mut self.deployments {
+            d.running = placed.get(key).copied().unwrap_or(0);
+            d.waiting_since = match (d.pending(), d.waiting_since) {
+                (0, _) => None,
+                (_, Some(since)) => Some(since),
+                (_, None) => Some(now),
+            };
+        }
     }
 
     /// Replaces the scheduling fields of an existing deployment's pod template, a change of its
@@ -519,6 +585,7 @@ impl State {
 
     pub(crate) fn set_node_pools(&mut self, pools: Vec<NodePool>) {
         self.node_pools = pools;
+        self.reschedule();
     }
 
     pub(crate) fn add_fault(&mut self, fault: Fault) {

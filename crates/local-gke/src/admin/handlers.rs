@@ -99,6 +99,8 @@ fn deployment_response(deployment: &Deployment) -> Response {
         StatusCode::OK,
         &DeploymentState {
             replicas: deployment.replicas,
+            running: deployment.running,
+            pending: deployment.pending(),
             resource_version: deployment.resource_version.to_string(),
         },
     )

@@ -28,6 +28,12 @@ pub use crate::model::scheduling::{PodScheduling, Toleration};
 pub struct DeploymentState {
     /// `spec.replicas`.
     pub replicas: i32,
+    /// Its pods the GPU pool runs (ready).
+    #[serde(default)]
+    pub running: u32,
+    /// Its pods waiting for a GPU (Pending).
+    #[serde(default)]
+    pub pending: u32,
     /// `metadata.resourceVersion`, as the scale subresource reports it.
     pub resource_version: String,
 }

@@ -54,12 +54,16 @@ pub(crate) fn get(
 }
 
 /// The `apps/v1` Deployment as the API server answers it. Its selector and pod labels are the
-/// `app={name}` the scale reports. The stand-in has no controller: every pod asked for is there,
-/// updated, ready and available (counts of 0 left out, as the API server does).
+/// `app={name}` the scale reports; its pods ask for `nvidia.com/gpu` as the shipped manifest's
+/// do. Every pod asked for exists and is updated; those the GPU pool runs are ready and
+/// available, the rest Pending ([`crate::model::gpu_pool`]). Counts of 0 are left out, as the
+/// API server does.
 fn object(namespace: &str, name: &str, deployment: &Deployment) -> Value {
     let replicas = deployment.replicas;
+    let gpus = deployment.gpus_per_replica.to_string();
     let mut pod_spec = json!({
-        "containers": [{"name": "worker", "image": format!("{name}:local")}],
+        "containers": [{"name": "worker", "image": format!("{name}:local"),
+                        "resources": {"limits": {"nvidia.com/gpu": gpus}}}],
         "restartPolicy": "Always",
     });
     let scheduling = serde_json::to_value(&deployment.scheduling).unwrap_or_default();
@@ -67,14 +71,16 @@ fn object(namespace: &str, name: &str, deployment: &Deployment) -> Value {
         spec.extend(fields);
     }
     let mut status = json!({"observedGeneration": deployment.generation});
-    if replicas > 0 {
-        for field in [
-            "replicas",
-            "updatedReplicas",
-            "readyReplicas",
-            "availableReplicas",
-        ] {
-            status[field] = json!(replicas);
+    let running = deployment.running;
+    for (field, count) in [
+        ("replicas", replicas.max(0).unsigned_abs()),
+        ("updatedReplicas", replicas.max(0).unsigned_abs()),
+        ("readyReplicas", running),
+        ("availableReplicas", running),
+        ("unavailableReplicas", deployment.pending()),
+    ] {
+        if count > 0 {
+            status[field] = json!(count);
         }
     }
     json!({
