@@ -2,7 +2,7 @@
 //! `cargo lambda watch`, the local token endpoint, GKE API and Kubernetes scale API over TLS.
 
 use local_gke::admin::AdminGrant;
-use queue_scaler_tests::{function_env, scenarios, Functions, LocalStack};
+use queue_scaler_tests::{function_env, scenarios, ClusterUnderTest, Functions, LocalStack};
 
 /// The cluster the scenarios need: `ml/model-worker` (granted), `ml/other-model` (not granted),
 /// and a grant of `ml/missing-model`, which does not exist; as `infra/gke/rbac.yaml` grants them
@@ -183,4 +183,44 @@ async fn racing_functions_lose_no_update() {
     let s = stack().await;
     let conflicts = scenarios::racing_functions_lose_no_update(&s, &s.env).await;
     eprintln!("racing functions met {conflicts} conflict(s)");
+}
+
+/// A Role that grants only the scale (an older `infra/gke/rbac.yaml`): the first read of the
+/// Deployment is refused, the container remembers it, reads the scale instead from then on, and
+/// scales all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_on_the_scale_alone_still_scales_from_the_scale() {
+    let s = stack().await;
+    let account = s.var("SCALER_SERVICE_ACCOUNT");
+    let scale_only = AdminGrant::new(&account, "ml", "model-worker")
+        .verbs(["get", "update"])
+        .resources(["deployments/scale"]);
+    s.admin
+        .set_grant(&scale_only)
+        .await
+        .expect("grant narrowed");
+    let functions = Functions::start(&function_env(&s.env, &[])).await;
+    s.take_requests().await;
+    let cluster = |kinds: Vec<String>| -> Vec<String> {
+        kinds
+            .into_iter()
+            .filter(|k| {
+                k.starts_with("scale") || k.starts_with("deployment") || k == "event_create"
+            })
+            .collect()
+    };
+    for (round, want) in [
+        ["deployment_get", "scale_get", "scale_put", "event_create"].as_slice(),
+        ["scale_get", "scale_put", "event_create"].as_slice(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = functions
+            .invoke_file("scale-up", "alarm-set-by-set-alarm-state.json")
+            .await
+            .ok();
+        assert_eq!(out["applied"], true, "round {round}: {out}");
+        assert_eq!(cluster(s.take_requests().await), want, "round {round}");
+    }
 }

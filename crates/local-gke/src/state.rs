@@ -94,7 +94,10 @@ pub(crate) struct Deployment {
 impl Deployment {
     /// Its pods waiting for a GPU.
     pub(crate) fn pending(&self) -> u32 {
-        self.replicas.max(0).unsigned_abs().saturating_sub(self.running)
+        self.replicas
+            .max(0)
+            .unsigned_abs()
+            .saturating_sub(self.running)
     }
 }
 

@@ -22,7 +22,10 @@ pub(crate) struct Demand {
 /// The pods of each Deployment that run after a change, by key: what was running, down to its
 /// replicas, then Pending pods placed while GPUs are free, the longest-waiting Deployment first.
 /// With `gpus` `None` (no GPU pool), every pod runs.
-pub(crate) fn place<K: Ord + Clone>(gpus: Option<u64>, demand: &BTreeMap<K, Demand>) -> BTreeMap<K, u32> {
+pub(crate) fn place<K: Ord + Clone>(
+    gpus: Option<u64>,
+    demand: &BTreeMap<K, Demand>,
+) -> BTreeMap<K, u32> {
     let mut running: BTreeMap<K, u32> = demand
         .iter()
         .map(|(key, d)| {
