@@ -587,10 +587,10 @@ pub async fn a_token_without_the_email_scope_is_refused_and_named<C: ClusterUnde
 }
 
 /// Least privilege: the service account's own token may read and set the replicas of its
-/// deployment, and nothing else. The cluster refuses (403, with kube's exact `Status`) the scale
-/// of a deployment the Role does not name or in another namespace, patching or creating its own
-/// scale (verbs the functions never use), reading Secrets or the Deployment itself, and patching
-/// or deleting the Deployment; it does not authenticate (401) a token the token endpoint never
+/// deployment, and read the Deployment itself, and nothing else. The cluster refuses (403, with
+/// kube's exact `Status`) the scale or the Deployment of one the Role does not name or in another
+/// namespace, patching or creating its own scale (verbs the functions never use), reading
+/// Secrets, and patching or deleting the Deployment; it does not authenticate (401) a token the token endpoint never
 /// issued. Nothing changes.
 pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderTest>(
     cluster: &C,
@@ -632,6 +632,14 @@ pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderT
             Some(("application/json", update)),
         )
         .await;
+    assert_eq!(
+        (status, &body["spec"]["replicas"]),
+        (200, &json!(3)),
+        "{body}"
+    );
+
+    // And read its Deployment itself: the same replicas and resourceVersion as its scale.
+    let (status, body) = kube.request(Method::GET, &deployment, &token, None).await;
     assert_eq!(
         (status, &body["spec"]["replicas"]),
         (200, &json!(3)),
@@ -683,12 +691,12 @@ pub async fn the_scaler_may_do_nothing_but_scale_its_deployment<C: ClusterUnderT
         ),
         (
             Method::GET,
-            deployment.clone(),
+            local_gke::deployment_path(NS, UNGRANTED),
             None,
             "get",
             "apps",
             "deployments",
-            Some(DEPLOYMENT),
+            Some(UNGRANTED),
             None,
         ),
         (
