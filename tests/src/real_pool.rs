@@ -179,6 +179,26 @@ impl RealKube {
     }
 }
 
+/// The functions' environment for `table`, a routing table (`SCALER_TARGETS`) in place of the
+/// single target of [`crate::function_env`], with `extra` settings.
+pub fn table_env(
+    cluster_env: &[(String, String)],
+    table: &Value,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let table = table.to_string();
+    let mut settings = vec![
+        ("SCALER_TARGETS", table.as_str()),
+        ("TARGET_NAMESPACE", ""),
+        ("TARGET_DEPLOYMENT", ""),
+        ("MIN_REPLICAS", ""),
+        ("MAX_REPLICAS", ""),
+        ("MESSAGES_PER_REPLICA", ""),
+    ];
+    settings.extend_from_slice(extra);
+    crate::function_env(cluster_env, &settings)
+}
+
 /// The one scale event of a model's high alarm: `alarm-high-backlog.json` named `alarm`.
 pub fn high_alarm(alarm: &str) -> Value {
     let mut event = crate::event("alarm-high-backlog.json");

@@ -103,17 +103,9 @@ impl RealKube {
 
     /// The pods of Deployment `name` (label `app.kubernetes.io/name`), not being deleted.
     pub async fn pods(&self, name: &str) -> Pods {
-        let list = self
-            .admin_ok(
-                reqwest::Method::GET,
-                &format!(
-                    "/api/v1/namespaces/{NS}/pods?labelSelector=app.kubernetes.io%2Fname%3D{name}"
-                ),
-                None,
-            )
-            .await;
+        let list = self.pod_list(name).await;
         let mut pods = Pods::default();
-        for pod in list["items"].as_array().into_iter().flatten() {
+        for pod in &list {
             if !pod["metadata"]["deletionTimestamp"].is_null() {
                 continue;
             }
@@ -128,22 +120,19 @@ impl RealKube {
 
     /// Why the scheduler left a pod of `name` Pending: its `PodScheduled` condition's message.
     pub async fn unschedulable_reason(&self, name: &str) -> Option<String> {
-        let list = self
-            .admin_ok(
-                reqwest::Method::GET,
-                &format!(
-                    "/api/v1/namespaces/{NS}/pods?labelSelector=app.kubernetes.io%2Fname%3D{name}"
-                ),
-                None,
-            )
-            .await;
-        list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let list = self.pod_list(name).await;
+        list.iter()
             .flat_map(|pod| pod["status"]["conditions"].as_array().into_iter().flatten())
             .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
             .and_then(|c| c["message"].as_str().map(str::to_owned))
+    }
+
+    /// The pods of Deployment `name`, by its label `app.kubernetes.io/name`.
+    async fn pod_list(&self, name: &str) -> Vec<Value> {
+        let path =
+            format!("/api/v1/namespaces/{NS}/pods?labelSelector=app.kubernetes.io%2Fname%3D{name}");
+        let list = self.admin_ok(reqwest::Method::GET, &path, None).await;
+        list["items"].as_array().cloned().unwrap_or_default()
     }
 
     /// Wait until `check` holds of Deployment `name`'s pods, up to `within`; panics with what

@@ -268,19 +268,8 @@ async fn two_models_racing_on_one_pool_never_hold_more_than_it_has(kube: &RealKu
          "max_replicas": 4, "messages_per_replica": 100, "pool": "gpu-pool", "pool_gpus": 4},
         {"alarms": ["image-high"], "namespace": NS, "deployment": "image-model", "min_replicas": 1,
          "max_replicas": 4, "messages_per_replica": 100, "pool": "gpu-pool"}
-    ])
-    .to_string();
-    let env = function_env(
-        &kube.env,
-        &[
-            ("SCALER_TARGETS", &table),
-            ("TARGET_NAMESPACE", ""),
-            ("TARGET_DEPLOYMENT", ""),
-            ("MIN_REPLICAS", ""),
-            ("MAX_REPLICAS", ""),
-            ("MESSAGES_PER_REPLICA", ""),
-        ],
-    );
+    ]);
+    let env = real_pool::table_env(&kube.env, &table, &[]);
     let (a, b) = tokio::join!(Functions::start(&env), Functions::start(&env));
     let held = kube.watch_held(&MODELS).await;
     let mut capped = 0;

@@ -16,7 +16,7 @@ use queue_scaler_tests::real_kube::RealKube;
 use queue_scaler_tests::real_pool;
 use queue_scaler_tests::real_scheduler::Pods;
 use queue_scaler_tests::scenarios::{DEPLOYMENT, NS, UNGRANTED};
-use queue_scaler_tests::{function_env, ClusterUnderTest, Functions};
+use queue_scaler_tests::{ClusterUnderTest, Functions};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -81,19 +81,11 @@ async fn the_pool_the_models_share_in_a_cluster_that_schedules() {
          "max_replicas": 4, "messages_per_replica": 100, "pool": "gpu-pool", "pool_gpus": 4},
         {"alarms": ["image-high"], "namespace": NS, "deployment": "image-model", "min_replicas": 0,
          "max_replicas": 4, "messages_per_replica": 100, "pool": "gpu-pool"}
-    ])
-    .to_string();
-    let env = function_env(
+    ]);
+    let env = real_pool::table_env(
         &kube.env,
-        &[
-            ("SCALER_TARGETS", &table),
-            ("TARGET_NAMESPACE", ""),
-            ("TARGET_DEPLOYMENT", ""),
-            ("MIN_REPLICAS", ""),
-            ("MAX_REPLICAS", ""),
-            ("MESSAGES_PER_REPLICA", ""),
-            ("CAPACITY_PENDING_SECONDS", PENDING_SECONDS),
-        ],
+        &table,
+        &[("CAPACITY_PENDING_SECONDS", PENDING_SECONDS)],
     );
     let (a, b) = tokio::join!(Functions::start(&env), Functions::start(&env));
 

@@ -529,22 +529,35 @@ impl DeployedScaler {
         }
     }
 
+    /// Where `target`'s pods may run, from its Deployment; when it cannot be read, check `name`
+    /// is skipped, saying why.
+    async fn placement(
+        &self,
+        report: &mut Report,
+        name: &str,
+        target: &Target,
+    ) -> Option<queue_scaler_io::kube::probe::PodPlacement> {
+        match self.api.placement(target).await {
+            Ok(Probed::Answered(placement)) => Some(placement),
+            Ok(Probed::Other { status, .. }) => {
+                report.skip(name, format!("reading the Deployment answered {status}"));
+                None
+            }
+            Err(e) => {
+                report.skip(name, chain(&e));
+                None
+            }
+        }
+    }
+
     /// The GPU pool a target's pods land on: the one GPU pool whose labels (and GKE's
     /// `cloud.google.com/gke-nodepool`) match every key of its Deployment's `nodeSelector`. None
     /// or several fail; so does a configured pool that is not that one, since its cap would count
     /// GPUs the pods never use.
     async fn check_pool_match(&self, report: &mut Report, target: &Target, cluster: &[NodePool]) {
         let name = format!("{target}: GPU pool");
-        let placement = match self.api.placement(target).await {
-            Ok(Probed::Answered(placement)) => placement,
-            Ok(Probed::Other { status, .. }) => {
-                report.skip(&name, format!("reading the Deployment answered {status}"));
-                return;
-            }
-            Err(e) => {
-                report.skip(&name, chain(&e));
-                return;
-            }
+        let Some(placement) = self.placement(report, &name, target).await else {
+            return;
         };
         let matched: Vec<&str> = cluster
             .iter()
@@ -583,16 +596,8 @@ impl DeployedScaler {
                 return;
             }
         }
-        let spec = match self.api.placement(target).await {
-            Ok(Probed::Answered(placement)) => placement,
-            Ok(Probed::Other { status, .. }) => {
-                report.skip(&name, format!("reading the Deployment answered {status}"));
-                return;
-            }
-            Err(e) => {
-                report.skip(&name, chain(&e));
-                return;
-            }
+        let Some(spec) = self.placement(report, &name, target).await else {
+            return;
         };
         let tolerations = &spec.tolerations;
         let mut missing: Vec<String> = taints
