@@ -15,11 +15,13 @@
 #     and region, and no placeholder is left anywhere;
 #   - the RBAC: the RoleBinding's user is the service account of the sample
 #     project, and no placeholder is left;
-#   - the section "Two models: one stack each" renders the Deployment twice,
+#   - the section "Two models on one GPU pool: one stack" renders the Deployment twice,
 #     text-model on text-jobs and image-model on image-jobs: each with its
 #     own name, labels, selector, Secret and queue URL; and the RBAC once,
 #     whose Role names exactly both Deployments (least-privilege.sh
 #     --deployments text-model,image-model) and nothing more;
+#   - that section renders the pool's Lease once: gpu-pool's, granted to the
+#     service account, get and update on it and nothing more;
 #   - every rendered file passes kubernetes-validate --strict.
 #
 # Usage: tests/infra/deploy-guide-render.sh [GUIDE]   (make test-deploy-guide)
@@ -50,7 +52,7 @@ values = {
     "IMAGE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/image-jobs",
 }
 # The section that deploys two models, one stack each.
-TWO_MODELS = "Two models: one stack each"
+TWO_MODELS = "Two models on one GPU pool: one stack"
 image = "europe-west4-docker.pkg.dev/my-project/models/model-worker:latest"
 email = "queue-scaler@my-project.iam.gserviceaccount.com"
 PLACEHOLDER = re.compile(r"__[A-Z_]+__|\bPROJECT_ID\b|\bIMAGE_URL\b")
@@ -174,6 +176,22 @@ for path, command in rbacs:
     result(check.returncode == 0,
            "two models: the Role grants exactly what the functions use, for text-model and image-model "
            "(least-privilege.sh --deployments)", (check.stdout + check.stderr).strip())
+
+# The pool both models share: its Lease and the grant on it, as the section renders them.
+leases = [(f, c) for f, c in two_models if f == "infra/gke/pool-lease.yaml"]
+result(len(leases) == 1, "two models: the section renders pool-lease.yaml once",
+       f"renders: {[f for f, _ in two_models]}")
+for path, command in leases:
+    objects, out = render(path, command, "two models: pool-lease.yaml")
+    lease = [o["metadata"]["name"] for o in objects if o["kind"] == "Lease"]
+    result(lease == ["queue-scaler-pool-gpu-pool"], "two models: the Lease is gpu-pool's, as NodePool=gpu-pool books it",
+           f"Leases: {lease}")
+    subjects = {o["kind"]: o for o in objects}.get("RoleBinding", {}).get("subjects", [])
+    result([s.get("name") for s in subjects] == [email],
+           f"two models: the Lease's RoleBinding's user is {email}", f"subjects: {subjects}")
+    check = subprocess.run(["tests/infra/least-privilege.sh", out], capture_output=True, text=True)
+    result(check.returncode == 0, "two models: the Lease's grant is exactly get and update on it",
+           (check.stdout + check.stderr).strip())
 
 print(f"deploy-guide-render: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -7,7 +7,8 @@
 # template's checks (template_invariants.py) read `!Ref FUNCTION.Alias` the
 # way SAM documents it; this proves what SAM makes of it. For several
 # parameter sets (keyless defaults; MinReplicas 0 with the wake alarm, the
-# age alarm and a failure topic; the key path with an existing queue) it
+# age alarm and a failure topic; the key path with an existing queue; two
+# models on one GPU pool in one stack) it
 # transforms the template with aws-sam-translator (in .venv-sam, `make
 # sam-venv`; CodeUri set to an S3 object, as `sam package` does), runs
 # cfn-lint on the output, and checks:
@@ -57,6 +58,11 @@ sets = {
                             "FailureNotificationTopicArn": "arn:aws:sns:eu-west-1:123456789012:scaling"},
     "key-existing-queue": {"GkeEndpoint": "https://gke-0123abcd.europe-west4.gke.goog", "QueueName": "model-jobs",
                            "ServiceAccountKeySecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf"},
+    # The deployment guide's two models on one GPU pool, in one stack.
+    "two-models-one-stack": {"GkeCluster": "projects/p/locations/l/clusters/c", "GcpCredentialConfig": keyless,
+                             "QueueName": "text-jobs", "TargetDeployment": "text-model",
+                             "SecondTargetDeployment": "image-model", "SecondQueueName": "image-jobs",
+                             "NodePool": "gpu-pool", "MessagesPerReplica": "100"},
 }
 # The deployment guide's two models, one stack each (the file name says which).
 for model, queue in (("text-model", "text-jobs"), ("image-model", "image-jobs")):

@@ -241,12 +241,28 @@ class Stack:
             if r["Type"] == type_
         }
 
-    def environment(self, fid):
+    def environment(self, fid, derived=True):
+        """The function's environment. With a routing table (SCALER_TARGETS) and `derived`, the
+        alarms and queues of all its entries also stand as TARGET_ALARMS, TARGET_WAKE_ALARMS and
+        TARGET_QUEUES, so the checks of a single target read a table the same way; a table that
+        is not JSON is left as it is, and check_routing_tables says so."""
         glob = (self.t.get("Globals", {}).get("Function", {})
                 .get("Environment", {}).get("Variables", {}))
         local = (self.t["Resources"][fid].get("Properties", {})
                  .get("Environment", {}).get("Variables", {}))
-        return self.value({**glob, **local})
+        env = self.value({**glob, **local})
+        if not derived:
+            return env
+        try:
+            table = json.loads(env["SCALER_TARGETS"])
+        except (KeyError, TypeError, ValueError):
+            return env
+        for key, field in (("TARGET_ALARMS", "alarms"), ("TARGET_WAKE_ALARMS", "wake_alarms"),
+                           ("TARGET_QUEUES", "queues")):
+            joined = ",".join(n for entry in table for n in entry.get(field, []))
+            if joined:
+                env[key] = joined
+        return env
 
     def rules_accept(self):
         for name, rule in self.t.get("Rules", {}).items():
@@ -404,6 +420,7 @@ def check(s, problems):
 
     check_credentials(s, functions, roles, bad)
     check_queue_read(s, functions, roles, bad)
+    check_routing_tables(s, functions, alarms, bad)
     check_low_alarm(s, alarms, bad)
     check_age_alarm(s, alarms, bad)
     check_cluster(s, functions, bad)
@@ -481,31 +498,96 @@ def job_queue(s):
     return "<JobQueue.QueueName>", "<JobQueue.Arn>"
 
 
+def second_queue(s):
+    """The second model's queue name and ARN, when the stack has a second model."""
+    name = s.params.get("SecondQueueName") if s.params.get("SecondTargetDeployment") else ""
+    return (name, f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{name}") if name else None
+
+
 def check_queue_read(s, functions, roles, bad):
-    """Each function reads its queue live: TARGET_QUEUES names it, and its role may read exactly it."""
-    name, arn = job_queue(s)
+    """Each function reads its queues live: TARGET_QUEUES (or its table) names them, and its role
+    may read exactly them."""
+    queues = [job_queue(s)] + ([second_queue(s)] if second_queue(s) else [])
+    want = [name for name, _ in queues]
     for fid, label in FUNCTIONS.items():
         if fid not in functions:
             continue
         env = s.environment(fid)
-        if names(env.get("TARGET_QUEUES")) != [name]:
-            bad(f"{label}: TARGET_QUEUES is {env.get('TARGET_QUEUES')!r}, not the queue {name}: "
-                "the function would not read its queue live")
+        if names(env.get("TARGET_QUEUES")) != want:
+            bad(f"{label}: TARGET_QUEUES is {env.get('TARGET_QUEUES')!r}, not the queues {want}: "
+                "the function would not read its queues live")
         statements = role_statements(functions, roles, fid)
         for action in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
-            granted_exactly(statements, action, {arn}, "the queue's ARN",
-                            f"{label}: {{action}} is granted on {{granted}}, but its queue is {{want}}", bad)
+            granted_exactly(statements, action, {arn for _, arn in queues}, "the queues' ARNs",
+                            f"{label}: {{action}} is granted on {{granted}}, but its queues are {{want}}", bad)
+
+
+def check_routing_tables(s, functions, alarms, bad):
+    """With a second model, each function takes one routing table with both models: valid JSON,
+    in place of the single-target settings; each entry's Deployment, its own queue, the alarms
+    of this function that watch that queue only, and the node pool both share."""
+    second = s.params.get("SecondTargetDeployment")
+    by_name = {a.get("AlarmName"): a for a in alarms.values()}
+    for fid, label in FUNCTIONS.items():
+        if fid not in functions:
+            continue
+        env = s.environment(fid)
+        if not second:
+            if "SCALER_TARGETS" in env:
+                bad(f"{label}: one model, yet SCALER_TARGETS is set")
+            continue
+        single = sorted(k for k in ("TARGET_NAMESPACE", "TARGET_DEPLOYMENT", "MIN_REPLICAS",
+                                    "MAX_REPLICAS", "TARGET_POOL") if k in env)
+        if single:
+            bad(f"{label}: two models, yet the single-target settings {single} are set beside the table")
+        try:
+            table = json.loads(env.get("SCALER_TARGETS"))
+        except (TypeError, ValueError) as e:
+            bad(f"{label}: SCALER_TARGETS is not JSON once substituted: {e}")
+            continue
+        models = [(s.params["TargetDeployment"], job_queue(s)[0], "MinReplicas", "MaxReplicas"),
+                  (second, s.params["SecondQueueName"], "SecondMinReplicas", "SecondMaxReplicas")]
+        if [e.get("deployment") for e in table] != [m[0] for m in models]:
+            bad(f"{label}: the table scales {[e.get('deployment') for e in table]}, "
+                f"not {[m[0] for m in models]}")
+            continue
+        for entry, (deployment, queue, low, high) in zip(table, models):
+            if entry.get("namespace") != s.params["TargetNamespace"] or entry.get("queues") != [queue]:
+                bad(f"{label}: {deployment} reads {entry.get('queues')} in "
+                    f"{entry.get('namespace')}, not [{queue}] in {s.params['TargetNamespace']}")
+            if (str(entry.get("min_replicas")), str(entry.get("max_replicas"))) != \
+                    (str(s.params[low]), str(s.params[high])):
+                bad(f"{label}: {deployment} is bounded {entry.get('min_replicas')}-"
+                    f"{entry.get('max_replicas')}, not {low}-{high}")
+            if entry.get("pool", "") != s.params.get("NodePool", ""):
+                bad(f"{label}: {deployment} is on pool {entry.get('pool')!r}, not NodePool "
+                    f"{s.params.get('NodePool')!r}")
+            named = entry.get("alarms", []) + entry.get("wake_alarms", [])
+            if not entry.get("alarms"):
+                bad(f"{label}: {deployment} has no alarm in the table")
+            for name in named:
+                alarm = by_name.get(name)
+                if alarm is None:
+                    bad(f"{label}: {deployment}'s alarm {name!r} is not in the template")
+                elif queues_watched(alarm) != {queue}:
+                    bad(f"{label}: {deployment}'s alarm {name} watches {sorted(queues_watched(alarm))}, "
+                        f"not its queue {queue}")
+                elif f"<{fid}.Alias>" not in as_list(alarm.get("AlarmActions", [])):
+                    bad(f"{label}: {deployment}'s alarm {name} does not invoke {fid}")
 
 
 def check_low_alarm(s, alarms, bad):
-    """Scale-down's alarm counts visible plus in-flight messages: zero only when no job runs."""
-    name, _ = job_queue(s)
+    """Scale-down's alarms count visible plus in-flight messages of one of the stack's queues:
+    zero only when no job runs."""
+    queues = [job_queue(s)[0]] + ([second_queue(s)[0]] if second_queue(s) else [])
     want = {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
     low = {rid: a for rid, a in alarms.items()
            if "<ScaleDownFunction.Alias>" in as_list(a.get("AlarmActions", []))}
     if not low:
         bad("no alarm invokes scale-down")
     for rid, a in low.items():
+        watched = queues_watched(a)
+        name = next(iter(watched)) if len(watched) == 1 and watched <= set(queues) else queues[0]
         if a.get("ComparisonOperator") != "LessThanThreshold":
             bad(f"{rid}: scale-down's alarm is {a.get('ComparisonOperator')}, not LessThanThreshold")
         metrics = {m.get("Id"): m for m in a.get("Metrics", [])}
@@ -918,6 +1000,15 @@ def parameter_sets(template):
                                                 "TargetNamespace": "gpu", "TargetDeployment": "text-model"}
     yield "an existing queue with an age alarm", {**base, "QueueName": "model-jobs",
                                                   "OldestMessageAgeSeconds": "900"}
+    yield "one model on a GPU pool", {**base, "NodePool": "gpu-pool"}
+    two = {**base, "QueueName": "text-jobs", "TargetDeployment": "text-model",
+           "SecondTargetDeployment": "image-model", "SecondQueueName": "image-jobs",
+           "NodePool": "gpu-pool", "MessagesPerReplica": "100", "SecondMessagesPerReplica": "50"}
+    yield "two models on one GPU pool, one stack", two
+    yield "two models at 0 with the wake alarm, an age alarm, a sized pool at a DNS endpoint", {
+        **two, "MinReplicas": "0", "WakeAlarmEnabled": "true", "OldestMessageAgeSeconds": "600",
+        "SecondMinReplicas": "0", "MessagesPerReplica": "", "PoolGpus": "4", "GkeCluster": "",
+        "GkeEndpoint": "https://gke-0123abcd.europe-west4.gke.goog"}
 
 
 # The deployment guide's two models, one stack each: stack -> (queue, Deployment).
@@ -1049,5 +1140,22 @@ def main(paths):
     return 1 if failed else 0
 
 
+def environments(path):
+    """Each parameter set's environment of each function, as JSON lines
+    {"set", "function", "env"}: what the functions would start with (tests/tests/template_env.rs
+    starts them from it)."""
+    with open(path) as f:
+        template = yaml.load(f, Loader=Loader)
+    for label, params in parameter_sets(template):
+        s = Stack(template, params)
+        for fid in FUNCTIONS:
+            env = {k: v for k, v in s.environment(fid, derived=False).items()
+                   if isinstance(v, str) and k.isupper()}
+            print(json.dumps({"set": label, "function": fid, "env": env}))
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--environments"]:
+        sys.exit(environments(sys.argv[2]))
     sys.exit(main(sys.argv[1:]))

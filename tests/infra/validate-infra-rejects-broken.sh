@@ -156,7 +156,7 @@ refusal: no enabled EventBridge rule on HeartbeatSchedule targets ScaleDownFunct
 
 # Two models, one stack each: every stack would scale the same Deployment.
 from:    template.yaml
-edit:    s/^        TARGET_DEPLOYMENT: !Ref TargetDeployment$/        TARGET_DEPLOYMENT: model-worker/
+edit:    s/^        TARGET_DEPLOYMENT: !If \[OneModel, !Ref TargetDeployment, !Ref AWS::NoValue\]$/        TARGET_DEPLOYMENT: model-worker/
 case:    template whose stacks all scale model-worker, whatever TargetDeployment says
 refusal: two models, stack text-model: scale-up scales ml/model-worker from 'text-jobs', not text-model
 
@@ -169,13 +169,13 @@ refusal: two models: both stacks create AWS::CloudWatch::Alarm backlog-high
 
 # A role may read every alarm of the account.
 from:    template.yaml
-edit:    /^                Action: cloudwatch:DescribeAlarms$/{n;N;s/^                Resource:\n                  - !Sub .*-backlog-low$/                Resource: "*"/;}
+edit:    /^                Action: cloudwatch:DescribeAlarms$/{n;n;s/^                  - !Sub .*-backlog-low$/                  - "*"/;}
 case:    template with DescribeAlarms on every alarm
 refusal: cloudwatch:DescribeAlarms is granted on a wildcard resource
 
 # The heartbeat is told to read an alarm that does not exist (a typo).
 from:    template.yaml
-edit:    s/^\(          TARGET_ALARMS: !Sub .*-backlog-lo\)w$/\1/
+edit:    s/^\(          TARGET_ALARMS: !If \[OneModel, !Sub ".*-backlog-lo\)w"/\1"/
 case:    template naming an alarm it does not create
 refusal: alarm 'qs-backlog-lo' named in its environment is not in the template
 
@@ -187,7 +187,7 @@ refusal: MinReplicas 0, WakeAlarmEnabled true: no wake alarm (visible messages >
 
 # The wake alarm exists, but scale-up is not told it is a wake alarm.
 from:    template.yaml
-edit:    /^          TARGET_WAKE_ALARMS: /d
+edit:    /^          TARGET_WAKE_ALARMS: !If$/,/^            - !Ref AWS::NoValue$/d
 case:    template whose scale-up does not know its wake alarm
 refusal: MinReplicas 0, WakeAlarmEnabled true: scale-up has no TARGET_WAKE_ALARMS
 
@@ -206,13 +206,13 @@ refusal: MinReplicas 0, WakeAlarmEnabled false: a wake alarm exists
 
 # The functions are not told which queue to read live.
 from:    template.yaml
-edit:    /^        TARGET_QUEUES: /d
+edit:    /^        TARGET_QUEUES: !If$/,/^          - !Ref AWS::NoValue$/d
 case:    template without TARGET_QUEUES
-refusal: scale-up: TARGET_QUEUES is None, not the queue
+refusal: scale-up: TARGET_QUEUES is None, not the queues
 
 # The roles may read every queue of the account.
 from:    template.yaml
-edit:    s/^                  - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${QueueName}$/                  - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*/
+edit:    s/^                    - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${QueueName}$/                    - !Sub arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*/
 case:    template whose roles may read any queue
 refusal: sqs:GetQueueAttributes is granted on a wildcard resource
 
@@ -220,11 +220,11 @@ refusal: sqs:GetQueueAttributes is granted on a wildcard resource
 from:    template.yaml
 edit:    s/^                Action: \[sqs:GetQueueAttributes, sqs:GetQueueUrl\]$/                Action: sqs:GetQueueAttributes/
 case:    template whose roles may not look up the queue's URL
-refusal: scale-down: sqs:GetQueueUrl is granted on [], but its queue is ['<JobQueue.Arn>']
+refusal: scale-down: sqs:GetQueueUrl is granted on [], but its queues are ['<JobQueue.Arn>']
 
 # The age alarm fires, but the heartbeat never reads it (nor may the role re-arm it).
 from:    template.yaml
-edit:    s/^            - !Sub ${AWS::StackName}-backlog-high,${AWS::StackName}-backlog-age$/            - !Sub ${AWS::StackName}-backlog-high/
+edit:    s/^              - !Sub ${AWS::StackName}-backlog-high,${AWS::StackName}-backlog-age$/              - !Sub ${AWS::StackName}-backlog-high/
 case:    template whose age alarm is not in scale-up's TARGET_ALARMS
 refusal: the age alarm qs-backlog-age is not in scale-up's TARGET_ALARMS
 
@@ -367,7 +367,7 @@ refusal: scale-down: ReservedConcurrentExecutions is unset, but ReservedConcurre
 # The dashboard's body is JSON only without the wake alarm: with MinReplicas 0
 # its ARN lands after a comma too many.
 from:    template.yaml
-edit:    s/^\( *"${LowBacklogAlarm.Arn}"\)${AgeAlarmArn}${WakeAlarmArn},$/\1,${AgeAlarmArn}${WakeAlarmArn},/
+edit:    s/^\( *"${LowBacklogAlarm.Arn}"\)${AgeAlarmArn}${WakeAlarmArn}${SecondAlarmArns},$/\1,${AgeAlarmArn}${WakeAlarmArn}${SecondAlarmArns},/
 case:    template whose dashboard is not JSON with MinReplicas 0
 refusal: Dashboard: DashboardBody is not valid JSON with widgets after substitution
 
@@ -382,6 +382,24 @@ from:    template.yaml
 edit:    /"ReplicasAfter", .*"Direction", "down"/d
 case:    template whose dashboard does not show scale-down's replicas
 refusal: the dashboard does not show QueueScaler ReplicasAfter (Target ml/model-worker, Direction down)
+
+# Two models in one stack: the second model's high alarm watches the first model's queue.
+from:    template.yaml
+edit:    /^  SecondHighBacklogAlarm:$/,/^  SecondLowBacklogAlarm:$/s/^          Value: !Ref SecondQueueName$/          Value: text-jobs/
+case:    template whose second model's high alarm watches the first model's queue
+refusal: image-model's alarm qs-image-model-backlog-high watches ['text-jobs'], not its queue image-jobs
+
+# Two models in one stack: scale-down's table is not JSON once substituted.
+from:    template.yaml
+edit:    s/^                "scale_step": \${ScaleStep}\${SecondPerReplica}\${SecondPool}}]$/                "scale_step": ${ScaleStep}${SecondPerReplica}${SecondPool}]/
+case:    template whose routing table is not JSON
+refusal: SCALER_TARGETS is not JSON once substituted
+
+# Two models in one stack: the roles may not read the second model's queue.
+from:    template.yaml
+edit:    /^                    - HasSecondModel$/{N;s/\n                    - !Sub arn:\${AWS::Partition}:sqs:.*/\n                    - !Ref AWS::NoValue/}
+case:    template whose roles may not read the second model's queue
+refusal: but its queues are
 
 # After the SAM transform (tests/infra/sam-transform.sh, make
 # test-sam-transform): what CloudFormation really deploys.
