@@ -10,7 +10,7 @@ SIMULATION_DIR ?= docs/simulation
 
 # The functions print one JSON log line per invocation; only the summary is shown.
 .PHONY: simulate
-simulate: venv ## run the re-arm, fault and live-signal simulations (about a minute, after the build); writes docs/simulation/*.csv, rearm.svg, faults.svg and prints the tables of docs/never-stuck.md and docs/live-signal.md
+simulate: venv ## run the re-arm, fault, live-signal and GPU-pool simulations (about a minute, after the build); writes docs/simulation/*.csv, rearm.svg, faults.svg, pool.md and prints the tables of docs/never-stuck.md and docs/live-signal.md
 	@echo "simulate: the re-arm, fault and live-signal simulations take about a minute (after the build)"
 	set -o pipefail; MOTO_SERVER=$(VENV_BIN)/moto_server \
 	  cargo run --quiet -p queue-scaler-simulation --bin simulate -- $(SIMULATION_DIR) | grep -v '^{'

@@ -9,6 +9,9 @@
 //!   and the heartbeat's scheduled event.
 //! - [`faults`]: the fault scenarios.
 //! - [`live_signal`]: the scenarios of the live signal, before and after it.
+//! - [`pool`]: two models on one GPU pool, minute by minute, with capacity off and on: the
+//!   functions' own decision and capacity rules around a model of the queues, the pods, the
+//!   scheduler and the cluster autoscaler.
 //! - [`timeline`]: what a run recorded, its CSV, its [`timeline::Summary`], and when a run with
 //!   faults recovered ([`timeline::Recovery`]).
 //! - [`chart`]: the SVG chart of runs side by side.
@@ -30,6 +33,7 @@ pub mod live;
 pub mod live_signal;
 pub mod model;
 pub mod moto;
+pub mod pool;
 pub mod proxy;
 pub mod run;
 pub mod standin;

@@ -1,7 +1,9 @@
 //! `simulate`: run the backlog burst through the real functions with re-arm on and off, then the
 //! fault scenarios with the functions as they are and as they were, and beside them the
-//! live-signal scenarios with the alarm's datapoint and with the live read; write each run's timeline as
-//! CSV, the charts as SVG, and print the numbers and the table of the faults (docs/never-stuck.md).
+//! live-signal scenarios with the alarm's datapoint and with the live read, and two models on one
+//! GPU pool with capacity off and on; write each run's timeline as CSV, the charts as SVG, and
+//! print the numbers and the tables of the faults (docs/never-stuck.md) and the pool
+//! (docs/simulation/pool.md).
 //!
 //! Usage: `simulate [OUTPUT_DIR]` (default: the workspace's `docs/simulation`). Needs
 //! `moto_server` (`make venv`). Talks only to 127.0.0.1.
@@ -10,6 +12,7 @@ use queue_scaler_simulation::chart::{render, Panel};
 use queue_scaler_simulation::faults::{self, FaultRun};
 use queue_scaler_simulation::live_signal;
 use queue_scaler_simulation::model::Scenario;
+use queue_scaler_simulation::pool;
 use queue_scaler_simulation::timeline::Timeline;
 use queue_scaler_simulation::{control_plane, live, workspace_root, Error};
 use std::fmt::Write as _;
@@ -185,6 +188,20 @@ async fn live_signal_scenarios(
     Ok(())
 }
 
+/// Two models on one GPU pool, with capacity off and on (pure, instant): each run's minutes as
+/// CSV and the table that docs/design.md links to.
+fn gpu_pool(out: &Path) -> Result<(), Error> {
+    let scenario = pool::PoolScenario::seed();
+    let before = pool::simulate(&scenario, false);
+    let after = pool::simulate(&scenario, true);
+    write(&out.join("pool-off.csv"), &before.to_csv(&scenario))?;
+    write(&out.join("pool-on.csv"), &after.to_csv(&scenario))?;
+    let table = pool::table(&scenario, &before, &after);
+    write(&out.join("pool.md"), &table)?;
+    println!("two models on one GPU pool (docs/simulation/pool.md):\n{table}");
+    Ok(())
+}
+
 async fn simulate(out: &Path) -> Result<(), Error> {
     let scratch =
         Scratch(std::env::temp_dir().join(format!("queue-scaler-simulate-{}", std::process::id())));
@@ -193,6 +210,7 @@ async fn simulate(out: &Path) -> Result<(), Error> {
         path: out.to_owned(),
         source,
     })?;
+    gpu_pool(out)?;
     rearm(control, out).await?;
     // The live-signal runs inject nothing into the control plane: they run beside the faults.
     let (faults, live) = tokio::join!(
