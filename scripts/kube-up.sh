@@ -41,7 +41,11 @@
 #                           never cached, so a rejected token is re-asked.
 #   KUBE_APISERVER_ARGS     extra kube-apiserver flags (word-split)
 #   KUBE_APISERVER_V        kube-apiserver log verbosity (default 1)
-#   KUBE_SCHEDULING=1       also start kube-scheduler and kube-controller-manager
+#   KUBE_SCHEDULING=1       also start kube-scheduler and kube-controller-manager, and
+#                           turn on DeploymentReplicaSetTerminatingReplicas (alpha in
+#                           1.34, on by default from 1.35: a Deployment's status counts
+#                           its pods being deleted) in both the API server and the
+#                           controller-manager
 #                           (the deployment, replicaset and serviceaccount
 #                           controllers only: no node-lifecycle controller, so
 #                           Node objects without a kubelet are never marked
@@ -269,6 +273,11 @@ fi
 
 # shellcheck disable=SC2206 # word splitting is the point
 extra_args=(${KUBE_APISERVER_ARGS:-})
+# A cluster that schedules reports the pods a Deployment is deleting (see KUBE_SCHEDULING).
+terminating_gate=--feature-gates=DeploymentReplicaSetTerminatingReplicas=true
+if [[ "${KUBE_SCHEDULING:-0}" == 1 ]]; then
+  extra_args+=("$terminating_gate")
+fi
 
 start_apiserver() {
   local api_port=""
@@ -363,6 +372,7 @@ if [[ "${KUBE_SCHEDULING:-0}" == 1 ]]; then
   "$bin/kube-controller-manager" --kubeconfig="$kc" --authentication-kubeconfig="$kc" \
     --authorization-kubeconfig="$kc" --leader-elect=false --secure-port=0 \
     --controllers=deployment-controller,replicaset-controller,serviceaccount-controller \
+    "$terminating_gate" \
     --use-service-account-credentials=false --v=1 \
     </dev/null >"$dir/logs/kube-controller-manager.log" 2>&1 &
   started_pids+=("$!")

@@ -8,8 +8,9 @@
 //!   the pool's labels and taints) and removes the `node.kubernetes.io/not-ready` taint that the
 //!   API server's admission puts on a new Node, as the node-lifecycle controller does once the
 //!   kubelet reports Ready (that controller is not run: Nodes without a kubelet would go NotReady);
-//! - [`Kubelet`] marks each pod the scheduler bound Running and Ready, and deletes at once each
-//!   pod being deleted, as the kubelet confirms a pod's end on its node.
+//! - [`Kubelet`] marks each pod the scheduler bound Running and Ready, and removes each pod being
+//!   deleted [`DRAIN`] after it saw it go, as the kubelet confirms a pod's end on its node once its
+//!   worker has finished its message (until then the pod holds its GPU).
 //!
 //! Does I/O: requests to the API server as its administrator.
 
@@ -23,6 +24,9 @@ pub const POOL_TAINTS: [(&str, &str); 2] = [("nvidia.com/gpu", "present"), ("mlo
 
 /// How often the kubelet stand-in looks at the pods.
 const KUBELET_PERIOD: Duration = Duration::from_millis(200);
+
+/// How long a deleted pod's worker takes to finish its message, here.
+pub const DRAIN: Duration = Duration::from_secs(1);
 
 /// What a Deployment's pods are doing: bound and Ready, or waiting for a node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,8 +97,9 @@ impl RealKube {
         let url = self.url.clone();
         let token = self.admin_token.clone();
         let task = tokio::spawn(async move {
+            let mut draining = std::collections::HashMap::new();
             loop {
-                kubelet_pass(&admin, &url, &token).await;
+                kubelet_pass(&admin, &url, &token, &mut draining).await;
                 tokio::time::sleep(KUBELET_PERIOD).await;
             }
         });
@@ -166,8 +171,14 @@ impl RealKube {
     }
 }
 
-/// One look at the pods, as a kubelet on each node would act on its own.
-async fn kubelet_pass(admin: &reqwest::Client, url: &str, token: &str) {
+/// One look at the pods, as a kubelet on each node would act on its own. `draining`: when each
+/// pod being deleted was first seen so.
+async fn kubelet_pass(
+    admin: &reqwest::Client,
+    url: &str,
+    token: &str,
+    draining: &mut std::collections::HashMap<String, tokio::time::Instant>,
+) {
     let Ok(response) = admin
         .get(format!("{url}/api/v1/namespaces/{NS}/pods"))
         .bearer_auth(token)
@@ -183,7 +194,13 @@ async fn kubelet_pass(admin: &reqwest::Client, url: &str, token: &str) {
         let name = pod["metadata"]["name"].as_str().unwrap_or_default();
         let path = format!("{url}/api/v1/namespaces/{NS}/pods/{name}");
         if !pod["metadata"]["deletionTimestamp"].is_null() {
-            // The kubelet stopped the containers: the pod is gone.
+            // Its worker finishes its message, then the kubelet removes the pod.
+            let since = *draining
+                .entry(name.to_owned())
+                .or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() < DRAIN {
+                continue;
+            }
             let _ = admin
                 .delete(&path)
                 .bearer_auth(token)

@@ -10,8 +10,13 @@
 //!   and in a Warning Event. When a third node comes, the pod runs and raises go on;
 //! - **the pause annotations**, set on the Deployment as an operator would;
 //! - **both models' high alarms at once, 20 rounds**, on the 4 nodes: what the two hold never
-//!   passes 4 GPUs at any resourceVersion, and the scheduler never leaves a pod Pending.
+//!   passes 4 GPUs at any resourceVersion, and the scheduler never leaves a pod Pending;
+//! - **the rebalance**: text-model holds 3 of the 4 GPUs when image-model's queue fills; scale-up's
+//!   heartbeat, reading both queues live (from a stand-in for SQS), lowers text-model one step
+//!   first, and raises image-model only once text-model's pod is gone.
 
+use queue_scaler_core::QueueCounts;
+use queue_scaler_simulation::standin::AwsStandIn;
 use queue_scaler_tests::real_kube::RealKube;
 use queue_scaler_tests::real_pool;
 use queue_scaler_tests::real_scheduler::Pods;
@@ -36,7 +41,7 @@ fn high_alarm(alarm: &str, messages: u32) -> Value {
     serde_json::from_str(&text).expect("the alarm stays JSON")
 }
 
-/// Wait until `name`'s Deployment reports `ready` ready replicas.
+/// Wait until `name`'s Deployment reports `ready` ready replicas, and no pod being deleted.
 async fn wait_ready(kube: &RealKube, name: &str, ready: i64) {
     let deadline = tokio::time::Instant::now() + SETTLE;
     loop {
@@ -49,7 +54,8 @@ async fn wait_ready(kube: &RealKube, name: &str, ready: i64) {
             .await;
         let seen = d["status"]["readyReplicas"].as_i64().unwrap_or(0);
         let gone = d["status"]["replicas"].as_i64().unwrap_or(0)
-            == d["spec"]["replicas"].as_i64().unwrap_or(0);
+            == d["spec"]["replicas"].as_i64().unwrap_or(0)
+            && d["status"]["terminatingReplicas"].as_i64().unwrap_or(0) == 0;
         if seen == ready && gone {
             return;
         }
@@ -76,7 +82,7 @@ async fn the_pool_the_models_share_in_a_cluster_that_schedules() {
     kube.set_replicas(NS, "image-model", 0).await;
     wait_ready(&kube, "text-model", 1).await;
 
-    let table = serde_json::json!([
+    let table: Value = serde_json::json!([
         {"alarms": ["text-high"], "namespace": NS, "deployment": "text-model", "min_replicas": 1,
          "max_replicas": 4, "messages_per_replica": 100, "pool": "gpu-pool", "pool_gpus": 4},
         {"alarms": ["image-high"], "namespace": NS, "deployment": "image-model", "min_replicas": 0,
@@ -92,6 +98,95 @@ async fn the_pool_the_models_share_in_a_cluster_that_schedules() {
     a_stockout_is_reported_and_not_piled_on(&kube, &a, &b).await;
     the_pause_annotations_hold_a_model(&kube, &a).await;
     racing_raises_never_leave_a_pod_pending(&kube, &a, &b).await;
+    the_heartbeat_lowers_the_donor_before_it_raises_the_waiting_model(&kube, &table).await;
+}
+
+async fn the_heartbeat_lowers_the_donor_before_it_raises_the_waiting_model(
+    kube: &RealKube,
+    table: &Value,
+) {
+    eprintln!("real scheduler: the rebalance ...");
+    let sqs = AwsStandIn::start(Duration::ZERO)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let counts = |visible| QueueCounts {
+        visible,
+        in_flight: 0,
+        delayed: 0,
+    };
+    // image-model needs 1 replica (40 messages, 50 a replica): the split is 3 and 1.
+    sqs.set_queue("text-jobs", counts(900));
+    sqs.set_queue("image-jobs", counts(40));
+    let mut table = table.clone();
+    for (entry, queue) in table
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+        .zip(["text-jobs", "image-jobs"])
+    {
+        entry["queues"] = serde_json::json!([queue]);
+    }
+    let env = real_pool::table_env(
+        &kube.env,
+        &table,
+        &[
+            ("AWS_ENDPOINT_URL_SQS", sqs.endpoint()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "example-secret"),
+            ("CAPACITY_PENDING_SECONDS", PENDING_SECONDS),
+        ],
+    );
+    let up = Functions::start(&env).await;
+    kube.set_replicas(NS, "text-model", 3).await;
+    kube.set_replicas(NS, "image-model", 1).await;
+    wait_ready(kube, "text-model", 3).await;
+    wait_ready(kube, "image-model", 1).await;
+    kube.clear_bookings("gpu-pool").await;
+    let held = kube.watch_held(&MODELS).await;
+    let heartbeat = queue_scaler_tests::event("heartbeat.json");
+    let replicas = || async {
+        (
+            kube.replicas(NS, "text-model").await,
+            kube.replicas(NS, "image-model").await,
+        )
+    };
+
+    let report = up.invoke("scale-up", &heartbeat).await.ok();
+    assert_eq!(
+        replicas().await,
+        (3, 1),
+        "the pool is split by need: {report}"
+    );
+
+    // image-model's queue fills: it needs 4, the split is 2 and 2, and it waits below its share.
+    sqs.set_queue("image-jobs", counts(300));
+    let report = up.invoke("scale-up", &heartbeat).await.ok();
+    assert_eq!(
+        replicas().await,
+        (2, 1),
+        "the donor gives up one step; its pod still holds its GPU while its worker finishes, so image-model is not raised yet: {report}"
+    );
+    // The pod is gone ([`DRAIN`] later): the next beat raises the waiting model.
+    wait_ready(kube, "text-model", 2).await;
+    let report = up.invoke("scale-up", &heartbeat).await.ok();
+    assert_eq!(replicas().await, (2, 2), "then the waiting model: {report}");
+    kube.wait_for_pods("image-model", SETTLE, |p| {
+        p == Pods {
+            running: 2,
+            pending: 0,
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = held.lock().expect("the watch's record").clone();
+    let sums: Vec<i64> = held.sums.iter().map(|(_, s)| *s).collect();
+    assert!(sums.iter().all(|s| *s <= 4), "{sums:?}");
+    assert!(
+        sums.contains(&3) && sums.last() == Some(&4),
+        "3/1 -> 2/1 -> 2/2: {sums:?}"
+    );
+    eprintln!("real scheduler: the rebalance: 3/1 -> 2/1 -> 2/2, stored sums {sums:?}");
 }
 
 /// `up` raises; `other`, another container that never wrote the target, finds it
@@ -228,11 +323,15 @@ async fn the_pause_annotations_hold_a_model(kube: &RealKube, up: &Functions) {
 }
 
 async fn racing_raises_never_leave_a_pod_pending(kube: &RealKube, a: &Functions, b: &Functions) {
-    const ROUNDS: usize = 20;
-    eprintln!("real scheduler: {ROUNDS} rounds of racing raises ...");
+    // POOL_ROUNDS runs more rounds, to look for a rare interleaving.
+    let rounds: usize = std::env::var("POOL_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    eprintln!("real scheduler: {rounds} rounds of racing raises ...");
     kube.add_gpu_nodes("gpu-pool-last", 1, 1).await;
     let held = kube.watch_held(&MODELS).await;
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         for model in MODELS {
             kube.set_replicas(NS, model, 1).await;
         }
@@ -251,11 +350,17 @@ async fn racing_raises_never_leave_a_pod_pending(kube: &RealKube, a: &Functions,
             kube.replicas(NS, "text-model").await,
             kube.replicas(NS, "image-model").await,
         );
-        assert_eq!(
-            t + i,
-            4,
-            "round {round}: the pool is used whole: {text} {image}"
-        );
+        if t + i != 4 {
+            let tail = |log: String| {
+                let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with('{')).collect();
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            };
+            panic!(
+                "round {round}: the pool is used whole: {text} {image}\n--- a:\n{}\n--- b:\n{}",
+                tail(a.log()),
+                tail(b.log())
+            );
+        }
         // Every pod asked for gets a GPU: none is left Pending by the functions.
         for (model, want) in [("text-model", t), ("image-model", i)] {
             let want = usize::try_from(want).unwrap_or(0);
@@ -271,7 +376,7 @@ async fn racing_raises_never_leave_a_pod_pending(kube: &RealKube, a: &Functions,
     tokio::time::sleep(Duration::from_millis(500)).await;
     let held = held.lock().expect("the watch's record").clone();
     assert!(
-        held.sums.len() >= ROUNDS * 2,
+        held.sums.len() >= rounds * 2,
         "the watch saw {} changes",
         held.sums.len()
     );
@@ -282,7 +387,7 @@ async fn racing_raises_never_leave_a_pod_pending(kube: &RealKube, a: &Functions,
         );
     }
     eprintln!(
-        "real scheduler: {ROUNDS} rounds, {} stored counts, none above 4, no pod left Pending",
+        "real scheduler: {rounds} rounds, {} stored counts, none above 4, no pod left Pending",
         held.sums.len()
     );
 }

@@ -47,17 +47,22 @@ fn no_raise(spec: i32, reason: &str) -> Decision {
     }
 }
 
-/// What a target holds: `max(spec.replicas, status.replicas)`, since a donor's GPU is free only
-/// once its pod is gone.
+/// What a target holds: `max(spec.replicas, status.replicas + status.terminatingReplicas)`,
+/// since a donor's GPU is free only once its pod is gone. `status.replicas` counts no pod being
+/// deleted; `terminatingReplicas` does (Kubernetes 1.33+, on by default from 1.35). Where the
+/// server does not report it, a pod that is finishing its message is not counted, and a raise
+/// that takes its GPU stays Pending until it is gone.
 pub(crate) fn held(scale: &Scale) -> u32 {
     let spec = scale.spec.replicas.max(0).unsigned_abs();
-    let status = scale
-        .status
-        .get("replicas")
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0);
-    spec.max(status)
+    let count = |field: &str| {
+        scale
+            .status
+            .get(field)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    spec.max(count("replicas").saturating_add(count("terminatingReplicas")))
 }
 
 /// A replica's GPUs: the Deployment's `nvidia.com/gpu` limit where it was read, else the
@@ -394,5 +399,41 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             keys[waiting], members[waiting].holds, shares[waiting], shares[me], members[me].holds
         );
         Ok(Some((i32::try_from(to).unwrap_or(i32::MAX), reason)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held;
+    use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
+
+    fn scale(spec: i32, status: serde_json::Value) -> Scale {
+        Scale {
+            api_version: "autoscaling/v1".into(),
+            kind: "Scale".into(),
+            metadata: ScaleMeta {
+                name: "text-model".into(),
+                namespace: "ml".into(),
+                resource_version: None,
+                uid: None,
+            },
+            spec: ScaleSpec { replicas: spec },
+            status,
+            deployment: None,
+        }
+    }
+
+    #[test]
+    fn a_pod_finishing_its_message_still_holds_its_gpu() {
+        // Lowered from 3 to 2: one pod is being deleted, its worker still running.
+        let lowered = scale(
+            2,
+            serde_json::json!({"replicas": 2, "terminatingReplicas": 1}),
+        );
+        assert_eq!(held(&lowered), 3);
+        // Raised from 1 to 3, the pods not created yet: what is asked for is held.
+        assert_eq!(held(&scale(3, serde_json::json!({"replicas": 1}))), 3);
+        // A server that does not count terminating pods.
+        assert_eq!(held(&scale(2, serde_json::json!({"replicas": 2}))), 2);
     }
 }

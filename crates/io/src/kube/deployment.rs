@@ -145,6 +145,10 @@ struct Status {
     replicas: Option<i64>,
     #[serde(default)]
     ready_replicas: Option<i64>,
+    /// Pods being deleted that still run (Kubernetes 1.33+, `DeploymentReplicaSetTerminatingReplicas`):
+    /// each still holds its GPU until its worker has finished.
+    #[serde(default)]
+    terminating_replicas: Option<i64>,
 }
 
 /// A whole-GPU quantity: `"1"`, `1`, `"2"`. Extended resources take no fraction; anything else
@@ -192,10 +196,13 @@ pub fn parse_deployment(body: &[u8], url: &str) -> Result<Scale, Error> {
         node_selector: d.spec.template.spec.node_selector,
         last_scale_write,
     };
-    let status = match d.status.replicas {
-        Some(n) => serde_json::json!({ "replicas": n }),
-        None => serde_json::json!({}),
-    };
+    let mut status = serde_json::json!({});
+    if let Some(n) = d.status.replicas {
+        status["replicas"] = n.into();
+    }
+    if let Some(n) = d.status.terminating_replicas {
+        status["terminatingReplicas"] = n.into();
+    }
     Ok(Scale {
         api_version: "autoscaling/v1".into(),
         kind: "Scale".into(),
@@ -228,7 +235,7 @@ mod tests {
       "spec":{"replicas":3,"template":{"spec":{"nodeSelector":{"mlonly":"true"},
         "containers":[{"name":"worker","resources":{"limits":{"nvidia.com/gpu":"1","memory":"8Gi"}}},
                       {"name":"sidecar","resources":{"limits":{"cpu":"1"}}}]}}},
-      "status":{"replicas":4,"readyReplicas":2}}"#;
+      "status":{"replicas":4,"readyReplicas":2,"terminatingReplicas":1}}"#;
 
     #[test]
     fn a_deployment_reads_as_its_scale_and_its_facts() {
@@ -237,6 +244,7 @@ mod tests {
         assert_eq!(scale.metadata.resource_version.as_deref(), Some("41"));
         assert_eq!(scale.metadata.uid.as_deref(), Some("u"));
         assert_eq!(scale.status["replicas"], 4);
+        assert_eq!(scale.status["terminatingReplicas"], 1);
         let facts = scale.deployment.unwrap();
         assert_eq!(facts.ready_replicas, 2);
         assert_eq!(facts.gpus_per_replica, Some(1));
