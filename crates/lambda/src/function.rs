@@ -25,6 +25,11 @@ use std::time::{Duration, SystemTime};
 /// The scaler as deployed: Google tokens, the GKE cluster, CloudWatch re-arm and SQS.
 pub(crate) type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
 
+/// The node pools `clusters.get` gave, or why there are none: the GKE API is not asked
+/// (`GKE_ENDPOINT`: `None`), or the read failed (the error's text).
+pub(crate) type NodePools =
+    Result<Option<Arc<Vec<queue_scaler_io::kube::node_pool::NodePool>>>, String>;
+
 /// An alarm whose state changed less than this long ago is left by the heartbeat to its own
 /// invocation, so the two never step twice for one crossing.
 pub const HEARTBEAT_GRACE: Duration = Duration::from_secs(60);
@@ -108,7 +113,7 @@ pub(crate) struct Scaler<K, R, Q = R> {
         std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
     /// The cluster's node pools as `clusters.get` last told them, kept for the container; the
     /// heartbeat reads them afresh. `None` until first read.
-    pub(crate) node_pools: tokio::sync::RwLock<Option<crate::pool::NodePools>>,
+    pub(crate) node_pools: tokio::sync::RwLock<Option<NodePools>>,
 }
 
 impl<K, R> Scaler<K, R, R> {

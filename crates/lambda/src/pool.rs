@@ -23,10 +23,6 @@ use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error as IoError, QueueDepth, ScaleApi};
 use tokio::time::Instant;
 
-/// The node pools `clusters.get` gave, or why there are none: the GKE API is not asked
-/// (`GKE_ENDPOINT`: `None`), or the read failed (the error's text).
-pub(crate) type NodePools = Result<Option<std::sync::Arc<Vec<NodePool>>>, String>;
-
 /// A pool's size as the decision uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PoolSize {

@@ -6,7 +6,7 @@
 //! built as plain values; parsing is pure.
 
 use crate::error::{built, Error};
-use crate::kube::scale::{Scale, ScaleMeta, ScaleSpec};
+use crate::kube::object::{DeploymentFacts, Scale, ScaleMeta, ScaleSpec};
 use chrono::{DateTime, Utc};
 use queue_scaler_core::Target;
 use serde::Deserialize;
@@ -18,30 +18,6 @@ pub const FIELD_MANAGER: &str = "queue-scaler";
 
 /// The extended resource a GPU is asked for by.
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
-
-/// What a Deployment says that its scale does not: read with the scale, in one `GET`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeploymentFacts {
-    /// `status.readyReplicas` (absent is 0).
-    pub ready_replicas: u32,
-    /// `metadata.annotations`: the pause annotations are among them.
-    pub annotations: BTreeMap<String, String>,
-    /// The GPUs one replica asks for: the sum of its containers' `nvidia.com/gpu` limits;
-    /// `None` when no container asks for one (the configured value stands in).
-    pub gpus_per_replica: Option<u32>,
-    /// The pod template's `nodeSelector`.
-    pub node_selector: BTreeMap<String, String>,
-    /// When queue-scaler last changed the scale: its `managedFields` entry (manager
-    /// [`FIELD_MANAGER`], subresource `scale`). `None` when it never wrote it.
-    pub last_scale_write: Option<DateTime<Utc>>,
-}
-
-impl DeploymentFacts {
-    /// An annotation's value, by key.
-    pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations.get(key).map(String::as_str)
-    }
-}
 
 /// The path of a target's Deployment.
 pub fn deployment_path(target: &Target) -> String {

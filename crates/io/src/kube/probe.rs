@@ -6,10 +6,12 @@
 
 use crate::error::{built, Error};
 use crate::google::token::TokenSource;
-use crate::kube::cluster;
 use crate::kube::deployment::deployment_request;
-use crate::kube::scale::KubeScaleApi;
-use queue_scaler_core::cluster::ClusterSource;
+pub use crate::kube::node_pool::{
+    parse_node_pools, Accelerator, Autoscaling, Count, GpuSharing, NodeConfig, NodePool, NodeTaint,
+    GKE_NODEPOOL_LABEL,
+};
+use crate::kube::scale::{KubeScaleApi, ScaleApi};
 use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,136 +75,6 @@ pub struct Toleration {
     /// The value, for `Equal`.
     pub value: String,
     /// `NoSchedule`, `PreferNoSchedule`, `NoExecute`; empty tolerates every effect.
-    pub effect: String,
-}
-
-/// A GKE node pool, as `clusters.get` tells it: the part the doctor reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct NodePool {
-    /// The pool's name.
-    pub name: String,
-    /// Its nodes' configuration.
-    pub config: NodeConfig,
-    /// Its autoscaling limits.
-    pub autoscaling: Autoscaling,
-    /// Its nodes in each location, when it does not autoscale.
-    pub initial_node_count: u32,
-    /// The zones its nodes are in.
-    pub locations: Vec<String>,
-}
-
-/// A node pool's `autoscaling`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Autoscaling {
-    /// Whether the cluster autoscaler sizes the pool.
-    pub enabled: bool,
-    /// The most nodes in each location (0: not set).
-    pub max_node_count: u32,
-    /// The most nodes in all locations (0: not set).
-    pub total_max_node_count: u32,
-}
-
-impl NodePool {
-    /// The fields that say how many GPUs the pool can run, for
-    /// [`queue_scaler_core::capacity::pool_gpus`].
-    pub fn size(&self) -> queue_scaler_core::capacity::NodePoolSize {
-        use queue_scaler_core::capacity::{NodePoolSize, PoolAccelerator, PoolAutoscaling};
-        let set = |n: u32| (n > 0).then_some(n);
-        NodePoolSize {
-            autoscaling: self.autoscaling.enabled.then(|| PoolAutoscaling {
-                total_max_node_count: set(self.autoscaling.total_max_node_count),
-                max_node_count: set(self.autoscaling.max_node_count),
-            }),
-            initial_node_count: self.initial_node_count,
-            locations: u32::try_from(self.locations.len()).unwrap_or(u32::MAX),
-            accelerators: self
-                .config
-                .accelerators
-                .iter()
-                .map(|a| PoolAccelerator {
-                    count: a.accelerator_count.0,
-                    max_shared_clients_per_gpu: a
-                        .gpu_sharing_config
-                        .as_ref()
-                        .and_then(|g| set(g.max_shared_clients_per_gpu.0)),
-                })
-                .collect(),
-        }
-    }
-
-    /// Whether every key of a pod's `nodeSelector` matches the pool's node labels, counting
-    /// the label GKE puts on each node of a pool (`cloud.google.com/gke-nodepool`).
-    pub fn selected_by(&self, node_selector: &BTreeMap<String, String>) -> bool {
-        node_selector.iter().all(|(key, value)| {
-            (key == GKE_NODEPOOL_LABEL && *value == self.name)
-                || self.config.labels.get(key) == Some(value)
-        })
-    }
-}
-
-/// The label GKE puts on every node of a node pool, valued with the pool's name.
-pub const GKE_NODEPOOL_LABEL: &str = "cloud.google.com/gke-nodepool";
-
-/// A count GKE's JSON gives as a string (`"1"`, an int64) or a number.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Count(pub u32);
-
-impl<'de> Deserialize<'de> for Count {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        let n = match &value {
-            serde_json::Value::String(s) => s.trim().parse::<u32>().ok(),
-            serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-            _ => None,
-        };
-        n.map(Count)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a count: {value}")))
-    }
-}
-
-/// An accelerator's `gpuSharingConfig`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct GpuSharing {
-    /// How many containers share one GPU.
-    pub max_shared_clients_per_gpu: Count,
-}
-
-/// A node pool's `config`: its accelerators, labels and taints.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct NodeConfig {
-    /// The accelerators (GPUs) each node has.
-    pub accelerators: Vec<Accelerator>,
-    /// The Kubernetes labels of its nodes.
-    pub labels: BTreeMap<String, String>,
-    /// The taints of its nodes.
-    pub taints: Vec<NodeTaint>,
-}
-
-/// One accelerator type of a node pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Accelerator {
-    /// E.g. `nvidia-l4`.
-    pub accelerator_type: String,
-    /// GPUs of this type on each node.
-    pub accelerator_count: Count,
-    /// GPU sharing (time-sharing, MPS), when on.
-    pub gpu_sharing_config: Option<GpuSharing>,
-}
-
-/// A node pool's taint, as GKE writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct NodeTaint {
-    /// The key.
-    pub key: String,
-    /// The value.
-    pub value: String,
-    /// GKE's spelling: `NO_SCHEDULE`, `PREFER_NO_SCHEDULE`, `NO_EXECUTE`.
     pub effect: String,
 }
 
@@ -352,22 +224,6 @@ pub fn parse_placement(status: u16, body: &[u8]) -> Probed<PodPlacement> {
     }
 }
 
-/// The node pools of a `clusters.get` answer.
-pub fn parse_node_pools(body: &[u8], url: &str) -> Result<Vec<NodePool>, Error> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Cluster {
-        #[serde(default)]
-        node_pools: Vec<NodePool>,
-    }
-    serde_json::from_slice::<Cluster>(body)
-        .map(|c| c.node_pools)
-        .map_err(|e| Error::Protocol {
-            url: url.to_owned(),
-            detail: format!("clusters.get answer is not a Cluster with node pools ({e})"),
-        })
-}
-
 impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
     async fn identity(&self) -> Result<Probed<String>, Error> {
         let a = self
@@ -393,12 +249,7 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
     }
 
     async fn node_pools(&self) -> Result<Option<Vec<NodePool>>, Error> {
-        let ClusterSource::Discover { cluster, api_url } = &self.source else {
-            return Ok(None);
-        };
-        let token = self.tokens().token().await?;
-        let answer = cluster::get_cluster(&self.google, api_url, cluster, &token).await?;
-        parse_node_pools(&answer.body, &answer.url).map(Some)
+        ScaleApi::pool_sizes(self).await
     }
 }
 

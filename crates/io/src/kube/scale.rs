@@ -8,81 +8,17 @@ use crate::error::{built, json_request, kube_refusal, Error, CREATE_EVENT, LEASE
 use crate::google::token::TokenSource;
 use crate::http::{send, Answer};
 use crate::kube::cluster;
-use crate::kube::deployment::{
-    deployment_request, parse_deployment, DeploymentFacts, FIELD_MANAGER,
-};
+use crate::kube::deployment::{deployment_request, parse_deployment, FIELD_MANAGER};
 use crate::kube::event::{create_event_request, ScaleEvent};
 use crate::kube::lease::{get_lease_request, parse_lease, put_lease_request, Lease};
-use crate::kube::probe::{ClusterProbe, NodePool};
+use crate::kube::node_pool::{parse_node_pools, NodePool};
+pub use crate::kube::object::{Scale, ScaleMeta, ScaleSpec};
 use crate::roots::PublicRoots;
 use queue_scaler_core::cluster::{ClusterSource, Endpoint};
 use queue_scaler_core::Target;
-use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::RwLock;
-
-/// An `autoscaling/v1` `Scale`, as the API server sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Scale {
-    /// `autoscaling/v1`.
-    pub api_version: String,
-    /// `Scale`.
-    pub kind: String,
-    /// Name, namespace and the `resourceVersion` a write must match.
-    pub metadata: ScaleMeta,
-    /// The desired replica count.
-    pub spec: ScaleSpec,
-    /// What the server reports; kept as sent.
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub status: serde_json::Value,
-    /// What the Deployment says beyond its scale, when the scale was read from the Deployment
-    /// (`None` after a read of the subresource, where `get` on the Deployment is refused).
-    /// Never written.
-    #[serde(skip)]
-    pub deployment: Option<DeploymentFacts>,
-}
-
-/// The part of `ObjectMeta` a scale write needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScaleMeta {
-    /// The Deployment's name.
-    pub name: String,
-    /// Its namespace.
-    #[serde(default)]
-    pub namespace: String,
-    /// The version read; a write with an older one gets 409 Conflict.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_version: Option<String>,
-    /// The Deployment's uid, as read: the Event of a write names it. Never written back, so
-    /// the write's body stays what it was.
-    #[serde(default, skip_serializing)]
-    pub uid: Option<String>,
-}
-
-/// `spec` of a `Scale`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScaleSpec {
-    /// Desired replicas; the API server omits it when zero.
-    #[serde(default)]
-    pub replicas: i32,
-}
-
-impl Scale {
-    /// The body to write `replicas`, guarded by the `resourceVersion` that was read.
-    pub fn with_replicas(&self, replicas: i32) -> Scale {
-        Scale {
-            api_version: "autoscaling/v1".into(),
-            kind: "Scale".into(),
-            metadata: self.metadata.clone(),
-            spec: ScaleSpec { replicas },
-            status: serde_json::Value::Null,
-            deployment: None,
-        }
-    }
-}
 
 /// The path of a Deployment's scale subresource.
 pub fn scale_path(target: &Target) -> String {
@@ -374,7 +310,12 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
     }
 
     async fn pool_sizes(&self) -> Result<Option<Vec<NodePool>>, Error> {
-        ClusterProbe::node_pools(self).await
+        let ClusterSource::Discover { cluster, api_url } = &self.source else {
+            return Ok(None);
+        };
+        let token = self.tokens.token().await?;
+        let answer = cluster::get_cluster(&self.google, api_url, cluster, &token).await?;
+        parse_node_pools(&answer.body, &answer.url).map(Some)
     }
 
     async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {
