@@ -2,8 +2,8 @@
 //! scale (the same `spec.replicas` and `resourceVersion` its `scale` subresource serves, so the
 //! write that follows is guarded the same way) and what the scale does not say
 //! ([`DeploymentFacts`]): ready replicas, the pause annotations, the pod template's GPUs and node
-//! selector, and the time of queue-scaler's last scale write (`managedFields`). Requests are
-//! built as plain values; parsing is pure.
+//! selector, and the time of queue-scaler's last scale write (`managedFields`, where the server
+//! keeps one). Requests are built as plain values; parsing is pure.
 
 use crate::error::{built, Error};
 use crate::kube::object::{DeploymentFacts, Scale, ScaleMeta, ScaleSpec};
@@ -12,8 +12,9 @@ use queue_scaler_core::Target;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// The field manager queue-scaler writes the scale as (`?fieldManager=`): its last write's time
-/// is then the `managedFields` entry of this manager on the `scale` subresource.
+/// The field manager queue-scaler writes the scale as (`?fieldManager=`): its last write is then
+/// the `managedFields` entry of this manager on the `scale` subresource. The API server (1.34)
+/// keeps no `time` in that entry; where one ever does, it is read (docs/design.md, GPU capacity).
 pub const FIELD_MANAGER: &str = "queue-scaler";
 
 /// The extended resource a GPU is asked for by.

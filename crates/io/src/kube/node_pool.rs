@@ -6,7 +6,7 @@ use crate::error::Error;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// A GKE node pool, as `clusters.get` tells it: the part the doctor reads.
+/// A GKE node pool, as `clusters.get` tells it: the part the functions and the doctor read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct NodePool {
