@@ -247,7 +247,7 @@ fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Err
 }
 
 impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
-    /// The Deployment's `GET`: its scale and [`DeploymentFacts`] in one round trip. Where that
+    /// The Deployment's `GET`: its scale and [`DeploymentFacts`](crate::kube::object::DeploymentFacts) in one round trip. Where that
     /// `get` is refused (403: a Role that grants only the scale), the refusal is remembered for
     /// the container and the scale subresource is read, as before, without the facts.
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
