@@ -229,6 +229,11 @@ impl DeployedScaler {
     /// split), and its Lease: there, and `get` and `update` allowed (else a `fail`: no raise on
     /// the pool can be booked).
     async fn check_gpu_pools(&self, report: &mut Report) {
+        if !self.pools.is_empty() {
+            // The pools as the cluster tells them now; a failure is reported by pool_size's
+            // fallback and by the node pool check.
+            let _ = self.refresh_node_pools().await;
+        }
         let mut pools: Vec<&str> = Vec::new();
         for route in self.routes.routes() {
             if let Some(entry) = self.pools.entry(&route.target) {
@@ -254,7 +259,7 @@ impl DeployedScaler {
                     )
                 })
                 .sum();
-            match self.pool_size(pool, true).await {
+            match self.pool_size(pool).await {
                 crate::pool::PoolSize::Off(why) => report.warn(
                     &name,
                     format!("capacity is off ({why}): its {} target(s) may ask for {asked} GPUs together, uncapped", members.len()),

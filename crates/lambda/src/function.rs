@@ -25,10 +25,8 @@ use std::time::{Duration, SystemTime};
 /// The scaler as deployed: Google tokens, the GKE cluster, CloudWatch re-arm and SQS.
 pub(crate) type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
 
-/// The node pools `clusters.get` gave, or why there are none: the GKE API is not asked
-/// (`GKE_ENDPOINT`: `None`), or the read failed (the error's text).
-pub(crate) type NodePools =
-    Result<Option<Arc<Vec<queue_scaler_io::kube::node_pool::NodePool>>>, String>;
+/// The node pools `clusters.get` gave; `None` where the GKE API is not asked (`GKE_ENDPOINT`).
+pub(crate) type NodePools = Option<Arc<Vec<queue_scaler_io::kube::node_pool::NodePool>>>;
 
 /// An alarm whose state changed less than this long ago is left by the heartbeat to its own
 /// invocation, so the two never step twice for one crossing.
@@ -112,7 +110,7 @@ pub(crate) struct Scaler<K, R, Q = R> {
     pub(crate) written:
         std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
     /// The cluster's node pools as `clusters.get` last told them, kept for the container; the
-    /// heartbeat reads them afresh. `None` until first read.
+    /// heartbeat and the doctor read them afresh, once each. `None` until first read.
     pub(crate) node_pools: tokio::sync::RwLock<Option<NodePools>>,
 }
 

@@ -155,6 +155,10 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         call: Call<'_>,
         acted: &[Option<String>],
     ) -> (Vec<TargetCheck>, Vec<Failure>) {
+        if self.pools.rebalance && !self.pools.is_empty() {
+            // The pools' sizes afresh, once for the beat; each target's rebalance reads them.
+            let _ = self.refresh_node_pools().await;
+        }
         let routes = self.routes.routes().iter().filter(|route| {
             let name = route.target.to_string();
             !route.queues.is_empty() && !acted.iter().any(|t| t.as_deref() == Some(&name))

@@ -9,7 +9,7 @@
 //! and it reads again: it then sees the first's booking, so the pool is never overbooked. A
 //! lowering never books: it can only free GPUs.
 
-use crate::function::Scaler;
+use crate::function::{NodePools, Scaler};
 use crate::report::{Capacity, Seen};
 use futures_util::future::join_all;
 use queue_scaler_core::capacity::{
@@ -101,7 +101,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             return Ok((decision, None));
         };
         let pool = entry.pool.clone();
-        let gpus = match self.pool_size(&pool, false).await {
+        let gpus = match self.pool_size(&pool).await {
             PoolSize::Gpus(gpus) => gpus,
             PoolSize::Off(why) => {
                 let capacity = Capacity::off(&pool, &format!("capacity is off: {why}"));
@@ -277,33 +277,34 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
 }
 
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
+    /// Read the cluster's node pools from `clusters.get` now, and keep them for the container:
+    /// the heartbeat and the doctor call it once each, so each sees the pools afresh. A failed
+    /// read keeps what was kept, and says why.
+    pub(crate) async fn refresh_node_pools(&self) -> Result<NodePools, String> {
+        match self.api.pool_sizes().await {
+            Ok(pools) => {
+                let pools = pools.map(std::sync::Arc::new);
+                *self.node_pools.write().await = Some(pools.clone());
+                Ok(pools)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "clusters.get failed: the configured pool size stands in");
+                Err(e.to_string())
+            }
+        }
+    }
+
     /// The GPUs of `pool`: read from `clusters.get` (the autoscaling maximum times the GPUs per
     /// node) where the GKE API is asked, else the configured `pool_gpus`. The node pools are read
-    /// once per container; `fresh` (the heartbeat) reads them again. A pool the cluster lists
-    /// without accelerators is not a GPU pool: no cap. A failed read falls back to the
+    /// once per container ([`Scaler::refresh_node_pools`] reads them again). A pool the cluster
+    /// lists without accelerators is not a GPU pool: no cap. A failed read falls back to the
     /// configured size, and is tried again next time.
-    pub(crate) async fn pool_size(&self, pool: &str, fresh: bool) -> PoolSize {
+    pub(crate) async fn pool_size(&self, pool: &str) -> PoolSize {
         use queue_scaler_core::capacity::{pool_gpus, PoolGpus};
-        let cached = if fresh {
-            None
-        } else {
-            self.node_pools.read().await.clone()
-        };
+        let cached = self.node_pools.read().await.clone();
         let read = match cached {
-            Some(read) => read,
-            None => {
-                let read = match self.api.pool_sizes().await {
-                    Ok(pools) => Ok(pools.map(std::sync::Arc::new)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "clusters.get failed: the configured pool size stands in");
-                        Err(e.to_string())
-                    }
-                };
-                if read.is_ok() {
-                    *self.node_pools.write().await = Some(read.clone());
-                }
-                read
-            }
+            Some(pools) => Ok(pools),
+            None => self.refresh_node_pools().await,
         };
         let configured = self.pools.configured_gpus(pool);
         let listed = match &read {
@@ -368,7 +369,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             return Ok(None);
         };
         let pool = entry.pool.clone();
-        let PoolSize::Gpus(gpus) = self.pool_size(&pool, true).await else {
+        let PoolSize::Gpus(gpus) = self.pool_size(&pool).await else {
             return Ok(None);
         };
         let members = self.pool_members(&pool, None, deadline).await?;
