@@ -65,9 +65,21 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
     );
     // The shipped Role reads the Deployment (by name): its tolerations and the pool its
     // nodeSelector lands on are checked under least privilege.
-    for name in ["Deployment read", "tolerates", "GPU pool"] {
+    for name in ["Deployment read", "tolerates"] {
         assert_eq!(status(&report, name).0, "pass", "{name}: {report:#}");
     }
+    // No pool configured, and no pool Lease applied: the pool its nodeSelector matches is named,
+    // and that its raises are not capped is a warning, not a failure.
+    let (_, check) = status(&report, "model-worker: GPU pool");
+    assert_check(
+        &report,
+        "model-worker: GPU pool",
+        "warn",
+        "matches GPU pool gpu-pool",
+    );
+    let text = |field: &str| check[field].as_str().unwrap_or_default();
+    assert!(text("detail").contains("not capped"), "{check}");
+    assert!(text("fix").contains("infra/gke/pool-lease.yaml"), "{check}");
     // REARM_ALARM=false here: no alarms to read.
     assert_eq!(status(&report, "alarms").0, "skip", "{report:#}");
     let requests = stack.take_requests().await;
@@ -324,6 +336,14 @@ async fn gpu_pool_tainted(stack: &LocalStack, taints: &[(&str, &str)]) {
 
 /// The check named `name` failed, making the report not ok, with `in_detail` in its detail and
 /// `in_fix` in its fix.
+/// The first check whose name holds `name` has `state`, and its detail holds `in_detail`.
+fn assert_check(report: &Value, name: &str, state: &str, in_detail: &str) {
+    let (s, check) = status(report, name);
+    assert_eq!(s, state, "{name}: {report:#}");
+    let detail = check["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(in_detail), "{name}: {check}");
+}
+
 fn assert_fails(report: &Value, name: &str, in_detail: &str, in_fix: &str) {
     let (s, check) = status(report, name);
     assert_eq!(
@@ -578,32 +598,46 @@ async fn a_gpu_pool_is_checked_for_its_size_and_its_lease() {
     })
     .await;
     let report = doctor(&function_env(&stack.env, &pool)).await;
-    assert_eq!(
-        status(&report, "GPU pool gpu-pool:").0,
+    assert_check(
+        &report,
+        "GPU pool gpu-pool:",
         "pass",
-        "{report:#}"
+        "get and update allowed",
     );
-    let (state, check) = status(&report, "GPU pool gpu-pool");
-    assert_eq!(state, "pass", "{report:#}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("4 GPUs")),
-        "{check}"
-    );
+    assert_check(&report, "GPU pool gpu-pool", "pass", "4 GPUs");
     // Targets that may ask for more than the pool has: a warning with the numbers.
     let mut wide = pool.to_vec();
     wide.push(("MAX_REPLICAS", "8"));
     let report = doctor(&function_env(&stack.env, &wide)).await;
-    let (state, check) = status(&report, "GPU pool gpu-pool");
-    assert_eq!(state, "warn", "{report:#}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("ask for 8")),
-        "{check}"
-    );
+    assert_check(&report, "GPU pool gpu-pool", "warn", "ask for 8");
     assert_eq!(report["ok"], true, "a warning is not a failure: {report:#}");
+
+    // No pool configured: with the Lease there, the functions place the target on the pool its
+    // nodeSelector matches, and the pool is checked as a configured one is, its size read from
+    // clusters.get.
+    let report = doctor(&function_env(&stack.env, &[])).await;
+    assert_check(
+        &report,
+        "model-worker: GPU pool",
+        "pass",
+        "the functions place it there",
+    );
+    assert_check(
+        &report,
+        "GPU pool gpu-pool:",
+        "pass",
+        "get and update allowed",
+    );
+    assert_check(
+        &report,
+        "GPU pool gpu-pool",
+        "pass",
+        "may ask for 4 together",
+    );
+    // Mins that need more GPUs than the pool has: no raise on it is made, a failure.
+    let mins = [("MIN_REPLICAS", "9"), ("MAX_REPLICAS", "10")];
+    let report = doctor(&function_env(&stack.env, &mins)).await;
+    assert_check(&report, "GPU pool gpu-pool", "fail", "need 9 together");
 
     // No Lease: no raise on the pool can be booked.
     let bare = LocalStack::start(|_| {}).await;

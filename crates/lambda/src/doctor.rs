@@ -13,10 +13,11 @@
 //!
 //! Does I/O, through the deployed clients.
 
-use crate::function::DeployedScaler;
+use crate::function::{DeployedScaler, NodePools};
 use crate::invocation::Call;
 use crate::report::chain;
 pub use crate::report::doctor::{Check, Report, Status};
+use queue_scaler_core::capacity::Pools;
 use queue_scaler_core::{DescribedAlarm, Routes, Target};
 use queue_scaler_io::kube::probe::{NodePool, ResourceAttributes, Toleration};
 use queue_scaler_io::{ClusterProbe, Error as IoError, Probed, ScaleApi};
@@ -216,27 +217,32 @@ impl DeployedScaler {
         for target in &targets {
             self.check_target(&mut report, target).await;
         }
-        self.check_node_pools(&mut report, &targets).await;
-        self.check_gpu_pools(&mut report).await;
+        // The pools as the cluster tells them now, one clusters.get for the run, and the targets
+        // without a configured pool placed by their nodeSelector; a failed read is reported by
+        // the node pool check, and the configured sizes stand in.
+        let cluster = self.refresh_node_pools().await;
+        let pools = match &cluster {
+            Ok(_) => self.placed_pools(None, call.deadline).await,
+            Err(_) => std::sync::Arc::new(self.pools.clone()),
+        };
+        self.check_node_pools(&mut report, &targets, cluster, &pools)
+            .await;
+        self.check_gpu_pools(&mut report, &pools).await;
         self.check_queues(&mut report).await;
         self.check_alarms(&mut report, &self.own_arn(call.function_arn))
             .await;
         report
     }
 
-    /// Each GPU pool the targets share: its size against what its targets may ask for together
-    /// (their `max` times their GPUs per replica: more is a `warn`, raises are then capped and
-    /// split), and its Lease: there, and `get` and `update` allowed (else a `fail`: no raise on
-    /// the pool can be booked).
-    async fn check_gpu_pools(&self, report: &mut Report) {
-        if !self.pools.is_empty() {
-            // The pools as the cluster tells them now; a failure is reported by pool_size's
-            // fallback and by the node pool check.
-            let _ = self.refresh_node_pools().await;
-        }
+    /// Each GPU pool the targets share (configured, or placed by their nodeSelector): its size
+    /// against what its targets may ask for together (their `max` times their GPUs per replica:
+    /// more is a `warn`, raises are then capped and split) and against their mins (more is a
+    /// `fail`: no raise on the pool is made), and its Lease: there, and `get` and `update`
+    /// allowed (else a `fail`: no raise on the pool can be booked).
+    async fn check_gpu_pools(&self, report: &mut Report, placed: &Pools) {
         let mut pools: Vec<&str> = Vec::new();
         for route in self.routes.routes() {
-            if let Some(entry) = self.pools.entry(&route.target) {
+            if let Some(entry) = placed.entry(&route.target) {
                 if !pools.contains(&entry.pool.as_str()) {
                     pools.push(&entry.pool);
                 }
@@ -244,22 +250,32 @@ impl DeployedScaler {
         }
         for pool in pools {
             let name = format!("GPU pool {pool}");
-            let members = self.pools.members(pool);
-            let asked: u64 = members
-                .iter()
-                .filter_map(|e| {
-                    let route = self
-                        .routes
-                        .routes()
-                        .iter()
-                        .find(|r| r.target.to_string() == e.target)?;
-                    Some(
-                        u64::from(route.target.policy.max.max(0).unsigned_abs())
-                            * u64::from(e.gpus_per_replica),
-                    )
-                })
-                .sum();
+            let members = placed.members(pool);
+            // The members' max and min replicas, in GPUs, summed.
+            let gpus_of = |count: fn(&Target) -> i32| -> u64 {
+                members
+                    .iter()
+                    .filter_map(|e| {
+                        let route = self
+                            .routes
+                            .routes()
+                            .iter()
+                            .find(|r| r.target.to_string() == e.target)?;
+                        Some(
+                            u64::from(count(&route.target).max(0).unsigned_abs())
+                                * u64::from(e.gpus_per_replica),
+                        )
+                    })
+                    .sum()
+            };
+            let asked = gpus_of(|t| t.policy.max);
+            let mins = gpus_of(|t| t.policy.min);
             match self.pool_size(pool).await {
+                crate::pool::PoolSize::Gpus(gpus) if mins > gpus => report.fail(
+                    &name,
+                    format!("{gpus} GPUs; the mins of its {} target(s) need {mins} together (min_replicas times GPUs per replica): no raise on the pool is made until they fit", members.len()),
+                    "lower a min_replicas, or size the pool (infra/gke/node-pool.sh)",
+                ),
                 crate::pool::PoolSize::Off(why) => report.warn(
                     &name,
                     format!("capacity is off ({why}): its {} target(s) may ask for {asked} GPUs together, uncapped", members.len()),
@@ -275,7 +291,7 @@ impl DeployedScaler {
                     format!("{gpus} GPUs; its {} target(s) may ask for {asked} together", members.len()),
                 ),
             }
-            let Some((namespace, lease)) = self.pools.lease(pool) else {
+            let Some((namespace, lease)) = placed.lease(pool) else {
                 continue;
             };
             let check = format!("GPU pool {pool}: lease");
@@ -470,8 +486,14 @@ impl DeployedScaler {
         )
     }
 
-    async fn check_node_pools(&self, report: &mut Report, targets: &[&Target]) {
-        let cluster = match self.api.node_pools().await {
+    async fn check_node_pools(
+        &self,
+        report: &mut Report,
+        targets: &[&Target],
+        cluster: Result<NodePools, IoError>,
+        placed: &Pools,
+    ) {
+        let cluster = match cluster {
             Ok(Some(cluster)) => cluster,
             Ok(None) => {
                 report.skip("node pool", "GKE_ENDPOINT is given, so the GKE API (clusters.get) is not asked; set GKE_CLUSTER to check the node pools");
@@ -530,7 +552,8 @@ impl DeployedScaler {
             }
         }
         for target in targets {
-            self.check_pool_match(report, target, &cluster).await;
+            self.check_pool_match(report, target, &cluster, placed)
+                .await;
         }
     }
 
@@ -558,8 +581,15 @@ impl DeployedScaler {
     /// The GPU pool a target's pods land on: the one GPU pool whose labels (and GKE's
     /// `cloud.google.com/gke-nodepool`) match every key of its Deployment's `nodeSelector`. None
     /// or several fail; so does a configured pool that is not that one, since its cap would count
-    /// GPUs the pods never use.
-    async fn check_pool_match(&self, report: &mut Report, target: &Target, cluster: &[NodePool]) {
+    /// GPUs the pods never use. Without a configured pool, the functions place the target there
+    /// themselves (`placed`); where they could not, it fails too, since nothing caps it.
+    async fn check_pool_match(
+        &self,
+        report: &mut Report,
+        target: &Target,
+        cluster: &[NodePool],
+        placed: &Pools,
+    ) {
         let name = format!("{target}: GPU pool");
         let Some(placement) = self.placement(report, &name, target).await else {
             return;
@@ -575,7 +605,8 @@ impl DeployedScaler {
         let selector = format!("{:?}", placement.node_selector);
         match (matched.as_slice(), configured) {
             ([one], Some(pool)) if *one == pool => report.pass(&name, format!("its nodeSelector {selector} matches GPU pool {pool}, its configured pool")),
-            ([one], None) => report.pass(&name, format!("its nodeSelector {selector} matches GPU pool {one}; no pool is configured, so its raises are not capped by it")),
+            ([one], None) if placed.entry(target).is_some_and(|e| e.pool == *one) => report.pass(&name, format!("its nodeSelector {selector} matches GPU pool {one}; no pool is configured, so the functions place it there, and its raises are capped by it")),
+            ([one], None) => report.warn(&name, format!("its nodeSelector {selector} matches GPU pool {one}, and no pool is configured: its raises are not capped, since the functions count a target on the pool its nodeSelector matches only when its Deployment asks for nvidia.com/gpu and the pool's Lease queue-scaler-pool-{one} is there"), format!("apply infra/gke/pool-lease.yaml for pool {one} in its namespace (or set its pool: TARGET_POOL, or \"pool\" in SCALER_TARGETS), and give its containers their nvidia.com/gpu limit")),
             ([one], Some(pool)) => report.fail(&name, format!("its nodeSelector {selector} matches GPU pool {one}, but it is configured on pool {pool}"), format!("set its pool to {one} (TARGET_POOL, or \"pool\" in SCALER_TARGETS)")),
             ([], _) => report.fail(&name, format!("its nodeSelector {selector} matches no GPU pool: its pods would never land on a GPU"), "select the GPU pool's label (mlonly: \"true\", infra/gke/model-deployment.yaml) or its name (cloud.google.com/gke-nodepool)"),
             (several, _) => report.fail(&name, format!("its nodeSelector {selector} matches several GPU pools ({}): which one its pods land on is up to the scheduler, so no cap can count them", several.join(", ")), "select exactly one pool, e.g. by cloud.google.com/gke-nodepool: POOL"),

@@ -103,7 +103,8 @@ pub(crate) struct Scaler<K, R, Q = R> {
     pub(crate) grace: Duration,
     /// `QUEUE_SCALER_FUNCTION_ARN`: the function's own ARN where the runtime passes none.
     pub(crate) own_arn: Option<String>,
-    /// Which targets share which GPU pool; empty: capacity is off.
+    /// Which targets share which GPU pool, as configured; empty: each target's pool is placed by
+    /// its `nodeSelector` where the cluster's node pools are read ([`Scaler::placed`]).
     pub(crate) pools: queue_scaler_core::capacity::Pools,
     /// When this container last wrote each target's scale (`namespace/name`): one source of a
     /// write's time for capacity-limited.
@@ -112,6 +113,10 @@ pub(crate) struct Scaler<K, R, Q = R> {
     /// The cluster's node pools as `clusters.get` last told them, kept for the container; the
     /// heartbeat and the doctor read them afresh, once each. `None` until first read.
     pub(crate) node_pools: tokio::sync::RwLock<Option<NodePools>>,
+    /// The pools in use: [`Scaler::pools`] with each target that has no configured pool placed
+    /// on the one GPU pool its Deployment's `nodeSelector` matches. Kept for the container once
+    /// every read succeeded; [`Scaler::refresh_node_pools`] forgets it. `None` until first placed.
+    pub(crate) placed: tokio::sync::RwLock<Option<Arc<queue_scaler_core::capacity::Pools>>>,
 }
 
 impl<K, R> Scaler<K, R, R> {
@@ -139,6 +144,7 @@ impl<K, R> Scaler<K, R, R> {
             pools: queue_scaler_core::capacity::Pools::default(),
             written: std::sync::Mutex::default(),
             node_pools: tokio::sync::RwLock::default(),
+            placed: tokio::sync::RwLock::default(),
         }
     }
 }
@@ -160,6 +166,7 @@ impl<K, R, Q> Scaler<K, R, Q> {
             pools: self.pools,
             written: self.written,
             node_pools: self.node_pools,
+            placed: self.placed,
         }
     }
 

@@ -607,7 +607,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             });
         }
         if let Some(limited) = self.limited(target, scale, deadline).await {
-            let pool = self.pools.entry(target).map(|e| e.pool.as_str());
+            let pools = self.placed_pools(Some((target, scale)), deadline).await;
+            let pool = pools.entry(target).map(|e| e.pool.as_str());
             let reason = format!(
                 "{}; not raised: capacity-limited, {} of {} replicas ready more than {} s after the last write ({}); the cluster cannot place more",
                 decision.reason, limited.ready, limited.replicas, limited.pending_seconds, limited.since
@@ -651,7 +652,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             return None;
         }
         let remembered = self.written_at(target);
-        let raised = self.raised_at(target, deadline).await;
+        let raised = self.raised_at(target, scale, deadline).await;
         let written = [facts.last_scale_write, raised, remembered]
             .into_iter()
             .flatten()

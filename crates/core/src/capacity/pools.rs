@@ -93,6 +93,18 @@ impl Pools {
             .find_map(|e| e.pool_gpus)
     }
 
+    /// These pools with `placed` added: targets with no configured pool, each placed on the one
+    /// GPU pool its Deployment's `nodeSelector` matches. A target already on a pool keeps it.
+    pub fn with_placed(&self, placed: Vec<PoolEntry>) -> Pools {
+        let mut pools = self.clone();
+        for entry in placed {
+            if !pools.entries.iter().any(|e| e.target == entry.target) {
+                pools.entries.push(entry);
+            }
+        }
+        pools
+    }
+
     /// The Lease of `pool`: its namespace (the pool's first target's) and name.
     pub fn lease(&self, pool: &str) -> Option<(String, String)> {
         let first = self.entries.iter().find(|e| e.pool == pool)?;

@@ -4,6 +4,7 @@
 
 use crate::error::{built, Error};
 use crate::http::{send, Answer, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+use crate::kube::node_pool::{parse_node_pools, NodePool};
 use crate::roots::PublicRoots;
 use queue_scaler_core::cluster::Endpoint;
 use secrecy::SecretString;
@@ -121,8 +122,28 @@ pub async fn discover(
     cluster: &str,
     token: &SecretString,
 ) -> Result<Endpoint, Error> {
+    discover_with_pools(http, api_url, cluster, token)
+        .await
+        .map(|(endpoint, _)| endpoint)
+}
+
+/// Read the endpoint and CA of `cluster` from the GKE API, and the node pools from the same
+/// answer (`None` where they cannot be read from it: the endpoint is what discovery is for).
+pub async fn discover_with_pools(
+    http: &reqwest::Client,
+    api_url: &str,
+    cluster: &str,
+    token: &SecretString,
+) -> Result<(Endpoint, Option<Vec<NodePool>>), Error> {
     let Answer { body, url, .. } = get_cluster(http, api_url, cluster, token).await?;
-    let info: ClusterInfo = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+    let pools = parse_node_pools(&body, &url).ok();
+    let endpoint = endpoint_of(&body, url)?;
+    Ok((endpoint, pools))
+}
+
+/// The endpoint and CA in a `clusters.get` answer.
+fn endpoint_of(body: &[u8], url: String) -> Result<Endpoint, Error> {
+    let info: ClusterInfo = serde_json::from_slice(body).map_err(|e| Error::Protocol {
         url: url.clone(),
         detail: format!("clusters.get answer is not a Cluster ({e})"),
     })?;

@@ -11,7 +11,7 @@ pub use crate::kube::node_pool::{
     parse_node_pools, Accelerator, Autoscaling, Count, GpuSharing, NodeConfig, NodePool, NodeTaint,
     GKE_NODEPOOL_LABEL,
 };
-use crate::kube::scale::{KubeScaleApi, ScaleApi};
+use crate::kube::scale::KubeScaleApi;
 use queue_scaler_core::Target;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -95,9 +95,6 @@ pub trait ClusterProbe: Send + Sync {
         &self,
         target: &Target,
     ) -> impl Future<Output = Result<Probed<PodPlacement>, Error>> + Send;
-    /// The cluster's node pools, from `clusters.get`; `None` with a given endpoint, where there
-    /// is no GKE API to ask.
-    fn node_pools(&self) -> impl Future<Output = Result<Option<Vec<NodePool>>, Error>> + Send;
 }
 
 /// The path of `SelfSubjectReview`.
@@ -246,10 +243,6 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
             .call("get deployment", &|base| deployment_request(base, target))
             .await?;
         Ok(parse_placement(a.status, &a.body))
-    }
-
-    async fn node_pools(&self) -> Result<Option<Vec<NodePool>>, Error> {
-        ScaleApi::pool_sizes(self).await
     }
 }
 

@@ -77,7 +77,9 @@ pub trait ScaleApi: Send + Sync {
     /// booked first).
     fn put_lease(&self, lease: &Lease) -> impl Future<Output = Result<Lease, Error>> + Send;
     /// The cluster's node pools from `clusters.get` (their sizes, labels), or `None` where the
-    /// GKE API is not asked (`GKE_ENDPOINT`, or a fake).
+    /// GKE API is not asked (`GKE_ENDPOINT`, or a fake). The first call after the cluster was
+    /// discovered takes the pools from discovery's own `clusters.get`, sent no more than a
+    /// moment before; every other call asks again.
     fn pool_sizes(&self) -> impl Future<Output = Result<Option<Vec<NodePool>>, Error>> + Send {
         async { Ok(None) }
     }
@@ -102,6 +104,10 @@ pub struct KubeScaleApi<T> {
     /// Targets whose Deployment `get` was refused (403): their scale is read instead, for as
     /// long as the container lives.
     scale_only: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The node pools in the `clusters.get` answer that discovery read, kept for the next
+    /// [`ScaleApi::pool_sizes`], which takes them instead of asking again: the first read of
+    /// the pools in a container costs no round trip of its own.
+    discovered_pools: std::sync::Mutex<Option<Vec<NodePool>>>,
 }
 
 impl<T> std::fmt::Debug for KubeScaleApi<T> {
@@ -140,6 +146,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
             roots,
             resolved: RwLock::new(resolved),
             scale_only: std::sync::Mutex::default(),
+            discovered_pools: std::sync::Mutex::default(),
         })
     }
 
@@ -163,7 +170,11 @@ impl<T: TokenSource> KubeScaleApi<T> {
             unreachable!("a direct endpoint is resolved in new() and never dropped");
         };
         let token = self.tokens.token().await?;
-        let endpoint = cluster::discover(&self.google, api_url, cluster, &token).await?;
+        let (endpoint, pools) =
+            cluster::discover_with_pools(&self.google, api_url, cluster, &token).await?;
+        if let Ok(mut kept) = self.discovered_pools.lock() {
+            *kept = pools;
+        }
         tracing::info!(cluster = %cluster, endpoint = %endpoint.url, "discovered the cluster endpoint");
         let resolved = Arc::new(Self::resolve_endpoint(&endpoint, &self.roots)?);
         *slot = Some(resolved.clone());
@@ -313,6 +324,14 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
         let ClusterSource::Discover { cluster, api_url } = &self.source else {
             return Ok(None);
         };
+        let discovered = self
+            .discovered_pools
+            .lock()
+            .ok()
+            .and_then(|mut kept| kept.take());
+        if let Some(pools) = discovered {
+            return Ok(Some(pools));
+        }
         let token = self.tokens.token().await?;
         let answer = cluster::get_cluster(&self.google, api_url, cluster, &token).await?;
         parse_node_pools(&answer.body, &answer.url).map(Some)

@@ -46,6 +46,8 @@ struct PoolState {
     node_pools: Option<Vec<NodePool>>,
     /// What each Deployment says beyond its scale (its annotations), by `namespace/name`.
     facts: HashMap<String, DeploymentFacts>,
+    /// How many times a Deployment (or its scale) was read.
+    gets: u32,
 }
 
 fn conflict(verb: &'static str, target: String) -> Error {
@@ -91,7 +93,8 @@ impl FakePool {
 
 impl ScaleApi for FakePool {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
-        let s = self.state.lock().unwrap();
+        let mut s = self.state.lock().unwrap();
+        s.gets += 1;
         let (replicas, version) = s.deployments[&target.to_string()];
         Ok(Scale {
             api_version: "autoscaling/v1".into(),
@@ -138,7 +141,17 @@ impl ScaleApi for FakePool {
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
         let (lease, barrier) = {
             let mut s = self.state.lock().unwrap();
-            let (annotations, version) = s.lease.clone().expect("the pool's Lease exists");
+            let Some((annotations, version)) = s.lease.clone() else {
+                return Err(Error::Kube {
+                    verb: "get lease",
+                    target: format!("{namespace}/{name}"),
+                    status: KubeStatus {
+                        code: 404,
+                        reason: "NotFound".into(),
+                        message: format!("leases \"{name}\" not found"),
+                    },
+                });
+            };
             let barrier = (s.held_reads > 0).then(|| s.barrier.clone()).flatten();
             s.held_reads = s.held_reads.saturating_sub(1);
             let lease = Lease {
@@ -507,4 +520,101 @@ async fn a_paused_model_never_gives_a_gpu_to_the_other() {
         (4, 0),
         "paused text keeps the pool; image gets no GPU it does not have"
     );
+}
+
+/// Nothing configured of the pool: the cluster lists `gpu_pools` and a CPU pool, and both
+/// Deployments select `mlonly: "true"` and ask for `gpus` GPUs per replica.
+fn on_selected_pool(cluster: &FakePool, gpu_pools: &str, gpus: Option<u32>) {
+    let mut s = cluster.state.lock().unwrap();
+    s.node_pools = Some(cluster_pools(gpu_pools));
+    for name in ["text", "image"] {
+        s.facts.insert(
+            format!("ml/{name}-model"),
+            DeploymentFacts {
+                ready_replicas: 1,
+                gpus_per_replica: gpus,
+                node_selector: [("mlonly".to_owned(), "true".to_owned())].into(),
+                ..DeploymentFacts::default()
+            },
+        );
+    }
+}
+
+/// A GKE node pool of 1-GPU nodes labelled `mlonly: "true"`, autoscaling to `nodes`.
+fn ml_pool(name: &str, nodes: u32) -> String {
+    format!(
+        r#"{{"name":"{name}","locations":["a"],"autoscaling":{{"enabled":true,"maxNodeCount":{nodes}}},
+            "config":{{"labels":{{"mlonly":"true"}},"accelerators":[{{"acceleratorCount":"1"}}]}}}}"#
+    )
+}
+
+fn unconfigured(
+    cluster: FakePool,
+    queues: Arc<FakeQueues>,
+) -> Scaler<FakePool, FakeAlarms, Arc<FakeQueues>> {
+    let routes = Routes::Table(vec![model("text", 100), model("image", 50)]);
+    Scaler::new(Direction::Up, routes, false, cluster, None::<FakeAlarms>).with_queues(Some(queues))
+}
+
+fn busy() -> Arc<FakeQueues> {
+    Arc::new(FakeQueues::with(&[
+        ("text-jobs", 900, 0, 0),
+        ("image-jobs", 900, 0, 0),
+    ]))
+}
+
+#[tokio::test]
+async fn a_target_with_no_pool_configured_is_placed_on_the_gpu_pool_its_node_selector_matches() {
+    let cluster = FakePool::new(1, 1);
+    on_selected_pool(&cluster, &ml_pool("gpu-pool", 4), Some(1));
+    let s = unconfigured(cluster.clone(), busy());
+    let out = fire(&s, "text-high").await;
+    assert_eq!((out.from, out.to), (Some(1), Some(2)), "{}", out.reason);
+    let capacity = out.capacity.unwrap();
+    assert_eq!(capacity.pool.as_deref(), Some("gpu-pool"));
+    assert_eq!((capacity.gpus, capacity.share), (Some(4), Some(2)));
+    assert_eq!(capacity.capped_by, Some(CapReason::Share));
+    // Placed once for the container: the next raise reads its own Deployment and its peer's,
+    // and places nothing again.
+    cluster.state.lock().unwrap().gets = 0;
+    let out = fire(&s, "image-high").await;
+    assert_eq!((out.from, out.to), (Some(1), Some(2)), "{}", out.reason);
+    assert_eq!(cluster.state.lock().unwrap().gets, 2);
+    assert_eq!(
+        cluster.replicas("text-model") + cluster.replicas("image-model"),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_target_is_placed_on_no_pool_where_the_match_is_not_one_gpu_pool_with_a_lease() {
+    // Two GPU pools both labelled mlonly: which one the pods land on is the scheduler's choice.
+    let two = FakePool::new(1, 1);
+    on_selected_pool(
+        &two,
+        &format!("{},{}", ml_pool("gpu-pool", 4), ml_pool("gpu-pool-b", 4)),
+        Some(1),
+    );
+    // Pods that ask for no GPU are not GPU work.
+    let no_gpu = FakePool::new(1, 1);
+    on_selected_pool(&no_gpu, &ml_pool("gpu-pool", 4), None);
+    // The pool's Lease was never applied: nothing to book raises on.
+    let no_lease = FakePool::new(1, 1);
+    on_selected_pool(&no_lease, &ml_pool("gpu-pool", 4), Some(1));
+    no_lease.state.lock().unwrap().lease = None;
+    for (case, cluster) in [
+        ("two pools", two),
+        ("no GPU", no_gpu),
+        ("no Lease", no_lease),
+    ] {
+        let out = fire(&unconfigured(cluster.clone(), busy()), "text-high").await;
+        assert_eq!(
+            (out.from, out.to),
+            (Some(1), Some(4)),
+            "{case}: {}",
+            out.reason
+        );
+        assert!(out.capacity.is_none(), "{case}: {:?}", out.capacity);
+        assert_eq!(cluster.state.lock().unwrap().lease_writes, 0, "{case}");
+    }
 }
