@@ -221,6 +221,7 @@ impl DeployedScaler {
         // without a configured pool placed by their nodeSelector; a failed read is reported by
         // the node pool check, and the configured sizes stand in.
         let cluster = self.refresh_node_pools().await;
+        self.forget_placement().await;
         let pools = match &cluster {
             Ok(_) => self.placed_pools(None, call.deadline).await,
             Err(_) => std::sync::Arc::new(self.pools.clone()),
@@ -271,22 +272,22 @@ impl DeployedScaler {
             let asked = gpus_of(|t| t.policy.max);
             let mins = gpus_of(|t| t.policy.min);
             match self.pool_size(pool).await {
-                crate::pool::PoolSize::Gpus(gpus) if mins > gpus => report.fail(
+                crate::placement::PoolSize::Gpus(gpus) if mins > gpus => report.fail(
                     &name,
                     format!("{gpus} GPUs; the mins of its {} target(s) need {mins} together (min_replicas times GPUs per replica): no raise on the pool is made until they fit", members.len()),
                     "lower a min_replicas, or size the pool (infra/gke/node-pool.sh)",
                 ),
-                crate::pool::PoolSize::Off(why) => report.warn(
+                crate::placement::PoolSize::Off(why) => report.warn(
                     &name,
                     format!("capacity is off ({why}): its {} target(s) may ask for {asked} GPUs together, uncapped", members.len()),
                     "set GKE_CLUSTER so the pool's size is read from clusters.get, or set pool_gpus in SCALER_TARGETS (or TARGET_POOL_GPUS): the pool's maximum nodes times GPUs per node",
                 ),
-                crate::pool::PoolSize::Gpus(gpus) if asked > gpus => report.warn(
+                crate::placement::PoolSize::Gpus(gpus) if asked > gpus => report.warn(
                     &name,
                     format!("{gpus} GPUs; its {} target(s) may ask for {asked} together (max_replicas times GPUs per replica): raises are capped at what it can run and a short pool is split by need", members.len()),
                     "nothing, if intended; else lower max_replicas, or size the pool (infra/gke/node-pool.sh)",
                 ),
-                crate::pool::PoolSize::Gpus(gpus) => report.pass(
+                crate::placement::PoolSize::Gpus(gpus) => report.pass(
                     &name,
                     format!("{gpus} GPUs; its {} target(s) may ask for {asked} together", members.len()),
                 ),

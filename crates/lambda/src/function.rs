@@ -28,6 +28,13 @@ pub(crate) type DeployedScaler = Scaler<KubeScaleApi<GoogleTokens>, AwsClient>;
 /// The node pools `clusters.get` gave; `None` where the GKE API is not asked (`GKE_ENDPOINT`).
 pub(crate) type NodePools = Option<Arc<Vec<queue_scaler_io::kube::node_pool::NodePool>>>;
 
+/// The placement of the targets kept for the container ([`Scaler::placed_pools`]): the pools
+/// in use, and until when they hold.
+pub(crate) type Placement = Option<(
+    Arc<queue_scaler_core::capacity::Pools>,
+    tokio::time::Instant,
+)>;
+
 /// An alarm whose state changed less than this long ago is left by the heartbeat to its own
 /// invocation, so the two never step twice for one crossing.
 pub const HEARTBEAT_GRACE: Duration = Duration::from_secs(60);
@@ -104,7 +111,7 @@ pub(crate) struct Scaler<K, R, Q = R> {
     /// `QUEUE_SCALER_FUNCTION_ARN`: the function's own ARN where the runtime passes none.
     pub(crate) own_arn: Option<String>,
     /// Which targets share which GPU pool, as configured; empty: each target's pool is placed by
-    /// its `nodeSelector` where the cluster's node pools are read ([`Scaler::placed`]).
+    /// its `nodeSelector` where the cluster's node pools are read ([`Scaler::placed_pools`]).
     pub(crate) pools: queue_scaler_core::capacity::Pools,
     /// When this container last wrote each target's scale (`namespace/name`): one source of a
     /// write's time for capacity-limited.
@@ -114,9 +121,10 @@ pub(crate) struct Scaler<K, R, Q = R> {
     /// heartbeat and the doctor read them afresh, once each. `None` until first read.
     pub(crate) node_pools: tokio::sync::RwLock<Option<NodePools>>,
     /// The pools in use: [`Scaler::pools`] with each target that has no configured pool placed
-    /// on the one GPU pool its Deployment's `nodeSelector` matches. Kept for the container once
-    /// every read succeeded; [`Scaler::refresh_node_pools`] forgets it. `None` until first placed.
-    pub(crate) placed: tokio::sync::RwLock<Option<Arc<queue_scaler_core::capacity::Pools>>>,
+    /// on the one GPU pool its Deployment's `nodeSelector` matches, and until when that holds
+    /// ([`Scaler::placed_pools`]). Locked while the targets are placed, so that one placement
+    /// serves every caller waiting for it. `None` until first placed.
+    pub(crate) placed: tokio::sync::Mutex<Placement>,
 }
 
 impl<K, R> Scaler<K, R, R> {
@@ -144,7 +152,7 @@ impl<K, R> Scaler<K, R, R> {
             pools: queue_scaler_core::capacity::Pools::default(),
             written: std::sync::Mutex::default(),
             node_pools: tokio::sync::RwLock::default(),
-            placed: tokio::sync::RwLock::default(),
+            placed: tokio::sync::Mutex::default(),
         }
     }
 }

@@ -155,9 +155,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         call: Call<'_>,
         acted: &[Option<String>],
     ) -> (Vec<TargetCheck>, Vec<Failure>) {
-        if self.pools.rebalance {
-            // The pools' sizes, and the targets placed by their nodeSelector, afresh once for the
-            // beat; each target's rebalance reads them.
+        if self.pools.rebalance && !self.placed_pools(None, call.deadline).await.is_empty() {
+            // The pools' sizes afresh, once for the beat; each target's rebalance reads them.
             let _ = self.refresh_node_pools().await;
         }
         let routes = self.routes.routes().iter().filter(|route| {

@@ -26,6 +26,7 @@ pub mod function;
 pub mod heartbeat;
 pub mod identity;
 pub mod invocation;
+mod placement;
 mod pool;
 pub mod report;
 

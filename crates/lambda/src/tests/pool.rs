@@ -12,6 +12,7 @@ use super::fakes::*;
 use crate::function::Scaler;
 use crate::invocation::Call;
 use crate::report::{Outcome, Response};
+use futures_util::future::join_all;
 use queue_scaler_core::capacity::{CapReason, PoolEntry, Pools};
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use queue_scaler_io::kube::lease::LeaseMeta;
@@ -48,6 +49,8 @@ struct PoolState {
     facts: HashMap<String, DeploymentFacts>,
     /// How many times a Deployment (or its scale) was read.
     gets: u32,
+    /// How many times the pool's Lease was read.
+    lease_reads: u32,
 }
 
 fn conflict(verb: &'static str, target: String) -> Error {
@@ -141,6 +144,7 @@ impl ScaleApi for FakePool {
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
         let (lease, barrier) = {
             let mut s = self.state.lock().unwrap();
+            s.lease_reads += 1;
             let Some((annotations, version)) = s.lease.clone() else {
                 return Err(Error::Kube {
                     verb: "get lease",
@@ -617,4 +621,32 @@ async fn a_target_is_placed_on_no_pool_where_the_match_is_not_one_gpu_pool_with_
         assert!(out.capacity.is_none(), "{case}: {:?}", out.capacity);
         assert_eq!(cluster.state.lock().unwrap().lease_writes, 0, "{case}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_at_once_wait_for_one_placement_kept_until_it_is_stale() {
+    let cluster = FakePool::new(1, 1);
+    on_selected_pool(&cluster, &ml_pool("gpu-pool", 4), Some(1));
+    let s = unconfigured(cluster.clone(), busy());
+    let deadline = soon();
+    // The heartbeat's targets ask at once: one placement serves them all.
+    let placed = join_all((0..8).map(|_| s.placed_pools(None, deadline))).await;
+    assert!(placed.iter().all(|p| p
+        .entry(&model("text", 100).target)
+        .is_some_and(|e| e.pool == "gpu-pool")));
+    let reads = |c: &FakePool| {
+        let s = c.state.lock().unwrap();
+        (s.gets, s.lease_reads)
+    };
+    assert_eq!(
+        reads(&cluster),
+        (2, 1),
+        "each Deployment and the Lease read once"
+    );
+    // Kept: nothing is read again until it is stale.
+    s.placed_pools(None, deadline).await;
+    assert_eq!(reads(&cluster), (2, 1));
+    tokio::time::advance(crate::placement::PLACEMENT_TTL).await;
+    s.placed_pools(None, soon()).await;
+    assert_eq!(reads(&cluster), (4, 2), "placed afresh once stale");
 }
