@@ -132,7 +132,7 @@ invoke-remote-%: venv ## invoke a deployed function: make invoke-remote-scale-up
 	cargo lambda invoke --remote $(region_flag) --alias $(LAMBDA_ALIAS) --data-file "$(EVENT)" "$(STACK_NAME)-$*"
 
 .PHONY: validate-infra
-validate-infra: lint-infra test-sam-transform test-infra test-node-pool test-service-account test-rollback test-deploy-guide ## offline checks of infra/: the validators pass, and reject broken files
+validate-infra: lint-infra test-sam-transform test-infra test-node-pool test-service-account test-oidc-provider test-rollback test-deploy-guide ## offline checks of infra/: the validators pass, and reject broken files
 
 .PHONY: lint-infra
 lint-infra: venv ## cfn-lint the template and check its invariants, kubernetes-validate --strict the manifests, check the GKE grants, shellcheck the scripts
@@ -169,6 +169,10 @@ test-node-pool: ## run node-pool.sh against a fake gcloud: one taint of ours, ne
 .PHONY: test-service-account
 test-service-account: ## run service-account.sh against a fake gcloud and aws: keyless binds exactly the roles of every stack (one or several), creates no key
 	tests/infra/service-account-keyless.sh
+
+.PHONY: test-oidc-provider
+test-oidc-provider: ## run oidc-provider.sh against a fake aws and an HTTPS issuer: public discovery first, one provider per issuer, the STS audience
+	tests/infra/oidc-provider.sh
 
 .PHONY: test-deploy-guide
 test-deploy-guide: venv ## render the GKE manifests with the deployment guide's own sed commands; check names and values

@@ -40,6 +40,12 @@
 #                           hard-coded 10s (not a flag); failures with 0s are
 #                           never cached, so a rejected token is re-asked.
 #   KUBE_APISERVER_ARGS     extra kube-apiserver flags (word-split)
+#   KUBE_SA_ISSUER          --service-account-issuer, the iss of the service-account
+#                           tokens it signs (default https://kubernetes.default.svc.cluster.local;
+#                           a GKE-shaped https://container.googleapis.com/v1/projects/P/
+#                           locations/L/clusters/C for the workers' keyless tests)
+#   KUBE_SA_JWKS_URI        --service-account-jwks-uri, the jwks_uri its discovery
+#                           document names (default: none, the API server's own)
 #   KUBE_APISERVER_V        kube-apiserver log verbosity (default 1)
 #   KUBE_SCHEDULING=1       also start kube-scheduler and kube-controller-manager, and
 #                           turn on DeploymentReplicaSetTerminatingReplicas (alpha in
@@ -279,6 +285,11 @@ if [[ "${KUBE_SCHEDULING:-0}" == 1 ]]; then
   extra_args+=("$terminating_gate")
 fi
 
+jwks_args=()
+if [[ -n "${KUBE_SA_JWKS_URI:-}" ]]; then
+  jwks_args=(--service-account-jwks-uri="$KUBE_SA_JWKS_URI")
+fi
+
 start_apiserver() {
   local api_port=""
   free_port api_port
@@ -292,7 +303,8 @@ start_apiserver() {
     --token-auth-file="$dir/tokens.csv" \
     "${webhook_args[@]}" \
     --authorization-mode=RBAC \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-issuer="${KUBE_SA_ISSUER:-https://kubernetes.default.svc.cluster.local}" \
+    "${jwks_args[@]}" \
     --service-account-key-file="$pki/sa.pub" \
     --service-account-signing-key-file="$pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 \

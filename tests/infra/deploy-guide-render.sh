@@ -11,17 +11,23 @@
 # guide's variables set to sample values and `kubectl apply -f -` replaced by
 # a file, and checks:
 #   - the model Deployment: the container's image is the guide's, its
-#     variables are exactly QUEUE_URL and AWS_REGION with the sample queue URL
-#     and region, and no placeholder is left anywhere;
+#     variables are exactly QUEUE_URL, AWS_REGION, AWS_ROLE_ARN and
+#     AWS_WEB_IDENTITY_TOKEN_FILE with the sample queue URL, region and worker
+#     role, it runs as its own service account with a projected token of
+#     audience sts.amazonaws.com at that file, loads no Secret and holds no
+#     AWS key, and no placeholder is left anywhere;
 #   - the RBAC: the RoleBinding's user is the service account of the sample
 #     project, and no placeholder is left;
 #   - the section "Two models on one GPU pool: one stack" renders the Deployment twice,
 #     text-model on text-jobs and image-model on image-jobs: each with its
-#     own name, labels, selector, Secret and queue URL; and the RBAC once,
+#     own name, labels, selector, service account, worker role and queue URL,
+#     keyless as above; and the RBAC once,
 #     whose Role names exactly both Deployments (least-privilege.sh
 #     --deployments text-model,image-model) and nothing more;
 #   - that section renders the pool's Lease once: gpu-pool's, granted to the
 #     service account, get and update on it and nothing more;
+#   - that section's describe-alarms query, run on the template's alarms,
+#     names each backlog alarm's own queue (the metric-math low alarms' too);
 #   - every rendered file passes kubernetes-validate --strict.
 #
 # Usage: tests/infra/deploy-guide-render.sh [GUIDE]   (make test-deploy-guide)
@@ -50,7 +56,11 @@ values = {
     "QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/model-jobs",
     "TEXT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/text-jobs",
     "IMAGE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/image-jobs",
+    "WORKER_ROLE_ARN": "arn:aws:iam::111122223333:role/queue-scaler-WorkerRole-AbCdEf",
+    "TEXT_WORKER_ROLE_ARN": "arn:aws:iam::111122223333:role/gpu-models-WorkerRole-AbCdEf",
+    "IMAGE_WORKER_ROLE_ARN": "arn:aws:iam::111122223333:role/gpu-models-SecondWorkerRole-GhIjKl",
 }
+TOKEN_FILE = "/var/run/secrets/sts.amazonaws.com/serviceaccount/token"
 # The section that deploys two models, one stack each.
 TWO_MODELS = "Two models on one GPU pool: one stack"
 image = "europe-west4-docker.pkg.dev/my-project/models/model-worker:latest"
@@ -118,14 +128,42 @@ def render(path, command=None, label=None):
     return list(yaml.safe_load_all(rendered)), out
 
 
+def keyless_worker(objects, name, role, label):
+    """The worker runs as its own service account `name`, with no AWS key: the role `role` and
+    the file of a token for STS, which a projected volume writes; returns its Deployment."""
+    kinds = {o["kind"]: o for o in objects}
+    account, deployment = kinds.get("ServiceAccount", {}), kinds.get("Deployment", {})
+    spec = deployment.get("spec", {}).get("template", {}).get("spec", {})
+    container = (spec.get("containers") or [{}])[0]
+    result(account.get("metadata", {}).get("name") == name and spec.get("serviceAccountName") == name,
+           f"{label}: the workers run as their own service account, {name}",
+           f"ServiceAccount {account.get('metadata')}, serviceAccountName {spec.get('serviceAccountName')!r}")
+    env = dict((e.get("name"), e.get("value")) for e in container.get("env", []))
+    result(env.get("AWS_ROLE_ARN") == role and env.get("AWS_WEB_IDENTITY_TOKEN_FILE") == TOKEN_FILE,
+           f"{label}: AWS_ROLE_ARN is its own worker role, AWS_WEB_IDENTITY_TOKEN_FILE the token's file", f"env: {env}")
+    result(not container.get("envFrom") and not any(k.startswith("AWS_SECRET") or k == "AWS_ACCESS_KEY_ID" for k in env),
+           f"{label}: no AWS key, no Secret", f"envFrom: {container.get('envFrom')}")
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    tokens = [(v["name"], src["serviceAccountToken"]) for v in spec.get("volumes", [])
+              for src in v.get("projected", {}).get("sources", []) if "serviceAccountToken" in src]
+    result(any(t.get("audience") == "sts.amazonaws.com" and f"{mounts.get(n)}/{t.get('path')}" == TOKEN_FILE
+               and int(t.get("expirationSeconds", 0)) <= 86400 for n, t in tokens),
+           f"{label}: a projected token of audience sts.amazonaws.com is mounted at the token's file",
+           f"tokens: {tokens}, mounts: {mounts}")
+    return deployment
+
+
 if "infra/gke/model-deployment.yaml" in renders:
-    deployment = render("infra/gke/model-deployment.yaml")[0][0]
+    objects = render("infra/gke/model-deployment.yaml")[0]
+    deployment = keyless_worker(objects, "model-worker", values["WORKER_ROLE_ARN"], "model-deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     result(container["image"] == image, "model-deployment: the image is the guide's",
            f"image: {container['image']!r}")
     env = [(e.get("name"), e.get("value")) for e in container.get("env", [])]
-    want = [("QUEUE_URL", values["QUEUE_URL"]), ("AWS_REGION", values["AWS_REGION"])]
-    result(env == want, "model-deployment: the variables are QUEUE_URL and AWS_REGION, with the queue's URL and region",
+    want = [("QUEUE_URL", values["QUEUE_URL"]), ("AWS_REGION", values["AWS_REGION"]),
+            ("AWS_ROLE_ARN", values["WORKER_ROLE_ARN"]), ("AWS_WEB_IDENTITY_TOKEN_FILE", TOKEN_FILE)]
+    result(env == want, "model-deployment: the variables are QUEUE_URL, AWS_REGION, AWS_ROLE_ARN and "
+           "AWS_WEB_IDENTITY_TOKEN_FILE, with the queue's URL, its region and the worker role",
            f"env: {env}")
 
 if "infra/gke/rbac.yaml" in renders:
@@ -136,6 +174,7 @@ if "infra/gke/rbac.yaml" in renders:
 
 # Two models, one stack each: a Deployment per model on its own queue, one Role for both.
 models = {"text-model": values["TEXT_QUEUE_URL"], "image-model": values["IMAGE_QUEUE_URL"]}
+roles = {"text-model": values["TEXT_WORKER_ROLE_ARN"], "image-model": values["IMAGE_WORKER_ROLE_ARN"]}
 deployments = [(f, c) for f, c in two_models if f == "infra/gke/model-deployment.yaml"]
 rbacs = [(f, c) for f, c in two_models if f == "infra/gke/rbac.yaml"]
 result(len(deployments) == 2 and len(rbacs) == 1,
@@ -143,8 +182,9 @@ result(len(deployments) == 2 and len(rbacs) == 1,
        f"renders: {[f for f, _ in two_models]}")
 seen = {}
 for i, (path, command) in enumerate(deployments):
-    d = render(path, command, f"two models: model-deployment.yaml #{i + 1}")[0][0]
-    name = d["metadata"]["name"]
+    objects = render(path, command, f"two models: model-deployment.yaml #{i + 1}")[0]
+    d = {o["kind"]: o for o in objects}.get("Deployment", {})
+    name = d.get("metadata", {}).get("name")
     seen[name] = d
     if name not in models:
         result(False, f"two models: Deployment #{i + 1} is text-model or image-model", f"name: {name!r}")
@@ -152,16 +192,14 @@ for i, (path, command) in enumerate(deployments):
     spec = d["spec"]["template"]["spec"]
     container = spec["containers"][0]
     env = [(e.get("name"), e.get("value")) for e in container.get("env", [])]
-    result(env == [("QUEUE_URL", models[name]), ("AWS_REGION", values["AWS_REGION"])],
+    result(env[:2] == [("QUEUE_URL", models[name]), ("AWS_REGION", values["AWS_REGION"])],
            f"two models: {name} reads its own queue ({models[name].rsplit('/', 1)[1]})", f"env: {env}")
+    keyless_worker(objects, name, roles[name], f"two models: {name}")
     labels = [d["metadata"]["labels"].get("app.kubernetes.io/name"),
               d["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/name"),
               d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name")]
     result(labels == [name] * 3, f"two models: {name}'s labels and selector are its own, not the other model's",
            f"labels: {labels}")
-    secrets = [e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e]
-    result(secrets == [f"{name}-aws"], f"two models: {name} loads its own AWS Secret, {name}-aws",
-           f"secrets: {secrets}")
     result(container["image"].endswith(f"/{name}:latest"), f"two models: {name} runs its own image",
            f"image: {container['image']!r}")
 result(sorted(seen) == sorted(models), "two models: the Deployments are text-model and image-model",
@@ -192,6 +230,33 @@ for path, command in leases:
     check = subprocess.run(["tests/infra/least-privilege.sh", out], capture_output=True, text=True)
     result(check.returncode == 0, "two models: the Lease's grant is exactly get and update on it",
            (check.stdout + check.stderr).strip())
+
+# The check that each alarm watches its own queue: the section's describe-alarms query, run on the
+# template's alarms for the section's stack, names a queue for every backlog alarm (the low ones'
+# metric math included), never None.
+sys.path.insert(0, "tests/infra")
+import jmespath  # noqa: E402  (boto3's, in the .venv)
+import template_invariants as ti  # noqa: E402
+
+queries = [re.search(r'--query\s+"([^"]+)"', c) for c in sections.get(TWO_MODELS, [])
+           if c.startswith("aws cloudwatch describe-alarms --alarm-name-prefix gpu-models-")]
+queries = [q.group(1) for q in queries if q]
+result(len(queries) == 1, "two models: the section checks the alarms' queues with one describe-alarms query",
+       f"queries: {queries}")
+with open("infra/aws/template.yaml") as f:
+    template = yaml.load(f, Loader=ti.Loader)
+params = {**dict(ti.parameter_sets(template))["two models on one GPU pool, one stack"]}
+stack = ti.Stack(template, params, name="gpu-models")
+alarms = [{k: a[k] for k in ("AlarmName", "Dimensions", "Metrics") if k in a}
+          for a in stack.of_type("AWS::CloudWatch::Alarm").values()]
+for query in queries:
+    rows = {name: queue for name, queue in jmespath.search(query, {"MetricAlarms": alarms})}
+    want = {"gpu-models-backlog-high": "text-jobs", "gpu-models-backlog-low": "text-jobs",
+            "gpu-models-image-model-backlog-high": "image-jobs",
+            "gpu-models-image-model-backlog-low": "image-jobs"}
+    result({k: rows.get(k) for k in want} == want and None not in rows.values(),
+           "two models: the alarms' query names each backlog alarm's own queue, the low alarms' too, and no None",
+           f"rows: {rows}")
 
 print(f"deploy-guide-render: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

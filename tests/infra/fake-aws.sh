@@ -16,6 +16,9 @@
 #                      value, then fail (AccessDenied), storing nothing
 #   store-then-fail    present: create-secret creates the secret, then the
 #                      call fails all the same (a timeout after the fact)
+#   oidc/HOST_PATH     an IAM OIDC provider (the URL's host and path, "/" as
+#                      "%"): its ARN on the first line, its audiences on the
+#                      second, separated by spaces
 #   lambda/FUNCTION/   a function (for rollback.sh, through tests/infra/rollback.sh):
 #     versions         its published versions, one number a line
 #     alias            the version its alias points at (one alias: the fake
@@ -113,6 +116,34 @@ case "${positional[*]:0:2}" in
         echo "$version" >"$dir/alias"
         echo "{\"Name\": \"${flag[name]:-}\", \"FunctionVersion\": \"$version\"}" ;;
     esac ;;
+  "iam list-open-id-connect-providers")
+    [[ "${flag[query]:-}" == "OpenIDConnectProviderList[].Arn" && "${flag[output]:-}" == text ]] ||
+      error InvalidQuery ListOpenIDConnectProviders "the fake answers --query=OpenIDConnectProviderList[].Arn --output=text only"
+    mkdir -p "$state/oidc"
+    arns=()
+    for f in "$state/oidc"/*; do [[ -e "$f" ]] && arns+=("$(head -1 "$f")"); done
+    (IFS=$'\t'; echo "${arns[*]}") ;;
+  "iam get-open-id-connect-provider" | "iam add-client-id-to-open-id-connect-provider")
+    arn="${flag[open-id-connect-provider-arn]:-}"
+    file="$state/oidc/$(echo "${arn#*:oidc-provider/}" | tr / %)"
+    [[ -n "$arn" && -e "$file" ]] || error NoSuchEntity "${positional[1]}" "OpenIDConnect Provider not found for arn $arn"
+    if [[ "${positional[1]}" == get-open-id-connect-provider ]]; then
+      [[ "${flag[query]:-}" == ClientIDList && "${flag[output]:-}" == text ]] ||
+        error InvalidQuery GetOpenIDConnectProvider "the fake answers --query=ClientIDList --output=text only"
+      sed -n 2p "$file" | tr ' ' '\t'
+    else
+      printf '%s\n%s\n' "$(head -1 "$file")" "$(sed -n 2p "$file") ${flag[client-id]:-}" >"$file.new"
+      mv "$file.new" "$file"
+    fi ;;
+  "iam create-open-id-connect-provider")
+    url="${flag[url]:-}"
+    [[ "$url" == https://* ]] || error ValidationError CreateOpenIDConnectProvider "the URL must begin with https://"
+    mkdir -p "$state/oidc"
+    file="$state/oidc/$(echo "${url#https://}" | tr / %)"
+    arn="arn:aws:iam::$(cat "$state/account"):oidc-provider/${url#https://}"
+    [[ ! -e "$file" ]] || error EntityAlreadyExists CreateOpenIDConnectProvider "Provider with url $url already exists."
+    printf '%s\n%s\n' "$arn" "${flag[client-id-list]:-}" >"$file"
+    [[ "${flag[query]:-}" == OpenIDConnectProviderArn ]] && echo "$arn" || echo "{\"OpenIDConnectProviderArn\": \"$arn\"}" ;;
   *)
     echo "fake aws: not faked: aws $*" >&2
     exit 2 ;;

@@ -79,7 +79,15 @@ set:
     (the error metrics also for target "-"), and exactly the stack's
     alarms in its alarm widget.
 
+  - the workers: with WorkerOidcIssuer or WorkerGoogleAccountId, each model's worker role
+    trusts exactly its own identity (its service account through the cluster's issuer with
+    audience sts.amazonaws.com; or its Google account's unique id) and may exactly receive,
+    delete and extend its own queue's messages (kms:Decrypt on its queue's key when given);
+    without them, no worker role; the Rules refuse both ways at once, and one Google account for
+    two models.
+
 Usage: python3 tests/infra/template_invariants.py TEMPLATE...   (make lint-infra runs it)
+       python3 tests/infra/template_invariants.py --worker-roles TEMPLATE KEY=VALUE...
 Needs python3 with PyYAML (the .venv of `make venv`, which cfn-lint brings).
 """
 import json
@@ -420,6 +428,7 @@ def check(s, problems):
 
     check_credentials(s, functions, roles, bad)
     check_queue_read(s, functions, roles, bad)
+    check_workers(s, roles, bad)
     check_routing_tables(s, functions, alarms, bad)
     check_low_alarm(s, alarms, bad)
     check_age_alarm(s, alarms, bad)
@@ -520,6 +529,89 @@ def check_queue_read(s, functions, roles, bad):
         for action in ("sqs:GetQueueAttributes", "sqs:GetQueueUrl"):
             granted_exactly(statements, action, {arn for _, arn in queues}, "the queues' ARNs",
                             f"{label}: {{action}} is granted on {{granted}}, but its queues are {{want}}", bad)
+
+
+STS_AUDIENCE = "sts.amazonaws.com"
+
+
+def worker_roles(s):
+    """Each model's worker role as the stack should make it: role id -> (Deployment, queue ARN,
+    KMS key or "", Google account id or "")."""
+    p = s.params
+    models = {"WorkerRole": (p.get("TargetDeployment"), job_queue(s)[1], p.get("QueueKmsKeyArn", ""),
+                             p.get("WorkerGoogleAccountId", ""))}
+    if second_queue(s):
+        models["SecondWorkerRole"] = (p.get("SecondTargetDeployment"), second_queue(s)[1],
+                                      p.get("SecondQueueKmsKeyArn", ""),
+                                      p.get("SecondWorkerGoogleAccountId", ""))
+    return models
+
+
+def worker_trust(role):
+    """A worker role's trust policy, parsed (the template gives it as a JSON string)."""
+    doc = role.get("AssumeRolePolicyDocument")
+    return json.loads(doc) if isinstance(doc, str) else doc
+
+
+def check_workers(s, roles, bad):
+    """The workers' keyless access: with WorkerOidcIssuer or WorkerGoogleAccountId, each model has
+    a role that trusts exactly its own identity (its Kubernetes service account, named as its
+    Deployment, through the cluster's issuer and audience sts.amazonaws.com; or its Google
+    service account, by unique id) and may exactly receive, delete and extend its own queue's
+    messages (and decrypt them with its queue's key when given); with neither, no worker role."""
+    issuer = s.params.get("WorkerOidcIssuer", "")
+    google = s.params.get("WorkerGoogleAccountId", "")
+    namespace = s.params.get("TargetNamespace")
+    if not issuer and not google:
+        for rid in ("WorkerRole", "SecondWorkerRole"):
+            if rid in roles:
+                bad(f"{rid}: a worker role, but neither WorkerOidcIssuer nor WorkerGoogleAccountId is given")
+        return
+    for rid, (deployment, queue_arn, kms, account) in worker_roles(s).items():
+        role = roles.get(rid)
+        if role is None:
+            bad(f"{rid}: keyless workers, but no role for {deployment}")
+            continue
+        try:
+            trust = worker_trust(role)
+        except ValueError as e:
+            bad(f"{rid}: its trust policy is not JSON ({e})")
+            continue
+        statements = as_list(trust.get("Statement", []))
+        if len(statements) != 1 or statements[0].get("Effect") != "Allow" \
+                or statements[0].get("Action") != "sts:AssumeRoleWithWebIdentity":
+            bad(f"{rid}: the trust must be one Allow of sts:AssumeRoleWithWebIdentity, not {statements}")
+            continue
+        st = statements[0]
+        if issuer:
+            principal = f"arn:{PARTITION}:iam::{ACCOUNT}:oidc-provider/{issuer}"
+            want = {f"{issuer}:sub": f"system:serviceaccount:{namespace}:{deployment}",
+                    f"{issuer}:aud": STS_AUDIENCE}
+        else:
+            principal = "accounts.google.com"
+            # AWS reads accounts.google.com:aud from the token's azp (the account's unique id)
+            # and :oaud from its aud.
+            want = {"accounts.google.com:aud": account, "accounts.google.com:sub": account,
+                    "accounts.google.com:oaud": STS_AUDIENCE}
+        if st.get("Principal") != {"Federated": principal}:
+            bad(f"{rid}: trusts {st.get('Principal')}, not {{'Federated': {principal!r}}}")
+        if set(st.get("Condition", {})) != {"StringEquals"} or st["Condition"]["StringEquals"] != want:
+            bad(f"{rid}: its trust's condition is {st.get('Condition')}, not StringEquals {want}: "
+                f"it must admit {deployment}'s identity alone")
+        statements = [x for policy in role.get("Policies", [])
+                      for x in as_list(policy["PolicyDocument"]["Statement"]) if x.get("Effect") == "Allow"]
+        actions = {a for x in statements for a in as_list(x.get("Action", []))}
+        want_actions = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+        if kms:
+            want_actions.add("kms:Decrypt")
+        if actions != want_actions:
+            bad(f"{rid}: may {sorted(actions)}, not exactly {sorted(want_actions)}")
+        for action in sorted(want_actions - {"kms:Decrypt"}):
+            granted_exactly(statements, action, {queue_arn}, "its own queue",
+                            f"{rid}: {{action}} is granted on {{granted}}, not on its own queue {{want}}", bad)
+        if kms:
+            granted_exactly(statements, "kms:Decrypt", {kms}, "QueueKmsKeyArn",
+                            f"{rid}: {{action}} is granted on {{granted}}, not on its queue's key {{want}}", bad)
 
 
 def check_routing_tables(s, functions, alarms, bad):
@@ -815,7 +907,8 @@ def check_dashboard(s, alarms, bad):
                 + (f"; missing {missing}" if missing else "") + (f"; not in the stack {extra}" if extra else ""))
 
 def check_credential_rules(template, params, problems):
-    """The Rules let exactly one credential source through."""
+    """The Rules let exactly one credential source through, for the functions and for the
+    workers (and one Google account per model on way (b))."""
     config = '{"type": "external_account"}'
     secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf"
     kms = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -830,6 +923,20 @@ def check_credential_rules(template, params, problems):
          {"GcpCredentialConfig": config, "ServiceAccountKeySecretArn": secret}, False),
         ("keyless with a KMS key", {"GcpCredentialConfig": config, "ServiceAccountKeySecretArn": "",
                                     "ServiceAccountKeySecretKmsKeyArn": kms}, False),
+    ]
+    issuer = "container.googleapis.com/v1/projects/p/locations/l/clusters/c"
+    two = {"SecondTargetDeployment": "image-model", "SecondQueueName": "image-jobs"}
+    cases += [
+        ("workers by the cluster's issuer", {"WorkerOidcIssuer": issuer}, True),
+        ("workers by a Google account", {"WorkerGoogleAccountId": "1122"}, True),
+        ("workers by both the cluster's issuer and a Google account",
+         {"WorkerOidcIssuer": issuer, "WorkerGoogleAccountId": "1122"}, False),
+        ("two models' workers by two Google accounts",
+         {**two, "WorkerGoogleAccountId": "1122", "SecondWorkerGoogleAccountId": "3344"}, True),
+        ("two models' workers by a Google account for the first only",
+         {**two, "WorkerGoogleAccountId": "1122"}, False),
+        ("two models' workers by one Google account for both",
+         {**two, "WorkerGoogleAccountId": "1122", "SecondWorkerGoogleAccountId": "1122"}, False),
     ]
     for label, values, want in cases:
         ok, why = Stack(template, {**params, "ServiceAccountKeySecretKmsKeyArn": "", **values}).rules_accept()
@@ -1005,6 +1112,14 @@ def parameter_sets(template):
            "SecondTargetDeployment": "image-model", "SecondQueueName": "image-jobs",
            "NodePool": "gpu-pool", "MessagesPerReplica": "100", "SecondMessagesPerReplica": "50"}
     yield "two models on one GPU pool, one stack", two
+    issuer = "container.googleapis.com/v1/projects/p/locations/l/clusters/c"
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    yield "keyless workers by the cluster's issuer", {**base, "WorkerOidcIssuer": issuer}
+    yield "two models, keyless workers by the cluster's issuer, an encrypted queue", {
+        **two, "WorkerOidcIssuer": issuer, "SecondQueueKmsKeyArn": key}
+    yield "two models, keyless workers by Google ID tokens", {
+        **two, "WorkerGoogleAccountId": "112233445566778899001",
+        "SecondWorkerGoogleAccountId": "998877665544332211009", "QueueKmsKeyArn": key}
     yield "two models at 0 with the wake alarm, an age alarm, a sized pool at a DNS endpoint", {
         **two, "MinReplicas": "0", "WakeAlarmEnabled": "true", "OldestMessageAgeSeconds": "600",
         "SecondMinReplicas": "0", "MessagesPerReplica": "", "PoolGpus": "4", "GkeCluster": "",
@@ -1155,7 +1270,30 @@ def environments(path):
     return 0
 
 
+def worker_roles_of(path, overrides):
+    """The worker roles the template makes with the defaults and `overrides` (KEY=VALUE), as
+    JSON lines {"role", "trust", "policies"}: what tests/tests/worker_identity.rs evaluates on
+    real tokens."""
+    with open(path) as f:
+        template = yaml.load(f, Loader=Loader)
+    params = dict(parameter_sets(template))["defaults"]
+    params.update(kv.split("=", 1) for kv in overrides)
+    s = Stack(template, params)
+    ok, why = s.rules_accept()
+    if not ok:
+        print(f"the Rules refuse the parameters: {why}", file=sys.stderr)
+        return 1
+    roles = s.of_type("AWS::IAM::Role")
+    for rid in ("WorkerRole", "SecondWorkerRole"):
+        if rid in roles:
+            print(json.dumps({"role": rid, "trust": worker_trust(roles[rid]),
+                              "policies": [p["PolicyDocument"] for p in roles[rid].get("Policies", [])]}))
+    return 0
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--environments"]:
         sys.exit(environments(sys.argv[2]))
+    if sys.argv[1:2] == ["--worker-roles"]:
+        sys.exit(worker_roles_of(sys.argv[2], sys.argv[3:]))
     sys.exit(main(sys.argv[1:]))

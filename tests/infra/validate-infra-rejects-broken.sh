@@ -148,6 +148,18 @@ edit:    /^  ScaleDownInvokedByHeartbeat:$/,/^$/d
 case:    template whose heartbeat may not invoke scale-down
 refusal: no AWS::Lambda::Permission lets the heartbeat rule HeartbeatRule
 
+# A worker role whose trust admits every service account of the namespace.
+from:    template.yaml
+edit:    /^  WorkerRole:$/,/^  SecondWorkerRole:$/{/"${WorkerOidcIssuer}:sub": /d;}
+case:    template whose worker role trusts any service account
+refusal: WorkerRole: its trust's condition is
+
+# A worker role that may also send to its queue.
+from:    template.yaml
+edit:    /^  WorkerRole:$/,/^  SecondWorkerRole:$/s/^                  - sqs:ChangeMessageVisibility$/&\n                  - sqs:SendMessage/
+case:    template whose worker role may send messages
+refusal: WorkerRole: may ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage']
+
 # The heartbeat targets scale-up only.
 from:    template.yaml
 edit:    /^        - Id: scale-down$/,/^            MaximumRetryAttempts: 3$/d

@@ -14,6 +14,7 @@ pub mod real_kube;
 pub mod real_pool;
 pub mod real_scheduler;
 pub mod scenarios;
+pub mod web_identity;
 
 use local_gke::admin::{Fault, Listener};
 use local_gke::{scale_path, AdminClient, Config as GkeConfig, LocalGke};
@@ -211,6 +212,29 @@ pub async fn take_request_kinds(
 /// served at the root, so it is told apart by that alone.
 fn is_refused_queue_read(r: &local_gke::admin::RecordedRequest) -> bool {
     r.method == "POST" && r.path == "/" && r.status == 404
+}
+
+/// What `tests/infra/template_invariants.py MODE infra/aws/template.yaml ARGS...` prints, one
+/// JSON value a line: the template resolved by the project's own resolver (python3 with PyYAML
+/// on the PATH: the `.venv` of `make venv`).
+pub fn template_resolved(mode: &str, args: &[String]) -> Vec<Value> {
+    let root = workspace_root();
+    let output = std::process::Command::new("python3")
+        .arg(root.join("tests/infra/template_invariants.py"))
+        .arg(mode)
+        .arg(root.join("infra/aws/template.yaml"))
+        .args(args)
+        .output()
+        .expect("python3 runs (make venv puts it, with PyYAML, on the PATH)");
+    assert!(
+        output.status.success(),
+        "the resolver failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
 }
 
 /// `method url` with a bearer token and, optionally, a body of a content type: the status and the

@@ -128,6 +128,17 @@ impl RealKube {
     /// [`RealKube::start`], and with `scheduling`, kube-scheduler and kube-controller-manager
     /// too (see [`crate::real_scheduler`]).
     pub async fn start_with(scheduling: bool) -> RealKube {
+        RealKube::start_as(scheduling, None).await
+    }
+
+    /// [`RealKube::start`], signing its service-account tokens as `issuer` (GKE's shape:
+    /// `https://container.googleapis.com/v1/projects/P/locations/L/clusters/C`), whose discovery
+    /// document names `{issuer}/jwks` as GKE's does.
+    pub async fn start_with_issuer(issuer: &str) -> RealKube {
+        RealKube::start_as(false, Some(issuer)).await
+    }
+
+    async fn start_as(scheduling: bool, issuer: Option<&str>) -> RealKube {
         let bin = kube_binaries();
         let local = LocalStack::start(|_| {}).await;
         let dir = tempfile::Builder::new()
@@ -141,6 +152,7 @@ impl RealKube {
             &local.var("LOCAL_GKE_TOKENREVIEW_URL"),
             &local.var("SSL_CERT_FILE"),
             scheduling,
+            issuer,
         )
         .await;
         let var = |name: &str| env_var(&kube_env, name);
@@ -259,8 +271,10 @@ impl RealKube {
             }
             objects.push(object);
         }
-        let model = manifest("infra/gke/model-deployment.yaml").remove(0);
+        let (account, model) = model_manifest();
         assert_eq!(model["metadata"]["name"], DEPLOYMENT);
+        // The workers' service account before the Deployments whose pods name it.
+        objects.push(account);
         let mut other = model.clone();
         other["metadata"]["name"] = json!(UNGRANTED);
         for labels in [
@@ -298,11 +312,18 @@ async fn kube_up(
     webhook_url: &str,
     webhook_ca: &str,
     scheduling: bool,
+    issuer: Option<&str>,
 ) -> Vec<(String, String)> {
     let script = workspace_root().join("scripts/kube-up.sh");
     let log = dir.join("kube-up.log");
     let log_file = std::fs::File::create(&log).expect("kube-up log");
-    let status = tokio::process::Command::new(&script)
+    let mut command = tokio::process::Command::new(&script);
+    if let Some(issuer) = issuer {
+        command
+            .env("KUBE_SA_ISSUER", issuer)
+            .env("KUBE_SA_JWKS_URI", format!("{issuer}/jwks"));
+    }
+    let status = command
         .arg(dir)
         .arg(webhook_url)
         .arg(webhook_ca)
@@ -321,6 +342,19 @@ async fn kube_up(
         script.display()
     );
     read_env_file(&dir.join("env"))
+}
+
+/// `infra/gke/model-deployment.yaml`: the workers' ServiceAccount and the model Deployment.
+pub(crate) fn model_manifest() -> (Value, Value) {
+    let objects = manifest("infra/gke/model-deployment.yaml");
+    let of_kind = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("infra/gke/model-deployment.yaml has a {kind}"))
+    };
+    (of_kind("ServiceAccount"), of_kind("Deployment"))
 }
 
 /// The objects of a YAML file of the workspace, as JSON.

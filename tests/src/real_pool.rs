@@ -4,7 +4,7 @@
 //!
 //! Does I/O: requests to the API server as its administrator.
 
-use crate::real_kube::{collection_path, manifest, yaml_documents, RealKube};
+use crate::real_kube::{collection_path, model_manifest, yaml_documents, RealKube};
 use crate::scenarios::NS;
 use crate::workspace_root;
 use serde_json::{json, Value};
@@ -24,7 +24,7 @@ impl RealKube {
     /// rules on Deployments, and apply `infra/gke/pool-lease.yaml` for `pool`; wait until the
     /// authorizer lets the service account update the Lease and read each model.
     pub async fn share_a_pool(&self, pool: &str, models: &[&str]) {
-        let model = manifest("infra/gke/model-deployment.yaml").remove(0);
+        let (_, model) = model_manifest();
         for name in models {
             let mut copy = model.clone();
             copy["metadata"]["name"] = json!(name);

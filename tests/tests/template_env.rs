@@ -8,8 +8,7 @@
 //! Needs `python3` with PyYAML on the PATH (the `.venv` of `make venv`).
 
 use queue_scaler_core::Config;
-use queue_scaler_tests::workspace_root;
-use serde_json::Value;
+use queue_scaler_tests::template_resolved;
 use std::collections::BTreeMap;
 
 /// A keyless configuration the allow-list accepts, in place of the resolver's placeholder (which
@@ -23,22 +22,9 @@ const KEYLESS: &str = r#"{"type":"external_account",
 
 /// Each (parameter set, function, environment) the resolver gives.
 fn environments() -> Vec<(String, String, BTreeMap<String, String>)> {
-    let root = workspace_root();
-    let output = std::process::Command::new("python3")
-        .arg(root.join("tests/infra/template_invariants.py"))
-        .arg("--environments")
-        .arg(root.join("infra/aws/template.yaml"))
-        .output()
-        .expect("python3 runs (make venv puts it, with PyYAML, on the PATH)");
-    assert!(
-        output.status.success(),
-        "the resolver failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).expect("a JSON line");
+    template_resolved("--environments", &[])
+        .into_iter()
+        .map(|v| {
             let env = v["env"]
                 .as_object()
                 .expect("an environment")

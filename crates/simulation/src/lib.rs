@@ -90,6 +90,12 @@ pub enum Error {
         /// Status and error code, or the transport error.
         detail: String,
     },
+    /// An STS call to moto failed.
+    #[error("STS AssumeRoleWithWebIdentity failed: {detail}")]
+    Sts {
+        /// What went wrong.
+        detail: String,
+    },
     /// The local control plane did not start, or its admin API failed.
     #[error("the local control plane failed: {detail}")]
     ControlPlane {

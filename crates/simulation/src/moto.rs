@@ -143,10 +143,30 @@ struct Signed {
 
 impl Signed {
     fn new(endpoint: &str, region: &str, service: &'static str) -> Self {
+        Signed::as_holder(
+            endpoint,
+            region,
+            service,
+            &Credentials {
+                access_key_id: ACCESS_KEY_ID.to_owned(),
+                secret_access_key: SECRET_ACCESS_KEY.to_owned(),
+                session_token: None,
+            },
+        )
+    }
+
+    /// Signing with `credentials` (a worker's, from STS) instead of the test account's.
+    fn as_holder(
+        endpoint: &str,
+        region: &str,
+        service: &'static str,
+        credentials: &Credentials,
+    ) -> Self {
         let settings = AwsSettings {
             region: Some(region.to_owned()),
-            access_key_id: Some(ACCESS_KEY_ID.to_owned()),
-            secret_access_key: Some(SecretString::from(SECRET_ACCESS_KEY.to_owned())),
+            access_key_id: Some(credentials.access_key_id.clone()),
+            secret_access_key: Some(SecretString::from(credentials.secret_access_key.clone())),
+            session_token: credentials.session_token.clone().map(SecretString::from),
             ..AwsSettings::default()
         };
         let http = reqwest::Client::new();
@@ -217,6 +237,59 @@ impl SecretsManager {
     }
 }
 
+/// AWS credentials: an access key, its secret and, for temporary ones, the session token.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// `AccessKeyId`.
+    pub access_key_id: String,
+    /// `SecretAccessKey`.
+    pub secret_access_key: String,
+    /// `SessionToken`, of temporary credentials.
+    pub session_token: Option<String>,
+}
+
+/// STS `AssumeRoleWithWebIdentity` at `endpoint`: `token` exchanged for temporary credentials of
+/// `role_arn`, as a worker's SDK does (an unsigned request: the token is the proof). moto checks
+/// neither the token nor the role's trust; what it gives is credentials to sign with.
+pub async fn assume_role_with_web_identity(
+    endpoint: &str,
+    role_arn: &str,
+    token: &str,
+) -> Result<Credentials, Error> {
+    let fail = |detail: String| Error::Sts { detail };
+    let response = reqwest::Client::new()
+        .post(format!("{}/", endpoint.trim_end_matches('/')))
+        .form(&[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", "model-worker"),
+            ("WebIdentityToken", token),
+        ])
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| fail(e.to_string()))?;
+    if !status.is_success() {
+        return Err(fail(format!("answered {status}: {body}")));
+    }
+    let field = |name: &str| {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = start + body[start..].find(&format!("</{name}>"))?;
+        Some(body[start..end].to_owned())
+    };
+    match (field("AccessKeyId"), field("SecretAccessKey")) {
+        (Some(access_key_id), Some(secret_access_key)) => Ok(Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token: field("SessionToken"),
+        }),
+        _ => Err(fail(format!("no credentials in {body}"))),
+    }
+}
+
 /// SQS's JSON protocol, signed for one region: the queues the functions read live.
 #[derive(Debug, Clone)]
 pub struct Sqs {
@@ -229,6 +302,34 @@ impl Sqs {
         Sqs {
             api: Signed::new(endpoint, region, "sqs"),
         }
+    }
+
+    /// A client that signs with `credentials`, as a worker does with what STS gave it.
+    pub fn as_holder(endpoint: &str, region: &str, credentials: &Credentials) -> Self {
+        Sqs {
+            api: Signed::as_holder(endpoint, region, "sqs", credentials),
+        }
+    }
+
+    /// Take one message as a worker does: receive it, then delete it by its receipt handle. Its
+    /// body, or `None` when the queue has none visible.
+    pub async fn take_one(&self, url: &str) -> Result<Option<String>, Error> {
+        let answer = self
+            .call(
+                "ReceiveMessage",
+                serde_json::json!({ "QueueUrl": url, "MaxNumberOfMessages": 1 }),
+            )
+            .await?;
+        let Some(message) = answer["Messages"].as_array().and_then(|m| m.first()) else {
+            return Ok(None);
+        };
+        let handle = message["ReceiptHandle"].as_str().unwrap_or_default();
+        self.call(
+            "DeleteMessage",
+            serde_json::json!({ "QueueUrl": url, "ReceiptHandle": handle }),
+        )
+        .await?;
+        Ok(message["Body"].as_str().map(str::to_owned))
     }
 
     async fn call(&self, action: &'static str, body: Value) -> Result<Value, Error> {
@@ -299,6 +400,29 @@ impl Sqs {
             received += n;
         }
         Ok(received)
+    }
+
+    /// The queue's visible and in-flight messages (`GetQueueAttributes`).
+    pub async fn counts(&self, url: &str) -> Result<(u64, u64), Error> {
+        let answer = self
+            .call(
+                "GetQueueAttributes",
+                serde_json::json!({
+                    "QueueUrl": url,
+                    "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                }),
+            )
+            .await?;
+        let count = |name: &str| {
+            answer["Attributes"][name]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            count("ApproximateNumberOfMessages"),
+            count("ApproximateNumberOfMessagesNotVisible"),
+        ))
     }
 
     /// `PurgeQueue`: the queue drains.

@@ -1,0 +1,266 @@
+//! The workers reach SQS without an AWS key (docs/design.md, "The workers' AWS access", way (a)).
+//! The real kube-apiserver runs with a GKE-shaped `--service-account-issuer` and
+//! `--service-account-jwks-uri`, and `system:service-account-issuer-discovery` bound to
+//! unauthenticated users, as GKE publishes its issuer. It issues the worker's token through the
+//! TokenRequest API, with the audience and lifetime of `infra/gke/model-deployment.yaml`'s
+//! projected volume (what the kubelet writes to the file the worker's SDK reads). The token is
+//! verified as STS verifies one (tests/src/web_identity.rs: the issuer's documents fetched
+//! anonymously, the path of GKE's URL mapped to the API server's own discovery; signature,
+//! `iss`, `aud`, `exp`), and the trust policy the template gives the worker role is evaluated on
+//! its claims: it admits exactly this model's service account. End to end, moto's STS and SQS
+//! give credentials for that token that receive and delete a message of the model's queue.
+//!
+//! Needs the kube binaries (scripts/build-kube.sh), python3 with PyYAML and moto (the `.venv`).
+
+use queue_scaler_simulation::moto::{
+    assume_role_with_web_identity, MotoServer, Sqs, ACCESS_KEY_ID,
+};
+use queue_scaler_tests::real_kube::RealKube;
+use queue_scaler_tests::web_identity::{
+    manifest_token, template_worker_roles, trust_allows, verify_as_sts, Claims, STS_AUDIENCE,
+};
+use serde_json::Value;
+
+/// The cluster's issuer, as GKE names it.
+const ISSUER: &str =
+    "https://container.googleapis.com/v1/projects/my-project/locations/europe-west4/clusters/models";
+/// The account tests/infra/template_invariants.py resolves the template in.
+const ACCOUNT: &str = "123456789012";
+
+/// The IAM OIDC provider for `issuer`, as infra/aws/oidc-provider.sh registers it: its URL
+/// without `https://` (the stack parameter WorkerOidcIssuer) and its ARN.
+fn provider(issuer: &str) -> (String, String) {
+    let host = issuer.trim_start_matches("https://").to_owned();
+    let arn = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{host}");
+    (host, arn)
+}
+
+/// An anonymous GET of one of the issuer's URLs, from the server that answers for it: the API
+/// server's discovery document and keys stand at its own paths.
+async fn fetch(kube: &RealKube, url: String) -> Result<Value, String> {
+    let path = if url == format!("{ISSUER}/.well-known/openid-configuration") {
+        "/.well-known/openid-configuration"
+    } else if url == format!("{ISSUER}/jwks") {
+        "/openid/v1/jwks"
+    } else {
+        return Err(format!("no server answers for {url}"));
+    };
+    let (status, body) = kube.anonymous_get(path).await;
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(format!("GET {url} answered {status}: {body}"))
+    }
+}
+
+/// The API server, its issuer's documents readable without credentials (the authorizer reads
+/// the new binding through a cache: wait until an anonymous GET is answered).
+async fn published_cluster() -> RealKube {
+    let kube = RealKube::start_with_issuer(ISSUER).await;
+    let (status, body) = kube
+        .anonymous_get("/.well-known/openid-configuration")
+        .await;
+    assert!(
+        status == 401 || status == 403,
+        "before it is published, the discovery document is not public: {status} {body}"
+    );
+    kube.publish_issuer_discovery().await;
+    for _ in 0..100 {
+        if kube.anonymous_get("/openid/v1/jwks").await.0 == 200 {
+            return kube;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = kube.anonymous_get("/openid/v1/jwks").await;
+    panic!("the issuer's keys never became public: {status} {body}");
+}
+
+/// A token of `namespace/name` with the manifest's audience (or `audience`) and lifetime, and its
+/// claims as STS would verify them now.
+async fn token_of(
+    kube: &RealKube,
+    namespace: &str,
+    name: &str,
+    audience: Option<&str>,
+) -> (String, Result<Claims, String>) {
+    let (manifest_audience, seconds, _) = manifest_token();
+    let audience = audience.unwrap_or(&manifest_audience);
+    kube.create_service_account(namespace, name).await;
+    let token = kube
+        .service_account_token(namespace, name, audience, seconds)
+        .await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = verify_as_sts(&token, ISSUER, &[STS_AUDIENCE], now, |url| fetch(kube, url)).await;
+    (token, claims)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_models_own_service_account_token_is_trusted_by_its_worker_role() {
+    let kube = published_cluster().await;
+    let (audience, seconds, file) = manifest_token();
+    assert_eq!(audience, STS_AUDIENCE, "the manifest's token is for STS");
+    assert!(
+        seconds <= 86_400,
+        "the token is short-lived ({seconds} s), and the kubelet renews it"
+    );
+    assert_eq!(
+        file,
+        "/var/run/secrets/sts.amazonaws.com/serviceaccount/token"
+    );
+
+    let (token, claims) = token_of(&kube, "ml", "model-worker", None).await;
+    let claims = claims.unwrap_or_else(|e| panic!("STS would refuse the worker's token: {e}"));
+    assert_eq!(claims.iss, ISSUER);
+    assert_eq!(claims.sub, "system:serviceaccount:ml:model-worker");
+    assert_eq!(claims.aud, [STS_AUDIENCE]);
+    let now = chrono::Utc::now().timestamp();
+    let lifetime = i64::try_from(seconds).unwrap_or(i64::MAX);
+    assert!(
+        claims.exp > now && claims.exp <= now + lifetime + 5,
+        "it expires within the manifest's {seconds} s"
+    );
+
+    let (host, arn) = provider(ISSUER);
+    let roles = template_worker_roles(&[("WorkerOidcIssuer", &host), ("QueueName", "model-jobs")]);
+    let role = roles
+        .iter()
+        .find(|r| r.id == "WorkerRole")
+        .expect("the template makes a worker role with WorkerOidcIssuer");
+    assert!(
+        trust_allows(&role.trust, &arn, &host, &claims),
+        "the worker role refuses its own workers: {}",
+        role.trust
+    );
+
+    // Another service account of the namespace, and the same name in another namespace: valid
+    // tokens of this issuer, refused by the trust.
+    for (namespace, name) in [("ml", "other-worker"), ("batch", "model-worker")] {
+        let (_, other) = token_of(&kube, namespace, name, None).await;
+        let other = other.unwrap_or_else(|e| panic!("{namespace}/{name}: {e}"));
+        assert!(
+            !trust_allows(&role.trust, &arn, &host, &other),
+            "{namespace}/{name} may assume model-worker's role"
+        );
+    }
+    // Another audience: STS refuses the token, and the trust would too.
+    let (_, other_audience) = token_of(&kube, "ml", "model-worker", Some("kubernetes")).await;
+    let refused = other_audience.expect_err("a token for another audience is refused");
+    assert!(refused.contains("Incorrect token audience"), "{refused}");
+    let as_if = Claims {
+        aud: vec!["kubernetes".to_owned()],
+        ..claims.clone()
+    };
+    assert!(!trust_allows(&role.trust, &arn, &host, &as_if));
+    // A role whose keys name another issuer (another cluster's provider) refuses this one's.
+    let (other_host, other_arn) = provider(&ISSUER.replace("clusters/models", "clusters/other"));
+    let other_roles = template_worker_roles(&[("WorkerOidcIssuer", &other_host)]);
+    let other_role = &other_roles[0];
+    assert!(!trust_allows(&other_role.trust, &arn, &host, &claims));
+    assert!(!trust_allows(&other_role.trust, &other_arn, &host, &claims));
+
+    // What STS checks of the token itself: a signature that does not verify, an expired token,
+    // an issuer with no provider.
+    let (signed, signature) = token.rsplit_once('.').expect("a JWT");
+    let mut forged = signature.as_bytes().to_vec();
+    forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+    let forged = format!("{signed}.{}", String::from_utf8_lossy(&forged));
+    let fetch_kube = |url| fetch(&kube, url);
+    let err = verify_as_sts(&forged, ISSUER, &[STS_AUDIENCE], now, fetch_kube)
+        .await
+        .expect_err("a forged signature is refused");
+    assert!(err.contains("signature"), "{err}");
+    let later = claims.exp + 1;
+    let err = verify_as_sts(&token, ISSUER, &[STS_AUDIENCE], later, |url| {
+        fetch(&kube, url)
+    })
+    .await
+    .expect_err("an expired token is refused");
+    assert!(err.contains("expired"), "{err}");
+    let elsewhere = ISSUER.replace("clusters/models", "clusters/other");
+    let err = verify_as_sts(&token, &elsewhere, &[STS_AUDIENCE], now, |url| {
+        fetch(&kube, url)
+    })
+    .await
+    .expect_err("a token of another issuer finds no provider");
+    assert!(err.contains("No OpenIDConnect provider"), "{err}");
+
+    // Two models in one stack: each role trusts its own model's service account only.
+    let two = template_worker_roles(&[
+        ("WorkerOidcIssuer", &host),
+        ("QueueName", "text-jobs"),
+        ("TargetDeployment", "text-model"),
+        ("SecondTargetDeployment", "image-model"),
+        ("SecondQueueName", "image-jobs"),
+    ]);
+    let mut seen = Vec::new();
+    for model in ["text-model", "image-model"] {
+        let (_, model_claims) = token_of(&kube, "ml", model, None).await;
+        let model_claims = model_claims.unwrap_or_else(|e| panic!("{model}: {e}"));
+        let trusting: Vec<&str> = two
+            .iter()
+            .filter(|r| trust_allows(&r.trust, &arn, &host, &model_claims))
+            .map(|r| r.id.as_str())
+            .collect();
+        seen.push((model, trusting));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("text-model", vec!["WorkerRole"]),
+            ("image-model", vec!["SecondWorkerRole"])
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_takes_its_queues_message_with_the_credentials_its_token_buys() {
+    let kube = published_cluster().await;
+    let (token, claims) = token_of(&kube, "ml", "model-worker", None).await;
+    let claims = claims.unwrap_or_else(|e| panic!("STS would refuse the worker's token: {e}"));
+    let (host, arn) = provider(ISSUER);
+    let roles = template_worker_roles(&[("WorkerOidcIssuer", &host), ("QueueName", "model-jobs")]);
+    let role = roles
+        .iter()
+        .find(|r| r.id == "WorkerRole")
+        .expect("a worker role");
+    assert!(trust_allows(&role.trust, &arn, &host, &claims));
+    // What the role may do: its own queue's messages, nothing else.
+    let granted: Vec<String> = role
+        .policies
+        .iter()
+        .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+        .filter(|st| st["Resource"] == "arn:aws:sqs:eu-west-1:123456789012:model-jobs")
+        .flat_map(|st| st["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        granted,
+        [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:ChangeMessageVisibility"
+        ]
+    );
+
+    let moto = MotoServer::start().await.expect("moto_server starts");
+    let region = "eu-west-1";
+    let admin: Sqs = moto.sqs(region);
+    let url = admin.create_queue("model-jobs").await.expect("the queue");
+    admin.send(&url, 1).await.expect("a job");
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/queue-scaler-WorkerRole-AbCdEf");
+    let credentials = assume_role_with_web_identity(moto.endpoint(), &role_arn, &token)
+        .await
+        .expect("STS gives the worker credentials");
+    assert!(
+        credentials.access_key_id != ACCESS_KEY_ID && credentials.session_token.is_some(),
+        "temporary credentials of the role, not the test account's: {credentials:?}"
+    );
+    let worker = Sqs::as_holder(moto.endpoint(), region, &credentials);
+    let body = worker.take_one(&url).await.expect("the worker receives");
+    assert_eq!(body.as_deref(), Some("job"));
+    assert_eq!(
+        admin.counts(&url).await.expect("the queue's counts"),
+        (0, 0),
+        "the message was deleted, not left in flight"
+    );
+}
