@@ -346,7 +346,7 @@ pub fn render(r: &Report<'_>) -> String {
     out.push('\n');
 
     out.push_str("### HTTP requests per invocation, by kind\n\n");
-    out.push_str("`token` is the key's JWT-bearer grant; keyless, `sts` is the token exchange and `impersonate` the `generateAccessToken` call. `event` is the Event recorded after the write; `other` is the queue read (`GetQueueAttributes`), which the bench's control plane refuses at once, so the alarm's datapoint decides.\n\n");
+    out.push_str("`token` is the key's JWT-bearer grant; keyless, `sts` is the token exchange and `impersonate` the `generateAccessToken` call. `event` is the Event recorded after the write; `other` is the queue read (`GetQueueAttributes`), which the bench's control plane refuses at once, so the alarm's datapoint decides, and, cold, the read of the Lease of the GPU pool the Deployment's nodeSelector matches (none is applied here, so it is not capped), once per container.\n\n");
     out.push_str("| invocation | token | sts | impersonate | discovery | deployment_get | scale_put | event | rearm | other | total | |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (name, runs) in [
         ("cold, key", &res.cold_requests),
