@@ -80,6 +80,7 @@ doctor: ## check a deployment from here with its settings: make doctor ENV_FILE=
 	@test -n "$(ENV_FILE)" || { echo "usage: make doctor ENV_FILE=<file of KEY=VALUE lines, as the function's environment>" >&2; exit 2; }
 	@$(MAKE) --no-print-directory --quiet doctor-binary
 	@status=0; for fn in $(DOCTOR_FUNCTIONS); do \
+	  echo "(set -a; . $(ENV_FILE); set +a; $(DOCTOR) $${fn#scale-})"; \
 	  ( set -a; . "$(ENV_FILE)"; set +a; $(DOCTOR) $${fn#scale-} ) || status=1; echo; \
 	done; exit $$status
 

@@ -53,6 +53,7 @@ step "Ready. Leave this running; in another terminal:"
 cat <<NEXT
   make watch ENV_FILE=$env_rel   # serve both functions on 127.0.0.1:9000
 then, in a third:
+  make local-backlog MESSAGES=640   # put 640 messages on the queue: the backlog the functions read
   make invoke-scale-up EVENT=events/alarm-high-backlog.json   # invoke one with a sample event
   make doctor ENV_FILE=$env_rel  # check the whole setup, read-only
 

@@ -67,10 +67,10 @@ pub enum Error {
     #[error("HTTPS to Google's and AWS's APIs is unusable: {0}. Fix: install the system's CA certificates, or set SSL_CERT_FILE to a PEM bundle of the roots to trust (or SSL_CERT_DIR to a folder of them)")]
     PublicTls(String),
     /// The Kubernetes API answered with a `Status` error.
-    #[error("Kubernetes API refused {verb} on {target}: {} {} ({}){}", status.code, status.reason, status.message, hint(verb, status))]
+    #[error("Kubernetes API refused {verb} on {target}: {} {} ({}){}", status.code, status.reason, status.message, hint(*verb, status))]
     Kube {
-        /// `get`, `update`, `patch`, or `create event` (the Event of a write).
-        verb: &'static str,
+        /// What was asked.
+        verb: KubeVerb,
         /// `namespace/name`.
         target: String,
         /// The server's `Status`.
@@ -139,7 +139,7 @@ pub enum Error {
 
 /// The error of an answer about `target` (`namespace/name` of any object) that is not a
 /// success, with the `Status` it carries.
-pub(crate) fn kube_refusal(verb: &'static str, target: String, status: u16, body: &[u8]) -> Error {
+pub(crate) fn kube_refusal(verb: KubeVerb, target: String, status: u16, body: &[u8]) -> Error {
     let mut parsed: KubeStatus = serde_json::from_slice(body).unwrap_or_else(|_| KubeStatus {
         code: status,
         reason: String::new(),
@@ -153,11 +153,40 @@ pub(crate) fn kube_refusal(verb: &'static str, target: String, status: u16, body
     }
 }
 
-/// The verb of [`Error::Kube`] when an Event is refused.
-pub const CREATE_EVENT: &str = "create event";
+/// What was asked of the Kubernetes API when it answered with a refusal ([`Error::Kube`]): the
+/// hint of the error, and a caller's branch, go by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeVerb {
+    /// `get` of a Deployment, or of its scale.
+    Get,
+    /// `update` of a Deployment's scale.
+    Update,
+    /// `get` of a pool's Lease.
+    GetLease,
+    /// `update` of a pool's Lease.
+    UpdateLease,
+    /// `create` of an Event.
+    CreateEvent,
+}
 
-/// The verbs of [`Error::Kube`] when a pool's Lease is refused.
-pub const LEASE_VERBS: [&str; 2] = ["get lease", "update lease"];
+impl KubeVerb {
+    /// As the error message says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KubeVerb::Get => "get",
+            KubeVerb::Update => "update",
+            KubeVerb::GetLease => "get lease",
+            KubeVerb::UpdateLease => "update lease",
+            KubeVerb::CreateEvent => "create event",
+        }
+    }
+}
+
+impl std::fmt::Display for KubeVerb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The steps of Workload Identity Federation that call Google (keyless).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,14 +208,14 @@ impl std::fmt::Display for FederationStep {
     }
 }
 
-fn hint(verb: &str, status: &KubeStatus) -> &'static str {
-    if verb == CREATE_EVENT {
+fn hint(verb: KubeVerb, status: &KubeStatus) -> &'static str {
+    if verb == KubeVerb::CreateEvent {
         return match status.code {
             403 => ". Grant the service account create on events in API group events.k8s.io in this namespace (the second rule of infra/gke/rbac.yaml), or set KUBE_EVENTS=false",
             _ => "",
         };
     }
-    if LEASE_VERBS.contains(&verb) {
+    if matches!(verb, KubeVerb::GetLease | KubeVerb::UpdateLease) {
         return match status.code {
             403 => ". Grant the service account get and update on the pool's Lease (the Lease rule of infra/gke/rbac.yaml, resourceNames queue-scaler-pool-POOL)",
             404 => ". Create the pool's Lease, queue-scaler-pool-POOL, in the namespace of the pool's first target (infra/gke/pool-lease.yaml)",

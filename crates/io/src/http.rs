@@ -355,7 +355,7 @@ mod tests {
 
     fn kube(code: u16) -> Error {
         Error::Kube {
-            verb: "get",
+            verb: crate::error::KubeVerb::Get,
             target: "ml/m".into(),
             status: KubeStatus {
                 code,

@@ -25,7 +25,7 @@ pub mod roots;
 pub use aws::cloudwatch::AlarmRearm;
 pub use aws::sqs::QueueDepth;
 pub use aws::AwsClient;
-pub use error::{Error, ErrorClass, KubeStatus};
+pub use error::{Error, ErrorClass, KubeStatus, KubeVerb};
 pub use google::{GoogleTokens, TokenSource};
 pub use kube::{ClusterProbe, KubeScaleApi, Lease, Probed, Scale, ScaleApi, ScaleEvent};
 pub use roots::PublicRoots;

@@ -5,7 +5,7 @@
 //!
 //! [`ScaleApi`]: super::ScaleApi
 
-use crate::error::{built, json_request, kube_refusal, Error};
+use crate::error::{built, json_request, kube_refusal, Error, KubeVerb};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -72,10 +72,11 @@ pub fn put_lease_request(base: &str, lease: &Lease) -> Result<http::Request<Vec<
     json_request(http::Method::PUT, &url, lease)
 }
 
-/// Turn an answer into a Lease, or an error carrying its `Status` (`verb` is `get lease` or
-/// `update lease`; the target is `namespace/name` of the Lease).
+/// Turn an answer into a Lease, or an error carrying its `Status` (`verb` is
+/// [`KubeVerb::GetLease`] or [`KubeVerb::UpdateLease`]; the target is `namespace/name` of the
+/// Lease).
 pub fn parse_lease(
-    verb: &'static str,
+    verb: KubeVerb,
     target: &str,
     status: u16,
     body: &[u8],
@@ -118,7 +119,7 @@ mod tests {
     #[test]
     fn a_conflict_is_a_kube_error_with_its_code() {
         let err = parse_lease(
-            "update lease",
+            KubeVerb::UpdateLease,
             "ml/l",
             409,
             b"{\"reason\":\"Conflict\"}",

@@ -4,7 +4,7 @@
 //! discovered again after a connection to it fails. The scale is read from the Deployment
 //! itself ([`crate::kube::deployment`]) where `get` on it is allowed.
 
-use crate::error::{built, json_request, kube_refusal, Error, CREATE_EVENT, LEASE_VERBS};
+use crate::error::{built, json_request, kube_refusal, Error, KubeVerb};
 use crate::google::token::TokenSource;
 use crate::http::{send, Answer};
 use crate::kube::cluster;
@@ -237,7 +237,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
 
 /// Turn an API server answer into a `Scale` or an error carrying its `Status`.
 pub fn parse_response(
-    verb: &'static str,
+    verb: KubeVerb,
     target: &Target,
     status: u16,
     body: &[u8],
@@ -253,7 +253,7 @@ pub fn parse_response(
 }
 
 /// The error of an answer that is not a success, with the `Status` it carries.
-fn refused(verb: &'static str, target: &Target, status: u16, body: &[u8]) -> Error {
+fn refused(verb: KubeVerb, target: &Target, status: u16, body: &[u8]) -> Error {
     kube_refusal(verb, target.to_string(), status, body)
 }
 
@@ -275,7 +275,7 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
                 return parse_deployment(&a.body, &a.url);
             }
             if a.status != 403 {
-                return Err(refused("get", target, a.status, &a.body));
+                return Err(refused(KubeVerb::Get, target, a.status, &a.body));
             }
             tracing::warn!(target = %target, "get on the Deployment is refused: reading its scale instead, without GPUs per replica, pause annotations or readiness (grant get on deployments for it: infra/gke/rbac.yaml)");
             if let Ok(mut refused) = self.scale_only.lock() {
@@ -285,7 +285,7 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
         let a = self
             .call("get scale", &|base| get_scale_request(base, target))
             .await?;
-        parse_response("get", target, a.status, &a.body, &a.url)
+        parse_response(KubeVerb::Get, target, a.status, &a.body, &a.url)
     }
 
     async fn put(&self, target: &Target, scale: &Scale) -> Result<Scale, Error> {
@@ -294,17 +294,17 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
                 put_scale_request(base, target, scale)
             })
             .await?;
-        parse_response("update", target, a.status, &a.body, &a.url)
+        parse_response(KubeVerb::Update, target, a.status, &a.body, &a.url)
     }
 
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
         let a = self
-            .call(LEASE_VERBS[0], &|base| {
+            .call(KubeVerb::GetLease.as_str(), &|base| {
                 get_lease_request(base, namespace, name)
             })
             .await?;
         parse_lease(
-            LEASE_VERBS[0],
+            KubeVerb::GetLease,
             &format!("{namespace}/{name}"),
             a.status,
             &a.body,
@@ -314,10 +314,12 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
 
     async fn put_lease(&self, lease: &Lease) -> Result<Lease, Error> {
         let a = self
-            .call(LEASE_VERBS[1], &|base| put_lease_request(base, lease))
+            .call(KubeVerb::UpdateLease.as_str(), &|base| {
+                put_lease_request(base, lease)
+            })
             .await?;
         let target = format!("{}/{}", lease.metadata.namespace, lease.metadata.name);
-        parse_lease(LEASE_VERBS[1], &target, a.status, &a.body, &a.url)
+        parse_lease(KubeVerb::UpdateLease, &target, a.status, &a.body, &a.url)
     }
 
     async fn pool_sizes(&self) -> Result<Option<Vec<NodePool>>, Error> {
@@ -339,14 +341,14 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
 
     async fn record(&self, target: &Target, event: &ScaleEvent) -> Result<(), Error> {
         let a = self
-            .call("create event", &|base| {
+            .call(KubeVerb::CreateEvent.as_str(), &|base| {
                 create_event_request(base, target, event)
             })
             .await?;
         if (200..300).contains(&a.status) {
             Ok(())
         } else {
-            Err(refused(CREATE_EVENT, target, a.status, &a.body))
+            Err(refused(KubeVerb::CreateEvent, target, a.status, &a.body))
         }
     }
 }
@@ -399,7 +401,7 @@ mod tests {
     #[test]
     fn a_status_body_becomes_an_error_with_its_code_reason_and_message() {
         let body = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"deployments.apps \"model-worker\" not found","reason":"NotFound","details":{"name":"model-worker","group":"apps","kind":"deployments"},"code":404}"#;
-        let err = parse_response("get", &target(), 404, body, "u").unwrap_err();
+        let err = parse_response(KubeVerb::Get, &target(), 404, body, "u").unwrap_err();
         assert_eq!(err.kube_code(), Some(404));
         assert_eq!(err.class(), crate::error::ErrorClass::NonRetryable);
         let msg = err.to_string();
@@ -414,7 +416,7 @@ mod tests {
     #[test]
     fn a_forbidden_numeric_user_points_at_the_missing_email_scope() {
         let body = br#"{"kind":"Status","status":"Failure","message":"deployments.apps \"model-worker\" is forbidden: User \"112233445566778899001\" cannot get resource \"deployments/scale\" in API group \"apps\" in the namespace \"ml\"","reason":"Forbidden","code":403}"#;
-        let msg = parse_response("get", &target(), 403, body, "u")
+        let msg = parse_response(KubeVerb::Get, &target(), 403, body, "u")
             .unwrap_err()
             .to_string();
         assert!(msg.contains("userinfo.email"), "{msg}");
@@ -430,7 +432,7 @@ mod tests {
     #[test]
     fn conflicts_and_server_errors_are_retryable() {
         for code in [409, 429, 500, 503] {
-            let err = parse_response("update", &target(), code, b"{}", "u").unwrap_err();
+            let err = parse_response(KubeVerb::Update, &target(), code, b"{}", "u").unwrap_err();
             assert_eq!(err.class(), crate::error::ErrorClass::Retryable, "{code}");
         }
     }

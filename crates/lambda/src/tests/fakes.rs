@@ -10,7 +10,7 @@ use queue_scaler_io::http::Backoff;
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::kube::DeploymentFacts;
 use queue_scaler_io::{AlarmRearm, QueueDepth};
-use queue_scaler_io::{Error, KubeStatus, Lease, ScaleApi, ScaleEvent};
+use queue_scaler_io::{Error, KubeStatus, KubeVerb, Lease, ScaleApi, ScaleEvent};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,7 +45,7 @@ pub struct FakeState {
     pub read_at: Vec<Instant>,
 }
 
-pub fn status(code: u16, verb: &'static str) -> Error {
+pub fn status(code: u16, verb: KubeVerb) -> Error {
     Error::Kube {
         verb,
         target: "ml/model-worker".into(),
@@ -105,7 +105,7 @@ impl ScaleApi for FakeCluster {
         s.calls.push(format!("get {target}"));
         s.read_at.push(Instant::now());
         if let Some(code) = s.get_failures.pop_front() {
-            return Err(status(code, "get"));
+            return Err(status(code, KubeVerb::Get));
         }
         let scale = Scale {
             api_version: "autoscaling/v1".into(),
@@ -135,10 +135,10 @@ impl ScaleApi for FakeCluster {
             s.calls
                 .push(format!("put {target} {}", scale.spec.replicas));
             if let Some(code) = s.put_failures.pop_front() {
-                return Err(status(code, "update"));
+                return Err(status(code, KubeVerb::Update));
             }
             if scale.metadata.resource_version.as_deref() != Some(&s.version.to_string()) {
-                return Err(status(409, "update"));
+                return Err(status(409, KubeVerb::Update));
             }
             s.replicas = scale.spec.replicas;
             s.version += 1;
@@ -154,7 +154,7 @@ impl ScaleApi for FakeCluster {
 
     async fn get_lease(&self, namespace: &str, name: &str) -> Result<Lease, Error> {
         Err(Error::Kube {
-            verb: "get lease",
+            verb: KubeVerb::GetLease,
             target: format!("{namespace}/{name}"),
             status: KubeStatus {
                 code: 404,
@@ -173,7 +173,7 @@ impl ScaleApi for FakeCluster {
         let mut s = self.state.lock().unwrap();
         if let Some(code) = s.event_failure {
             return Err(Error::Kube {
-                verb: "create event",
+                verb: KubeVerb::CreateEvent,
                 target: target.to_string(),
                 status: KubeStatus {
                     code,

@@ -19,7 +19,7 @@ use queue_scaler_io::kube::lease::LeaseMeta;
 use queue_scaler_io::kube::probe::{parse_node_pools, NodePool};
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::kube::DeploymentFacts;
-use queue_scaler_io::{Error, KubeStatus, Lease, ScaleApi, ScaleEvent};
+use queue_scaler_io::{Error, KubeStatus, KubeVerb, Lease, ScaleApi, ScaleEvent};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Barrier;
@@ -53,7 +53,7 @@ struct PoolState {
     lease_reads: u32,
 }
 
-fn conflict(verb: &'static str, target: String) -> Error {
+fn conflict(verb: KubeVerb, target: String) -> Error {
     Error::Kube {
         verb,
         target,
@@ -131,7 +131,7 @@ impl ScaleApi for FakePool {
         let mut s = self.state.lock().unwrap();
         let entry = s.deployments.get_mut(&target.to_string()).unwrap();
         if scale.metadata.resource_version.as_deref() != Some(&entry.1.to_string()) {
-            return Err(conflict("update", target.to_string()));
+            return Err(conflict(KubeVerb::Update, target.to_string()));
         }
         *entry = (scale.spec.replicas, entry.1 + 1);
         Ok(scale.clone())
@@ -147,7 +147,7 @@ impl ScaleApi for FakePool {
             s.lease_reads += 1;
             let Some((annotations, version)) = s.lease.clone() else {
                 return Err(Error::Kube {
-                    verb: "get lease",
+                    verb: KubeVerb::GetLease,
                     target: format!("{namespace}/{name}"),
                     status: KubeStatus {
                         code: 404,
@@ -186,7 +186,7 @@ impl ScaleApi for FakePool {
         let version = s.lease.as_ref().map_or(0, |l| l.1);
         if lease.metadata.resource_version.as_deref() != Some(&version.to_string()) {
             s.lease_conflicts += 1;
-            return Err(conflict("update lease", lease.metadata.name.clone()));
+            return Err(conflict(KubeVerb::UpdateLease, lease.metadata.name.clone()));
         }
         s.lease = Some((lease.metadata.annotations.clone(), version + 1));
         s.lease_writes += 1;
