@@ -10,7 +10,7 @@
 //! re-arming the alarm that invoked it.
 
 use crate::failure::Failure;
-use crate::identity::{function_name, FUNCTION_ARN_SETTING};
+use crate::identity::function_name;
 use crate::report::Rearm;
 use lambda_runtime::Context;
 use queue_scaler_core::alarm::parse_event;
@@ -72,7 +72,7 @@ impl Function {
         read: impl Fn(&std::path::Path) -> std::io::Result<String>,
     ) -> Self {
         let started = match Config::from_lookup(&lookup, read) {
-            Ok(config) => build(direction, config, lookup(FUNCTION_ARN_SETTING)),
+            Ok(config) => build(direction, config),
             Err(e) => Err(Failure::from(e)),
         };
         let state = match started {
@@ -234,13 +234,8 @@ pub fn context(request_id: &str, function_arn: &str, timeout: Duration) -> Conte
 }
 
 /// Build the deployed scaler from a checked configuration: the token source (its key is loaded
-/// on first use), the cluster client and the AWS client; `own_arn` is
-/// `QUEUE_SCALER_FUNCTION_ARN`. No I/O.
-fn build(
-    direction: Direction,
-    config: Config,
-    own_arn: Option<String>,
-) -> Result<DeployedScaler, Failure> {
+/// on first use), the cluster client and the AWS client. No I/O.
+fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
     // The system's roots are read once, on a thread of their own while start-up goes on, and
     // shared by every client that needs them.
     let roots = PublicRoots::load();
@@ -281,7 +276,7 @@ fn build(
             .with_queues(queues)
             .with_events(events)
             .with_heartbeat_grace(config.heartbeat_grace)
-            .with_own_arn(own_arn)
+            .with_own_arn(config.function_arn.clone())
             .with_pools(config.pools),
     )
 }

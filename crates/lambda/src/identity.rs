@@ -3,10 +3,7 @@
 
 use queue_scaler_core::Direction;
 
-/// The setting that names a function's own ARN where the runtime gives none.
-pub const FUNCTION_ARN_SETTING: &str = "QUEUE_SCALER_FUNCTION_ARN";
-
-/// What `{function}` stands for in [`FUNCTION_ARN_SETTING`]: `scale-up` or `scale-down`.
+/// What `{function}` stands for in `QUEUE_SCALER_FUNCTION_ARN`: `scale-up` or `scale-down`.
 pub(crate) fn function_name(direction: Direction) -> String {
     format!("scale-{direction}")
 }

@@ -56,6 +56,10 @@ pub struct Config {
     pub kube_events: bool,
     /// `AWS_LAMBDA_FUNCTION_NAME`, set by Lambda: who reports the Events.
     pub function_name: Option<String>,
+    /// `QUEUE_SCALER_FUNCTION_ARN`: the function's own ARN where the runtime passes none (the
+    /// emulator, the doctor run from a shell), `{function}` standing for `scale-up` or
+    /// `scale-down`, so one environment serves both.
+    pub function_arn: Option<String>,
     /// AWS access for re-arm and Secrets Manager.
     pub aws: AwsSettings,
     /// `GCP_TOKEN_SCOPES`: the OAuth2 scopes of the Google token.
@@ -110,6 +114,15 @@ impl Config {
                 60
             }
         };
+        let function_arn = raw.function_arn.value.clone().filter(|v| !v.is_empty());
+        if let Some(arn) = &function_arn {
+            if !is_function_arn(arn) {
+                problems.add(
+                    raw.function_arn.name,
+                    format!("{arn:?} is not a Lambda function ARN: arn:aws:lambda:REGION:ACCOUNT:function:NAME, with {{function}} standing for scale-up or scale-down"),
+                );
+            }
+        }
         match (cluster, key, routes) {
             (Some(cluster), Some(key), Some((routes, pools))) if problems.is_empty() => {
                 Ok(Config {
@@ -123,6 +136,7 @@ impl Config {
                     rearm_alarm,
                     kube_events,
                     function_name: raw.function_name.value,
+                    function_arn,
                     aws,
                     token_scopes,
                     heartbeat_grace: std::time::Duration::from_secs(heartbeat_grace),
@@ -131,4 +145,17 @@ impl Config {
             _ => Err(problems.into_error()),
         }
     }
+}
+
+/// `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME` (`{function}` may stand in the name).
+fn is_function_arn(arn: &str) -> bool {
+    matches!(
+        arn.split(':').collect::<Vec<_>>().as_slice(),
+        ["arn", partition, "lambda", region, account, "function", name, ..]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !name.is_empty()
+    )
 }

@@ -34,6 +34,8 @@ pub(super) struct RawConfig {
     pub(super) capacity_pending: Setting,
     /// `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets: the Events' reporting instance.
     pub(super) function_name: Setting,
+    /// `QUEUE_SCALER_FUNCTION_ARN`.
+    pub(super) function_arn: Setting,
     /// AWS access.
     pub(super) aws: RawAws,
 }
@@ -165,6 +167,7 @@ impl RawConfig {
             pool_rebalance: get("POOL_REBALANCE"),
             capacity_pending: get("CAPACITY_PENDING_SECONDS"),
             function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
+            function_arn: get("QUEUE_SCALER_FUNCTION_ARN"),
             aws: RawAws {
                 region: get_or("AWS_REGION", "AWS_DEFAULT_REGION"),
                 access_key_id: get("AWS_ACCESS_KEY_ID"),

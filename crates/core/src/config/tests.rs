@@ -1,6 +1,6 @@
 //! The configuration as a whole: its defaults, and problems in different settings listed together.
 
-use super::test_support::{base, load, settings};
+use super::test_support::{base, load, settings, with};
 use crate::cluster::ClusterSource;
 use crate::cluster::DEFAULT_GKE_API_URL;
 use crate::policy::Policy;
@@ -61,4 +61,26 @@ fn problems_in_different_settings_are_all_listed() {
         assert!(s.contains(&want), "{want} missing from {s:?}");
     }
     assert_eq!(err.class(), crate::error::ErrorClass::Config);
+}
+
+#[test]
+fn the_functions_own_arn_is_a_lambda_function_arn() {
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:qs-{function}";
+    let c = load(&with(base(), &[("QUEUE_SCALER_FUNCTION_ARN", arn)]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.function_arn.as_deref(), Some(arn));
+    assert_eq!(load(&base()).map(|c| c.function_arn).ok(), Some(None));
+    for bad in [
+        "qs-scale-up",
+        "arn:aws:iam::123456789012:role/x",
+        "arn:aws:lambda:eu-west-1:1234:function:f",
+    ] {
+        let err = load(&with(base(), &[("QUEUE_SCALER_FUNCTION_ARN", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("QUEUE_SCALER_FUNCTION_ARN") && err.contains("not a Lambda function ARN"),
+            "{bad}: {err}"
+        );
+    }
 }
