@@ -151,34 +151,7 @@ if pool_json="$(gcloud container node-pools describe "$POOL" "${where[@]}" --for
   # pool's (changed/same), the exact label list, and whether that differs.
   # gcloud's JSON gives the effect as the API's enum (NO_SCHEDULE); the
   # --node-taints flag takes the Kubernetes spelling (NoSchedule).
-  # shellcheck disable=SC2016 # a Python program, not shell
-  lists_py='
-import json, sys
-ours_key, ours_taint, gke_gpu_key = "mlonly", sys.argv[2], "nvidia.com/gpu"
-label_key, label_value = sys.argv[3].split("=", 1)
-config = json.loads(sys.argv[1]).get("config") or {}
-spelling = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule",
-            "NO_EXECUTE": "NoExecute"}
-current, taints, seen = [], [ours_taint], {(ours_key, ours_taint.rsplit(":", 1)[1])}
-for taint in config.get("taints") or []:
-    key, effect = taint.get("key", ""), spelling.get(taint.get("effect"), taint.get("effect"))
-    if key == gke_gpu_key:
-        continue
-    text = "%s=%s:%s" % (key, taint.get("value") or "", effect)
-    current.append(text)
-    if key == ours_key or (key, effect) in seen:
-        continue
-    seen.add((key, effect))
-    taints.append(text)
-labels = dict(config.get("labels") or {})
-had = dict(labels)
-labels[label_key] = label_value
-print(",".join(taints))
-print("same" if sorted(current) == sorted(taints) else "changed")
-print(",".join("%s=%s" % item for item in labels.items()))
-print("same" if had == labels else "changed")
-'
-  lists="$(python3 -c "$lists_py" "$pool_json" "$TAINTS" "$LABELS")"
+  lists="$(python3 "$(dirname "${BASH_SOURCE[0]}")/node_pool_lists.py" "$pool_json" "$TAINTS" "$LABELS")"
   { read -r taints; read -r taints_state; read -r labels; read -r labels_state; } <<<"$lists"
   echo "node pool $POOL exists: updating its autoscaling limits, taints and labels" >&2
   # gcloud changes one group of settings per update call.
