@@ -86,6 +86,15 @@ pub trait ClusterUnderTest: Sync {
         count: u32,
         status: u16,
     ) -> impl Future<Output = bool> + Send;
+    /// Hold the next `count` reads (`GET`) of the Deployment `name` until all `count` have
+    /// arrived, then serve them: racing callers read the same `resourceVersion`. Returns false
+    /// where the cluster cannot (a real API server).
+    fn hold_next_reads(
+        &self,
+        namespace: &str,
+        name: &str,
+        count: u32,
+    ) -> impl Future<Output = bool> + Send;
     /// Requests the Google side and the cluster received since the last call, by kind
     /// (`token`, `discovery`, `scale_get`, `scale_put`...), in order; then forget them.
     fn take_requests(&self) -> impl Future<Output = Vec<String>> + Send;
@@ -169,6 +178,12 @@ impl ClusterUnderTest for LocalStack {
 
     async fn fail_next(&self, namespace: &str, name: &str, count: u32, status: u16) -> bool {
         let fault = Fault::status(&scale_path(namespace, name), count, status);
+        admin_ok(self.admin.add_fault(&fault).await);
+        true
+    }
+
+    async fn hold_next_reads(&self, namespace: &str, name: &str, count: u32) -> bool {
+        let fault = Fault::hold(&local_gke::deployment_path(namespace, name), "GET", count);
         admin_ok(self.admin.add_fault(&fault).await);
         true
     }

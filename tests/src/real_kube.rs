@@ -408,6 +408,10 @@ impl ClusterUnderTest for RealKube {
         false
     }
 
+    async fn hold_next_reads(&self, _namespace: &str, _name: &str, _count: u32) -> bool {
+        false
+    }
+
     async fn replicas(&self, namespace: &str, name: &str) -> i32 {
         let scale = self
             .admin_ok(reqwest::Method::GET, &scale_path(namespace, name), None)

@@ -324,9 +324,13 @@ async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 
-    let fault = app.state.lock().take_fault(&method, &path);
-    let apply_then_drop = fault.as_ref().is_some_and(|f| f.apply_then_drop);
-    if let Some(fault) = fault {
+    let taken = app.state.lock().take_fault(&method, &path);
+    let apply_then_drop = taken.as_ref().is_some_and(|(f, _)| f.apply_then_drop);
+    if let Some((fault, barrier)) = taken {
+        if let Some(barrier) = barrier {
+            // Held until the fault's other requests arrive (or for at most HOLD_AT_MOST).
+            let _ = tokio::time::timeout(crate::model::fault::HOLD_AT_MOST, barrier.wait()).await;
+        }
         if let Some(delay) = fault.delay_ms {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }

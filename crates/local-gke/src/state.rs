@@ -120,7 +120,8 @@ pub(crate) struct State {
     /// The Events created, oldest first, at most [`EVENTS_KEPT`].
     events: Vec<serde_json::Value>,
     node_pools: Vec<NodePool>,
-    faults: Vec<Fault>,
+    /// Each pending fault, and the barrier its held requests meet at (`hold`).
+    faults: Vec<(Fault, Option<Arc<tokio::sync::Barrier>>)>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -592,19 +593,30 @@ impl State {
     }
 
     pub(crate) fn add_fault(&mut self, fault: Fault) {
-        self.faults.push(fault);
+        let barrier = fault
+            .hold
+            .then(|| Arc::new(tokio::sync::Barrier::new(fault.count as usize)));
+        self.faults.push((fault, barrier));
     }
 
     pub(crate) fn clear_faults(&mut self) {
         self.faults.clear();
     }
 
-    /// Takes one use of the first fault that matches this request, if any.
-    pub(crate) fn take_fault(&mut self, method: &Method, path: &str) -> Option<Fault> {
-        let index = self.faults.iter().position(|f| f.matches(method, path))?;
-        let fault = &mut self.faults[index];
+    /// Takes one use of the first fault that matches this request, if any, with the barrier
+    /// its held requests meet at.
+    pub(crate) fn take_fault(
+        &mut self,
+        method: &Method,
+        path: &str,
+    ) -> Option<(Fault, Option<Arc<tokio::sync::Barrier>>)> {
+        let index = self
+            .faults
+            .iter()
+            .position(|(f, _)| f.matches(method, path))?;
+        let (fault, barrier) = &mut self.faults[index];
         fault.count -= 1;
-        let taken = fault.clone();
+        let taken = (fault.clone(), barrier.clone());
         if fault.count == 0 {
             self.faults.remove(index);
         }

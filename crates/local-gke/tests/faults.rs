@@ -186,3 +186,30 @@ async fn a_fault_that_would_do_nothing_is_refused() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn held_reads_wait_for_each_other_then_read_the_same_version() -> TestResult {
+    let scaler = std::sync::Arc::new(Scaler::start().await?);
+    scaler
+        .admin
+        .add_fault(&Fault::hold(&scale_path("ml", "model-worker"), "GET", 2))
+        .await?;
+    let first = {
+        let scaler = std::sync::Arc::clone(&scaler);
+        tokio::spawn(async move { scaler.get("model-worker").await.map_err(|e| e.to_string()) })
+    };
+    // The first read is held: it has not been answered while no second read came.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!first.is_finished(), "a held read was answered alone");
+    let (status, second) = scaler.get("model-worker").await?;
+    let (first_status, first) = first.await??;
+    assert_eq!((first_status, status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        first["metadata"]["resourceVersion"],
+        second["metadata"]["resourceVersion"]
+    );
+    // Used up: the next read is answered at once.
+    let (status, _) = scaler.get("model-worker").await?;
+    assert_eq!(status, StatusCode::OK);
+    Ok(())
+}

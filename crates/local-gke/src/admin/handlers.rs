@@ -299,8 +299,13 @@ fn add_fault(app: &App, request: &Request) -> Outcome {
     if fault.count == 0 {
         return invalid("count must be at least 1");
     }
-    if fault.status.is_none() && fault.delay_ms.is_none() && !fault.drop && !fault.apply_then_drop {
-        return invalid("a fault needs a status, a delay_ms, drop or apply_then_drop");
+    if fault.status.is_none()
+        && fault.delay_ms.is_none()
+        && !fault.drop
+        && !fault.apply_then_drop
+        && !fault.hold
+    {
+        return invalid("a fault needs a status, a delay_ms, drop, apply_then_drop or hold");
     }
     if fault.apply_then_drop && (fault.drop || fault.status.is_some()) {
         return invalid("apply_then_drop serves the request, so it takes no status and no drop");

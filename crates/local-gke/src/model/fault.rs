@@ -40,7 +40,15 @@ pub struct Fault {
     /// answer: a write whose answer was lost.
     #[serde(default)]
     pub apply_then_drop: bool,
+    /// Hold each of the `count` requests until all `count` have arrived (at most
+    /// [`HOLD_AT_MOST`]), then serve them: two callers that race read the same state, whatever
+    /// the machine's load.
+    #[serde(default)]
+    pub hold: bool,
 }
+
+/// How long a held request waits for the others of its fault before it is served anyway.
+pub const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn one() -> u32 {
     1
@@ -48,7 +56,8 @@ fn one() -> u32 {
 
 impl Fault {
     /// The next request to `path`, by any method, once, with nothing injected yet: set a
-    /// `status`, a `delay_ms`, `drop` or `apply_then_drop` (local-gke refuses a fault without).
+    /// `status`, a `delay_ms`, `drop`, `apply_then_drop` or `hold` (local-gke refuses a fault
+    /// without).
     pub fn new(path: &str) -> Self {
         Fault {
             path: path.to_owned(),
@@ -58,6 +67,18 @@ impl Fault {
             delay_ms: None,
             drop: false,
             apply_then_drop: false,
+            hold: false,
+        }
+    }
+
+    /// The next `count` requests to `path` by `method`, each held until all `count` have
+    /// arrived, then served.
+    pub fn hold(path: &str, method: &str, count: u32) -> Self {
+        Fault {
+            method: Some(method.to_owned()),
+            count,
+            hold: true,
+            ..Fault::new(path)
         }
     }
 
