@@ -36,6 +36,11 @@ pub(crate) const PLACEMENT_RETRY: Duration = Duration::from_secs(30);
 /// At most this many Deployments are read at once when the targets are placed.
 const PLACEMENT_READS_IN_FLIGHT: usize = 16;
 
+/// The longest placing may take of an invocation's time (its reads retried within it): a cluster
+/// that answers slowly leaves the targets unplaced for [`PLACEMENT_RETRY`], not the invocation
+/// without time for its own work.
+const PLACEMENT_BUDGET: Duration = Duration::from_secs(5);
+
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// Read the cluster's node pools from `clusters.get` now, and keep them for the container:
     /// the heartbeat and the doctor call it once each, so each sees the pools' sizes afresh. A
@@ -108,6 +113,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         known: Option<(&Target, &Scale)>,
         deadline: Instant,
     ) -> (Pools, bool) {
+        let deadline = deadline.min(Instant::now() + PLACEMENT_BUDGET);
         let unplaced: Vec<&Target> = self
             .routes
             .routes()

@@ -51,6 +51,8 @@ struct PoolState {
     gets: u32,
     /// How many times the pool's Lease was read.
     lease_reads: u32,
+    /// Every Deployment read answers 503 (a cluster in trouble).
+    unavailable: bool,
 }
 
 fn conflict(verb: KubeVerb, target: String) -> Error {
@@ -98,6 +100,9 @@ impl ScaleApi for FakePool {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
         let mut s = self.state.lock().unwrap();
         s.gets += 1;
+        if s.unavailable {
+            return Err(super::fakes::status(503, KubeVerb::Get));
+        }
         let (replicas, version) = s.deployments[&target.to_string()];
         Ok(Scale {
             api_version: "autoscaling/v1".into(),
@@ -649,4 +654,30 @@ async fn callers_at_once_wait_for_one_placement_kept_until_it_is_stale() {
     tokio::time::advance(crate::placement::PLACEMENT_TTL).await;
     s.placed_pools(None, soon()).await;
     assert_eq!(reads(&cluster), (4, 2), "placed afresh once stale");
+}
+
+#[tokio::test(start_paused = true)]
+async fn placing_on_a_cluster_in_trouble_takes_its_budget_not_the_invocation() {
+    let cluster = FakePool::new(1, 1);
+    on_selected_pool(&cluster, &ml_pool("gpu-pool", 4), Some(1));
+    cluster.state.lock().unwrap().unavailable = true;
+    let s = unconfigured(cluster.clone(), busy());
+    let started = tokio::time::Instant::now();
+    // The invocation has a minute; placing retries its reads for a few seconds at most.
+    let deadline = started + std::time::Duration::from_secs(60);
+    let pools = s.placed_pools(None, deadline).await;
+    let took = started.elapsed();
+    assert!(pools.is_empty(), "nothing could be placed");
+    assert!(
+        took <= std::time::Duration::from_secs(6),
+        "placing took {took:?} of the invocation's minute"
+    );
+    // Tried again only after the retry interval, not by every caller.
+    let reads = cluster.state.lock().unwrap().gets;
+    s.placed_pools(None, deadline).await;
+    assert_eq!(cluster.state.lock().unwrap().gets, reads);
+    tokio::time::advance(crate::placement::PLACEMENT_RETRY).await;
+    s.placed_pools(None, started + std::time::Duration::from_secs(120))
+        .await;
+    assert!(cluster.state.lock().unwrap().gets > reads);
 }
