@@ -51,7 +51,7 @@ struct PoolState {
     gets: u32,
     /// How many times the pool's Lease was read.
     lease_reads: u32,
-    /// Every Deployment read answers 503 (a cluster in trouble).
+    /// Every Deployment read hangs, unanswered (a cluster in trouble).
     unavailable: bool,
 }
 
@@ -98,11 +98,15 @@ impl FakePool {
 
 impl ScaleApi for FakePool {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
-        let mut s = self.state.lock().unwrap();
-        s.gets += 1;
-        if s.unavailable {
-            return Err(super::fakes::status(503, KubeVerb::Get));
+        let unavailable = {
+            let mut s = self.state.lock().unwrap();
+            s.gets += 1;
+            s.unavailable
+        };
+        if unavailable {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
+        let s = self.state.lock().unwrap();
         let (replicas, version) = s.deployments[&target.to_string()];
         Ok(Scale {
             api_version: "autoscaling/v1".into(),
@@ -663,7 +667,7 @@ async fn placing_on_a_cluster_in_trouble_takes_its_budget_not_the_invocation() {
     cluster.state.lock().unwrap().unavailable = true;
     let s = unconfigured(cluster.clone(), busy());
     let started = tokio::time::Instant::now();
-    // The invocation has a minute; placing retries its reads for a few seconds at most.
+    // The invocation has a minute; placing waits for its reads for a few seconds at most.
     let deadline = started + std::time::Duration::from_secs(60);
     let pools = s.placed_pools(None, deadline).await;
     let took = started.elapsed();
