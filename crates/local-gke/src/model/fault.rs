@@ -40,15 +40,14 @@ pub struct Fault {
     /// answer: a write whose answer was lost.
     #[serde(default)]
     pub apply_then_drop: bool,
-    /// Hold each of the `count` requests until all `count` have arrived (at most
-    /// [`HOLD_AT_MOST`]), then serve them: two callers that race read the same state, whatever
-    /// the machine's load.
+    /// Hold each of the `count` requests until all `count` have arrived (at most 20 s), then
+    /// serve them: two callers that race read the same state, whatever the machine's load.
     #[serde(default)]
     pub hold: bool,
 }
 
 /// How long a held request waits for the others of its fault before it is served anyway.
-pub const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(20);
+pub(crate) const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn one() -> u32 {
     1
