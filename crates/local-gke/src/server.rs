@@ -326,11 +326,9 @@ async fn handle(
 
     let taken = app.state.lock().take_fault(&method, &path);
     let apply_then_drop = taken.as_ref().is_some_and(|(f, _)| f.apply_then_drop);
+    let mut held = None;
     if let Some((fault, barrier)) = taken {
-        if let Some(barrier) = barrier {
-            // Held until the fault's other requests arrive (or for at most HOLD_AT_MOST).
-            let _ = tokio::time::timeout(crate::model::fault::HOLD_AT_MOST, barrier.wait()).await;
-        }
+        held = barrier;
         if let Some(delay) = fault.delay_ms {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
@@ -368,6 +366,12 @@ async fn handle(
             &serde_json::json!({"error": format!("could not read the request body: {error}")}),
         ),
     };
+    if let Some(barrier) = held {
+        // Served, then held until the fault's other requests are served too (or for at most
+        // HOLD_AT_MOST): no caller gets its answer, so none can write, before every held read
+        // has read.
+        let _ = tokio::time::timeout(crate::model::fault::HOLD_AT_MOST, barrier.wait()).await;
+    }
     if apply_then_drop {
         warn!(listener = listener.name(), %method, path, status = response.status().as_u16(),
             "served, then dropping the connection before the answer (injected fault)");

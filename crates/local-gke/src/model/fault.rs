@@ -40,8 +40,9 @@ pub struct Fault {
     /// answer: a write whose answer was lost.
     #[serde(default)]
     pub apply_then_drop: bool,
-    /// Hold each of the `count` requests until all `count` have arrived (at most 20 s), then
-    /// serve them: two callers that race read the same state, whatever the machine's load.
+    /// Serve each of the `count` requests, but hold its answer until all `count` have been
+    /// served (at most 20 s): callers that race read the same state, and none can act on its
+    /// answer before the others have read, whatever the machine's load.
     #[serde(default)]
     pub hold: bool,
 }
@@ -70,8 +71,8 @@ impl Fault {
         }
     }
 
-    /// The next `count` requests to `path` by `method`, each held until all `count` have
-    /// arrived, then served.
+    /// The next `count` requests to `path` by `method`, each answered only once all `count`
+    /// have been served.
     pub fn hold(path: &str, method: &str, count: u32) -> Self {
         Fault {
             method: Some(method.to_owned()),
