@@ -274,6 +274,11 @@ pub async fn bearer_request(
         .send()
         .await
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    status_and_body(response).await
+}
+
+/// An answer's status and its body: JSON where it is JSON, else the text.
+pub(crate) async fn status_and_body(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     (

@@ -28,12 +28,7 @@ impl RealKube {
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        crate::status_and_body(response).await
     }
 
     /// Let unauthenticated callers read the issuer's discovery document and keys, as GKE serves
