@@ -58,6 +58,16 @@ goos=$(go env GOOS)
 goarch=$(go env GOARCH)
 inputs=$inputs_hash"
 
+# Test binaries that start together all ask for the binaries: one builds, the
+# others wait on this lock and then find the stamp matching, instead of
+# running a second 7-minute build beside the first.
+mkdir -p "$bin"
+exec 9>"$bin/.build.lock"
+if ! flock -n 9; then
+  echo "build-kube: another build is running; waiting for it..." >&2
+  flock 9
+fi
+
 all_built() {
   local c
   for c in "${commands[@]}"; do [[ -x "$bin/$c" ]] || return 1; done
@@ -82,7 +92,6 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 echo "build-kube: building kube-apiserver, kube-scheduler, kube-controller-manager $kube_version and etcd $etcd_version with $go_version (slow the first time)..." >&2
-mkdir -p "$bin"
 tmp="$(mktemp -d "$bin/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
