@@ -429,6 +429,7 @@ def check(s, problems):
     check_credentials(s, functions, roles, bad)
     check_queue_read(s, functions, roles, bad)
     check_workers(s, roles, bad)
+    check_worker_doctor(s, functions, roles, bad)
     check_routing_tables(s, functions, alarms, bad)
     check_low_alarm(s, alarms, bad)
     check_age_alarm(s, alarms, bad)
@@ -612,6 +613,40 @@ def check_workers(s, roles, bad):
         if kms:
             granted_exactly(statements, "kms:Decrypt", {kms}, "QueueKmsKeyArn",
                             f"{rid}: {{action}} is granted on {{granted}}, not on its queue's key {{want}}", bad)
+
+
+def check_worker_doctor(s, functions, roles, bad):
+    """The doctor checks each model's worker role: keyless, each function is told its models' roles
+    (TARGET_WORKER_ROLE, or each table entry's worker_role) and may iam:GetRole exactly them;
+    with the key path, neither."""
+    keyless = bool(s.params.get("WorkerOidcIssuer") or s.params.get("WorkerGoogleAccountId"))
+    want = {"<WorkerRole.Arn>"}
+    if keyless and "SecondWorkerRole" in roles:
+        want.add("<SecondWorkerRole.Arn>")
+    for fid, label in FUNCTIONS.items():
+        if fid not in functions:
+            continue
+        env = s.environment(fid)
+        named = set()
+        if env.get("TARGET_WORKER_ROLE"):
+            named.add(env["TARGET_WORKER_ROLE"])
+        try:
+            named |= {e["worker_role"] for e in json.loads(env.get("SCALER_TARGETS") or "[]")
+                      if "worker_role" in e}
+        except (TypeError, ValueError):
+            pass  # check_routing_tables reports a table that is not JSON
+        statements = role_statements(functions, roles, fid)
+        if not keyless:
+            if named:
+                bad(f"{label}: worker roles {sorted(named)} are named, but the workers are not keyless")
+            granted_exactly(statements, "iam:GetRole", set(), "nothing",
+                            f"{label}: {{action}} is granted on {{granted}} with no worker role", bad)
+            continue
+        if named != want:
+            bad(f"{label}: the doctor is told the worker roles {sorted(named)}, not {sorted(want)} "
+                "(TARGET_WORKER_ROLE, or each table entry's worker_role)")
+        granted_exactly(statements, "iam:GetRole", want, "the worker roles",
+                        f"{label}: {{action}} is granted on {{granted}}, not on the worker roles {{want}}", bad)
 
 
 def check_routing_tables(s, functions, alarms, bad):

@@ -160,6 +160,12 @@ edit:    /^  WorkerRole:$/,/^  SecondWorkerRole:$/s/^                  - sqs:Cha
 case:    template whose worker role may send messages
 refusal: WorkerRole: may ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage']
 
+# The doctor may read any role, not the worker roles alone.
+from:    template.yaml
+edit:    0,/^                    - !GetAtt WorkerRole.Arn$/s//                    - "*"/
+case:    template whose functions may read every IAM role
+refusal: scale-up: iam:GetRole is granted on a wildcard resource
+
 # The heartbeat targets scale-up only.
 from:    template.yaml
 edit:    /^        - Id: scale-down$/,/^            MaximumRetryAttempts: 3$/d
@@ -403,7 +409,7 @@ refusal: image-model's alarm qs-image-model-backlog-high watches ['text-jobs'], 
 
 # Two models in one stack: scale-down's table is not JSON once substituted.
 from:    template.yaml
-edit:    s/^                "scale_step": \${ScaleStep}\${SecondPerReplica}\${SecondPool}}]$/                "scale_step": ${ScaleStep}${SecondPerReplica}${SecondPool}]/
+edit:    s/^                "scale_step": \${ScaleStep}\${SecondPerReplica}\${SecondPool}\${SecondWorker}}]$/                "scale_step": ${ScaleStep}${SecondPerReplica}${SecondPool}${SecondWorker}]/
 case:    template whose routing table is not JSON
 refusal: SCALER_TARGETS is not JSON once substituted
 

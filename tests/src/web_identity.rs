@@ -51,6 +51,39 @@ impl RealKube {
         .await;
     }
 
+    /// Set the variable `name` of the first container of the Deployment `namespace/deployment`
+    /// to `value`, as the guide fills the manifest's `__WORKER_ROLE_ARN__`.
+    pub async fn set_worker_env(&self, namespace: &str, deployment: &str, name: &str, value: &str) {
+        let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}");
+        let current = self.admin_ok(reqwest::Method::GET, &path, None).await;
+        let env = current["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{deployment} has no env: {current}"));
+        let index = env
+            .iter()
+            .position(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{deployment} has no {name}"));
+        let patch = json!([{"op": "replace",
+            "path": format!("/spec/template/spec/containers/0/env/{index}/value"), "value": value}]);
+        self.admin_ok(
+            reqwest::Method::PATCH,
+            &path,
+            Some(("application/json-patch+json", patch)),
+        )
+        .await;
+    }
+
+    /// Run the pods of the Deployment `namespace/deployment` as the service account `account`.
+    pub async fn set_service_account(&self, namespace: &str, deployment: &str, account: &str) {
+        let patch = json!({"spec": {"template": {"spec": {"serviceAccountName": account}}}});
+        self.admin_ok(
+            reqwest::Method::PATCH,
+            &format!("/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}"),
+            Some(("application/merge-patch+json", patch)),
+        )
+        .await;
+    }
+
     /// Create the ServiceAccount `namespace/name` (and the namespace, when it is not there).
     pub async fn create_service_account(&self, namespace: &str, name: &str) {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});

@@ -20,6 +20,18 @@ const KEYLESS: &str = r#"{"type":"external_account",
   "token_url":"https://sts.googleapis.com/v1/token",
   "credential_source":{"environment_id":"aws1","regional_cred_verification_url":"https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"}}"#;
 
+/// The ARNs CloudFormation gives the worker roles, for the resolver's `<Id.Arn>`.
+const WORKER_ROLES: [(&str, &str); 2] = [
+    (
+        "WorkerRole",
+        "arn:aws:iam::123456789012:role/qs-WorkerRole-AbCdEf",
+    ),
+    (
+        "SecondWorkerRole",
+        "arn:aws:iam::123456789012:role/qs-SecondWorkerRole-GhIjKl",
+    ),
+];
+
 /// Each (parameter set, function, environment) the resolver gives.
 fn environments() -> Vec<(String, String, BTreeMap<String, String>)> {
     template_resolved("--environments", &[])
@@ -31,8 +43,13 @@ fn environments() -> Vec<(String, String, BTreeMap<String, String>)> {
                 .iter()
                 .map(|(k, v)| {
                     let value = v.as_str().unwrap_or_default();
-                    // What CloudFormation fills in: the queue the stack creates.
-                    (k.clone(), value.replace("<JobQueue.QueueName>", "qs-jobs"))
+                    // What CloudFormation fills in: the queue the stack creates, and the
+                    // workers' roles.
+                    let value = value.replace("<JobQueue.QueueName>", "qs-jobs");
+                    let value = WORKER_ROLES
+                        .iter()
+                        .fold(value, |v, (id, arn)| v.replace(&format!("<{id}.Arn>"), arn));
+                    (k.clone(), value)
                 })
                 .collect();
             let name = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
@@ -46,6 +63,7 @@ fn every_environment_the_template_gives_is_one_the_functions_start_with() {
     let all = environments();
     assert!(all.len() >= 30, "{} environments", all.len());
     let mut tables = 0;
+    let mut with_worker_roles = 0;
     for (set, function, mut env) in all {
         if env.contains_key("GCP_CREDENTIAL_CONFIG") {
             env.insert("GCP_CREDENTIAL_CONFIG".into(), KEYLESS.into());
@@ -59,6 +77,20 @@ fn every_environment_the_template_gives_is_one_the_functions_start_with() {
         env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), format!("qs-{function}"));
         let config = Config::from_lookup(|k| env.get(k).cloned(), |p| std::fs::read_to_string(p))
             .unwrap_or_else(|e| panic!("{set}, {function}: refused at start-up: {e}\n{env:#?}"));
+        // The doctor checks each worker role the stack made, on its own model's Deployment.
+        let roles: Vec<String> = config
+            .routes
+            .routes()
+            .iter()
+            .filter_map(|r| config.worker_roles.of(&r.target).map(|a| a.to_string()))
+            .collect();
+        let made: Vec<&str> = WORKER_ROLES
+            .iter()
+            .map(|(_, arn)| *arn)
+            .filter(|arn| env.values().any(|v| v.contains(arn)))
+            .collect();
+        assert_eq!(roles, made, "{set}, {function}: the workers' roles");
+        with_worker_roles += usize::from(!roles.is_empty());
         if env.contains_key("SCALER_TARGETS") {
             tables += 1;
             let routes = config.routes.routes();
@@ -74,4 +106,8 @@ fn every_environment_the_template_gives_is_one_the_functions_start_with() {
         }
     }
     assert!(tables >= 4, "two-model sets resolved: {tables} tables");
+    assert!(
+        with_worker_roles >= 4,
+        "keyless-worker sets resolved: {with_worker_roles}"
+    );
 }

@@ -8,22 +8,31 @@
 //! anonymously, the path of GKE's URL mapped to the API server's own discovery; signature,
 //! `iss`, `aud`, `exp`), and the trust policy the template gives the worker role is evaluated on
 //! its claims: it admits exactly this model's service account. End to end, moto's STS and SQS
-//! give credentials for that token that receive and delete a message of the model's queue.
+//! give credentials for that token that receive and delete a message of the model's queue. The
+//! doctor reads the worker role (moto's IAM) and the Deployment, and names what disagrees.
 //!
 //! Needs the kube binaries (scripts/build-kube.sh), python3 with PyYAML and moto (the `.venv`).
 
 use queue_scaler_simulation::moto::{
-    assume_role_with_web_identity, MotoServer, Sqs, ACCESS_KEY_ID,
+    assume_role_with_web_identity, MotoServer, Sqs, ACCESS_KEY_ID, SECRET_ACCESS_KEY,
 };
 use queue_scaler_tests::real_kube::RealKube;
 use queue_scaler_tests::web_identity::{
     manifest_token, template_worker_roles, trust_allows, verify_as_sts, Claims, STS_AUDIENCE,
 };
+use queue_scaler_tests::{function_env, Functions};
 use serde_json::Value;
 
-/// The cluster's issuer, as GKE names it.
-const ISSUER: &str =
-    "https://container.googleapis.com/v1/projects/my-project/locations/europe-west4/clusters/models";
+/// The cluster's issuer, as GKE names it: the cluster local-gke serves (`GKE_CLUSTER`), so the
+/// doctor derives the same issuer from the functions' configuration.
+const ISSUER: &str = "https://container.googleapis.com/v1/projects/demo-project/locations/europe-west4/clusters/gpu-cluster";
+/// Another cluster's issuer.
+const OTHER_ISSUER: &str =
+    "https://container.googleapis.com/v1/projects/demo-project/locations/europe-west4/clusters/other";
+/// The Deployment the functions scale (tests/src's `function_env`), as model-deployment.yaml
+/// ships it.
+const NS: &str = "ml";
+const DEPLOYMENT: &str = "model-worker";
 /// The account tests/infra/template_invariants.py resolves the template in.
 const ACCOUNT: &str = "123456789012";
 
@@ -152,7 +161,7 @@ async fn only_the_models_own_service_account_token_is_trusted_by_its_worker_role
     };
     assert!(!trust_allows(&role.trust, &arn, &host, &as_if));
     // A role whose keys name another issuer (another cluster's provider) refuses this one's.
-    let (other_host, other_arn) = provider(&ISSUER.replace("clusters/models", "clusters/other"));
+    let (other_host, other_arn) = provider(OTHER_ISSUER);
     let other_roles = template_worker_roles(&[("WorkerOidcIssuer", &other_host)]);
     let other_role = &other_roles[0];
     assert!(!trust_allows(&other_role.trust, &arn, &host, &claims));
@@ -176,8 +185,7 @@ async fn only_the_models_own_service_account_token_is_trusted_by_its_worker_role
     .await
     .expect_err("an expired token is refused");
     assert!(err.contains("expired"), "{err}");
-    let elsewhere = ISSUER.replace("clusters/models", "clusters/other");
-    let err = verify_as_sts(&token, &elsewhere, &[STS_AUDIENCE], now, |url| {
+    let err = verify_as_sts(&token, OTHER_ISSUER, &[STS_AUDIENCE], now, |url| {
         fetch(&kube, url)
     })
     .await
@@ -263,4 +271,108 @@ async fn a_worker_takes_its_queues_message_with_the_credentials_its_token_buys()
         (0, 0),
         "the message was deleted, not left in flight"
     );
+}
+
+/// The doctor's check of the workers' AWS access: its status, detail and fix.
+async fn worker_check(functions: &Functions) -> (String, String, String) {
+    let report = functions
+        .invoke("scale-up", &serde_json::json!({"action": "doctor"}))
+        .await
+        .ok();
+    let check = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == format!("{NS}/{DEPLOYMENT}: workers' AWS access"))
+        .unwrap_or_else(|| panic!("no worker check: {report:#}"))
+        .clone();
+    let text = |k: &str| check[k].as_str().unwrap_or_default().to_owned();
+    (text("status"), text("detail"), text("fix"))
+}
+
+/// The doctor reads the worker role the stack made (moto's IAM, as `iam:GetRole` answers), and
+/// the Deployment as `infra/gke/model-deployment.yaml` ships it, its role filled in as the guide
+/// fills it, on the real API server: it passes, and each way the two can disagree is a `fail`
+/// whose fix names the setting or the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_doctor_checks_the_worker_role_its_trust_and_the_deployments_service_account() {
+    let kube = published_cluster().await;
+    let moto = MotoServer::start().await.expect("moto_server starts");
+    let iam = moto.iam();
+    let (host, _) = provider(ISSUER);
+    let trust_of = |host: &str| {
+        template_worker_roles(&[("WorkerOidcIssuer", host), ("QueueName", "model-jobs")])
+            .into_iter()
+            .find(|r| r.id == "WorkerRole")
+            .expect("the template makes a worker role")
+            .trust
+    };
+    let trust = trust_of(&host);
+    let name = "queue-scaler-WorkerRole-AbCdEf";
+    let role = iam.create_role(name, &trust).await.expect("the role");
+    kube.set_worker_env(NS, DEPLOYMENT, "AWS_ROLE_ARN", &role)
+        .await;
+    let env = function_env(
+        &kube.env,
+        &[
+            ("TARGET_WORKER_ROLE", &role),
+            ("AWS_ENDPOINT_URL_IAM", moto.endpoint()),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
+            ("AWS_SESSION_TOKEN", ""),
+        ],
+    );
+    let functions = Functions::start(&env).await;
+
+    let (status, detail, _) = worker_check(&functions).await;
+    assert_eq!(status, "pass", "{detail}");
+    assert!(
+        detail.contains("system:serviceaccount:ml:model-worker") && detail.contains(&host),
+        "{detail}"
+    );
+
+    // The stack was deployed for another cluster's issuer.
+    let (other_host, _) = provider(OTHER_ISSUER);
+    iam.set_trust(name, &trust_of(&other_host))
+        .await
+        .expect("trust");
+    let (status, detail, fix) = worker_check(&functions).await;
+    assert_eq!(status, "fail", "{detail}");
+    assert!(
+        detail.contains(&other_host) && detail.contains(&host),
+        "{detail}"
+    );
+    assert!(fix.contains("WorkerOidcIssuer"), "{fix}");
+    iam.set_trust(name, &trust).await.expect("trust");
+
+    // The pods run as another service account.
+    kube.set_service_account(NS, DEPLOYMENT, "default").await;
+    let (status, detail, fix) = worker_check(&functions).await;
+    assert_eq!(status, "fail", "{detail}");
+    assert!(
+        detail.contains("system:serviceaccount:ml:default"),
+        "{detail}"
+    );
+    assert!(fix.contains("serviceAccountName"), "{fix}");
+    kube.set_service_account(NS, DEPLOYMENT, DEPLOYMENT).await;
+
+    // The workers are given another role.
+    let other_role = format!("arn:aws:iam::{ACCOUNT}:role/another-role");
+    kube.set_worker_env(NS, DEPLOYMENT, "AWS_ROLE_ARN", &other_role)
+        .await;
+    let (status, detail, fix) = worker_check(&functions).await;
+    assert_eq!(status, "fail", "{detail}");
+    assert!(detail.contains(&other_role), "{detail}");
+    assert!(fix.contains("model-deployment.yaml"), "{fix}");
+    kube.set_worker_env(NS, DEPLOYMENT, "AWS_ROLE_ARN", &role)
+        .await;
+    assert_eq!(worker_check(&functions).await.0, "pass");
+
+    // The role is gone.
+    iam.delete_role(name).await.expect("deleted");
+    let (status, detail, fix) = worker_check(&functions).await;
+    assert_eq!(status, "fail", "{detail}");
+    assert!(detail.contains("does not exist"), "{detail}");
+    assert!(fix.contains("TARGET_WORKER_ROLE"), "{fix}");
 }

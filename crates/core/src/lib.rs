@@ -11,6 +11,8 @@
 //! - [`config`] reads the configuration from a lookup function into a checked [`Config`].
 //! - [`hosts`] is the allow-list of where a signed request or a token may go, and the rule
 //!   that a queue an event names is a name, never an address.
+//! - [`worker`] holds the workers' AWS identity the doctor checks: each model's role and what
+//!   its trust policy admits.
 //! - [`error`] holds the [`ErrorClass`] every error carries: its own errors (intake, routing,
 //!   configuration) each tell theirs with `class()`, as `queue-scaler-io`'s do.
 //!
@@ -24,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod hosts;
 pub mod policy;
+pub mod worker;
 
 pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};
 pub use capacity::{

@@ -9,7 +9,8 @@
 //! (`SelfSubjectAccessReview`: the verbs the functions use allowed, `patch` and `delete` on the
 //! Deployment refused), whether it may record Events (a `warn` when not: scaling works without)
 //! and its Deployment, the GPU node pool's taints (from `clusters.get`) and
-//! the pods' tolerations, and the alarms that should invoke the function.
+//! the pods' tolerations, the queues read live, each model's worker role and the service
+//! account its pods run as (`doctor/workers.rs`), and the alarms that should invoke the function.
 //!
 //! Does I/O, through the deployed clients.
 
@@ -21,6 +22,8 @@ use queue_scaler_core::capacity::Pools;
 use queue_scaler_core::{DescribedAlarm, Routes, Target};
 use queue_scaler_io::kube::probe::{NodePool, ResourceAttributes, Toleration};
 use queue_scaler_io::{ClusterProbe, Error as IoError, Probed, ScaleApi};
+
+mod workers;
 
 /// `POST selfsubjectaccessreviews` for one verb on a target's Deployment (or its scale).
 fn access_review(target: &Target, verb: &str, subresource: Option<&str>) -> ResourceAttributes {
@@ -230,6 +233,7 @@ impl DeployedScaler {
             .await;
         self.check_gpu_pools(&mut report, &pools).await;
         self.check_queues(&mut report).await;
+        self.check_workers(&mut report).await;
         self.check_alarms(&mut report, &self.own_arn(call.function_arn))
             .await;
         report

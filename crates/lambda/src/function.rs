@@ -125,6 +125,11 @@ pub(crate) struct Scaler<K, R, Q = R> {
     /// ([`Scaler::placed_pools`]). Locked while the targets are placed, so that one placement
     /// serves every caller waiting for it. `None` until first placed.
     pub(crate) placed: tokio::sync::Mutex<Placement>,
+    /// Each target's worker role, where one is configured: the doctor checks it.
+    pub(crate) worker_roles: queue_scaler_core::worker::WorkerRoles,
+    /// The cluster's service-account issuer without `https://`, where `GKE_CLUSTER` names the
+    /// cluster (GKE's issuer follows from its name); `None` with `GKE_ENDPOINT`.
+    pub(crate) cluster_issuer: Option<String>,
 }
 
 impl<K, R> Scaler<K, R, R> {
@@ -153,6 +158,8 @@ impl<K, R> Scaler<K, R, R> {
             written: std::sync::Mutex::default(),
             node_pools: tokio::sync::RwLock::default(),
             placed: tokio::sync::Mutex::default(),
+            worker_roles: queue_scaler_core::worker::WorkerRoles::default(),
+            cluster_issuer: None,
         }
     }
 }
@@ -175,6 +182,8 @@ impl<K, R, Q> Scaler<K, R, Q> {
             written: self.written,
             node_pools: self.node_pools,
             placed: self.placed,
+            worker_roles: self.worker_roles,
+            cluster_issuer: self.cluster_issuer,
         }
     }
 
@@ -209,6 +218,23 @@ impl<K, R, Q> Scaler<K, R, Q> {
     /// Cap raises by the GPU pools the targets share (`pool`, `pool_gpus`, ...).
     pub(crate) fn with_pools(mut self, pools: queue_scaler_core::capacity::Pools) -> Self {
         self.pools = pools;
+        self
+    }
+
+    /// Check these worker roles in the doctor, against the cluster `source` names: its issuer
+    /// follows from a GKE cluster's name.
+    pub(crate) fn with_worker_roles(
+        mut self,
+        roles: queue_scaler_core::worker::WorkerRoles,
+        source: &queue_scaler_core::ClusterSource,
+    ) -> Self {
+        self.worker_roles = roles;
+        self.cluster_issuer = match source {
+            queue_scaler_core::ClusterSource::Discover { cluster, .. } => {
+                Some(queue_scaler_core::worker::gke_issuer(cluster))
+            }
+            queue_scaler_core::ClusterSource::Direct(_) => None,
+        };
         self
     }
 
@@ -277,7 +303,8 @@ fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure
             .with_events(events)
             .with_heartbeat_grace(config.heartbeat_grace)
             .with_own_arn(config.function_arn.clone())
-            .with_pools(config.pools),
+            .with_pools(config.pools)
+            .with_worker_roles(config.worker_roles, &config.cluster),
     )
 }
 

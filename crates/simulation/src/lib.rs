@@ -90,6 +90,14 @@ pub enum Error {
         /// Status and error code, or the transport error.
         detail: String,
     },
+    /// An IAM call to moto failed.
+    #[error("IAM {action} failed: {detail}")]
+    Iam {
+        /// The API action.
+        action: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
     /// An STS call to moto failed.
     #[error("STS AssumeRoleWithWebIdentity failed: {detail}")]
     Sts {

@@ -15,6 +15,7 @@ use crate::Error;
 use queue_scaler_core::config::AwsSettings;
 use queue_scaler_core::AlarmState;
 use queue_scaler_io::aws::cloudwatch::cloudwatch_query_request;
+use queue_scaler_io::aws::iam::iam_query_request;
 use queue_scaler_io::aws::secrets::secretsmanager_request;
 use queue_scaler_io::aws::sqs::sqs_request;
 use queue_scaler_io::aws::AwsClient;
@@ -123,6 +124,13 @@ impl MotoServer {
     /// An SQS client for `region`.
     pub fn sqs(&self, region: &str) -> Sqs {
         Sqs::new(&self.endpoint, region)
+    }
+
+    /// An IAM client (IAM is global: it signs for us-east-1).
+    pub fn iam(&self) -> Iam {
+        Iam {
+            api: Signed::new(&self.endpoint, "us-east-1", "iam"),
+        }
     }
 
     /// A Secrets Manager client for `region`.
@@ -234,6 +242,62 @@ impl SecretsManager {
                 action: "CreateSecret",
                 detail,
             })
+    }
+}
+
+/// IAM's query protocol, signed: the worker roles the doctor reads.
+#[derive(Debug, Clone)]
+pub struct Iam {
+    api: Signed,
+}
+
+impl Iam {
+    /// `CreateRole`: the role `name` with the trust policy `trust`; its ARN.
+    pub async fn create_role(&self, name: &str, trust: &Value) -> Result<String, Error> {
+        let body = self
+            .call(
+                "CreateRole",
+                &[
+                    ("RoleName", name),
+                    ("AssumeRolePolicyDocument", &trust.to_string()),
+                ],
+            )
+            .await?;
+        let arn = body
+            .split_once("<Arn>")
+            .and_then(|(_, rest)| rest.split_once("</Arn>"))
+            .map(|(arn, _)| arn.trim().to_owned());
+        arn.ok_or_else(|| Error::Iam {
+            action: "CreateRole",
+            detail: format!("no Arn in {body}"),
+        })
+    }
+
+    /// `UpdateAssumeRolePolicy`: give the role `name` the trust policy `trust`.
+    pub async fn set_trust(&self, name: &str, trust: &Value) -> Result<(), Error> {
+        self.call(
+            "UpdateAssumeRolePolicy",
+            &[("RoleName", name), ("PolicyDocument", &trust.to_string())],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DeleteRole`.
+    pub async fn delete_role(&self, name: &str) -> Result<(), Error> {
+        self.call("DeleteRole", &[("RoleName", name)])
+            .await
+            .map(drop)
+    }
+
+    async fn call(&self, action: &'static str, params: &[(&str, &str)]) -> Result<String, Error> {
+        let request = iam_query_request(&self.api.endpoint, action, params);
+        let body = self
+            .api
+            .send(request)
+            .await
+            .map_err(|detail| Error::Iam { action, detail })?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 }
 

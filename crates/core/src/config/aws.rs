@@ -27,6 +27,8 @@ pub struct AwsSettings {
     pub secretsmanager_endpoint: Option<String>,
     /// `AWS_ENDPOINT_URL_SQS` or `AWS_ENDPOINT_URL`: tests and the demo only.
     pub sqs_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL_IAM` or `AWS_ENDPOINT_URL`: tests only (the doctor's `iam:GetRole`).
+    pub iam_endpoint: Option<String>,
 }
 
 impl fmt::Debug for AwsSettings {
@@ -42,6 +44,7 @@ impl fmt::Debug for AwsSettings {
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("secretsmanager_endpoint", &self.secretsmanager_endpoint)
             .field("sqs_endpoint", &self.sqs_endpoint)
+            .field("iam_endpoint", &self.iam_endpoint)
             .finish()
     }
 }
@@ -77,6 +80,7 @@ pub(super) fn check(
         cloudwatch_endpoint: endpoint(raw.cloudwatch_endpoint, problems),
         secretsmanager_endpoint: endpoint(raw.secretsmanager_endpoint, problems),
         sqs_endpoint: endpoint(raw.sqs_endpoint, problems),
+        iam_endpoint: endpoint(raw.iam_endpoint, problems),
     };
     // The ISO partitions' endpoints are under other domains that the functions do not build.
     if let Some(region) = aws.region.as_deref().filter(|r| r.starts_with("us-iso")) {

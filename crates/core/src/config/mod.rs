@@ -9,6 +9,7 @@
 //!      (the type lives with the cluster, in [`crate::cluster`]);
 //!    - `credentials`: the Google credentials into a [`KeySource`], and `GCP_TOKEN_SCOPES`;
 //!    - `targets`: `SCALER_TARGETS`, or the single target's variables, into [`Routes`];
+//!    - `pools` and `workers`: each target's GPU pool and worker role, from the same settings;
 //!    - `aws`: region, credentials and endpoint overrides into [`AwsSettings`].
 //!
 //! `problem` holds [`ConfigProblem`], [`ConfigError`], and the checks the topics share.
@@ -26,6 +27,7 @@ mod targets;
 mod test_support;
 #[cfg(test)]
 mod tests;
+mod workers;
 
 pub use aws::AwsSettings;
 pub use credentials::{KeySource, DEFAULT_TOKEN_SCOPES};
@@ -48,6 +50,9 @@ pub struct Config {
     pub routes: Routes,
     /// Which targets share which GPU node pool; empty: capacity is off.
     pub pools: crate::capacity::Pools,
+    /// Each target's worker role, where one is given (`TARGET_WORKER_ROLE`, `worker_role`):
+    /// the doctor checks it.
+    pub worker_roles: crate::worker::WorkerRoles,
     /// `DRY_RUN`: decide and report, write nothing.
     pub dry_run: bool,
     /// `REARM_ALARM`: set the alarm back to OK after acting.
@@ -81,11 +86,13 @@ impl Config {
         let mut problems = Problems::default();
         let cluster = cluster::check(raw.cluster, &mut problems);
         let key = credentials::key(&raw.credentials, &read_file, &mut problems);
-        let routes =
-            targets::check(raw.targets, &read_file, &mut problems).map(|(routes, claims)| {
+        let routes = targets::check(raw.targets, &read_file, &mut problems).map(
+            |(routes, claims, workers)| {
                 let pools = pools::check(claims, &routes, &mut problems);
-                (routes, pools)
-            });
+                let workers = workers::check(workers, &routes, &mut problems);
+                (routes, pools, workers)
+            },
+        );
         let dry_run = problems.bool(&raw.dry_run, false);
         let rearm_alarm = problems.bool(&raw.rearm_alarm, true);
         let kube_events = problems.bool(&raw.kube_events, true);
@@ -124,7 +131,9 @@ impl Config {
             }
         }
         match (cluster, key, routes) {
-            (Some(cluster), Some(key), Some((routes, pools))) if problems.is_empty() => {
+            (Some(cluster), Some(key), Some((routes, pools, worker_roles)))
+                if problems.is_empty() =>
+            {
                 Ok(Config {
                     cluster,
                     key,
@@ -132,6 +141,7 @@ impl Config {
                     pools: pools
                         .with_rebalance(rebalance)
                         .with_pending_seconds(capacity_pending),
+                    worker_roles,
                     dry_run,
                     rearm_alarm,
                     kube_events,

@@ -94,6 +94,8 @@ pub(super) struct RawTargets {
     pub(super) gpus_per_replica: Setting,
     /// `TARGET_POOL_GPUS`.
     pub(super) pool_gpus: Setting,
+    /// `TARGET_WORKER_ROLE`.
+    pub(super) worker_role: Setting,
 }
 
 /// The AWS settings, with their fallbacks already applied.
@@ -112,6 +114,8 @@ pub(super) struct RawAws {
     pub(super) secretsmanager_endpoint: Setting,
     /// `AWS_ENDPOINT_URL_SQS`, or else `AWS_ENDPOINT_URL`.
     pub(super) sqs_endpoint: Setting,
+    /// `AWS_ENDPOINT_URL_IAM`, or else `AWS_ENDPOINT_URL`.
+    pub(super) iam_endpoint: Setting,
 }
 
 impl RawConfig {
@@ -159,6 +163,7 @@ impl RawConfig {
                 pool: get("TARGET_POOL"),
                 gpus_per_replica: get("TARGET_GPUS_PER_REPLICA"),
                 pool_gpus: get("TARGET_POOL_GPUS"),
+                worker_role: get("TARGET_WORKER_ROLE"),
             },
             dry_run: get("DRY_RUN"),
             rearm_alarm: get("REARM_ALARM"),
@@ -179,6 +184,7 @@ impl RawConfig {
                     "AWS_ENDPOINT_URL",
                 ),
                 sqs_endpoint: get_or("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"),
+                iam_endpoint: get_or("AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"),
             },
         }
     }

@@ -3,8 +3,9 @@
 //! plain values ([`set_alarm_state_request`], [`cloudwatch_query_request`]); answers are read
 //! by [`parse_describe_alarms`].
 
+use crate::aws::query::query_request;
 use crate::aws::AwsClient;
-use crate::error::{built, Error};
+use crate::error::Error;
 use queue_scaler_core::DescribedAlarm;
 use std::future::Future;
 
@@ -78,28 +79,13 @@ impl AwsClient {
     }
 }
 
-/// A CloudWatch query-protocol request: `Action`, `Version` and `params`, form-encoded.
+/// A CloudWatch query-protocol request (API version 2010-08-01).
 pub fn cloudwatch_query_request(
     endpoint: &str,
     action: &str,
     params: &[(&str, &str)],
 ) -> Result<http::Request<Vec<u8>>, Error> {
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("Action", action)
-        .append_pair("Version", "2010-08-01");
-    for (k, v) in params {
-        form.append_pair(k, v);
-    }
-    let url = format!("{endpoint}/");
-    built(
-        &url,
-        http::Request::post(&url)
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(form.finish().into_bytes()),
-    )
+    query_request(endpoint, "2010-08-01", action, params)
 }
 
 /// Read a `DescribeAlarms` answer: each `MetricAlarms` member's name, state, reason data,

@@ -3,6 +3,7 @@
 //!
 //! - [`cloudwatch`]: `SetAlarmState` and `DescribeAlarms` (query protocol), behind
 //!   [`cloudwatch::AlarmRearm`].
+//! - [`iam`]: `GetRole` (query protocol), the doctor's read of a worker role's trust.
 //! - [`secrets`]: Secrets Manager `GetSecretValue` (JSON protocol).
 //! - [`sqs`]: SQS `GetQueueAttributes` and `GetQueueUrl` (JSON protocol), behind
 //!   [`sqs::QueueDepth`].
@@ -22,6 +23,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub mod cloudwatch;
+pub mod iam;
+pub mod query;
 pub mod secrets;
 pub mod sqs;
 
@@ -37,6 +40,8 @@ pub struct AwsClient {
     sqs_endpoint: String,
     /// Whether `sqs_endpoint` is an override: then every queue, given by URL too, is read there.
     sqs_overridden: bool,
+    /// `AWS_ENDPOINT_URL_IAM`; else the partition's ([`iam::iam_endpoint`]).
+    iam_endpoint: Option<String>,
     /// Queue URLs looked up by name with `GetQueueUrl`, kept for the container's life.
     queue_urls: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -86,6 +91,7 @@ impl AwsClient {
                 .clone()
                 .unwrap_or_else(|| format!("https://sqs.{region}.{suffix}")),
             sqs_overridden: settings.sqs_endpoint.is_some(),
+            iam_endpoint: settings.iam_endpoint.clone(),
             queue_urls: Arc::default(),
             sender: AwsSender::new(http, credentials),
             region,

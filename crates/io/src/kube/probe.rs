@@ -64,6 +64,28 @@ pub struct PodPlacement {
     pub node_selector: BTreeMap<String, String>,
 }
 
+/// Who a Deployment's pods are to AWS: the part of its pod template the doctor's worker check
+/// reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodIdentity {
+    /// `serviceAccountName`; `default` when the template names none, as Kubernetes runs it.
+    pub service_account: String,
+    /// Each container's `AWS_ROLE_ARN` and `AWS_WEB_IDENTITY_TOKEN_FILE` values, by container
+    /// name (`None` where a variable is not set, or set from a reference).
+    pub containers: Vec<ContainerIdentity>,
+}
+
+/// One container's web-identity variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerIdentity {
+    /// The container's name.
+    pub name: String,
+    /// `AWS_ROLE_ARN`.
+    pub role_arn: Option<String>,
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`.
+    pub token_file: Option<String>,
+}
+
 /// A pod's toleration, as Kubernetes writes it; an absent field is empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
@@ -95,6 +117,11 @@ pub trait ClusterProbe: Send + Sync {
         &self,
         target: &Target,
     ) -> impl Future<Output = Result<Probed<PodPlacement>, Error>> + Send;
+    /// Who `target`'s pods are to AWS, from its Deployment (`GET`, as [`Self::placement`]).
+    fn pod_identity(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<Probed<PodIdentity>, Error>> + Send;
 }
 
 /// The path of `SelfSubjectReview`.
@@ -221,6 +248,46 @@ pub fn parse_placement(status: u16, body: &[u8]) -> Probed<PodPlacement> {
     }
 }
 
+/// The pod template's service account and web-identity variables in a Deployment answer.
+pub fn parse_pod_identity(status: u16, body: &[u8]) -> Probed<PodIdentity> {
+    match read::<serde_json::Value>(&[200], status, body) {
+        Probed::Answered(d) => {
+            let spec = &d["spec"]["template"]["spec"];
+            let service_account = spec["serviceAccountName"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default")
+                .to_owned();
+            let containers = spec["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let var = |name: &str| {
+                        c["env"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|e| e["name"] == name)
+                            .and_then(|e| e["value"].as_str())
+                            .map(str::to_owned)
+                    };
+                    ContainerIdentity {
+                        name: c["name"].as_str().unwrap_or_default().to_owned(),
+                        role_arn: var("AWS_ROLE_ARN"),
+                        token_file: var("AWS_WEB_IDENTITY_TOKEN_FILE"),
+                    }
+                })
+                .collect();
+            Probed::Answered(PodIdentity {
+                service_account,
+                containers,
+            })
+        }
+        Probed::Other { status, body } => Probed::Other { status, body },
+    }
+}
+
 impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
     async fn identity(&self) -> Result<Probed<String>, Error> {
         let a = self
@@ -243,6 +310,13 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
             .call("get deployment", &|base| deployment_request(base, target))
             .await?;
         Ok(parse_placement(a.status, &a.body))
+    }
+
+    async fn pod_identity(&self, target: &Target) -> Result<Probed<PodIdentity>, Error> {
+        let a = self
+            .call("get deployment", &|base| deployment_request(base, target))
+            .await?;
+        Ok(parse_pod_identity(a.status, &a.body))
     }
 }
 
@@ -405,5 +479,35 @@ mod tests {
         assert!(pools[0].selected_by(&selector(&[(GKE_NODEPOOL_LABEL, "gpu-pool")])));
         assert!(!pools[1].selected_by(&selector(&[("mlonly", "true")])));
         assert!(!pools[0].selected_by(&selector(&[("mlonly", "true"), ("zone", "x")])));
+    }
+
+    #[test]
+    fn a_deployments_service_account_and_web_identity_variables_are_read() {
+        let body = br#"{"spec":{"template":{"spec":{"serviceAccountName":"model-worker",
+            "containers":[{"name":"worker","env":[
+                {"name":"AWS_ROLE_ARN","value":"arn:aws:iam::123456789012:role/w"},
+                {"name":"AWS_WEB_IDENTITY_TOKEN_FILE","value":"/var/run/t"}]},
+              {"name":"sidecar","env":[{"name":"AWS_ROLE_ARN","valueFrom":{"configMapKeyRef":{}}}]}]}}}}"#;
+        let Probed::Answered(identity) = parse_pod_identity(200, body) else {
+            panic!("answered")
+        };
+        assert_eq!(identity.service_account, "model-worker");
+        assert_eq!(
+            identity.containers[0].role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/w")
+        );
+        assert_eq!(
+            identity.containers[0].token_file.as_deref(),
+            Some("/var/run/t")
+        );
+        assert_eq!(identity.containers[1].role_arn, None);
+        let Probed::Answered(bare) = parse_pod_identity(200, br#"{"spec":{}}"#) else {
+            panic!("answered")
+        };
+        assert_eq!(bare.service_account, "default", "as Kubernetes runs it");
+        assert!(matches!(
+            parse_pod_identity(403, br#"{"reason":"Forbidden"}"#),
+            Probed::Other { status: 403, .. }
+        ));
     }
 }

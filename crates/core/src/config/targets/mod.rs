@@ -15,26 +15,31 @@ mod tests;
 use super::pools::PoolClaim;
 use super::problem::Problems;
 use super::raw::RawTargets;
+use super::workers::WorkerClaim;
 use crate::policy::{Route, Routes, Target};
 use checks::{alarm_list, check_alarm_names, check_name, check_queues, policy};
 use std::path::Path;
 
 /// Check the routing settings: the table when `SCALER_TARGETS` is set, else the single target.
 /// `read_file` reads `SCALER_TARGETS` when it names a file. With the routes, what each route's
-/// settings say of its GPU pool, one claim per route, for `config::pools` to check.
+/// settings say of its GPU pool and its worker role, one claim each per route, for
+/// `config::pools` and `config::workers` to check.
 pub(super) fn check(
     raw: RawTargets,
     read_file: &dyn Fn(&Path) -> std::io::Result<String>,
     problems: &mut Problems,
-) -> Option<(Routes, Vec<PoolClaim>)> {
+) -> Option<Checked> {
     match &raw.table.value {
         None => single(raw, problems),
         Some(_) => table::table(raw, read_file, problems),
     }
 }
 
+/// The routes, and per route what its settings say of its pool and of its worker role.
+pub(super) type Checked = (Routes, Vec<PoolClaim>, Vec<WorkerClaim>);
+
 /// One target for every alarm, from the single-target variables.
-fn single(raw: RawTargets, problems: &mut Problems) -> Option<(Routes, Vec<PoolClaim>)> {
+fn single(raw: RawTargets, problems: &mut Problems) -> Option<Checked> {
     let claim = PoolClaim {
         at: format!(
             "{}/{}/{}",
@@ -43,6 +48,10 @@ fn single(raw: RawTargets, problems: &mut Problems) -> Option<(Routes, Vec<PoolC
         pool: raw.pool.value.clone(),
         gpus_per_replica: problems.int(&raw.gpus_per_replica),
         pool_gpus: problems.int(&raw.pool_gpus),
+    };
+    let worker = WorkerClaim {
+        at: raw.worker_role.name.to_owned(),
+        role: raw.worker_role.value.clone(),
     };
     let namespace = raw.namespace.value;
     let deployment = raw.deployment.value;
@@ -87,5 +96,5 @@ fn single(raw: RawTargets, problems: &mut Problems) -> Option<(Routes, Vec<PoolC
             policy: policy?,
         },
     };
-    Some((Routes::Single(route), vec![claim]))
+    Some((Routes::Single(route), vec![claim], vec![worker]))
 }

@@ -2,9 +2,11 @@
 //! deployment package when it does not fit in Lambda's environment.
 
 use super::checks::{check_alarm_names, check_name, check_queues, policy};
+use super::Checked;
 use crate::config::pools::PoolClaim;
 use crate::config::problem::Problems;
 use crate::config::raw::RawTargets;
+use crate::config::workers::WorkerClaim;
 use crate::policy::{Route, Routes, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -46,6 +48,8 @@ struct RawRoute {
     gpus_per_replica: Option<i64>,
     #[serde(default)]
     pool_gpus: Option<i64>,
+    #[serde(default)]
+    worker_role: Option<String>,
 }
 
 /// The routing table, `SCALER_TARGETS`: given as JSON, or the path of a file holding it.
@@ -53,7 +57,7 @@ pub(super) fn table(
     raw: RawTargets,
     read_file: &dyn Fn(&Path) -> std::io::Result<String>,
     problems: &mut Problems,
-) -> Option<(Routes, Vec<PoolClaim>)> {
+) -> Option<Checked> {
     for setting in [
         &raw.namespace,
         &raw.deployment,
@@ -67,6 +71,7 @@ pub(super) fn table(
         &raw.pool,
         &raw.gpus_per_replica,
         &raw.pool_gpus,
+        &raw.worker_role,
     ] {
         if setting.value.is_some() {
             problems.add(
@@ -146,6 +151,7 @@ pub(super) fn table(
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut routes = Vec::new();
     let mut claims = Vec::new();
+    let mut workers = Vec::new();
     let mut all_ok = true;
     for (i, row) in rows.into_iter().enumerate() {
         let at = format!("SCALER_TARGETS[{i}]");
@@ -208,6 +214,10 @@ pub(super) fn table(
         );
         match policy {
             Some(policy) if problems.len() == before => {
+                workers.push(WorkerClaim {
+                    at: format!("{at}.worker_role"),
+                    role: row.worker_role,
+                });
                 claims.push(PoolClaim {
                     at: at.clone(),
                     pool: row.pool,
@@ -228,5 +238,5 @@ pub(super) fn table(
             _ => all_ok = false,
         }
     }
-    all_ok.then_some((Routes::Table(routes), claims))
+    all_ok.then_some((Routes::Table(routes), claims, workers))
 }

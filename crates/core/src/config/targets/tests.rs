@@ -280,3 +280,39 @@ fn unknown_fields_in_the_table_are_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("unknown field"), "{err}");
 }
+
+#[test]
+fn a_worker_role_is_an_iam_role_arn_kept_for_its_target() {
+    let role = "arn:aws:iam::123456789012:role/model-WorkerRole-1A";
+    let c = load(&with(base(), &[("TARGET_WORKER_ROLE", role)])).unwrap();
+    let target = &c.routes.routes()[0].target;
+    assert_eq!(
+        c.worker_roles.of(target).map(|r| r.name.as_str()),
+        Some("model-WorkerRole-1A")
+    );
+    let c = load(&base()).unwrap();
+    assert_eq!(c.worker_roles.of(&c.routes.routes()[0].target), None);
+    let err = load(&with(
+        base(),
+        &[("TARGET_WORKER_ROLE", "model-WorkerRole-1A")],
+    ))
+    .unwrap_err();
+    assert_eq!(settings(&err), ["TARGET_WORKER_ROLE"], "{err}");
+    assert!(err.to_string().contains("WorkerRoleArn"), "{err}");
+    // In a table, each entry names its own; a bad one is named by its entry.
+    let table = r#"[{"queues":["a"],"namespace":"ml","deployment":"a","max_replicas":3,
+                     "worker_role":"arn:aws:iam::123456789012:role/a-role"},
+                    {"queues":["b"],"namespace":"ml","deployment":"b","max_replicas":3,
+                     "worker_role":"arn:aws:iam::123456789012:user/b"}]"#;
+    let mut vars: Vec<(&str, &str)> = base()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("TARGET_") && !k.ends_with("_REPLICAS"))
+        .collect();
+    vars.push(("SCALER_TARGETS", table));
+    let err = load(&vars).unwrap_err();
+    assert_eq!(settings(&err), ["SCALER_TARGETS[1].worker_role"], "{err}");
+    // Given beside a table, the single target's variable is refused, as the others are.
+    vars.push(("TARGET_WORKER_ROLE", role));
+    let err = load(&vars).unwrap_err();
+    assert!(settings(&err).contains(&"TARGET_WORKER_ROLE"), "{err}");
+}
