@@ -395,6 +395,35 @@ async fn a_token_endpoint_that_refuses_fails_the_token_check() {
     assert_fails(&report, "token", "token", "docs/troubleshooting.md");
 }
 
+/// A key whose token endpoint nothing answers: the token request (gcp_auth's, on the key path)
+/// got no answer, and the fix says to check the address, not the key. The doctor reads that
+/// from the error's type, not from its text.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_where_nothing_listens_fails_with_the_unreachable_fix() {
+    let stack = LocalStack::start(|_| {}).await;
+    let key_file = stack.var("GOOGLE_APPLICATION_CREDENTIALS");
+    let mut key: Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_file).expect("the key file"))
+            .expect("a key");
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    key["token_uri"] = Value::String(format!("https://127.0.0.1:{port}/token"));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let moved = dir.path().join("key.json");
+    std::fs::write(&moved, key.to_string()).expect("written");
+    let moved = moved.to_string_lossy().into_owned();
+    let report = doctor(&function_env(
+        &stack.env,
+        &[("GOOGLE_APPLICATION_CREDENTIALS", &moved)],
+    ))
+    .await;
+    assert_eq!(status(&report, "credentials").0, "pass", "{report:#}");
+    assert_fails(&report, "token", "token", "nothing answered at the address");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gpu_pool_without_the_mlonly_taint_fails_with_the_node_pool_fix() {
     let stack = LocalStack::start(|_| {}).await;

@@ -291,6 +291,18 @@ impl Error {
         }
     }
 
+    /// Whether the call got no answer at all (nothing listening, DNS, a firewall, a timeout),
+    /// rather than a refusal: the address, not the request, is what to check.
+    pub fn got_no_answer(&self) -> bool {
+        match self {
+            Error::Transport { .. } | Error::Timeout { .. } => true,
+            Error::OutOfTime { last, .. } => last.got_no_answer(),
+            // gcp_auth (the key path) boxes the HTTP client's error of its token request.
+            Error::Token { source, .. } => connection_failed(source),
+            _ => false,
+        }
+    }
+
     /// Whether the connection itself failed (refused, unreachable, TLS verification): the
     /// request never reached the server. For a discovered cluster, its endpoint or CA may have
     /// rotated.
@@ -349,4 +361,19 @@ pub(crate) fn built(
         url: url.to_owned(),
         detail: e.to_string(),
     })
+}
+
+/// Whether `error`, or an error it was caused by, is the HTTP client's failure to connect
+/// (hyper-util's, which gcp_auth's token request uses): the error's type says so, not its text.
+fn connection_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }

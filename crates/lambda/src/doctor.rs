@@ -108,23 +108,7 @@ const UNREACHABLE_FIX: &str = "nothing answered at the address in the message: c
 
 /// Whether `e` is a call that got no answer at all, rather than a refusal.
 fn unreachable(e: &IoError) -> bool {
-    match e {
-        IoError::Transport { .. } | IoError::Timeout { .. } => true,
-        IoError::OutOfTime { last, .. } => unreachable(last),
-        // gcp_auth (the key path) wraps the connection error of the token request.
-        IoError::Token { .. } => {
-            let text = chain(e);
-            [
-                "error trying to connect",
-                "Connection refused",
-                "dns error",
-                "timed out",
-            ]
-            .iter()
-            .any(|t| text.contains(t))
-        }
-        _ => false,
-    }
+    e.got_no_answer()
 }
 
 /// The token check's fix: where the endpoint cannot be reached, where to look; else the fix the
