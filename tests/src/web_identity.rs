@@ -51,6 +51,21 @@ impl RealKube {
         .await;
     }
 
+    /// Publish the API server's issuer documents on local-gke's GKE API, as GKE serves a
+    /// cluster's (`getOpenid-configuration`, `getJwks`): read anonymously from the API server
+    /// (after [`RealKube::publish_issuer_discovery`]) and handed over whole.
+    pub async fn publish_issuer_on_gke_api(&self) {
+        let (status, discovery) = self
+            .anonymous_get("/.well-known/openid-configuration")
+            .await;
+        assert_eq!(status, 200, "the discovery document: {discovery}");
+        let (status, jwks) = self.anonymous_get("/openid/v1/jwks").await;
+        assert_eq!(status, 200, "the keys: {jwks}");
+        self.local
+            .gke
+            .publish_issuer(Some(local_gke::IssuerDocuments { discovery, jwks }));
+    }
+
     /// Set the variable `name` of the first container of the Deployment `namespace/deployment`
     /// to `value`, as the guide fills the manifest's `__WORKER_ROLE_ARN__`.
     pub async fn set_worker_env(&self, namespace: &str, deployment: &str, name: &str, value: &str) {
@@ -373,4 +388,67 @@ pub fn manifest_token() -> (String, u64, String) {
         source["expirationSeconds"].as_u64().unwrap_or(3600),
         env,
     )
+}
+
+impl WorkerRole {
+    /// What the role may do on the SQS queue `queue_arn`: its actions, in the template's order.
+    pub fn actions_on(&self, queue_arn: &str) -> Vec<String> {
+        self.policies
+            .iter()
+            .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+            .filter(|st| st["Resource"] == queue_arn)
+            .flat_map(|st| st["Action"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// End to end on moto: the worker exchanges `token` for the credentials of `role_arn` (STS
+/// `AssumeRoleWithWebIdentity`), receives the one message of its queue `model-jobs` with them,
+/// and deletes it. moto checks nothing of the token: the tests' own checks come first.
+pub async fn worker_takes_its_message(token: &str, role_arn: &str) {
+    use queue_scaler_simulation::moto::{
+        assume_role_with_web_identity, MotoServer, Sqs, ACCESS_KEY_ID,
+    };
+    let moto = MotoServer::start().await.expect("moto_server starts");
+    let region = "eu-west-1";
+    let admin: Sqs = moto.sqs(region);
+    let url = admin.create_queue("model-jobs").await.expect("the queue");
+    admin.send(&url, 1).await.expect("a job");
+    let credentials = assume_role_with_web_identity(moto.endpoint(), role_arn, token)
+        .await
+        .expect("STS gives the worker credentials");
+    assert!(
+        credentials.access_key_id != ACCESS_KEY_ID && credentials.session_token.is_some(),
+        "temporary credentials of the role, not the test account's: {credentials:?}"
+    );
+    let worker = Sqs::as_holder(moto.endpoint(), region, &credentials);
+    let body = worker.take_one(&url).await.expect("the worker receives");
+    assert_eq!(body.as_deref(), Some("job"));
+    assert_eq!(
+        admin.counts(&url).await.expect("the queue's counts"),
+        (0, 0),
+        "the message was deleted, not left in flight"
+    );
+}
+
+/// What a worker role may do on its queue: receive, delete, extend; nothing else.
+pub const WORKER_ACTIONS: [&str; 3] = [
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+];
+
+/// The ids of the `roles` whose trust admits `claims` from `provider` (see [`trust_allows`]).
+pub fn roles_trusting<'a>(
+    roles: &'a [WorkerRole],
+    provider_arn: &str,
+    provider: &str,
+    claims: &Claims,
+) -> Vec<&'a str> {
+    roles
+        .iter()
+        .filter(|r| trust_allows(&r.trust, provider_arn, provider, claims))
+        .map(|r| r.id.as_str())
+        .collect()
 }

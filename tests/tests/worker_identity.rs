@@ -9,16 +9,17 @@
 //! `iss`, `aud`, `exp`), and the trust policy the template gives the worker role is evaluated on
 //! its claims: it admits exactly this model's service account. End to end, moto's STS and SQS
 //! give credentials for that token that receive and delete a message of the model's queue. The
-//! doctor reads the worker role (moto's IAM) and the Deployment, and names what disagrees.
+//! doctor reads the worker role (moto's IAM), the Deployment, and the issuer's documents as
+//! local-gke's GKE API publishes them (the API server's own, handed over), and names what
+//! disagrees.
 //!
 //! Needs the kube binaries (scripts/build-kube.sh), python3 with PyYAML and moto (the `.venv`).
 
-use queue_scaler_simulation::moto::{
-    assume_role_with_web_identity, MotoServer, Sqs, ACCESS_KEY_ID, SECRET_ACCESS_KEY,
-};
+use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use queue_scaler_tests::real_kube::RealKube;
 use queue_scaler_tests::web_identity::{
-    manifest_token, template_worker_roles, trust_allows, verify_as_sts, Claims, STS_AUDIENCE,
+    manifest_token, roles_trusting, template_worker_roles, trust_allows, verify_as_sts,
+    worker_takes_its_message, Claims, STS_AUDIENCE, WORKER_ACTIONS,
 };
 use queue_scaler_tests::{function_env, Functions};
 use serde_json::Value;
@@ -76,6 +77,7 @@ async fn published_cluster() -> RealKube {
     kube.publish_issuer_discovery().await;
     for _ in 0..100 {
         if kube.anonymous_get("/openid/v1/jwks").await.0 == 200 {
+            kube.publish_issuer_on_gke_api().await;
             return kube;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -204,12 +206,7 @@ async fn only_the_models_own_service_account_token_is_trusted_by_its_worker_role
     for model in ["text-model", "image-model"] {
         let (_, model_claims) = token_of(&kube, "ml", model, None).await;
         let model_claims = model_claims.unwrap_or_else(|e| panic!("{model}: {e}"));
-        let trusting: Vec<&str> = two
-            .iter()
-            .filter(|r| trust_allows(&r.trust, &arn, &host, &model_claims))
-            .map(|r| r.id.as_str())
-            .collect();
-        seen.push((model, trusting));
+        seen.push((model, roles_trusting(&two, &arn, &host, &model_claims)));
     }
     assert_eq!(
         seen,
@@ -233,44 +230,12 @@ async fn a_worker_takes_its_queues_message_with_the_credentials_its_token_buys()
         .expect("a worker role");
     assert!(trust_allows(&role.trust, &arn, &host, &claims));
     // What the role may do: its own queue's messages, nothing else.
-    let granted: Vec<String> = role
-        .policies
-        .iter()
-        .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
-        .filter(|st| st["Resource"] == "arn:aws:sqs:eu-west-1:123456789012:model-jobs")
-        .flat_map(|st| st["Action"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a.as_str().map(str::to_owned))
-        .collect();
     assert_eq!(
-        granted,
-        [
-            "sqs:ReceiveMessage",
-            "sqs:DeleteMessage",
-            "sqs:ChangeMessageVisibility"
-        ]
+        role.actions_on("arn:aws:sqs:eu-west-1:123456789012:model-jobs"),
+        WORKER_ACTIONS
     );
-
-    let moto = MotoServer::start().await.expect("moto_server starts");
-    let region = "eu-west-1";
-    let admin: Sqs = moto.sqs(region);
-    let url = admin.create_queue("model-jobs").await.expect("the queue");
-    admin.send(&url, 1).await.expect("a job");
     let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/queue-scaler-WorkerRole-AbCdEf");
-    let credentials = assume_role_with_web_identity(moto.endpoint(), &role_arn, &token)
-        .await
-        .expect("STS gives the worker credentials");
-    assert!(
-        credentials.access_key_id != ACCESS_KEY_ID && credentials.session_token.is_some(),
-        "temporary credentials of the role, not the test account's: {credentials:?}"
-    );
-    let worker = Sqs::as_holder(moto.endpoint(), region, &credentials);
-    let body = worker.take_one(&url).await.expect("the worker receives");
-    assert_eq!(body.as_deref(), Some("job"));
-    assert_eq!(
-        admin.counts(&url).await.expect("the queue's counts"),
-        (0, 0),
-        "the message was deleted, not left in flight"
-    );
+    worker_takes_its_message(&token, &role_arn).await;
 }
 
 /// The doctor's check of the workers' AWS access: its status, detail and fix.
@@ -331,6 +296,21 @@ async fn the_doctor_checks_the_worker_role_its_trust_and_the_deployments_service
         detail.contains("system:serviceaccount:ml:model-worker") && detail.contains(&host),
         "{detail}"
     );
+    assert!(
+        detail.contains("discovery document and 1 key(s) are public"),
+        "{detail}"
+    );
+
+    // GKE does not publish this cluster's issuer: STS could verify no token of it.
+    kube.local.gke.publish_issuer(None);
+    let (status, detail, fix) = worker_check(&functions).await;
+    assert_eq!(status, "fail", "{detail}");
+    assert!(
+        detail.contains("STS cannot verify") && detail.contains("404"),
+        "{detail}"
+    );
+    assert!(fix.contains("WorkerGoogleAccountId"), "{fix}");
+    kube.publish_issuer_on_gke_api().await;
 
     // The stack was deployed for another cluster's issuer.
     let (other_host, _) = provider(OTHER_ISSUER);

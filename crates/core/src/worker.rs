@@ -108,6 +108,17 @@ impl WorkerIdentity<'_> {
     }
 }
 
+/// What a trust policy admits of the workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// In words: whose tokens, from which issuer, for which audience.
+    pub what: String,
+    /// Way (a): the OIDC provider (the issuer without `https://`) whose tokens it takes, whose
+    /// discovery document and keys STS must be able to fetch. `None` for way (b), Google's
+    /// own issuer.
+    pub provider: Option<String>,
+}
+
 /// Why a trust policy does not admit the workers, and what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustProblem {
@@ -132,7 +143,7 @@ pub const FIX_NO_WEB_IDENTITY: &str = "set TARGET_WORKER_ROLE (or the entry's wo
 /// ([`STS_AUDIENCE`]), or to `accounts.google.com` with `StringEquals` on
 /// `accounts.google.com:aud` (one Google service account's unique id). `Ok` says what it
 /// admits; `Err` says why not, the first statement's problem that came closest.
-pub fn judge_trust(policy: &Value, who: &WorkerIdentity<'_>) -> Result<String, TrustProblem> {
+pub fn judge_trust(policy: &Value, who: &WorkerIdentity<'_>) -> Result<Admitted, TrustProblem> {
     let statements = match &policy["Statement"] {
         Value::Array(list) => list.clone(),
         one @ Value::Object(_) => vec![one.clone()],
@@ -150,9 +161,15 @@ pub fn judge_trust(policy: &Value, who: &WorkerIdentity<'_>) -> Result<String, T
         let equals = &statement["Condition"]["StringEquals"];
         for federated in strings(&statement["Principal"]["Federated"]) {
             let verdict = if federated == GOOGLE_ISSUER {
-                judge_google(equals)
+                judge_google(equals).map(|what| Admitted {
+                    what,
+                    provider: None,
+                })
             } else if let Some((_, provider)) = federated.split_once(":oidc-provider/") {
-                judge_oidc(provider, equals, who)
+                judge_oidc(provider, equals, who).map(|what| Admitted {
+                    what,
+                    provider: Some(provider.to_owned()),
+                })
             } else {
                 continue;
             };
@@ -302,9 +319,12 @@ mod tests {
         let admits = judge_trust(&policy, &worker("model-worker", Some(ISSUER)))
             .unwrap_or_else(|p| panic!("{p:?}"));
         assert!(
-            admits.contains("system:serviceaccount:ml:model-worker"),
-            "{admits}"
+            admits
+                .what
+                .contains("system:serviceaccount:ml:model-worker"),
+            "{admits:?}"
         );
+        assert_eq!(admits.provider.as_deref(), Some(ISSUER));
         // Without a known issuer, the provider the trust names is taken.
         assert!(judge_trust(&policy, &worker("model-worker", None)).is_ok());
     }
@@ -382,7 +402,11 @@ mod tests {
             &worker("model-worker", Some(ISSUER)),
         )
         .unwrap_or_else(|p| panic!("{p:?}"));
-        assert!(admits.contains("117000000000000000001"), "{admits}");
+        assert!(admits.what.contains("117000000000000000001"), "{admits:?}");
+        assert_eq!(
+            admits.provider, None,
+            "Google's issuer is not the cluster's"
+        );
         let problem = judge_trust(&google(json!({})), &worker("model-worker", Some(ISSUER)))
             .expect_err("any Google account");
         assert!(

@@ -9,8 +9,9 @@
 //! (`SelfSubjectAccessReview`: the verbs the functions use allowed, `patch` and `delete` on the
 //! Deployment refused), whether it may record Events (a `warn` when not: scaling works without)
 //! and its Deployment, the GPU node pool's taints (from `clusters.get`) and
-//! the pods' tolerations, the queues read live, each model's worker role and the service
-//! account its pods run as (`doctor/workers.rs`), and the alarms that should invoke the function.
+//! the pods' tolerations, the queues read live, each model's worker role, the service account
+//! its pods run as and the cluster issuer's public documents (`doctor/workers.rs`), and the
+//! alarms that should invoke the function.
 //!
 //! Does I/O, through the deployed clients.
 

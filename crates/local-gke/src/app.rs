@@ -1,14 +1,17 @@
 //! What the handlers share: the configuration, the service account, the state, the google
-//! listener's URL and the cluster `clusters.get` advertises. Every handler module depends on this
+//! listener's URL, the cluster `clusters.get` advertises, Google's ID-token key and the pods the
+//! metadata server knows. Every handler module depends on this
 //! one; it depends on none of them. No I/O beyond the shared state.
 
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use hyper::Method;
 use tracing::info;
 
 use crate::config::{Config, ExternalCluster};
 use crate::http::Request;
+use crate::id_token_key::IdTokenKey;
+use crate::model::pod_identity::PodIdentities;
 use crate::model::request_log::{Listener, RecordedRequest, RequestKind};
 use crate::service_account::ServiceAccount;
 use crate::state::Shared;
@@ -20,6 +23,10 @@ pub(crate) struct App {
     pub state: Shared,
     /// `https://127.0.0.1:GPORT`.
     pub google_url: String,
+    /// The key Google's ID tokens are signed with.
+    pub id_token_key: IdTokenKey,
+    /// The pods the metadata server knows, and the Google accounts their service accounts act as.
+    pod_identities: Mutex<PodIdentities>,
     /// The cluster that `clusters.get` reports: our own cluster listener, or an external one.
     /// It can change while serving ([`crate::LocalGke::set_external_cluster`]).
     advertised: RwLock<AdvertisedCluster>,
@@ -59,8 +66,17 @@ impl App {
             service_account,
             state,
             google_url,
+            id_token_key: IdTokenKey::default(),
+            pod_identities: Mutex::default(),
             advertised: RwLock::new(advertised),
         }
+    }
+
+    /// The pods the metadata server knows, and the bindings of their service accounts.
+    pub(crate) fn pod_identities(&self) -> MutexGuard<'_, PodIdentities> {
+        self.pod_identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn token_uri(&self) -> String {

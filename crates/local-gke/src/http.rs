@@ -16,6 +16,8 @@ pub(crate) struct Request {
     pub method: Method,
     /// The path, without the query.
     pub path: String,
+    /// The query, without the `?`, if there is one.
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -24,6 +26,13 @@ impl Request {
     /// The path's segments, without the leading slash: `/a/b` is `["a", "b"]`.
     pub(crate) fn segments(&self) -> Vec<&str> {
         self.path.trim_start_matches('/').split('/').collect()
+    }
+
+    /// The first value of the query parameter `name`, decoded.
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_deref()?.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
     }
 
     /// The token of an `Authorization: Bearer` header.
@@ -54,6 +63,11 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Respo
     }
 }
 
+/// A plain-text response.
+pub(crate) fn text_response(status: StatusCode, body: String) -> Response {
+    with_type(status, "text/plain; charset=utf-8", body.into_bytes())
+}
+
 /// A response without a body.
 pub(crate) fn empty_response(status: StatusCode) -> Response {
     let mut response = Response::new(Full::new(Bytes::new()));
@@ -80,6 +94,7 @@ mod tests {
         Request {
             method: Method::GET,
             path: "/".to_owned(),
+            query: None,
             headers,
             body: Bytes::new(),
         }
@@ -100,6 +115,19 @@ mod tests {
             None
         );
         assert_eq!(request_with(AUTHORIZATION, "Bearer ").bearer_token(), None);
+    }
+
+    #[test]
+    fn a_query_parameter_is_decoded() {
+        let mut request = request_with(CONTENT_TYPE, "text/plain");
+        assert_eq!(request.query_param("audience"), None);
+        request.query = Some("format=full&audience=sts.amazonaws.com%2Fx&audience=2".to_owned());
+        assert_eq!(
+            request.query_param("audience").as_deref(),
+            Some("sts.amazonaws.com/x")
+        );
+        assert_eq!(request.query_param("format").as_deref(), Some("full"));
+        assert_eq!(request.query_param("licenses"), None);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //!   TokenReview webhook (so a real kube-apiserver can authenticate the tokens it issues),
 //!   keyless access through Workload
 //!   Identity Federation (Google STS's token exchange for a signed AWS `GetCallerIdentity`
-//!   request, and IAM Credentials' `generateAccessToken`) and an admin API for tests;
+//!   request, and IAM Credentials' `generateAccessToken`), the GKE metadata server's identity
+//!   endpoint (a Google-signed ID token of the Google service account a pod's Kubernetes service
+//!   account acts as) with `accounts.google.com`'s discovery document and Google's keys, and an
+//!   admin API for tests;
 //! - on the "cluster" listener: the Kubernetes `deployments/scale` subresource, with bearer
 //!   authentication, per-deployment grants and optimistic concurrency, answering with the same
 //!   bodies and `Status` errors as a real kube-apiserver; a read of the Deployment itself (its
@@ -27,12 +30,13 @@
 //!   to the handlers of what it is for, records it), `state_dir` and `tls`;
 //! - the handlers, one folder per thing served: `google/` (the token endpoint, `clusters.get`,
 //!   TokenReview; Google's error shape), `federation/` (keyless access: STS's exchange, what AWS
-//!   checks of the signed request, SigV4, impersonation), `kube/` (the cluster listener: the scale
+//!   checks of the signed request, SigV4, impersonation), `id_token/` (Google ID tokens: the
+//!   metadata server's identity endpoint, Google's discovery document and keys), `kube/` (the cluster listener: the scale
 //!   subresource, the Deployment, Leases, Events, the self reviews, kube's `Status`) and `admin/`
 //!   (the admin API: its handlers, its public bodies, `AdminClient`). A handler folder imports no
 //!   other, except `federation/` answering with `google/`'s error shape;
 //! - what every handler shares: `app` (configuration, service account, state), `state`, the
-//!   `service_account`, `http` and `paths`;
+//!   `service_account`, `id_token_key` (Google's ID-token signing key), `http` and `paths`;
 //! - at the bottom, `model/`: the plain data the state holds and the admin API carries (grants and
 //!   RBAC's rules, Leases and their compare and swap, node pools, pod scheduling, faults, the
 //!   request log), which imports nothing else of the crate.
@@ -45,6 +49,8 @@ mod error;
 mod federation;
 mod google;
 mod http;
+mod id_token;
+mod id_token_key;
 mod kube;
 mod model;
 mod paths;
@@ -61,10 +67,12 @@ pub use config::{
     LeaseSeed, WorkloadIdentity,
 };
 pub use error::Error;
+pub use model::issuer::IssuerDocuments;
 pub use model::node_pool::{
     AcceleratorConfig, InvalidNodePools, NodeConfig, NodePool, NodePoolAutoscaling, NodeTaint,
     TaintEffect,
 };
+pub use model::pod_identity::{PodIdentity, ServiceAccountBinding, POD_ADDRESS_HEADER};
 pub use paths::{deployment_path, lease_path, scale_path};
 pub use server::LocalGke;
 pub use service_account::{ServiceAccount, CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE};

@@ -23,12 +23,13 @@ use tracing::{debug, warn};
 use crate::app::{AdvertisedCluster, App};
 use crate::config::{AwsIdentity, Config, ExternalCluster, Grant, LeaseGrant, WorkloadIdentity};
 use crate::http::{json_response, Request, Response};
+use crate::model::issuer::IssuerDocuments;
 use crate::model::lease::LeaseContent;
 use crate::model::request_log::Listener;
 use crate::service_account::ServiceAccount;
 use crate::state::{Shared, State};
 use crate::tls::ServingTls;
-use crate::{admin, federation, google, kube, Error};
+use crate::{admin, federation, google, id_token, kube, Error};
 
 /// The largest request body read; scale bodies and assertions are a few kilobytes.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -190,6 +191,22 @@ impl LocalGke {
         admin::AdminClient::new(&self.admin_url(), self.google_ca_pem())
     }
 
+    /// The GKE metadata server's identity endpoint (`.../service-accounts/default/identity`),
+    /// which takes `audience` and `format` and the header [`crate::POD_ADDRESS_HEADER`].
+    pub fn metadata_identity_url(&self) -> String {
+        format!("{}{}", self.app.google_url, id_token::IDENTITY_PATH)
+    }
+
+    /// Google's keys for its ID tokens, `https://www.googleapis.com/oauth2/v3/certs` here.
+    pub fn google_certs_url(&self) -> String {
+        format!("{}{}", self.app.google_url, id_token::CERTS_PATH)
+    }
+
+    /// `https://accounts.google.com/.well-known/openid-configuration` here.
+    pub fn google_discovery_url(&self) -> String {
+        format!("{}{}", self.app.google_url, id_token::DISCOVERY_PATH)
+    }
+
     /// The TokenReview webhook's URL.
     pub fn token_review_url(&self) -> String {
         format!("{}/tokenreview", self.app.google_url)
@@ -251,6 +268,12 @@ impl LocalGke {
     /// advertised once local-gke runs.
     pub fn set_external_cluster(&self, external: ExternalCluster) {
         self.app.set_advertised(&external);
+    }
+
+    /// Publish the cluster issuer's documents on the GKE API from now on (`None`: publish
+    /// none, a 404, as for a cluster whose issuer Google does not serve).
+    pub fn publish_issuer(&self, documents: Option<IssuerDocuments>) {
+        self.app.state.lock().set_issuer(documents);
     }
 
     /// The service account whose key is handed out.
@@ -323,6 +346,7 @@ async fn handle(
 ) -> Result<Response, DroppedConnection> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
 
     let taken = app.state.lock().take_fault(&method, &path);
     let apply_then_drop = taken.as_ref().is_some_and(|(f, _)| f.apply_then_drop);
@@ -353,6 +377,7 @@ async fn handle(
             let request = Request {
                 method: method.clone(),
                 path: path.clone(),
+                query,
                 headers: parts.headers,
                 body: body.to_bytes(),
             };
@@ -383,7 +408,9 @@ async fn handle(
 }
 
 /// The google listener's routes: keyless access (STS's exchange and IAM Credentials'
-/// `generateAccessToken`), the admin API, and Google's own endpoints for everything else.
+/// `generateAccessToken`), the admin API, Google ID tokens (the metadata server's identity
+/// endpoint, Google's discovery document and keys), and Google's own endpoints for everything
+/// else.
 fn google_listener(app: &App, request: &Request) -> Response {
     let segments = request.segments();
     match (&request.method, segments.as_slice()) {
@@ -392,6 +419,6 @@ fn google_listener(app: &App, request: &Request) -> Response {
             federation::generate_access_token(app, request, name)
         }
         (_, ["_admin", rest @ ..]) => admin::handle(app, request, rest),
-        _ => google::handle(app, request),
+        _ => id_token::handle(app, request).unwrap_or_else(|| google::handle(app, request)),
     }
 }

@@ -15,6 +15,7 @@ use rand::Rng;
 
 use crate::config::{AwsIdentity, Grant, LeaseGrant};
 use crate::model::fault::Fault;
+use crate::model::issuer::IssuerDocuments;
 use crate::model::lease::{Lease, LeaseBody, LeaseContent, Leases, Refusal, Stamp, Written};
 use crate::model::node_pool::NodePool;
 use crate::model::rbac::{is_event_create, Attributes, GrantRules, LeaseRules};
@@ -120,6 +121,8 @@ pub(crate) struct State {
     /// The Events created, oldest first, at most [`EVENTS_KEPT`].
     events: Vec<serde_json::Value>,
     node_pools: Vec<NodePool>,
+    /// The cluster issuer's documents the GKE API publishes, when it does.
+    issuer: Option<IssuerDocuments>,
     /// Each pending fault, and the barrier its held requests meet at (`hold`).
     faults: Vec<(Fault, Option<Arc<tokio::sync::Barrier>>)>,
     requests: Vec<RecordedRequest>,
@@ -167,6 +170,7 @@ impl State {
             event_grants: BTreeSet::new(),
             events: Vec::new(),
             node_pools: Vec::new(),
+            issuer: None,
             faults: Vec::new(),
             requests: Vec::new(),
         }
@@ -585,6 +589,15 @@ impl State {
 
     pub(crate) fn node_pools(&self) -> &[NodePool] {
         &self.node_pools
+    }
+
+    /// What the GKE API publishes of the cluster's issuer: nothing, or these documents.
+    pub(crate) fn issuer(&self) -> Option<&IssuerDocuments> {
+        self.issuer.as_ref()
+    }
+
+    pub(crate) fn set_issuer(&mut self, documents: Option<IssuerDocuments>) {
+        self.issuer = documents;
     }
 
     pub(crate) fn set_node_pools(&mut self, pools: Vec<NodePool>) {

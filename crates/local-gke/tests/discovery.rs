@@ -164,3 +164,41 @@ async fn an_external_cluster_set_while_serving_is_advertised_from_then_on() -> T
     });
     assert_advertised(&harness, "127.0.0.1:7443", external_ca).await
 }
+
+/// The cluster's issuer documents, as GKE publishes them for STS: anonymous GETs under the
+/// cluster's path, a 404 while the cluster publishes none, and for any other cluster.
+#[tokio::test]
+async fn the_issuer_documents_are_public_once_published_and_only_for_this_cluster() -> TestResult {
+    let harness = Harness::start().await?;
+    let discovery_url = format!(
+        "{}/.well-known/openid-configuration",
+        harness.cluster_get_url()
+    );
+    let jwks_url = format!("{}/jwks", harness.cluster_get_url());
+    for url in [&discovery_url, &jwks_url] {
+        let (status, body) = get_cluster(&harness, url, None).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{url} before: {body}");
+    }
+    let discovery = serde_json::json!({"issuer": "https://container.googleapis.com/v1/projects/demo-project/locations/europe-west4/clusters/gpu-cluster",
+        "jwks_uri": "https://container.googleapis.com/v1/projects/demo-project/locations/europe-west4/clusters/gpu-cluster/jwks"});
+    let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]});
+    harness.gke.publish_issuer(Some(local_gke::IssuerDocuments {
+        discovery: discovery.clone(),
+        jwks: jwks.clone(),
+    }));
+    assert_eq!(
+        get_cluster(&harness, &discovery_url, None).await?,
+        (StatusCode::OK, discovery)
+    );
+    assert_eq!(
+        get_cluster(&harness, &jwks_url, None).await?,
+        (StatusCode::OK, jwks)
+    );
+    let other = jwks_url.replace("clusters/gpu-cluster", "clusters/other");
+    let (status, _) = get_cluster(&harness, &other, None).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another cluster's issuer");
+    harness.gke.publish_issuer(None);
+    let (status, _) = get_cluster(&harness, &discovery_url, None).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "withdrawn");
+    Ok(())
+}

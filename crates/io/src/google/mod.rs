@@ -6,8 +6,11 @@
 //!   configuration) from a file, the environment, or Secrets Manager.
 //! - [`external`]: keyless tokens through Workload Identity Federation from the function's AWS
 //!   identity.
+//! - [`issuer`]: whether GKE publishes the cluster's service-account issuer, as STS reads it
+//!   (the doctor's check of the workers' way (a)).
 
 pub mod external;
+pub mod issuer;
 pub mod key;
 pub mod token;
 

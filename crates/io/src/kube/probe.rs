@@ -5,6 +5,7 @@
 //! built as plain values first. Nothing here writes: a review is a question, stored nowhere.
 
 use crate::error::{built, Error};
+use crate::google::issuer::{published, Published};
 use crate::google::token::TokenSource;
 use crate::kube::deployment::deployment_request;
 pub use crate::kube::node_pool::{
@@ -12,7 +13,7 @@ pub use crate::kube::node_pool::{
     GKE_NODEPOOL_LABEL,
 };
 use crate::kube::scale::KubeScaleApi;
-use queue_scaler_core::Target;
+use queue_scaler_core::{ClusterSource, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -122,6 +123,10 @@ pub trait ClusterProbe: Send + Sync {
         &self,
         target: &Target,
     ) -> impl Future<Output = Result<Probed<PodIdentity>, Error>> + Send;
+    /// Whether GKE publishes the cluster's service-account issuer for STS to read, anonymously
+    /// ([`crate::google::issuer`]); `None` when the cluster is given directly (`GKE_ENDPOINT`),
+    /// which names no cluster.
+    fn issuer_published(&self) -> impl Future<Output = Result<Option<Published>, Error>> + Send;
 }
 
 /// The path of `SelfSubjectReview`.
@@ -317,6 +322,15 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
             .call("get deployment", &|base| deployment_request(base, target))
             .await?;
         Ok(parse_pod_identity(a.status, &a.body))
+    }
+
+    async fn issuer_published(&self) -> Result<Option<Published>, Error> {
+        match &self.source {
+            ClusterSource::Discover { cluster, api_url } => {
+                published(&self.google, api_url, cluster).await.map(Some)
+            }
+            ClusterSource::Direct(_) => Ok(None),
+        }
     }
 }
 

@@ -2,15 +2,17 @@
 //! worker role (`TARGET_WORKER_ROLE`, `worker_role`), the role exists (`iam:GetRole`), its trust
 //! admits this cluster's issuer (or one Google account) and the service account the
 //! Deployment's pods run as, and the Deployment gives that role to its workers
-//! (`AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`). Each mismatch is a `fail` whose fix names the
-//! setting or the file.
+//! (`AWS_ROLE_ARN`, `AWS_WEB_IDENTITY_TOKEN_FILE`). For the cluster's issuer (way (a)), GKE
+//! publishes its discovery document and keys, read anonymously as STS reads them. Each mismatch
+//! is a `fail` whose fix names the setting or the file.
 
 use super::{unreachable, UNREACHABLE_FIX};
 use crate::function::DeployedScaler;
 use crate::report::chain;
 use crate::report::doctor::Report;
-use queue_scaler_core::worker::{judge_trust, RoleArn, WorkerIdentity};
+use queue_scaler_core::worker::{judge_trust, RoleArn, WorkerIdentity, FIX_ISSUER};
 use queue_scaler_core::Target;
+use queue_scaler_io::google::issuer::Published;
 use queue_scaler_io::kube::probe::PodIdentity;
 use queue_scaler_io::{ClusterProbe, Probed};
 
@@ -74,7 +76,7 @@ impl DeployedScaler {
             service_account: &pods.service_account,
             issuer: self.cluster_issuer.as_deref(),
         };
-        let admits = judge_trust(&found.trust, &who).map_err(|problem| {
+        let admitted = judge_trust(&found.trust, &who).map_err(|problem| {
             (
                 format!(
                     "the worker role {role} does not trust the workers: {}",
@@ -112,15 +114,60 @@ impl DeployedScaler {
                 manifest_fix,
             ));
         }
-        let issuer_note = if self.cluster_issuer.is_none() {
-            " (GKE_ENDPOINT names no cluster, so the issuer is not compared: set GKE_CLUSTER)"
-        } else {
-            ""
+        let issuer_note = match (&admitted.provider, &self.cluster_issuer) {
+            (Some(_), Some(issuer)) => format!("; {}", self.issuer_public(issuer).await?),
+            (Some(_), None) => {
+                " (GKE_ENDPOINT names no cluster, so the issuer is not compared: set GKE_CLUSTER)"
+                    .to_owned()
+            }
+            (None, _) => String::new(),
         };
         Ok(format!(
-            "{role} trusts {admits}{issuer_note}; the pods run as {} with AWS_ROLE_ARN set to it",
-            pods.service_account
+            "{role} trusts {}{issuer_note}; the pods run as {} with AWS_ROLE_ARN set to it",
+            admitted.what, pods.service_account
         ))
+    }
+
+    /// Way (a) needs STS to read the cluster's issuer documents without credentials: they are
+    /// read here as STS reads them, and their `issuer` must be the one the trust names.
+    async fn issuer_public(&self, issuer: &str) -> Result<String, (String, String)> {
+        let way_b = "GKE does not publish this cluster's issuer: give the workers Google ID tokens instead, way (b) (WorkerGoogleAccountId; docs/deploy.md, \"The workers' AWS access\")";
+        match self.api.issuer_published().await {
+            Ok(Some(Published::Yes {
+                issuer: named,
+                keys,
+            })) => {
+                if named == format!("https://{issuer}") {
+                    Ok(format!(
+                        "its discovery document and {keys} key(s) are public, as STS reads them"
+                    ))
+                } else {
+                    Err((
+                        format!("the cluster's discovery document names the issuer {named}, not https://{issuer}: STS refuses its tokens"),
+                        FIX_ISSUER.to_owned(),
+                    ))
+                }
+            }
+            Ok(Some(Published::No(why))) => Err((
+                format!("STS cannot verify the workers' tokens: {why}"),
+                way_b.to_owned(),
+            )),
+            Ok(None) => Ok(String::new()),
+            Err(e) => {
+                let fix = if unreachable(&e) {
+                    UNREACHABLE_FIX.to_owned()
+                } else {
+                    way_b.to_owned()
+                };
+                Err((
+                    format!(
+                        "reading the cluster's issuer documents failed: {}",
+                        chain(&e)
+                    ),
+                    fix,
+                ))
+            }
+        }
     }
 
     /// The Deployment's service account and web-identity variables, or the failure to report.

@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use super::{
     AddedAwsIdentity, AdminGrant, AdminRefusal, AwsIdentity, DeploymentState, EventGrant, Events,
-    Fault, Grant, Grants, LeaseGrant, LeaseGrants, NodePool, NodePools, PodScheduling,
-    RecordedRequest, RequestLog, RevokedTokens, SetReplicas, TokenLifetime, WorkloadIdentityUser,
+    Fault, Grant, Grants, LeaseGrant, LeaseGrants, NodePool, NodePools, PodIdentity, PodScheduling,
+    RecordedRequest, RequestLog, RevokedTokens, ServiceAccountBinding, SetReplicas, TokenLifetime,
+    WorkloadIdentityUser,
 };
 
 /// A client of local-gke's admin API (`LOCAL_GKE_ADMIN_URL`, `https://127.0.0.1:GPORT/_admin`),
@@ -337,6 +338,24 @@ impl AdminClient {
             .call(Method::POST, "/workload-identity-users", Some(&body))
             .await?;
         Ok(added.member)
+    }
+
+    /// `POST /workload-identity-bindings`: lets the Kubernetes service account of `binding` act
+    /// as its Google service account (the annotation `iam.gke.io/gcp-service-account` and
+    /// `roles/iam.workloadIdentityUser`), replacing its binding; answers the binding.
+    pub async fn bind_service_account(
+        &self,
+        binding: &ServiceAccountBinding,
+    ) -> Result<ServiceAccountBinding, AdminError> {
+        self.call(Method::POST, "/workload-identity-bindings", Some(binding))
+            .await
+    }
+
+    /// `PUT /pods/{ip}`: the pod at `ip` runs as `pod`'s Kubernetes service account; the
+    /// metadata server serves a request whose [`crate::POD_ADDRESS_HEADER`] is `ip` as that pod.
+    pub async fn set_pod(&self, ip: &str, pod: &PodIdentity) -> Result<PodIdentity, AdminError> {
+        self.call(Method::PUT, &format!("/pods/{ip}"), Some(pod))
+            .await
     }
 
     /// Any request to the admin API, with any JSON body, answered with its status and JSON body

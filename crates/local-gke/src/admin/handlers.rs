@@ -2,7 +2,9 @@
 //! Deployment's tolerations and node selector, inject faults, read the request log, change the
 //! token lifetime, revoke the tokens issued, set, widen, narrow and remove grants, create, replace
 //! and read Leases and grant or revoke their use, allow and refuse Events and list those created,
-//! replace the node pools, add AWS identities and workload identity users. Admin requests are not
+//! replace the node pools, add AWS identities and workload identity users, and (in
+//! `pod_identity`) bind Kubernetes service accounts to Google ones and place pods for the
+//! metadata server. Admin requests are not
 //! themselves recorded in the request log. The bodies are the types of [`crate::admin`]. No I/O
 //! beyond the shared state.
 
@@ -72,14 +74,18 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         (&Method::PUT, ["node-pools"]) => set_node_pools(app, request),
         (&Method::POST, ["aws-identities"]) => add_aws_identity(app, request),
         (&Method::POST, ["workload-identity-users"]) => add_workload_identity_user(app, request),
+        (&Method::POST, ["workload-identity-bindings"]) => {
+            super::pod_identity::bind_service_account(app, request)
+        }
+        (&Method::PUT, ["pods", address]) => super::pod_identity::set_pod(app, request, address),
         _ => Err((StatusCode::NOT_FOUND, "no such admin endpoint".to_owned())),
     };
     outcome.unwrap_or_else(|(status, error)| json_response(status, &AdminRefusal { error }))
 }
 
-type Outcome = Result<Response, (StatusCode, String)>;
+pub(super) type Outcome = Result<Response, (StatusCode, String)>;
 
-fn parse<T: DeserializeOwned>(request: &Request) -> Result<T, (StatusCode, String)> {
+pub(super) fn parse<T: DeserializeOwned>(request: &Request) -> Result<T, (StatusCode, String)> {
     serde_json::from_slice(&request.body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
 }
 

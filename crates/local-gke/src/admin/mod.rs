@@ -3,12 +3,14 @@
 //! them, and [`AdminClient`] (feature `admin-client`, `client`) sends and reads the same ones, so
 //! the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
 //! ([`NodePool`]), a Deployment's scheduling fields ([`PodScheduling`]), a fault ([`Fault`]), a
-//! grant's key ([`Grant`]), a grant on a Lease ([`LeaseGrant`]) and an AWS identity
-//! ([`AwsIdentity`]) are bodies too; Leases travel as the API server's own JSON. No I/O here.
+//! grant's key ([`Grant`]), a grant on a Lease ([`LeaseGrant`]), an AWS identity
+//! ([`AwsIdentity`]), a Kubernetes service account's Google account ([`ServiceAccountBinding`])
+//! and a pod for the metadata server ([`PodIdentity`]) are bodies too; Leases travel as the API server's own JSON. No I/O here.
 
 #[cfg(feature = "admin-client")]
 mod client;
 mod handlers;
+mod pod_identity;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,7 @@ pub(crate) use handlers::handle;
 pub use crate::config::{AwsIdentity, Grant, LeaseGrant};
 pub use crate::model::fault::Fault;
 pub use crate::model::node_pool::NodePool;
+pub use crate::model::pod_identity::{PodIdentity, ServiceAccountBinding};
 pub use crate::model::request_log::{Listener, RecordedRequest, RequestKind};
 pub use crate::model::scheduling::{PodScheduling, Toleration};
 

@@ -1,6 +1,6 @@
 //! The Google side, on the google listener: the OAuth2 token endpoint (`POST /token`, its
 //! JWT-bearer assertions checked in `assertion`), the GKE API's `clusters.get` (with the node
-//! pools), and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which a real
+//! pools) and the cluster issuer's public documents (`issuer`), and a Kubernetes TokenReview webhook (`POST /tokenreview`) through which a real
 //! kube-apiserver can authenticate the tokens issued here. Errors have Google's shapes (`error`,
 //! which keyless access answers with too). The server routes the listener's other paths to
 //! keyless access ([`crate::federation`]) and the admin API ([`crate::admin`]). No I/O beyond the
@@ -8,6 +8,7 @@
 
 mod assertion;
 pub(crate) mod error;
+mod issuer;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -17,6 +18,7 @@ use serde_json::json;
 
 use assertion::{check_token_request, Expected};
 use error::{error, UNAUTHENTICATED_MESSAGE};
+use issuer::Document;
 
 use crate::app::App;
 use crate::http::{json_response, Request, Response};
@@ -31,6 +33,14 @@ pub(crate) fn handle(app: &App, request: &Request) -> Response {
         (&Method::GET, ["v1", "projects", project, "locations", location, "clusters", cluster]) => {
             get_cluster(app, request, project, location, cluster)
         }
+        (
+            &Method::GET,
+            ["v1", "projects", project, "locations", location, "clusters", cluster, ".well-known", "openid-configuration"],
+        ) => issuer::serve(app, (project, location, cluster), Document::Discovery),
+        (
+            &Method::GET,
+            ["v1", "projects", project, "locations", location, "clusters", cluster, "jwks"],
+        ) => issuer::serve(app, (project, location, cluster), Document::Keys),
         (&Method::POST, ["tokenreview"]) => token_review(app, request),
         _ => error(StatusCode::NOT_FOUND, "Requested entity was not found."),
     }
