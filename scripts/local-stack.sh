@@ -54,10 +54,11 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
 }
 
 build_release() {
-  step "Building local-gke and the two functions (release)"
+  step "Building local-gke and the two functions (release; several minutes the first time, cargo shows its progress)"
   # One package at a time, as the emulator builds them, so its own build finds nothing to do.
-  cargo build --release --quiet -p queue-scaler-lambda
-  cargo build --release --quiet -p local-gke
+  # Not --quiet: a first build is minutes long, and its progress is the only sign it is working.
+  cargo build --release -p queue-scaler-lambda
+  cargo build --release -p local-gke
 }
 
 start_local_gke() { # start_local_gke DIR [LOCAL-GKE ARGS...]
