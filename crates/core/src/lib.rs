@@ -19,6 +19,8 @@
 //! Nothing here is async, reads the environment, or touches the network: the I/O lives in
 //! `queue-scaler-io` and `queue-scaler-lambda`.
 
+#![deny(unreachable_pub)]
+
 pub mod alarm;
 pub mod capacity;
 pub mod cluster;

@@ -15,6 +15,8 @@
 //!   signing, and bounded backoff with jitter that stops before the Lambda deadline.
 //! - [`error`]: one error type for all of it, each with its [`ErrorClass`].
 
+#![deny(unreachable_pub)]
+
 pub mod aws;
 pub mod error;
 pub mod google;

@@ -20,6 +20,8 @@
 //! - [`doctor`]: `{"action": "doctor"}`, the read-only check of a deployment.
 //! - [`identity`]: which function this is, and its own ARN.
 
+#![deny(unreachable_pub)]
+
 pub mod doctor;
 pub mod failure;
 pub mod function;

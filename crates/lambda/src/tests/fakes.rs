@@ -19,12 +19,12 @@ use tokio::time::Instant;
 /// A deployment's scale in memory, with scripted failures per verb. A clone shares the state:
 /// the test keeps one to inspect what the scaler did with the other.
 #[derive(Default, Clone)]
-pub struct FakeCluster {
+pub(crate) struct FakeCluster {
     pub state: Arc<Mutex<FakeState>>,
 }
 
 #[derive(Default)]
-pub struct FakeState {
+pub(crate) struct FakeState {
     pub replicas: i32,
     pub version: u64,
     pub get_failures: VecDeque<u16>,
@@ -45,7 +45,7 @@ pub struct FakeState {
     pub read_at: Vec<Instant>,
 }
 
-pub fn status(code: u16, verb: KubeVerb) -> Error {
+pub(crate) fn status(code: u16, verb: KubeVerb) -> Error {
     Error::Kube {
         verb,
         target: "ml/model-worker".into(),
@@ -58,24 +58,24 @@ pub fn status(code: u16, verb: KubeVerb) -> Error {
 }
 
 impl FakeCluster {
-    pub fn at(replicas: i32) -> Self {
+    pub(crate) fn at(replicas: i32) -> Self {
         let c = FakeCluster::default();
         c.state.lock().unwrap().replicas = replicas;
         c
     }
-    pub fn replicas(&self) -> i32 {
+    pub(crate) fn replicas(&self) -> i32 {
         self.state.lock().unwrap().replicas
     }
     /// The Deployment's facts, read with its scale.
-    pub fn with_facts(self, facts: DeploymentFacts) -> Self {
+    pub(crate) fn with_facts(self, facts: DeploymentFacts) -> Self {
         self.state.lock().unwrap().facts = Some(facts);
         self
     }
-    pub fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.state.lock().unwrap().calls.clone()
     }
     /// The Events created, as `reason from -> to`.
-    pub fn events(&self) -> Vec<String> {
+    pub(crate) fn events(&self) -> Vec<String> {
         self.state
             .lock()
             .unwrap()
@@ -85,19 +85,19 @@ impl FakeCluster {
             .collect()
     }
     /// The notes of the Events created.
-    pub fn notes(&self) -> Vec<String> {
+    pub(crate) fn notes(&self) -> Vec<String> {
         let s = self.state.lock().unwrap();
         s.events.iter().map(|e| e.note.clone()).collect()
     }
     /// Refuse every Event with `code`.
-    pub fn refusing_events(self, code: u16) -> Self {
+    pub(crate) fn refusing_events(self, code: u16) -> Self {
         self.state.lock().unwrap().event_failure = Some(code);
         self
     }
 }
 
 /// The uid of the fake Deployment, as the scale read gives it.
-pub const UID: &str = "0f5c6d2e-fake-deployment";
+pub(crate) const UID: &str = "0f5c6d2e-fake-deployment";
 
 impl ScaleApi for FakeCluster {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
@@ -189,7 +189,7 @@ impl ScaleApi for FakeCluster {
 
 /// A real transport error of a request whose connection was made and then dropped before any
 /// answer: what a write whose answer was lost looks like.
-pub async fn dropped_answer() -> Error {
+pub(crate) async fn dropped_answer() -> Error {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/scale", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -204,7 +204,7 @@ pub async fn dropped_answer() -> Error {
 
 /// SQS in memory: each queue's counts, or the status its read fails with.
 #[derive(Default)]
-pub struct FakeQueues {
+pub(crate) struct FakeQueues {
     pub counts: Mutex<HashMap<String, Result<QueueCounts, u16>>>,
     pub reads: Mutex<Vec<String>>,
     /// How long each read takes to answer.
@@ -213,14 +213,14 @@ pub struct FakeQueues {
 
 impl FakeQueues {
     /// Queues with these counts: (name, visible, in flight, delayed).
-    pub fn with(queues: &[(&str, u64, u64, u64)]) -> Self {
+    pub(crate) fn with(queues: &[(&str, u64, u64, u64)]) -> Self {
         let q = FakeQueues::default();
         for (name, visible, in_flight, delayed) in queues {
             q.set(name, *visible, *in_flight, *delayed);
         }
         q
     }
-    pub fn set(&self, name: &str, visible: u64, in_flight: u64, delayed: u64) {
+    pub(crate) fn set(&self, name: &str, visible: u64, in_flight: u64, delayed: u64) {
         self.counts.lock().unwrap().insert(
             name.into(),
             Ok(QueueCounts {
@@ -231,11 +231,11 @@ impl FakeQueues {
         );
     }
     /// Every read of `name` fails with `status`.
-    pub fn failing(self, name: &str, status: u16) -> Self {
+    pub(crate) fn failing(self, name: &str, status: u16) -> Self {
         self.counts.lock().unwrap().insert(name.into(), Err(status));
         self
     }
-    pub fn reads(&self) -> Vec<String> {
+    pub(crate) fn reads(&self) -> Vec<String> {
         self.reads.lock().unwrap().clone()
     }
 }
@@ -279,7 +279,7 @@ impl QueueDepth for Shared {
 }
 
 #[derive(Default)]
-pub struct FakeAlarms {
+pub(crate) struct FakeAlarms {
     pub fail: bool,
     pub rearmed: Mutex<Vec<(String, String)>>,
     /// What `DescribeAlarms` answers.
@@ -320,7 +320,7 @@ impl AlarmRearm for FakeAlarms {
 }
 
 /// The fake alarms, shared: the scaler owns its client, the test reads the calls afterwards.
-pub struct Shared(pub std::sync::Arc<FakeAlarms>);
+pub(crate) struct Shared(pub std::sync::Arc<FakeAlarms>);
 
 impl AlarmRearm for Shared {
     async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
@@ -331,7 +331,7 @@ impl AlarmRearm for Shared {
     }
 }
 
-pub fn target() -> Target {
+pub(crate) fn target() -> Target {
     Target {
         namespace: "ml".into(),
         deployment: "model-worker".into(),
@@ -344,7 +344,7 @@ pub fn target() -> Target {
     }
 }
 
-pub fn scaler(
+pub(crate) fn scaler(
     direction: Direction,
     cluster: FakeCluster,
     alarms: Option<FakeAlarms>,
@@ -363,7 +363,7 @@ pub fn scaler(
     })
 }
 
-pub fn single(target: Target, alarms: &[&str], wake: &[&str]) -> Routes {
+pub(crate) fn single(target: Target, alarms: &[&str], wake: &[&str]) -> Routes {
     Routes::Single(Route {
         alarms: alarms.iter().map(|a| a.to_string()).collect(),
         queues: vec![],
@@ -372,17 +372,17 @@ pub fn single(target: Target, alarms: &[&str], wake: &[&str]) -> Routes {
     })
 }
 
-pub fn event(name: &str) -> serde_json::Value {
+pub(crate) fn event(name: &str) -> serde_json::Value {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-pub fn soon() -> Instant {
+pub(crate) fn soon() -> Instant {
     Instant::now() + Duration::from_secs(20)
 }
 
 /// Invoke with the event file `name` (in `events/`), 20 s before the deadline.
-pub async fn invoke_file<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
+pub(crate) async fn invoke_file<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     s: &Scaler<C, A, Q>,
     name: &str,
 ) -> Result<Outcome, Failure> {
@@ -391,7 +391,7 @@ pub async fn invoke_file<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
 
 /// Invoke with an alarm's `event` through the handler's entry point, `deadline` being the
 /// invocation's; answers the alarm's outcome.
-pub async fn invoke_at<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
+pub(crate) async fn invoke_at<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     s: &Scaler<C, A, Q>,
     event: &serde_json::Value,
     deadline: Instant,

@@ -12,7 +12,12 @@ const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up
 const DOWN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-down";
 
 /// An alarm as `DescribeAlarms` answers it, on the queue `model-jobs`, changed long ago.
-pub fn described(name: &str, state: &str, backlog: Option<f64>, action: &str) -> DescribedAlarm {
+pub(crate) fn described(
+    name: &str,
+    state: &str,
+    backlog: Option<f64>,
+    action: &str,
+) -> DescribedAlarm {
     DescribedAlarm {
         name: name.into(),
         state: state.into(),
