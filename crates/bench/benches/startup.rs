@@ -91,12 +91,12 @@ fn startup(c: &mut Criterion) {
         with_roots(ca);
         group.bench_function(format!("roots read, {label}"), |b| {
             b.iter(|| {
-                queue_scaler_io::PublicRoots::read_system_now()
+                queue_scaler_io::PublicRoots::read_system_now(ca.is_some())
                     .store()
                     .expect("roots")
             })
         });
-        let roots = queue_scaler_io::PublicRoots::read_system_now();
+        let roots = queue_scaler_io::PublicRoots::read_system_now(ca.is_some());
         roots.store().expect("roots");
         group.bench_function(
             format!("HTTPS client build from read roots, {label}"),

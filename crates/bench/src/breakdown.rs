@@ -9,7 +9,7 @@
 use crate::control_plane::{ControlPlane, DEPLOYMENT, NAMESPACE};
 use crate::Error;
 use queue_scaler_core::cluster::ClusterSource;
-use queue_scaler_core::config::{KeySource, DEFAULT_TOKEN_SCOPES};
+use queue_scaler_core::config::{roots_from_environment, KeySource, DEFAULT_TOKEN_SCOPES};
 use queue_scaler_core::{Policy, Target};
 use queue_scaler_io::http::public_client;
 use queue_scaler_io::kube::cluster;
@@ -54,7 +54,8 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     };
     // The token source takes the container's public client, which the key path does not use:
     // it is built before the clock starts, and again in its own step below.
-    let tokens_client = public_client(&PublicRoots::read_system_now()).map_err(fail("client"))?;
+    let tokens_client =
+        public_client(&PublicRoots::read_system_now(roots_named())).map_err(fail("client"))?;
     let mut laps = Laps::start();
 
     // As the function does on its first invocation: read the key and build the provider.
@@ -69,7 +70,7 @@ pub async fn run_once(plane: &ControlPlane) -> Result<Run, Error> {
     let token = tokens.token().await.map_err(fail("token"))?;
     laps.lap(1);
     // Waited for here, so that reading them counts in this step as it does at start-up.
-    let roots = PublicRoots::load();
+    let roots = PublicRoots::load(roots_named());
     roots.store().map_err(fail("roots"))?;
     let google = public_client(&roots).map_err(fail("public client"))?;
     laps.lap(2);
@@ -136,4 +137,9 @@ impl Laps {
     fn restart(&mut self) {
         self.clock = Instant::now();
     }
+}
+
+/// Whether this process's environment names the CA roots, as the functions decide it.
+fn roots_named() -> bool {
+    roots_from_environment(|name| std::env::var(name).ok())
 }

@@ -33,6 +33,8 @@ use std::sync::{Arc, OnceLock};
 #[derive(Clone)]
 pub struct PublicRoots {
     read: Arc<OnceLock<Result<Arc<RootCertStore>, String>>>,
+    /// `SSL_CERT_FILE` or `SSL_CERT_DIR` names the roots.
+    from_environment: bool,
 }
 
 impl std::fmt::Debug for PublicRoots {
@@ -50,14 +52,19 @@ impl PublicRoots {
     /// Start reading the system's roots (or `SSL_CERT_FILE` / `SSL_CERT_DIR`) on a thread of
     /// their own, which runs only when a CPU would otherwise be idle; see the module
     /// documentation.
-    pub fn load() -> PublicRoots {
-        Self::load_in_background().0
+    /// `from_environment`: `SSL_CERT_FILE` or `SSL_CERT_DIR` is set
+    /// (`queue_scaler_core::config::roots_from_environment`), and names the roots.
+    pub fn load(from_environment: bool) -> PublicRoots {
+        Self::load_in_background(from_environment).0
     }
 
     /// [`Self::load`], and the reading thread, if one could be started (tests join it).
-    fn load_in_background() -> (PublicRoots, Option<std::thread::JoinHandle<()>>) {
+    fn load_in_background(
+        from_environment: bool,
+    ) -> (PublicRoots, Option<std::thread::JoinHandle<()>>) {
         let roots = PublicRoots {
             read: Arc::new(OnceLock::new()),
+            from_environment,
         };
         let read = Arc::clone(&roots.read);
         // No thread to be had: the first handshake reads them.
@@ -65,7 +72,7 @@ impl PublicRoots {
             .name("read-roots".into())
             .spawn(move || {
                 yield_to_everything_else();
-                let _ = read.set(read_system_roots().map(Arc::new));
+                let _ = read.set(read_system_roots(from_environment).map(Arc::new));
             })
             .ok();
         (roots, reader)
@@ -74,21 +81,23 @@ impl PublicRoots {
     /// The roots in one PEM file, read now.
     #[cfg(test)]
     fn from_pem_file(path: &std::path::Path) -> PublicRoots {
-        Self::read_now(read_file(
-            Some(path.to_owned()),
-            &path.display().to_string(),
-        ))
+        Self::read_now(
+            read_file(Some(path.to_owned()), &path.display().to_string()),
+            false,
+        )
     }
 
     /// The system's roots, read now on the calling thread, as [`Self::store`] reads them when
-    /// the background read has not finished (benchmarks).
-    pub fn read_system_now() -> PublicRoots {
-        Self::read_now(read_system_roots())
+    /// the background read has not finished (benchmarks); `from_environment` as for
+    /// [`Self::load`].
+    pub fn read_system_now(from_environment: bool) -> PublicRoots {
+        Self::read_now(read_system_roots(from_environment), from_environment)
     }
 
-    fn read_now(result: Result<RootCertStore, String>) -> PublicRoots {
+    fn read_now(result: Result<RootCertStore, String>, from_environment: bool) -> PublicRoots {
         PublicRoots {
             read: Arc::new(OnceLock::from(result.map(Arc::new))),
+            from_environment,
         }
     }
 
@@ -98,7 +107,7 @@ impl PublicRoots {
     /// none could be read, and how to fix it.
     pub fn store(&self) -> Result<Arc<RootCertStore>, Error> {
         self.read
-            .get_or_init(|| read_system_roots().map(Arc::new))
+            .get_or_init(|| read_system_roots(self.from_environment).map(Arc::new))
             .clone()
             .map_err(Error::PublicTls)
     }
@@ -147,11 +156,8 @@ fn yield_to_everything_else() {
 
 /// The system's roots: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the CA bundle file
 /// alone, else whatever `rustls-native-certs` finds.
-fn read_system_roots() -> Result<RootCertStore, String> {
-    let env_set = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
-    match (env_set, openssl_probe::probe().cert_file) {
+fn read_system_roots(from_environment: bool) -> Result<RootCertStore, String> {
+    match (from_environment, openssl_probe::probe().cert_file) {
         (false, Some(bundle)) => {
             let from = bundle.display().to_string();
             read_file(Some(bundle), &from)
@@ -292,7 +298,7 @@ mod tests {
 
     #[test]
     fn the_system_roots_are_read_in_the_background_once() {
-        let (roots, reader) = PublicRoots::load_in_background();
+        let (roots, reader) = PublicRoots::load_in_background(false);
         // Clients are built before the read is known to be over.
         roots.client_builder().unwrap().build().unwrap();
         // The thread reads them with nobody asking (when a CPU is idle, however long that takes).
@@ -315,6 +321,7 @@ mod tests {
         // As if the background thread were never scheduled.
         let roots = PublicRoots {
             read: Arc::new(OnceLock::new()),
+            from_environment: false,
         };
         assert_eq!(format!("{roots:?}"), r#"PublicRoots("reading")"#);
         let store = roots.store().expect("this machine has CA certificates");

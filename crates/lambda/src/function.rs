@@ -14,7 +14,7 @@ use crate::identity::function_name;
 use crate::report::Rearm;
 use lambda_runtime::Context;
 use queue_scaler_core::alarm::parse_event;
-use queue_scaler_core::config::AwsSettings;
+use queue_scaler_core::config::{roots_from_environment, AwsSettings, Logging};
 use queue_scaler_core::{AlarmState, Config, Direction, Routes};
 use queue_scaler_io::aws::AwsClient;
 use queue_scaler_io::http::Backoff;
@@ -55,12 +55,7 @@ pub(crate) enum State {
 impl Function {
     /// Start as the container does, from the process's environment.
     pub async fn from_env(direction: Direction) -> Self {
-        Function::start(
-            direction,
-            |name| std::env::var(name).ok(),
-            |path| std::fs::read_to_string(path),
-        )
-        .await
+        Function::start(direction, environment, |path| std::fs::read_to_string(path)).await
     }
 
     /// Start from an environment (`lookup`) and the files it names (`read`): the configuration
@@ -71,15 +66,16 @@ impl Function {
         lookup: impl Fn(&str) -> Option<String>,
         read: impl Fn(&std::path::Path) -> std::io::Result<String>,
     ) -> Self {
+        let roots = PublicRoots::load(roots_from_environment(&lookup));
         let started = match Config::from_lookup(&lookup, read) {
-            Ok(config) => build(direction, config),
+            Ok(config) => build(direction, config, roots.clone()),
             Err(e) => Err(Failure::from(e)),
         };
         let state = match started {
             Ok(scaler) => State::Ready(Box::new(scaler)),
             Err(failure) => {
                 tracing::error!(error_type = %failure.class(), error = %failure, "start-up failed");
-                State::Broken(Broken::new(failure, lookup))
+                State::Broken(Broken::new(failure, lookup, &roots))
             }
         };
         Function { direction, state }
@@ -261,10 +257,13 @@ pub fn context(request_id: &str, function_arn: &str, timeout: Duration) -> Conte
 
 /// Build the deployed scaler from a checked configuration: the token source (its key is loaded
 /// on first use), the cluster client and the AWS client. No I/O.
-fn build(direction: Direction, config: Config) -> Result<DeployedScaler, Failure> {
-    // The system's roots are read once, on a thread of their own while start-up goes on, and
-    // shared by every client that needs them.
-    let roots = PublicRoots::load();
+fn build(
+    direction: Direction,
+    config: Config,
+    roots: PublicRoots,
+) -> Result<DeployedScaler, Failure> {
+    // The system's roots are read once, on a thread of their own while start-up goes on (from
+    // `Function::start`), and shared by every client that needs them.
     let public = queue_scaler_io::http::public_client(&roots).map_err(Failure::Startup)?;
     let aws = AwsClient::new(&config.aws, public.clone());
     tracing::info!(
@@ -320,11 +319,11 @@ pub(crate) struct Broken {
 
 impl Broken {
     /// The broken function, from the environment it failed to start with.
-    fn new(failure: Failure, lookup: impl Fn(&str) -> Option<String>) -> Self {
+    fn new(failure: Failure, lookup: impl Fn(&str) -> Option<String>, roots: &PublicRoots) -> Self {
         let (settings, rearm_on) = AwsSettings::from_lookup(lookup);
         let rearm = rearm_on
             .then(|| {
-                let http = queue_scaler_io::http::public_client(&PublicRoots::load()).ok()?;
+                let http = queue_scaler_io::http::public_client(roots).ok()?;
                 AwsClient::new(&settings, http)
             })
             .flatten();
@@ -357,19 +356,24 @@ impl Broken {
     }
 }
 
+/// The process environment: the lookup every setting is read through. The names, and what
+/// each means, are `queue_scaler_core::config`'s.
+pub(crate) fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Log lines as `lambda_runtime`'s default subscriber writes them (level from
-/// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`). Not the
-/// runtime's own `init_default_subscriber`, because it writes colour codes even when stdout is
-/// not a terminal, and CloudWatch's text format would show them.
+/// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`: [`Logging`]).
+/// Not the runtime's own `init_default_subscriber`, because it writes colour codes even when
+/// stdout is not a terminal, and CloudWatch's text format would show them.
 pub(crate) fn init_logging() {
     use std::io::IsTerminal as _;
     use tracing_subscriber::{filter::LevelFilter, EnvFilter};
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
+    let logging = Logging::from_lookup(environment);
+    let level = logging
+        .level
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_target(false)
         .without_time()
@@ -377,9 +381,9 @@ pub(crate) fn init_logging() {
         .with_env_filter(
             EnvFilter::builder()
                 .with_default_directive(level.into())
-                .from_env_lossy(),
+                .parse_lossy(logging.directives.unwrap_or_default()),
         );
-    if json {
+    if logging.json {
         builder.json().init();
     } else {
         builder.init();

@@ -140,6 +140,8 @@ async fn start(ca_dir: &Path) -> Result<ControlPlane, Error> {
             ("GKE_CLUSTER".into(), started.cluster),
             ("GKE_API_URL".into(), started.google_url),
             ("GCP_SERVICE_ACCOUNT_KEY".into(), started.key_json),
+            // What the process's own environment says: the functions read it from their lookup.
+            ("SSL_CERT_FILE".into(), ca_file.display().to_string()),
         ],
         account: started.account,
         admin,
@@ -147,8 +149,8 @@ async fn start(ca_dir: &Path) -> Result<ControlPlane, Error> {
 }
 
 impl ControlPlane {
-    /// The variables that point a function at the cluster: `GKE_CLUSTER`, `GKE_API_URL` and the
-    /// service-account key.
+    /// The variables that point a function at the cluster: `GKE_CLUSTER`, `GKE_API_URL`, the
+    /// service-account key, and `SSL_CERT_FILE` (local-gke's CA).
     pub fn env(&self) -> &[(String, String)] {
         &self.env
     }

@@ -12,6 +12,9 @@
 //!    - `pools` and `workers`: each target's GPU pool and worker role, from the same settings;
 //!    - `aws`: region, credentials and endpoint overrides into [`AwsSettings`].
 //!
+//! `early` reads what is needed before, or without, a checked configuration: [`Logging`], and
+//! whether the environment names the CA roots ([`roots_from_environment`]).
+//!
 //! `problem` holds [`ConfigProblem`], [`ConfigError`], and the checks the topics share.
 //!
 //! Pure: the caller passes the lookup and, for `SCALER_TARGETS` given as a path, a file reader.
@@ -19,6 +22,7 @@
 mod aws;
 mod cluster;
 mod credentials;
+mod early;
 mod pools;
 mod problem;
 mod raw;
@@ -31,6 +35,7 @@ mod workers;
 
 pub use aws::AwsSettings;
 pub use credentials::{KeySource, DEFAULT_TOKEN_SCOPES};
+pub use early::{roots_from_environment, Logging};
 pub use problem::{ConfigError, ConfigProblem};
 
 use crate::cluster::ClusterSource;

@@ -207,7 +207,7 @@ mod tests {
             url: "https://10.0.0.1".into(),
             ca_pem: Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into()),
         };
-        let roots = PublicRoots::load();
+        let roots = PublicRoots::load(false);
         let err = cluster_client(&endpoint, &roots).unwrap_err();
         assert_eq!(err.class(), crate::error::ErrorClass::Config, "{err}");
     }
