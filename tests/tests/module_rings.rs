@@ -4,7 +4,8 @@
 //! separate modules; a parent declaring its children (`pub mod scale;`) is not an import, a parent
 //! re-exporting from one (`pub use scale::Scale;`) is. Test code is left out: a file's
 //! `#[cfg(test)] mod tests { .. }` at its end, and a module declared under `#[cfg(test)]` (a test
-//! helper may build the whole configuration the module under test is part of).
+//! helper may build the whole configuration the module under test is part of). Folders too: a
+//! folder and everything in it, taken as one module, form no ring with the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -240,9 +241,49 @@ fn no_module_imports_form_a_ring() {
     }
 }
 
-/// The modules of the crate whose sources are in `src` form no ring.
+/// `graph` with each module taken as its ancestor `depth` segments deep (`report::doctor` is
+/// `report` at depth 1): a folder and everything in it are one node, and the imports inside it
+/// are left out.
+fn folders(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    depth: usize,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let up = |m: &str| m.split("::").take(depth).collect::<Vec<_>>().join("::");
+    let mut folded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, to) in graph {
+        let from = up(from);
+        let entry = folded.entry(from.clone()).or_default();
+        for t in to {
+            let t = up(t);
+            if t != from {
+                entry.insert(t);
+            }
+        }
+    }
+    folded
+}
+
+/// The modules of the crate whose sources are in `src` form no ring, file by file, and folder
+/// by folder at each depth: `a/x.rs` importing `b.rs` while `b.rs` imports `a/y.rs` is a ring
+/// between the folder `a` and `b`, which no two files show.
 fn no_ring_in(krate: &str, src: &Path) {
-    let graph = edges(src);
+    let files = edges(src);
+    let deepest = files
+        .keys()
+        .map(|m| m.split("::").count())
+        .max()
+        .unwrap_or(1);
+    for depth in 1..deepest {
+        let graph = folders(&files, depth);
+        if let Some(ring) = cycle(&graph) {
+            let ring: Vec<&str> = ring.iter().map(|m| name(m)).collect();
+            panic!(
+                "a ring of imports between folders (depth {depth}) in {krate}: {}",
+                ring.join(" -> ")
+            );
+        }
+    }
+    let graph = files;
     let listing: Vec<String> = graph
         .iter()
         .map(|(from, to)| {
@@ -276,4 +317,27 @@ fn the_scanner_sees_plain_grouped_and_relative_imports() {
     .map(|(base, segments)| resolve(&known, &base, &segments))
     .collect();
     assert_eq!(found, ["error", "kube::scale", "kube", "kube::scale"]);
+}
+
+#[test]
+fn a_ring_between_a_folder_and_a_file_is_seen_at_the_folders_depth() {
+    // `report/lines.rs` imports `failure.rs`, which imports `report/mod.rs`: no two files form a
+    // ring, the folder `report` and `failure` do.
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("report", vec![]),
+        ("report::lines", vec!["failure"]),
+        ("failure", vec!["report"]),
+    ]
+    .into_iter()
+    .map(|(from, to)| (from.to_owned(), to.into_iter().map(String::from).collect()))
+    .collect();
+    assert_eq!(cycle(&graph), None, "no ring between files");
+    assert_eq!(
+        cycle(&folders(&graph, 1)),
+        Some(vec![
+            "failure".to_owned(),
+            "report".to_owned(),
+            "failure".to_owned()
+        ])
+    );
 }

@@ -11,7 +11,7 @@
 //! Each test starts its own moto server, which its guard stops at the end, also on a panic.
 
 use queue_scaler_core::{AlarmState, Direction};
-use queue_scaler_lambda::report::lines::outcome_line;
+use queue_scaler_lambda::log_lines::outcome_line;
 use queue_scaler_lambda::report::{Outcome, Rearm, Response};
 use queue_scaler_lambda::Function;
 use queue_scaler_simulation::control_plane::{self, ControlPlane};

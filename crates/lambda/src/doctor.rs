@@ -15,9 +15,9 @@
 //!
 //! Does I/O, through the deployed clients.
 
+use crate::error_text::chain;
 use crate::function::{DeployedScaler, NodePools};
 use crate::invocation::Call;
-use crate::report::chain;
 pub use crate::report::doctor::{Check, Report, Status};
 use queue_scaler_core::capacity::Pools;
 use queue_scaler_core::{DescribedAlarm, Routes, Target};

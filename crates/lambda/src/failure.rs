@@ -2,7 +2,8 @@
 //! `match` and its message (with the re-arm sentence) is rendered here only, where the runtime's
 //! diagnostic is built.
 
-use crate::report::{chain, Heartbeat, Rearm};
+use crate::error_text::chain;
+use crate::report::{Heartbeat, Rearm};
 use lambda_runtime::Diagnostic;
 use queue_scaler_core::{AlarmSignal, ConfigError, ErrorClass, IntakeError, RouteError};
 use queue_scaler_io::Error as IoError;

@@ -2,12 +2,13 @@
 //! name and acts on each one still in ALARM as if it had just fired, catching a failed re-arm or
 //! a dropped event; scale-up's then reads every target's queues and wakes or raises a target
 //! below what its live backlog needs. Its log lines are written from its report
-//! (`report::lines::log`).
+//! (`log_lines::log`).
 
+use crate::error_text::chain;
 use crate::failure::Failure;
 use crate::function::Scaler;
 use crate::invocation::{Call, Trigger};
-use crate::report::{chain, AlarmCheck, Checked, Heartbeat, TargetCheck};
+use crate::report::{AlarmCheck, Checked, Heartbeat, TargetCheck};
 use futures_util::stream::{self, StreamExt as _};
 use queue_scaler_core::alarm::signal_from_described;
 use queue_scaler_core::{decide_reconcile, AlarmState, Backlog, Decision, Direction, Route};

@@ -15,10 +15,11 @@
 //! - a write whose answer was lost is sent again only under the same resourceVersion (a copy
 //!   of an applied write meets 409), then checked by reading again: never applied twice.
 
+use crate::error_text::chain;
 use crate::failure::Failure;
 use crate::function::{Function, Scaler, State};
-use crate::report::lines::log;
-use crate::report::{chain, EventRecord, Limited, Outcome, Rearm, Response, Seen};
+use crate::log_lines::log;
+use crate::report::{EventRecord, Limited, Outcome, Rearm, Response, Seen};
 use futures_util::stream::{self, StreamExt as _};
 use lambda_runtime::{service_fn, LambdaEvent};
 use queue_scaler_core::alarm::{parse_invocation, IntakeError, Invocation};

@@ -14,20 +14,22 @@
 //!   Lease.
 //! - [`heartbeat`]: the scheduled event, acting on alarms left in ALARM and, for scale-up,
 //!   reconciling each target with its live backlog.
-//! - [`report`]: the JSON results and, in [`report::lines`], the log lines in CloudWatch Embedded
-//!   Metric Format, written once from the result; [`failure`]: why an invocation failed, typed,
-//!   with its class.
+//! - [`report`]: the JSON results; [`failure`]: why an invocation failed, typed, with its
+//!   class; [`log_lines`]: the log lines in CloudWatch Embedded Metric Format, written once
+//!   from either; `error_text`: how an error reads in any of them.
 //! - [`doctor`]: `{"action": "doctor"}`, the read-only check of a deployment.
 //! - [`identity`]: which function this is, and its own ARN.
 
 #![deny(unreachable_pub)]
 
 pub mod doctor;
+mod error_text;
 pub mod failure;
 pub mod function;
 pub mod heartbeat;
 pub mod identity;
 pub mod invocation;
+pub mod log_lines;
 mod placement;
 mod pool;
 pub mod report;

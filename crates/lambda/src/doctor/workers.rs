@@ -7,8 +7,8 @@
 //! is a `fail` whose fix names the setting or the file.
 
 use super::{unreachable, UNREACHABLE_FIX};
+use crate::error_text::chain;
 use crate::function::DeployedScaler;
-use crate::report::chain;
 use crate::report::doctor::Report;
 use queue_scaler_core::worker::{judge_trust, RoleArn, WorkerIdentity, FIX_ISSUER};
 use queue_scaler_core::Target;

@@ -1,10 +1,10 @@
 //! What an invocation reports: the JSON result of an alarm ([`Outcome`]) or of the heartbeat
-//! ([`Heartbeat`]), and ([`lines`]) its log lines in CloudWatch Embedded Metric Format, so the
-//! metrics cost no API call. Why an invocation failed is [`crate::failure::Failure`].
+//! ([`Heartbeat`]), and the doctor's ([`doctor`]). Its log lines are `crate::log_lines`'; why an
+//! invocation failed is `crate::failure::Failure`. Output only: nothing here imports either.
 
 pub mod doctor;
-pub mod lines;
 
+use crate::error_text::chain;
 use queue_scaler_core::{Backlog, Direction, ErrorClass, QueueCounts};
 use queue_scaler_io::Error as IoError;
 use serde::Serialize;
@@ -18,21 +18,6 @@ pub struct Seen {
     pub counts: Option<QueueCounts>,
     /// Why the live read did not stand, when it did not.
     pub fallback: Option<String>,
-}
-
-/// An error and its sources, joined: `Display` of each level says only its own part.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The result of one invocation.

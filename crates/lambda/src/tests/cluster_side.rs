@@ -5,7 +5,7 @@
 
 use super::fakes::*;
 use crate::invocation::Call;
-use crate::report::lines::outcome_line;
+use crate::log_lines::outcome_line;
 use crate::report::Response;
 use queue_scaler_core::capacity::{PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION};
 use queue_scaler_core::Direction;

@@ -3,7 +3,7 @@
 //! only would leave a graph empty.
 
 use super::fakes::*;
-use crate::report::lines::{failure_line, outcome_line, FailedAt, EMF_METRICS};
+use crate::log_lines::{failure_line, outcome_line, FailedAt, EMF_METRICS};
 use queue_scaler_core::Direction;
 use queue_scaler_io::ErrorClass;
 use serde_json::Value;

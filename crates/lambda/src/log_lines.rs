@@ -2,8 +2,8 @@
 //! the metrics are read from the lines, so they cost no API call. Built here as values, printed
 //! once per invocation by `log`.
 
-use super::{Capacity, Checked, Heartbeat, Outcome, Rearm, Response, TargetCheck};
 use crate::failure::Failure;
+use crate::report::{Capacity, Checked, Heartbeat, Outcome, Rearm, Response, TargetCheck};
 use queue_scaler_core::{Direction, ErrorClass};
 use serde_json::{json, Value};
 
