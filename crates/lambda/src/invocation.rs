@@ -558,7 +558,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     }
 
     /// Decide from a read scale. The Deployment's pause annotations come first: `paused` writes
-    /// nothing, `paused-replicas` writes its count whatever the backlog says. Then `decide`; a
+    /// nothing, `paused-replicas` writes its count whatever the backlog says (a raise of it on a
+    /// shared GPU pool capped at what is free, and booked). Then `decide`; a
     /// raise of a capacity-limited target is refused (its replicas asked for stay unready), and
     /// one on a shared GPU pool goes through [`Scaler::pool_gate`].
     async fn decide_on(
@@ -592,9 +593,19 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 } else {
                     format!("paused: {pause}: set {current} -> {n}, then held")
                 };
+                let decision = Decision { desired: n, reason };
+                // A raise on a shared GPU pool takes only what is free, and is booked: the
+                // operator's count never leaves a pod Pending for a GPU another target holds.
+                // What is held back is asked for again at the next event, as room frees.
+                let (decision, capacity) = if n > current {
+                    self.pool_gate(target, scale, decision, seen, deadline, !self.dry_run)
+                        .await?
+                } else {
+                    (decision, None)
+                };
                 return Ok(Decided {
-                    decision: Decision { desired: n, reason },
-                    capacity: None,
+                    decision,
+                    capacity,
                     paused: Some(pause.to_string()),
                 });
             }

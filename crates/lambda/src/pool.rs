@@ -4,7 +4,8 @@
 //!
 //! For one raise: read the pool's Lease (what the raises in flight booked); read what every other
 //! target on the pool holds (its scale) and its live backlog; decide each target's need and the
-//! max-min fair shares; cap the raise ([`cap_raise`]); book the capped count on the Lease with
+//! max-min fair shares; cap the raise ([`cap_raise`]; an operator's `paused-replicas` at what is
+//! free, [`cap_operator_raise`]); book the capped count on the Lease with
 //! its `resourceVersion`. Of two raises run at once, the second's booking meets 409 Conflict,
 //! and it reads again: it then sees the first's booking, so the pool is never overbooked. A
 //! lowering never books: it can only free GPUs.
@@ -14,8 +15,8 @@ use crate::placement::PoolSize;
 use crate::report::{Capacity, Seen};
 use futures_util::future::join_all;
 use queue_scaler_core::capacity::{
-    cap_raise, fair_shares, rebalance_step, target_need, Bookings, PoolMember, Pools, Raised,
-    BOOKINGS_ANNOTATION, RAISED_ANNOTATION,
+    cap_operator_raise, cap_raise, fair_shares, rebalance_step, target_need, Bookings, PoolMember,
+    Pools, Raised, BOOKINGS_ANNOTATION, RAISED_ANNOTATION,
 };
 use queue_scaler_core::{Backlog, Decision, Target};
 use queue_scaler_io::http::with_backoff;
@@ -148,7 +149,15 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     return Ok((no_raise(spec, &reason), Some(capacity)));
                 }
             };
-            let Some(capped) = cap_raise(me, &members, &shares, gpus, desired) else {
+            // An operator's paused-replicas takes what is free, whatever the shares.
+            let capped = if paused(scale) {
+                shares
+                    .get(me)
+                    .and_then(|&share| cap_operator_raise(me, &members, share, gpus, desired))
+            } else {
+                cap_raise(me, &members, &shares, gpus, desired)
+            };
+            let Some(capped) = capped else {
                 // One share per member, and `me` among them: this cannot fail; if it did, the
                 // safe answer is no raise.
                 let capacity = Capacity::off(&pool, "the pool's split could not be decided");

@@ -75,11 +75,7 @@ pub fn cap_raise(
             .filter(move |&(i, _)| i != me)
             .map(|(_, other)| other)
     };
-    let others_hold = others()
-        .map(|(m, _)| m.held_gpus())
-        .fold(0u64, u64::saturating_add);
-    let free_gpus = pool_gpus.saturating_sub(others_hold);
-    let free_replicas = u32::try_from(free_gpus / mine.replica_gpus()).unwrap_or(u32::MAX);
+    let free_replicas = free_for(me, members, pool_gpus)?;
     let capped = |to, limited_by| Capped {
         to,
         free_replicas,
@@ -101,5 +97,46 @@ pub fn cap_raise(
         capped(desired, None)
     } else {
         capped(cap.max(current), Some(reason))
+    })
+}
+
+/// Replicas of `members[me]` the pool has room for in all: its GPUs less what every other
+/// member holds (a paused one too), in whole replicas.
+fn free_for(me: usize, members: &[PoolMember], pool_gpus: u64) -> Option<u32> {
+    let mine = members.get(me)?;
+    let others_hold = members
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != me)
+        .map(|(_, m)| m.held_gpus())
+        .fold(0u64, u64::saturating_add);
+    let free_gpus = pool_gpus.saturating_sub(others_hold);
+    Some(u32::try_from(free_gpus / mine.replica_gpus()).unwrap_or(u32::MAX))
+}
+
+/// Cap a raise its operator asked for (`queue-scaler.io/paused-replicas`) of `members[me]` to
+/// `desired`: at what the pool leaves free after what the others hold, so no pod of it waits
+/// Pending for a GPU another target holds; never at a share, since the operator, not the
+/// backlog, decides who comes first. `share` is reported as [`cap_raise`] reports it. A cap
+/// never lowers. `None` when `me` is not an index of `members`.
+pub fn cap_operator_raise(
+    me: usize,
+    members: &[PoolMember],
+    share: u32,
+    pool_gpus: u64,
+    desired: u32,
+) -> Option<Capped> {
+    let current = members.get(me)?.holds;
+    let free_replicas = free_for(me, members, pool_gpus)?;
+    let (to, limited_by) = if desired <= current || desired <= free_replicas {
+        (desired, None)
+    } else {
+        (free_replicas.max(current), Some(CapReason::Free))
+    };
+    Some(Capped {
+        to,
+        free_replicas,
+        share,
+        limited_by,
     })
 }

@@ -42,7 +42,7 @@ mod tests;
 pub use bookings::{
     Booking, Bookings, Raised, BOOKINGS_ANNOTATION, BOOKING_TTL, RAISED_ANNOTATION,
 };
-pub use cap::{cap_raise, CapReason, Capped};
+pub use cap::{cap_operator_raise, cap_raise, CapReason, Capped};
 pub use limited::capacity_limited;
 pub use member::PoolMember;
 pub use need::target_need;

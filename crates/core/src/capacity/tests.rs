@@ -728,6 +728,30 @@ fn a_desired_at_or_below_what_it_holds_passes_unchanged() {
 }
 
 #[test]
+fn an_operators_raise_takes_what_is_free_and_no_share_caps_it() {
+    // The other holds 1 and waits below its share: a backlog's raise would stop at this
+    // target's share, the operator's paused-replicas=4 takes the 3 GPUs free.
+    let members = [paused(member(0, 4, 4, 1)), waiting(member(0, 4, 4, 1))];
+    let shares = fair_shares(4, &members).unwrap();
+    let by_share = cap_raise(0, &members, &shares, 4, 4).unwrap();
+    assert_eq!(by_share.limited_by, Some(CapReason::Share));
+    let capped = cap_operator_raise(0, &members, shares[0], 4, 4).unwrap();
+    assert_eq!(
+        (capped.to, capped.free_replicas, capped.limited_by),
+        (3, 3, Some(CapReason::Free))
+    );
+    // What fits passes; a lowering passes; a full pool never lowers what it holds.
+    assert_eq!(
+        cap_operator_raise(0, &members, 2, 4, 3).unwrap().limited_by,
+        None
+    );
+    assert_eq!(cap_operator_raise(0, &members, 2, 4, 0).unwrap().to, 0);
+    let full = [paused(member(0, 4, 4, 2)), member(0, 4, 4, 3)];
+    assert_eq!(cap_operator_raise(0, &full, 2, 4, 4).unwrap().to, 2);
+    assert_eq!(cap_operator_raise(2, &full, 2, 4, 4), None);
+}
+
+#[test]
 fn cap_raise_gives_no_answer_for_a_member_it_does_not_know() {
     let members = [member(0, 4, 4, 0)];
     assert_eq!(cap_raise(1, &members, &[4], 4, 4), None);

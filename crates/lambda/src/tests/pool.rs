@@ -535,6 +535,48 @@ async fn a_paused_model_never_gives_a_gpu_to_the_other() {
     );
 }
 
+#[tokio::test]
+async fn an_operators_paused_replicas_takes_only_what_the_pool_has_free() {
+    // The operator asks text for 4 GPUs of 4 while image holds 2: text gets the 2 that are free
+    // (no pod Pending for a GPU image holds), booked; the rest is asked for again later.
+    let cluster = FakePool::new(1, 2);
+    let mut annotations = BTreeMap::new();
+    annotations.insert("queue-scaler.io/paused-replicas".to_owned(), "4".to_owned());
+    cluster.state.lock().unwrap().facts.insert(
+        "ml/text-model".into(),
+        DeploymentFacts {
+            annotations,
+            ready_replicas: 1,
+            ..DeploymentFacts::default()
+        },
+    );
+    let queues = Arc::new(FakeQueues::with(&[
+        ("text-jobs", 0, 0, 0),
+        ("image-jobs", 300, 0, 0),
+    ]));
+    let s = scaler(cluster.clone(), queues, Some(4));
+    let out = fire(&s, "text-high").await;
+    assert_eq!((out.from, out.to, out.applied), (Some(1), Some(2), true));
+    assert!(out.paused.is_some(), "{out:?}");
+    let capacity = out.capacity.expect("the pool is reported");
+    assert_eq!(capacity.capped_by, Some(CapReason::Free));
+    assert!(out.reason.contains("pool gpu-pool"), "{}", out.reason);
+    assert_eq!(cluster.state.lock().unwrap().lease_writes, 1, "booked");
+    assert_eq!(
+        cluster.replicas("text-model") + cluster.replicas("image-model"),
+        4
+    );
+    // image gives one back: the next event takes it, up to the operator's 4 at most.
+    cluster
+        .state
+        .lock()
+        .unwrap()
+        .deployments
+        .insert("ml/image-model".into(), (1, 2));
+    let out = fire(&s, "text-high").await;
+    assert_eq!((out.from, out.to), (Some(2), Some(3)), "{}", out.reason);
+}
+
 /// Nothing configured of the pool: the cluster lists `gpu_pools` and a CPU pool, and both
 /// Deployments select `mlonly: "true"` and ask for `gpus` GPUs per replica.
 fn on_selected_pool(cluster: &FakePool, gpu_pools: &str, gpus: Option<u32>) {
