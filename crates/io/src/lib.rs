@@ -11,13 +11,14 @@
 //!   `GetQueueAttributes`, the live counts of a target's queues ([`QueueDepth`]).
 //! - [`roots`]: the roots public endpoints are verified against, read once per container.
 //! - [`http`]: sending: the timeouts, the client for public endpoints, the one place requests
-//!   are sent (the bearer token marked sensitive, the answer's size capped), AWS's SigV4
-//!   signing, and bounded backoff with jitter that stops before the Lambda deadline.
+//!   are sent (the bearer token marked sensitive, the answer's size capped).
+//! - [`backoff`]: bounded retries with jitter that stop before the Lambda deadline.
 //! - [`error`]: one error type for all of it, each with its [`ErrorClass`].
 
 #![deny(unreachable_pub)]
 
 pub mod aws;
+pub mod backoff;
 pub mod error;
 pub mod google;
 pub mod http;

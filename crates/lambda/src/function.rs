@@ -17,7 +17,7 @@ use queue_scaler_core::alarm::parse_event;
 use queue_scaler_core::config::{roots_from_environment, AwsSettings, Logging};
 use queue_scaler_core::{AlarmState, Config, Direction, Routes};
 use queue_scaler_io::aws::AwsClient;
-use queue_scaler_io::http::Backoff;
+use queue_scaler_io::backoff::Backoff;
 use queue_scaler_io::{GoogleTokens, KubeScaleApi, PublicRoots};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -12,7 +12,7 @@ use crate::report::{AlarmCheck, Checked, Heartbeat, TargetCheck};
 use futures_util::stream::{self, StreamExt as _};
 use queue_scaler_core::alarm::signal_from_described;
 use queue_scaler_core::{decide_reconcile, AlarmState, Backlog, Decision, Direction, Route};
-use queue_scaler_io::http::with_backoff;
+use queue_scaler_io::backoff::with_backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth, ScaleApi};
 use tokio::time::Instant;
 

@@ -27,7 +27,7 @@ use queue_scaler_core::capacity::{capacity_limited, Pause};
 use queue_scaler_core::{
     decide, decide_wake, AlarmSignal, AlarmState, Backlog, Decision, Direction, QueueCounts, Target,
 };
-use queue_scaler_io::http::{with_backoff, write_with_backoff, WriteFailed};
+use queue_scaler_io::backoff::{with_backoff, write_with_backoff, WriteFailed};
 use queue_scaler_io::{AlarmRearm, QueueDepth};
 use queue_scaler_io::{Error as IoError, ScaleApi, ScaleEvent};
 use std::sync::Arc;

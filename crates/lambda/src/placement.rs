@@ -7,7 +7,7 @@ use crate::function::{NodePools, Scaler};
 use futures_util::{stream, StreamExt as _};
 use queue_scaler_core::capacity::{PoolEntry, Pools};
 use queue_scaler_core::Target;
-use queue_scaler_io::http::with_backoff;
+use queue_scaler_io::backoff::with_backoff;
 use queue_scaler_io::kube::probe::NodePool;
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error as IoError, QueueDepth, ScaleApi};

@@ -19,7 +19,7 @@ use queue_scaler_core::capacity::{
     Pools, Raised, BOOKINGS_ANNOTATION, RAISED_ANNOTATION,
 };
 use queue_scaler_core::{Backlog, Decision, Target};
-use queue_scaler_io::http::with_backoff;
+use queue_scaler_io::backoff::with_backoff;
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error as IoError, QueueDepth, ScaleApi};
 use tokio::time::Instant;

@@ -8,17 +8,17 @@
 //! - [`sqs`]: SQS `GetQueueAttributes` and `GetQueueUrl` (JSON protocol), behind
 //!   [`sqs::QueueDepth`].
 //!
-//! The requests are built as plain values; `http::AwsSender` signs (with `aws-sigv4`,
-//! the SDK's own signer) and sends them.
+//! The requests are built as plain values; [`signer`] signs them (with `aws-sigv4`, the SDK's
+//! own signer) and sends them.
 //!
 //! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN`), read once by the configuration.
 
 use crate::error::{built, Error};
-use crate::http::AwsSender;
 use aws_credential_types::Credentials;
 use queue_scaler_core::config::AwsSettings;
 use secrecy::ExposeSecret;
+use signer::AwsSender;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +26,7 @@ pub mod cloudwatch;
 pub mod iam;
 pub mod query;
 pub mod secrets;
+pub mod signer;
 pub mod sqs;
 
 /// A client for AWS APIs in one region.

@@ -6,7 +6,7 @@ use crate::invocation::Call;
 use crate::report::{Outcome, Response};
 use crate::Failure;
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, Routes, Target};
-use queue_scaler_io::http::Backoff;
+use queue_scaler_io::backoff::Backoff;
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::kube::DeploymentFacts;
 use queue_scaler_io::{AlarmRearm, QueueDepth};

@@ -5,7 +5,7 @@ use super::fakes::*;
 use crate::function::Scaler;
 use crate::report::Rearm;
 use queue_scaler_core::Direction;
-use queue_scaler_io::http::Backoff;
+use queue_scaler_io::backoff::Backoff;
 use queue_scaler_io::ErrorClass;
 use std::time::Duration;
 
