@@ -4,21 +4,23 @@
 //! No I/O: the caller reads the live backlog from the queues and the current replica count from
 //! the cluster, and writes the result back.
 //!
-//! - `rules`: the [`Target`] an alarm scales ([`Routes`]), the [`Policy`], the [`Direction`],
-//!   and the rules themselves: [`decide`] for an alarm, [`decide_wake`] for a wake alarm,
+//! - `routing`: the [`Target`] an alarm scales ([`Routes`]);
+//! - `scaling`: the [`Policy`] a target follows and the [`Direction`] of the function;
+//! - `decide`: the rules themselves: [`decide`] for an alarm, [`decide_wake`] for a wake alarm,
 //!   [`decide_reconcile`] for the heartbeat.
 //! - `signal`: what the rules decide from: the [`QueueCounts`] read from SQS, and the
 //!   [`Backlog`], live or the alarm's datapoint.
 
+mod decide;
+mod routing;
 #[cfg(test)]
 mod routing_tests;
-mod rules;
+mod scaling;
 mod signal;
 #[cfg(test)]
 mod tests;
 
-pub use rules::{
-    decide, decide_reconcile, decide_wake, queue_name, Decision, Direction, Policy, Route,
-    RouteError, Routes, Target,
-};
+pub use decide::{decide, decide_reconcile, decide_wake, Decision};
+pub use routing::{queue_name, Route, RouteError, Routes, Target};
+pub use scaling::{Direction, Policy};
 pub use signal::{Backlog, QueueCounts};
