@@ -662,7 +662,11 @@ impl DeployedScaler {
             report.fail("alarms", "no alarm is named, so the heartbeat and this check cannot find them", "set TARGET_ALARMS (or alarms in SCALER_TARGETS) to the alarms that invoke this function");
             return;
         }
-        let described: Vec<DescribedAlarm> = match aws.describe_alarms(&names).await {
+        let described: Vec<DescribedAlarm> = match queue_scaler_io::AlarmRearm::describe(
+            aws, &names,
+        )
+        .await
+        {
             Ok(d) => d,
             Err(e) => {
                 let fix = if unreachable(&e) {

@@ -342,7 +342,7 @@ impl Broken {
                 let why = format!(
                     "queue-scaler {direction}: invalid configuration; set back to OK so the alarm fires again once it is fixed."
                 );
-                rearm = match aws.set_alarm_ok(&signal.alarm, &why).await {
+                rearm = match queue_scaler_io::AlarmRearm::set_ok(aws, &signal.alarm, &why).await {
                     Ok(()) => Rearm::Done,
                     Err(e) => Rearm::failed(&e),
                 };

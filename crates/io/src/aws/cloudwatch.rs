@@ -24,18 +24,8 @@ pub trait AlarmRearm: Send + Sync {
 }
 
 impl AlarmRearm for AwsClient {
-    async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
-        self.set_alarm_ok(alarm, reason).await
-    }
-
-    async fn describe(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
-        self.describe_alarms(names).await
-    }
-}
-
-impl AwsClient {
     /// CloudWatch `SetAlarmState`: move `alarm` to `OK` with `reason`.
-    pub async fn set_alarm_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
+    async fn set_ok(&self, alarm: &str, reason: &str) -> Result<(), Error> {
         let request = set_alarm_state_request(&self.cloudwatch_endpoint, alarm, "OK", reason)?;
         self.send("monitoring", "SetAlarmState", request)
             .await
@@ -44,7 +34,7 @@ impl AwsClient {
 
     /// CloudWatch `DescribeAlarms` for `names` (metric alarms): what the heartbeat needs of
     /// each. Names that do not exist are simply absent from the answer.
-    pub async fn describe_alarms(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
+    async fn describe(&self, names: &[&str]) -> Result<Vec<DescribedAlarm>, Error> {
         let mut alarms = Vec::new();
         // The API takes at most 100 names per call; with names given it does not page.
         for chunk in names.chunks(100) {
@@ -67,7 +57,9 @@ impl AwsClient {
         }
         Ok(alarms)
     }
+}
 
+impl AwsClient {
     /// A CloudWatch query-protocol action, signed: the answer's XML body.
     async fn cloudwatch_query(
         &self,
