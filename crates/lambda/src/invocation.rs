@@ -86,9 +86,10 @@ pub(crate) struct Call<'a> {
     pub function_arn: &'a str,
 }
 
-/// What the scale step did: a value, so the outcome is built in one place.
+/// What scaling the target did (read, decide, write): a value, so the outcome is built in one
+/// place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Step {
+pub(crate) struct Scaled {
     pub(crate) from: i32,
     pub(crate) to: i32,
     pub(crate) applied: bool,
@@ -103,7 +104,7 @@ pub(crate) struct Step {
     pub(crate) paused: Option<String>,
 }
 
-impl Step {
+impl Scaled {
     /// A raise refused because the target's replicas stay unready.
     pub(crate) fn is_limited(&self) -> bool {
         self.capacity.as_ref().is_some_and(|c| c.limited.is_some())
@@ -354,7 +355,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         &self,
         signal: &AlarmSignal,
         target: Option<&Target>,
-        step: Option<(&Step, &Seen)>,
+        step: Option<(&Scaled, &Seen)>,
         reason: String,
         rearm: Rearm,
     ) -> Outcome {
@@ -391,7 +392,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         &self,
         signal: &AlarmSignal,
         target: &Target,
-        result: &Result<Step, IoError>,
+        result: &Result<Scaled, IoError>,
         deadline: Instant,
     ) -> Rearm {
         let Some(rearm) = &self.rearm else {
@@ -439,7 +440,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         deadline: Instant,
         cause: (Trigger<'_>, &Seen),
         decide: impl Fn(i32) -> Decision,
-    ) -> Result<Step, IoError> {
+    ) -> Result<Scaled, IoError> {
         self.scale_from(target, deadline, cause, None, decide).await
     }
 
@@ -464,7 +465,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         cause: (Trigger<'_>, &Seen),
         first: Option<Result<queue_scaler_io::kube::scale::Scale, IoError>>,
         decide: impl Fn(i32) -> Decision,
-    ) -> Result<Step, IoError> {
+    ) -> Result<Scaled, IoError> {
         let mut first = first;
         let mut conflicts = 0;
         let mut rereads = 0;
@@ -482,7 +483,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             if let Some((from, written)) = unanswered {
                 if current == written {
                     tracing::info!(target = %target, replicas = current, "the lost write was applied");
-                    let step = Step {
+                    let step = Scaled {
                         from,
                         to: written,
                         applied: true,
@@ -507,7 +508,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             } = self
                 .decide_on(target, &scale, &decide, cause.1, deadline)
                 .await?;
-            let step = Step {
+            let step = Scaled {
                 from: current,
                 to: decision.desired,
                 applied: false,
@@ -534,7 +535,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     if let Ok(mut written) = self.written.lock() {
                         written.insert(target.to_string(), chrono::Utc::now());
                     }
-                    let step = Step {
+                    let step = Scaled {
                         applied: true,
                         ..step
                     };
@@ -700,11 +701,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         target: &Target,
         uid: Option<&str>,
         (trigger, seen): (Trigger<'_>, &Seen),
-        step: Step,
+        step: Scaled,
         deadline: Instant,
-    ) -> Step {
+    ) -> Scaled {
         let Some(instance) = &self.events else {
-            return Step {
+            return Scaled {
                 event: Some(EventRecord::Off),
                 ..step
             };
@@ -740,7 +741,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         if let EventRecord::Failed(why) = &record {
             tracing::warn!(target = %target, error = %why, "recording the Event failed; the scale stands");
         }
-        Step {
+        Scaled {
             event: Some(record),
             ..step
         }

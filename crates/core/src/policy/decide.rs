@@ -3,8 +3,8 @@
 //! needs, one step, whether a live count still crosses the alarm's threshold, what is wanted,
 //! the floor, the bounds and the direction, then the reason in words.
 
+use super::backlog::Backlog;
 use super::scaling::{Direction, Policy};
-use super::signal::Backlog;
 
 /// What [`decide`] chose, and why, in words a person reading a log line understands.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,19 +8,19 @@
 //! - `scaling`: the [`Policy`] a target follows and the [`Direction`] of the function;
 //! - `decide`: the rules themselves: [`decide`] for an alarm, [`decide_wake`] for a wake alarm,
 //!   [`decide_reconcile`] for the heartbeat.
-//! - `signal`: what the rules decide from: the [`QueueCounts`] read from SQS, and the
+//! - `backlog`: what the rules decide from: the [`QueueCounts`] read from SQS, and the
 //!   [`Backlog`], live or the alarm's datapoint.
 
+mod backlog;
 mod decide;
 mod routing;
 #[cfg(test)]
 mod routing_tests;
 mod scaling;
-mod signal;
 #[cfg(test)]
 mod tests;
 
+pub use backlog::{Backlog, QueueCounts};
 pub use decide::{decide, decide_reconcile, decide_wake, Decision};
 pub use routing::{queue_name, Route, RouteError, Routes, Target};
 pub use scaling::{Direction, Policy};
-pub use signal::{Backlog, QueueCounts};
