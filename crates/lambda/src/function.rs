@@ -113,6 +113,9 @@ pub(crate) struct Scaler<K, R, Q = R> {
     /// write's time for capacity-limited.
     pub(crate) written:
         std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    /// When this container last recorded each target's `CapacityLimited` Warning: at most one
+    /// per [`crate::report::WARNING_EVERY`].
+    pub(crate) warned: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
     /// The cluster's node pools as `clusters.get` last told them, kept for the container; the
     /// heartbeat and the doctor read them afresh, once each. `None` until first read.
     pub(crate) node_pools: tokio::sync::RwLock<Option<NodePools>>,
@@ -152,6 +155,7 @@ impl<K, R> Scaler<K, R, R> {
             own_arn: None,
             pools: queue_scaler_core::capacity::Pools::default(),
             written: std::sync::Mutex::default(),
+            warned: std::sync::Mutex::default(),
             node_pools: tokio::sync::RwLock::default(),
             placed: tokio::sync::Mutex::default(),
             worker_roles: queue_scaler_core::worker::WorkerRoles::default(),
@@ -176,6 +180,7 @@ impl<K, R, Q> Scaler<K, R, Q> {
             own_arn: self.own_arn,
             pools: self.pools,
             written: self.written,
+            warned: self.warned,
             node_pools: self.node_pools,
             placed: self.placed,
             worker_roles: self.worker_roles,

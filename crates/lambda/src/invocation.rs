@@ -693,7 +693,8 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     }
 
     /// Record a write as an Event on the Deployment (`uid` as read), unless `KUBE_EVENTS=false`;
-    /// a raise refused as capacity-limited as a Warning Event.
+    /// a raise refused as capacity-limited as a Warning Event, at most once per
+    /// [`crate::report::WARNING_EVERY`] per target from this container.
     /// Best effort: one attempt, within [`EVENT_BUDGET`] and `deadline`; a failure is logged and
     /// reported in the step, never returned, and the write is never repeated for it.
     async fn record(
@@ -711,6 +712,17 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             };
         };
         let limited = step.is_limited() && !step.applied;
+        let key = target.to_string();
+        let recently = |map: &std::collections::HashMap<String, Instant>| {
+            map.get(&key)
+                .is_some_and(|at| at.elapsed() < crate::report::WARNING_EVERY)
+        };
+        if limited && self.warned.lock().is_ok_and(|warned| recently(&warned)) {
+            return Scaled {
+                event: Some(EventRecord::Repeated),
+                ..step
+            };
+        }
         let note = if limited {
             format!(
                 "{trigger}: {}; not raised from {}: {}",
@@ -740,6 +752,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         };
         if let EventRecord::Failed(why) = &record {
             tracing::warn!(target = %target, error = %why, "recording the Event failed; the scale stands");
+        }
+        if limited && record == EventRecord::Recorded {
+            if let Ok(mut warned) = self.warned.lock() {
+                warned.insert(key, Instant::now());
+            }
         }
         Scaled {
             event: Some(record),

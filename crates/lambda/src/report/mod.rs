@@ -152,14 +152,21 @@ impl Capacity {
     }
 }
 
+/// How often one container records a target's `CapacityLimited` Warning, at most.
+pub const WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The Event that records a write: best effort, reported but never failing the invocation.
-/// In the result: `"recorded"`, `"off"` or `"failed: why"`.
+/// In the result: `"recorded"`, `"off"`, `"repeated: ..."` or `"failed: why"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventRecord {
     /// Created on the Deployment.
     Recorded,
     /// `KUBE_EVENTS=false`.
     Off,
+    /// A capacity-limited refusal this container recorded as a Warning less than
+    /// [`WARNING_EVERY`] ago is not recorded again: an alarm or a heartbeat refused every
+    /// minute would bury the Deployment's Events.
+    Repeated,
     /// Refused, failed or too slow; the write stands.
     Failed(String),
 }
@@ -176,6 +183,9 @@ impl std::fmt::Display for EventRecord {
         match self {
             EventRecord::Recorded => f.write_str("recorded"),
             EventRecord::Off => f.write_str("off"),
+            EventRecord::Repeated => f.write_str(
+                "repeated: this container recorded the target's CapacityLimited Warning less than 10 minutes ago",
+            ),
             EventRecord::Failed(why) => write!(f, "failed: {why}"),
         }
     }

@@ -175,6 +175,35 @@ async fn a_capacity_limited_target_is_not_raised_and_is_reported_everywhere() {
     assert!(line["capacity"]["limited"].is_object(), "{line}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_capacity_limited_target_is_warned_of_once_per_ten_minutes() {
+    // Its alarm and the heartbeat refuse it every minute: one Warning, then none for 10 minutes.
+    let cluster = FakeCluster::at(4).with_facts(pending(2, 3600));
+    let s = scaler(
+        Direction::Up,
+        cluster.clone(),
+        Some(FakeAlarms::default()),
+        false,
+    );
+    let mut records = Vec::new();
+    for _ in 0..11 {
+        let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
+        assert!(!out.applied && out.capacity.is_some(), "{out:?}");
+        records.push(out.event.map(|e| e.to_string()).unwrap_or_default());
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+    }
+    assert_eq!(records[0], "recorded");
+    assert!(
+        records[1..10].iter().all(|r| r.starts_with("repeated")),
+        "{records:?}"
+    );
+    assert_eq!(records[10], "recorded", "after 10 minutes: {records:?}");
+    assert_eq!(
+        cluster.events(),
+        ["CapacityLimited 4 -> 4", "CapacityLimited 4 -> 4"]
+    );
+}
+
 #[tokio::test]
 async fn replicas_pending_within_the_wait_are_not_limited_yet() {
     let cluster = FakeCluster::at(4).with_facts(pending(2, 60));
