@@ -144,9 +144,12 @@ async fn the_heartbeat_honours_the_pause_too() {
     assert!(puts(&cluster).is_empty(), "{:?}", cluster.calls());
 }
 
-#[tokio::test]
-async fn a_capacity_limited_target_is_not_raised_and_is_reported_everywhere() {
-    // 4 asked for, 2 ready, an hour after the write: the pool cannot place more.
+/// Scale-up of a capacity-limited target: 4 asked for, 2 ready, an hour after the write (the
+/// pool cannot place more).
+fn limited_up() -> (
+    FakeCluster,
+    crate::function::Scaler<FakeCluster, FakeAlarms>,
+) {
     let cluster = FakeCluster::at(4).with_facts(pending(2, 3600));
     let s = scaler(
         Direction::Up,
@@ -154,6 +157,12 @@ async fn a_capacity_limited_target_is_not_raised_and_is_reported_everywhere() {
         Some(FakeAlarms::default()),
         false,
     );
+    (cluster, s)
+}
+
+#[tokio::test]
+async fn a_capacity_limited_target_is_not_raised_and_is_reported_everywhere() {
+    let (cluster, s) = limited_up();
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(4), Some(4), false));
     assert!(out.reason.contains("capacity-limited"), "{}", out.reason);
@@ -178,13 +187,7 @@ async fn a_capacity_limited_target_is_not_raised_and_is_reported_everywhere() {
 #[tokio::test(start_paused = true)]
 async fn a_capacity_limited_target_is_warned_of_once_per_ten_minutes() {
     // Its alarm and the heartbeat refuse it every minute: one Warning, then none for 10 minutes.
-    let cluster = FakeCluster::at(4).with_facts(pending(2, 3600));
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let (cluster, s) = limited_up();
     let mut records = Vec::new();
     for _ in 0..11 {
         let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
