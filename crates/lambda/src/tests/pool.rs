@@ -94,6 +94,19 @@ impl FakePool {
     fn replicas(&self, name: &str) -> i32 {
         self.state.lock().unwrap().deployments[&format!("ml/{name}")].0
     }
+
+    /// Give the Deployment `ml/{name}` the annotation `key: value`, `ready` replicas ready.
+    fn annotate(&self, name: &str, key: &str, value: &str, ready: u32) {
+        let annotations = BTreeMap::from([(key.to_owned(), value.to_owned())]);
+        self.state.lock().unwrap().facts.insert(
+            format!("ml/{name}"),
+            DeploymentFacts {
+                annotations,
+                ready_replicas: ready,
+                ..DeploymentFacts::default()
+            },
+        );
+    }
 }
 
 impl ScaleApi for FakePool {
@@ -501,16 +514,7 @@ async fn a_pool_the_cluster_lists_without_accelerators_is_not_capped() {
 async fn a_paused_model_never_gives_a_gpu_to_the_other() {
     // text holds the whole pool, held there by its operator; image's queue fills up.
     let cluster = FakePool::new(4, 0);
-    let mut annotations = BTreeMap::new();
-    annotations.insert("queue-scaler.io/paused".to_owned(), "true".to_owned());
-    cluster.state.lock().unwrap().facts.insert(
-        "ml/text-model".into(),
-        DeploymentFacts {
-            annotations,
-            ready_replicas: 4,
-            ..DeploymentFacts::default()
-        },
-    );
+    cluster.annotate("text-model", "queue-scaler.io/paused", "true", 4);
     let queues = Arc::new(FakeQueues::with(&[
         ("text-jobs", 900, 0, 0),
         ("image-jobs", 300, 0, 0),
@@ -540,16 +544,7 @@ async fn an_operators_paused_replicas_takes_only_what_the_pool_has_free() {
     // The operator asks text for 4 GPUs of 4 while image holds 2: text gets the 2 that are free
     // (no pod Pending for a GPU image holds), booked; the rest is asked for again later.
     let cluster = FakePool::new(1, 2);
-    let mut annotations = BTreeMap::new();
-    annotations.insert("queue-scaler.io/paused-replicas".to_owned(), "4".to_owned());
-    cluster.state.lock().unwrap().facts.insert(
-        "ml/text-model".into(),
-        DeploymentFacts {
-            annotations,
-            ready_replicas: 1,
-            ..DeploymentFacts::default()
-        },
-    );
+    cluster.annotate("text-model", "queue-scaler.io/paused-replicas", "4", 1);
     let queues = Arc::new(FakeQueues::with(&[
         ("text-jobs", 0, 0, 0),
         ("image-jobs", 300, 0, 0),
