@@ -1,8 +1,9 @@
 //! The end-to-end harness: the real release binaries of `scale-up` and `scale-down`, run by the
 //! Lambda runtime emulator (`cargo lambda watch`), against a cluster under test.
 //!
-//! - [`LocalStack`] starts the local control plane (`local-gke`) in-process: Google's token
-//!   endpoint, the GKE API and a Kubernetes scale API, over TLS with CAs it generates.
+//! - [`start_local_gke`] starts the local control plane (`local-gke`) in-process, as the harness
+//!   crate's [`ControlPlane`]: Google's token endpoint, the GKE API and a Kubernetes API, over
+//!   TLS with CAs it generates.
 //! - [`Functions`] runs `cargo lambda watch` with an environment and invokes functions over its
 //!   HTTP API, as `cargo lambda invoke` does.
 //! - [`scenarios`] are written against [`ClusterUnderTest`], so the same assertions run against
@@ -17,8 +18,9 @@ pub mod scenarios;
 pub mod web_identity;
 
 use local_gke::admin::{Fault, Listener};
-use local_gke::{scale_path, AdminClient, Config as GkeConfig, LocalGke};
-use queue_scaler_simulation::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use local_gke::{scale_path, AdminClient, Config as GkeConfig};
+use queue_scaler_harness::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+pub use queue_scaler_harness::ControlPlane;
 use serde_json::Value;
 use std::future::Future;
 use std::net::TcpListener;
@@ -109,53 +111,12 @@ pub trait ClusterUnderTest: Sync {
     fn allow_events(&self, namespace: &str, allowed: bool) -> impl Future<Output = ()> + Send;
 }
 
-/// The local control plane, in-process, and its state directory.
-pub struct LocalStack {
-    /// The running control plane.
-    pub gke: LocalGke,
-    /// Its state directory (key file, CAs, env file).
-    pub dir: tempfile::TempDir,
-    /// What `env` says: the variables that point a function at it.
-    pub env: Vec<(String, String)>,
-    /// Its admin API: replicas, faults, grants, the request log...
-    pub admin: AdminClient,
-}
-
-impl LocalStack {
-    /// Start `local-gke` with its defaults (deployment `ml/model-worker` at 2 replicas, the service
-    /// account granted on it) changed by `tweak`.
-    pub async fn start(tweak: impl FnOnce(&mut GkeConfig)) -> LocalStack {
-        let mut config = GkeConfig::default();
-        tweak(&mut config);
-        let gke = LocalGke::start(config).await.expect("local-gke starts");
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let env_file = gke
-            .write_state_dir(dir.path())
-            .expect("local-gke writes its state");
-        let env = read_env_file(&env_file);
-        let admin = gke
-            .admin_client()
-            .expect("a client of local-gke's admin API");
-        LocalStack {
-            gke,
-            dir,
-            env,
-            admin,
-        }
-    }
-
-    /// One variable of the env file.
-    pub fn var(&self, name: &str) -> String {
-        env_var(&self.env, name)
-    }
-}
-
-impl std::fmt::Debug for LocalStack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalStack")
-            .field("dir", &self.dir.path())
-            .finish_non_exhaustive()
-    }
+/// Start the local control plane with its defaults (deployment `ml/model-worker` at 2
+/// replicas, the service account granted on it) changed by `tweak`, or panic with why.
+pub async fn start_local_gke(tweak: impl FnOnce(&mut GkeConfig)) -> ControlPlane {
+    ControlPlane::start(tweak)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Panics with the admin API's error: the local stack is the test's own.
@@ -163,37 +124,37 @@ fn admin_ok<T>(result: Result<T, local_gke::AdminError>) -> T {
     result.unwrap_or_else(|error| panic!("local-gke's admin API: {error}"))
 }
 
-impl ClusterUnderTest for LocalStack {
+impl ClusterUnderTest for ControlPlane {
     fn counts_cluster_requests(&self) -> bool {
         true
     }
 
     async fn replicas(&self, namespace: &str, name: &str) -> i32 {
-        admin_ok(self.admin.deployment(namespace, name).await).replicas
+        admin_ok(self.admin().deployment(namespace, name).await).replicas
     }
 
     async fn set_replicas(&self, namespace: &str, name: &str, replicas: i32) {
-        admin_ok(self.admin.set_replicas(namespace, name, replicas).await);
+        admin_ok(self.admin().set_replicas(namespace, name, replicas).await);
     }
 
     async fn fail_next(&self, namespace: &str, name: &str, count: u32, status: u16) -> bool {
         let fault = Fault::status(&scale_path(namespace, name), count, status);
-        admin_ok(self.admin.add_fault(&fault).await);
+        admin_ok(self.admin().add_fault(&fault).await);
         true
     }
 
     async fn hold_next_reads(&self, namespace: &str, name: &str, count: u32) -> bool {
         let fault = Fault::hold(&local_gke::deployment_path(namespace, name), "GET", count);
-        admin_ok(self.admin.add_fault(&fault).await);
+        admin_ok(self.admin().add_fault(&fault).await);
         true
     }
 
     async fn take_requests(&self) -> Vec<String> {
-        take_request_kinds(&self.admin, |_| true).await
+        take_request_kinds(self.admin(), |_| true).await
     }
 
     async fn events(&self, namespace: &str, name: &str) -> Vec<Value> {
-        admin_ok(self.admin.events(namespace, name).await)
+        admin_ok(self.admin().events(namespace, name).await)
     }
 
     async fn allow_events(&self, namespace: &str, allowed: bool) {
@@ -202,9 +163,9 @@ impl ClusterUnderTest for LocalStack {
             namespace: namespace.to_owned(),
         };
         admin_ok(if allowed {
-            self.admin.grant_events(&grant).await
+            self.admin().grant_events(&grant).await
         } else {
-            self.admin.revoke_events(&grant).await
+            self.admin().revoke_events(&grant).await
         });
     }
 }
@@ -526,7 +487,7 @@ impl Drop for Functions {
 }
 
 /// The region the moto tests sign for.
-pub const REGION: &str = "eu-west-1";
+pub use queue_scaler_harness::events::REGION;
 
 /// A local AWS API (moto) for CloudWatch, Secrets Manager and SQS.
 pub async fn moto() -> MotoServer {

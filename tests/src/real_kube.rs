@@ -17,7 +17,7 @@
 
 use crate::scenarios::{DEPLOYMENT, MISSING, NS, UNGRANTED};
 use crate::{
-    env_var, read_env_file, take_request_kinds, workspace_root, ClusterUnderTest, LocalStack,
+    env_var, read_env_file, take_request_kinds, workspace_root, ClusterUnderTest, ControlPlane,
 };
 use local_gke::admin::Listener;
 use local_gke::{scale_path, ExternalCluster};
@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// etcd and kube-apiserver, started from a state directory; stopped when dropped.
-struct ControlPlane {
+struct KubeProcesses {
     dir: tempfile::TempDir,
 }
 
-impl Drop for ControlPlane {
+impl Drop for KubeProcesses {
     fn drop(&mut self) {
         let script = workspace_root().join("scripts/kube-down.sh");
         match Command::new(&script)
@@ -52,7 +52,7 @@ impl Drop for ControlPlane {
 /// A real kube-apiserver with RBAC behind local-gke's token endpoint and GKE API.
 pub struct RealKube {
     /// local-gke: the token endpoint, the GKE API advertising the real server, the webhook.
-    pub local: LocalStack,
+    pub local: ControlPlane,
     /// What local-gke's `env` file says, with the real server as `GKE_ENDPOINT`/`GKE_CA_CERT`.
     pub env: Vec<(String, String)>,
     /// `https://127.0.0.1:PORT`.
@@ -62,7 +62,7 @@ pub struct RealKube {
     pub(crate) admin_token: String,
     pub(crate) admin: reqwest::Client,
     // Last, so it is dropped last: the cluster outlives every client of it.
-    _control_plane: ControlPlane,
+    _processes: KubeProcesses,
 }
 
 impl std::fmt::Debug for RealKube {
@@ -140,14 +140,14 @@ impl RealKube {
 
     async fn start_as(scheduling: bool, issuer: Option<&str>) -> RealKube {
         let bin = kube_binaries();
-        let local = LocalStack::start(|_| {}).await;
+        let local = crate::start_local_gke(|_| {}).await;
         let dir = tempfile::Builder::new()
             .prefix("real-kube")
             .tempdir()
             .expect("a temporary directory");
-        let control_plane = ControlPlane { dir };
+        let processes = KubeProcesses { dir };
         let kube_env = kube_up(
-            control_plane.dir.path(),
+            processes.dir.path(),
             &bin,
             &local.var("LOCAL_GKE_TOKENREVIEW_URL"),
             &local.var("SSL_CERT_FILE"),
@@ -159,13 +159,13 @@ impl RealKube {
         let url = var("KUBE_URL");
         let ca_pem = std::fs::read_to_string(var("KUBE_CA")).expect("kube-up's CA file");
 
-        local.gke.set_external_cluster(ExternalCluster {
+        local.gke().set_external_cluster(ExternalCluster {
             endpoint: url::Url::parse(&url).expect("KUBE_URL is a URL"),
             ca_pem: ca_pem.clone(),
         });
         let env_file = local
-            .gke
-            .write_state_dir(local.dir.path())
+            .gke()
+            .write_state_dir(local.dir())
             .expect("local-gke rewrites its state");
         let env = read_env_file(&env_file);
 
@@ -183,7 +183,7 @@ impl RealKube {
             version: var("KUBE_VERSION"),
             admin_token: var("KUBE_ADMIN_TOKEN"),
             admin,
-            _control_plane: control_plane,
+            _processes: processes,
         };
         kube.apply_manifests().await;
         kube
@@ -437,7 +437,7 @@ impl ClusterUnderTest for RealKube {
     }
 
     async fn take_requests(&self) -> Vec<String> {
-        take_request_kinds(&self.local.admin, |listener| listener == Listener::Google).await
+        take_request_kinds(self.local.admin(), |listener| listener == Listener::Google).await
     }
 
     async fn events(&self, namespace: &str, name: &str) -> Vec<Value> {

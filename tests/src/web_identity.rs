@@ -62,7 +62,7 @@ impl RealKube {
         let (status, jwks) = self.anonymous_get("/openid/v1/jwks").await;
         assert_eq!(status, 200, "the keys: {jwks}");
         self.local
-            .gke
+            .gke()
             .publish_issuer(Some(local_gke::IssuerDocuments { discovery, jwks }));
     }
 
@@ -407,7 +407,7 @@ impl WorkerRole {
 /// `AssumeRoleWithWebIdentity`), receives the one message of its queue `model-jobs` with them,
 /// and deletes it. moto checks nothing of the token: the tests' own checks come first.
 pub async fn worker_takes_its_message(token: &str, role_arn: &str) {
-    use queue_scaler_simulation::moto::{
+    use queue_scaler_harness::moto::{
         assume_role_with_web_identity, MotoServer, Sqs, ACCESS_KEY_ID,
     };
     let moto = MotoServer::start().await.expect("moto_server starts");

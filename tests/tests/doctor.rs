@@ -8,8 +8,10 @@
 use local_gke::admin::{AdminGrant, Fault, PodScheduling, Toleration};
 use local_gke::{NodePool, NodeTaint, TaintEffect};
 use queue_scaler_core::AlarmState;
-use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
-use queue_scaler_tests::{function_env, put_alarm, ClusterUnderTest, Functions, LocalStack};
+use queue_scaler_harness::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_tests::{
+    function_env, put_alarm, start_local_gke, ClusterUnderTest, ControlPlane, Functions,
+};
 use serde_json::Value;
 
 const DOCTOR: &str = r#"{"action": "doctor"}"#;
@@ -36,15 +38,15 @@ fn status<'a>(report: &'a Value, name: &str) -> (&'a str, &'a Value) {
     (check["status"].as_str().unwrap_or_default(), check)
 }
 
-fn scaler(stack: &LocalStack) -> String {
+fn scaler(stack: &ControlPlane) -> String {
     stack.var("SCALER_SERVICE_ACCOUNT")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_deployment_passes_and_nothing_is_written() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     stack.take_requests().await;
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     assert_eq!(report["ok"], true, "{report:#}");
     for name in [
         "configuration",
@@ -94,17 +96,17 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_refused_are_a_warning_with_the_rbac_fix_and_the_report_stays_ok() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let refused = local_gke::admin::EventGrant {
         identity: scaler(&stack),
         namespace: "ml".to_owned(),
     };
     stack
-        .admin
+        .admin()
         .revoke_events(&refused)
         .await
         .expect("Events refused");
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     assert_eq!(
         report["ok"], true,
         "scaling works without Events: {report:#}"
@@ -118,20 +120,20 @@ async fn events_refused_are_a_warning_with_the_rbac_fix_and_the_report_stays_ok(
     );
     assert_eq!(status(&report, "access").0, "pass", "{report:#}");
     // Turned off, there is nothing to check.
-    let report = doctor(&function_env(&stack.env, &[("KUBE_EVENTS", "false")])).await;
+    let report = doctor(&function_env(stack.env(), &[("KUBE_EVENTS", "false")])).await;
     assert_eq!(status(&report, "events").0, "skip", "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_binding_fails_access_with_the_rbac_fix() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let grant = AdminGrant::new(&scaler(&stack), "ml", "model-worker");
     stack
-        .admin
+        .admin()
         .remove_grant(&grant.key())
         .await
         .expect("the binding removed");
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     assert_eq!(report["ok"], false);
     let (s, check) = status(&report, "access");
     assert_eq!(s, "fail", "{report:#}");
@@ -153,16 +155,16 @@ async fn a_removed_binding_fails_access_with_the_rbac_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_that_also_grants_patch_on_the_deployment_fails_least_privilege() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let grant = AdminGrant::new(&scaler(&stack), "ml", "model-worker")
         .verbs(["patch"])
         .resources(["deployments"]);
     stack
-        .admin
+        .admin()
         .set_grant(&grant)
         .await
         .expect("the grant widened");
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     let (s, check) = status(&report, "access");
     assert_eq!(s, "fail", "{report:#}");
     assert!(
@@ -176,9 +178,9 @@ async fn a_role_that_also_grants_patch_on_the_deployment_fails_least_privilege()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_without_the_email_scope_fails_identity() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let report = doctor(&function_env(
-        &stack.env,
+        stack.env(),
         &[(
             "GCP_TOKEN_SCOPES",
             "https://www.googleapis.com/auth/cloud-platform",
@@ -205,10 +207,10 @@ async fn a_token_without_the_email_scope_fails_identity() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_cluster_ca_fails_the_cluster_check() {
-    let stack = LocalStack::start(|_| {}).await;
-    let wrong = stack.gke.google_ca_pem().to_owned();
+    let stack = start_local_gke(|_| {}).await;
+    let wrong = stack.gke().google_ca_pem().to_owned();
     let report = doctor(&function_env(
-        &stack.env,
+        stack.env(),
         &[
             ("GKE_CLUSTER", ""),
             ("GKE_ENDPOINT", &stack.var("GKE_ENDPOINT")),
@@ -230,7 +232,7 @@ async fn a_wrong_cluster_ca_fails_the_cluster_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_deployment_fails_its_check() {
-    let stack = LocalStack::start(|c| {
+    let stack = start_local_gke(|c| {
         c.grants = vec![format!(
             "queue-scaler@{}.iam.gserviceaccount.com=ml/missing-model",
             c.project
@@ -240,7 +242,7 @@ async fn a_missing_deployment_fails_its_check() {
     })
     .await;
     let report = doctor(&function_env(
-        &stack.env,
+        stack.env(),
         &[("TARGET_DEPLOYMENT", "missing-model")],
     ))
     .await;
@@ -251,7 +253,7 @@ async fn a_missing_deployment_fails_its_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_pool_with_a_duplicated_taint_fails_with_the_node_pool_fix() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     gpu_pool_tainted(
         &stack,
         &[
@@ -261,7 +263,7 @@ async fn a_node_pool_with_a_duplicated_taint_fails_with_the_node_pool_fix() {
         ],
     )
     .await;
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     let (s, check) = status(&report, "taints");
     assert_eq!(s, "fail", "{report:#}");
     assert!(
@@ -282,7 +284,7 @@ async fn a_node_pool_with_a_duplicated_taint_fails_with_the_node_pool_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_alarms_must_exist_and_invoke_the_function() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"));
     let cw = moto.cloudwatch("eu-west-1");
     // The emulator's ARN for every function.
@@ -291,7 +293,7 @@ async fn the_alarms_must_exist_and_invoke_the_function() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let report = doctor(&function_env(
-        &stack.env,
+        stack.env(),
         &[
             ("REARM_ALARM", "true"),
             ("TARGET_ALARMS", "qs-backlog-high,qs-backlog-gone"),
@@ -320,7 +322,7 @@ async fn the_alarms_must_exist_and_invoke_the_function() {
 }
 
 /// The GPU pool, alone, with these `NoSchedule` taints.
-async fn gpu_pool_tainted(stack: &LocalStack, taints: &[(&str, &str)]) {
+async fn gpu_pool_tainted(stack: &ControlPlane, taints: &[(&str, &str)]) {
     let mut pool = NodePool::default_gpu_pool();
     pool.config.taints = taints
         .iter()
@@ -328,7 +330,7 @@ async fn gpu_pool_tainted(stack: &LocalStack, taints: &[(&str, &str)]) {
         .collect();
     pool.autoscaling = None;
     stack
-        .admin
+        .admin()
         .set_node_pools(&[pool])
         .await
         .expect("the pools replaced");
@@ -358,11 +360,11 @@ fn assert_fails(report: &Value, name: &str, in_detail: &str, in_fix: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_file_that_cannot_be_read_fails_the_credentials_check() {
-    let stack = LocalStack::start(|_| {}).await;
-    let missing = stack.dir.path().join("no-such-key.json");
+    let stack = start_local_gke(|_| {}).await;
+    let missing = stack.dir().join("no-such-key.json");
     let missing = missing.to_str().expect("a UTF-8 path");
     let report = doctor(&function_env(
-        &stack.env,
+        stack.env(),
         &[("GOOGLE_APPLICATION_CREDENTIALS", missing)],
     ))
     .await;
@@ -377,20 +379,20 @@ async fn a_key_file_that_cannot_be_read_fails_the_credentials_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_setting_fails_the_configuration_naming_it() {
-    let stack = LocalStack::start(|_| {}).await;
-    let report = doctor(&function_env(&stack.env, &[("MAX_REPLICAS", "many")])).await;
+    let stack = start_local_gke(|_| {}).await;
+    let report = doctor(&function_env(stack.env(), &[("MAX_REPLICAS", "many")])).await;
     assert_fails(&report, "configuration", "MAX_REPLICAS", "README.md");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_endpoint_that_refuses_fails_the_token_check() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     stack
-        .admin
+        .admin()
         .add_fault(&Fault::status("/token", 50, 400))
         .await
         .expect("fault added");
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     assert_eq!(status(&report, "credentials").0, "pass", "{report:#}");
     assert_fails(&report, "token", "token", "docs/troubleshooting.md");
 }
@@ -400,7 +402,7 @@ async fn a_token_endpoint_that_refuses_fails_the_token_check() {
 /// from the error's type, not from its text.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_endpoint_where_nothing_listens_fails_with_the_unreachable_fix() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let key_file = stack.var("GOOGLE_APPLICATION_CREDENTIALS");
     let mut key: Value =
         serde_json::from_str(&std::fs::read_to_string(&key_file).expect("the key file"))
@@ -416,7 +418,7 @@ async fn a_token_endpoint_where_nothing_listens_fails_with_the_unreachable_fix()
     std::fs::write(&moved, key.to_string()).expect("written");
     let moved = moved.to_string_lossy().into_owned();
     let report = doctor(&function_env(
-        &stack.env,
+        stack.env(),
         &[("GOOGLE_APPLICATION_CREDENTIALS", &moved)],
     ))
     .await;
@@ -426,9 +428,9 @@ async fn a_token_endpoint_where_nothing_listens_fails_with_the_unreachable_fix()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gpu_pool_without_the_mlonly_taint_fails_with_the_node_pool_fix() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     gpu_pool_tainted(&stack, &[("nvidia.com/gpu", "present")]).await;
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     assert_fails(
         &report,
         "taints",
@@ -439,7 +441,7 @@ async fn a_gpu_pool_without_the_mlonly_taint_fails_with_the_node_pool_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alarms_are_compared_with_the_functions_own_arn() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = MotoServer::start().await.unwrap_or_else(|e| panic!("{e}"));
     let cw = moto.cloudwatch("eu-west-1");
     let arn = |function: &str| format!("arn:aws:lambda:eu-west-1:123456789012:function:{function}");
@@ -447,7 +449,7 @@ async fn alarms_are_compared_with_the_functions_own_arn() {
     put_alarm(&cw, "qs-elsewhere", &arn("someone-elses-function"), true).await;
     put_alarm(&cw, "qs-paused", &arn("qs-scale-up"), false).await;
     let report = doctor(&function_env(
-        &stack.env,
+        stack.env(),
         &[
             ("REARM_ALARM", "true"),
             ("TARGET_ALARMS", "qs-high,qs-elsewhere,qs-paused"),
@@ -485,8 +487,8 @@ async fn alarms_are_compared_with_the_functions_own_arn() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clusters_get_refused_after_discovery_fails_the_node_pool_check_with_the_iam_fix() {
-    let stack = LocalStack::start(|_| {}).await;
-    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    let stack = start_local_gke(|_| {}).await;
+    let functions = Functions::start(&function_env(stack.env(), &[])).await;
     // The first doctor discovers the cluster through clusters.get, and the container keeps the
     // endpoint it found.
     let report = doctor_on(&functions).await;
@@ -494,9 +496,9 @@ async fn clusters_get_refused_after_discovery_fails_the_node_pool_check_with_the
     stack.take_requests().await;
     // Then container.clusters.get is taken away from the service account: Google refuses the
     // next clusters.get, which is the doctor's read of the node pools in the warm container.
-    let clusters_get = format!("/v1/{}", stack.gke.cluster_name());
+    let clusters_get = format!("/v1/{}", stack.gke().cluster_name());
     stack
-        .admin
+        .admin()
         .add_fault(&Fault::status(&clusters_get, 1, 403))
         .await
         .expect("fault added");
@@ -523,12 +525,12 @@ async fn clusters_get_refused_after_discovery_fails_the_node_pool_check_with_the
 /// A grant written out, that lets the service account read its Deployment: get and update on the
 /// scale and on the Deployment (one rule in local-gke; patch and delete stay refused), as the
 /// default grant reads it too.
-async fn allow_reading_the_deployment(stack: &LocalStack) {
+async fn allow_reading_the_deployment(stack: &ControlPlane) {
     let grant = AdminGrant::new(&scaler(stack), "ml", "model-worker")
         .verbs(["get", "update"])
         .resources(["deployments/scale", "deployments"]);
     stack
-        .admin
+        .admin()
         .set_grant(&grant)
         .await
         .expect("the grant widened");
@@ -536,9 +538,9 @@ async fn allow_reading_the_deployment(stack: &LocalStack) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pods_that_tolerate_the_gpu_pool_pass_and_pods_that_do_not_fail_with_the_manifest_fix() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     allow_reading_the_deployment(&stack).await;
-    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    let functions = Functions::start(&function_env(stack.env(), &[])).await;
     stack.take_requests().await;
     // By default the Deployment's pod template is infra/gke/model-deployment.yaml's.
     let report = doctor_on(&functions).await;
@@ -601,12 +603,12 @@ async fn pods_that_tolerate_the_gpu_pool_pass_and_pods_that_do_not_fail_with_the
 
 /// The doctor's report once the Deployment's pod template has these scheduling fields.
 async fn doctor_with_scheduling(
-    stack: &LocalStack,
+    stack: &ControlPlane,
     functions: &Functions,
     scheduling: &PodScheduling,
 ) -> Value {
     stack
-        .admin
+        .admin()
         .set_scheduling("ml", "model-worker", scheduling)
         .await
         .expect("the pod template changed");
@@ -619,14 +621,14 @@ async fn doctor_with_scheduling(
 async fn a_gpu_pool_is_checked_for_its_size_and_its_lease() {
     let pool = [("TARGET_POOL", "gpu-pool"), ("TARGET_POOL_GPUS", "4")];
     // The Lease seeded, and granted to the service account (local-gke's default for a seed).
-    let stack = LocalStack::start(|config| {
+    let stack = start_local_gke(|config| {
         config.leases.push(local_gke::LeaseSeed {
             namespace: "ml".into(),
             name: "queue-scaler-pool-gpu-pool".into(),
         });
     })
     .await;
-    let report = doctor(&function_env(&stack.env, &pool)).await;
+    let report = doctor(&function_env(stack.env(), &pool)).await;
     assert_check(
         &report,
         "GPU pool gpu-pool:",
@@ -637,14 +639,14 @@ async fn a_gpu_pool_is_checked_for_its_size_and_its_lease() {
     // Targets that may ask for more than the pool has: a warning with the numbers.
     let mut wide = pool.to_vec();
     wide.push(("MAX_REPLICAS", "8"));
-    let report = doctor(&function_env(&stack.env, &wide)).await;
+    let report = doctor(&function_env(stack.env(), &wide)).await;
     assert_check(&report, "GPU pool gpu-pool", "warn", "ask for 8");
     assert_eq!(report["ok"], true, "a warning is not a failure: {report:#}");
 
     // No pool configured: with the Lease there, the functions place the target on the pool its
     // nodeSelector matches, and the pool is checked as a configured one is, its size read from
     // clusters.get.
-    let report = doctor(&function_env(&stack.env, &[])).await;
+    let report = doctor(&function_env(stack.env(), &[])).await;
     assert_check(
         &report,
         "model-worker: GPU pool",
@@ -665,12 +667,12 @@ async fn a_gpu_pool_is_checked_for_its_size_and_its_lease() {
     );
     // Mins that need more GPUs than the pool has: no raise on it is made, a failure.
     let mins = [("MIN_REPLICAS", "9"), ("MAX_REPLICAS", "10")];
-    let report = doctor(&function_env(&stack.env, &mins)).await;
+    let report = doctor(&function_env(stack.env(), &mins)).await;
     assert_check(&report, "GPU pool gpu-pool", "fail", "need 9 together");
 
     // No Lease: no raise on the pool can be booked.
-    let bare = LocalStack::start(|_| {}).await;
-    let report = doctor(&function_env(&bare.env, &pool)).await;
+    let bare = start_local_gke(|_| {}).await;
+    let report = doctor(&function_env(bare.env(), &pool)).await;
     let (state, check) = status(&report, "GPU pool gpu-pool: lease");
     assert_eq!(state, "fail", "{report:#}");
     assert!(

@@ -4,7 +4,9 @@
 //! the SigV4 signature and the role's binding as Google does. No key is configured.
 
 use local_gke::AwsIdentity;
-use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
+use queue_scaler_tests::{
+    function_env, start_local_gke, ClusterUnderTest, ControlPlane, Functions,
+};
 use serde_json::{json, Value};
 
 const REGION: &str = "eu-west-1";
@@ -12,7 +14,7 @@ const REGION: &str = "eu-west-1";
 /// The functions' environment in keyless mode: the credential configuration the local control
 /// plane wrote (as `create-cred-config --aws` would), the AWS identity `identity` gives, and no key.
 fn keyless_env(
-    stack: &LocalStack,
+    stack: &ControlPlane,
     config: &str,
     identity: [(&str, String); 3],
 ) -> Vec<(String, String)> {
@@ -22,7 +24,7 @@ fn keyless_env(
         ("AWS_REGION", REGION),
     ];
     extra.extend(identity.iter().map(|(k, v)| (*k, v.as_str())));
-    let env = function_env(&stack.env, &extra);
+    let env = function_env(stack.env(), &extra);
     assert!(
         !env.iter()
             .any(|(k, _)| k == "GOOGLE_APPLICATION_CREDENTIALS"),
@@ -31,7 +33,7 @@ fn keyless_env(
     env
 }
 
-fn default_identity(stack: &LocalStack) -> [(&'static str, String); 3] {
+fn default_identity(stack: &ControlPlane) -> [(&'static str, String); 3] {
     [
         (
             "AWS_ACCESS_KEY_ID",
@@ -48,14 +50,14 @@ fn default_identity(stack: &LocalStack) -> [(&'static str, String); 3] {
     ]
 }
 
-fn credential_config(stack: &LocalStack) -> String {
+fn credential_config(stack: &ControlPlane) -> String {
     let path = stack.var("LOCAL_GKE_CREDENTIAL_CONFIG");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn both_functions_scale_without_a_key() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let config = credential_config(&stack);
     let functions = Functions::start(&keyless_env(&stack, &config, default_identity(&stack))).await;
     stack.take_requests().await;
@@ -123,7 +125,7 @@ async fn both_functions_scale_without_a_key() {
 /// Invoke scale-up once in keyless mode with `config` and `identity`; the error, and the
 /// replicas afterwards.
 async fn refused(
-    stack: &LocalStack,
+    stack: &ControlPlane,
     config: &str,
     identity: [(&str, String); 3],
 ) -> (String, String, i32) {
@@ -141,7 +143,7 @@ async fn refused(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_audience_that_names_no_provider_is_refused_at_the_exchange() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let mut config: Value = serde_json::from_str(&credential_config(&stack)).expect("JSON");
     let audience = config["audience"].as_str().unwrap_or_default().to_owned();
     config["audience"] = audience
@@ -161,7 +163,7 @@ async fn an_audience_that_names_no_provider_is_refused_at_the_exchange() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_role_not_bound_to_the_service_account_is_refused_at_impersonation() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     // A second AWS identity that Google can verify, but whose role is not a workload identity
     // user of the service account.
     let (key, secret) = (
@@ -175,7 +177,7 @@ async fn a_role_not_bound_to_the_service_account_is_refused_at_impersonation() {
         arn: "arn:aws:sts::123456789012:assumed-role/someone-else/someone-else".to_owned(),
     };
     stack
-        .admin
+        .admin()
         .add_aws_identity(&someone_else)
         .await
         .expect("the identity added");
@@ -197,7 +199,7 @@ async fn a_role_not_bound_to_the_service_account_is_refused_at_impersonation() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signature_google_cannot_verify_is_refused_at_the_exchange() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let mut identity = default_identity(&stack);
     identity[1].1 = "not-the-secret-access-key-of-this-key-id".into();
     let (error_type, message, replicas) =
@@ -214,7 +216,7 @@ async fn a_signature_google_cannot_verify_is_refused_at_the_exchange() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keyless_without_the_functions_aws_identity_is_a_configuration_error() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let config = credential_config(&stack);
     let env: Vec<(String, String)> = keyless_env(&stack, &config, default_identity(&stack))
         .into_iter()

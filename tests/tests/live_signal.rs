@@ -4,16 +4,16 @@
 //! fails, and the result says which.
 
 use queue_scaler_core::AlarmState;
-use queue_scaler_simulation::moto::{MotoServer, Sqs};
+use queue_scaler_harness::moto::{MotoServer, Sqs};
 use queue_scaler_tests::{
-    aws_env, function_arn, function_env, moto, put_alarm, ClusterUnderTest, Functions, LocalStack,
-    REGION,
+    aws_env, function_arn, function_env, moto, put_alarm, start_local_gke, ClusterUnderTest,
+    ControlPlane, Functions, REGION,
 };
 use serde_json::{json, Value};
 
 /// The functions against `stack` and `moto`, their single target reading `queues`, with `extra`.
 async fn functions(
-    stack: &LocalStack,
+    stack: &ControlPlane,
     moto: &MotoServer,
     queues: &str,
     extra: &[(&str, &str)],
@@ -27,7 +27,7 @@ async fn functions(
         ("REARM_ALARM", "false"),
     ]);
     all.extend_from_slice(extra);
-    Functions::start(&function_env(&stack.env, &all)).await
+    Functions::start(&function_env(stack.env(), &all)).await
 }
 
 async fn queue(sqs: &Sqs, name: &str, messages: usize) -> String {
@@ -47,7 +47,7 @@ fn fields(out: &Value, names: &[&str]) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_alarm_decides_from_the_queue_as_it_is_now() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = moto().await;
     let sqs = moto.sqs(REGION);
     let url = queue(&sqs, "model-jobs", 150).await;
@@ -130,7 +130,7 @@ async fn each_alarm_decides_from_the_queue_as_it_is_now() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_queues_add_up_and_a_failed_read_falls_back_to_the_datapoint() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = moto().await;
     let sqs = moto.sqs(REGION);
     queue(&sqs, "text-jobs", 150).await;
@@ -164,7 +164,7 @@ async fn two_queues_add_up_and_a_failed_read_falls_back_to_the_datapoint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_heartbeat_wakes_a_target_at_zero_and_leaves_a_fresh_alarm_alone() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     stack.set_replicas("ml", "model-worker", 0).await;
     let moto = moto().await;
     let sqs = moto.sqs(REGION);
@@ -219,7 +219,7 @@ async fn the_heartbeat_wakes_a_target_at_zero_and_leaves_a_fresh_alarm_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_doctor_reads_each_targets_queues_and_names_one_it_cannot_read() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = moto().await;
     let sqs = moto.sqs(REGION);
     queue(&sqs, "model-jobs", 42).await;

@@ -14,11 +14,11 @@
 use local_gke::admin::Fault;
 use local_gke::{scale_path, ExternalCluster};
 use queue_scaler_core::AlarmState;
-use queue_scaler_simulation::moto::{CloudWatch, MotoServer};
+use queue_scaler_harness::moto::{CloudWatch, MotoServer};
 use queue_scaler_tests::scenarios::assert_no_secrets;
 use queue_scaler_tests::{
-    aws_env, event, function_arn, function_env, moto, put_alarm, ClusterUnderTest, Functions,
-    LocalStack, REGION,
+    aws_env, event, function_arn, function_env, moto, put_alarm, start_local_gke, ClusterUnderTest,
+    ControlPlane, Functions, REGION,
 };
 use serde_json::{json, Value};
 
@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 const HIGH: &str = "model-worker-backlog-high";
 const LOW: &str = "model-worker-backlog-low";
 
-fn env(stack: &LocalStack, moto: &MotoServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn env(stack: &ControlPlane, moto: &MotoServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let aws = aws_env(moto);
     let mut all: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // These tests put alarms into ALARM by hand just before the heartbeat, and no alarm invokes
@@ -34,7 +34,7 @@ fn env(stack: &LocalStack, moto: &MotoServer, extra: &[(&str, &str)]) -> Vec<(St
     // live_signal.rs).
     all.push(("HEARTBEAT_GRACE_SECONDS", "0"));
     all.extend_from_slice(extra);
-    function_env(&stack.env, &all)
+    function_env(stack.env(), &all)
 }
 
 /// Create a metric alarm on the queue whose action invokes `function_arn`, and put it in
@@ -62,7 +62,7 @@ async fn state(cw: &CloudWatch, name: &str) -> AlarmState {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_scaling_still_rearms_its_alarm() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = moto().await;
     let cw = moto.cloudwatch(REGION);
     let functions = Functions::start(&env(&stack, &moto, &[])).await;
@@ -85,7 +85,7 @@ async fn a_failed_scaling_still_rearms_its_alarm() {
     assert_eq!(stack.replicas("ml", "model-worker").await, 2);
 
     // When the alarm fires again and the control plane is back, it scales.
-    stack.admin.clear_faults().await.expect("faults cleared");
+    stack.admin().clear_faults().await.expect("faults cleared");
     let out = functions
         .invoke_file("scale-up", "alarm-high-backlog.json")
         .await
@@ -99,7 +99,7 @@ async fn a_failed_scaling_still_rearms_its_alarm() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_configuration_still_rearms_the_alarm_that_invoked_it() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = moto().await;
     let cw = moto.cloudwatch(REGION);
     // MAX_REPLICAS is required.
@@ -135,7 +135,7 @@ async fn an_invalid_configuration_still_rearms_the_alarm_that_invoked_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_heartbeat_acts_on_its_alarms_in_alarm_and_on_nothing_else() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = moto().await;
     let cw = moto.cloudwatch(REGION);
     let names = format!("{HIGH},high-ok,high-insufficient,{LOW},high-gone");
@@ -216,7 +216,7 @@ async fn the_heartbeat_acts_on_its_alarms_in_alarm_and_on_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let moto = moto().await;
     let key_file = stack.var("GOOGLE_APPLICATION_CREDENTIALS");
     let key = std::fs::read_to_string(&key_file).unwrap_or_else(|e| panic!("{key_file}: {e}"));
@@ -241,7 +241,7 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
         message.contains("GetSecretValue") && message.contains("ResourceNotFound"),
         "{message}"
     );
-    assert_no_secrets(&message, &stack.env);
+    assert_no_secrets(&message, stack.env());
 
     moto.secrets(REGION)
         .create_secret("queue-scaler-key", &key)
@@ -256,20 +256,20 @@ async fn a_key_secret_that_could_not_be_read_is_read_by_the_next_invocation() {
     assert_eq!(out["applied"], true, "{out}");
     assert_eq!(stack.replicas("ml", "model-worker").await, 4);
     // The key came from the secret: neither it nor a token reached the output.
-    assert_no_secrets(&functions.log(), &stack.env);
+    assert_no_secrets(&functions.log(), stack.env());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_whose_answer_was_lost_is_not_applied_twice() {
-    let stack = LocalStack::start(|_| {}).await;
-    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    let stack = start_local_gke(|_| {}).await;
+    let functions = Functions::start(&function_env(stack.env(), &[])).await;
     let lost_answer = Fault {
         method: Some("PUT".to_owned()),
         apply_then_drop: true,
         ..Fault::new(&scale_path("ml", "model-worker"))
     };
     stack
-        .admin
+        .admin()
         .add_fault(&lost_answer)
         .await
         .expect("fault injected");
@@ -325,8 +325,8 @@ async fn proxy_to(target: String) -> (u16, tokio::task::JoinHandle<()>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_discovered_endpoint_that_stops_answering_is_discovered_again() {
-    let stack = LocalStack::start(|_| {}).await;
-    let cluster = url::Url::parse(stack.gke.cluster_url()).expect("cluster URL");
+    let stack = start_local_gke(|_| {}).await;
+    let cluster = url::Url::parse(stack.gke().cluster_url()).expect("cluster URL");
     let target = format!(
         "{}:{}",
         cluster.host_str().unwrap_or_default(),
@@ -334,11 +334,11 @@ async fn a_discovered_endpoint_that_stops_answering_is_discovered_again() {
     );
     let advertise = |port: u16| ExternalCluster {
         endpoint: url::Url::parse(&format!("https://127.0.0.1:{port}")).expect("URL"),
-        ca_pem: stack.gke.cluster_ca_pem().to_owned(),
+        ca_pem: stack.gke().cluster_ca_pem().to_owned(),
     };
     let (first, first_task) = proxy_to(target.clone()).await;
-    stack.gke.set_external_cluster(advertise(first));
-    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    stack.gke().set_external_cluster(advertise(first));
+    let functions = Functions::start(&function_env(stack.env(), &[])).await;
     let out = functions
         .invoke_file("scale-up", "alarm-set-by-set-alarm-state.json")
         .await
@@ -358,7 +358,7 @@ async fn a_discovered_endpoint_that_stops_answering_is_discovered_again() {
     first_task.abort();
     let _ = first_task.await;
     let (second, _second_task) = proxy_to(target).await;
-    stack.gke.set_external_cluster(advertise(second));
+    stack.gke().set_external_cluster(advertise(second));
     let out = functions
         .invoke_file("scale-up", "alarm-set-by-set-alarm-state.json")
         .await
@@ -382,9 +382,9 @@ async fn a_discovered_endpoint_that_stops_answering_is_discovered_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn zero_replicas_only_when_the_queue_is_empty_and_a_wake_alarm_brings_one_back() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let functions = Functions::start(&function_env(
-        &stack.env,
+        stack.env(),
         &[
             ("MIN_REPLICAS", "0"),
             ("MESSAGES_PER_REPLICA", ""),

@@ -62,7 +62,7 @@ async fn every_scenario_holds_against_a_real_kube_apiserver_with_rbac() {
         !injected,
         "a real API server cannot inject faults: this is the one scenario that runs only locally"
     );
-    let wrong_ca = kube.local.gke.google_ca_pem().to_owned();
+    let wrong_ca = kube.local.gke().google_ca_pem().to_owned();
     step!(
         "wrong cluster CA",
         scenarios::a_wrong_cluster_ca_is_refused(&kube, &env, &kube.url, &wrong_ca).await

@@ -16,7 +16,7 @@
 //!   first, and raises image-model only once text-model's pod is gone.
 
 use queue_scaler_core::QueueCounts;
-use queue_scaler_simulation::standin::AwsStandIn;
+use queue_scaler_harness::standin::AwsStandIn;
 use queue_scaler_tests::real_kube::RealKube;
 use queue_scaler_tests::real_pool;
 use queue_scaler_tests::real_scheduler::Pods;

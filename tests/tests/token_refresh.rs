@@ -6,16 +6,18 @@
 use local_gke::admin::{Fault, Listener};
 use local_gke::deployment_path;
 use queue_scaler_tests::scenarios::{assert_no_secrets, DEPLOYMENT, NS};
-use queue_scaler_tests::{function_env, ClusterUnderTest, Functions, LocalStack};
+use queue_scaler_tests::{
+    function_env, start_local_gke, ClusterUnderTest, ControlPlane, Functions,
+};
 use serde_json::json;
 
 /// No datapoint: one step up.
 const ONE_STEP_UP: &str = "alarm-set-by-set-alarm-state.json";
 
 /// The token and scale requests local-gke served since the last call, as (kind, status).
-async fn token_and_scale_requests(stack: &LocalStack) -> Vec<(String, u16)> {
+async fn token_and_scale_requests(stack: &ControlPlane) -> Vec<(String, u16)> {
     stack
-        .admin
+        .admin()
         .take_requests()
         .await
         .expect("local-gke's request log")
@@ -34,14 +36,14 @@ fn pairs(expected: &[(&str, u16)]) -> Vec<(String, u16)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_token_is_refreshed_once_and_the_scaling_goes_through() {
-    let stack = LocalStack::start(|_| {}).await;
-    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    let stack = start_local_gke(|_| {}).await;
+    let functions = Functions::start(&function_env(stack.env(), &[])).await;
     // The first invocation gets a token, and the warm function keeps it.
     let out = functions.invoke_file("scale-up", ONE_STEP_UP).await.ok();
     assert_eq!((&out["from"], &out["to"]), (&json!(2), &json!(3)), "{out}");
-    stack.admin.clear_requests().await.expect("log cleared");
+    stack.admin().clear_requests().await.expect("log cleared");
 
-    let revoked = stack.admin.revoke_tokens().await.expect("tokens revoked");
+    let revoked = stack.admin().revoke_tokens().await.expect("tokens revoked");
     assert!(revoked >= 1, "the function's token was live: {revoked}");
     let out = functions.invoke_file("scale-up", ONE_STEP_UP).await.ok();
     assert_eq!(
@@ -62,15 +64,19 @@ async fn a_revoked_token_is_refreshed_once_and_the_scaling_goes_through() {
         "one 401, one refresh, then the same call again with the new token"
     );
     assert_eq!(stack.replicas(NS, DEPLOYMENT).await, 4);
-    assert_no_secrets(&functions.log(), &stack.env);
+    assert_no_secrets(&functions.log(), stack.env());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_401_after_the_refresh_is_refused_and_writes_nothing() {
-    let stack = LocalStack::start(|_| {}).await;
-    let functions = Functions::start(&function_env(&stack.env, &[])).await;
+    let stack = start_local_gke(|_| {}).await;
+    let functions = Functions::start(&function_env(stack.env(), &[])).await;
     let rejected = Fault::status(&deployment_path(NS, DEPLOYMENT), 2, 401);
-    stack.admin.add_fault(&rejected).await.expect("fault added");
+    stack
+        .admin()
+        .add_fault(&rejected)
+        .await
+        .expect("fault added");
 
     let (error_type, message) = functions.invoke_file("scale-up", ONE_STEP_UP).await.err();
     assert_eq!(error_type, "NonRetryable", "{message}");
@@ -90,6 +96,6 @@ async fn a_second_401_after_the_refresh_is_refused_and_writes_nothing() {
         "one refresh, no third try, no write"
     );
     assert_eq!(stack.replicas(NS, DEPLOYMENT).await, 2);
-    assert_no_secrets(&message, &stack.env);
-    assert_no_secrets(&functions.log(), &stack.env);
+    assert_no_secrets(&message, stack.env());
+    assert_no_secrets(&functions.log(), stack.env());
 }

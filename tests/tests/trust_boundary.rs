@@ -9,7 +9,9 @@
 //! - a keyless configuration whose URLs name a host outside the allow-list is a `Config` error
 //!   at start-up that names the setting and the host.
 
-use queue_scaler_tests::{event, function_env, keyless, ClusterUnderTest, Functions, LocalStack};
+use queue_scaler_tests::{
+    event, function_env, keyless, start_local_gke, ClusterUnderTest, ControlPlane, Functions,
+};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -62,9 +64,9 @@ fn sns_event(queue: &str, account: &str) -> Value {
 /// decision would read, the README's default) and no SQS endpoint override, so a queue URL would
 /// be read at its own host, as in the review's probe; the function's ARN in account
 /// 123456789012.
-fn env_without_queues(stack: &LocalStack) -> Vec<(String, String)> {
+fn env_without_queues(stack: &ControlPlane) -> Vec<(String, String)> {
     let mut env = function_env(
-        &keyless(&stack.env),
+        &keyless(stack.env()),
         &[(
             "QUEUE_SCALER_FUNCTION_ARN",
             "arn:aws:lambda:eu-west-1:123456789012:function:qs-{function}",
@@ -76,7 +78,7 @@ fn env_without_queues(stack: &LocalStack) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_that_names_an_address_for_its_queue_sends_nothing_and_says_why() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     let listener = Listener::start().await;
     let functions = Functions::start(&env_without_queues(&stack)).await;
     let before = stack.replicas("ml", "model-worker").await;
@@ -105,7 +107,7 @@ async fn an_event_that_names_an_address_for_its_queue_sends_nothing_and_says_why
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_alarm_of_another_account_is_refused_and_nothing_is_written() {
-    let stack = LocalStack::start(|_| {}).await;
+    let stack = start_local_gke(|_| {}).await;
     // SQS is the listener here: a live read would show as a connection.
     let listener = Listener::start().await;
     let sqs = format!("http://127.0.0.1:{}", listener.port);
@@ -137,8 +139,8 @@ async fn an_alarm_of_another_account_is_refused_and_nothing_is_written() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_keyless_configuration_naming_another_host_fails_at_start_up_as_config() {
-    let stack = LocalStack::start(|_| {}).await;
-    let env = keyless(&stack.env);
+    let stack = start_local_gke(|_| {}).await;
+    let env = keyless(stack.env());
     let config = env
         .iter()
         .find(|(k, _)| k == "GCP_CREDENTIAL_CONFIG")

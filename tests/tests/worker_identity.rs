@@ -15,7 +15,7 @@
 //!
 //! Needs the kube binaries (scripts/build-kube.sh), python3 with PyYAML and moto (the `.venv`).
 
-use queue_scaler_simulation::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_harness::moto::{MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use queue_scaler_tests::real_kube::RealKube;
 use queue_scaler_tests::web_identity::{
     manifest_token, roles_trusting, template_worker_roles, trust_allows, verify_as_sts,
@@ -302,7 +302,7 @@ async fn the_doctor_checks_the_worker_role_its_trust_and_the_deployments_service
     );
 
     // GKE does not publish this cluster's issuer: STS could verify no token of it.
-    kube.local.gke.publish_issuer(None);
+    kube.local.gke().publish_issuer(None);
     let (status, detail, fix) = worker_check(&functions).await;
     assert_eq!(status, "fail", "{detail}");
     assert!(

@@ -6,11 +6,12 @@
 //! local-gke's CA before it starts its runtime; the cost of loading the system's roots instead
 //! is measured by the `startup` criterion bench.
 
-use crate::control_plane::{ControlPlane, DEPLOYMENT, NAMESPACE};
+use crate::scaler_env::{DEPLOYMENT, NAMESPACE};
 use crate::Error;
 use queue_scaler_core::cluster::ClusterSource;
 use queue_scaler_core::config::{roots_from_environment, KeySource, DEFAULT_TOKEN_SCOPES};
 use queue_scaler_core::{Policy, Target};
+use queue_scaler_harness::ControlPlane;
 use queue_scaler_io::http::public_client;
 use queue_scaler_io::kube::cluster;
 use queue_scaler_io::{GoogleTokens, KubeScaleApi, PublicRoots, ScaleApi, TokenSource};

@@ -2,7 +2,7 @@
 //! handling the scheduled event in-process), over 1,000 targets with one queue and two alarms
 //! each (high and low), and over the same 1,000 queues four to a target, against local-gke for
 //! the cluster and a small in-process stand-in
-//! for SQS and CloudWatch (`queue_scaler_simulation::standin`) that answers `GetQueueUrl`,
+//! for SQS and CloudWatch (`queue_scaler_harness::standin`) that answers `GetQueueUrl`,
 //! `GetQueueAttributes` and `DescribeAlarms` after a fixed service latency, and counts requests
 //! and the most in flight at once. Every tenth queue holds 250 messages, so its target (at 2
 //! replicas, 100 messages per replica) is raised to 3; the alarms are all OK.
@@ -15,12 +15,11 @@
 use crate::Error;
 use lambda_runtime::LambdaEvent;
 use queue_scaler_core::{Direction, QueueCounts};
+use queue_scaler_harness::events::{function_arn, heartbeat_event, REGION};
+use queue_scaler_harness::moto::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_harness::standin::{AwsStandIn, StandInAlarm};
+use queue_scaler_harness::ControlPlane;
 use queue_scaler_lambda::{Function, Response};
-use queue_scaler_simulation::control_plane::ControlPlane;
-use queue_scaler_simulation::event::{function_arn, heartbeat_event};
-use queue_scaler_simulation::moto::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
-use queue_scaler_simulation::run::REGION;
-use queue_scaler_simulation::standin::{AwsStandIn, StandInAlarm};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -87,7 +86,7 @@ pub struct Beat {
     /// The most requests the stand-in was answering at once.
     pub aws_max_in_flight: usize,
     /// Requests to local-gke, by kind.
-    pub cluster: BTreeMap<String, usize>,
+    pub cluster: BTreeMap<String, u64>,
     /// Targets the heartbeat checked, and those it scaled.
     pub targets: usize,
     /// See [`Beat::targets`].
@@ -114,7 +113,7 @@ pub struct Numbers {
     pub warm: Beat,
 }
 
-fn fail(what: &str) -> impl Fn(queue_scaler_simulation::Error) -> Error + '_ {
+fn fail(what: &str) -> impl Fn(queue_scaler_harness::Error) -> Error + '_ {
     move |e| Error::Function(format!("{what}: {e}"))
 }
 
@@ -170,7 +169,7 @@ pub async fn measure(control: &ControlPlane, fleet: Fleet) -> Result<Numbers, Er
     // it is a file in the deployment package, as `make deploy SCALER_TARGETS_FILE=...` ships it.
     let table = serde_json::Value::from(routes).to_string();
     let table_path = "/var/task/targets.json";
-    let mut env: HashMap<String, String> = control.env().iter().cloned().collect();
+    let mut env: HashMap<String, String> = control.key_env().into_iter().collect();
     for (k, v) in [
         ("SCALER_TARGETS", table_path.to_owned()),
         ("AWS_REGION", REGION.into()),

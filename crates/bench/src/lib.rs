@@ -7,8 +7,8 @@
 //!   each invocation from event to result, and answers CloudWatch `SetAlarmState` (re-arm).
 //! - [`function`]: one function process, spawned with the Lambda environment; its start-up time
 //!   and its memory (`VmHWM` and `VmRSS` from `/proc`).
-//! - [`control_plane`]: local-gke in-process (Google's token endpoint, the GKE API and the
-//!   Kubernetes scale API over TLS), and its request log counted by kind.
+//! - [`scaler_env`]: the functions' configuration against the control plane (local-gke
+//!   in-process, started by `queue_scaler_harness`, whose request log is counted by kind).
 //! - [`breakdown`]: the phases of a cold invocation, timed in-process with the same I/O code.
 //! - [`heartbeat`]: scale-up's heartbeat over 1,000 targets, in-process, against local-gke and
 //!   the AWS stand-in, counting requests and the most in flight (`bench-heartbeat`).
@@ -21,8 +21,6 @@
 #[cfg(feature = "harness")]
 pub mod breakdown;
 #[cfg(feature = "harness")]
-pub mod control_plane;
-#[cfg(feature = "harness")]
 pub mod criterion_results;
 #[cfg(feature = "harness")]
 pub mod function;
@@ -34,6 +32,8 @@ pub mod measure;
 pub mod report;
 #[cfg(feature = "harness")]
 pub mod runtime_api;
+#[cfg(feature = "harness")]
+pub mod scaler_env;
 #[cfg(feature = "harness")]
 pub mod sizes;
 #[cfg(feature = "harness")]
@@ -55,12 +55,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// local-gke could not start.
-    #[error("local-gke did not start")]
-    LocalGke(#[source] local_gke::Error),
-    /// A request to local-gke's admin API failed.
-    #[error("local-gke admin API")]
-    Admin(#[source] local_gke::AdminError),
+    /// A stand-in (local-gke, the AWS stand-in) did not start, or a call to it failed.
+    #[error(transparent)]
+    Harness(#[from] queue_scaler_harness::Error),
     /// A function did not behave: it exited, timed out, or returned an error.
     #[error("{0}")]
     Function(String),

@@ -11,9 +11,10 @@
 //! I/O: processes, local-gke, files under the work directory.
 
 use crate::breakdown;
-use crate::control_plane::{Auth, ControlPlane};
 use crate::function::{Memory, Session};
+use crate::scaler_env::{scaler_env, Auth};
 use crate::Error;
+use queue_scaler_harness::ControlPlane;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -151,7 +152,7 @@ pub async fn run(plan: &Plan) -> Result<Results, Error> {
     std::fs::create_dir_all(&logs).map_err(Error::io(format!("creating {}", logs.display())))?;
     let event = std::fs::read(&plan.event)
         .map_err(Error::io(format!("reading {}", plan.event.display())))?;
-    let plane = ControlPlane::start(&plan.work_dir.join("local-gke")).await?;
+    let plane = ControlPlane::start_in(&plan.work_dir.join("local-gke"), |_| {}).await?;
     let mut results = Results::default();
 
     eprintln!("bench: start-up, {} runs per variant", plan.startup_runs);
@@ -242,7 +243,7 @@ async fn spawn_scaler(
 ) -> Result<Session, Error> {
     // Re-arm goes to the CloudWatch stub on the session's own Runtime API listener.
     Session::spawn_with(binary, "scale-up", log, |api| {
-        plane.scaler_env(&api.cloudwatch_url(), trust_local_ca, auth)
+        scaler_env(plane, &api.cloudwatch_url(), trust_local_ca, auth)
     })
     .await
 }

@@ -2,13 +2,13 @@
 //! Checks the requests it makes and the most in flight; no time.
 
 use queue_scaler_bench::heartbeat::{measure, Fleet};
-use queue_scaler_simulation::control_plane;
+use queue_scaler_harness::ControlPlane;
 use std::path::Path;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_heartbeat_batches_describe_alarms_and_keeps_at_most_64_requests_in_flight() {
-    let control = control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+    let control = ControlPlane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     for fleet in [

@@ -8,10 +8,8 @@
 use crate::model::{AlarmSpec, Metric};
 use chrono::{DateTime, Duration, Utc};
 use queue_scaler_core::AlarmState;
+use queue_scaler_harness::events::ACCOUNT;
 use serde_json::{json, Value};
-
-/// The account and region the simulated alarms live in.
-pub const ACCOUNT: &str = "123456789012";
 
 /// CloudWatch's timestamps: `2026-11-28T13:05:10.514+0000`.
 fn timestamp(t: DateTime<Utc>) -> String {
@@ -170,29 +168,6 @@ impl Firing<'_> {
     }
 }
 
-/// The ARN of a function called `name` in `region`, as an alarm's action names it and as Lambda
-/// passes it to the function (`invoked_function_arn`, unqualified when invoked without a
-/// qualifier).
-pub fn function_arn(region: &str, name: &str) -> String {
-    format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{name}")
-}
-
-/// The heartbeat's event: EventBridge's `Scheduled Event` for the rule, as in
-/// `events/heartbeat.json`, at `at`.
-pub fn heartbeat_event(at: DateTime<Utc>, region: &str) -> Value {
-    json!({
-        "version": "0",
-        "id": format!("heartbeat-{}", at.timestamp()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "region": region,
-        "resources": [format!("arn:aws:events:{region}:{ACCOUNT}:rule/queue-scaler-heartbeat")],
-        "detail": {},
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,18 +213,6 @@ mod tests {
         assert_eq!(signal.alarm, "model-worker-backlog-low");
         assert_eq!(signal.datapoint, Some(3.0));
         assert_eq!(signal.queue.as_deref(), Some("model-jobs"));
-    }
-
-    #[test]
-    fn the_heartbeat_event_is_a_scheduled_event_the_functions_recognise() {
-        use queue_scaler_core::alarm::{parse_invocation, Invocation};
-        let scenario = Scenario::backlog_burst();
-        let event = heartbeat_event(scenario.period_end(4), "eu-west-1");
-        assert!(matches!(
-            parse_invocation(&event),
-            Ok(Invocation::Heartbeat { .. })
-        ));
-        assert_eq!(event["time"], "2026-11-28T13:05:00Z");
     }
 
     #[test]

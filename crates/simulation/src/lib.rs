@@ -17,97 +17,39 @@
 //! - [`chart`]: the SVG chart of runs side by side.
 //! - [`run`]: the loop, over the narrow [`run::Environment`] trait.
 //!
-//! I/O:
-//! - [`control_plane`]: the local control plane (`local-gke`), once per process.
-//! - [`moto`]: `moto_server` as the CloudWatch API, and a SigV4-signed client for it.
-//! - [`proxy`]: a CloudWatch endpoint for the functions that can refuse `SetAlarmState`.
-//! - [`standin`]: SQS's `GetQueueUrl` and `GetQueueAttributes` (and `DescribeAlarms`) served from
-//!   counts the caller sets, for the functions' live reads.
+//! I/O, over the stand-ins of `queue_scaler_harness` (the local control plane, moto, the AWS
+//! stand-in, the CloudWatch proxy):
+//! - [`model_alarm`]: the model's alarms created in moto's CloudWatch.
 //! - [`live`]: the environment of a real run: the functions as deployed, in-process.
 
 pub mod chart;
-pub mod control_plane;
 pub mod event;
 pub mod faults;
 pub mod live;
 pub mod live_signal;
 pub mod model;
-pub mod moto;
+pub mod model_alarm;
 pub mod pool;
-pub mod proxy;
 pub mod run;
-pub mod standin;
 pub mod timeline;
 
 use queue_scaler_core::Direction;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The workspace root (for the project's `.venv` and `docs/`), as this crate was built from.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
+/// The workspace root (for `docs/`), as the crates were built from.
+pub use queue_scaler_harness::workspace_root;
 
 /// Why a simulated run could not be completed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `moto_server` is not installed where it was looked for.
-    #[error("moto_server not found at {}: run `make venv` (or set MOTO_SERVER to its path)", path.display())]
-    MotoMissing {
-        /// Where it was looked for.
-        path: PathBuf,
-    },
-    /// `moto_server` did not start or did not answer.
-    #[error("moto_server did not start: {detail}")]
-    MotoStart {
-        /// What went wrong.
-        detail: String,
-    },
-    /// A CloudWatch call to moto failed.
-    #[error("CloudWatch {action} failed: {detail}")]
-    CloudWatch {
-        /// The API action.
-        action: &'static str,
-        /// Status and error code, or the transport error.
-        detail: String,
-    },
-    /// A Secrets Manager call to moto failed.
-    #[error("Secrets Manager {action} failed: {detail}")]
-    SecretsManager {
-        /// The API action.
-        action: &'static str,
-        /// Status and error code, or the transport error.
-        detail: String,
-    },
-    /// An SQS call to moto failed.
-    #[error("SQS {action} failed: {detail}")]
-    Sqs {
-        /// The API action.
-        action: &'static str,
-        /// Status and error code, or the transport error.
-        detail: String,
-    },
-    /// An IAM call to moto failed.
-    #[error("IAM {action} failed: {detail}")]
-    Iam {
-        /// The API action.
-        action: &'static str,
-        /// What went wrong.
-        detail: String,
-    },
-    /// An STS call to moto failed.
-    #[error("STS AssumeRoleWithWebIdentity failed: {detail}")]
-    Sts {
-        /// What went wrong.
-        detail: String,
-    },
-    /// The local control plane did not start, or its admin API failed.
-    #[error("the local control plane failed: {detail}")]
-    ControlPlane {
-        /// What went wrong.
+    /// A stand-in (local-gke, moto, the AWS stand-in, the CloudWatch proxy) did not start, or a
+    /// call to it failed.
+    #[error(transparent)]
+    Harness(#[from] queue_scaler_harness::Error),
+    /// The scenario lacks what a run needs.
+    #[error("the scenario is incomplete: {detail}")]
+    Scenario {
+        /// What is missing.
         detail: String,
     },
     /// A function's configuration or start-up failed.

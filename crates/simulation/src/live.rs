@@ -17,18 +17,19 @@
 //!
 //! Does I/O: HTTP to local-gke and moto, through the functions and directly.
 
-use crate::control_plane::ControlPlane;
-use crate::event::function_arn;
 use crate::model::{AlarmKind, FaultKind, QueueSample};
-use crate::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
-use crate::proxy::CloudWatchProxy;
-use crate::run::{Environment, REGION};
-use crate::standin::AwsStandIn;
+use crate::model_alarm::put_metric_alarm_invoking;
+use crate::run::Environment;
 use crate::timeline::{Beat, Invocation};
 use crate::{model::Scenario, Error};
 use lambda_runtime::LambdaEvent;
 use local_gke::admin::Fault;
 use queue_scaler_core::{AlarmState, Direction, QueueCounts};
+use queue_scaler_harness::control_plane::ControlPlane;
+use queue_scaler_harness::events::{function_arn, REGION};
+use queue_scaler_harness::moto::{CloudWatch, MotoServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use queue_scaler_harness::proxy::CloudWatchProxy;
+use queue_scaler_harness::standin::AwsStandIn;
 use queue_scaler_lambda::report::{Checked, Response};
 use queue_scaler_lambda::{Failure, Function};
 use serde_json::Value;
@@ -50,7 +51,7 @@ pub fn function_env(
     rearm: bool,
 ) -> HashMap<String, String> {
     let policy = &scenario.policy;
-    let mut env: HashMap<String, String> = control.env().iter().cloned().collect();
+    let mut env: HashMap<String, String> = control.key_env().into_iter().collect();
     let mut set = |k: &str, v: String| {
         env.insert(k.to_owned(), v);
     };
@@ -258,14 +259,14 @@ impl<'a> Live<'a> {
                 continue;
             };
             let action = function_arn(REGION, &function_name(deployment, kind.direction()));
-            cloudwatch
-                .put_metric_alarm_invoking(
-                    spec,
-                    &scenario.queue,
-                    scenario.period_seconds,
-                    &[action],
-                )
-                .await?;
+            put_metric_alarm_invoking(
+                &cloudwatch,
+                spec,
+                &scenario.queue,
+                scenario.period_seconds,
+                &[action],
+            )
+            .await?;
             // The model starts every alarm without data, as CloudWatch does.
             cloudwatch
                 .set_alarm_state(&spec.name, AlarmState::InsufficientData, "new alarm")
@@ -304,8 +305,7 @@ impl<'a> Live<'a> {
         self.scenario
             .alarm_spec(kind)
             .map(|s| s.name.clone())
-            .ok_or_else(|| Error::CloudWatch {
-                action: "DescribeAlarms",
+            .ok_or_else(|| Error::Scenario {
                 detail: format!("the scenario has no {} alarm", kind.label()),
             })
     }
@@ -341,7 +341,7 @@ impl<'a> Live<'a> {
             FaultKind::ScaleApiDown => {
                 // Every request, read or write, until the fault ends.
                 let fault = Fault::status(&self.scale_path(), 1_000_000, 503);
-                self.control.add_fault(&fault).await
+                Ok(self.control.add_fault(&fault).await?)
             }
             FaultKind::LostAnswer => {
                 let fault = Fault {
@@ -349,7 +349,7 @@ impl<'a> Live<'a> {
                     apply_then_drop: true,
                     ..Fault::new(&self.scale_path())
                 };
-                self.control.add_fault(&fault).await
+                Ok(self.control.add_fault(&fault).await?)
             }
             FaultKind::SetAlarmStateRefused => {
                 if let Some(proxy) = &self.proxy {
@@ -364,7 +364,9 @@ impl<'a> Live<'a> {
 
     async fn fault_off(&mut self, kind: FaultKind) -> Result<(), Error> {
         match kind {
-            FaultKind::ScaleApiDown | FaultKind::LostAnswer => self.control.clear_faults().await,
+            FaultKind::ScaleApiDown | FaultKind::LostAnswer => {
+                Ok(self.control.clear_faults().await?)
+            }
             FaultKind::SetAlarmStateRefused => {
                 if let Some(proxy) = &self.proxy {
                     proxy.refuse_set_alarm_state(false);
@@ -405,7 +407,10 @@ impl<'a> Live<'a> {
     ) -> Result<Invocation, Error> {
         let arn = function_arn(REGION, &function_name(&self.deployment, direction));
         let request_id = format!("simulation-{}-{direction}-{period}", self.deployment);
-        let before = self.control.replicas(NAMESPACE, &self.deployment).await?;
+        let before = self
+            .control
+            .deployment_replicas(NAMESPACE, &self.deployment)
+            .await?;
         let result = handle(self.function(direction), event, &request_id, &arn).await;
         match result {
             Ok(Response::Alarm(outcome)) => match (outcome.from, outcome.to) {
@@ -434,7 +439,10 @@ impl<'a> Live<'a> {
                 message: "an alarm event was answered as a doctor's report".into(),
             }),
             Err(failure) => {
-                let after = self.control.replicas(NAMESPACE, &self.deployment).await?;
+                let after = self
+                    .control
+                    .deployment_replicas(NAMESPACE, &self.deployment)
+                    .await?;
                 Ok(Invocation {
                     from: before,
                     to: after,
@@ -477,7 +485,10 @@ impl Environment for Live<'_> {
     }
 
     async fn replicas(&mut self) -> Result<i32, Error> {
-        self.control.replicas(NAMESPACE, &self.deployment).await
+        Ok(self
+            .control
+            .deployment_replicas(NAMESPACE, &self.deployment)
+            .await?)
     }
 
     async fn queue(&mut self, sample: &QueueSample) -> Result<(), Error> {
@@ -493,7 +504,7 @@ impl Environment for Live<'_> {
     }
 
     async fn alarm_state(&mut self, kind: AlarmKind) -> Result<AlarmState, Error> {
-        self.cloudwatch.state(&self.alarm_name(kind)?).await
+        Ok(self.cloudwatch.state(&self.alarm_name(kind)?).await?)
     }
 
     async fn set_alarm_state(
@@ -507,9 +518,10 @@ impl Environment for Live<'_> {
             self.firing
                 .insert(kind, (reason.to_owned(), reason_data.map(str::to_owned)));
         }
-        self.cloudwatch
+        Ok(self
+            .cloudwatch
             .set_alarm_state_with_data(&self.alarm_name(kind)?, state, reason, reason_data)
-            .await
+            .await?)
     }
 
     async fn invoke(
@@ -562,9 +574,15 @@ impl Environment for Live<'_> {
             "simulation-{}-{direction}-{period}-heartbeat",
             self.deployment
         );
-        let before = self.control.replicas(NAMESPACE, &self.deployment).await?;
+        let before = self
+            .control
+            .deployment_replicas(NAMESPACE, &self.deployment)
+            .await?;
         let result = handle(self.function(direction), event, &request_id, &arn).await;
-        let after = self.control.replicas(NAMESPACE, &self.deployment).await?;
+        let after = self
+            .control
+            .deployment_replicas(NAMESPACE, &self.deployment)
+            .await?;
         let mut invocation = Invocation {
             from: before,
             to: after,

@@ -7,17 +7,15 @@
 //! The loop does no I/O itself: it goes through [`Environment`], which is the local control plane,
 //! moto and the real handlers in [`crate::live`], and an in-memory stand-in in this module's tests.
 
-use crate::event::{heartbeat_event, Firing};
+use crate::event::Firing;
 use crate::model::{AlarmKind, QueueSample, Scenario, Simulation};
 use crate::timeline::{AlarmCell, Beat, Invocation, Row, Timeline};
 use crate::Error;
 use queue_scaler_core::{AlarmState, Direction};
+use queue_scaler_harness::events::{heartbeat_event, REGION};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
-
-/// The region the simulated alarms and functions live in.
-pub const REGION: &str = "eu-west-1";
 
 /// What a run talks to: the cluster, the alarms' state store, and the functions.
 pub trait Environment {

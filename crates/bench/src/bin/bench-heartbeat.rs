@@ -6,7 +6,7 @@
 
 use queue_scaler_bench::heartbeat::{self, Fleet};
 use queue_scaler_bench::report::splice_between;
-use queue_scaler_simulation::control_plane;
+use queue_scaler_harness::ControlPlane;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,7 +15,7 @@ async fn run(update: Option<PathBuf>) -> Result<(), String> {
         "queue-scaler-bench-heartbeat-{}",
         std::process::id()
     ));
-    let control = control_plane::shared(&scratch)
+    let control = ControlPlane::shared(&scratch)
         .await
         .map_err(|e| e.to_string())?;
     let mut runs = Vec::new();

@@ -8,13 +8,14 @@
 //! Usage: `simulate [OUTPUT_DIR]` (default: the workspace's `docs/simulation`). Needs
 //! `moto_server` (`make venv`). Talks only to 127.0.0.1.
 
+use queue_scaler_harness::ControlPlane;
 use queue_scaler_simulation::chart::{render, Panel};
 use queue_scaler_simulation::faults::{self, FaultRun};
 use queue_scaler_simulation::live_signal;
 use queue_scaler_simulation::model::Scenario;
 use queue_scaler_simulation::pool;
 use queue_scaler_simulation::timeline::Timeline;
-use queue_scaler_simulation::{control_plane, live, workspace_root, Error};
+use queue_scaler_simulation::{live, workspace_root, Error};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,7 +36,7 @@ fn write(path: &Path, contents: &str) -> Result<(), Error> {
     })
 }
 
-async fn rearm(control: &control_plane::ControlPlane, out: &Path) -> Result<(), Error> {
+async fn rearm(control: &ControlPlane, out: &Path) -> Result<(), Error> {
     let scenario = Scenario::backlog_burst();
     let on = live::run(control, &scenario, "model-worker-rearm-on", true).await?;
     let off = live::run(control, &scenario, "model-worker-rearm-off", false).await?;
@@ -99,7 +100,7 @@ fn fault_csv_name(id: &str) -> String {
     format!("fault-{id}.csv")
 }
 
-async fn fault_scenarios(control: &control_plane::ControlPlane, out: &Path) -> Result<(), Error> {
+async fn fault_scenarios(control: &ControlPlane, out: &Path) -> Result<(), Error> {
     let runs: Vec<FaultRun> = live::run_faults(control, faults::scenarios()).await?;
     for run in &runs {
         let mut named = vec![("new", &run.new)];
@@ -127,7 +128,7 @@ async fn fault_scenarios(control: &control_plane::ControlPlane, out: &Path) -> R
 /// Scenario `id` at every phase of its heartbeat: its own run (the worst phase) and the runs of
 /// `faults::heartbeat_phases`, one line each in `fault-{id}-phases.csv`.
 async fn heartbeat_phases(
-    control: &control_plane::ControlPlane,
+    control: &ControlPlane,
     runs: &[FaultRun],
     id: &str,
     out: &Path,
@@ -171,10 +172,7 @@ async fn heartbeat_phases(
     Ok(())
 }
 
-async fn live_signal_scenarios(
-    control: &control_plane::ControlPlane,
-    out: &Path,
-) -> Result<(), Error> {
+async fn live_signal_scenarios(control: &ControlPlane, out: &Path) -> Result<(), Error> {
     let runs = live::run_live_signal(control, live_signal::scenarios()).await?;
     let mut tables = String::new();
     for run in &runs {
@@ -205,7 +203,7 @@ fn gpu_pool(out: &Path) -> Result<(), Error> {
 async fn simulate(out: &Path) -> Result<(), Error> {
     let scratch =
         Scratch(std::env::temp_dir().join(format!("queue-scaler-simulate-{}", std::process::id())));
-    let control = control_plane::shared(&scratch.0).await?;
+    let control = ControlPlane::shared(&scratch.0).await?;
     std::fs::create_dir_all(out).map_err(|source| Error::Write {
         path: out.to_owned(),
         source,

@@ -17,7 +17,7 @@
 //! `make simulate` writes them.
 
 use queue_scaler_core::{AlarmState, Policy};
-use queue_scaler_simulation::control_plane;
+use queue_scaler_harness::{workspace_root, ControlPlane};
 use queue_scaler_simulation::faults::{self, FaultRun};
 use queue_scaler_simulation::live;
 use queue_scaler_simulation::live_signal::{self, Measure};
@@ -26,7 +26,7 @@ use queue_scaler_simulation::timeline::{RecoveredBy, Summary, Timeline};
 use std::path::Path;
 
 async fn run(deployment: &str, rearm: bool) -> (Scenario, Timeline, Summary) {
-    let control = control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+    let control = ControlPlane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let scenario = Scenario::backlog_burst();
@@ -60,9 +60,7 @@ fn assert_matches_docs(timeline: &Timeline, file: &str) {
 }
 
 fn assert_file_is(file: &str, contents: &str, why: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs/simulation")
-        .join(file);
+    let path = workspace_root().join("docs/simulation").join(file);
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == contents,
@@ -161,7 +159,7 @@ fn assert_ends_at_min_with_the_queue_empty(id: &str, timeline: &Timeline) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
-    let control = control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+    let control = ControlPlane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let runs: Vec<FaultRun> = live::run_faults(control, faults::scenarios())
@@ -312,10 +310,8 @@ async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
         &faults::chart(&runs).unwrap_or_else(|e| panic!("{e}")),
         "docs/never-stuck.md shows the chart",
     );
-    let readme = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/never-stuck.md"),
-    )
-    .expect("docs/never-stuck.md");
+    let readme = std::fs::read_to_string(workspace_root().join("docs/never-stuck.md"))
+        .expect("docs/never-stuck.md");
     assert!(
         readme.contains(&table),
         "the table of the fault scenarios in docs/never-stuck.md differs from these runs: run \
@@ -327,10 +323,8 @@ async fn after_every_fault_the_loop_recovers_and_the_docs_show_these_runs() {
 /// `rate(N minutes)` with the alarms' 60 s periods, is N periods.
 #[test]
 fn the_fault_scenarios_run_at_the_templates_heartbeat() {
-    let template = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/aws/template.yaml"),
-    )
-    .expect("infra/aws/template.yaml");
+    let template = std::fs::read_to_string(workspace_root().join("infra/aws/template.yaml"))
+        .expect("infra/aws/template.yaml");
     let default = template
         .split("\n  HeartbeatSchedule:\n")
         .nth(1)
@@ -361,16 +355,14 @@ fn the_fault_scenarios_run_at_the_templates_heartbeat() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reading_the_queue_live_meets_the_targets_and_the_docs_show_these_runs() {
-    let control = control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+    let control = ControlPlane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let runs = live::run_live_signal(control, live_signal::scenarios())
         .await
         .unwrap_or_else(|e| panic!("a live-signal scenario fails: {e}"));
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/live-signal.md"),
-    )
-    .expect("docs/live-signal.md");
+    let doc = std::fs::read_to_string(workspace_root().join("docs/live-signal.md"))
+        .expect("docs/live-signal.md");
     for run in &runs {
         let s = &run.scenario;
         let (before, after) = (

@@ -135,8 +135,8 @@ fn access_denied(alarm: &str) -> Response<Full<Bytes>> {
          cloudwatch:SetAlarmState on resource: arn:aws:cloudwatch:{region}:{account}:alarm:{alarm} \
          because no identity-based policy allows the cloudwatch:SetAlarmState action</Message>\
          </Error><RequestId>simulated-access-denied</RequestId></ErrorResponse>",
-        account = crate::event::ACCOUNT,
-        region = crate::run::REGION,
+        account = crate::events::ACCOUNT,
+        region = crate::events::REGION,
     );
     response(StatusCode::FORBIDDEN, "text/xml", body)
 }

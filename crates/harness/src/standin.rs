@@ -184,7 +184,7 @@ fn cloudwatch_error(status: StatusCode, code: &str, message: &str) -> Response<F
 }
 
 fn queue_url(endpoint: &str, name: &str) -> String {
-    format!("{endpoint}/{}/{name}", crate::event::ACCOUNT)
+    format!("{endpoint}/{}/{name}", crate::events::ACCOUNT)
 }
 
 fn xml_escape(text: &str) -> String {

@@ -11,13 +11,14 @@
 //! Each test starts its own moto server, which its guard stops at the end, also on a panic.
 
 use queue_scaler_core::{AlarmState, Direction};
+use queue_scaler_harness::moto::{CloudWatch, MotoServer};
+use queue_scaler_harness::{workspace_root, ControlPlane};
 use queue_scaler_lambda::log_lines::outcome_line;
 use queue_scaler_lambda::report::{Outcome, Rearm, Response};
 use queue_scaler_lambda::Function;
-use queue_scaler_simulation::control_plane::{self, ControlPlane};
 use queue_scaler_simulation::live::{build_function, function_env, handle, NAMESPACE};
 use queue_scaler_simulation::model::Scenario;
-use queue_scaler_simulation::moto::{CloudWatch, MotoServer};
+use queue_scaler_simulation::model_alarm::put_metric_alarm;
 use serde_json::Value;
 use std::path::Path;
 
@@ -27,13 +28,13 @@ const HOME: &str = "eu-west-1";
 const ELSEWHERE: &str = "us-east-1";
 
 async fn control() -> &'static ControlPlane {
-    control_plane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
+    ControlPlane::shared(Path::new(env!("CARGO_TARGET_TMPDIR")))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn high_backlog_event() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/alarm-high-backlog.json");
+    let path = workspace_root().join("events/alarm-high-backlog.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("events/alarm-high-backlog.json: {e}"));
     serde_json::from_str(&text)
@@ -48,9 +49,14 @@ async fn moto_with_alarm_in_alarm() -> (MotoServer, CloudWatch) {
     let home = moto.cloudwatch(HOME);
     let scenario = Scenario::backlog_burst();
     assert_eq!(scenario.scale_up.name, ALARM);
-    home.put_metric_alarm(&scenario.scale_up, &scenario.queue, scenario.period_seconds)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    put_metric_alarm(
+        &home,
+        &scenario.scale_up,
+        &scenario.queue,
+        scenario.period_seconds,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     home.set_alarm_state(ALARM, AlarmState::Alarm, "Threshold Crossed")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -121,7 +127,7 @@ async fn rearm_sets_the_alarm_back_to_ok_in_the_region_the_function_signs_for() 
     assert_eq!(
         control()
             .await
-            .replicas(NAMESPACE, "rearm-home-region")
+            .deployment_replicas(NAMESPACE, "rearm-home-region")
             .await
             .unwrap(),
         7
@@ -160,7 +166,7 @@ async fn rearm_signed_for_another_region_misses_the_alarm_and_the_scaling_stands
     assert_eq!(
         control()
             .await
-            .replicas(NAMESPACE, "rearm-other-region")
+            .deployment_replicas(NAMESPACE, "rearm-other-region")
             .await
             .unwrap(),
         7
@@ -196,7 +202,7 @@ async fn an_invocation_at_max_changes_nothing_but_still_rearms() {
     let function = scale_up(&moto, "rearm-at-max", HOME, true).await;
     control()
         .await
-        .set_replicas(NAMESPACE, "rearm-at-max", 8)
+        .set_deployment_replicas(NAMESPACE, "rearm-at-max", 8)
         .await
         .unwrap();
 
