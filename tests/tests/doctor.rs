@@ -72,16 +72,17 @@ async fn a_healthy_deployment_passes_and_nothing_is_written() {
     }
     // No pool configured, and no pool Lease applied: the pool its nodeSelector matches is named,
     // and that its raises are not capped is a warning, not a failure.
-    let (_, check) = status(&report, "model-worker: GPU pool");
-    assert_check(
+    let check = assert_check(
         &report,
         "model-worker: GPU pool",
         "warn",
         "matches GPU pool gpu-pool",
     );
-    let text = |field: &str| check[field].as_str().unwrap_or_default();
-    assert!(text("detail").contains("not capped"), "{check}");
-    assert!(text("fix").contains("infra/gke/pool-lease.yaml"), "{check}");
+    assert!(text(check, "detail").contains("not capped"), "{check}");
+    assert!(
+        text(check, "fix").contains("infra/gke/pool-lease.yaml"),
+        "{check}"
+    );
     // REARM_ALARM=false here: no alarms to read.
     assert_eq!(status(&report, "alarms").0, "skip", "{report:#}");
     let requests = stack.take_requests().await;
@@ -111,9 +112,8 @@ async fn events_refused_are_a_warning_with_the_rbac_fix_and_the_report_stays_ok(
         report["ok"], true,
         "scaling works without Events: {report:#}"
     );
-    let (events, check) = status(&report, "events");
-    assert_eq!(events, "warn", "{report:#}");
-    let fix = check["fix"].as_str().unwrap_or_default();
+    let check = assert_check(&report, "events", "warn", "");
+    let fix = text(check, "fix");
     assert!(
         fix.contains("events.k8s.io") && fix.contains("infra/gke/rbac.yaml"),
         "{fix}"
@@ -135,21 +135,11 @@ async fn a_removed_binding_fails_access_with_the_rbac_fix() {
         .expect("the binding removed");
     let report = doctor(&function_env(stack.env(), &[])).await;
     assert_eq!(report["ok"], false);
-    let (s, check) = status(&report, "access");
-    assert_eq!(s, "fail", "{report:#}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("get deployments/scale is refused"),
-        "{check}"
-    );
-    assert!(
-        check["fix"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("infra/gke/rbac.yaml"),
-        "{check}"
+    assert_fails(
+        &report,
+        "access",
+        "get deployments/scale is refused",
+        "infra/gke/rbac.yaml",
     );
 }
 
@@ -165,14 +155,11 @@ async fn a_role_that_also_grants_patch_on_the_deployment_fails_least_privilege()
         .await
         .expect("the grant widened");
     let report = doctor(&function_env(stack.env(), &[])).await;
-    let (s, check) = status(&report, "access");
-    assert_eq!(s, "fail", "{report:#}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("patch deployments is allowed, and should not be"),
-        "{check}"
+    assert_check(
+        &report,
+        "access",
+        "fail",
+        "patch deployments is allowed, and should not be",
     );
 }
 
@@ -187,22 +174,7 @@ async fn a_token_without_the_email_scope_fails_identity() {
         )],
     ))
     .await;
-    let (s, check) = status(&report, "identity");
-    assert_eq!(s, "fail", "{report:#}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("a number"),
-        "{check}"
-    );
-    assert!(
-        check["fix"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("userinfo.email"),
-        "{check}"
-    );
+    assert_fails(&report, "identity", "a number", "userinfo.email");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,15 +190,7 @@ async fn a_wrong_cluster_ca_fails_the_cluster_check() {
         ],
     ))
     .await;
-    let (s, check) = status(&report, "cluster");
-    assert_eq!(s, "fail", "{report:#}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("TLS verification failed"),
-        "{check}"
-    );
+    assert_check(&report, "cluster", "fail", "TLS verification failed");
     assert_eq!(report["ok"], false);
 }
 
@@ -264,21 +228,11 @@ async fn a_node_pool_with_a_duplicated_taint_fails_with_the_node_pool_fix() {
     )
     .await;
     let report = doctor(&function_env(stack.env(), &[])).await;
-    let (s, check) = status(&report, "taints");
-    assert_eq!(s, "fail", "{report:#}");
-    assert!(
-        check["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("nvidia.com/gpu:NoSchedule"),
-        "{check}"
-    );
-    assert!(
-        check["fix"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("infra/gke/node-pool.sh"),
-        "{check}"
+    assert_fails(
+        &report,
+        "taints",
+        "nvidia.com/gpu:NoSchedule",
+        "infra/gke/node-pool.sh",
     );
 }
 
@@ -336,26 +290,26 @@ async fn gpu_pool_tainted(stack: &ControlPlane, taints: &[(&str, &str)]) {
         .expect("the pools replaced");
 }
 
-/// The check named `name` failed, making the report not ok, with `in_detail` in its detail and
-/// `in_fix` in its fix.
-/// The first check whose name holds `name` has `state`, and its detail holds `in_detail`.
-fn assert_check(report: &Value, name: &str, state: &str, in_detail: &str) {
-    let (s, check) = status(report, name);
-    assert_eq!(s, state, "{name}: {report:#}");
-    let detail = check["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains(in_detail), "{name}: {check}");
+/// A text field of a check (`detail`, `fix`); empty when it has none.
+fn text<'a>(check: &'a Value, field: &str) -> &'a str {
+    check[field].as_str().unwrap_or_default()
 }
 
-fn assert_fails(report: &Value, name: &str, in_detail: &str, in_fix: &str) {
+/// The first check whose name holds `name` has `state`, and its detail holds `in_detail`: the
+/// check, for what a test asserts beyond that.
+fn assert_check<'a>(report: &'a Value, name: &str, state: &str, in_detail: &str) -> &'a Value {
     let (s, check) = status(report, name);
-    assert_eq!(
-        (s, &report["ok"]),
-        ("fail", &Value::Bool(false)),
-        "{name}: {report:#}"
-    );
-    let text = |field: &str| check[field].as_str().unwrap_or_default().to_owned();
-    assert!(text("detail").contains(in_detail), "{check}");
-    assert!(text("fix").contains(in_fix), "{check}");
+    assert_eq!(s, state, "{name}: {report:#}");
+    assert!(text(check, "detail").contains(in_detail), "{name}: {check}");
+    check
+}
+
+/// The check named `name` failed, making the report not ok, with `in_detail` in its detail and
+/// `in_fix` in its fix.
+fn assert_fails(report: &Value, name: &str, in_detail: &str, in_fix: &str) {
+    assert_eq!(report["ok"], false, "{name}: {report:#}");
+    let check = assert_check(report, name, "fail", in_detail);
+    assert!(text(check, "fix").contains(in_fix), "{check}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -462,13 +416,9 @@ async fn alarms_are_compared_with_the_functions_own_arn() {
     ))
     .await;
     // Compared, not waved through: the detail is the comparison's.
-    let (s, check) = status(&report, "alarm qs-high");
-    assert_eq!(s, "pass", "{report:#}");
+    let check = assert_check(&report, "alarm qs-high", "pass", "");
     assert!(
-        check["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("invokes this function"),
+        text(check, "detail").starts_with("invokes this function"),
         "{check}"
     );
     assert_fails(
@@ -673,13 +623,10 @@ async fn a_gpu_pool_is_checked_for_its_size_and_its_lease() {
     // No Lease: no raise on the pool can be booked.
     let bare = start_local_gke(|_| {}).await;
     let report = doctor(&function_env(bare.env(), &pool)).await;
-    let (state, check) = status(&report, "GPU pool gpu-pool: lease");
-    assert_eq!(state, "fail", "{report:#}");
-    assert!(
-        check["fix"]
-            .as_str()
-            .is_some_and(|f| f.contains("infra/gke/pool-lease.yaml")),
-        "{check}"
+    assert_fails(
+        &report,
+        "GPU pool gpu-pool: lease",
+        "",
+        "infra/gke/pool-lease.yaml",
     );
-    assert_eq!(report["ok"], false);
 }
