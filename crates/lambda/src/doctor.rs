@@ -16,9 +16,9 @@
 //! Does I/O, through the deployed clients.
 
 use crate::error_text::chain;
-use crate::function::{DeployedScaler, NodePools};
-use crate::invocation::Call;
-pub use crate::report::doctor::{Check, Report, Status};
+use crate::report::doctor::Report;
+use crate::scaler::placement::PoolSize;
+use crate::scaler::{Call, DeployedScaler, NodePools};
 use queue_scaler_core::capacity::Pools;
 use queue_scaler_core::{DescribedAlarm, Routes, Target};
 use queue_scaler_io::kube::probe::{NodePool, ResourceAttributes, Toleration};
@@ -261,22 +261,22 @@ impl DeployedScaler {
             let asked = gpus_of(|t| t.policy.max);
             let mins = gpus_of(|t| t.policy.min);
             match self.pool_size(pool).await {
-                crate::placement::PoolSize::Gpus(gpus) if mins > gpus => report.fail(
+                PoolSize::Gpus(gpus) if mins > gpus => report.fail(
                     &name,
                     format!("{gpus} GPUs; the mins of its {} target(s) need {mins} together (min_replicas times GPUs per replica): no raise on the pool is made until they fit", members.len()),
                     "lower a min_replicas, or size the pool (infra/gke/node-pool.sh)",
                 ),
-                crate::placement::PoolSize::Off(why) => report.warn(
+                PoolSize::Off(why) => report.warn(
                     &name,
                     format!("capacity is off ({why}): its {} target(s) may ask for {asked} GPUs together, uncapped", members.len()),
                     "set GKE_CLUSTER so the pool's size is read from clusters.get, or set pool_gpus in SCALER_TARGETS (or TARGET_POOL_GPUS): the pool's maximum nodes times GPUs per node",
                 ),
-                crate::placement::PoolSize::Gpus(gpus) if asked > gpus => report.warn(
+                PoolSize::Gpus(gpus) if asked > gpus => report.warn(
                     &name,
                     format!("{gpus} GPUs; its {} target(s) may ask for {asked} together (max_replicas times GPUs per replica): raises are capped at what it can run and a short pool is split by need", members.len()),
                     "nothing, if intended; else lower max_replicas, or size the pool (infra/gke/node-pool.sh)",
                 ),
-                crate::placement::PoolSize::Gpus(gpus) => report.pass(
+                PoolSize::Gpus(gpus) => report.pass(
                     &name,
                     format!("{gpus} GPUs; its {} target(s) may ask for {asked} together", members.len()),
                 ),

@@ -125,7 +125,7 @@ impl Failure {
     }
 
     /// The target the failure is about, when it is known.
-    pub fn target(&self) -> Option<&str> {
+    pub(crate) fn target(&self) -> Option<&str> {
         match self {
             Failure::Scale { target, .. } | Failure::Reconcile { target, .. } => Some(target),
             _ => None,
@@ -133,7 +133,7 @@ impl Failure {
     }
 
     /// The alarm the failure is about and the state it moved to, when it is known.
-    pub fn alarm(&self) -> Option<(&str, String)> {
+    pub(crate) fn alarm(&self) -> Option<(&str, String)> {
         match self {
             // Only an alarm in ALARM is routed and scaled.
             Failure::Route { alarm, .. } | Failure::Scale { alarm, .. } => {

@@ -14,7 +14,11 @@ pub(crate) fn function_name(direction: Direction) -> String {
 /// `setting`, the value of `QUEUE_SCALER_FUNCTION_ARN`, names it, with `{function}` standing for
 /// `scale-up` or `scale-down`, so one environment serves both functions. A Lambda ARN from the
 /// runtime always wins.
-pub fn own_function_arn(invoked: &str, direction: Direction, setting: Option<&str>) -> String {
+pub(crate) fn own_function_arn(
+    invoked: &str,
+    direction: Direction,
+    setting: Option<&str>,
+) -> String {
     match setting {
         Some(arn) if !arn.is_empty() && !invoked.starts_with("arn:") => {
             arn.replace("{function}", &function_name(direction))
@@ -38,7 +42,7 @@ pub(crate) fn arn_account_region(arn: &str) -> (Option<&str>, Option<&str>) {
 /// The other function's ARN, when `setting` (`QUEUE_SCALER_FUNCTION_ARN`) names both through
 /// `{function}`: an alarm of the other function is then expected among the alarms one shared
 /// environment names.
-pub fn sibling_function_arn(direction: Direction, setting: Option<&str>) -> Option<String> {
+pub(crate) fn sibling_function_arn(direction: Direction, setting: Option<&str>) -> Option<String> {
     let other = match direction {
         Direction::Up => Direction::Down,
         Direction::Down => Direction::Up,

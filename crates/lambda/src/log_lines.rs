@@ -32,7 +32,8 @@ const ERRORS: [(ErrorClass, &str); 3] = [
 /// Every metric name a log line may carry (namespace `QueueScaler`, dimensions `Target` and
 /// `Direction`): the dashboard in `infra/aws/template.yaml` must show each one, and a test holds
 /// it to that.
-pub const EMF_METRICS: [&str; 10] = [
+#[cfg(test)]
+pub(crate) const EMF_METRICS: [&str; 10] = [
     METRICS[0],
     METRICS[1],
     METRICS[2],
@@ -144,15 +145,15 @@ fn capacity_fields(line: &mut Value, capacity: Option<&Capacity>, paused: Option
 /// What a failed invocation's log line names: the alarm and its state, and the target, when
 /// known.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FailedAt<'a> {
+pub(crate) struct FailedAt<'a> {
     /// The alarm and the state it moved to.
-    pub alarm: Option<(&'a str, &'a str)>,
+    pub(crate) alarm: Option<(&'a str, &'a str)>,
     /// `namespace/name`.
-    pub target: Option<&'a str>,
+    pub(crate) target: Option<&'a str>,
 }
 
 /// The log line of a failed invocation: the error, and `Errors.<class>` as a metric.
-pub fn failure_line(
+pub(crate) fn failure_line(
     direction: Direction,
     at: FailedAt<'_>,
     class: ErrorClass,
@@ -181,7 +182,7 @@ pub fn failure_line(
 }
 
 /// The heartbeat's summary log line (each alarm it acted on has its own line too).
-pub fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
+pub(crate) fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
     let count = |c: Checked| report.alarms.iter().filter(|a| a.checked == c).count();
     json!({
         "level": if count(Checked::Failed) > 0 || count(Checked::Missing) > 0 || report.targets.iter().any(|t| t.error.is_some()) { "WARN" } else { "INFO" },
@@ -201,7 +202,11 @@ pub fn heartbeat_line(report: &Heartbeat, request_id: &str) -> Value {
 }
 
 /// The log line of a target scale-up's heartbeat scaled, or failed to.
-pub fn target_check_line(check: &TargetCheck, direction: Direction, request_id: &str) -> Value {
+pub(crate) fn target_check_line(
+    check: &TargetCheck,
+    direction: Direction,
+    request_id: &str,
+) -> Value {
     let mut metrics = vec![
         ("Applied", Value::from(u8::from(check.applied))),
         ("Backlog", check.backlog.map_or(Value::Null, Value::from)),

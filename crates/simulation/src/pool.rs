@@ -4,7 +4,7 @@
 //! What decides is the functions' own code, from `queue-scaler-core`: [`decide`] and
 //! [`decide_reconcile`] for the alarms and scale-up's heartbeat, and, with capacity on,
 //! [`target_need`], [`fair_shares`], [`cap_raise`] and [`rebalance_step`], as
-//! `crates/lambda/src/pool.rs` calls them. What is modelled around it, each minute:
+//! `crates/lambda/src/scaler/pool.rs` calls them. What is modelled around it, each minute:
 //! - each queue gets its arrivals; each running worker takes its messages, oldest first (a
 //!   message's wait is the minutes from its arrival to a worker taking it);
 //! - each model's high alarm fires after `high_periods` minutes above `high_threshold` visible

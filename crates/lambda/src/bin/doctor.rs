@@ -6,7 +6,7 @@
 
 use lambda_runtime::LambdaEvent;
 use queue_scaler_core::Direction;
-use queue_scaler_lambda::doctor::Report;
+use queue_scaler_lambda::report::doctor::Report;
 use queue_scaler_lambda::{Function, Response};
 use serde_json::json;
 use std::process::ExitCode;

@@ -8,8 +8,8 @@
 
 use super::{unreachable, UNREACHABLE_FIX};
 use crate::error_text::chain;
-use crate::function::DeployedScaler;
 use crate::report::doctor::Report;
+use crate::scaler::DeployedScaler;
 use queue_scaler_core::worker::{judge_trust, RoleArn, WorkerIdentity, FIX_ISSUER};
 use queue_scaler_core::Target;
 use queue_scaler_io::google::issuer::Published;

@@ -1,5 +1,6 @@
 //! The doctor's report: every check of a deployment, with its status and fix, as a function
-//! returns it and as a table (`make doctor`). The checks themselves are [`crate::doctor`].
+//! returns it and as a table (`make doctor`). The checks themselves are the crate's `doctor`
+//! module.
 
 use queue_scaler_core::Direction;
 use serde::{Deserialize, Serialize};

@@ -9,17 +9,6 @@ use queue_scaler_core::{Backlog, Direction, ErrorClass, QueueCounts};
 use queue_scaler_io::Error as IoError;
 use serde::Serialize;
 
-/// What a decision saw of the backlog: the number it decides from, and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Seen {
-    /// The number, live or the alarm's.
-    pub backlog: Backlog,
-    /// The live counts summed over the target's queues, when the read succeeded.
-    pub counts: Option<QueueCounts>,
-    /// Why the live read did not stand, when it did not.
-    pub fallback: Option<String>,
-}
-
 /// The result of one invocation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
@@ -152,9 +141,6 @@ impl Capacity {
     }
 }
 
-/// How often one container records a target's `CapacityLimited` Warning, at most.
-pub const WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// The Event that records a write: best effort, reported but never failing the invocation.
 /// In the result: `"recorded"`, `"off"`, `"repeated: ..."` or `"failed: why"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +149,9 @@ pub enum EventRecord {
     Recorded,
     /// `KUBE_EVENTS=false`.
     Off,
-    /// A capacity-limited refusal this container recorded as a Warning less than
-    /// [`WARNING_EVERY`] ago is not recorded again: an alarm or a heartbeat refused every
-    /// minute would bury the Deployment's Events.
+    /// A capacity-limited refusal this container recorded as a Warning less than ten minutes
+    /// ago is not recorded again: an alarm or a heartbeat refused every minute would bury the
+    /// Deployment's Events.
     Repeated,
     /// Refused, failed or too slow; the write stands.
     Failed(String),
@@ -173,7 +159,7 @@ pub enum EventRecord {
 
 impl EventRecord {
     /// A failed Event, with the error's causes.
-    pub fn failed(err: &IoError) -> Self {
+    pub(crate) fn failed(err: &IoError) -> Self {
         EventRecord::Failed(chain(err))
     }
 }
@@ -214,7 +200,7 @@ pub enum Rearm {
 impl Rearm {
     /// A failed re-arm, with the error's causes: "request to ... failed" alone would hide the
     /// connection error behind it.
-    pub fn failed(err: &IoError) -> Self {
+    pub(crate) fn failed(err: &IoError) -> Self {
         Rearm::Failed(chain(err))
     }
 }
@@ -337,13 +323,18 @@ pub struct TargetCheck {
 }
 
 impl TargetCheck {
-    /// A target whose queues were read (or not), before anything was decided.
-    pub fn new(target: &queue_scaler_core::Target, seen: &Seen, dry_run: bool) -> Self {
-        let counts = seen.counts;
+    /// A target whose queues were read (or not), before anything was decided: the `backlog`
+    /// its decision would use, and the live `counts` when the read succeeded.
+    pub(crate) fn new(
+        target: &queue_scaler_core::Target,
+        backlog: &Backlog,
+        counts: Option<QueueCounts>,
+        dry_run: bool,
+    ) -> Self {
         TargetCheck {
             target: target.to_string(),
-            backlog: seen.backlog.messages(),
-            source: seen.backlog.source(),
+            backlog: backlog.messages(),
+            source: backlog.source(),
             visible: counts.map(|c| c.visible),
             in_flight: counts.map(|c| c.in_flight),
             delayed: counts.map(|c| c.delayed),
@@ -362,7 +353,7 @@ impl TargetCheck {
 
 impl AlarmCheck {
     /// An alarm the heartbeat did not act on.
-    pub fn new(alarm: &str, state: Option<&str>, checked: Checked) -> Self {
+    pub(crate) fn new(alarm: &str, state: Option<&str>, checked: Checked) -> Self {
         AlarmCheck {
             alarm: alarm.to_owned(),
             state: state.map(str::to_owned),
@@ -375,7 +366,7 @@ impl AlarmCheck {
     }
 
     /// An alarm the heartbeat acted on.
-    pub fn acted(outcome: Outcome) -> Self {
+    pub(crate) fn acted(outcome: Outcome) -> Self {
         AlarmCheck {
             alarm: outcome.alarm.clone(),
             state: Some(outcome.state.clone()),
@@ -388,7 +379,7 @@ impl AlarmCheck {
     }
 
     /// An alarm whose action failed: `class: message`, and the target when it was known.
-    pub fn failed(
+    pub(crate) fn failed(
         alarm: &str,
         state: Option<&str>,
         target: Option<&str>,

@@ -4,9 +4,10 @@
 //! raised again and is reported (result, log line, metric, Warning Event).
 
 use super::fakes::*;
-use crate::invocation::Call;
 use crate::log_lines::outcome_line;
 use crate::report::Response;
+use crate::scaler::Call;
+use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::capacity::{PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION};
 use queue_scaler_core::Direction;
 use queue_scaler_io::kube::DeploymentFacts;
@@ -134,7 +135,10 @@ async fn the_heartbeat_honours_the_pause_too() {
         request_id: "hb",
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
-    let Response::Heartbeat(report) = s.handle(&event("heartbeat.json"), call).await.unwrap()
+    let Response::Heartbeat(report) = s
+        .invoke(parse_invocation(&event("heartbeat.json")), call)
+        .await
+        .unwrap()
     else {
         panic!("not a heartbeat report");
     };
@@ -146,10 +150,7 @@ async fn the_heartbeat_honours_the_pause_too() {
 
 /// Scale-up of a capacity-limited target: 4 asked for, 2 ready, an hour after the write (the
 /// pool cannot place more).
-fn limited_up() -> (
-    FakeCluster,
-    crate::function::Scaler<FakeCluster, FakeAlarms>,
-) {
+fn limited_up() -> (FakeCluster, crate::scaler::Scaler<FakeCluster, FakeAlarms>) {
     let cluster = FakeCluster::at(4).with_facts(pending(2, 3600));
     let s = scaler(
         Direction::Up,

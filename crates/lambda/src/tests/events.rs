@@ -3,8 +3,9 @@
 //! `KUBE_EVENTS=false`, and a refused Event leaves the scale applied and the result successful.
 
 use super::fakes::*;
-use crate::invocation::Call;
 use crate::report::{EventRecord, Rearm, Response};
+use crate::scaler::Call;
+use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use std::sync::Arc;
 
@@ -158,7 +159,7 @@ async fn the_heartbeats_write_is_recorded_naming_the_heartbeat() {
         },
     });
     let cluster = FakeCluster::at(0);
-    let s = crate::function::Scaler::new(
+    let s = crate::scaler::Scaler::new(
         Direction::Up,
         routes,
         false,
@@ -172,7 +173,10 @@ async fn the_heartbeats_write_is_recorded_naming_the_heartbeat() {
         request_id: "hb",
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
-    let response = s.handle(&event("heartbeat.json"), call).await.unwrap();
+    let response = s
+        .invoke(parse_invocation(&event("heartbeat.json")), call)
+        .await
+        .unwrap();
     let Response::Heartbeat(hb) = response else {
         panic!("not a heartbeat: {response:?}")
     };

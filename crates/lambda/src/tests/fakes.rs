@@ -1,10 +1,11 @@
 //! The fakes of the handler's three I/O traits, and the fixtures its tests share. The fakes record
 //! every call they receive, for the tests to check.
 
-use crate::function::Scaler;
-use crate::invocation::Call;
 use crate::report::{Outcome, Response};
+use crate::scaler::Call;
+use crate::scaler::Scaler;
 use crate::Failure;
+use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, QueueCounts, Route, Routes, Target};
 use queue_scaler_io::backoff::Backoff;
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
@@ -389,8 +390,8 @@ pub(crate) async fn invoke_file<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     invoke_at(s, &event(name), soon()).await
 }
 
-/// Invoke with an alarm's `event` through the handler's entry point, `deadline` being the
-/// invocation's; answers the alarm's outcome.
+/// Invoke with an alarm's `event`, read as [`crate::Function::handle`] reads it, through
+/// [`Scaler::invoke`], `deadline` being the invocation's; answers the alarm's outcome.
 pub(crate) async fn invoke_at<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     s: &Scaler<C, A, Q>,
     event: &serde_json::Value,
@@ -401,7 +402,7 @@ pub(crate) async fn invoke_at<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
         request_id: "r",
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
-    match s.handle(event, call).await? {
+    match s.invoke(parse_invocation(event), call).await? {
         Response::Alarm(outcome) => Ok(*outcome),
         other => panic!("not an alarm's outcome: {other:?}"),
     }

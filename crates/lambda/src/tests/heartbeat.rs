@@ -2,9 +2,10 @@
 //! so a lost invocation or a failed re-arm never leaves the loop stuck.
 
 use super::fakes::*;
-use crate::function::Scaler;
-use crate::invocation::Call;
 use crate::report::{Checked, Rearm, Response};
+use crate::scaler::Call;
+use crate::scaler::Scaler;
+use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::{DescribedAlarm, Direction};
 use queue_scaler_io::ErrorClass;
 
@@ -39,7 +40,8 @@ async fn heartbeat(s: &Scaler<FakeCluster, FakeAlarms>) -> Result<Response, crat
         request_id: "hb",
         function_arn: UP_ARN,
     };
-    s.handle(&event("heartbeat.json"), call).await
+    s.invoke(parse_invocation(&event("heartbeat.json")), call)
+        .await
 }
 
 #[tokio::test]

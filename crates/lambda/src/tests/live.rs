@@ -3,8 +3,9 @@
 //! target from its queues, and leaves an alarm that just changed to its own invocation.
 
 use super::fakes::*;
-use crate::invocation::Call;
 use crate::report::{Checked, Response};
+use crate::scaler::Call;
+use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ fn live(
     replicas: i32,
     queues: FakeQueues,
 ) -> (
-    crate::function::Scaler<FakeCluster, FakeAlarms, Arc<FakeQueues>>,
+    crate::scaler::Scaler<FakeCluster, FakeAlarms, Arc<FakeQueues>>,
     Arc<FakeQueues>,
     FakeCluster,
 ) {
@@ -179,7 +180,7 @@ async fn two_queues_add_up_for_one_target() {
         ("text-jobs", 250, 50, 0),
         ("text-jobs-priority", 90, 10, 1),
     ]));
-    let s = crate::function::Scaler::new(
+    let s = crate::scaler::Scaler::new(
         Direction::Up,
         two_queue_target(2),
         false,
@@ -203,7 +204,7 @@ async fn two_queues_add_up_for_one_target() {
 async fn one_failed_queue_of_two_is_no_live_backlog() {
     // Half a sum would understate the backlog: the alarm's datapoint stands in.
     let queues = FakeQueues::with(&[("text-jobs", 10, 0, 0)]).failing("text-jobs-priority", 403);
-    let s = crate::function::Scaler::new(
+    let s = crate::scaler::Scaler::new(
         Direction::Down,
         two_queue_target(1),
         false,
@@ -239,7 +240,7 @@ async fn up_heartbeat(
         },
     });
     let cluster = FakeCluster::at(replicas);
-    let s = crate::function::Scaler::new(
+    let s = crate::scaler::Scaler::new(
         Direction::Up,
         routes,
         false,
@@ -255,7 +256,10 @@ async fn up_heartbeat(
         request_id: "hb",
         function_arn: UP_ARN,
     };
-    let response = s.handle(&event("heartbeat.json"), call).await.unwrap();
+    let response = s
+        .invoke(parse_invocation(&event("heartbeat.json")), call)
+        .await
+        .unwrap();
     (cluster, response)
 }
 

@@ -9,10 +9,11 @@
 //! the machine's load.
 
 use super::fakes::*;
-use crate::function::Scaler;
-use crate::invocation::Call;
 use crate::report::{Outcome, Response};
+use crate::scaler::Call;
+use crate::scaler::Scaler;
 use futures_util::future::join_all;
+use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::capacity::{CapReason, PoolEntry, Pools};
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use queue_scaler_io::kube::lease::LeaseMeta;
@@ -264,7 +265,7 @@ async fn fire<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>, alarm: &s
         request_id: "r",
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
-    match s.handle(&event, call).await {
+    match s.invoke(parse_invocation(&event), call).await {
         Ok(Response::Alarm(outcome)) => *outcome,
         other => panic!("{alarm}: {other:?}"),
     }
@@ -378,7 +379,10 @@ async fn beat<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>) -> crate:
         request_id: "r",
         function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
     };
-    match s.handle(&event("heartbeat.json"), call).await {
+    match s
+        .invoke(parse_invocation(&event("heartbeat.json")), call)
+        .await
+    {
         Ok(Response::Heartbeat(report)) => report,
         other => panic!("{other:?}"),
     }
@@ -692,7 +696,7 @@ async fn callers_at_once_wait_for_one_placement_kept_until_it_is_stale() {
     // Kept: nothing is read again until it is stale.
     s.placed_pools(None, deadline).await;
     assert_eq!(reads(&cluster), (2, 1));
-    tokio::time::advance(crate::placement::PLACEMENT_TTL).await;
+    tokio::time::advance(crate::scaler::placement::PLACEMENT_TTL).await;
     s.placed_pools(None, soon()).await;
     assert_eq!(reads(&cluster), (4, 2), "placed afresh once stale");
 }
@@ -717,7 +721,7 @@ async fn placing_on_a_cluster_in_trouble_takes_its_budget_not_the_invocation() {
     let reads = cluster.state.lock().unwrap().gets;
     s.placed_pools(None, deadline).await;
     assert_eq!(cluster.state.lock().unwrap().gets, reads);
-    tokio::time::advance(crate::placement::PLACEMENT_RETRY).await;
+    tokio::time::advance(crate::scaler::placement::PLACEMENT_RETRY).await;
     s.placed_pools(None, started + std::time::Duration::from_secs(120))
         .await;
     assert!(cluster.state.lock().unwrap().gets > reads);

@@ -2,8 +2,8 @@
 //! connection error, not only "request to ... failed", as the heartbeat's error does.
 
 use super::fakes::*;
-use crate::function::Scaler;
 use crate::report::Rearm;
+use crate::scaler::Scaler;
 use queue_scaler_core::{DescribedAlarm, Direction};
 use queue_scaler_io::{AlarmRearm, Error};
 

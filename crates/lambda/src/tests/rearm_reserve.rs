@@ -4,8 +4,8 @@
 //! machine's load, and they assert what happened and in which order, never how fast.
 
 use super::fakes::*;
-use crate::function::Scaler;
-use crate::invocation::REARM_RESERVE;
+use crate::scaler::alarm::REARM_RESERVE;
+use crate::scaler::Scaler;
 use queue_scaler_core::{DescribedAlarm, Direction, QueueCounts, Target};
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error, ErrorClass, Lease, ScaleApi, ScaleEvent};

@@ -2,8 +2,8 @@
 //! decides, writes and re-arms, and that it writes nothing after a failure.
 
 use super::fakes::*;
-use crate::function::Scaler;
 use crate::report::Rearm;
+use crate::scaler::Scaler;
 use queue_scaler_core::Direction;
 use queue_scaler_io::backoff::Backoff;
 use queue_scaler_io::ErrorClass;

@@ -12,9 +12,9 @@ fn listed(
     cluster: FakeCluster,
     alarms: Arc<FakeAlarms>,
     queues: Arc<FakeQueues>,
-) -> crate::function::Scaler<FakeCluster, Shared, Arc<FakeQueues>> {
+) -> crate::scaler::Scaler<FakeCluster, Shared, Arc<FakeQueues>> {
     let routes: Routes = single(target(), &["model-worker-backlog-high"], &[]);
-    crate::function::Scaler::new(Direction::Up, routes, false, cluster, Some(Shared(alarms)))
+    crate::scaler::Scaler::new(Direction::Up, routes, false, cluster, Some(Shared(alarms)))
         .with_queues(Some(queues))
 }
 

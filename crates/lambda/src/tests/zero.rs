@@ -2,8 +2,8 @@
 //! scale-down reaches zero only when no message waits.
 
 use super::fakes::*;
-use crate::function::Scaler;
 use crate::report::Rearm;
+use crate::scaler::Scaler;
 use queue_scaler_core::{Direction, Policy, Target};
 
 fn zero_target() -> Target {

@@ -1,9 +1,9 @@
 //! Where the targets' GPU pools are, and how big: the cluster's node pools from `clusters.get`,
 //! kept for the container, and each target with no configured pool placed on the one GPU pool
 //! its Deployment's `nodeSelector` matches (docs/design.md, "GPU capacity: the pool the models
-//! share"). The pool gate ([`crate::pool`]) caps and books raises on what this says.
+//! share"). The pool gate (`pool.rs`) caps and books raises on what this says.
 
-use crate::function::{NodePools, Scaler};
+use super::{NodePools, Scaler};
 use futures_util::{stream, StreamExt as _};
 use queue_scaler_core::capacity::{PoolEntry, Pools};
 use queue_scaler_core::Target;

@@ -4,10 +4,10 @@
 //! below what its live backlog needs. Its log lines are written from its report
 //! (`log_lines::log`).
 
+use super::scale::Trigger;
+use super::{Call, Scaler};
 use crate::error_text::chain;
 use crate::failure::Failure;
-use crate::function::Scaler;
-use crate::invocation::{Call, Trigger};
 use crate::report::{AlarmCheck, Checked, Heartbeat, TargetCheck};
 use futures_util::stream::{self, StreamExt as _};
 use queue_scaler_core::alarm::signal_from_described;
@@ -16,14 +16,14 @@ use queue_scaler_io::backoff::with_backoff;
 use queue_scaler_io::{AlarmRearm, QueueDepth, ScaleApi};
 use tokio::time::Instant;
 
-/// Targets scale-up's heartbeat reconciles at once; with [`crate::invocation::QUEUES_IN_FLIGHT`] (the queues of one
+/// Targets scale-up's heartbeat reconciles at once; with [`super::live::QUEUES_IN_FLIGHT`] (the queues of one
 /// target read at once) per target it keeps at most 64 requests in flight.
-pub const TARGETS_IN_FLIGHT: usize = 16;
+pub(crate) const TARGETS_IN_FLIGHT: usize = 16;
 
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// The heartbeat: read the alarms the routes name, keep those whose actions invoke this
     /// function, and act on each one in ALARM as if it had just fired (re-arm included), unless
-    /// its state changed less than [`crate::function::HEARTBEAT_GRACE`] ago (its own invocation acts on it).
+    /// its state changed less than [`super::HEARTBEAT_GRACE`] ago (its own invocation acts on it).
     /// Scale-up's heartbeat then reads every target's queues and wakes or raises a target below
     /// what its live backlog needs ([`decide_reconcile`]). Fails when reading the alarms fails
     /// or any action does.
@@ -186,7 +186,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         let seen = self
             .read_backlog(&route.live_queues(None), None, deadline)
             .await;
-        let mut check = TargetCheck::new(target, &seen, self.dry_run);
+        let mut check = TargetCheck::new(target, &seen.backlog, seen.counts, self.dry_run);
         let Backlog::Live(live) = seen.backlog else {
             check.reason = format!(
                 "{}; the heartbeat scales only from a live read",

@@ -10,9 +10,10 @@
 //! and it reads again: it then sees the first's booking, so the pool is never overbooked. A
 //! lowering never books: it can only free GPUs.
 
-use crate::function::Scaler;
-use crate::placement::PoolSize;
-use crate::report::{Capacity, Seen};
+use super::live::Seen;
+use super::placement::PoolSize;
+use super::Scaler;
+use crate::report::Capacity;
 use futures_util::future::join_all;
 use queue_scaler_core::capacity::{
     cap_operator_raise, cap_raise, fair_shares, rebalance_step, target_need, Bookings, PoolMember,
@@ -276,9 +277,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         }
         Ok(members)
     }
-}
 
-impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     /// When `target`'s last raise was booked on its pool's Lease, for a target on a pool. A
     /// Lease that cannot be read gives no time (never capacity-limited from it).
     pub(crate) async fn raised_at(
