@@ -25,7 +25,7 @@ pub(crate) fn get(
     let identity = app
         .bearer_identity(request)
         .ok_or_else(Status::unauthorized)?;
-    let state = app.state.lock();
+    let (authorization, cluster) = app.state.authorization_and_cluster();
     let attributes = Attributes {
         verb: "get",
         group: "apps",
@@ -34,7 +34,7 @@ pub(crate) fn get(
         subresource: "",
         name,
     };
-    if !state.allows(&identity, &attributes) {
+    if !authorization.allows(&identity, &attributes) {
         return Err(Status::forbidden_resource(
             &identity,
             &ResourceRequest {
@@ -47,7 +47,7 @@ pub(crate) fn get(
             },
         ));
     }
-    let deployment = state
+    let deployment = cluster
         .deployment(namespace, name)
         .ok_or_else(|| Status::not_found(name))?;
     Ok(object(namespace, name, deployment))
