@@ -2,8 +2,8 @@
 //! with bearer authentication and the grant's rules (`get` on `deployments`, which the shipped
 //! Role does not give), answering an `apps/v1` Deployment whose uid, resourceVersion and replicas
 //! are those its scale subresource serves, and whose pod template carries the scheduling fields
-//! (`nodeSelector`, `tolerations`) the admin API sets ([`crate::model::PodScheduling`]). No I/O
-//! beyond the shared state.
+//! (`nodeSelector`, `tolerations`) the admin API sets
+//! ([`crate::model::scheduling::PodScheduling`]). No I/O beyond the shared state.
 
 use serde_json::{json, Value};
 
