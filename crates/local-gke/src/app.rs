@@ -104,7 +104,7 @@ impl App {
     pub(crate) fn bearer_identity(&self, request: &Request) -> Option<String> {
         let token = request.bearer_token()?;
         self.state
-            .lock()
+            .credentials()
             .live_token(token)
             .ok()
             .map(|issued| issued.identity.clone())
@@ -117,7 +117,7 @@ impl App {
         if listener == Listener::Google && (path == "/_admin" || path.starts_with("/_admin/")) {
             return;
         }
-        self.state.lock().record(RecordedRequest {
+        self.state.instruments().record(RecordedRequest {
             listener,
             method: method.to_string(),
             path: path.to_owned(),

@@ -35,8 +35,13 @@
 //!   subresource, the Deployment, Leases, Events, the self reviews, kube's `Status`) and `admin/`
 //!   (the admin API: its handlers, its public bodies, `AdminClient`). A handler folder imports no
 //!   other, except `federation/` answering with `google/`'s error shape;
-//! - what every handler shares: `app` (configuration, service account, state), `state`, the
-//!   `service_account`, `id_token_key` (Google's ID-token signing key), `http` and `paths`;
+//! - what every handler shares: `app` (configuration, service account, state), `state/` (the
+//!   in-memory state, one part per file, each behind its own lock: `credentials` (tokens issued,
+//!   AWS identities, workload identity users), `authorization` (grants and RBAC's decision),
+//!   `cluster` (Deployments, Leases, Events, their resource versions, node pools, the issuer's
+//!   documents), `instruments` (faults and the request log); `mod.rs` holds the shared handle
+//!   and the order parts are locked in), the `service_account`, `id_token_key` (Google's ID-token
+//!   signing key), `http` and `paths`;
 //! - at the bottom, `model/`: the plain data the state holds and the admin API carries (grants and
 //!   RBAC's rules, Leases and their compare and swap, node pools, pod scheduling, faults, the
 //!   request log), which imports nothing else of the crate.

@@ -27,7 +27,7 @@ use crate::model::issuer::IssuerDocuments;
 use crate::model::lease::LeaseContent;
 use crate::model::request_log::Listener;
 use crate::service_account::ServiceAccount;
-use crate::state::{Shared, State};
+use crate::state::{Authorization, Cluster, Credentials, Shared};
 use crate::tls::ServingTls;
 use crate::{admin, federation, google, id_token, kube, Error};
 
@@ -96,19 +96,21 @@ impl LocalGke {
             .workload_identity
             .initial_members()
             .map_err(Error::WorkloadIdentityUser)?;
-        let mut state = State::new(config.token_lifetime);
+        let mut credentials = Credentials::new(config.token_lifetime);
         for identity in &config.workload_identity.aws_identities {
-            state.add_aws_identity(identity.clone());
+            credentials.add_aws_identity(identity.clone());
         }
         for member in members {
-            state.add_workload_identity_user(member);
+            credentials.add_workload_identity_user(member);
         }
+        let mut cluster = Cluster::default();
+        let mut authorization = Authorization::default();
         for seed in &config.deployments {
-            state.set_replicas(&seed.namespace, &seed.name, seed.replicas);
+            cluster.set_replicas(&seed.namespace, &seed.name, seed.replicas);
         }
         if config.grants.is_empty() {
             for seed in &config.deployments {
-                state.grant(Grant {
+                authorization.grant(Grant {
                     identity: service_account.email().to_owned(),
                     namespace: seed.namespace.clone(),
                     deployment: seed.name.clone(),
@@ -116,28 +118,28 @@ impl LocalGke {
             }
         }
         for grant in &config.grants {
-            state.grant(grant.clone());
+            authorization.grant(grant.clone());
         }
         for seed in &config.leases {
-            state.put_lease(&seed.namespace, &seed.name, LeaseContent::default());
+            cluster.put_lease(&seed.namespace, &seed.name, LeaseContent::default());
         }
         if config.lease_grants.is_empty() {
             for seed in &config.leases {
                 let email = service_account.email();
-                state.grant_lease(&LeaseGrant::new(email, &seed.namespace, &seed.name));
+                authorization.grant_lease(&LeaseGrant::new(email, &seed.namespace, &seed.name));
             }
         }
         for grant in &config.lease_grants {
-            state.grant_lease(grant);
+            authorization.grant_lease(grant);
         }
         crate::model::node_pool::validate_node_pools(&config.node_pools)
             .map_err(Error::NodePools)?;
-        state.set_node_pools(config.node_pools.clone());
+        cluster.set_node_pools(config.node_pools.clone());
 
         let app = Arc::new(App::new(
             config,
             service_account,
-            Shared::new(state),
+            Shared::new(credentials, authorization, cluster),
             format!("https://{google_address}"),
             advertised,
         ));
@@ -273,7 +275,7 @@ impl LocalGke {
     /// Publish the cluster issuer's documents on the GKE API from now on (`None`: publish
     /// none, a 404, as for a cluster whose issuer Google does not serve).
     pub fn publish_issuer(&self, documents: Option<IssuerDocuments>) {
-        self.app.state.lock().set_issuer(documents);
+        self.app.state.cluster().set_issuer(documents);
     }
 
     /// The service account whose key is handed out.
@@ -348,7 +350,7 @@ async fn handle(
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
 
-    let taken = app.state.lock().take_fault(&method, &path);
+    let taken = app.state.instruments().take_fault(&method, &path);
     let apply_then_drop = taken.as_ref().is_some_and(|(f, _)| f.apply_then_drop);
     let mut held = None;
     if let Some((fault, barrier)) = taken {

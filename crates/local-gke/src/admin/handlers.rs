@@ -44,20 +44,20 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         (&Method::DELETE, ["lease-grants"]) => remove_lease_grant(app, request),
         (&Method::POST, ["faults"]) => add_fault(app, request),
         (&Method::DELETE, ["faults"]) => {
-            app.state.lock().clear_faults();
+            app.state.instruments().clear_faults();
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         (&Method::GET, ["requests"]) => {
-            let requests = app.state.lock().requests().to_vec();
+            let requests = app.state.instruments().requests().to_vec();
             Ok(json_response(StatusCode::OK, &RequestLog { requests }))
         }
         (&Method::DELETE, ["requests"]) => {
-            app.state.lock().clear_requests();
+            app.state.instruments().clear_requests();
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         (&Method::PUT, ["token-lifetime"]) => set_token_lifetime(app, request),
         (&Method::DELETE, ["tokens"]) => {
-            let revoked = app.state.lock().revoke_tokens();
+            let revoked = app.state.credentials().revoke_tokens();
             Ok(json_response(StatusCode::OK, &RevokedTokens { revoked }))
         }
         (&Method::GET, ["grants"]) => Ok(list_grants(app)),
@@ -65,12 +65,12 @@ pub(crate) fn handle(app: &App, request: &Request, rest: &[&str]) -> Response {
         (&Method::DELETE, ["grants"]) => remove_grant(app, request),
         (&Method::GET, ["events", namespace, name]) => Ok(list_events(app, namespace, name)),
         (&Method::DELETE, ["events"]) => {
-            app.state.lock().clear_events();
+            app.state.cluster().clear_events();
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
         (&Method::POST, ["event-grants"]) => add_event_grant(app, request),
         (&Method::DELETE, ["event-grants"]) => remove_event_grant(app, request),
-        (&Method::GET, ["node-pools"]) => Ok(node_pools_response(app.state.lock().node_pools())),
+        (&Method::GET, ["node-pools"]) => Ok(node_pools_response(app.state.cluster().node_pools())),
         (&Method::PUT, ["node-pools"]) => set_node_pools(app, request),
         (&Method::POST, ["aws-identities"]) => add_aws_identity(app, request),
         (&Method::POST, ["workload-identity-users"]) => add_workload_identity_user(app, request),
@@ -90,7 +90,7 @@ pub(super) fn parse<T: DeserializeOwned>(request: &Request) -> Result<T, (Status
 }
 
 fn get_deployment(app: &App, namespace: &str, name: &str) -> Outcome {
-    let state = app.state.lock();
+    let state = app.state.cluster();
     let deployment = state.deployment(namespace, name).ok_or_else(|| {
         (
             StatusCode::NOT_FOUND,
@@ -117,7 +117,7 @@ fn set_deployment(app: &App, request: &Request, namespace: &str, name: &str) -> 
     if replicas < 0 {
         return Err((StatusCode::BAD_REQUEST, "replicas must be >= 0".to_owned()));
     }
-    let mut state = app.state.lock();
+    let mut state = app.state.cluster();
     Ok(deployment_response(
         state.set_replicas(namespace, name, replicas),
     ))
@@ -130,7 +130,7 @@ fn set_scheduling(app: &App, request: &Request, namespace: &str, name: &str) -> 
     scheduling
         .check()
         .map_err(|problem| (StatusCode::BAD_REQUEST, problem))?;
-    let mut state = app.state.lock();
+    let mut state = app.state.cluster();
     let deployment = state
         .set_scheduling(namespace, name, scheduling)
         .ok_or_else(|| {
@@ -144,7 +144,7 @@ fn set_scheduling(app: &App, request: &Request, namespace: &str, name: &str) -> 
 
 /// A Lease as the Kubernetes API serves it: 404 when there is none.
 fn get_lease(app: &App, namespace: &str, name: &str) -> Outcome {
-    let state = app.state.lock();
+    let state = app.state.cluster();
     let lease = state.lease(namespace, name).ok_or_else(|| {
         (
             StatusCode::NOT_FOUND,
@@ -207,7 +207,7 @@ fn put_lease(app: &App, request: &Request, namespace: &str, name: &str) -> Outco
             .map_err(|e| bad_request(format!("not a Lease: {e}")))?
             .content
     };
-    let mut state = app.state.lock();
+    let mut state = app.state.cluster();
     let problems = match state.lease(namespace, name) {
         Some(_) => update_problems(&content),
         None => create_problems(name, &content),
@@ -239,7 +239,7 @@ fn listed_lease_grant(key: &(String, String, String), rules: &LeaseRules) -> Lea
 }
 
 fn list_lease_grants(app: &App) -> Response {
-    let state = app.state.lock();
+    let state = app.state.authorization();
     let grants = state
         .lease_grants()
         .map(|(key, rules)| listed_lease_grant(key, rules))
@@ -266,7 +266,7 @@ fn add_lease_grant(app: &App, request: &Request) -> Outcome {
             ));
         }
     }
-    let mut state = app.state.lock();
+    let mut state = app.state.authorization();
     let rules = state.grant_lease(&grant).clone();
     let key = (grant.identity, grant.namespace, grant.lease);
     Ok(json_response(
@@ -279,10 +279,11 @@ fn add_lease_grant(app: &App, request: &Request) -> Outcome {
 /// there is none.
 fn remove_lease_grant(app: &App, request: &Request) -> Outcome {
     let grant: LeaseGrant = parse(request)?;
-    let removed =
-        app.state
-            .lock()
-            .revoke_lease_grant(&grant.identity, &grant.namespace, &grant.lease);
+    let removed = app.state.authorization().revoke_lease_grant(
+        &grant.identity,
+        &grant.namespace,
+        &grant.lease,
+    );
     if removed {
         Ok(empty_response(StatusCode::NO_CONTENT))
     } else {
@@ -321,14 +322,14 @@ fn add_fault(app: &App, request: &Request) -> Outcome {
             return invalid("status must be an error status, 400 to 599");
         }
     }
-    app.state.lock().add_fault(fault.clone());
+    app.state.instruments().add_fault(fault.clone());
     Ok(json_response(StatusCode::CREATED, &fault))
 }
 
 fn set_token_lifetime(app: &App, request: &Request) -> Outcome {
     let lifetime: TokenLifetime = parse(request)?;
     app.state
-        .lock()
+        .credentials()
         .set_token_lifetime(Duration::from_secs(lifetime.seconds));
     Ok(json_response(StatusCode::OK, &lifetime))
 }
@@ -411,7 +412,7 @@ fn listed_grant(grant: &Grant, rules: &GrantRules) -> AdminGrant {
 }
 
 fn list_grants(app: &App) -> Response {
-    let state = app.state.lock();
+    let state = app.state.authorization();
     let grants = state
         .grants()
         .map(|(grant, rules)| listed_grant(grant, rules))
@@ -424,14 +425,14 @@ fn list_grants(app: &App) -> Response {
 fn add_grant(app: &App, request: &Request) -> Outcome {
     let (grant, rules) = checked_grant(&parse(request)?)?;
     let body = listed_grant(&grant, &rules);
-    app.state.lock().set_grant(grant, rules);
+    app.state.authorization().set_grant(grant, rules);
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
 /// Removes the grant for an identity and deployment: 204, or 404 when there is none.
 fn remove_grant(app: &App, request: &Request) -> Outcome {
     let grant: Grant = parse(request)?;
-    if app.state.lock().revoke(&grant) {
+    if app.state.authorization().revoke(&grant) {
         Ok(empty_response(StatusCode::NO_CONTENT))
     } else {
         Err((
@@ -447,7 +448,7 @@ fn remove_grant(app: &App, request: &Request) -> Outcome {
 /// The Events regarding one deployment, as `fieldSelector=regarding.name=NAME` lists them in
 /// its namespace.
 fn list_events(app: &App, namespace: &str, name: &str) -> Response {
-    let state = app.state.lock();
+    let state = app.state.cluster();
     let events = state
         .events()
         .iter()
@@ -463,7 +464,9 @@ fn add_event_grant(app: &App, request: &Request) -> Outcome {
         identity,
         namespace,
     } = parse(request)?;
-    app.state.lock().grant_events(&identity, &namespace);
+    app.state
+        .authorization()
+        .grant_events(&identity, &namespace);
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
@@ -473,7 +476,11 @@ fn remove_event_grant(app: &App, request: &Request) -> Outcome {
         identity,
         namespace,
     } = parse(request)?;
-    if app.state.lock().revoke_events(&identity, &namespace) {
+    if app
+        .state
+        .authorization()
+        .revoke_events(&identity, &namespace)
+    {
         Ok(empty_response(StatusCode::NO_CONTENT))
     } else {
         Err((
@@ -511,7 +518,7 @@ fn set_node_pools(app: &App, request: &Request) -> Outcome {
     let pools: Vec<NodePool> =
         serde_json::from_value(list).map_err(|e| bad_request(format!("not node pools: {e}")))?;
     validate_node_pools(&pools).map_err(|e| bad_request(e.to_string()))?;
-    let mut state = app.state.lock();
+    let mut state = app.state.cluster();
     state.set_node_pools(pools);
     Ok(node_pools_response(state.node_pools()))
 }
@@ -541,7 +548,7 @@ fn add_aws_identity(app: &App, request: &Request) -> Outcome {
         access_key_id: access_key_id.clone(),
         arn: arn.clone(),
     };
-    app.state.lock().add_aws_identity(AwsIdentity {
+    app.state.credentials().add_aws_identity(AwsIdentity {
         access_key_id,
         secret_access_key,
         session_token,
@@ -559,7 +566,9 @@ fn add_workload_identity_user(app: &App, request: &Request) -> Outcome {
         .workload_identity
         .member(&member)
         .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
-    app.state.lock().add_workload_identity_user(member.clone());
+    app.state
+        .credentials()
+        .add_workload_identity_user(member.clone());
     Ok(json_response(
         StatusCode::CREATED,
         &WorkloadIdentityUser { member },

@@ -1,6 +1,6 @@
 //! The admin API (`/_admin/...` on the google listener), for tests, the benchmarks, the simulation
 //! and the demo. Its bodies are the public types here: its handlers (`handlers`) read and write
-//! them, and [`AdminClient`] (feature `admin-client`, `client`) sends and reads the same ones, so
+//! them, and `AdminClient` (feature `admin-client`, `client`) sends and reads the same ones, so
 //! the two cannot drift apart. The request log's lines ([`RecordedRequest`]), the node pools
 //! ([`NodePool`]), a Deployment's scheduling fields ([`PodScheduling`]), a fault ([`Fault`]), a
 //! grant's key ([`Grant`]), a grant on a Lease ([`LeaseGrant`]), an AWS identity

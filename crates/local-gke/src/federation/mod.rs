@@ -37,7 +37,7 @@ pub(crate) fn sts_token(app: &App, request: &Request) -> Response {
         Some(_) => Err(Refusal::UnsupportedMediaType),
     };
     let audience = app.config.workload_identity.audience();
-    let mut state = app.state.lock();
+    let mut state = app.state.credentials();
     let exchanged = fields.and_then(|fields| {
         check_exchange(
             &fields,
@@ -91,7 +91,7 @@ pub(crate) fn generate_access_token(app: &App, request: &Request, name: &str) ->
     else {
         return google_error::error(StatusCode::NOT_FOUND, "Requested entity was not found.");
     };
-    let mut state = app.state.lock();
+    let mut state = app.state.credentials();
 
     // Authentication: a live federated token. A live access token is the service account itself,
     // which holds no role on itself that lets it mint tokens.

@@ -31,7 +31,7 @@ pub(crate) fn serve(
             config.location.as_str(),
             config.cluster.as_str(),
         );
-    let published = app.state.lock().issuer().cloned();
+    let published = app.state.cluster().issuer().cloned();
     match published {
         Some(documents) if ours => json_response(
             StatusCode::OK,

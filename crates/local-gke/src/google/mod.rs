@@ -73,7 +73,7 @@ fn token(app: &App, request: &Request) -> Response {
     match check_token_request(field("grant_type"), field("assertion"), &expected) {
         Ok(scopes) => {
             let identity = account.identity_for(&scopes).to_owned();
-            let mut state = app.state.lock();
+            let mut state = app.state.credentials();
             let expires_in = state.token_lifetime().as_secs();
             let access_token = state.issue_token(&identity, scopes);
             json_response(
@@ -97,7 +97,7 @@ fn get_cluster(
     cluster: &str,
 ) -> Response {
     let scopes = {
-        let state = app.state.lock();
+        let state = app.state.credentials();
         match request.bearer_token().map(|token| state.live_token(token)) {
             Some(Ok(issued)) => issued.scopes.clone(),
             Some(Err(TokenProblem::Unknown | TokenProblem::Expired)) | None => {
@@ -128,7 +128,7 @@ fn get_cluster(
     let self_link = format!("{}{}", app.google_url, request.path);
     let node_pools: Vec<serde_json::Value> = app
         .state
-        .lock()
+        .cluster()
         .node_pools()
         .iter()
         .map(|pool| {
@@ -181,7 +181,7 @@ fn token_review(app: &App, request: &Request) -> Response {
             )
         }
     };
-    let status = match app.state.lock().live_token(&review.spec.token) {
+    let status = match app.state.credentials().live_token(&review.spec.token) {
         Ok(issued) => json!({
             "authenticated": true,
             "user": {"username": issued.identity, "uid": app.service_account.client_id()},

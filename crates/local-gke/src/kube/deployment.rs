@@ -2,8 +2,8 @@
 //! with bearer authentication and the grant's rules (`get` on `deployments`, which the shipped
 //! Role does not give), answering an `apps/v1` Deployment whose uid, resourceVersion and replicas
 //! are those its scale subresource serves, and whose pod template carries the scheduling fields
-//! (`nodeSelector`, `tolerations`) the admin API sets ([`crate::model::PodScheduling`]). No I/O
-//! beyond the shared state.
+//! (`nodeSelector`, `tolerations`) the admin API sets
+//! ([`crate::model::scheduling::PodScheduling`]). No I/O beyond the shared state.
 
 use serde_json::{json, Value};
 
@@ -25,7 +25,7 @@ pub(crate) fn get(
     let identity = app
         .bearer_identity(request)
         .ok_or_else(Status::unauthorized)?;
-    let state = app.state.lock();
+    let (authorization, cluster) = app.state.authorization_and_cluster();
     let attributes = Attributes {
         verb: "get",
         group: "apps",
@@ -34,7 +34,7 @@ pub(crate) fn get(
         subresource: "",
         name,
     };
-    if !state.allows(&identity, &attributes) {
+    if !authorization.allows(&identity, &attributes) {
         return Err(Status::forbidden_resource(
             &identity,
             &ResourceRequest {
@@ -47,7 +47,7 @@ pub(crate) fn get(
             },
         ));
     }
-    let deployment = state
+    let deployment = cluster
         .deployment(namespace, name)
         .ok_or_else(|| Status::not_found(name))?;
     Ok(object(namespace, name, deployment))

@@ -36,7 +36,7 @@ pub(crate) fn create(app: &App, request: &Request, namespace: &str) -> Result<Re
         resource: "events",
         ..Attributes::default()
     };
-    if !app.state.lock().allows(&identity, &attributes) {
+    if !app.state.authorization().allows(&identity, &attributes) {
         return Err(Status::forbidden_resource(
             &identity,
             &ResourceRequest {
@@ -53,7 +53,7 @@ pub(crate) fn create(app: &App, request: &Request, namespace: &str) -> Result<Re
     check(&event, namespace)?;
     let stored = app
         .state
-        .lock()
+        .cluster()
         .create_event(namespace, event)
         .map_err(|name| Status::already_exists(GROUP, "events", &name))?;
     Ok(json_response(StatusCode::CREATED, &stored))

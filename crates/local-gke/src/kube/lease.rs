@@ -43,7 +43,7 @@ fn authorize(
         .ok_or_else(Status::unauthorized)?;
     if !app
         .state
-        .lock()
+        .authorization()
         .allows(&identity, &attributes(verb, namespace, name))
     {
         return Err(Status::forbidden_resource(
@@ -69,7 +69,7 @@ pub(crate) fn get(
     name: &str,
 ) -> Result<Value, Status> {
     authorize(app, request, "get", namespace, name)?;
-    let state = app.state.lock();
+    let state = app.state.cluster();
     let lease = state
         .lease(namespace, name)
         .ok_or_else(|| Status::not_found_in(GROUP, RESOURCE, name))?;
@@ -109,10 +109,10 @@ pub(crate) fn update(
             body.namespace
         )));
     }
-    let mut state = app.state.lock();
+    let (authorization, mut cluster) = app.state.authorization_and_cluster();
     // A create on update is authorized again, as `create` of this name.
-    let may_create = state.allows(&identity, &attributes("create", namespace, name));
-    let (lease, written) = state
+    let may_create = authorization.allows(&identity, &attributes("create", namespace, name));
+    let (lease, written) = cluster
         .update_lease(namespace, name, body, may_create)
         .map_err(|refusal| refused(refusal, namespace, name))?;
     let code = match written {

@@ -77,7 +77,7 @@ fn refuse_resource(app: &App, request: &Request, resource: &ResourceRequest<'_>)
         subresource: resource.subresource.unwrap_or_default(),
         name: resource.name.unwrap_or_default(),
     };
-    if app.state.lock().allows(&identity, &attributes) {
+    if app.state.authorization().allows(&identity, &attributes) {
         Status::method_not_allowed()
     } else {
         Status::forbidden_resource(&identity, resource)

@@ -134,7 +134,7 @@ fn resource_decision(app: &App, identity: &str, attributes: &ResourceAttributes)
         subresource: &attributes.subresource,
         name: &attributes.name,
     };
-    if app.state.lock().allows(identity, &request) {
+    if app.state.authorization().allows(identity, &request) {
         json!({
             "allowed": true,
             "reason": format!(

@@ -38,7 +38,7 @@ pub(crate) fn scale(
     let identity = app
         .bearer_identity(request)
         .ok_or_else(Status::unauthorized)?;
-    let mut state = app.state.lock();
+    let (authorization, mut cluster) = app.state.authorization_and_cluster();
     let attributes = Attributes {
         verb,
         group: "apps",
@@ -47,7 +47,10 @@ pub(crate) fn scale(
         subresource: "scale",
         name,
     };
-    if state.authorizing_grant(&identity, &attributes).is_none() {
+    if authorization
+        .authorizing_grant(&identity, &attributes)
+        .is_none()
+    {
         return Err(Status::forbidden(&identity, verb, namespace, name));
     }
     if !matches!(request.method, Method::GET | Method::PUT) {
@@ -55,7 +58,7 @@ pub(crate) fn scale(
     }
 
     if request.method == Method::GET {
-        let current = state
+        let current = cluster
             .deployment(namespace, name)
             .ok_or_else(|| Status::not_found(name))?;
         return Ok(Scale::of(namespace, name, current));
@@ -71,7 +74,7 @@ pub(crate) fn scale(
             update.name
         )));
     }
-    let current = state
+    let current = cluster
         .deployment(namespace, name)
         .ok_or_else(|| Status::not_found(name))?;
     if update.replicas < 0 {
@@ -91,7 +94,7 @@ pub(crate) fn scale(
     }
     let replicas = i32::try_from(update.replicas)
         .map_err(|_| Status::cannot_handle_as_scale("spec.replicas is out of range for int32"))?;
-    let updated = state.set_replicas(namespace, name, replicas);
+    let updated = cluster.set_replicas(namespace, name, replicas);
     Ok(Scale::of(namespace, name, updated))
 }
 
