@@ -1,5 +1,5 @@
 //! The heartbeat benchmark's loop on a small fleet: 100 targets of one queue, and 25 of four.
-//! Checks the requests it makes and the most in flight; no time.
+//! Checks the requests it makes, to AWS and to the cluster, and the most in flight; no time.
 
 use queue_scaler_bench::heartbeat::{measure, Fleet};
 use queue_scaler_harness::ControlPlane;
@@ -51,6 +51,23 @@ async fn the_heartbeat_batches_describe_alarms_and_keeps_at_most_64_requests_in_
             assert_eq!(
                 (beat.targets, beat.alarms),
                 (fleet.targets, 2 * fleet.targets)
+            );
+        }
+        // The cluster: a new container asks `clusters.get` once (where the cluster is, and its
+        // node pools, in one answer) and reads each Deployment once, placing the targets and
+        // deciding each from that read; a warm one reads each Deployment once.
+        let targets = u64::try_from(fleet.targets).unwrap();
+        let cluster = |b: &queue_scaler_bench::heartbeat::Beat, k: &str| {
+            b.cluster.get(k).copied().unwrap_or(0)
+        };
+        assert_eq!(cluster(&n.cold, "discovery"), 1, "{:?}", n.cold.cluster);
+        assert_eq!(cluster(&n.warm, "discovery"), 0, "{:?}", n.warm.cluster);
+        for beat in [&n.cold, &n.warm] {
+            assert_eq!(
+                cluster(beat, "deployment_get"),
+                targets,
+                "one read per target: {:?}",
+                beat.cluster
             );
         }
         assert_eq!(

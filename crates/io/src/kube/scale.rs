@@ -326,6 +326,11 @@ impl<T: TokenSource> ScaleApi for KubeScaleApi<T> {
         let ClusterSource::Discover { cluster, api_url } = &self.source else {
             return Ok(None);
         };
+        if self.resolved.read().await.is_none() {
+            // Not discovered yet: discovery's one `clusters.get` gives where the cluster is and
+            // its node pools, and the reads that follow need the first anyway.
+            self.cluster().await?;
+        }
         let discovered = self
             .discovered_pools
             .lock()

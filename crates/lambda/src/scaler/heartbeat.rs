@@ -13,6 +13,7 @@ use futures_util::stream::{self, StreamExt as _};
 use queue_scaler_core::alarm::signal_from_described;
 use queue_scaler_core::{decide_reconcile, AlarmState, Backlog, Decision, Direction, Route};
 use queue_scaler_io::backoff::with_backoff;
+use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, QueueDepth, ScaleApi};
 use tokio::time::Instant;
 
@@ -156,16 +157,28 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         call: Call<'_>,
         acted: &[Option<String>],
     ) -> (Vec<TargetCheck>, Vec<Failure>) {
-        if self.pools.rebalance && !self.placed_pools(None, call.deadline).await.is_empty() {
-            // The pools' sizes afresh, once for the beat; each target's rebalance reads them.
+        // Placed first: where a new container places its targets now, each target is then
+        // decided from the Deployment placing it read (a write still meets 409 Conflict if the
+        // Deployment changed since), not read a second time.
+        let pools_kept = self.node_pools.read().await.is_some();
+        let (placed, mut reads) = self.place(None, call.deadline).await;
+        if self.pools.rebalance && !placed.is_empty() && pools_kept {
+            // The pools' sizes afresh, once for the beat; each target's rebalance reads them. A
+            // new container's placement has just read them.
             let _ = self.refresh_node_pools().await;
         }
-        let routes = self.routes.routes().iter().filter(|route| {
-            let name = route.target.to_string();
-            !route.queues.is_empty() && !acted.iter().any(|t| t.as_deref() == Some(&name))
-        });
+        let routes: Vec<(&Route, Option<Scale>)> = self
+            .routes
+            .routes()
+            .iter()
+            .filter(|route| {
+                let name = route.target.to_string();
+                !route.queues.is_empty() && !acted.iter().any(|t| t.as_deref() == Some(&name))
+            })
+            .map(|route| (route, reads.remove(&route.target.to_string())))
+            .collect();
         let mut checked: Vec<(TargetCheck, Option<Failure>)> = stream::iter(routes)
-            .map(|route| self.reconcile_target(route, call.deadline))
+            .map(|(route, read)| self.reconcile_target(route, read, call.deadline))
             .buffer_unordered(TARGETS_IN_FLIGHT)
             .collect()
             .await;
@@ -176,10 +189,12 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
     }
 
     /// One target of [`Scaler::reconcile`]. Its queues must be read live: the heartbeat never
-    /// scales from an alarm's old datapoint.
+    /// scales from an alarm's old datapoint. `read`: its Deployment, where placing the targets
+    /// has just read it.
     async fn reconcile_target(
         &self,
         route: &Route,
+        read: Option<Scale>,
         deadline: Instant,
     ) -> (TargetCheck, Option<Failure>) {
         let target = &route.target;
@@ -207,10 +222,11 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             }
         };
         match self
-            .scale(
+            .scale_from(
                 target,
                 deadline,
                 (Trigger::Heartbeat, &seen),
+                read.map(Ok),
                 |current| match &donor {
                     Some((to, reason)) if *to < current => Decision {
                         desired: *to,

@@ -11,6 +11,7 @@ use queue_scaler_io::backoff::with_backoff;
 use queue_scaler_io::kube::probe::NodePool;
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error as IoError, QueueDepth, ScaleApi};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -32,6 +33,10 @@ pub(crate) const PLACEMENT_TTL: Duration = Duration::from_secs(600);
 /// How long a placement that could not read everything is kept before it is tried again: long
 /// enough that the targets of one heartbeat do not each try it.
 pub(crate) const PLACEMENT_RETRY: Duration = Duration::from_secs(30);
+
+/// The Deployments placing the targets read, by target (`namespace/name`): a heartbeat that
+/// placed them decides each target from its read, rather than reading it again a moment later.
+pub(crate) type PlacementReads = HashMap<String, Scale>;
 
 /// At most this many Deployments are read at once when the targets are placed.
 const PLACEMENT_READS_IN_FLIGHT: usize = 16;
@@ -84,13 +89,23 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         known: Option<(&Target, &Scale)>,
         deadline: Instant,
     ) -> Arc<Pools> {
+        self.place(known, deadline).await.0
+    }
+
+    /// [`Scaler::placed_pools`], with the Deployments it read to place the targets (none when
+    /// the placement was kept).
+    pub(crate) async fn place(
+        &self,
+        known: Option<(&Target, &Scale)>,
+        deadline: Instant,
+    ) -> (Arc<Pools>, PlacementReads) {
         let mut placement = self.placed.lock().await;
         if let Some((pools, until)) = placement.as_ref() {
             if Instant::now() < *until {
-                return pools.clone();
+                return (pools.clone(), PlacementReads::new());
             }
         }
-        let (pools, every_read) = self.place_targets(known, deadline).await;
+        let (pools, reads, every_read) = self.place_targets(known, deadline).await;
         let pools = Arc::new(pools);
         let keep = if every_read {
             PLACEMENT_TTL
@@ -98,7 +113,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             PLACEMENT_RETRY
         };
         *placement = Some((pools.clone(), Instant::now() + keep));
-        pools
+        (pools, reads)
     }
 
     /// Forget the placement: the next [`Scaler::placed_pools`] places the targets afresh.
@@ -106,13 +121,13 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         *self.placed.lock().await = None;
     }
 
-    /// Place the targets without a configured pool: the pools, and whether every read it took
-    /// succeeded.
+    /// Place the targets without a configured pool: the pools, the Deployments read, and whether
+    /// every read it took succeeded.
     async fn place_targets(
         &self,
         known: Option<(&Target, &Scale)>,
         deadline: Instant,
-    ) -> (Pools, bool) {
+    ) -> (Pools, PlacementReads, bool) {
         let deadline = deadline.min(Instant::now() + PLACEMENT_BUDGET);
         let unplaced: Vec<&Target> = self
             .routes
@@ -121,21 +136,22 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             .map(|route| &route.target)
             .filter(|target| self.pools.entry(target).is_none())
             .collect();
+        let nothing_read = PlacementReads::new;
         if unplaced.is_empty() {
-            return (self.pools.clone(), true);
+            return (self.pools.clone(), nothing_read(), true);
         }
         let cluster = match self.node_pools().await {
             Ok(Some(cluster)) => cluster,
             // The GKE API is not asked (GKE_ENDPOINT): only configured pools.
-            Ok(None) => return (self.pools.clone(), true),
-            Err(_) => return (self.pools.clone(), false),
+            Ok(None) => return (self.pools.clone(), nothing_read(), true),
+            Err(_) => return (self.pools.clone(), nothing_read(), false),
         };
         let gpu_pools: Vec<&NodePool> = cluster
             .iter()
             .filter(|pool| !pool.config.accelerators.is_empty())
             .collect();
         if gpu_pools.is_empty() {
-            return (self.pools.clone(), true);
+            return (self.pools.clone(), nothing_read(), true);
         }
         let reads: Vec<_> = stream::iter(unplaced)
             .map(|target| async move {
@@ -155,10 +171,15 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             .collect()
             .await;
         let mut placed = Vec::new();
+        let mut read_now = PlacementReads::new();
         let mut every_read = true;
         for (target, read) in reads {
             let facts = match read {
-                Ok(scale) => scale.deployment,
+                Ok(scale) => {
+                    let facts = scale.deployment.clone();
+                    read_now.insert(target.to_string(), scale);
+                    facts
+                }
                 Err(e) => {
                     tracing::warn!(target = %target, error = %e, "its Deployment could not be read, so its GPU pool is not known: no cap for now");
                     every_read = false;
@@ -210,7 +231,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
             .into_iter()
             .filter(|e| leased.contains(&e.pool))
             .collect();
-        (self.pools.with_placed(placed), every_read)
+        (self.pools.with_placed(placed), read_now, every_read)
     }
 
     /// The GPUs of `pool`: read from `clusters.get` (the autoscaling maximum times the GPUs per

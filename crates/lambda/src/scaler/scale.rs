@@ -2,7 +2,7 @@
 //! raise of a capacity-limited target refused, one on a shared GPU pool capped by the pool gate),
 //! write, and on 409 Conflict or a lost answer read and decide again, never writing twice. Each
 //! write is then recorded as an Event ([`super::event`]). The alarm and the heartbeat both scale
-//! through [`Scaler::scale`].
+//! through [`Scaler::scale_from`].
 
 use super::live::Seen;
 use super::Scaler;
@@ -69,23 +69,6 @@ struct Decided {
 }
 
 impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
-    /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times. A write
-    /// is resent after a transient failure as it was (the same `resourceVersion`: 409 if the
-    /// first was applied); when an attempt's answer was lost, the scale is read again, and if
-    /// its replicas already equal what was written, the write was applied, and nothing is
-    /// written twice. `decide` turns the replicas read into the decision. Each write is then
-    /// recorded as an Event on the Deployment ([`Scaler::record`]), naming what `cause` says: the
-    /// trigger and the backlog seen.
-    pub(crate) async fn scale(
-        &self,
-        target: &Target,
-        deadline: Instant,
-        cause: (Trigger<'_>, &Seen),
-        decide: impl Fn(i32) -> Decision,
-    ) -> Result<Scaled, IoError> {
-        self.scale_from(target, deadline, cause, None, decide).await
-    }
-
     /// Read the target's Deployment (its scale), with backoff, within `deadline`.
     pub(crate) async fn read_scale(
         &self,
@@ -98,8 +81,16 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
         .await
     }
 
-    /// [`Scaler::scale`], whose first read was already made (`first`, made while the queues
-    /// were read); a read again after a conflict or a lost answer is made here.
+    /// Read, decide, write; on 409 read and decide again, up to [`MAX_CONFLICTS`] times. A write
+    /// is resent after a transient failure as it was (the same `resourceVersion`: 409 if the
+    /// first was applied); when an attempt's answer was lost, the scale is read again, and if
+    /// its replicas already equal what was written, the write was applied, and nothing is
+    /// written twice. `decide` turns the replicas read into the decision. Each write is then
+    /// recorded as an Event on the Deployment ([`Scaler::record`]), naming what `cause` says: the
+    /// trigger and the backlog seen.
+    ///
+    /// `first`: the first read, where it was already made (while the queues were read, or by
+    /// placing the targets); a read again after a conflict or a lost answer is made here.
     pub(crate) async fn scale_from(
         &self,
         target: &Target,
