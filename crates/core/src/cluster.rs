@@ -8,7 +8,7 @@
 use base64::Engine as _;
 
 /// The default base URL of the GKE API.
-pub const DEFAULT_GKE_API_URL: &str = "https://container.googleapis.com";
+pub(crate) const DEFAULT_GKE_API_URL: &str = "https://container.googleapis.com";
 
 /// Where the cluster's HTTPS endpoint and CA come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -70,7 +70,7 @@ impl Service {
 }
 
 /// An AWS region name as it stands in a host: `us-east-1`, `cn-north-1`, `us-gov-west-1`.
-pub fn is_region(label: &str) -> bool {
+pub(crate) fn is_region(label: &str) -> bool {
     let parts: Vec<&str> = label.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
@@ -173,7 +173,7 @@ pub fn check_url(raw: &str, service: Service) -> Result<url::Url, HostError> {
 
 /// Whether `name` follows SQS's naming rules: 1 to 80 letters, digits, `-` or `_`, optionally
 /// ending in `.fifo`. A queue an event names must be one: never a URL, never a path.
-pub fn is_queue_name(name: &str) -> bool {
+pub(crate) fn is_queue_name(name: &str) -> bool {
     let base = name.strip_suffix(".fifo").unwrap_or(name);
     (1..=80).contains(&name.len())
         && !base.is_empty()

@@ -1,7 +1,7 @@
 //! The pure core of queue-scaler: everything that can be decided without I/O.
 //!
 //! - [`alarm`] turns the three event shapes a CloudWatch alarm can arrive in into one [`AlarmSignal`].
-//! - [`policy`] holds the scaling rules: [`Routes`] finds the target (namespace, deployment,
+//! - `policy` holds the scaling rules: [`Routes`] finds the target (namespace, deployment,
 //!   policy) for a signal, and [`decide`] is a pure function of the signal, the current replica
 //!   count and the policy.
 //! - [`capacity`] holds the rules of a GPU node pool the targets share: its GPUs, each target's
@@ -13,11 +13,13 @@
 //!   that a queue an event names is a name, never an address.
 //! - [`worker`] holds the workers' AWS identity the doctor checks: each model's role and what
 //!   its trust policy admits.
-//! - [`error`] holds the [`ErrorClass`] every error carries: its own errors (intake, routing,
+//! - `error` holds the [`ErrorClass`] every error carries: its own errors (intake, routing,
 //!   configuration) each tell theirs with `class()`, as `queue-scaler-io`'s do.
 //!
 //! Nothing here is async, reads the environment, or touches the network: the I/O lives in
 //! `queue-scaler-io` and `queue-scaler-lambda`.
+//!
+//! [`Endpoint`]: cluster::Endpoint
 
 #![deny(unreachable_pub)]
 
@@ -25,21 +27,16 @@ pub mod alarm;
 pub mod capacity;
 pub mod cluster;
 pub mod config;
-pub mod error;
+mod error;
 pub mod hosts;
-pub mod policy;
+mod policy;
 pub mod worker;
 
-pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError, Invocation};
-pub use capacity::{
-    cap_raise, capacity_limited, fair_shares, pool_gpus, rebalance_step, target_need, CapReason,
-    Capped, MinsDoNotFit, NodePoolSize, Pause, PoolAccelerator, PoolAutoscaling, PoolGpus,
-    PoolMember,
-};
-pub use cluster::{ClusterSource, Endpoint, EndpointError};
-pub use config::{Config, ConfigError, ConfigProblem, KeySource};
+pub use alarm::{AlarmSignal, AlarmState, DescribedAlarm, EventShape, IntakeError};
+pub use cluster::ClusterSource;
+pub use config::{Config, ConfigError};
 pub use error::ErrorClass;
 pub use policy::{
-    decide, decide_reconcile, decide_wake, queue_name, Backlog, Decision, Direction, Policy,
-    QueueCounts, Route, RouteError, Routes, Target,
+    decide, decide_reconcile, decide_wake, Backlog, Decision, Direction, Policy, QueueCounts,
+    Route, RouteError, Routes, Target,
 };

@@ -9,10 +9,10 @@ use serde_json::Value;
 use std::fmt;
 
 /// The audience of the workers' projected token, and the IAM OIDC provider's client id.
-pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
+pub(crate) const STS_AUDIENCE: &str = "sts.amazonaws.com";
 
 /// The issuer STS trusts for Google's ID tokens (way (b)).
-pub const GOOGLE_ISSUER: &str = "accounts.google.com";
+pub(crate) const GOOGLE_ISSUER: &str = "accounts.google.com";
 
 /// The issuer of a GKE cluster's service-account tokens, without `https://`, as IAM names its
 /// OIDC provider: `container.googleapis.com/v1/projects/P/locations/L/clusters/C` for the
@@ -131,16 +131,16 @@ pub struct TrustProblem {
 /// The fix when the trust names another cluster's issuer.
 pub const FIX_ISSUER: &str = "deploy the stack with WorkerOidcIssuer set to this cluster's issuer, registered once by infra/aws/oidc-provider.sh (docs/deploy.md, \"The workers' AWS access\")";
 /// The fix when the trust names another service account, or none.
-pub const FIX_SUBJECT: &str = "the role trusts the service account named after the stack's TargetDeployment (SecondTargetDeployment) in TargetNamespace: run the Deployment as that service account (serviceAccountName in infra/gke/model-deployment.yaml), or redeploy the stack with the Deployment's names";
+pub(crate) const FIX_SUBJECT: &str = "the role trusts the service account named after the stack's TargetDeployment (SecondTargetDeployment) in TargetNamespace: run the Deployment as that service account (serviceAccountName in infra/gke/model-deployment.yaml), or redeploy the stack with the Deployment's names";
 /// The fix when the trust admits another audience, or any.
-pub const FIX_AUDIENCE: &str = "the trust's :aud must be sts.amazonaws.com, the audience of the projected token in infra/gke/model-deployment.yaml; the stack's WorkerRole has it";
+pub(crate) const FIX_AUDIENCE: &str = "the trust's :aud must be sts.amazonaws.com, the audience of the projected token in infra/gke/model-deployment.yaml; the stack's WorkerRole has it";
 /// The fix when nothing in the trust is a web identity the workers can have.
-pub const FIX_NO_WEB_IDENTITY: &str = "set TARGET_WORKER_ROLE (or the entry's worker_role) to the stack's WorkerRoleArn (SecondWorkerRoleArn), whose trust infra/aws/template.yaml writes";
+pub(crate) const FIX_NO_WEB_IDENTITY: &str = "set TARGET_WORKER_ROLE (or the entry's worker_role) to the stack's WorkerRoleArn (SecondWorkerRoleArn), whose trust infra/aws/template.yaml writes";
 
 /// Whether the trust policy `policy` (the JSON document) lets the workers `who` assume the role
 /// with a web identity token: a statement that allows `sts:AssumeRoleWithWebIdentity` to the
 /// cluster's issuer with `StringEquals` on its `:sub` (this service account) and `:aud`
-/// ([`STS_AUDIENCE`]), or to `accounts.google.com` with `StringEquals` on
+/// (`STS_AUDIENCE`), or to `accounts.google.com` with `StringEquals` on
 /// `accounts.google.com:aud` (one Google service account's unique id). `Ok` says what it
 /// admits; `Err` says why not, the first statement's problem that came closest.
 pub fn judge_trust(policy: &Value, who: &WorkerIdentity<'_>) -> Result<Admitted, TrustProblem> {

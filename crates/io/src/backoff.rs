@@ -1,5 +1,5 @@
 //! Bounded retries with exponential backoff and full jitter, stopping early enough to return
-//! before the Lambda deadline. Only [`Error::is_transient`] failures are retried; a write's
+//! before the Lambda deadline. Only `Error::is_transient` failures are retried; a write's
 //! retries also say whether an answer was lost ([`WriteFailed`]).
 
 use crate::error::Error;
@@ -30,7 +30,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The delay before retry number `n` (1-based): uniform in `0..=min(cap, base * 2^(n-1))`.
-    pub fn delay(&self, n: u32) -> Duration {
+    pub(crate) fn delay(&self, n: u32) -> Duration {
         let ceiling = self
             .base
             .saturating_mul(2u32.saturating_pow(n.saturating_sub(1)))
@@ -62,7 +62,7 @@ where
 pub struct WriteFailed {
     /// The last attempt's error.
     pub last: Error,
-    /// Whether any attempt's answer was lost ([`Error::may_have_applied`]): the write may have
+    /// Whether any attempt's answer was lost (`Error::may_have_applied`): the write may have
     /// been applied even though the last attempt says otherwise (a resent write meets 409 when
     /// the first one was applied).
     pub lost: bool,

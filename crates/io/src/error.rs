@@ -269,7 +269,7 @@ impl Error {
     /// Whether a retry with backoff may help: 429, 5xx, transport failures, and token endpoint
     /// failures (`gcp_auth` does not say which status the endpoint gave, so every one is retried
     /// within the deadline, like any other call).
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Error::Transport { .. } | Error::Token { .. } | Error::Timeout { .. } => true,
             Error::Kube { status, .. } => status.code == 429 || status.code >= 500,
@@ -283,7 +283,7 @@ impl Error {
     /// Whether the request may have reached the server although no answer came: a transport
     /// failure after the connection was made (a timeout, a reset, a lost body). A write that
     /// failed so may have been applied; read again before writing again.
-    pub fn may_have_applied(&self) -> bool {
+    pub(crate) fn may_have_applied(&self) -> bool {
         match self {
             Error::Transport { source, .. } => !source.is_connect(),
             Error::OutOfTime { last, .. } => last.may_have_applied(),
@@ -306,7 +306,7 @@ impl Error {
     /// Whether the connection itself failed (refused, unreachable, TLS verification): the
     /// request never reached the server. For a discovered cluster, its endpoint or CA may have
     /// rotated.
-    pub fn is_connect(&self) -> bool {
+    pub(crate) fn is_connect(&self) -> bool {
         match self {
             Error::Transport { source, .. } => source.is_connect(),
             _ => false,

@@ -4,9 +4,9 @@
 //!
 //! - [`public_client`]: the HTTPS client for Google's and AWS's APIs, trusting the roots the
 //!   container reads once ([`PublicRoots`]).
-//! - [`send`]: the one place that turns a request built as a plain value (`http::Request`) into
+//! - `send`: the one place that turns a request built as a plain value (`http::Request`) into
 //!   a reqwest call, adds the bearer token (marked sensitive, so it is never printed), and reads
-//!   the answer, at most [`MAX_ANSWER_BYTES`] of it. Does I/O.
+//!   the answer, at most `MAX_ANSWER_BYTES` of it. Does I/O.
 
 use crate::error::Error;
 use crate::roots::PublicRoots;
@@ -14,10 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
 /// Timeout for one HTTP request; the retry loop bounds the whole by the Lambda deadline.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Timeout for a connection to be made (TCP and TLS), within [`REQUEST_TIMEOUT`].
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The container's one client for public endpoints (the GKE API, AWS), trusting `roots` (the
 /// system's, or `SSL_CERT_FILE`), which the container reads once. Plain `http://` is refused by
@@ -35,18 +35,18 @@ pub fn public_client(roots: &PublicRoots) -> Result<reqwest::Client, Error> {
 
 /// An answer: its status and body, and the URL it came from (for errors; no token in it).
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The HTTP status.
-    pub status: u16,
+    pub(crate) status: u16,
     /// The body.
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// The request URL.
-    pub url: String,
+    pub(crate) url: String,
 }
 
 /// Send `request` with `client`, with `token` as a bearer token and `timeout` instead of the
 /// client's, where given.
-pub async fn send(
+pub(crate) async fn send(
     client: &reqwest::Client,
     request: http::Request<Vec<u8>>,
     token: Option<&SecretString>,
@@ -103,4 +103,4 @@ pub async fn send(
 
 /// The largest answer read: a `Scale`, a `Status`, a token, `clusters.get` (with node pools)
 /// or a `DescribeAlarms` page are all far smaller.
-pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;

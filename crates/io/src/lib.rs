@@ -9,26 +9,25 @@
 //! - [`aws`]: SigV4-signed calls to AWS without the SDK: CloudWatch `SetAlarmState` and
 //!   `DescribeAlarms` ([`AlarmRearm`]), Secrets Manager `GetSecretValue`, and SQS
 //!   `GetQueueAttributes`, the live counts of a target's queues ([`QueueDepth`]).
-//! - [`roots`]: the roots public endpoints are verified against, read once per container.
+//! - `roots`: the roots public endpoints are verified against, read once per container.
 //! - [`http`]: sending: the timeouts, the client for public endpoints, the one place requests
 //!   are sent (the bearer token marked sensitive, the answer's size capped).
 //! - [`backoff`]: bounded retries with jitter that stop before the Lambda deadline.
-//! - [`error`]: one error type for all of it, each with its [`ErrorClass`].
+//! - `error`: one error type for all of it, each with its [`ErrorClass`].
 
 #![deny(unreachable_pub)]
 
 pub mod aws;
 pub mod backoff;
-pub mod error;
+mod error;
 pub mod google;
 pub mod http;
 pub mod kube;
-pub mod roots;
+mod roots;
 
 pub use aws::cloudwatch::AlarmRearm;
 pub use aws::sqs::QueueDepth;
-pub use aws::AwsClient;
 pub use error::{Error, ErrorClass, KubeStatus, KubeVerb};
 pub use google::{GoogleTokens, TokenSource};
-pub use kube::{ClusterProbe, KubeScaleApi, Lease, Probed, Scale, ScaleApi, ScaleEvent};
+pub use kube::{ClusterProbe, KubeScaleApi, Lease, Probed, ScaleApi, ScaleEvent};
 pub use roots::PublicRoots;

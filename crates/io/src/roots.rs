@@ -114,7 +114,7 @@ impl PublicRoots {
 
     /// A client builder whose TLS trusts exactly these roots, over TLS 1.2 and 1.3, offering
     /// HTTP/2 and HTTP/1.1, as reqwest's own configuration does. It does not wait for the roots.
-    pub fn client_builder(&self) -> Result<reqwest::ClientBuilder, Error> {
+    pub(crate) fn client_builder(&self) -> Result<reqwest::ClientBuilder, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(RootsVerifier {
             roots: self.clone(),

@@ -24,6 +24,4 @@ mod signal;
 
 pub use described::{signal_from_described, DescribedAlarm};
 pub use event::{parse_event, parse_event_bytes, parse_invocation};
-pub use signal::{
-    AlarmSignal, AlarmState, EventShape, IntakeError, Invocation, MESSAGE_COUNT_METRICS,
-};
+pub use signal::{AlarmSignal, AlarmState, EventShape, IntakeError, Invocation};

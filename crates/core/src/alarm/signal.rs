@@ -98,7 +98,7 @@ pub struct AlarmSignal {
 /// SQS's metrics that count messages: an alarm on these (or on math over them) has a datapoint
 /// and a threshold in messages. Any other metric (`ApproximateAgeOfOldestMessage`, in seconds,
 /// or a custom latency) only triggers.
-pub const MESSAGE_COUNT_METRICS: [&str; 3] = [
+pub(crate) const MESSAGE_COUNT_METRICS: [&str; 3] = [
     "ApproximateNumberOfMessagesVisible",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
@@ -106,7 +106,7 @@ pub const MESSAGE_COUNT_METRICS: [&str; 3] = [
 
 impl AlarmSignal {
     /// Whether the alarm watches a count of the queue's messages: every metric it names is one
-    /// of [`MESSAGE_COUNT_METRICS`]. An event that names no metric is taken at its word, as
+    /// of `MESSAGE_COUNT_METRICS`. An event that names no metric is taken at its word, as
     /// before metric names were read.
     pub fn counts_messages(&self) -> bool {
         self.metrics

@@ -37,7 +37,7 @@ impl Raised {
 }
 
 /// How long a booking counts: past it, a raise whose write never came no longer holds GPUs.
-pub const BOOKING_TTL: Duration = Duration::seconds(120);
+pub(crate) const BOOKING_TTL: Duration = Duration::seconds(120);
 
 /// One target's booking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

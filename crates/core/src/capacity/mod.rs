@@ -39,15 +39,14 @@ mod share;
 #[cfg(test)]
 mod tests;
 
-pub use bookings::{
-    Booking, Bookings, Raised, BOOKINGS_ANNOTATION, BOOKING_TTL, RAISED_ANNOTATION,
-};
+pub use bookings::{Booking, Bookings, Raised, BOOKINGS_ANNOTATION, RAISED_ANNOTATION};
 pub use cap::{cap_operator_raise, cap_raise, CapReason, Capped};
 pub use limited::capacity_limited;
 pub use member::PoolMember;
 pub use need::target_need;
 pub use pause::{Pause, PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION};
 pub use pool::{pool_gpus, NodePoolSize, PoolAccelerator, PoolAutoscaling, PoolGpus};
-pub use pools::{PoolEntry, Pools, DEFAULT_PENDING_SECONDS, POOL_LEASE_PREFIX};
+pub(crate) use pools::DEFAULT_PENDING_SECONDS;
+pub use pools::{PoolEntry, Pools};
 pub use rebalance::rebalance_step;
 pub use share::{fair_shares, MinsDoNotFit};

@@ -34,10 +34,10 @@ pub struct Pools {
 
 /// `CAPACITY_PENDING_SECONDS` unset: 15 minutes, long enough for a GPU node to be added and
 /// its driver installed.
-pub const DEFAULT_PENDING_SECONDS: u64 = 900;
+pub(crate) const DEFAULT_PENDING_SECONDS: u64 = 900;
 
 /// The prefix of the Lease that serialises the raises on a pool: `queue-scaler-pool-{pool}`.
-pub const POOL_LEASE_PREFIX: &str = "queue-scaler-pool-";
+pub(crate) const POOL_LEASE_PREFIX: &str = "queue-scaler-pool-";
 
 impl Default for Pools {
     /// No pool: capacity is off, but a target may still be capacity-limited, after the default

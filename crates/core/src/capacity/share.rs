@@ -16,7 +16,7 @@ pub struct MinsDoNotFit {
     /// The pool's GPUs.
     pub pool_gpus: u64,
     /// GPUs the unpaused targets' mins and the paused targets' holdings take together.
-    pub mins_gpus: u64,
+    pub(crate) mins_gpus: u64,
 }
 
 impl MinsDoNotFit {

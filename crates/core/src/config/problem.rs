@@ -19,7 +19,7 @@ pub struct ConfigProblem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
     /// The problems, in the order the settings were read.
-    pub problems: Vec<ConfigProblem>,
+    pub(crate) problems: Vec<ConfigProblem>,
 }
 
 impl ConfigError {

@@ -22,5 +22,6 @@ mod tests;
 
 pub use backlog::{Backlog, QueueCounts};
 pub use decide::{decide, decide_reconcile, decide_wake, Decision};
-pub use routing::{queue_name, Route, RouteError, Routes, Target};
+pub(crate) use routing::queue_name;
+pub use routing::{Route, RouteError, Routes, Target};
 pub use scaling::{Direction, Policy};

@@ -99,7 +99,7 @@ impl RouteError {
 
 /// A queue's name: the entry itself, or the last path segment of a queue URL
 /// (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`).
-pub fn queue_name(entry: &str) -> &str {
+pub(crate) fn queue_name(entry: &str) -> &str {
     entry.rsplit('/').next().unwrap_or(entry)
 }
 

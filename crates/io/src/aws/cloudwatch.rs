@@ -1,7 +1,7 @@
 //! CloudWatch, in its query protocol: `SetAlarmState` (re-arm) and `DescribeAlarms` (the
 //! heartbeat, the doctor), the function's alarms behind [`AlarmRearm`]. Requests are built as
-//! plain values ([`set_alarm_state_request`], [`cloudwatch_query_request`]); answers are read
-//! by [`parse_describe_alarms`].
+//! plain values (`set_alarm_state_request`, [`cloudwatch_query_request`]); answers are read
+//! by `parse_describe_alarms`.
 
 use crate::aws::query::query_request;
 use crate::aws::AwsClient;
@@ -82,7 +82,7 @@ pub fn cloudwatch_query_request(
 
 /// Read a `DescribeAlarms` answer: each `MetricAlarms` member's name, state, reason data,
 /// actions and `QueueName` dimensions (of its metric, or of each metric of a metric-math alarm).
-pub fn parse_describe_alarms(body: &[u8]) -> Result<Vec<DescribedAlarm>, String> {
+pub(crate) fn parse_describe_alarms(body: &[u8]) -> Result<Vec<DescribedAlarm>, String> {
     let text =
         std::str::from_utf8(body).map_err(|_| "DescribeAlarms answer is not UTF-8".to_owned())?;
     let doc = roxmltree::Document::parse(text)
@@ -134,7 +134,7 @@ pub fn parse_describe_alarms(body: &[u8]) -> Result<Vec<DescribedAlarm>, String>
 }
 
 /// The CloudWatch query-protocol request for `SetAlarmState`.
-pub fn set_alarm_state_request(
+pub(crate) fn set_alarm_state_request(
     endpoint: &str,
     alarm: &str,
     state: &str,

@@ -1,7 +1,7 @@
 //! IAM, in its query protocol: `GetRole`, for the doctor's check of each model's worker role
 //! (its trust policy). IAM is global: one endpoint per partition, signed for that partition's
-//! home region ([`iam_endpoint`]). Requests are built as plain values ([`iam_query_request`]);
-//! answers are read by [`parse_get_role`].
+//! home region (`iam_endpoint`). Requests are built as plain values ([`iam_query_request`]);
+//! answers are read by `parse_get_role`.
 
 use crate::aws::query::query_request;
 use crate::aws::AwsClient;
@@ -19,7 +19,7 @@ pub struct Role {
 /// IAM's endpoint for the partition of `region`, and the region its requests are signed for:
 /// `iam.amazonaws.com` (us-east-1), `iam.cn-north-1.amazonaws.com.cn` (cn-north-1) or
 /// `iam.us-gov.amazonaws.com` (us-gov-west-1).
-pub fn iam_endpoint(region: &str) -> (&'static str, &'static str) {
+pub(crate) fn iam_endpoint(region: &str) -> (&'static str, &'static str) {
     if region.starts_with("cn-") {
         ("https://iam.cn-north-1.amazonaws.com.cn", "cn-north-1")
     } else if region.starts_with("us-gov-") {
@@ -60,7 +60,7 @@ pub fn iam_query_request(
 
 /// Read a `GetRole` answer: the role's `Arn`, and its `AssumeRolePolicyDocument`, which IAM
 /// gives URL-encoded.
-pub fn parse_get_role(body: &[u8]) -> Result<Role, String> {
+pub(crate) fn parse_get_role(body: &[u8]) -> Result<Role, String> {
     let text = std::str::from_utf8(body).map_err(|_| "GetRole answer is not UTF-8".to_owned())?;
     let doc =
         roxmltree::Document::parse(text).map_err(|e| format!("GetRole answer is not XML ({e})"))?;

@@ -8,7 +8,7 @@
 //! - [`sqs`]: SQS `GetQueueAttributes` and `GetQueueUrl` (JSON protocol), behind
 //!   [`sqs::QueueDepth`].
 //!
-//! The requests are built as plain values; [`signer`] signs them (with `aws-sigv4`, the SDK's
+//! The requests are built as plain values; `signer` signs them (with `aws-sigv4`, the SDK's
 //! own signer) and sends them.
 //!
 //! Credentials come from the Lambda environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex};
 
 pub mod cloudwatch;
 pub mod iam;
-pub mod query;
+mod query;
 pub mod secrets;
-pub mod signer;
+mod signer;
 pub mod sqs;
 
 /// A client for AWS APIs in one region.
@@ -100,7 +100,7 @@ impl AwsClient {
     }
 
     /// The region requests are signed for.
-    pub fn region(&self) -> &str {
+    pub(crate) fn region(&self) -> &str {
         &self.region
     }
 
@@ -132,7 +132,7 @@ impl AwsClient {
 
 /// The DNS suffix of a region's endpoints: AWS China's regions (`cn-*`) are under
 /// `amazonaws.com.cn`, every other commercial and GovCloud region under `amazonaws.com`.
-pub fn dns_suffix(region: &str) -> &'static str {
+pub(crate) fn dns_suffix(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {

@@ -4,7 +4,7 @@
 use crate::error::{built, Error};
 
 /// A query-protocol request of API `version`: `Action`, `Version` and `params`, form-encoded.
-pub fn query_request(
+pub(crate) fn query_request(
     endpoint: &str,
     version: &str,
     action: &str,

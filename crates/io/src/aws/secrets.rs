@@ -1,5 +1,5 @@
 //! Secrets Manager, in its JSON protocol: `GetSecretValue`, for a service-account key kept
-//! there. The request is built as a plain value ([`get_secret_value_request`]).
+//! there. The request is built as a plain value (`get_secret_value_request`).
 
 use crate::aws::{json_protocol_request, AwsClient};
 use crate::error::Error;
@@ -29,7 +29,7 @@ impl AwsClient {
 }
 
 /// The Secrets Manager JSON-protocol request for `GetSecretValue`.
-pub fn get_secret_value_request(
+pub(crate) fn get_secret_value_request(
     endpoint: &str,
     secret_id: &str,
 ) -> Result<http::Request<Vec<u8>>, Error> {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 /// Timeout for one AWS call: AWS answers within a few seconds or not at all, so the rest of the
 /// Lambda's time is kept for what comes after.
-pub const AWS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const AWS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// AWS's side of sending: SigV4 with the function's credentials, then [`send`].
 #[derive(Clone)]

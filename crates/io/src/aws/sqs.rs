@@ -10,7 +10,7 @@ use queue_scaler_core::QueueCounts;
 use std::future::Future;
 
 /// The three attributes a decision reads.
-pub const ATTRIBUTES: [&str; 3] = [
+pub(crate) const ATTRIBUTES: [&str; 3] = [
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
@@ -101,7 +101,7 @@ pub fn sqs_request(
 }
 
 /// `GetQueueAttributes` for the three counts of the queue at `queue_url`.
-pub fn get_queue_attributes_request(
+pub(crate) fn get_queue_attributes_request(
     endpoint: &str,
     queue_url: &str,
 ) -> Result<http::Request<Vec<u8>>, Error> {
@@ -113,7 +113,10 @@ pub fn get_queue_attributes_request(
 }
 
 /// `GetQueueUrl` for a queue in the client's own account and region.
-pub fn get_queue_url_request(endpoint: &str, name: &str) -> Result<http::Request<Vec<u8>>, Error> {
+pub(crate) fn get_queue_url_request(
+    endpoint: &str,
+    name: &str,
+) -> Result<http::Request<Vec<u8>>, Error> {
     sqs_request(
         endpoint,
         "GetQueueUrl",
@@ -124,7 +127,7 @@ pub fn get_queue_url_request(endpoint: &str, name: &str) -> Result<http::Request
 /// Read a `GetQueueAttributes` answer: `{"Attributes": {"ApproximateNumberOfMessages": "12", ...}}`
 /// (the counts are strings). A missing attribute is an error, not a zero: a zero would let
 /// scale-down remove busy workers.
-pub fn parse_queue_attributes(body: &[u8]) -> Result<QueueCounts, String> {
+pub(crate) fn parse_queue_attributes(body: &[u8]) -> Result<QueueCounts, String> {
     let v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| format!("GetQueueAttributes answer is not JSON ({e})"))?;
     let count = |name: &str| -> Result<u64, String> {
@@ -145,7 +148,7 @@ pub fn parse_queue_attributes(body: &[u8]) -> Result<QueueCounts, String> {
 }
 
 /// Read a `GetQueueUrl` answer: `{"QueueUrl": "..."}`.
-pub fn parse_queue_url(body: &[u8]) -> Result<String, String> {
+pub(crate) fn parse_queue_url(body: &[u8]) -> Result<String, String> {
     let v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| format!("GetQueueUrl answer is not JSON ({e})"))?;
     v.get("QueueUrl")
@@ -157,7 +160,7 @@ pub fn parse_queue_url(body: &[u8]) -> Result<String, String> {
 /// The region of an SQS queue URL's host: exactly `sqs.REGION.amazonaws.com[.cn]` or the legacy
 /// `REGION.queue.amazonaws.com[.cn]`, over https; `None` for any other host (a local endpoint, or
 /// a look-alike such as `sqs.us-east-1.amazonaws.com.evil.example`).
-pub fn queue_url_region(queue_url: &str) -> Option<String> {
+pub(crate) fn queue_url_region(queue_url: &str) -> Option<String> {
     let u = check_url(queue_url, Service::Sqs).ok()?;
     let host = u.host_str()?.to_ascii_lowercase();
     if !Service::Sqs.is_host(&host) {
@@ -172,7 +175,7 @@ pub fn queue_url_region(queue_url: &str) -> Option<String> {
 
 /// The origin of a queue URL (`https://sqs.us-east-1.amazonaws.com`): where its own region's
 /// API answers.
-pub fn queue_url_origin(queue_url: &str) -> Option<String> {
+pub(crate) fn queue_url_origin(queue_url: &str) -> Option<String> {
     let u = url::Url::parse(queue_url).ok()?;
     Some(u.origin().ascii_serialization())
 }

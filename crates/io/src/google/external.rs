@@ -27,9 +27,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// `subject_token_type` of an AWS-sourced configuration.
-pub const AWS_SUBJECT_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
+pub(crate) const AWS_SUBJECT_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
 /// The STS URL `gcloud` writes, with `{region}` in place of the region.
-pub const DEFAULT_VERIFICATION_URL: &str =
+pub(crate) const DEFAULT_VERIFICATION_URL: &str =
     "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15";
 /// How long before its expiry a cached token is replaced.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -55,24 +55,24 @@ struct RawSource {
 
 /// A checked `external_account` configuration for AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalAccount {
+pub(crate) struct ExternalAccount {
     /// The pool provider: `//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/R`.
-    pub audience: String,
+    pub(crate) audience: String,
     /// Google's STS token endpoint.
-    pub token_url: String,
+    pub(crate) token_url: String,
     /// `.../serviceAccounts/EMAIL:generateAccessToken`.
-    pub impersonation_url: String,
+    pub(crate) impersonation_url: String,
     /// The service account's email, read from the impersonation URL.
-    pub service_account: String,
+    pub(crate) service_account: String,
     /// The GetCallerIdentity URL, with `{region}` in place of the region.
-    pub verification_url: String,
+    pub(crate) verification_url: String,
     /// Where the configuration came from, for errors.
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 impl ExternalAccount {
     /// Check an `external_account` configuration for AWS. `origin` names the setting.
-    pub fn parse(json: &str, origin: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(json: &str, origin: &str) -> Result<Self, Error> {
         let bad = |detail: String| Error::Key {
             origin: origin.to_owned(),
             detail,
@@ -164,14 +164,17 @@ impl ExternalAccount {
     }
 
     /// The GetCallerIdentity URL for `region`.
-    pub fn verification_url_for(&self, region: &str) -> String {
+    pub(crate) fn verification_url_for(&self, region: &str) -> String {
         self.verification_url.replace("{region}", region)
     }
 }
 
 /// Step 1: the signed `GetCallerIdentity` request, serialized as Google's STS expects it: the
 /// URL-encoded JSON of `{"url", "method": "POST", "headers": [{"key", "value"}, ...]}`.
-pub fn subject_token(account: &ExternalAccount, aws: &AwsClient) -> Result<SecretString, Error> {
+pub(crate) fn subject_token(
+    account: &ExternalAccount,
+    aws: &AwsClient,
+) -> Result<SecretString, Error> {
     let url = account.verification_url_for(aws.region());
     let parsed = url::Url::parse(&url).map_err(|e| Error::Key {
         origin: account.origin.clone(),
@@ -203,7 +206,7 @@ pub fn subject_token(account: &ExternalAccount, aws: &AwsClient) -> Result<Secre
 }
 
 /// Step 2: the token exchange (RFC 8693) at Google's STS.
-pub fn sts_request(
+pub(crate) fn sts_request(
     account: &ExternalAccount,
     subject_token: &SecretString,
 ) -> Result<http::Request<Vec<u8>>, Error> {
@@ -230,7 +233,7 @@ pub fn sts_request(
 
 /// Step 3: `generateAccessToken` for the service account, with `scopes`. The federated token
 /// goes in as the bearer token when it is sent.
-pub fn impersonation_request(
+pub(crate) fn impersonation_request(
     account: &ExternalAccount,
     scopes: &[String],
 ) -> Result<http::Request<Vec<u8>>, Error> {
@@ -306,7 +309,7 @@ fn refused(step: FederationStep, answer: &Answer) -> Error {
 }
 
 /// Tokens from the AWS identity, cached until shortly before they expire.
-pub struct ExternalTokens {
+pub(crate) struct ExternalTokens {
     account: ExternalAccount,
     aws: AwsClient,
     http: reqwest::Client,
@@ -325,7 +328,7 @@ impl std::fmt::Debug for ExternalTokens {
 
 impl ExternalTokens {
     /// Tokens for `account`, signed with `aws`'s credentials, fetched over `http`.
-    pub fn new(
+    pub(crate) fn new(
         account: ExternalAccount,
         aws: AwsClient,
         http: reqwest::Client,
@@ -341,12 +344,12 @@ impl ExternalTokens {
     }
 
     /// The service account's email.
-    pub fn service_account(&self) -> &str {
+    pub(crate) fn service_account(&self) -> &str {
         &self.account.service_account
     }
 
     /// A token: the cached one while it has more than a few minutes left, else a new one.
-    pub async fn token(&self, fresh: bool) -> Result<SecretString, Error> {
+    pub(crate) async fn token(&self, fresh: bool) -> Result<SecretString, Error> {
         let mut cached = self.cached.lock().await;
         if let Some((token, expiry)) = cached.as_ref() {
             if !fresh && Instant::now() + REFRESH_MARGIN < *expiry {

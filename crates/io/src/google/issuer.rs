@@ -9,7 +9,7 @@ use crate::error::{built, Error};
 use crate::http::send;
 
 /// GKE's public API, the host of every cluster's issuer.
-pub const GKE_API: &str = "https://container.googleapis.com";
+pub(crate) const GKE_API: &str = "https://container.googleapis.com";
 
 /// Whether STS can read the cluster's issuer documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub enum Published {
 
 /// The discovery document's URL for `cluster` (`projects/P/locations/L/clusters/C`) on the GKE
 /// API at `api`.
-pub fn discovery_url(api: &str, cluster: &str) -> String {
+pub(crate) fn discovery_url(api: &str, cluster: &str) -> String {
     format!(
         "{}/v1/{cluster}/.well-known/openid-configuration",
         api.trim_end_matches('/')
@@ -37,7 +37,7 @@ pub fn discovery_url(api: &str, cluster: &str) -> String {
 /// Read `cluster`'s issuer documents from the GKE API at `api` with `client`, without a token.
 /// A `jwks_uri` on GKE's public API is read at `api` (the same API, a stand-in in the tests); one
 /// on another host is not fetched and is reported.
-pub async fn published(
+pub(crate) async fn published(
     client: &reqwest::Client,
     api: &str,
     cluster: &str,
@@ -87,7 +87,7 @@ async fn get_json(
 }
 
 /// The discovery document's `issuer` and `jwks_uri`.
-pub fn parse_discovery(doc: &serde_json::Value) -> Result<(String, String), String> {
+pub(crate) fn parse_discovery(doc: &serde_json::Value) -> Result<(String, String), String> {
     let field = |name: &str| {
         doc[name]
             .as_str()

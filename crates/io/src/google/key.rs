@@ -11,13 +11,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// A service-account key, checked.
-pub struct ServiceAccountKey {
+pub(crate) struct ServiceAccountKey {
     /// The key JSON, as given.
-    pub json: SecretString,
+    pub(crate) json: SecretString,
     /// The account's email, which GKE's RBAC sees.
-    pub client_email: String,
+    pub(crate) client_email: String,
     /// Where the key came from, for errors.
-    pub origin: String,
+    pub(crate) origin: String,
 }
 
 impl std::fmt::Debug for ServiceAccountKey {
@@ -41,7 +41,7 @@ struct KeyFields {
 
 impl ServiceAccountKey {
     /// Check that `json` is a Google service-account key with the fields a token request needs.
-    pub fn parse(json: SecretString, origin: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(json: SecretString, origin: &str) -> Result<Self, Error> {
         let bad = |detail: &str| Error::Key {
             origin: origin.to_owned(),
             detail: detail.to_owned(),
@@ -83,7 +83,7 @@ impl ServiceAccountKey {
 /// The Google credentials a function uses: a service-account key, or (keyless) an AWS-sourced
 /// `external_account` configuration.
 #[derive(Debug)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// A service-account key.
     Key(ServiceAccountKey),
     /// Workload Identity Federation from the function's AWS identity.
@@ -92,7 +92,7 @@ pub enum Credentials {
 
 impl Credentials {
     /// Tell the two apart by `"type"`, and check the one it is.
-    pub fn parse(json: SecretString, origin: &str) -> Result<Self, Error> {
+    pub(crate) fn parse(json: SecretString, origin: &str) -> Result<Self, Error> {
         #[derive(Deserialize)]
         struct Kind {
             #[serde(rename = "type")]
@@ -119,7 +119,7 @@ impl Credentials {
     }
 
     /// Load the credentials from wherever the configuration says.
-    pub async fn load(source: &KeySource, aws: Option<&AwsClient>) -> Result<Self, Error> {
+    pub(crate) async fn load(source: &KeySource, aws: Option<&AwsClient>) -> Result<Self, Error> {
         match source {
             KeySource::File(path) => {
                 let origin = format!("GOOGLE_APPLICATION_CREDENTIALS ({})", path.display());
@@ -148,7 +148,7 @@ impl Credentials {
     }
 
     /// The service account's email.
-    pub fn account(&self) -> &str {
+    pub(crate) fn account(&self) -> &str {
         match self {
             Credentials::Key(key) => &key.client_email,
             Credentials::External(account) => &account.service_account,

@@ -1,6 +1,6 @@
 //! Google OAuth2 access tokens for the service account: from its key, through `gcp_auth`'s
 //! service-account provider, or keyless, through Workload Identity Federation
-//! ([`crate::google::external`]). Both cache the token, so a warm invocation makes no token request; a
+//! (`crate::google::external`). Both cache the token, so a warm invocation makes no token request; a
 //! refresh after the cluster answered 401 ignores the cache.
 //!
 //! The key is loaded on first use, not at start-up: a failed `GetSecretValue` is then an

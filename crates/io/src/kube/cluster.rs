@@ -42,7 +42,10 @@ pub fn cluster_client(endpoint: &Endpoint, roots: &PublicRoots) -> Result<reqwes
 }
 
 /// The `clusters.get` request for `projects/P/locations/L/clusters/C`.
-pub fn discovery_request(api_url: &str, cluster: &str) -> Result<http::Request<Vec<u8>>, Error> {
+pub(crate) fn discovery_request(
+    api_url: &str,
+    cluster: &str,
+) -> Result<http::Request<Vec<u8>>, Error> {
     let url = format!("{api_url}/v1/{cluster}");
     built(
         &url,
@@ -72,7 +75,7 @@ struct MasterAuth {
 /// [`Error::Discovery`] with the API's message and what to check. The one place `clusters.get`
 /// is sent and its refusals read: [`discover`] reads the endpoint from the answer, the doctor's
 /// probe the node pools.
-pub async fn get_cluster(
+pub(crate) async fn get_cluster(
     http: &reqwest::Client,
     api_url: &str,
     cluster: &str,
@@ -129,7 +132,7 @@ pub async fn discover(
 
 /// Read the endpoint and CA of `cluster` from the GKE API, and the node pools from the same
 /// answer (`None` where they cannot be read from it: the endpoint is what discovery is for).
-pub async fn discover_with_pools(
+pub(crate) async fn discover_with_pools(
     http: &reqwest::Client,
     api_url: &str,
     cluster: &str,

@@ -15,13 +15,13 @@ use std::collections::BTreeMap;
 /// The field manager queue-scaler writes the scale as (`?fieldManager=`): its last write is then
 /// the `managedFields` entry of this manager on the `scale` subresource. The API server (1.34)
 /// keeps no `time` in that entry; where one ever does, it is read (docs/design.md, GPU capacity).
-pub const FIELD_MANAGER: &str = "queue-scaler";
+pub(crate) const FIELD_MANAGER: &str = "queue-scaler";
 
 /// The extended resource a GPU is asked for by.
-pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
+pub(crate) const GPU_RESOURCE: &str = "nvidia.com/gpu";
 
 /// The path of a target's Deployment.
-pub fn deployment_path(target: &Target) -> String {
+pub(crate) fn deployment_path(target: &Target) -> String {
     format!(
         "/apis/apps/v1/namespaces/{}/deployments/{}",
         target.namespace, target.deployment
@@ -29,7 +29,10 @@ pub fn deployment_path(target: &Target) -> String {
 }
 
 /// `GET` a target's Deployment.
-pub fn deployment_request(base: &str, target: &Target) -> Result<http::Request<Vec<u8>>, Error> {
+pub(crate) fn deployment_request(
+    base: &str,
+    target: &Target,
+) -> Result<http::Request<Vec<u8>>, Error> {
     let url = format!("{base}{}", deployment_path(target));
     built(
         &url,
@@ -144,7 +147,7 @@ fn count(n: Option<i64>) -> u32 {
 
 /// A Deployment's body as the scale and the facts read from it. The scale's `status` carries
 /// `replicas`, as the subresource's does.
-pub fn parse_deployment(body: &[u8], url: &str) -> Result<Scale, Error> {
+pub(crate) fn parse_deployment(body: &[u8], url: &str) -> Result<Scale, Error> {
     let d: Deployment = serde_json::from_slice(body).map_err(|e| Error::Protocol {
         url: url.to_owned(),
         detail: format!("not a Deployment ({e})"),

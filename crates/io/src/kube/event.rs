@@ -7,16 +7,16 @@ use queue_scaler_core::Target;
 use serde_json::{json, Value};
 
 /// `reportingController` of every Event the functions create.
-pub const REPORTING_CONTROLLER: &str = "queue-scaler";
+pub(crate) const REPORTING_CONTROLLER: &str = "queue-scaler";
 
 /// `action` of every Event the functions create.
-pub const ACTION: &str = "Scale";
+pub(crate) const ACTION: &str = "Scale";
 
 /// The API server refuses a longer `note`.
-pub const NOTE_LIMIT: usize = 1024;
+pub(crate) const NOTE_LIMIT: usize = 1024;
 
 /// The API server refuses a longer `reportingInstance`.
-pub const INSTANCE_LIMIT: usize = 128;
+pub(crate) const INSTANCE_LIMIT: usize = 128;
 
 /// One scale, as the Event on the Deployment tells it.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,12 +97,12 @@ fn truncated(text: &str, limit: usize) -> &str {
 }
 
 /// The collection Events of a namespace are created in.
-pub fn events_path(namespace: &str) -> String {
+pub(crate) fn events_path(namespace: &str) -> String {
     format!("/apis/events.k8s.io/v1/namespaces/{namespace}/events")
 }
 
 /// `POST` the Event of one scale of `target`.
-pub fn create_event_request(
+pub(crate) fn create_event_request(
     base: &str,
     target: &Target,
     event: &ScaleEvent,

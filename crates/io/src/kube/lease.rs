@@ -1,5 +1,5 @@
 //! The Lease that serialises raises on a shared GPU pool (`coordination.k8s.io/v1`): requests
-//! built as plain values ([`get_lease_request`], [`put_lease_request`]); [`ScaleApi`] sends them
+//! built as plain values (`get_lease_request`, `put_lease_request`); [`ScaleApi`] sends them
 //! (`get_lease`, `put_lease`). A `PUT` carries the `resourceVersion` that was read, so of two
 //! raises that book at once, one meets 409 Conflict and reads again.
 //!
@@ -44,12 +44,12 @@ pub struct LeaseMeta {
 }
 
 /// The path of a Lease.
-pub fn lease_path(namespace: &str, name: &str) -> String {
+pub(crate) fn lease_path(namespace: &str, name: &str) -> String {
     format!("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}")
 }
 
 /// `GET` a Lease.
-pub fn get_lease_request(
+pub(crate) fn get_lease_request(
     base: &str,
     namespace: &str,
     name: &str,
@@ -64,7 +64,10 @@ pub fn get_lease_request(
 }
 
 /// `PUT` a Lease with the `resourceVersion` it was read at, `fieldManager=queue-scaler`.
-pub fn put_lease_request(base: &str, lease: &Lease) -> Result<http::Request<Vec<u8>>, Error> {
+pub(crate) fn put_lease_request(
+    base: &str,
+    lease: &Lease,
+) -> Result<http::Request<Vec<u8>>, Error> {
     let url = format!(
         "{base}{}?fieldManager=queue-scaler",
         lease_path(&lease.metadata.namespace, &lease.metadata.name)
@@ -75,7 +78,7 @@ pub fn put_lease_request(base: &str, lease: &Lease) -> Result<http::Request<Vec<
 /// Turn an answer into a Lease, or an error carrying its `Status` (`verb` is
 /// [`KubeVerb::GetLease`] or [`KubeVerb::UpdateLease`]; the target is `namespace/name` of the
 /// Lease).
-pub fn parse_lease(
+pub(crate) fn parse_lease(
     verb: KubeVerb,
     target: &str,
     status: u16,

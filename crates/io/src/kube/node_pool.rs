@@ -15,23 +15,23 @@ pub struct NodePool {
     /// Its nodes' configuration.
     pub config: NodeConfig,
     /// Its autoscaling limits.
-    pub autoscaling: Autoscaling,
+    pub(crate) autoscaling: Autoscaling,
     /// Its nodes in each location, when it does not autoscale.
-    pub initial_node_count: u32,
+    pub(crate) initial_node_count: u32,
     /// The zones its nodes are in.
-    pub locations: Vec<String>,
+    pub(crate) locations: Vec<String>,
 }
 
 /// A node pool's `autoscaling`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Autoscaling {
+pub(crate) struct Autoscaling {
     /// Whether the cluster autoscaler sizes the pool.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// The most nodes in each location (0: not set).
-    pub max_node_count: u32,
+    pub(crate) max_node_count: u32,
     /// The most nodes in all locations (0: not set).
-    pub total_max_node_count: u32,
+    pub(crate) total_max_node_count: u32,
 }
 
 impl NodePool {
@@ -73,11 +73,11 @@ impl NodePool {
 }
 
 /// The label GKE puts on every node of a node pool, valued with the pool's name.
-pub const GKE_NODEPOOL_LABEL: &str = "cloud.google.com/gke-nodepool";
+pub(crate) const GKE_NODEPOOL_LABEL: &str = "cloud.google.com/gke-nodepool";
 
 /// A count GKE's JSON gives as a string (`"1"`, an int64) or a number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Count(pub u32);
+pub(crate) struct Count(pub(crate) u32);
 
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -95,9 +95,9 @@ impl<'de> Deserialize<'de> for Count {
 /// An accelerator's `gpuSharingConfig`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct GpuSharing {
+pub(crate) struct GpuSharing {
     /// How many containers share one GPU.
-    pub max_shared_clients_per_gpu: Count,
+    pub(crate) max_shared_clients_per_gpu: Count,
 }
 
 /// A node pool's `config`: its accelerators, labels and taints.
@@ -117,11 +117,11 @@ pub struct NodeConfig {
 #[serde(default, rename_all = "camelCase")]
 pub struct Accelerator {
     /// E.g. `nvidia-l4`.
-    pub accelerator_type: String,
+    pub(crate) accelerator_type: String,
     /// GPUs of this type on each node.
-    pub accelerator_count: Count,
+    pub(crate) accelerator_count: Count,
     /// GPU sharing (time-sharing, MPS), when on.
-    pub gpu_sharing_config: Option<GpuSharing>,
+    pub(crate) gpu_sharing_config: Option<GpuSharing>,
 }
 
 /// A node pool's taint, as GKE writes it.

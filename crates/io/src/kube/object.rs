@@ -81,7 +81,7 @@ pub struct DeploymentFacts {
     /// The pod template's `nodeSelector`.
     pub node_selector: BTreeMap<String, String>,
     /// When queue-scaler last changed the scale: its `managedFields` entry (manager
-    /// [`FIELD_MANAGER`](super::deployment::FIELD_MANAGER), subresource `scale`). `None` when it
+    /// `FIELD_MANAGER`, subresource `scale`). `None` when it
     /// never wrote it, or the server keeps no time there.
     pub last_scale_write: Option<DateTime<Utc>>,
 }

@@ -8,10 +8,7 @@ use crate::error::{built, Error};
 use crate::google::issuer::{published, Published};
 use crate::google::token::TokenSource;
 use crate::kube::deployment::deployment_request;
-pub use crate::kube::node_pool::{
-    parse_node_pools, Accelerator, Autoscaling, Count, GpuSharing, NodeConfig, NodePool, NodeTaint,
-    GKE_NODEPOOL_LABEL,
-};
+pub use crate::kube::node_pool::{parse_node_pools, Accelerator, NodeConfig, NodePool, NodeTaint};
 use crate::kube::scale::KubeScaleApi;
 use queue_scaler_core::{ClusterSource, Target};
 use serde::{Deserialize, Serialize};
@@ -130,9 +127,11 @@ pub trait ClusterProbe: Send + Sync {
 }
 
 /// The path of `SelfSubjectReview`.
-pub const SELF_SUBJECT_REVIEW_PATH: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+pub(crate) const SELF_SUBJECT_REVIEW_PATH: &str =
+    "/apis/authentication.k8s.io/v1/selfsubjectreviews";
 /// The path of `SelfSubjectAccessReview`.
-pub const ACCESS_REVIEW_PATH: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+pub(crate) const ACCESS_REVIEW_PATH: &str =
+    "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
 
 /// A JSON `POST` of `body` to `path`.
 fn post(base: &str, path: &str, body: &serde_json::Value) -> Result<http::Request<Vec<u8>>, Error> {
@@ -147,7 +146,7 @@ fn post(base: &str, path: &str, body: &serde_json::Value) -> Result<http::Reques
 }
 
 /// `POST` a `SelfSubjectReview`.
-pub fn self_subject_review_request(base: &str) -> Result<http::Request<Vec<u8>>, Error> {
+pub(crate) fn self_subject_review_request(base: &str) -> Result<http::Request<Vec<u8>>, Error> {
     post(
         base,
         SELF_SUBJECT_REVIEW_PATH,
@@ -156,7 +155,7 @@ pub fn self_subject_review_request(base: &str) -> Result<http::Request<Vec<u8>>,
 }
 
 /// `POST` a `SelfSubjectAccessReview` for `attributes`.
-pub fn access_review_request(
+pub(crate) fn access_review_request(
     base: &str,
     attributes: &ResourceAttributes,
 ) -> Result<http::Request<Vec<u8>>, Error> {
@@ -190,7 +189,7 @@ fn read<T: serde::de::DeserializeOwned + Default>(
 const REVIEWED: [u16; 2] = [200, 201];
 
 /// Who a `SelfSubjectReview` answer names.
-pub fn parse_identity(status: u16, body: &[u8]) -> Probed<String> {
+pub(crate) fn parse_identity(status: u16, body: &[u8]) -> Probed<String> {
     #[derive(Deserialize, Default)]
     #[serde(default, rename_all = "camelCase")]
     struct Review {
@@ -213,7 +212,7 @@ pub fn parse_identity(status: u16, body: &[u8]) -> Probed<String> {
 }
 
 /// Whether a `SelfSubjectAccessReview` answer allows; an answer that does not say refuses.
-pub fn parse_allowed(status: u16, body: &[u8]) -> Probed<bool> {
+pub(crate) fn parse_allowed(status: u16, body: &[u8]) -> Probed<bool> {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct Review {
@@ -231,7 +230,7 @@ pub fn parse_allowed(status: u16, body: &[u8]) -> Probed<bool> {
 }
 
 /// The pod template's placement in a Deployment answer.
-pub fn parse_placement(status: u16, body: &[u8]) -> Probed<PodPlacement> {
+pub(crate) fn parse_placement(status: u16, body: &[u8]) -> Probed<PodPlacement> {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct Deployment {
@@ -254,7 +253,7 @@ pub fn parse_placement(status: u16, body: &[u8]) -> Probed<PodPlacement> {
 }
 
 /// The pod template's service account and web-identity variables in a Deployment answer.
-pub fn parse_pod_identity(status: u16, body: &[u8]) -> Probed<PodIdentity> {
+pub(crate) fn parse_pod_identity(status: u16, body: &[u8]) -> Probed<PodIdentity> {
     match read::<serde_json::Value>(&[200], status, body) {
         Probed::Answered(d) => {
             let spec = &d["spec"]["template"]["spec"];
@@ -337,6 +336,7 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::node_pool::GKE_NODEPOOL_LABEL;
 
     #[test]
     fn an_access_review_asks_about_exactly_the_attributes_given() {

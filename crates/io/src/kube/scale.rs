@@ -1,8 +1,8 @@
 //! The Kubernetes `apps/v1` `deployments/{name}/scale` subresource: requests built as plain
-//! values ([`get_scale_request`], [`put_scale_request`]), and [`KubeScaleApi`], which sends them
+//! values (`get_scale_request`, `put_scale_request`), and [`KubeScaleApi`], which sends them
 //! with the service account's bearer token to the cluster, discovered once per container and
 //! discovered again after a connection to it fails. The scale is read from the Deployment
-//! itself ([`crate::kube::deployment`]) where `get` on it is allowed.
+//! itself (`crate::kube::deployment`) where `get` on it is allowed.
 
 use crate::error::{built, json_request, kube_refusal, Error, KubeVerb};
 use crate::google::token::TokenSource;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::RwLock;
 
 /// The path of a Deployment's scale subresource.
-pub fn scale_path(target: &Target) -> String {
+pub(crate) fn scale_path(target: &Target) -> String {
     format!(
         "/apis/apps/v1/namespaces/{}/deployments/{}/scale",
         target.namespace, target.deployment
@@ -29,7 +29,10 @@ pub fn scale_path(target: &Target) -> String {
 }
 
 /// `GET` the scale subresource.
-pub fn get_scale_request(base: &str, target: &Target) -> Result<http::Request<Vec<u8>>, Error> {
+pub(crate) fn get_scale_request(
+    base: &str,
+    target: &Target,
+) -> Result<http::Request<Vec<u8>>, Error> {
     let url = format!("{base}{}", scale_path(target));
     built(
         &url,
@@ -41,7 +44,7 @@ pub fn get_scale_request(base: &str, target: &Target) -> Result<http::Request<Ve
 
 /// `PUT` a `Scale` with its `resourceVersion`, as field manager [`FIELD_MANAGER`]: the write's
 /// time is then in the Deployment's `managedFields`.
-pub fn put_scale_request(
+pub(crate) fn put_scale_request(
     base: &str,
     target: &Target,
     scale: &Scale,
@@ -236,7 +239,7 @@ impl<T: TokenSource> KubeScaleApi<T> {
 }
 
 /// Turn an API server answer into a `Scale` or an error carrying its `Status`.
-pub fn parse_response(
+pub(crate) fn parse_response(
     verb: KubeVerb,
     target: &Target,
     status: u16,
