@@ -291,6 +291,15 @@ pub enum Invocation {
     },
 }
 
+/// Asserts that the result `out` has these `fields` (each a name and its value), compared all
+/// at once; a mismatch shows the whole result.
+#[track_caller]
+pub fn assert_fields(out: &Value, fields: &[(&str, Value)]) {
+    let got: Vec<&Value> = fields.iter().map(|(name, _)| &out[*name]).collect();
+    let want: Vec<&Value> = fields.iter().map(|(_, value)| value).collect();
+    assert_eq!(got, want, "{out}");
+}
+
 impl Invocation {
     /// The result, or a panic that shows the error.
     pub fn ok(self) -> Value {

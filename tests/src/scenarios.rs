@@ -258,6 +258,20 @@ pub fn assert_no_secrets(log: &str, cluster_env: &[(String, String)]) {
     }
 }
 
+/// Invokes scale-up with the sample high-backlog alarm and asserts as [`assert_error`] does:
+/// it fails with `error_type`, no token or key in its message, each of `needles` in it; returns
+/// the message.
+async fn assert_high_backlog_fails(
+    functions: &Functions,
+    error_type: &str,
+    needles: &[&str],
+) -> String {
+    let invocation = functions
+        .invoke_file("scale-up", "alarm-high-backlog.json")
+        .await;
+    assert_error(invocation, error_type, needles)
+}
+
 fn assert_error(inv: Invocation, error_type: &str, needles: &[&str]) -> String {
     let (t, message) = inv.err();
     assert_eq!(t, error_type, "{message}");
@@ -290,13 +304,12 @@ pub async fn an_alarm_without_a_route_changes_nothing<C: ClusterUnderTest>(
     );
     let functions = Functions::start(&env).await;
     cluster.set_replicas(NS, DEPLOYMENT, 3).await;
-    assert_error(
-        functions
-            .invoke_file("scale-up", "alarm-high-backlog.json")
-            .await,
+    assert_high_backlog_fails(
+        &functions,
         "NonRetryable",
         &["no route", "model-worker-backlog-high", "model-jobs"],
-    );
+    )
+    .await;
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 3);
     assert_no_secrets(&functions.log(), cluster_env);
 }
@@ -311,13 +324,12 @@ pub async fn a_missing_deployment_is_a_clear_error<C: ClusterUnderTest>(
         &[("TARGET_DEPLOYMENT", MISSING)],
     ))
     .await;
-    assert_error(
-        functions
-            .invoke_file("scale-up", "alarm-high-backlog.json")
-            .await,
+    assert_high_backlog_fails(
+        &functions,
         "NonRetryable",
         &["404", "NotFound", "ml/missing-model", "TARGET_DEPLOYMENT"],
-    );
+    )
+    .await;
     assert_no_secrets(&functions.log(), cluster_env);
 }
 
@@ -332,13 +344,12 @@ pub async fn an_ungranted_deployment_is_refused_and_unchanged<C: ClusterUnderTes
     ))
     .await;
     let before = cluster.replicas(NS, UNGRANTED).await;
-    assert_error(
-        functions
-            .invoke_file("scale-up", "alarm-high-backlog.json")
-            .await,
+    assert_high_backlog_fails(
+        &functions,
         "NonRetryable",
         &["403", "Forbidden", "ml/other-model", "deployments/scale"],
-    );
+    )
+    .await;
     assert_eq!(cluster.replicas(NS, UNGRANTED).await, before);
     assert_no_secrets(&functions.log(), cluster_env);
 }
@@ -363,13 +374,7 @@ pub async fn server_errors_are_retried_then_reported<C: ClusterUnderTest>(
 
     cluster.set_replicas(NS, DEPLOYMENT, 2).await;
     cluster.fail_next(NS, DEPLOYMENT, 50, 503).await;
-    assert_error(
-        functions
-            .invoke_file("scale-up", "alarm-high-backlog.json")
-            .await,
-        "Retryable",
-        &["503"],
-    );
+    assert_high_backlog_fails(&functions, "Retryable", &["503"]).await;
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
     assert_no_secrets(&functions.log(), cluster_env);
     true
@@ -393,13 +398,12 @@ pub async fn a_wrong_cluster_ca_is_refused<C: ClusterUnderTest>(
     );
     let functions = Functions::start(&env).await;
     cluster.set_replicas(NS, DEPLOYMENT, 2).await;
-    assert_error(
-        functions
-            .invoke_file("scale-up", "alarm-high-backlog.json")
-            .await,
+    assert_high_backlog_fails(
+        &functions,
         "Retryable",
         &["TLS verification failed", "GKE_CA_CERT"],
-    );
+    )
+    .await;
     assert_eq!(cluster.replicas(NS, DEPLOYMENT).await, 2);
     assert_no_secrets(&functions.log(), cluster_env);
 }
@@ -576,10 +580,8 @@ pub async fn a_token_without_the_email_scope_is_refused_and_named<C: ClusterUnde
         "User \"{}\"",
         env_var(cluster_env, "SCALER_SERVICE_ACCOUNT_ID")
     );
-    let message = assert_error(
-        functions
-            .invoke_file("scale-up", "alarm-high-backlog.json")
-            .await,
+    let message = assert_high_backlog_fails(
+        &functions,
         "NonRetryable",
         &[
             "403",
@@ -589,7 +591,8 @@ pub async fn a_token_without_the_email_scope_is_refused_and_named<C: ClusterUnde
             "numeric id",
             "userinfo.email",
         ],
-    );
+    )
+    .await;
     assert!(
         !message.contains("Check the name first"),
         "the hint is about the scope, not the Role: {message}"

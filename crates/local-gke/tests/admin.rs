@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fallible, Harness, Scaler, TestResult};
+use common::{resource_version, summary, Harness, Scaler, TestResult};
 use local_gke::admin::{AdminGrant, Listener, RequestKind};
 use local_gke::{scale_path, LeaseGrant};
 use reqwest::{Method, StatusCode};
@@ -71,12 +71,8 @@ async fn the_request_log_records_listener_kind_and_status_but_not_admin_calls() 
     assert_eq!(log["requests"][1]["listener"], "google");
     assert_eq!(log["requests"][1]["kind"], "discovery");
     let requests = scaler.admin.requests().await?;
-    let summary: Vec<(Listener, &str, RequestKind, u16)> = requests
-        .iter()
-        .map(|r| (r.listener, r.method.as_str(), r.kind, r.status))
-        .collect();
     assert_eq!(
-        summary,
+        summary(&requests),
         [
             (Listener::Google, "POST", RequestKind::Token, 200),
             (Listener::Google, "GET", RequestKind::Discovery, 200),
@@ -118,13 +114,6 @@ async fn malformed_admin_requests_are_refused() -> TestResult {
         .await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
-}
-
-fn resource_version(object: &serde_json::Value) -> Fallible<u64> {
-    Ok(object["metadata"]["resourceVersion"]
-        .as_str()
-        .ok_or("resourceVersion is not a string")?
-        .parse()?)
 }
 
 #[tokio::test]

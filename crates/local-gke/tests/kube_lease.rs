@@ -5,20 +5,13 @@
 
 mod common;
 
-use common::{Fallible, Harness, Scaler, TestResult};
+use common::{resource_version, summary, Fallible, Harness, Scaler, TestResult};
 use local_gke::admin::{Fault, Listener, RequestKind};
 use local_gke::{lease_path, Config, LeaseGrant, LeaseSeed};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const POOL: &str = "gpu-pool";
-
-fn resource_version(lease: &Value) -> Fallible<u64> {
-    Ok(lease["metadata"]["resourceVersion"]
-        .as_str()
-        .ok_or("resourceVersion is not a string")?
-        .parse()?)
-}
 
 /// The spec a scaler writes when it takes the Lease.
 fn held_by(holder: &str) -> Value {
@@ -50,6 +43,24 @@ async fn scaler_with_lease(spec: Value) -> Fallible<Scaler> {
     Ok(scaler)
 }
 
+/// GETs `ml/gpu-pool` with the scaler's token; returns the status and the JSON body.
+async fn read_pool(scaler: &Scaler) -> Fallible<(StatusCode, Value)> {
+    scaler.get_lease("ml", POOL, &scaler.token).await
+}
+
+/// PUTs `lease` to `ml/gpu-pool` with the scaler's token; returns the status and the JSON body.
+async fn write_pool(scaler: &Scaler, lease: &Value) -> Fallible<(StatusCode, Value)> {
+    scaler.put_lease("ml", POOL, &scaler.token, lease).await
+}
+
+/// Asserts that PUTting `lease` to `ml/gpu-pool` is a 400 whose Status message is `message`.
+async fn assert_bad_request(scaler: &Scaler, lease: &Value, message: &str) -> TestResult {
+    let (code, body) = write_pool(scaler, lease).await?;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(body["message"], message);
+    Ok(())
+}
+
 fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
     json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -66,7 +77,7 @@ async fn reading_a_lease_that_does_not_exist_is_not_found() -> TestResult {
     let scaler = Scaler::start().await?;
     let grant = LeaseGrant::new(scaler.email(), "ml", POOL);
     scaler.admin.grant_lease(&grant).await?;
-    let (code, body) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, body) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(
         body,
@@ -99,7 +110,7 @@ async fn a_lease_created_through_admin_is_read_as_a_coordination_v1_lease() -> T
         )
         .await?;
 
-    let (code, lease) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, lease) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::OK, "{lease}");
     assert_eq!(lease, created);
     assert_eq!(lease["kind"], "Lease");
@@ -121,11 +132,11 @@ async fn a_lease_created_through_admin_is_read_as_a_coordination_v1_lease() -> T
 #[tokio::test]
 async fn updating_a_lease_at_its_resource_version_stores_it_with_a_new_version() -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     let mut update = with_spec(&read, held_by("scale-up-1"));
     update["metadata"]["annotations"] = json!({"queue-scaler/raise": "2"});
 
-    let (code, written) = scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+    let (code, written) = write_pool(&scaler, &update).await?;
     assert_eq!(code, StatusCode::OK, "{written}");
     assert!(resource_version(&written)? > resource_version(&read)?);
     assert_eq!(written["metadata"]["uid"], read["metadata"]["uid"]);
@@ -138,7 +149,7 @@ async fn updating_a_lease_at_its_resource_version_stores_it_with_a_new_version()
         written["metadata"]["annotations"],
         json!({"queue-scaler/raise": "2"})
     );
-    let (_, reread) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, reread) = read_pool(&scaler).await?;
     assert_eq!(reread, written);
     Ok(())
 }
@@ -147,7 +158,7 @@ async fn updating_a_lease_at_its_resource_version_stores_it_with_a_new_version()
 async fn updating_a_lease_at_a_stale_resource_version_conflicts_and_changes_nothing() -> TestResult
 {
     let scaler = scaler_with_lease(json!({})).await?;
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     // Someone else takes the Lease in between.
     let taken = scaler
         .admin
@@ -155,7 +166,7 @@ async fn updating_a_lease_at_a_stale_resource_version_conflicts_and_changes_noth
         .await?;
 
     let update = with_spec(&read, held_by("scale-up-1"));
-    let (code, body) = scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+    let (code, body) = write_pool(&scaler, &update).await?;
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(
         body,
@@ -173,12 +184,12 @@ async fn updating_a_lease_at_a_stale_resource_version_conflicts_and_changes_noth
 #[tokio::test]
 async fn of_two_writers_at_one_version_only_the_first_wins() -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     let first = with_spec(&read, held_by("scale-up-1"));
     let second = with_spec(&read, held_by("scale-up-2"));
-    let (code, _) = scaler.put_lease("ml", POOL, &scaler.token, &first).await?;
+    let (code, _) = write_pool(&scaler, &first).await?;
     assert_eq!(code, StatusCode::OK);
-    let (code, _) = scaler.put_lease("ml", POOL, &scaler.token, &second).await?;
+    let (code, _) = write_pool(&scaler, &second).await?;
     assert_eq!(code, StatusCode::CONFLICT);
     let lease = scaler.admin.lease("ml", POOL).await?;
     assert_eq!(lease["spec"]["holderIdentity"], "scale-up-1");
@@ -190,7 +201,7 @@ async fn updating_a_lease_without_a_resource_version_is_invalid_as_leases_refuse
 ) -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
     let update = json!({"metadata": {"name": POOL}, "spec": held_by("scale-up-1")});
-    let (code, body) = scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+    let (code, body) = write_pool(&scaler, &update).await?;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         body,
@@ -254,7 +265,7 @@ async fn a_lease_not_granted_is_forbidden_naming_user_verb_and_namespace() -> Te
             scaler.email()
         )
     };
-    let (code, body) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, body) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert_eq!(
         body,
@@ -262,7 +273,7 @@ async fn a_lease_not_granted_is_forbidden_naming_user_verb_and_namespace() -> Te
     );
 
     let update = with_spec(&read, held_by("scale-up-1"));
-    let (code, body) = scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+    let (code, body) = write_pool(&scaler, &update).await?;
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert_eq!(body["message"], json!(forbidden("update")));
     assert_eq!(scaler.admin.lease("ml", POOL).await?, read);
@@ -274,7 +285,7 @@ async fn a_grant_of_get_alone_lets_the_lease_be_read_but_not_updated() -> TestRe
     let scaler = scaler_with_lease(json!({})).await?;
     let read_only = LeaseGrant::new(scaler.email(), "ml", POOL).verbs(["get"]);
     scaler.admin.grant_lease(&read_only).await?;
-    let (code, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, read) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::OK);
     let (code, body) = scaler
         .put_lease("ml", POOL, &scaler.token, &with_spec(&read, held_by("a")))
@@ -297,7 +308,7 @@ async fn putting_a_lease_that_does_not_exist_creates_it_only_for_a_caller_that_m
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": POOL, "namespace": "ml"}, "spec": held_by("scale-up-1"),
     });
-    let (code, body) = scaler.put_lease("ml", POOL, &scaler.token, &lease).await?;
+    let (code, body) = write_pool(&scaler, &lease).await?;
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert_eq!(
         body,
@@ -308,16 +319,16 @@ async fn putting_a_lease_that_does_not_exist_creates_it_only_for_a_caller_that_m
             lease_details()
         )
     );
-    let (code, _) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, _) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::NOT_FOUND);
 
     let may_create = grant.verbs(["get", "update", "create"]);
     scaler.admin.grant_lease(&may_create).await?;
-    let (code, created) = scaler.put_lease("ml", POOL, &scaler.token, &lease).await?;
+    let (code, created) = write_pool(&scaler, &lease).await?;
     assert_eq!(code, StatusCode::CREATED, "{created}");
     assert_eq!(created["spec"], held_by("scale-up-1"));
     assert!(resource_version(&created).is_ok());
-    let (code, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, read) = read_pool(&scaler).await?;
     assert_eq!((code, read), (StatusCode::OK, created));
     Ok(())
 }
@@ -325,7 +336,7 @@ async fn putting_a_lease_that_does_not_exist_creates_it_only_for_a_caller_that_m
 #[tokio::test]
 async fn a_body_naming_another_lease_or_namespace_is_a_bad_request() -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     for (field, value, message) in [
         (
             "name",
@@ -340,7 +351,7 @@ async fn a_body_naming_another_lease_or_namespace_is_a_bad_request() -> TestResu
     ] {
         let mut update = with_spec(&read, held_by("scale-up-1"));
         update["metadata"][field] = json!(value);
-        let (code, body) = scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+        let (code, body) = write_pool(&scaler, &update).await?;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{field}");
         assert_eq!(body["reason"], "BadRequest");
         assert_eq!(body["message"], message);
@@ -352,7 +363,7 @@ async fn a_body_naming_another_lease_or_namespace_is_a_bad_request() -> TestResu
 #[tokio::test]
 async fn a_body_that_is_not_a_json_lease_is_refused_as_kube_apiserver_refuses_it() -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     let path = lease_path("ml", POOL);
 
     let yaml = (
@@ -370,35 +381,31 @@ async fn a_body_that_is_not_a_json_lease_is_refused_as_kube_apiserver_refuses_it
 
     let mut scale = with_spec(&read, json!({}));
     scale["kind"] = json!("Scale");
-    let (code, body) = scaler.put_lease("ml", POOL, &scaler.token, &scale).await?;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body["message"],
-        "Scale in version \"v1\" cannot be handled as a Lease: expected kind Lease"
-    );
+    assert_bad_request(
+        &scaler,
+        &scale,
+        "Scale in version \"v1\" cannot be handled as a Lease: expected kind Lease",
+    )
+    .await?;
 
     // A MicroTime has exactly six fractional digits: seconds alone do not decode.
     let mut spec = held_by("scale-up-1");
     spec["renewTime"] = json!("2025-06-01T12:00:05Z");
-    let (code, body) = scaler
-        .put_lease("ml", POOL, &scaler.token, &with_spec(&read, spec))
-        .await?;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body["message"],
-        "Lease in version \"v1\" cannot be handled as a Lease: parsing time \"2025-06-01T12:00:05Z\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"Z\" as \".000000\""
-    );
+    assert_bad_request(
+        &scaler,
+        &with_spec(&read, spec),
+        "Lease in version \"v1\" cannot be handled as a Lease: parsing time \"2025-06-01T12:00:05Z\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"Z\" as \".000000\"",
+    )
+    .await?;
 
     let mut spec = held_by("scale-up-1");
     spec["leaseDurationSeconds"] = json!("30");
-    let (code, body) = scaler
-        .put_lease("ml", POOL, &scaler.token, &with_spec(&read, spec))
-        .await?;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body["message"],
-        "Lease in version \"v1\" cannot be handled as a Lease: json: cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32"
-    );
+    assert_bad_request(
+        &scaler,
+        &with_spec(&read, spec),
+        "Lease in version \"v1\" cannot be handled as a Lease: json: cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32",
+    )
+    .await?;
     assert_eq!(scaler.admin.lease("ml", POOL).await?, read);
     Ok(())
 }
@@ -406,12 +413,10 @@ async fn a_body_that_is_not_a_json_lease_is_refused_as_kube_apiserver_refuses_it
 #[tokio::test]
 async fn a_lease_duration_that_is_not_positive_is_invalid_with_a_field_cause() -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     let mut spec = held_by("scale-up-1");
     spec["leaseDurationSeconds"] = json!(0);
-    let (code, body) = scaler
-        .put_lease("ml", POOL, &scaler.token, &with_spec(&read, spec))
-        .await?;
+    let (code, body) = write_pool(&scaler, &with_spec(&read, spec)).await?;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         body,
@@ -436,10 +441,10 @@ async fn a_lease_duration_that_is_not_positive_is_invalid_with_a_field_cause() -
 async fn lease_requests_are_logged_as_lease_get_and_lease_update() -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
     scaler.admin.clear_requests().await?;
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     let update = with_spec(&read, held_by("scale-up-1"));
-    scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
-    scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+    write_pool(&scaler, &update).await?;
+    write_pool(&scaler, &update).await?;
     scaler.get_lease("ml", POOL, "ya29.not-issued-here").await?;
 
     let (_, log) = scaler
@@ -449,12 +454,8 @@ async fn lease_requests_are_logged_as_lease_get_and_lease_update() -> TestResult
     assert_eq!(log["requests"][0]["kind"], "lease_get");
     assert_eq!(log["requests"][1]["kind"], "lease_update");
     let requests = scaler.admin.requests().await?;
-    let summary: Vec<(Listener, &str, RequestKind, u16)> = requests
-        .iter()
-        .map(|r| (r.listener, r.method.as_str(), r.kind, r.status))
-        .collect();
     assert_eq!(
-        summary,
+        summary(&requests),
         [
             (Listener::Cluster, "GET", RequestKind::LeaseGet, 200),
             (Listener::Cluster, "PUT", RequestKind::LeaseUpdate, 200),
@@ -470,7 +471,7 @@ async fn lease_requests_are_logged_as_lease_get_and_lease_update() -> TestResult
 async fn faults_on_a_lease_path_fail_its_requests_then_let_them_through() -> TestResult {
     let scaler = scaler_with_lease(json!({})).await?;
     let path = lease_path("ml", POOL);
-    let (_, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (_, read) = read_pool(&scaler).await?;
     let update = with_spec(&read, held_by("scale-up-1"));
 
     let unavailable_write = Fault {
@@ -478,7 +479,7 @@ async fn faults_on_a_lease_path_fail_its_requests_then_let_them_through() -> Tes
         ..Fault::status(&path, 1, 503)
     };
     scaler.admin.add_fault(&unavailable_write).await?;
-    let (code, body) = scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+    let (code, body) = write_pool(&scaler, &update).await?;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["reason"], "ServiceUnavailable");
     assert_eq!(scaler.admin.lease("ml", POOL).await?, read);
@@ -490,11 +491,11 @@ async fn faults_on_a_lease_path_fail_its_requests_then_let_them_through() -> Tes
         ..Fault::new(&path)
     };
     scaler.admin.add_fault(&lost_answer).await?;
-    let lost = scaler.put_lease("ml", POOL, &scaler.token, &update).await;
+    let lost = write_pool(&scaler, &update).await;
     assert!(lost.is_err(), "expected no answer, got {lost:?}");
     let stored = scaler.admin.lease("ml", POOL).await?;
     assert_eq!(stored["spec"], held_by("scale-up-1"), "applied");
-    let (code, _) = scaler.put_lease("ml", POOL, &scaler.token, &update).await?;
+    let (code, _) = write_pool(&scaler, &update).await?;
     assert_eq!(code, StatusCode::CONFLICT);
     Ok(())
 }
@@ -540,7 +541,7 @@ async fn leases_seeded_at_start_are_empty_and_granted_to_the_service_account() -
     })
     .await?;
     let scaler = Scaler::on(harness).await?;
-    let (code, read) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, read) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::OK, "{read}");
     assert_eq!(read["spec"], json!({}));
     let (code, _) = scaler
@@ -569,7 +570,7 @@ async fn explicit_lease_grants_replace_the_default_grant_to_the_service_account(
     })
     .await?;
     let scaler = Scaler::on(harness).await?;
-    let (code, _) = scaler.get_lease("ml", POOL, &scaler.token).await?;
+    let (code, _) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::FORBIDDEN);
     Ok(())
 }

@@ -10,12 +10,7 @@ use serde_json::{json, Value};
 
 async fn get_cluster(harness: &Harness) -> Fallible<Value> {
     let token = harness.token(CLOUD_PLATFORM_SCOPE).await?;
-    let response = harness
-        .google
-        .get(harness.cluster_get_url())
-        .bearer_auth(token)
-        .send()
-        .await?;
+    let response = harness.get_cluster(&token).await?;
     let status = response.status();
     let body: Value = response.json().await?;
     if status != StatusCode::OK {

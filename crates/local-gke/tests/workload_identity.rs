@@ -215,6 +215,36 @@ async fn exchange(
     Ok((response.status(), response.json().await?))
 }
 
+/// POSTs the form of a valid exchange of `subject_token` to the STS endpoint.
+async fn exchange_subject(harness: &Harness, subject_token: &str) -> Fallible<(StatusCode, Value)> {
+    exchange(harness, &exchange_fields(harness, subject_token)).await
+}
+
+/// Asserts that the STS endpoint refuses the exchange of `fields` as [`assert_sts_refusal`]
+/// checks: 400, `error`, a description containing `description`, and no token.
+async fn assert_exchange_refused(
+    harness: &Harness,
+    fields: &[(&'static str, String)],
+    error: &str,
+    description: &str,
+) -> TestResult {
+    let (status, body) = exchange(harness, fields).await?;
+    assert_sts_refusal(status, &body, error, description);
+    Ok(())
+}
+
+/// Asserts that the STS endpoint refuses an otherwise valid exchange of `subject_token` as
+/// [`assert_sts_refusal`] checks: 400, `invalid_grant`, a description containing `description`,
+/// and no token.
+async fn assert_grant_refused(
+    harness: &Harness,
+    subject_token: &str,
+    description: &str,
+) -> TestResult {
+    let fields = exchange_fields(harness, subject_token);
+    assert_exchange_refused(harness, &fields, "invalid_grant", description).await
+}
+
 /// A federated token for a request signed by the test identity.
 async fn federated_token(harness: &Harness) -> Fallible<String> {
     let subject_token = AwsRequest::new(harness).subject_token()?;
@@ -295,20 +325,14 @@ async fn review(harness: &Harness, token: &str) -> Fallible<Value> {
 }
 
 async fn get_cluster(harness: &Harness, token: &str) -> Fallible<StatusCode> {
-    let response = harness
-        .google
-        .get(harness.cluster_get_url())
-        .bearer_auth(token)
-        .send()
-        .await?;
-    Ok(response.status())
+    Ok(harness.get_cluster(token).await?.status())
 }
 
 #[tokio::test]
 async fn a_signed_aws_request_is_exchanged_impersonates_and_scales() -> TestResult {
     let harness = Harness::start().await?;
     let subject_token = AwsRequest::new(&harness).subject_token()?;
-    let (status, body) = exchange(&harness, &exchange_fields(&harness, &subject_token)).await?;
+    let (status, body) = exchange_subject(&harness, &subject_token).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["issued_token_type"], ACCESS_TOKEN);
     assert_eq!(body["token_type"], "Bearer");
@@ -480,14 +504,20 @@ async fn the_env_file_and_credential_configuration_lead_to_a_token() -> TestResu
 #[tokio::test]
 async fn another_grant_type_is_an_invalid_request() -> TestResult {
     let (harness, fields) = start_with_a_valid_exchange().await?;
-    let (status, body) = exchange(
+    assert_exchange_refused(
         &harness,
         &with(fields.clone(), "grant_type", Some("client_credentials")),
+        "invalid_request",
+        "grant_type",
     )
     .await?;
-    assert_sts_refusal(status, &body, "invalid_request", "grant_type");
-    let (status, body) = exchange(&harness, &with(fields, "grant_type", None)).await?;
-    assert_sts_refusal(status, &body, "invalid_request", "grant_type");
+    assert_exchange_refused(
+        &harness,
+        &with(fields, "grant_type", None),
+        "invalid_request",
+        "grant_type",
+    )
+    .await?;
     Ok(())
 }
 
@@ -495,20 +525,20 @@ async fn another_grant_type_is_an_invalid_request() -> TestResult {
 async fn another_subject_or_requested_token_type_is_an_invalid_request() -> TestResult {
     let (harness, fields) = start_with_a_valid_exchange().await?;
     let jwt = "urn:ietf:params:oauth:token-type:jwt";
-    let (status, body) = exchange(
+    assert_exchange_refused(
         &harness,
         &with(fields.clone(), "subject_token_type", Some(jwt)),
+        "invalid_request",
+        "subject_token_type",
     )
     .await?;
-    assert_sts_refusal(status, &body, "invalid_request", "subject_token_type");
-    let (status, body) =
-        exchange(&harness, &with(fields, "requested_token_type", Some(jwt))).await?;
-    assert_sts_refusal(
-        status,
-        &body,
+    assert_exchange_refused(
+        &harness,
+        &with(fields, "requested_token_type", Some(jwt)),
         "invalid_request",
         "Invalid value of requested_token_type in request.",
-    );
+    )
+    .await?;
     Ok(())
 }
 
@@ -520,24 +550,23 @@ async fn an_audience_for_another_provider_is_an_invalid_target() -> TestResult {
         ..WorkloadIdentity::default()
     }
     .audience();
-    let (status, body) =
-        exchange(&harness, &with(fields.clone(), "audience", Some(&other))).await?;
-    assert_sts_refusal(
-        status,
-        &body,
+    assert_exchange_refused(
+        &harness,
+        &with(fields.clone(), "audience", Some(&other)),
         "invalid_target",
         "The target service indicated by the \"audience\" parameters is invalid. This might \
          either be because the pool or provider is disabled or deleted or because it doesn't exist.",
-    );
+    )
+    .await?;
     // Not a provider's full resource name at all: Google asks for `//iam.googleapis.com/…`.
     let https = format!("https:{}", harness.gke.workload_identity_audience());
-    let (status, body) = exchange(&harness, &with(fields, "audience", Some(&https))).await?;
-    assert_sts_refusal(
-        status,
-        &body,
+    assert_exchange_refused(
+        &harness,
+        &with(fields, "audience", Some(&https)),
         "invalid_request",
         "Invalid value for \"audience\"",
-    );
+    )
+    .await?;
     Ok(())
 }
 
@@ -551,28 +580,24 @@ async fn a_target_resource_header_for_another_provider_is_refused() -> TestResul
     }
     .audience();
     // Signed as it stands: only the target resource is wrong.
-    let fields = exchange_fields(&harness, &request.subject_token()?);
-    let (status, body) = exchange(&harness, &fields).await?;
-    assert_sts_refusal(
-        status,
-        &body,
-        "invalid_grant",
+    assert_grant_refused(
+        &harness,
+        &request.subject_token()?,
         "x-goog-cloud-target-resource",
-    );
+    )
+    .await?;
     // Without the header at all.
     let mut serialized = AwsRequest::new(&harness).serialized()?;
     serialized["headers"]
         .as_array_mut()
         .ok_or("no headers")?
         .retain(|h| h["key"] != "x-goog-cloud-target-resource");
-    let fields = exchange_fields(&harness, &go_encode(&serialized));
-    let (status, body) = exchange(&harness, &fields).await?;
-    assert_sts_refusal(
-        status,
-        &body,
-        "invalid_grant",
+    assert_grant_refused(
+        &harness,
+        &go_encode(&serialized),
         "x-goog-cloud-target-resource",
-    );
+    )
+    .await?;
     Ok(())
 }
 
@@ -581,26 +606,17 @@ async fn a_request_signed_more_than_15_minutes_ago_or_ahead_is_refused() -> Test
     let harness = Harness::start().await?;
     let mut request = AwsRequest::new(&harness);
     request.time = SystemTime::now() - Duration::from_secs(16 * 60);
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "Signature expired");
+    assert_grant_refused(&harness, &request.subject_token()?, "Signature expired").await?;
     request.time = SystemTime::now() + Duration::from_secs(16 * 60);
-    let (status, body) = exchange(
+    assert_grant_refused(
         &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
+        &request.subject_token()?,
+        "Signature not yet current",
     )
     .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "Signature not yet current");
     // 14 minutes is within AWS's window.
     request.time = SystemTime::now() - Duration::from_secs(14 * 60);
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
+    let (status, body) = exchange_subject(&harness, &request.subject_token()?).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     Ok(())
 }
@@ -615,12 +631,7 @@ async fn a_signature_changed_in_one_character_or_made_with_another_secret_is_ref
     let flipped = if last == '0' { '1' } else { '0' };
     let tampered = format!("{}{flipped}", &authorization[..authorization.len() - 1]);
     set_header(&mut serialized, "authorization", &tampered)?;
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &go_encode(&serialized)),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "SignatureDoesNotMatch");
+    assert_grant_refused(&harness, &go_encode(&serialized), "SignatureDoesNotMatch").await?;
 
     // A signed header changed after signing breaks the signature too.
     let mut serialized = AwsRequest::new(&harness).serialized()?;
@@ -631,26 +642,16 @@ async fn a_signature_changed_in_one_character_or_made_with_another_secret_is_ref
         if date.ends_with("0Z") { "1Z" } else { "0Z" }
     );
     set_header(&mut serialized, "x-amz-date", &earlier)?;
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &go_encode(&serialized)),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "SignatureDoesNotMatch");
+    assert_grant_refused(&harness, &go_encode(&serialized), "SignatureDoesNotMatch").await?;
 
     let mut request = AwsRequest::new(&harness);
     request.identity.secret_access_key = TEST_AWS_SECRET_ACCESS_KEY.replace('K', "L");
-    let (status, body) = exchange(
+    assert_grant_refused(
         &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
+        &request.subject_token()?,
+        "The request signature we calculated does not match",
     )
     .await?;
-    assert_sts_refusal(
-        status,
-        &body,
-        "invalid_grant",
-        "The request signature we calculated does not match",
-    );
     Ok(())
 }
 
@@ -660,27 +661,17 @@ async fn a_request_for_another_region_or_endpoint_is_refused() -> TestResult {
     // Signed for one region, sent to another's endpoint.
     let mut request = AwsRequest::new(&harness);
     request.signing_region = "us-east-1".to_owned();
-    let (status, body) = exchange(
+    assert_grant_refused(
         &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
+        &request.subject_token()?,
+        "Credential should be scoped to a valid region",
     )
     .await?;
-    assert_sts_refusal(
-        status,
-        &body,
-        "invalid_grant",
-        "Credential should be scoped to a valid region",
-    );
 
     // A host header that disagrees with the url.
     let mut serialized = AwsRequest::new(&harness).serialized()?;
     set_header(&mut serialized, "host", "sts.us-east-1.amazonaws.com")?;
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &go_encode(&serialized)),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "host header");
+    assert_grant_refused(&harness, &go_encode(&serialized), "host header").await?;
 
     // The global endpoint, and another service's.
     for url in [
@@ -689,12 +680,12 @@ async fn a_request_for_another_region_or_endpoint_is_refused() -> TestResult {
     ] {
         let mut serialized = AwsRequest::new(&harness).serialized()?;
         serialized["url"] = json!(url);
-        let (status, body) = exchange(
+        assert_grant_refused(
             &harness,
-            &exchange_fields(&harness, &go_encode(&serialized)),
+            &go_encode(&serialized),
+            "regional AWS STS endpoint",
         )
         .await?;
-        assert_sts_refusal(status, &body, "invalid_grant", "regional AWS STS endpoint");
     }
 
     // Another action.
@@ -702,12 +693,7 @@ async fn a_request_for_another_region_or_endpoint_is_refused() -> TestResult {
     serialized["url"] = json!(format!(
         "https://sts.{REGION}.amazonaws.com?Action=AssumeRole&Version=2011-06-15"
     ));
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &go_encode(&serialized)),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "GetCallerIdentity");
+    assert_grant_refused(&harness, &go_encode(&serialized), "GetCallerIdentity").await?;
     Ok(())
 }
 
@@ -716,30 +702,15 @@ async fn an_unknown_access_key_or_a_wrong_session_token_is_refused() -> TestResu
     let harness = Harness::start().await?;
     let mut request = AwsRequest::new(&harness);
     request.identity.access_key_id = "ASIAUNKNOWNKEY000000".to_owned();
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "InvalidClientTokenId");
+    assert_grant_refused(&harness, &request.subject_token()?, "InvalidClientTokenId").await?;
 
     let mut request = AwsRequest::new(&harness);
     request.identity.session_token = Some(format!("{TEST_AWS_SESSION_TOKEN}x"));
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "InvalidClientTokenId");
+    assert_grant_refused(&harness, &request.subject_token()?, "InvalidClientTokenId").await?;
 
     let mut request = AwsRequest::new(&harness);
     request.identity.session_token = None;
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "InvalidClientTokenId");
+    assert_grant_refused(&harness, &request.subject_token()?, "InvalidClientTokenId").await?;
     Ok(())
 }
 
@@ -748,35 +719,28 @@ async fn a_subject_token_that_is_not_encoded_json_is_refused() -> TestResult {
     let harness = Harness::start().await?;
     let serialized = AwsRequest::new(&harness).serialized()?;
     // Not URL-encoded: the session token's `+` signs would be read as spaces.
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &serialized.to_string()),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "InvalidClientTokenId");
-    let (status, body) = exchange(&harness, &exchange_fields(&harness, "not json")).await?;
-    assert_sts_refusal(
-        status,
-        &body,
-        "invalid_grant",
-        "AWS request has invalid format.",
-    );
+    assert_grant_refused(&harness, &serialized.to_string(), "InvalidClientTokenId").await?;
+    assert_grant_refused(&harness, "not json", "AWS request has invalid format.").await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn missing_or_insufficient_scopes_are_refused() -> TestResult {
     let (harness, fields) = start_with_a_valid_exchange().await?;
-    let (status, body) = exchange(&harness, &with(fields.clone(), "scope", None)).await?;
-    assert_sts_refusal(
-        status,
-        &body,
+    assert_exchange_refused(
+        &harness,
+        &with(fields.clone(), "scope", None),
         "invalid_request",
         "Scope(s) must be provided.",
-    );
-    let (status, body) =
-        exchange(&harness, &with(fields, "scope", Some(USERINFO_EMAIL_SCOPE))).await?;
-    assert_sts_refusal(status, &body, "invalid_scope", CLOUD_PLATFORM_SCOPE);
+    )
+    .await?;
+    assert_exchange_refused(
+        &harness,
+        &with(fields, "scope", Some(USERINFO_EMAIL_SCOPE)),
+        "invalid_scope",
+        CLOUD_PLATFORM_SCOPE,
+    )
+    .await?;
 
     // generateAccessToken needs scopes too.
     let federated = federated_token(&harness).await?;
@@ -811,11 +775,7 @@ async fn a_role_not_bound_to_the_service_account_is_denied_until_bound() -> Test
     assert_eq!(added.arn, scale_down.arn);
     let mut request = AwsRequest::new(&harness);
     request.identity = scale_down;
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
+    let (status, body) = exchange_subject(&harness, &request.subject_token()?).await?;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -1013,11 +973,7 @@ async fn configured_aws_identities_and_pool_are_used() -> TestResult {
     );
     let mut request = AwsRequest::new(&harness);
     request.identity = identity;
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
+    let (status, body) = exchange_subject(&harness, &request.subject_token()?).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let federated = body["access_token"].as_str().ok_or("no access_token")?;
     let (status, body) = impersonate(&harness, federated, &scaler_scopes()).await?;
@@ -1025,11 +981,6 @@ async fn configured_aws_identities_and_pool_are_used() -> TestResult {
     // The default test identity is not configured here.
     let mut request = AwsRequest::new(&harness);
     request.identity.access_key_id = TEST_AWS_ACCESS_KEY_ID.to_owned();
-    let (status, body) = exchange(
-        &harness,
-        &exchange_fields(&harness, &request.subject_token()?),
-    )
-    .await?;
-    assert_sts_refusal(status, &body, "invalid_grant", "InvalidClientTokenId");
+    assert_grant_refused(&harness, &request.subject_token()?, "InvalidClientTokenId").await?;
     Ok(())
 }

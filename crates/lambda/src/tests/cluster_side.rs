@@ -6,8 +6,6 @@
 use super::fakes::*;
 use crate::log_lines::outcome_line;
 use crate::report::Response;
-use crate::scaler::Call;
-use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::capacity::{PAUSED_ANNOTATION, PAUSED_REPLICAS_ANNOTATION};
 use queue_scaler_core::Direction;
 use queue_scaler_io::kube::DeploymentFacts;
@@ -49,12 +47,7 @@ async fn paused_true_writes_nothing_in_either_direction_and_says_why() {
         (Direction::Down, "alarm-low-backlog.json"),
     ] {
         let cluster = FakeCluster::at(4).with_facts(annotated(&[(PAUSED_ANNOTATION, "true")]));
-        let s = scaler(
-            direction,
-            cluster.clone(),
-            Some(FakeAlarms::default()),
-            false,
-        );
+        let s = rearming_scaler(direction, &cluster);
         let out = invoke_file(&s, file).await.unwrap();
         assert_eq!((out.from, out.to, out.applied), (Some(4), Some(4), false));
         let paused = out.paused.clone().unwrap_or_default();
@@ -71,12 +64,7 @@ async fn paused_true_writes_nothing_in_either_direction_and_says_why() {
 async fn paused_replicas_writes_its_count_once_whatever_the_backlog_then_holds() {
     // A high backlog would raise 3 to 8; the operator holds the Deployment at 1, below min.
     let cluster = FakeCluster::at(3).with_facts(annotated(&[(PAUSED_REPLICAS_ANNOTATION, "1")]));
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let s = rearming_scaler(Direction::Up, &cluster);
     let first = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!(
         (first.from, first.to, first.applied),
@@ -118,28 +106,9 @@ async fn paused_false_scales_as_usual() {
 #[tokio::test]
 async fn the_heartbeat_honours_the_pause_too() {
     let cluster = FakeCluster::at(2).with_facts(annotated(&[(PAUSED_ANNOTATION, "true")]));
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    )
-    .with_queues(Some(Arc::new(FakeQueues::with(&[(
-        "model-jobs",
-        900,
-        0,
-        0,
-    )]))));
-    let call = Call {
-        deadline: soon(),
-        request_id: "hb",
-        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
-    };
-    let Response::Heartbeat(report) = s
-        .invoke(parse_invocation(&event("heartbeat.json")), call)
-        .await
-        .unwrap()
-    else {
+    let queues = FakeQueues::with(&[("model-jobs", 900, 0, 0)]);
+    let s = rearming_scaler(Direction::Up, &cluster).with_queues(Some(Arc::new(queues)));
+    let Response::Heartbeat(report) = invoke_heartbeat(&s).await.unwrap() else {
         panic!("not a heartbeat report");
     };
     let check = &report.targets[0];
@@ -152,12 +121,7 @@ async fn the_heartbeat_honours_the_pause_too() {
 /// pool cannot place more).
 fn limited_up() -> (FakeCluster, crate::scaler::Scaler<FakeCluster, FakeAlarms>) {
     let cluster = FakeCluster::at(4).with_facts(pending(2, 3600));
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let s = rearming_scaler(Direction::Up, &cluster);
     (cluster, s)
 }
 

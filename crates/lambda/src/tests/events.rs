@@ -4,26 +4,14 @@
 
 use super::fakes::*;
 use crate::report::{EventRecord, Rearm, Response};
-use crate::scaler::Call;
-use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use std::sync::Arc;
 
 #[tokio::test]
 async fn an_alarms_write_is_followed_by_a_scaled_up_event_naming_the_alarm_and_the_backlog() {
     let cluster = FakeCluster::at(2);
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    )
-    .with_queues(Some(Arc::new(FakeQueues::with(&[(
-        "model-jobs",
-        600,
-        50,
-        0,
-    )]))));
+    let queues = FakeQueues::with(&[("model-jobs", 600, 50, 0)]);
+    let s = rearming_scaler(Direction::Up, &cluster).with_queues(Some(Arc::new(queues)));
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(7), true));
     assert_eq!(cluster.events(), ["ScaledUp 2 -> 7"]);
@@ -99,13 +87,8 @@ async fn kube_events_false_writes_the_scale_and_records_no_event() {
 
 #[tokio::test]
 async fn a_refused_event_leaves_the_scale_applied_the_result_successful_and_writes_once() {
-    let cluster = FakeCluster::at(2);
-    let s = scaler(
-        Direction::Up,
-        cluster.clone().refusing_events(403),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let cluster = FakeCluster::at(2).refusing_events(403);
+    let s = rearming_scaler(Direction::Up, &cluster);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(7), true));
     assert_eq!(cluster.replicas(), 7);
@@ -159,24 +142,10 @@ async fn the_heartbeats_write_is_recorded_naming_the_heartbeat() {
         },
     });
     let cluster = FakeCluster::at(0);
-    let s = crate::scaler::Scaler::new(
-        Direction::Up,
-        routes,
-        false,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-    )
-    .with_queues(Some(FakeQueues::with(&[("model-jobs", 3, 0, 0)])))
-    .with_events(Some("qs-scale-up".into()));
-    let call = Call {
-        deadline: soon(),
-        request_id: "hb",
-        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
-    };
-    let response = s
-        .invoke(parse_invocation(&event("heartbeat.json")), call)
-        .await
-        .unwrap();
+    let s = up_scaler(routes, cluster.clone(), FakeAlarms::default())
+        .with_queues(Some(FakeQueues::with(&[("model-jobs", 3, 0, 0)])))
+        .with_events(Some("qs-scale-up".into()));
+    let response = invoke_heartbeat(&s).await.unwrap();
     let Response::Heartbeat(hb) = response else {
         panic!("not a heartbeat: {response:?}")
     };

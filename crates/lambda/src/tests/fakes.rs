@@ -364,6 +364,30 @@ pub(crate) fn scaler(
     })
 }
 
+/// The scaler of [`scaler`] in `direction`, writing (not a dry run) on `cluster` (a clone: the
+/// test keeps its own to inspect), and re-arming its alarm through default [`FakeAlarms`].
+pub(crate) fn rearming_scaler(
+    direction: Direction,
+    cluster: &FakeCluster,
+) -> Scaler<FakeCluster, FakeAlarms> {
+    scaler(
+        direction,
+        cluster.clone(),
+        Some(FakeAlarms::default()),
+        false,
+    )
+}
+
+/// Scale-up over `routes`, writing (not a dry run) on `cluster` and re-arming through `alarms`,
+/// with [`Scaler::new`]'s own backoff.
+pub(crate) fn up_scaler<A>(
+    routes: Routes,
+    cluster: FakeCluster,
+    alarms: A,
+) -> Scaler<FakeCluster, A> {
+    Scaler::new(Direction::Up, routes, false, cluster, Some(alarms))
+}
+
 pub(crate) fn single(target: Target, alarms: &[&str], wake: &[&str]) -> Routes {
     Routes::Single(Route {
         alarms: alarms.iter().map(|a| a.to_string()).collect(),
@@ -388,6 +412,20 @@ pub(crate) async fn invoke_file<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     name: &str,
 ) -> Result<Outcome, Failure> {
     invoke_at(s, &event(name), soon()).await
+}
+
+/// Send `s` the scheduled heartbeat event (`events/heartbeat.json`) as scale-up receives it,
+/// 20 s before the deadline.
+pub(crate) async fn invoke_heartbeat<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
+    s: &Scaler<C, A, Q>,
+) -> Result<Response, Failure> {
+    let call = Call {
+        deadline: soon(),
+        request_id: "hb",
+        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
+    };
+    s.invoke(parse_invocation(&event("heartbeat.json")), call)
+        .await
 }
 
 /// Invoke with an alarm's `event`, read as [`crate::Function::handle`] reads it, through

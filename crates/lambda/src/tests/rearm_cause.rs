@@ -3,8 +3,7 @@
 
 use super::fakes::*;
 use crate::report::Rearm;
-use crate::scaler::Scaler;
-use queue_scaler_core::{DescribedAlarm, Direction};
+use queue_scaler_core::DescribedAlarm;
 use queue_scaler_io::{AlarmRearm, Error};
 
 /// A CloudWatch that cannot be reached: every call is refused at connect.
@@ -33,14 +32,7 @@ impl AlarmRearm for Unreachable {
 #[tokio::test]
 async fn a_failed_rearm_names_the_connection_error() {
     let routes = single(target(), &[], &[]);
-    let s = Scaler::new(
-        Direction::Up,
-        routes,
-        false,
-        FakeCluster::at(2),
-        Some(Unreachable),
-    )
-    .with_queues(None::<FakeQueues>);
+    let s = up_scaler(routes, FakeCluster::at(2), Unreachable).with_queues(None::<FakeQueues>);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert!(out.applied, "the scaling stands");
     let Rearm::Failed(detail) = &out.rearm else {

@@ -3,7 +3,6 @@
 
 use super::fakes::*;
 use crate::report::Rearm;
-use crate::scaler::Scaler;
 use queue_scaler_core::Direction;
 use queue_scaler_io::backoff::Backoff;
 use queue_scaler_io::ErrorClass;
@@ -12,12 +11,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn high_backlog_scales_up_to_what_the_backlog_needs_and_rearms() {
     let cluster = FakeCluster::at(2);
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let s = rearming_scaler(Direction::Up, &cluster);
     let out = invoke_at(&s, &event("alarm-high-backlog.json"), soon())
         .await
         .unwrap();
@@ -36,13 +30,7 @@ async fn rearm_reason_says_what_queue_scaler_did() {
     // The scaler owns its re-arm client; share the fake to read its calls afterwards.
     let alarms = std::sync::Arc::new(FakeAlarms::default());
     let routes = single(target(), &[], &[]);
-    let s = Scaler::new(
-        Direction::Up,
-        routes,
-        false,
-        FakeCluster::at(2),
-        Some(Shared(alarms.clone())),
-    );
+    let s = up_scaler(routes, FakeCluster::at(2), Shared(alarms.clone()));
     invoke_at(&s, &event("alarm-high-backlog.json"), soon())
         .await
         .unwrap();
@@ -67,12 +55,7 @@ async fn low_backlog_scales_down_one_step() {
 #[tokio::test]
 async fn ok_and_insufficient_data_touch_nothing() {
     let cluster = FakeCluster::at(2);
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let s = rearming_scaler(Direction::Up, &cluster);
     let out = invoke_file(&s, "alarm-ok.json").await.unwrap();
     assert!(!out.applied && out.from.is_none());
     assert!(out.reason.contains("only ALARM acts"), "{}", out.reason);
@@ -102,12 +85,7 @@ async fn dry_run_reads_and_decides_but_writes_nothing() {
 #[tokio::test]
 async fn at_max_nothing_is_written_but_the_alarm_is_rearmed() {
     let cluster = FakeCluster::at(8);
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let s = rearming_scaler(Direction::Up, &cluster);
     let out = invoke_file(&s, "alarm-high-backlog.json").await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(8), Some(8), false));
     assert_eq!(cluster.calls(), ["get ml/model-worker"]);
@@ -175,12 +153,7 @@ async fn server_errors_are_retried_then_succeed() {
 async fn forbidden_is_not_retried_and_writes_nothing() {
     let cluster = FakeCluster::at(2);
     cluster.state.lock().unwrap().get_failures.push_back(403);
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let s = rearming_scaler(Direction::Up, &cluster);
     let err = invoke_file(&s, "alarm-high-backlog.json")
         .await
         .unwrap_err();
@@ -270,12 +243,7 @@ async fn a_lost_answer_is_read_again_and_never_applied_twice() {
     // version moved); reading again shows 3: that was our write, so no second step.
     let cluster = FakeCluster::at(2);
     cluster.state.lock().unwrap().lost_answers = 1;
-    let s = scaler(
-        Direction::Up,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-        false,
-    );
+    let s = rearming_scaler(Direction::Up, &cluster);
     let out = invoke_file(&s, "alarm-set-by-set-alarm-state.json")
         .await
         .unwrap();
@@ -313,18 +281,13 @@ async fn a_retryable_failure_rearms_too_and_says_so() {
     let shared = std::sync::Arc::new(FakeAlarms::default());
     let cluster = FakeCluster::at(2);
     cluster.state.lock().unwrap().get_failures.extend([503; 10]);
-    let s = Scaler::new(
-        Direction::Up,
-        single(target(), &[], &[]),
-        false,
-        cluster,
-        Some(Shared(shared.clone())),
-    )
-    .with_backoff(Backoff {
-        attempts: 3,
-        base: Duration::from_millis(1),
-        cap: Duration::from_millis(2),
-    });
+    let s = up_scaler(single(target(), &[], &[]), cluster, Shared(shared.clone())).with_backoff(
+        Backoff {
+            attempts: 3,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+        },
+    );
     let err = invoke_file(&s, "alarm-high-backlog.json")
         .await
         .unwrap_err();

@@ -24,24 +24,12 @@ async fn a_wake_alarm_brings_a_target_up_from_zero_and_leaves_a_running_one_alon
     ev["alarmData"]["alarmName"] = "qs-wake".into();
     let routes = || single(zero_target(), &["qs-high"], &["qs-wake"]);
     let cluster = FakeCluster::at(0);
-    let s = Scaler::new(
-        Direction::Up,
-        routes(),
-        false,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-    );
+    let s = up_scaler(routes(), cluster.clone(), FakeAlarms::default());
     let out = invoke_at(&s, &ev, soon()).await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(0), Some(1), true));
     assert_eq!(out.rearm, Rearm::Done);
     let cluster = FakeCluster::at(2);
-    let s = Scaler::new(
-        Direction::Up,
-        routes(),
-        false,
-        cluster.clone(),
-        Some(FakeAlarms::default()),
-    );
+    let s = up_scaler(routes(), cluster.clone(), FakeAlarms::default());
     let out = invoke_at(&s, &ev, soon()).await.unwrap();
     assert_eq!((out.from, out.to, out.applied), (Some(2), Some(2), false));
     assert_eq!(cluster.calls(), ["get ml/model-worker"]);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use local_gke::admin::{Listener, RecordedRequest, RequestKind};
 use local_gke::{
     lease_path, scale_path, AdminClient, Config, LocalGke, CLOUD_PLATFORM_SCOPE,
     USERINFO_EMAIL_SCOPE,
@@ -57,6 +58,23 @@ pub fn sign_with(key: &RsaPrivateKey, header: &Value, claims: &Value) -> String 
         .sign(signing_input.as_bytes())
         .to_vec();
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// Each logged request as (listener, method, kind, status), in order: what the request-log
+/// tests compare.
+pub fn summary(requests: &[RecordedRequest]) -> Vec<(Listener, &str, RequestKind, u16)> {
+    requests
+        .iter()
+        .map(|r| (r.listener, r.method.as_str(), r.kind, r.status))
+        .collect()
+}
+
+/// An object's `metadata.resourceVersion`, read as the number local-gke makes it.
+pub fn resource_version(object: &Value) -> Fallible<u64> {
+    Ok(object["metadata"]["resourceVersion"]
+        .as_str()
+        .ok_or("resourceVersion is not a string")?
+        .parse()?)
 }
 
 /// A running local-gke with clients for both listeners and its admin API, and the key from its
@@ -192,6 +210,25 @@ impl Harness {
         Ok((response.status(), response.json().await?))
     }
 
+    /// GETs `path` on the cluster listener with `token`; returns the status and the JSON body.
+    pub async fn get_with(&self, path: &str, token: &str) -> Fallible<(StatusCode, Value)> {
+        self.cluster_request(Method::GET, path, Some(token), None)
+            .await
+    }
+
+    /// PUTs `body` as JSON to `path` on the cluster listener with `token`; returns the status
+    /// and the JSON body.
+    pub async fn put_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Fallible<(StatusCode, Value)> {
+        let body = ("application/json", body.to_string());
+        self.cluster_request(Method::PUT, path, Some(token), Some(body))
+            .await
+    }
+
     /// GETs a deployment's scale; returns the status and the JSON body.
     pub async fn get_scale(
         &self,
@@ -199,9 +236,7 @@ impl Harness {
         name: &str,
         token: &str,
     ) -> Fallible<(StatusCode, Value)> {
-        let path = scale_path(namespace, name);
-        self.cluster_request(Method::GET, &path, Some(token), None)
-            .await
+        self.get_with(&scale_path(namespace, name), token).await
     }
 
     /// PUTs a Scale body; returns the status and the JSON body.
@@ -212,9 +247,7 @@ impl Harness {
         token: &str,
         body: &Value,
     ) -> Fallible<(StatusCode, Value)> {
-        let path = scale_path(namespace, name);
-        let body = ("application/json", body.to_string());
-        self.cluster_request(Method::PUT, &path, Some(token), Some(body))
+        self.put_json(&scale_path(namespace, name), token, body)
             .await
     }
 
@@ -225,9 +258,7 @@ impl Harness {
         name: &str,
         token: &str,
     ) -> Fallible<(StatusCode, Value)> {
-        let path = lease_path(namespace, name);
-        self.cluster_request(Method::GET, &path, Some(token), None)
-            .await
+        self.get_with(&lease_path(namespace, name), token).await
     }
 
     /// PUTs a Lease body; returns the status and the JSON body.
@@ -238,10 +269,18 @@ impl Harness {
         token: &str,
         body: &Value,
     ) -> Fallible<(StatusCode, Value)> {
-        let path = lease_path(namespace, name);
-        let body = ("application/json", body.to_string());
-        self.cluster_request(Method::PUT, &path, Some(token), Some(body))
+        self.put_json(&lease_path(namespace, name), token, body)
             .await
+    }
+
+    /// GETs the cluster (`clusters.get`) on the Google listener with `token`.
+    pub async fn get_cluster(&self, token: &str) -> Fallible<reqwest::Response> {
+        Ok(self
+            .google
+            .get(self.cluster_get_url())
+            .bearer_auth(token)
+            .send()
+            .await?)
     }
 
     /// The replicas the admin API reports for a deployment.
