@@ -102,6 +102,33 @@ impl RealKube {
         .await;
     }
 
+    /// The pool's Lease, as stored: its bookings and raise times, for a failure's message.
+    pub async fn pool_lease(&self, pool: &str) -> Value {
+        let path =
+            format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/queue-scaler-pool-{pool}");
+        let lease = self.admin_ok(reqwest::Method::GET, &path, None).await;
+        json!({"resourceVersion": lease["metadata"]["resourceVersion"],
+               "annotations": lease["metadata"]["annotations"]})
+    }
+
+    /// How many `PUT`s of a Lease the API server has answered with 409 Conflict since it
+    /// started, from its own `apiserver_request_total` metric: each is a booking that lost the
+    /// compare-and-swap to another invocation's, and was read and decided again.
+    pub async fn lease_conflicts(&self) -> u64 {
+        let url = format!("{}/metrics", self.url);
+        let text = self
+            .admin
+            .get(&url)
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        lease_conflicts_in(&text)
+    }
+
     /// Watch the Deployments `models` of the namespace from now on: every change the API server
     /// stores is recorded, in order, as the sum of their replicas. Ends when the cluster stops.
     pub async fn watch_held(&self, models: &[&str]) -> Arc<Mutex<Held>> {
@@ -204,4 +231,38 @@ pub fn high_alarm(alarm: &str) -> Value {
     let mut event = crate::event("alarm-high-backlog.json");
     event["alarmData"]["alarmName"] = json!(alarm);
     event
+}
+
+/// The sum of `apiserver_request_total` over the series of Lease `PUT`s answered 409, in the
+/// API server's metrics (Prometheus text format).
+fn lease_conflicts_in(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("apiserver_request_total{"))
+        .filter(|line| {
+            ["code=\"409\"", "resource=\"leases\"", "verb=\"PUT\""]
+                .iter()
+                .all(|label| line.contains(label))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|count| count as u64)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lease_conflicts_in;
+
+    #[test]
+    fn lease_conflicts_count_only_the_lease_puts_answered_409() {
+        let metrics = r#"# HELP apiserver_request_total [STABLE] Counter of apiserver requests
+# TYPE apiserver_request_total counter
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="PUT",version="v1"} 40
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="PUT",version="v1"} 7
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="apps",resource="deployments",scope="resource",subresource="scale",verb="PUT",version="v1"} 3
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="POST",version="v1"} 1
+"#;
+        assert_eq!(lease_conflicts_in(metrics), 7);
+        assert_eq!(lease_conflicts_in(""), 0);
+    }
 }

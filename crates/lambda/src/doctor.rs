@@ -21,7 +21,8 @@ use crate::scaler::placement::PoolSize;
 use crate::scaler::{Call, DeployedScaler, NodePools};
 use queue_scaler_core::capacity::Pools;
 use queue_scaler_core::{DescribedAlarm, Routes, Target};
-use queue_scaler_io::kube::probe::{NodePool, ResourceAttributes, Toleration};
+use queue_scaler_io::kube::node_pool::NodePool;
+use queue_scaler_io::kube::probe::{ResourceAttributes, Toleration};
 use queue_scaler_io::{ClusterProbe, Error as IoError, Probed, ScaleApi};
 
 mod workers;

@@ -8,7 +8,6 @@ use crate::error::{built, Error};
 use crate::google::issuer::{published, Published};
 use crate::google::token::TokenSource;
 use crate::kube::deployment::deployment_request;
-pub use crate::kube::node_pool::{parse_node_pools, Accelerator, NodeConfig, NodePool, NodeTaint};
 use crate::kube::scale::KubeScaleApi;
 use queue_scaler_core::{ClusterSource, Target};
 use serde::{Deserialize, Serialize};
@@ -336,7 +335,6 @@ impl<T: TokenSource> ClusterProbe for KubeScaleApi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube::node_pool::GKE_NODEPOOL_LABEL;
 
     #[test]
     fn an_access_review_asks_about_exactly_the_attributes_given() {
@@ -435,64 +433,6 @@ mod tests {
             parse_placement(403, b"{}"),
             Probed::Other { status: 403, .. }
         ));
-    }
-
-    #[test]
-    fn node_pools_keep_their_accelerators_labels_and_taints() {
-        let body = br#"{"name":"c","endpoint":"10.0.0.1","nodePools":[
-            {"name":"default","config":{"machineType":"e2-small"}},
-            {"name":"gpu","config":{"accelerators":[{"acceleratorCount":"1","acceleratorType":"nvidia-l4"}],
-              "labels":{"mlonly":"true"},
-              "taints":[{"key":"mlonly","value":"true","effect":"NO_SCHEDULE"}]}}]}"#;
-        let pools = parse_node_pools(body, "u").unwrap();
-        assert_eq!(pools.len(), 2);
-        assert!(pools[0].config.accelerators.is_empty());
-        assert_eq!(
-            pools[1].config.accelerators[0].accelerator_type,
-            "nvidia-l4"
-        );
-        assert_eq!(pools[1].config.labels["mlonly"], "true");
-        assert_eq!(
-            pools[1].config.taints,
-            [NodeTaint {
-                key: "mlonly".into(),
-                value: "true".into(),
-                effect: "NO_SCHEDULE".into()
-            }]
-        );
-        assert!(parse_node_pools(br#"{"endpoint":"x"}"#, "u")
-            .unwrap()
-            .is_empty());
-        let err = parse_node_pools(b"<html>", "u").unwrap_err();
-        assert_eq!(err.class(), crate::error::ErrorClass::Retryable, "{err}");
-    }
-
-    #[test]
-    fn the_seed_pool_reads_as_four_gpus_and_is_selected_by_its_labels() {
-        // GKE's answer for the seed team's pool: 2 to 4 nodes in one zone, one L4 each.
-        let body = br#"{"nodePools":[{"name":"gpu-pool","initialNodeCount":2,
-            "locations":["europe-west4-a"],
-            "autoscaling":{"enabled":true,"minNodeCount":2,"maxNodeCount":4},
-            "config":{"accelerators":[{"acceleratorCount":"1","acceleratorType":"nvidia-l4"}],
-              "labels":{"mlonly":"true"}}},
-            {"name":"shared","initialNodeCount":1,"locations":["a","b"],
-             "autoscaling":{"enabled":true,"totalMaxNodeCount":3},
-             "config":{"accelerators":[{"acceleratorCount":2,"acceleratorType":"nvidia-l4",
-               "gpuSharingConfig":{"gpuSharingStrategy":"TIME_SHARING","maxSharedClientsPerGpu":"4"}}]}}]}"#;
-        let pools = parse_node_pools(body, "u").unwrap();
-        use queue_scaler_core::capacity::{pool_gpus, PoolGpus};
-        assert_eq!(pool_gpus(&pools[0].size()), PoolGpus::Gpus(4));
-        assert_eq!(pool_gpus(&pools[1].size()), PoolGpus::Gpus(24));
-        let selector = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        assert!(pools[0].selected_by(&selector(&[("mlonly", "true")])));
-        assert!(pools[0].selected_by(&selector(&[(GKE_NODEPOOL_LABEL, "gpu-pool")])));
-        assert!(!pools[1].selected_by(&selector(&[("mlonly", "true")])));
-        assert!(!pools[0].selected_by(&selector(&[("mlonly", "true"), ("zone", "x")])));
     }
 
     #[test]

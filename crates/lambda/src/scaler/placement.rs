@@ -8,7 +8,7 @@ use futures_util::{stream, StreamExt as _};
 use queue_scaler_core::capacity::{PoolEntry, Pools};
 use queue_scaler_core::Target;
 use queue_scaler_io::backoff::with_backoff;
-use queue_scaler_io::kube::probe::NodePool;
+use queue_scaler_io::kube::node_pool::NodePool;
 use queue_scaler_io::kube::scale::Scale;
 use queue_scaler_io::{AlarmRearm, Error as IoError, QueueDepth, ScaleApi};
 use std::collections::HashMap;

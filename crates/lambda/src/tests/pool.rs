@@ -17,7 +17,7 @@ use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::capacity::{CapReason, PoolEntry, Pools};
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use queue_scaler_io::kube::lease::LeaseMeta;
-use queue_scaler_io::kube::probe::{parse_node_pools, NodePool};
+use queue_scaler_io::kube::node_pool::{parse_node_pools, NodePool};
 use queue_scaler_io::kube::scale::{Scale, ScaleMeta, ScaleSpec};
 use queue_scaler_io::kube::DeploymentFacts;
 use queue_scaler_io::{Error, KubeStatus, KubeVerb, Lease, ScaleApi, ScaleEvent};
