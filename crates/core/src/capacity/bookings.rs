@@ -20,7 +20,7 @@ pub const RAISED_ANNOTATION: &str = "queue-scaler.io/raised";
 /// When each target's last raise was booked, by target (`namespace/name`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Raised(pub BTreeMap<String, DateTime<Utc>>);
+pub struct Raised(BTreeMap<String, DateTime<Utc>>);
 
 impl Raised {
     /// Read the annotation's JSON; an absent or unreadable one records nothing.
@@ -33,6 +33,16 @@ impl Raised {
     /// The annotation's JSON.
     pub fn to_annotation(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Record that `target`'s raise was booked at `at`.
+    pub fn record(&mut self, target: &str, at: DateTime<Utc>) {
+        self.0.insert(target.to_owned(), at);
+    }
+
+    /// When `target`'s last raise was booked, if one was.
+    pub fn at(&self, target: &str) -> Option<DateTime<Utc>> {
+        self.0.get(target).copied()
     }
 }
 
@@ -51,7 +61,7 @@ pub struct Booking {
 /// The bookings of one pool, by target (`namespace/name`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Bookings(pub BTreeMap<String, Booking>);
+pub struct Bookings(BTreeMap<String, Booking>);
 
 impl Bookings {
     /// Read the annotation's JSON; an absent, empty or unreadable one is no booking (the
@@ -122,7 +132,9 @@ mod tests {
     #[test]
     fn the_raise_times_round_trip_and_garbage_records_nothing() {
         let mut r = Raised::default();
-        r.0.insert("ml/text-model".into(), at(7));
+        r.record("ml/text-model", at(7));
+        assert_eq!(r.at("ml/text-model"), Some(at(7)));
+        assert_eq!(r.at("ml/image-model"), None);
         assert_eq!(Raised::parse(Some(&r.to_annotation())), r);
         assert_eq!(Raised::parse(Some("[1, 2]")), Raised::default());
     }

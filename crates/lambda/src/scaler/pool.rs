@@ -195,7 +195,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                     .get(RAISED_ANNOTATION)
                     .map(String::as_str),
             );
-            raised.0.insert(me_key.clone(), now);
+            raised.record(&me_key, now);
             let annotations = &mut lease.metadata.annotations;
             annotations.insert(BOOKINGS_ANNOTATION.to_owned(), bookings.to_annotation());
             annotations.insert(RAISED_ANNOTATION.to_owned(), raised.to_annotation());
@@ -301,7 +301,7 @@ impl<K: ScaleApi, R: AlarmRearm, Q: QueueDepth> Scaler<K, R, Q> {
                 .get(RAISED_ANNOTATION)
                 .map(String::as_str),
         );
-        raised.0.get(&target.to_string()).copied()
+        raised.at(&target.to_string())
     }
 
     /// Scale-up's heartbeat, for a target on a pool of known size (`POOL_REBALANCE`, on by

@@ -100,6 +100,9 @@ impl FakeCluster {
 /// The uid of the fake Deployment, as the scale read gives it.
 pub(crate) const UID: &str = "0f5c6d2e-fake-deployment";
 
+/// The ARN of scale-up, as the heartbeat's invocation and the alarms' actions name it.
+pub(crate) const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
+
 impl ScaleApi for FakeCluster {
     async fn get(&self, target: &Target) -> Result<Scale, Error> {
         let mut s = self.state.lock().unwrap();
@@ -422,7 +425,7 @@ pub(crate) async fn invoke_heartbeat<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     let call = Call {
         deadline: soon(),
         request_id: "hb",
-        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
+        function_arn: UP_ARN,
     };
     s.invoke(parse_invocation(&event("heartbeat.json")), call)
         .await

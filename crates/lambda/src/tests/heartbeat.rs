@@ -3,13 +3,10 @@
 
 use super::fakes::*;
 use crate::report::{Checked, Rearm, Response};
-use crate::scaler::Call;
 use crate::scaler::Scaler;
-use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::{DescribedAlarm, Direction};
 use queue_scaler_io::ErrorClass;
 
-const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
 const DOWN_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-down";
 
 /// An alarm as `DescribeAlarms` answers it, on the queue `model-jobs`, changed long ago.
@@ -31,17 +28,6 @@ pub(crate) fn described(
         threshold: Some(100.0),
         metrics: vec!["ApproximateNumberOfMessagesVisible".into()],
     }
-}
-
-/// Send `s` the scheduled heartbeat event (`events/heartbeat.json`), as scale-up receives it.
-async fn heartbeat(s: &Scaler<FakeCluster, FakeAlarms>) -> Result<Response, crate::Failure> {
-    let call = Call {
-        deadline: soon(),
-        request_id: "hb",
-        function_arn: UP_ARN,
-    };
-    s.invoke(parse_invocation(&event("heartbeat.json")), call)
-        .await
 }
 
 #[tokio::test]
@@ -73,7 +59,7 @@ async fn the_heartbeat_acts_on_each_of_its_alarms_in_alarm_and_nothing_else() {
     );
     let cluster = FakeCluster::at(2);
     let s = Scaler::new(Direction::Up, routes, false, cluster.clone(), Some(alarms));
-    let Response::Heartbeat(report) = heartbeat(&s).await.unwrap() else {
+    let Response::Heartbeat(report) = invoke_heartbeat(&s).await.unwrap() else {
         panic!("not a heartbeat report");
     };
     let checked: Vec<(&str, Checked)> = report
@@ -114,7 +100,7 @@ async fn the_heartbeat_without_alarm_names_says_which_setting_to_add() {
         Some(FakeAlarms::default()),
         false,
     );
-    let Response::Heartbeat(report) = heartbeat(&s).await.unwrap() else {
+    let Response::Heartbeat(report) = invoke_heartbeat(&s).await.unwrap() else {
         panic!("not a heartbeat report");
     };
     assert!(
@@ -143,7 +129,7 @@ async fn a_heartbeat_whose_action_fails_fails_and_still_rearms() {
         cluster,
         Some(alarms),
     );
-    let err = heartbeat(&s).await.unwrap_err();
+    let err = invoke_heartbeat(&s).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::NonRetryable);
     assert!(
         err.message()

@@ -4,12 +4,9 @@
 
 use super::fakes::*;
 use crate::report::{Checked, Response};
-use crate::scaler::Call;
-use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
 use std::sync::Arc;
 
-const UP_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up";
 
 /// The shared fixture's scaler (target ml/model-worker, min 2, max 8, 100 per replica, queue
 /// `model-jobs`), reading `queues` live.
@@ -251,15 +248,7 @@ async fn up_heartbeat(
         }),
     )
     .with_queues(Some(queues));
-    let call = Call {
-        deadline: soon(),
-        request_id: "hb",
-        function_arn: UP_ARN,
-    };
-    let response = s
-        .invoke(parse_invocation(&event("heartbeat.json")), call)
-        .await
-        .unwrap();
+    let response = invoke_heartbeat(&s).await.unwrap();
     (cluster, response)
 }
 
