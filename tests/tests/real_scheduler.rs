@@ -361,7 +361,7 @@ async fn racing_raises_never_leave_a_pod_pending(kube: &RealKube, a: &Functions,
 }
 
 /// The most rounds the race runs looking for two bookings that meet.
-const MAX_RACE_ROUNDS: usize = 200;
+const MAX_RACE_ROUNDS: usize = 60;
 
 /// One round: both models at 1 replica and no booking, then both high alarms at once. The pool
 /// is used whole and never more, and every pod asked for runs.
