@@ -43,6 +43,21 @@ async fn scaler_with_lease(spec: Value) -> Fallible<Scaler> {
     Ok(scaler)
 }
 
+/// The scaler, on a local-gke that seeds `ml/gpu-pool` at start with `lease_grants` (none: the
+/// default grant to the service account).
+async fn scaler_on_seeded_lease(lease_grants: Vec<LeaseGrant>) -> Fallible<Scaler> {
+    let harness = Harness::start_with(Config {
+        leases: vec![LeaseSeed {
+            namespace: "ml".to_owned(),
+            name: POOL.to_owned(),
+        }],
+        lease_grants,
+        ..Config::default()
+    })
+    .await?;
+    Scaler::on(harness).await
+}
+
 /// GETs `ml/gpu-pool` with the scaler's token; returns the status and the JSON body.
 async fn read_pool(scaler: &Scaler) -> Fallible<(StatusCode, Value)> {
     scaler.get_lease("ml", POOL, &scaler.token).await
@@ -379,33 +394,28 @@ async fn a_body_that_is_not_a_json_lease_is_refused_as_kube_apiserver_refuses_it
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(body["reason"], "BadRequest");
 
-    let mut scale = with_spec(&read, json!({}));
-    scale["kind"] = json!("Scale");
-    assert_bad_request(
-        &scaler,
-        &scale,
-        "Scale in version \"v1\" cannot be handled as a Lease: expected kind Lease",
-    )
-    .await?;
-
     // A MicroTime has exactly six fractional digits: seconds alone do not decode.
-    let mut spec = held_by("scale-up-1");
-    spec["renewTime"] = json!("2025-06-01T12:00:05Z");
-    assert_bad_request(
-        &scaler,
-        &with_spec(&read, spec),
-        "Lease in version \"v1\" cannot be handled as a Lease: parsing time \"2025-06-01T12:00:05Z\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"Z\" as \".000000\"",
-    )
-    .await?;
-
-    let mut spec = held_by("scale-up-1");
-    spec["leaseDurationSeconds"] = json!("30");
-    assert_bad_request(
-        &scaler,
-        &with_spec(&read, spec),
-        "Lease in version \"v1\" cannot be handled as a Lease: json: cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32",
-    )
-    .await?;
+    for (pointer, value, message) in [
+        (
+            "/kind",
+            json!("Scale"),
+            "Scale in version \"v1\" cannot be handled as a Lease: expected kind Lease",
+        ),
+        (
+            "/spec/renewTime",
+            json!("2025-06-01T12:00:05Z"),
+            "Lease in version \"v1\" cannot be handled as a Lease: parsing time \"2025-06-01T12:00:05Z\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"Z\" as \".000000\"",
+        ),
+        (
+            "/spec/leaseDurationSeconds",
+            json!("30"),
+            "Lease in version \"v1\" cannot be handled as a Lease: json: cannot unmarshal string into Go struct field LeaseSpec.spec.leaseDurationSeconds of type int32",
+        ),
+    ] {
+        let mut lease = with_spec(&read, held_by("scale-up-1"));
+        *lease.pointer_mut(pointer).ok_or(pointer)? = value;
+        assert_bad_request(&scaler, &lease, message).await?;
+    }
     assert_eq!(scaler.admin.lease("ml", POOL).await?, read);
     Ok(())
 }
@@ -532,15 +542,7 @@ async fn a_self_subject_access_review_tells_what_a_lease_grant_allows() -> TestR
 
 #[tokio::test]
 async fn leases_seeded_at_start_are_empty_and_granted_to_the_service_account() -> TestResult {
-    let harness = Harness::start_with(Config {
-        leases: vec![LeaseSeed {
-            namespace: "ml".to_owned(),
-            name: POOL.to_owned(),
-        }],
-        ..Config::default()
-    })
-    .await?;
-    let scaler = Scaler::on(harness).await?;
+    let scaler = scaler_on_seeded_lease(vec![]).await?;
     let (code, read) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::OK, "{read}");
     assert_eq!(read["spec"], json!({}));
@@ -556,20 +558,12 @@ async fn leases_seeded_at_start_are_empty_and_granted_to_the_service_account() -
 
 #[tokio::test]
 async fn explicit_lease_grants_replace_the_default_grant_to_the_service_account() -> TestResult {
-    let harness = Harness::start_with(Config {
-        leases: vec![LeaseSeed {
-            namespace: "ml".to_owned(),
-            name: POOL.to_owned(),
-        }],
-        lease_grants: vec![LeaseGrant::new(
-            "someone-else@demo-project.iam.gserviceaccount.com",
-            "ml",
-            POOL,
-        )],
-        ..Config::default()
-    })
+    let scaler = scaler_on_seeded_lease(vec![LeaseGrant::new(
+        "someone-else@demo-project.iam.gserviceaccount.com",
+        "ml",
+        POOL,
+    )])
     .await?;
-    let scaler = Scaler::on(harness).await?;
     let (code, _) = read_pool(&scaler).await?;
     assert_eq!(code, StatusCode::FORBIDDEN);
     Ok(())
