@@ -7,7 +7,6 @@ use crate::report::{Checked, Response};
 use queue_scaler_core::{DescribedAlarm, Direction, Policy, Route, Routes, Target};
 use std::sync::Arc;
 
-
 /// The shared fixture's scaler (target ml/model-worker, min 2, max 8, 100 per replica, queue
 /// `model-jobs`), reading `queues` live.
 fn live(
