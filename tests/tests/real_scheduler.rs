@@ -389,7 +389,7 @@ async fn race_once(kube: &RealKube, a: &Functions, b: &Functions, round: usize) 
             lines[lines.len().saturating_sub(60)..].join("\n")
         };
         panic!(
-            "round {round}: the pool is used whole, {t} + {i}: {text} {image}\nthe pool's Lease: {}\n--- a:\n{}\n--- b:\n{}",
+            "round {round}: {t} + {i} replicas, not the pool's 4 used whole: {text} {image}\nthe pool's Lease: {}\n--- a:\n{}\n--- b:\n{}",
             kube.pool_lease("gpu-pool").await,
             tail(a.log()),
             tail(b.log())
