@@ -19,6 +19,34 @@ pub struct Held {
     pub sums: Vec<(String, i64)>,
 }
 
+impl Held {
+    /// Asserts that the watch saw at least two changes a round for `rounds` rounds, and that no
+    /// stored count summed above `gpus`.
+    pub fn assert_never_above(&self, gpus: i64, rounds: usize) {
+        assert!(
+            self.sums.len() >= rounds * 2,
+            "the watch saw {} changes in {rounds} rounds",
+            self.sums.len()
+        );
+        for (version, sum) in &self.sums {
+            assert!(
+                *sum <= gpus,
+                "at resourceVersion {version} the two models held {sum} GPUs of {gpus}"
+            );
+        }
+    }
+}
+
+/// What [`RealKube::race_until_bookings_meet`] ran: each round's outcome, and how many bookings
+/// the API server answered with 409 Conflict meanwhile.
+#[derive(Debug)]
+pub struct Raced<T> {
+    /// The outcome of each round, in order.
+    pub rounds: Vec<T>,
+    /// Lease `PUT`s answered 409 during the rounds.
+    pub conflicts: u64,
+}
+
 impl RealKube {
     /// Create `models` (copies of the model Deployment at one replica), add them to the Role's
     /// rules on Deployments, and apply `infra/gke/pool-lease.yaml` for `pool`; wait until the
@@ -127,6 +155,39 @@ impl RealKube {
             .await
             .unwrap_or_else(|e| panic!("{url}: {e}"));
         lease_conflicts_in(&text)
+    }
+
+    /// Run `round` (given its number) at least `rounds` times, and on until the API server has
+    /// answered at least one booking with 409 Conflict ([`RealKube::lease_conflicts`]): a real
+    /// API server cannot hold a read, so the race is shown to have been run, not hoped for.
+    /// Fails after `max` rounds (or `rounds`, if more) without one.
+    pub async fn race_until_bookings_meet<T, F, Fut>(
+        &self,
+        rounds: usize,
+        max: usize,
+        mut round: F,
+    ) -> Raced<T>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let before = self.lease_conflicts().await;
+        let mut outcomes = Vec::new();
+        loop {
+            outcomes.push(round(outcomes.len()).await);
+            let conflicts = self.lease_conflicts().await - before;
+            if outcomes.len() >= rounds && conflicts > 0 {
+                return Raced {
+                    rounds: outcomes,
+                    conflicts,
+                };
+            }
+            assert!(
+                outcomes.len() < max.max(rounds),
+                "{} rounds, and no booking met 409 Conflict on the pool's Lease: the two raises never raced",
+                outcomes.len()
+            );
+        }
     }
 
     /// Watch the Deployments `models` of the namespace from now on: every change the API server

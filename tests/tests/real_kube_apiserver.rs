@@ -275,60 +275,17 @@ async fn two_models_racing_on_one_pool_never_hold_more_than_it_has(kube: &RealKu
     let env = real_pool::table_env(&kube.env, &table, &[]);
     let (a, b) = tokio::join!(Functions::start(&env), Functions::start(&env));
     let held = kube.watch_held(&MODELS).await;
-    let mut capped = 0;
-    // The rounds go on (up to MAX_ROUNDS) until the two bookings have met at least once: the
-    // API server's compare-and-swap is shown to decide, not hoped to.
-    let conflicts_before = kube.lease_conflicts().await;
-    let mut round = 0;
-    let conflicts = loop {
-        for model in MODELS {
-            kube.set_replicas(NS, model, 1).await;
-        }
-        kube.clear_bookings("gpu-pool").await;
-        let (text_alarm, image_alarm) = (
-            real_pool::high_alarm("text-high"),
-            real_pool::high_alarm("image-high"),
-        );
-        let (text, image) = tokio::join!(
-            a.invoke("scale-up", &text_alarm),
-            b.invoke("scale-up", &image_alarm)
-        );
-        let (text, image) = (text.ok(), image.ok());
-        let sum = kube.replicas(NS, "text-model").await + kube.replicas(NS, "image-model").await;
-        if sum != 4 {
-            panic!(
-                "round {round}: the two models hold {sum} GPUs, not the pool's 4 used whole: {text} {image}\nthe pool's Lease: {}",
-                kube.pool_lease("gpu-pool").await
-            );
-        }
-        for out in [&text, &image] {
-            assert_eq!(out["capacity"]["pool"], "gpu-pool", "{out}");
-            capped += usize::from(out["capacity"]["capped_by"].is_string());
-        }
-        round += 1;
-        let conflicts = kube.lease_conflicts().await - conflicts_before;
-        if round >= ROUNDS && conflicts > 0 {
-            break conflicts;
-        }
-        assert!(
-            round < MAX_ROUNDS,
-            "{round} rounds, and no booking met 409 Conflict on the pool's Lease: the two raises never raced"
-        );
-    };
+    let raced = kube
+        .race_until_bookings_meet(ROUNDS, MAX_ROUNDS, |round| {
+            race_round(kube, &a, &b, &MODELS, round)
+        })
+        .await;
+    let (round, conflicts) = (raced.rounds.len(), raced.conflicts);
+    let capped: usize = raced.rounds.iter().sum();
     // Let the watch catch up with the last write.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let held = held.lock().expect("the watch's record").clone();
-    assert!(
-        held.sums.len() >= round * 2,
-        "the watch saw {} changes in {round} rounds",
-        held.sums.len()
-    );
-    for (version, sum) in &held.sums {
-        assert!(
-            *sum <= 4,
-            "at resourceVersion {version} the two models held {sum} GPUs of 4"
-        );
-    }
+    held.assert_never_above(4, round);
     assert!(
         capped >= round,
         "every round capped at least one raise ({capped} in {round} rounds)"
@@ -337,4 +294,42 @@ async fn two_models_racing_on_one_pool_never_hold_more_than_it_has(kube: &RealKu
         "real kube-apiserver: {round} rounds of racing raises on one 4-GPU pool, {conflicts} bookings met 409 Conflict and were decided again, {} stored counts, none above 4",
         held.sums.len()
     );
+}
+
+/// One round of [`two_models_racing_on_one_pool_never_hold_more_than_it_has`]: both `models` at
+/// one replica, no booking, both high alarms at once. The pool is used whole and never more;
+/// answers how many of the two raises the pool capped.
+async fn race_round(
+    kube: &RealKube,
+    a: &Functions,
+    b: &Functions,
+    models: &[&str],
+    round: usize,
+) -> usize {
+    for model in models {
+        kube.set_replicas(NS, model, 1).await;
+    }
+    kube.clear_bookings("gpu-pool").await;
+    let (text_alarm, image_alarm) = (
+        real_pool::high_alarm("text-high"),
+        real_pool::high_alarm("image-high"),
+    );
+    let (text, image) = tokio::join!(
+        a.invoke("scale-up", &text_alarm),
+        b.invoke("scale-up", &image_alarm)
+    );
+    let (text, image) = (text.ok(), image.ok());
+    let sum = kube.replicas(NS, "text-model").await + kube.replicas(NS, "image-model").await;
+    if sum != 4 {
+        panic!(
+            "round {round}: the two models hold {sum} GPUs, not the pool's 4 used whole: {text} {image}\nthe pool's Lease: {}",
+            kube.pool_lease("gpu-pool").await
+        );
+    }
+    let mut capped = 0;
+    for out in [&text, &image] {
+        assert_eq!(out["capacity"]["pool"], "gpu-pool", "{out}");
+        capped += usize::from(out["capacity"]["capped_by"].is_string());
+    }
+    capped
 }

@@ -321,35 +321,15 @@ async fn racing_raises_never_leave_a_pod_pending(kube: &RealKube, a: &Functions,
     eprintln!("real scheduler: {rounds} rounds of racing raises ...");
     kube.add_gpu_nodes("gpu-pool-last", 1, 1).await;
     let held = kube.watch_held(&MODELS).await;
-    // A real API server cannot hold a read: the rounds go on (up to MAX_RACE_ROUNDS) until the
-    // two bookings have met at least once, so the compare-and-swap is shown to decide.
-    let conflicts_before = kube.lease_conflicts().await;
-    let mut round = 0;
-    let conflicts = loop {
-        race_once(kube, a, b, round).await;
-        round += 1;
-        let conflicts = kube.lease_conflicts().await - conflicts_before;
-        if round >= rounds && conflicts > 0 {
-            break conflicts;
-        }
-        assert!(
-            round < MAX_RACE_ROUNDS.max(rounds),
-            "{round} rounds, and no booking met 409 Conflict on the pool's Lease: the two raises never raced"
-        );
-    };
+    let raced = kube
+        .race_until_bookings_meet(rounds, MAX_RACE_ROUNDS, |round| {
+            race_once(kube, a, b, round)
+        })
+        .await;
+    let (round, conflicts) = (raced.rounds.len(), raced.conflicts);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let held = held.lock().expect("the watch's record").clone();
-    assert!(
-        held.sums.len() >= round * 2,
-        "the watch saw {} changes",
-        held.sums.len()
-    );
-    for (version, sum) in &held.sums {
-        assert!(
-            *sum <= 4,
-            "at resourceVersion {version} the two models held {sum} GPUs of 4"
-        );
-    }
+    held.assert_never_above(4, round);
     let said = [a.log(), b.log()]
         .iter()
         .map(|log| log.matches("another raise booked the pool first").count())

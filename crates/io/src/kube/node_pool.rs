@@ -156,7 +156,6 @@ pub fn parse_node_pools(body: &[u8], url: &str) -> Result<Vec<NodePool>, Error> 
 mod tests {
     use super::*;
     use queue_scaler_core::capacity::{pool_gpus, PoolGpus};
-    use std::collections::BTreeMap;
 
     #[test]
     fn node_pools_keep_their_accelerators_labels_and_taints() {

@@ -441,7 +441,7 @@ pub(crate) async fn invoke_at<C: ScaleApi, A: AlarmRearm, Q: QueueDepth>(
     let call = Call {
         deadline,
         request_id: "r",
-        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
+        function_arn: UP_ARN,
     };
     match s.invoke(parse_invocation(event), call).await? {
         Response::Alarm(outcome) => Ok(*outcome),

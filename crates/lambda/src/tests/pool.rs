@@ -10,10 +10,8 @@
 
 use super::fakes::*;
 use crate::report::{Outcome, Response};
-use crate::scaler::Call;
 use crate::scaler::Scaler;
 use futures_util::future::join_all;
-use queue_scaler_core::alarm::parse_invocation;
 use queue_scaler_core::capacity::{CapReason, PoolEntry, Pools};
 use queue_scaler_core::{Direction, Policy, Route, Routes, Target};
 use queue_scaler_io::kube::lease::LeaseMeta;
@@ -260,15 +258,9 @@ fn scaler(
 async fn fire<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>, alarm: &str) -> Outcome {
     let mut event = event("alarm-high-backlog.json");
     event["alarmData"]["alarmName"] = alarm.into();
-    let call = Call {
-        deadline: soon(),
-        request_id: "r",
-        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
-    };
-    match s.invoke(parse_invocation(&event), call).await {
-        Ok(Response::Alarm(outcome)) => *outcome,
-        other => panic!("{alarm}: {other:?}"),
-    }
+    invoke_at(s, &event, soon())
+        .await
+        .unwrap_or_else(|e| panic!("{alarm}: {e:?}"))
 }
 
 #[tokio::test(start_paused = true)]
@@ -374,15 +366,7 @@ async fn a_lowering_never_books_the_pool() {
 }
 
 async fn beat<C: ScaleApi>(s: &Scaler<C, FakeAlarms, Arc<FakeQueues>>) -> crate::report::Heartbeat {
-    let call = Call {
-        deadline: soon(),
-        request_id: "r",
-        function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:qs-scale-up",
-    };
-    match s
-        .invoke(parse_invocation(&event("heartbeat.json")), call)
-        .await
-    {
+    match invoke_heartbeat(s).await {
         Ok(Response::Heartbeat(report)) => report,
         other => panic!("{other:?}"),
     }
